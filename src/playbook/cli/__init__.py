@@ -1,0 +1,96 @@
+"""The ``playbook`` command line: the only place that prints or exits.
+
+Each command parses its arguments, calls the library, renders the result and
+returns an exit code. Subcommands are imported lazily so that
+``playbook validate`` never pays for the database layer or the engine.
+
+Exit codes: 0 clean/allowed, 1 problems found/blocked, 2 bad input or usage,
+3 fatal (environment), 70 internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from playbook.errors import PlaybookError
+
+__all__ = ["cli", "main"]
+
+# command name -> "module:attribute", imported only when the command runs
+_COMMANDS: dict[str, str] = {
+    "validate": "playbook.cli.validate:validate",
+}
+
+INTERNAL_ERROR_EXIT = 70
+
+
+class _LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = target.split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="playbook", prog_name="playbook")
+def cli() -> None:
+    """Validate sales playbooks and enforce them on deals."""
+
+
+def _print_error(error: PlaybookError) -> None:
+    click.secho(f"error: {error}", fg="red", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (``python -m playbook`` and the console script)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result: Any = cli.main(args=args, prog_name="playbook", standalone_mode=False)
+    except PlaybookError as error:
+        _print_error(error)
+        return error.exit_code
+    except click.exceptions.Exit as stop:
+        return stop.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as error:  # the last line of defence: no traceback for users
+        if os.environ.get("PLAYBOOK_DEBUG"):
+            raise
+        click.secho(
+            f"internal error: {error.__class__.__name__}: {error}\n"
+            "This is a bug in playbook. Run again with PLAYBOOK_DEBUG=1 to see the traceback "
+            "and include it in your report.",
+            fg="red",
+            err=True,
+        )
+        return INTERNAL_ERROR_EXIT
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point: exit with :func:`main`'s code."""
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Diagnostics: one problem found in a file, with its position and stable code.
+
+The catalogue :data:`RULES` lists every code that validation can report, with a
+short name and a one-line description; the docs table, the SARIF ``rules`` and
+``--explain`` are generated from it, so a new code is added here first.
+Formatters (text, json, github, sarif) live in :mod:`playbook.report.diagnostics`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["RULES", "Diagnostic", "Rule", "Severity", "path_to_str"]
+
+Severity = Literal["error", "warning", "note"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A diagnostic code's catalogue entry."""
+
+    code: str
+    name: str
+    summary: str
+    severity: Severity = "error"
+
+
+_RULE_LIST = [
+    # PB1xx: reading the file
+    Rule("PB101", "file-too-large", "The file is larger than the size limit for a playbook."),
+    Rule("PB102", "not-utf8", "The file is not valid UTF-8 text."),
+    Rule("PB103", "binary-file", "The file contains NUL bytes or control characters: not text."),
+    Rule("PB104", "yaml-syntax", "The file is not well-formed YAML."),
+    Rule("PB105", "tab-indentation", "A tab character is used for indentation; YAML needs spaces."),
+    Rule("PB106", "duplicate-key", "A mapping has the same key twice; YAML loaders keep only one."),
+    Rule(
+        "PB107",
+        "ambiguous-scalar",
+        "A plain scalar that YAML 1.1 and YAML 1.2 read differently (yes/no/on/off, 1:30, 010, 1_000).",
+    ),
+    Rule("PB108", "unsupported-tag", "An explicit YAML tag other than the standard scalar, list and map tags."),
+    Rule("PB109", "alias-limit", "Anchors and aliases expand to more nodes than allowed (alias bomb)."),
+    Rule("PB110", "empty-document", "The file has no content."),
+    Rule("PB111", "multiple-documents", "The file holds more than one YAML document."),
+    Rule("PB112", "merge-key", "YAML merge keys (<<) are not supported; write the keys out."),
+    Rule("PB113", "complex-key", "A mapping key that is not a plain string."),
+    Rule("PB114", "unreadable-file", "The file cannot be opened or read."),
+    Rule("PB115", "too-deep", "The document nests deeper than the allowed depth."),
+    # PB2xx: the JSON Schema
+    Rule("PB201", "wrong-type", "A value has the wrong type for its place in the playbook format."),
+    Rule("PB202", "unknown-key", "A key that the playbook format does not define at this place."),
+    Rule("PB203", "missing-key", "A required key is missing."),
+    Rule("PB204", "invalid-value", "A value is outside what the format allows (enum, pattern, range)."),
+    Rule("PB205", "schema-violation", "A value does not match the playbook format."),
+    # PB3xx: semantic checks
+    Rule("PB301", "duplicate-id", "Two items of the same kind share an id."),
+    Rule("PB302", "unknown-stage", "A reference to a stage that is not defined."),
+    Rule("PB303", "unknown-field", "A reference to a field that is not declared in `fields`."),
+    Rule("PB304", "unknown-role", "A reference to a role that is not declared in `roles`."),
+    Rule("PB305", "unknown-action", "A reference to a required action that is not defined."),
+    Rule("PB306", "unreachable-stage", "A stage that no path of transitions reaches from the first stage."),
+    Rule("PB307", "trap-stage", "An open stage from which no won or lost stage can be reached."),
+    Rule("PB308", "no-won-stage", "The playbook has no stage with outcome `won`."),
+    Rule("PB309", "impossible-entry", "A stage's entry criteria can never hold for the declared field types."),
+    Rule(
+        "PB310",
+        "probability-decreases",
+        "Win probability goes down along the forward path.",
+        "warning",
+    ),
+    Rule("PB311", "escalation-levels-order", "Escalation levels are not in increasing order of delay."),
+    Rule("PB312", "unused-field", "A declared field that no rule uses.", "warning"),
+    Rule("PB313", "unused-role", "A declared role that nothing refers to.", "warning"),
+    Rule("PB314", "first-stage-closed", "The first stage is not an open stage."),
+    Rule("PB315", "invalid-field-spec", "A field declaration whose constraints contradict each other."),
+    Rule("PB316", "kpi-incomplete", "A KPI whose metric needs a parameter that is missing."),
+    Rule("PB317", "transition-from-closed", "A transition leaves a won or lost stage.", "warning"),
+    Rule("PB318", "invalid-calendar", "A calendar with no working days or a bad date."),
+    # PB4xx: conditions
+    Rule("PB401", "condition-syntax", "A condition string does not parse."),
+    Rule("PB402", "condition-unknown-field", "A condition names a field that is not declared."),
+    Rule("PB403", "condition-type-mismatch", "A condition compares values of incompatible types."),
+    Rule("PB404", "condition-unknown-function", "A condition calls a function that does not exist."),
+    Rule("PB405", "condition-bad-operator", "An operator that does not apply to the field's type."),
+    Rule("PB406", "condition-bad-literal", "A literal that cannot be read as the field's type."),
+]
+
+RULES: dict[str, Rule] = {rule.code: rule for rule in _RULE_LIST}
+
+
+def path_to_str(path: tuple[str | int, ...]) -> str:
+    """Render a data path as ``stages[2].entry[0]`` (``""`` for the root)."""
+    out: list[str] = []
+    for part in path:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        elif out:
+            out.append(f".{part}")
+        else:
+            out.append(part)
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem at one place in one file. Lines and columns are 1-based, in characters."""
+
+    file: str
+    line: int
+    column: int
+    severity: Severity
+    code: str
+    message: str
+    path: str = ""
+    hint: str | None = None
+    end_column: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def rule(self) -> Rule:
+        """The catalogue entry of this diagnostic's code."""
+        return RULES.get(self.code) or Rule(self.code, "unknown", self.message, self.severity)
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        """Order by file, then position, then code."""
+        return (self.file, self.line, self.column, self.code)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: file, line, column, severity, code, message, path (+ hint)."""
+        data: dict[str, Any] = {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "path": self.path,
+        }
+        if self.hint:
+            data["hint"] = self.hint
+        return data

@@ -1,0 +1,571 @@
+"""Strict YAML: text to plain data, with the position of every node.
+
+PyYAML's own constructors follow YAML 1.1, keep the last of duplicate keys and
+expand aliases without bound. This loader composes the node graph with
+libyaml (when present) and builds the data itself:
+
+- only plain scalars, lists and maps; explicit tags other than the standard
+  ``!!str !!int !!float !!bool !!null !!seq !!map`` are refused;
+- plain scalars resolve as in YAML 1.2 (``true``/``false``, ``null``, decimal,
+  ``0o`` and ``0x`` integers, floats); words that YAML 1.1 reads differently
+  (``yes no on off``, ``1:30``, ``010``, ``1_000``, ``1e3``) are reported and
+  never change meaning silently; dates stay strings until a typed place reads them;
+- duplicate keys, merge keys (``<<``), non-string keys, tabs in indentation,
+  files over :data:`MAX_FILE_BYTES`, non-UTF-8 and binary input are reported;
+- aliases are allowed but the expanded tree is bounded (:data:`MAX_NODES`), so
+  an alias bomb is refused after a bounded amount of work.
+
+Every value and every mapping key keeps its 1-based line and column, counted in
+characters, so that diagnostics can point at the exact place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.resolver import BaseResolver
+
+from playbook.diagnostics import Diagnostic, path_to_str
+from playbook.errors import InputFileError
+
+try:  # libyaml is ~10x faster and keeps character columns
+    from yaml._yaml import CParser as _Parser  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - pure-Python fallback
+    from yaml.composer import Composer
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _Parser(Reader, Scanner, Parser, Composer):  # type: ignore[no-redef]
+        def __init__(self, stream: str) -> None:
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+            Composer.__init__(self)
+
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "Document",
+    "LoadResult",
+    "Mark",
+    "load_document",
+    "read_document",
+    "read_text",
+]
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+"""Playbooks are configuration: anything larger is refused before it is parsed."""
+
+MAX_NODES = 100_000
+"""Upper bound on nodes after alias expansion (a 10-level alias bomb has 10**9).
+
+The expanded size is computed on the node graph first (linear in its distinct
+nodes), so a bomb is refused before any of it is expanded."""
+
+MAX_DEPTH = 64
+
+YamlPath = tuple[str | int, ...]
+
+
+class _NoImplicitLoader(_Parser, BaseResolver):  # type: ignore[misc,valid-type]
+    """libyaml's parser with no implicit tag resolution: we resolve plain scalars ourselves."""
+
+    def __init__(self, stream: str) -> None:
+        _Parser.__init__(self, stream)
+        BaseResolver.__init__(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Where a node starts: 1-based line and column (characters), its source span and style."""
+
+    line: int
+    column: int
+    index: int = 0
+    end_index: int = 0
+    style: str = ""
+
+
+@dataclass(slots=True)
+class Document:
+    """A loaded YAML document: the plain data plus where every part of it came from."""
+
+    file: str
+    text: str
+    data: Any
+    positions: dict[YamlPath, Mark] = field(default_factory=dict)
+    key_positions: dict[YamlPath, Mark] = field(default_factory=dict)
+    _lines: list[str] | None = None
+
+    def mark(self, path: YamlPath, *, key: bool = False) -> Mark:
+        """The mark of ``path`` (of its key when ``key``), or of its nearest known ancestor."""
+        table = self.key_positions if key else self.positions
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                return table[probe]
+            if key and probe in self.positions:
+                return self.positions[probe]
+            probe = probe[:-1]
+        return self.positions.get((), Mark(1, 1))
+
+    def line_text(self, line: int) -> str:
+        """The source text of a 1-based line (without its newline), or ``""``."""
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        if 1 <= line <= len(self._lines):
+            return self._lines[line - 1]
+        return ""
+
+    def locate_in_scalar(self, path: YamlPath, offset: int) -> tuple[int, int]:
+        """Line and column of character ``offset`` inside the string value at ``path``.
+
+        Exact for plain and quoted scalars written on one line without escapes;
+        otherwise the scalar's own start, which is still the right line.
+        """
+        mark = self.positions.get(tuple(path))
+        if mark is None:
+            found = self.mark(path)
+            return found.line, found.column
+        raw = self.text[mark.index : mark.end_index]
+        value = _get(self.data, path)
+        if not isinstance(value, str):
+            return mark.line, mark.column
+        start = raw.find(value) if value else -1
+        if start < 0 or "\n" in raw[: start + offset]:
+            return mark.line, mark.column
+        return mark.line, mark.column + start + offset
+
+
+def _get(data: Any, path: YamlPath) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+@dataclass(slots=True)
+class LoadResult:
+    """The outcome of reading one file: the document (None when unreadable) and problems."""
+
+    document: Document | None
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing of severity error was found."""
+        return self.document is not None and not any(
+            d.severity == "error" for d in self.diagnostics
+        )
+
+
+# --- scalar resolution (YAML 1.2 core schema, strict about 1.1 differences) ---
+
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_TRUE = frozenset({"true", "True", "TRUE"})
+_FALSE = frozenset({"false", "False", "FALSE"})
+_YAML11_BOOLS = frozenset(
+    {"yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "y", "Y", "n", "N"}
+)
+_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_INT_OCT = re.compile(r"0o[0-7]+")
+_INT_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+\.[0-9]*)([eE][-+]?[0-9]+)?")
+_FLOAT_SPECIAL = {
+    ".inf": float("inf"),
+    "+.inf": float("inf"),
+    "-.inf": float("-inf"),
+    ".Inf": float("inf"),
+    "-.Inf": float("-inf"),
+    ".INF": float("inf"),
+    "-.INF": float("-inf"),
+}
+# Plain scalars that YAML 1.1 (PyYAML, many tools) and 1.2 read differently.
+_AMBIGUOUS = [
+    (re.compile(r"[-+]?0[0-9]+"), "a leading zero makes this octal in YAML 1.1"),
+    (re.compile(r"[-+]?[0-9][0-9_]*_[0-9_]*(\.[0-9_]*)?"), "YAML 1.1 reads digits with _ as a number"),
+    (re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?"), "YAML 1.1 reads this as a base-60 number"),
+    (re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+"), "YAML 1.1 reads this as a string, YAML 1.2 as a number"),
+    (re.compile(r"0b[01_]+"), "YAML 1.1 reads this as a binary number"),
+]
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+    "!",
+}
+_STR = "tag:yaml.org,2002:str"
+
+
+class _Abort(Exception):
+    """Stop building: a limit was reached (the diagnostic is already recorded)."""
+
+
+class _Builder:
+    """Walks the composed node graph into plain data, recording marks and problems."""
+
+    def __init__(self, file: str, max_nodes: int) -> None:
+        self.file = file
+        self.max_nodes = max_nodes
+        self.count = 0
+        self.positions: dict[YamlPath, Mark] = {}
+        self.key_positions: dict[YamlPath, Mark] = {}
+        self.diagnostics: list[Diagnostic] = []
+
+    def report(self, node: yaml.Node, code: str, message: str, path: YamlPath, hint: str | None = None) -> None:
+        self.diagnostics.append(
+            Diagnostic(
+                file=self.file,
+                line=node.start_mark.line + 1,
+                column=node.start_mark.column + 1,
+                severity="error",
+                code=code,
+                message=message,
+                path=path_to_str(path),
+                hint=hint,
+            )
+        )
+
+    def build(self, node: yaml.Node, path: YamlPath, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > self.max_nodes:
+            self.report(
+                node,
+                "PB109",
+                f"the document expands to more than {self.max_nodes:,} nodes through aliases",
+                path,
+                "remove the anchors and aliases (&name / *name), or write the content out",
+            )
+            raise _Abort
+        if depth > MAX_DEPTH:
+            self.report(node, "PB115", f"the document nests deeper than {MAX_DEPTH} levels", path)
+            raise _Abort
+        start = node.start_mark
+        self.positions[path] = Mark(
+            start.line + 1,
+            start.column + 1,
+            start.index,
+            node.end_mark.index,
+            getattr(node, "style", None) or "",
+        )
+        if node.tag not in _STANDARD_TAGS:
+            self.report(
+                node,
+                "PB108",
+                f"the tag {node.tag!r} is not allowed: playbooks hold only text, numbers, lists and maps",
+                path,
+                "remove the tag",
+            )
+            return None
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _mapping(self, node: yaml.MappingNode, path: YamlPath, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.report(key_node, "PB113", "a mapping key must be plain text", path)
+                continue
+            key = str(key_node.value)
+            if key == "<<" and not key_node.style:
+                self.report(
+                    key_node,
+                    "PB112",
+                    "merge keys (<<) are not supported",
+                    path,
+                    "write the keys out in full",
+                )
+                continue
+            child = (*path, key)
+            if key in out:
+                first = self.key_positions[child]
+                self.report(
+                    key_node,
+                    "PB106",
+                    f"duplicate key {key!r} (first defined at line {first.line})",
+                    child,
+                    "remove one of them; YAML loaders silently keep only the last",
+                )
+                continue
+            km = key_node.start_mark
+            self.key_positions[child] = Mark(km.line + 1, km.column + 1, km.index, key_node.end_mark.index)
+            out[key] = self.build(value_node, child, depth + 1)
+        return out
+
+    def _scalar(self, node: yaml.ScalarNode, path: YamlPath) -> Any:
+        text = str(node.value)
+        if node.tag == _STR:
+            # Quoted and block scalars are text; plain ones resolve as YAML 1.2 core.
+            return text if node.style else self._plain(node, text, path)
+        return self._explicit(node, text, path)
+
+    def _plain(self, node: yaml.ScalarNode, text: str, path: YamlPath) -> Any:
+        if text in _NULLS:
+            return None
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        if text in _YAML11_BOOLS:
+            self.report(
+                node,
+                "PB107",
+                f"{text!r} is a boolean in YAML 1.1 but text in YAML 1.2",
+                path,
+                f'write "{text}" in quotes for text, or true/false for a yes/no value',
+            )
+            return text
+        if _INT.fullmatch(text):
+            return int(text)
+        if _INT_OCT.fullmatch(text):
+            return int(text[2:], 8)
+        if _INT_HEX.fullmatch(text):
+            return int(text[2:], 16)
+        if _FLOAT.fullmatch(text):
+            return float(text)
+        if text in _FLOAT_SPECIAL:
+            return _FLOAT_SPECIAL[text]
+        for pattern, why in _AMBIGUOUS:
+            if pattern.fullmatch(text):
+                self.report(
+                    node, "PB107", f"{text!r} is ambiguous: {why}", path, f'write "{text}" in quotes'
+                )
+                return text
+        return text
+
+    def _explicit(self, node: yaml.ScalarNode, text: str, path: YamlPath) -> Any:
+        tag = node.tag
+        value = self._plain(node, text, path) if tag != "!" else text
+        expected = {
+            "tag:yaml.org,2002:int": int,
+            "tag:yaml.org,2002:float": (int, float),
+            "tag:yaml.org,2002:bool": bool,
+            "tag:yaml.org,2002:null": type(None),
+        }.get(tag)
+        if expected is None:
+            return value
+        if isinstance(value, expected) and not (tag != "tag:yaml.org,2002:bool" and isinstance(value, bool)):
+            return float(value) if tag.endswith("float") else value
+        self.report(node, "PB108", f"{text!r} does not match its tag {tag}", path)
+        return None
+
+
+# --- reading files ---
+
+
+def _diag(file: str, code: str, message: str, line: int = 1, column: int = 1, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(file=file, line=line, column=column, severity="error", code=code, message=message, hint=hint)
+
+
+def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
+    if b"\x00" in raw:
+        offset = raw.index(b"\x00")
+        line = raw.count(b"\n", 0, offset) + 1
+        return None, [
+            _diag(file, "PB103", "the file contains NUL bytes: it is not a text file", line, hint="is this the right file?")
+        ]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [
+            _diag(
+                file,
+                "PB102",
+                f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+                line,
+                col,
+                "save the file as UTF-8",
+            )
+        ]
+    bad = re.search(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]", text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        return None, [
+            _diag(
+                file,
+                "PB103",
+                f"the file contains the control character U+{ord(bad.group()):04X}: it is not a text file",
+                line,
+                col,
+            )
+        ]
+    return text, []
+
+
+def _tab_indents(text: str, file: str) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        indent = len(line) - len(line.lstrip(" \t"))
+        if "\t" in line[:indent] and line.strip() and not line.lstrip().startswith("#"):
+            found.append(
+                _diag(
+                    file,
+                    "PB105",
+                    "tab character used for indentation",
+                    number,
+                    line.index("\t") + 1,
+                    "indent with spaces",
+                )
+            )
+    return found
+
+
+def _syntax_error(exc: yaml.YAMLError, file: str) -> Diagnostic:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    if problem and "but found another document" in problem or (context and "single document" in context):
+        return _diag(
+            file,
+            "PB111",
+            "the file holds more than one YAML document (---)",
+            mark.line + 1 if mark else 1,
+            mark.column + 1 if mark else 1,
+            "keep one playbook per file",
+        )
+    message = f"{context}, {problem}" if context else str(problem)
+    return _diag(
+        file,
+        "PB104",
+        f"YAML syntax error: {message}",
+        mark.line + 1 if mark else 1,
+        mark.column + 1 if mark else 1,
+    )
+
+
+def _oversized(root: yaml.Node, limit: int) -> yaml.Node | None:
+    """The smallest node whose alias-expanded size exceeds ``limit``, or None."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if depth > MAX_DEPTH:
+            return 1  # the builder reports the depth itself
+        sizes[id(node)] = 1  # a recursive alias counts once here; depth stops the builder
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            total += sum(size(k, depth + 1) + size(v, depth + 1) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(item, depth + 1) for item in node.value)
+        sizes[id(node)] = total
+        return total
+
+    if size(root, 0) <= limit:
+        return None
+    node = root
+    while True:
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [v for _, v in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        bigger = [c for c in children if sizes.get(id(c), 0) > limit]
+        if not bigger:
+            return node
+        node = bigger[0]
+
+
+def read_text(text: str, file: str = "<string>", *, max_nodes: int = MAX_NODES) -> LoadResult:
+    """Compose and build ``text`` strictly. Never raises for bad input: problems are diagnostics."""
+    tabs = _tab_indents(text, file)
+    if tabs:
+        return LoadResult(None, tabs)
+    loader = _NoImplicitLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError as exc:
+        return LoadResult(None, [_syntax_error(exc, file)])
+    finally:
+        dispose = getattr(loader, "dispose", None)
+        if dispose is not None:
+            dispose()
+    if node is None:
+        return LoadResult(None, [_diag(file, "PB110", "the file is empty", hint="a playbook starts with `playbook: <id>`")])
+    builder = _Builder(file, max_nodes)
+    culprit = _oversized(node, max_nodes)
+    if culprit is not None:
+        builder.count = max_nodes
+        try:
+            builder.build(culprit, ())
+        except _Abort:
+            return LoadResult(None, builder.diagnostics)
+    try:
+        data = builder.build(node, ())
+    except _Abort:
+        return LoadResult(None, builder.diagnostics)
+    except RecursionError:
+        return LoadResult(None, [_diag(file, "PB115", "the document nests too deeply")])
+    document = Document(file, text, data, builder.positions, builder.key_positions)
+    return LoadResult(document, builder.diagnostics)
+
+
+def read_document(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, display_name: str | None = None) -> LoadResult:
+    """Read a YAML file strictly: size, encoding and YAML problems come back as diagnostics."""
+    name = display_name or str(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(max_bytes + 1)
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        return LoadResult(None, [_diag(name, "PB114", f"cannot read the file: {reason}")])
+    if len(raw) > max_bytes:
+        return LoadResult(
+            None,
+            [
+                _diag(
+                    name,
+                    "PB101",
+                    f"the file is larger than {max_bytes // 1024:,} KiB; a playbook is configuration",
+                    hint="split it, or check that this is the right file",
+                )
+            ],
+        )
+    text, problems = _decode(raw, name)
+    if text is None:
+        return LoadResult(None, problems)
+    return read_text(text, name)
+
+
+def load_document(path: str | Path) -> Document:
+    """Read a YAML file strictly, raising :class:`InputFileError` on the first error."""
+    result = read_document(path)
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    if errors or result.document is None:
+        first = errors[0]
+        raise InputFileError(
+            first.message, hint=first.hint, file=first.file, line=first.line, column=first.column, code=first.code
+        )
+    return result.document
+
+
+def iter_paths(data: Any, path: YamlPath = ()) -> Iterator[YamlPath]:
+    """Every path in ``data``, depth first (used by tests and the position map checks)."""
+    yield path
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from iter_paths(value, (*path, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from iter_paths(value, (*path, i))
