@@ -35,7 +35,11 @@ pytest: $(VENV)/.installed-dev
 
 test: lint typecheck pytest
 
-bench: $(VENV)/.installed-dev
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	@touch $@
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run_all.py
 
 clean:

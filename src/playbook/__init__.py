@@ -13,7 +13,7 @@ from playbook.errors import *  # noqa: F403  (the error tree is part of the publ
 from playbook.errors import __all__ as _error_names
 
 if TYPE_CHECKING:
-    from playbook.diagnostics import Diagnostic
+    from playbook.diagnostics import Diagnostic as Diagnostic
 
 __version__ = "0.1.0"
 

@@ -37,10 +37,18 @@ _RULE_LIST = [
     Rule(
         "PB107",
         "ambiguous-scalar",
-        "A plain scalar that YAML 1.1 and YAML 1.2 read differently (yes/no/on/off, 1:30, 010, 1_000).",
+        "A plain scalar that YAML 1.1 and 1.2 read differently (yes/no/on/off, 1:30, 010, 1_000).",
     ),
-    Rule("PB108", "unsupported-tag", "An explicit YAML tag other than the standard scalar, list and map tags."),
-    Rule("PB109", "alias-limit", "Anchors and aliases expand to more nodes than allowed (alias bomb)."),
+    Rule(
+        "PB108",
+        "unsupported-tag",
+        "An explicit YAML tag other than the standard scalar, list and map tags.",
+    ),
+    Rule(
+        "PB109",
+        "alias-limit",
+        "Anchors and aliases expand to more nodes than allowed (alias bomb).",
+    ),
     Rule("PB110", "empty-document", "The file has no content."),
     Rule("PB111", "multiple-documents", "The file holds more than one YAML document."),
     Rule("PB112", "merge-key", "YAML merge keys (<<) are not supported; write the keys out."),
@@ -51,7 +59,11 @@ _RULE_LIST = [
     Rule("PB201", "wrong-type", "A value has the wrong type for its place in the playbook format."),
     Rule("PB202", "unknown-key", "A key that the playbook format does not define at this place."),
     Rule("PB203", "missing-key", "A required key is missing."),
-    Rule("PB204", "invalid-value", "A value is outside what the format allows (enum, pattern, range)."),
+    Rule(
+        "PB204",
+        "invalid-value",
+        "A value is outside what the format allows (enum, pattern, range).",
+    ),
     Rule("PB205", "schema-violation", "A value does not match the playbook format."),
     # PB3xx: semantic checks
     Rule("PB301", "duplicate-id", "Two items of the same kind share an id."),
@@ -59,21 +71,37 @@ _RULE_LIST = [
     Rule("PB303", "unknown-field", "A reference to a field that is not declared in `fields`."),
     Rule("PB304", "unknown-role", "A reference to a role that is not declared in `roles`."),
     Rule("PB305", "unknown-action", "A reference to a required action that is not defined."),
-    Rule("PB306", "unreachable-stage", "A stage that no path of transitions reaches from the first stage."),
+    Rule(
+        "PB306",
+        "unreachable-stage",
+        "A stage that no path of transitions reaches from the first stage.",
+    ),
     Rule("PB307", "trap-stage", "An open stage from which no won or lost stage can be reached."),
     Rule("PB308", "no-won-stage", "The playbook has no stage with outcome `won`."),
-    Rule("PB309", "impossible-entry", "A stage's entry criteria can never hold for the declared field types."),
+    Rule(
+        "PB309",
+        "impossible-entry",
+        "A stage's entry criteria can never hold for the declared field types.",
+    ),
     Rule(
         "PB310",
         "probability-decreases",
         "Win probability goes down along the forward path.",
         "warning",
     ),
-    Rule("PB311", "escalation-levels-order", "Escalation levels are not in increasing order of delay."),
+    Rule(
+        "PB311",
+        "escalation-levels-order",
+        "Escalation levels are not in increasing order of delay.",
+    ),
     Rule("PB312", "unused-field", "A declared field that no rule uses.", "warning"),
     Rule("PB313", "unused-role", "A declared role that nothing refers to.", "warning"),
     Rule("PB314", "first-stage-closed", "The first stage is not an open stage."),
-    Rule("PB315", "invalid-field-spec", "A field declaration whose constraints contradict each other."),
+    Rule(
+        "PB315",
+        "invalid-field-spec",
+        "A field declaration whose constraints contradict each other.",
+    ),
     Rule("PB316", "kpi-incomplete", "A KPI whose metric needs a parameter that is missing."),
     Rule("PB317", "transition-from-closed", "A transition leaves a won or lost stage.", "warning"),
     Rule("PB318", "invalid-calendar", "A calendar with no working days or a bad date."),
@@ -81,7 +109,9 @@ _RULE_LIST = [
     Rule("PB401", "condition-syntax", "A condition string does not parse."),
     Rule("PB402", "condition-unknown-field", "A condition names a field that is not declared."),
     Rule("PB403", "condition-type-mismatch", "A condition compares values of incompatible types."),
-    Rule("PB404", "condition-unknown-function", "A condition calls a function that does not exist."),
+    Rule(
+        "PB404", "condition-unknown-function", "A condition calls a function that does not exist."
+    ),
     Rule("PB405", "condition-bad-operator", "An operator that does not apply to the field's type."),
     Rule("PB406", "condition-bad-literal", "A literal that cannot be read as the field's type."),
 ]

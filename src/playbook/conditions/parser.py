@@ -1,0 +1,261 @@
+"""Parse a one-line condition string into the syntax tree.
+
+Grammar (keywords are lowercase and case-sensitive)::
+
+    condition  = or_expr END
+    or_expr    = and_expr { "or" and_expr }
+    and_expr   = not_expr { "and" not_expr }
+    not_expr   = "not" not_expr | primary
+    primary    = "(" or_expr ")" | "has" "(" NAME ")" | comparison
+    comparison = value [ CMP value | ["not"] "in" list | "contains" value ]
+    value      = NAME | "len" "(" NAME ")" | NUMBER | STRING | "true" | "false"
+    list       = "[" [ literal { "," literal } [","] ] "]"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from playbook.conditions.lexer import Token, tokenize
+from playbook.conditions.syntax import (
+    ROOT,
+    Loc,
+    SAll,
+    SAny,
+    SBare,
+    SCompare,
+    SCond,
+    SContains,
+    SField,
+    SHas,
+    SIn,
+    SLen,
+    SLit,
+    SNot,
+    SValue,
+    did_you_mean,
+    problem,
+)
+from playbook.errors import ConditionError
+
+__all__ = ["FUNCTIONS", "KEYWORDS", "parse_string"]
+
+KEYWORDS = frozenset({"and", "or", "not", "in", "contains", "true", "false"})
+"""Reserved words of the string form: a field with one of these ids needs the structured form."""
+
+FUNCTIONS = ("has", "len")
+_NULL_WORDS = frozenset({"null", "None", "NULL", "nil"})
+_COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
+
+
+def parse_string(text: str, base: Loc = ROOT) -> SCond:
+    """The syntax tree of ``text``; ConditionError (PB401, PB404) when it does not parse."""
+    return _Parser(text, base).condition()
+
+
+class _Parser:
+    def __init__(self, text: str, base: Loc) -> None:
+        self.text = text
+        self.base = base
+        self.tokens = tokenize(text, base)
+        self.pos = 0
+
+    # --- token helpers ---
+
+    @property
+    def token(self) -> Token:
+        return self.tokens[self.pos]
+
+    def _peek(self, ahead: int = 1) -> Token:
+        return self.tokens[min(self.pos + ahead, len(self.tokens) - 1)]
+
+    def _next(self) -> Token:
+        token = self.token
+        self.pos += 1
+        return token
+
+    def _at_end(self) -> bool:
+        return self.token.kind == "end"
+
+    def _is(self, kind: str, text: str) -> bool:
+        return self.token.kind == kind and self.token.text == text
+
+    def _loc(self, start: int, end: int) -> Loc:
+        return self.base.span(start, end - start)
+
+    def _token_loc(self, token: Token) -> Loc:
+        return self.base.span(token.offset, max(len(token.text), 1) if token.kind != "end" else 0)
+
+    def _expect(self, text: str, what: str) -> Token:
+        if self.token.text != text or self.token.kind not in ("punct", "op"):
+            raise self._problem_here(f"expected {what}")
+        return self._next()
+
+    def _problem_here(self, message: str, hint: str | None = None) -> ConditionError:
+        token = self.token
+        found = "the end of the condition" if token.kind == "end" else f"'{token.text}'"
+        return problem("PB401", f"{message}, found {found}", self._token_loc(token), hint)
+
+    # --- grammar ---
+
+    def condition(self) -> SCond:
+        if self._at_end():
+            raise problem("PB401", "the condition is empty", self._loc(0, len(self.text)))
+        cond = self._or()
+        if not self._at_end():
+            raise self._problem_here(
+                "expected 'and', 'or' or the end", self._hint_after_condition()
+            )
+        return cond
+
+    def _hint_after_condition(self) -> str | None:
+        token = self.token
+        if token.kind == "name" and token.text.lower() in KEYWORDS:
+            return f"keywords are lowercase: write '{token.text.lower()}'"
+        if token.kind == "op":
+            return "a comparison cannot follow a comparison or has(): write a < b and b < c"
+        if token.text == ")":
+            return "this ')' has no matching '('"
+        if token.text == ",":
+            return "write numbers without thousands separators: 1000000"
+        return "join conditions with 'and' or 'or'"
+
+    def _or(self) -> SCond:
+        items, loc = self._joined("or", self._and)
+        return items[0] if len(items) == 1 else SAny(items, loc)
+
+    def _and(self) -> SCond:
+        items, loc = self._joined("and", self._not)
+        return items[0] if len(items) == 1 else SAll(items, loc)
+
+    def _joined(self, keyword: str, operand: Callable[[], SCond]) -> tuple[tuple[SCond, ...], Loc]:
+        """``operand { keyword operand }``: the operands and the span they cover."""
+        start = self.token.offset
+        items = [operand()]
+        while self._is("name", keyword):
+            self._next()
+            items.append(operand())
+        return tuple(items), self._loc(start, self._previous_end())
+
+    def _not(self) -> SCond:
+        if self._is("name", "not") and self._peek().text != "in":
+            start = self._next().offset
+            item = self._not()
+            return SNot(item, self._loc(start, self._previous_end()))
+        return self._primary()
+
+    def _previous_end(self) -> int:
+        return self.tokens[self.pos - 1].end
+
+    def _primary(self) -> SCond:
+        if self._is("punct", "("):
+            opening = self._next()
+            cond = self._or()
+            if not self._is("punct", ")"):
+                raise self._problem_here(
+                    "expected ')'", f"close the '(' at character {opening.offset + 1}"
+                )
+            self._next()
+            return cond
+        if self._is("name", "has") and self._peek().text == "(":
+            start = self.token.offset
+            field = self._call_argument()
+            return SHas(field, self._loc(start, self._previous_end()))
+        return self._comparison()
+
+    def _comparison(self) -> SCond:
+        start = self.token.offset
+        left = self._value()
+        token = self.token
+        if token.kind == "op" and token.text in _COMPARISONS:
+            self._next()
+            right = self._value()
+            loc = self._loc(start, self._previous_end())
+            return SCompare(token.text, left, right, loc, self._token_loc(token))
+        if self._is("name", "in") or (self._is("name", "not") and self._peek().text == "in"):
+            negated = self._next().text == "not"
+            if negated:
+                self._next()
+            op_loc = self._loc(token.offset, self._previous_end())
+            items = self._list()
+            return SIn(left, items, negated, self._loc(start, self._previous_end()), op_loc)
+        if self._is("name", "contains"):
+            self._next()
+            item = self._value()
+            loc = self._loc(start, self._previous_end())
+            return SContains(left, item, loc, self._token_loc(token))
+        return SBare(left, self._loc(start, self._previous_end()))
+
+    def _value(self) -> SValue:
+        token = self.token
+        if token.kind in ("number", "string"):
+            self._next()
+            return SLit(token.value, self._token_loc(token))
+        if token.kind == "name":
+            return self._named_value(token)
+        if token.text == "[":
+            raise self._problem_here(
+                "expected a value", "a list of values is only allowed after 'in'"
+            )
+        raise self._problem_here("expected a field name or a value")
+
+    def _named_value(self, token: Token) -> SValue:
+        word = token.text
+        if word in ("true", "false"):
+            self._next()
+            return SLit(word == "true", self._token_loc(token))
+        if word in _NULL_WORDS:
+            self._next()
+            return SLit(None, self._token_loc(token))
+        if word in KEYWORDS:
+            raise self._problem_here("expected a field name or a value")
+        if self._peek().text == "(":
+            return self._function(token)
+        self._next()
+        return SField(word, self._token_loc(token))
+
+    def _function(self, token: Token) -> SValue:
+        if token.text == "len":
+            field = self._call_argument()
+            return SLen(field, self._loc(token.offset, self._previous_end()))
+        if token.text == "has":
+            raise problem(
+                "PB401",
+                "has(...) is a condition, not a value",
+                self._token_loc(token),
+                "use has(x) on its own, or combine it with and/or",
+            )
+        hint = did_you_mean(token.text, FUNCTIONS) or "the functions are has(field) and len(field)"
+        raise problem("PB404", f"unknown function '{token.text}'", self._token_loc(token), hint)
+
+    def _call_argument(self) -> SField:
+        name = self._next().text
+        self._next()  # the "(" that made this a call
+        token = self.token
+        if token.kind != "name" or token.text in KEYWORDS:
+            raise self._problem_here(f"{name}() takes a field name", f"write {name}(field_id)")
+        self._next()
+        self._expect(")", f"')' after the field name of {name}()")
+        return SField(token.text, self._token_loc(token))
+
+    def _list(self) -> SLit:
+        start = self.token.offset
+        self._expect("[", "a list of values in [ ]")
+        items: list[SLit] = []
+        while not self._is("punct", "]"):
+            items.append(self._list_item())
+            if not self._is("punct", ","):
+                break
+            self._next()
+        self._expect("]", "',' or ']' in the list of values")
+        return SLit(tuple(items), self._loc(start, self._previous_end()))
+
+    def _list_item(self) -> SLit:
+        token = self.token
+        if token.kind == "name" and token.text not in ("true", "false", *_NULL_WORDS):
+            raise self._problem_here(
+                "expected a value in the list", f"quote text values: '{token.text}'"
+            )
+        value = self._value()
+        assert isinstance(value, SLit)
+        return value

@@ -1,0 +1,168 @@
+"""Read the structured (YAML) form of a condition into the syntax tree.
+
+The structured form is plain data (dicts, lists, strings, numbers, booleans)
+as the strict loader returns it::
+
+    {all: [c, ...]}   {any: [c, ...]}   {not: c}   {required: [f1, f2]}
+    {field: f, op: ">=", value: v}      {len: f, op: ">=", value: 2}
+    {field: f, op: "<=", value: {field: other}}
+    "a condition string"                true / false
+
+Problems are reported with ``details["subpath"]``, the path inside the
+structure (``("all", 1, "op")``); a problem inside an embedded string also has
+its character ``offset``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from playbook.conditions.parser import parse_string
+from playbook.conditions.syntax import (
+    ROOT,
+    Loc,
+    SAll,
+    SAny,
+    SCompare,
+    SCond,
+    SConst,
+    SContains,
+    SField,
+    SHas,
+    SIn,
+    SLen,
+    SLit,
+    SNot,
+    SValue,
+    did_you_mean,
+    problem,
+)
+
+__all__ = ["OPS", "parse_source"]
+
+OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "contains")
+"""The values of ``op`` in a structured comparison (``not in`` is accepted for ``not_in``)."""
+
+_COMBINATORS = ("all", "any", "not", "required")
+_COMPARISON_KEYS = ("field", "len", "op", "value")
+_OP_SLIPS = {"=": "==", "<>": "!=", "=>": ">=", "=<": "<=", "notin": "not_in", "nin": "not_in"}
+
+
+def parse_source(source: object, loc: Loc = ROOT) -> SCond:
+    """The syntax tree of a condition in either form (a string, or structured plain data)."""
+    if isinstance(source, str):
+        return parse_string(source, loc)
+    if isinstance(source, bool):
+        return SConst(source, loc)
+    if isinstance(source, Mapping):
+        return _mapping(source, loc)
+    what = "a list" if isinstance(source, list | tuple) else f"the value {source!r}"
+    hint = "combine a list of conditions with {all: [...]} or {any: [...]}"
+    raise problem("PB401", f"a condition is text or a mapping, not {what}", loc, hint)
+
+
+def _mapping(data: Mapping[Any, Any], loc: Loc) -> SCond:
+    if "field" in data or "len" in data:
+        return _comparison(data, loc)
+    if len(data) != 1:
+        raise problem(
+            "PB401",
+            "a structured condition has one key: all, any, not or required "
+            "(or the keys field, op and value)",
+            loc,
+        )
+    key, value = next(iter(data.items()))
+    if key in ("all", "any"):
+        return _combination(key, value, loc)
+    if key == "not":
+        return SNot(parse_source(value, loc.child("not")), loc)
+    if key == "required":
+        return _required(value, loc)
+    hint = did_you_mean(str(key), _COMBINATORS + _COMPARISON_KEYS)
+    raise problem("PB401", f"unknown key '{key}' in a condition", loc.child(key), hint)
+
+
+def _combination(key: str, value: object, loc: Loc) -> SCond:
+    if not isinstance(value, list | tuple):
+        raise problem("PB401", f"'{key}' takes a list of conditions", loc.child(key))
+    items = tuple(parse_source(item, loc.child(key, i)) for i, item in enumerate(value))
+    return SAll(items, loc) if key == "all" else SAny(items, loc)
+
+
+def _required(value: object, loc: Loc) -> SCond:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list | tuple):
+        raise problem("PB401", "'required' takes a list of field ids", loc.child("required"))
+    checks: list[SCond] = []
+    for i, name in enumerate(names):
+        where = loc.child("required") if isinstance(value, str) else loc.child("required", i)
+        checks.append(SHas(_field_name(name, where), where))
+    return SAll(tuple(checks), loc)
+
+
+def _field_name(name: object, loc: Loc) -> SField:
+    if not isinstance(name, str):
+        raise problem("PB401", f"a field id is text, not {name!r}", loc)
+    return SField(name, loc)
+
+
+def _comparison(data: Mapping[Any, Any], loc: Loc) -> SCond:
+    for key in data:
+        if key not in _COMPARISON_KEYS:
+            hint = did_you_mean(str(key), _COMPARISON_KEYS)
+            raise problem("PB401", f"unknown key '{key}' in a comparison", loc.child(key), hint)
+    if "field" in data and "len" in data:
+        raise problem("PB401", "a comparison has 'field' or 'len', not both", loc.child("len"))
+    for key in ("op", "value"):
+        if key not in data:
+            raise problem(
+                "PB401", f"a comparison needs '{key}'", loc, "write {field: f, op: '>=', value: v}"
+            )
+    left = _operand(data, loc)
+    op = _op(data["op"], loc.child("op"))
+    value_loc = loc.child("value")
+    if op in ("in", "not_in"):
+        return SIn(left, _list(data["value"], value_loc), op == "not_in", loc, loc.child("op"))
+    right = _value(data["value"], value_loc)
+    if op == "contains":
+        return SContains(left, right, loc, loc.child("op"))
+    return SCompare(op, left, right, loc, loc.child("op"))
+
+
+def _operand(data: Mapping[Any, Any], loc: Loc) -> SField | SLen:
+    if "len" in data:
+        return SLen(_field_name(data["len"], loc.child("len")), loc.child("len"))
+    return _field_name(data["field"], loc.child("field"))
+
+
+def _op(op: object, loc: Loc) -> str:
+    text = op.strip() if isinstance(op, str) else op
+    if text == "not in":
+        return "not_in"
+    if isinstance(text, str) and text in OPS:
+        return text
+    hint = None
+    if isinstance(text, str):
+        slip = _OP_SLIPS.get(text)
+        hint = f"write '{slip}'" if slip else did_you_mean(text, OPS)
+    raise problem("PB401", f"unknown operator {op!r}", loc, hint or "use one of " + ", ".join(OPS))
+
+
+def _value(value: object, loc: Loc) -> SValue:
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((key, name),) = value.items()
+        if key == "field":
+            return _field_name(name, loc.child("field"))
+        if key == "len":
+            field = _field_name(name, loc.child("len"))
+            return SLen(field, loc.child("len"))
+    return SLit(value, loc)
+
+
+def _list(value: object, loc: Loc) -> SLit:
+    if not isinstance(value, list | tuple):
+        raise problem(
+            "PB403", "'in' and 'not_in' compare with a list of values", loc, "write value: [a, b]"
+        )
+    return SLit(tuple(SLit(item, loc.child(i)) for i, item in enumerate(value)), loc)

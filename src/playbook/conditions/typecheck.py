@@ -1,0 +1,247 @@
+"""Type-check a syntax tree against the declared fields and build the IR.
+
+The rules, per operand kind (``len(x)`` is an integer):
+
+=========================  =================================  ==========================
+kind                       operators                          compared with
+=========================  =================================  ==========================
+number, integer, decimal   ``== != < <= > >= in not in``      numbers, numeric fields
+string                     ``== != < <= > >= in not in``      text, string/enum fields
+enum                       ``== != in not in``                its declared values
+boolean                    ``== !=``                          ``true``, ``false``
+date / datetime            ``== != < <= > >= in not in``      ISO text, same-kind fields
+list                       ``contains``, ``has()``, ``len()``  (allowed) item text
+=========================  =================================  ==========================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import tzinfo
+
+from playbook.conditions.fieldtypes import FieldType, family
+from playbook.conditions.ir import (
+    Compare,
+    CompareOp,
+    Const,
+    Contains,
+    Expr,
+    FieldRef,
+    Has,
+    In,
+    Len,
+    Literal,
+    Not,
+    Operand,
+    all_of,
+    any_of,
+)
+from playbook.conditions.literals import convert, describe
+from playbook.conditions.syntax import (
+    Loc,
+    SAll,
+    SAny,
+    SBare,
+    SCompare,
+    SCond,
+    SConst,
+    SContains,
+    SField,
+    SHas,
+    SIn,
+    SLen,
+    SLit,
+    SNot,
+    SValue,
+    did_you_mean,
+    problem,
+)
+from playbook.errors import ConditionError
+
+__all__ = ["check"]
+
+_FLIPPED: dict[str, CompareOp] = {
+    "==": "==",
+    "!=": "!=",
+    "<": ">",
+    "<=": ">=",
+    ">": "<",
+    ">=": "<=",
+}
+_OPS: dict[str, CompareOp] = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_ORDERED = frozenset({"<", "<=", ">", ">="})
+_LEN_TYPE = FieldType("integer")
+
+
+def check(node: SCond, fields: Mapping[str, FieldType], tz: tzinfo) -> Expr:
+    """The IR of ``node``; ConditionError (PB402, PB403, PB405, PB406) on the first problem."""
+    return _Checker(fields, tz).condition(node)
+
+
+class _Checker:
+    def __init__(self, fields: Mapping[str, FieldType], tz: tzinfo) -> None:
+        self.fields = fields
+        self.tz = tz
+
+    def condition(self, node: SCond) -> Expr:
+        if isinstance(node, SConst):
+            return Const(node.value)
+        if isinstance(node, SAll):
+            return all_of(self.condition(item) for item in node.items)
+        if isinstance(node, SAny):
+            return any_of(self.condition(item) for item in node.items)
+        if isinstance(node, SNot):
+            return Not(self.condition(node.item))
+        if isinstance(node, SHas):
+            return Has(self.field(node.field))
+        if isinstance(node, SCompare):
+            return self.compare(node)
+        if isinstance(node, SIn):
+            return self.membership(node)
+        if isinstance(node, SContains):
+            return self.contains(node)
+        return self.bare(node)
+
+    # --- operands ---
+
+    def field(self, node: SField) -> FieldRef:
+        ftype = self.fields.get(node.name)
+        if ftype is None:
+            hint = did_you_mean(node.name, self.fields)
+            if hint is None and not self.fields:
+                hint = "declare it under 'fields'"
+            raise problem("PB402", f"unknown field '{node.name}'", node.loc, hint)
+        return FieldRef(node.name, ftype)
+
+    def operand(self, node: SField | SLen) -> Operand:
+        if isinstance(node, SField):
+            return self.field(node)
+        ref = self.field(node.field)
+        if ref.type.kind not in ("string", "list"):
+            raise problem(
+                "PB403",
+                f"len() counts text characters or list items; '{ref.name}' is a "
+                f"{ref.type.kind} field",
+                node.field.loc,
+                "len() works on string and list fields",
+            )
+        return Len(ref)
+
+    def check_op(self, op: str, operand: Operand, loc: Loc) -> None:
+        kind = _kind(operand)
+        hint: str | None = None
+        if kind == "list" and op != "contains":
+            hint = "list fields use contains, has() and len()"
+        elif kind == "boolean" and op not in ("==", "!="):  # in [true] adds nothing to ==
+            hint = "compare a boolean field with == true or == false"
+        elif kind == "enum" and op in _ORDERED:
+            hint = "enum values have no order; use in [...]"
+        elif op == "contains" and kind != "list":
+            hint = "contains looks for an item of a list field; compare text with == or in [...]"
+        if hint is not None:
+            shown = op.replace("_", " ")
+            raise problem("PB405", f"'{shown}' does not apply to {_what(operand)}", loc, hint)
+
+    def literal(self, node: SLit, operand: Operand, op: str) -> Literal:
+        if node.value is None:
+            raise _null(node, operand, op)
+        target = _LEN_TYPE if isinstance(operand, Len) else operand.type
+        return Literal(convert(node.value, target, _what(operand), node.loc, self.tz))
+
+    # --- atoms ---
+
+    def compare(self, node: SCompare) -> Expr:
+        left, right, op = node.left, node.right, node.op
+        if isinstance(left, SLit):
+            if isinstance(right, SLit):
+                raise problem(
+                    "PB403", "this compares two values; one side must be a field", node.loc
+                )
+            left, right, op = right, left, _FLIPPED[op]
+        subject = self.operand(left)
+        self.check_op(op, subject, node.op_loc)
+        if isinstance(right, SLit):
+            return Compare(_OPS[op], subject, self.literal(right, subject, op))
+        other = self.operand(right)
+        self.check_op(op, other, node.op_loc)
+        if family(_kind(subject)) != family(_kind(other)):
+            raise problem(
+                "PB403",
+                f"{_what(subject)} cannot be compared with {_what(other)}",
+                right.loc,
+            )
+        return Compare(_OPS[op], subject, other)
+
+    def membership(self, node: SIn) -> Expr:
+        subject = self.operand(self.subject(node.operand, "in"))
+        op = "not_in" if node.negated else "in"
+        self.check_op(op, subject, node.op_loc)
+        items = node.items.value
+        assert isinstance(items, tuple)
+        values = tuple(self.literal(item, subject, op).value for item in items)
+        return In(subject, values, node.negated)
+
+    def contains(self, node: SContains) -> Expr:
+        subject = self.operand(self.subject(node.operand, "contains"))
+        self.check_op("contains", subject, node.op_loc)
+        assert isinstance(subject, FieldRef)  # check_op refused len(), an integer
+        if not isinstance(node.item, SLit):
+            raise problem(
+                "PB403",
+                "contains looks for a value, not a field",
+                node.item.loc,
+                "write the item as quoted text: competitors contains 'abb'",
+            )
+        return Contains(subject, str(self.literal(node.item, subject, "contains").value))
+
+    def subject(self, node: SValue, op: str) -> SField | SLen:
+        if isinstance(node, SLit):
+            raise problem(
+                "PB403",
+                f"the left side of '{op}' must be a field",
+                node.loc,
+                f"write field {op} ...",
+            )
+        return node
+
+    def bare(self, node: SBare) -> Expr:
+        value = node.value
+        if isinstance(value, SLit):
+            if isinstance(value.value, bool):
+                return Const(value.value)
+            raise problem(
+                "PB403",
+                f"{describe(value.value)} on its own is not a condition",
+                node.loc,
+                "compare it with a field: amount >= 50000",
+            )
+        operand = self.operand(value)
+        if isinstance(operand, FieldRef) and operand.type.kind == "boolean":
+            return Compare("==", operand, Literal(True))
+        hint = (
+            f"did you mean has({operand.name})?"
+            if isinstance(operand, FieldRef)
+            else (f"compare it: len({operand.field.name}) > 0")
+        )
+        raise problem("PB403", f"{_what(operand)} is not a condition on its own", node.loc, hint)
+
+
+def _kind(operand: Operand) -> str:
+    return "integer" if isinstance(operand, Len) else operand.type.kind
+
+
+def _what(operand: Operand) -> str:
+    if isinstance(operand, Len):
+        return f"len({operand.field.name})"
+    return f"'{operand.name}' ({operand.type.kind})"
+
+
+def _null(node: SLit, operand: Operand, op: str) -> ConditionError:
+    name = operand.field.name if isinstance(operand, Len) else operand.name
+    hints = {"==": f"write: not has({name})", "!=": f"write: has({name})"}
+    return problem(
+        "PB406",
+        "null is not a value to compare with: a missing value makes every comparison false",
+        node.loc,
+        hints.get(op, f"test for a value with has({name})"),
+    )

@@ -1,0 +1,161 @@
+"""The SQL clause and the Python predicate of a condition select the same deals.
+
+Random well-typed conditions (over fields of every kind) and random deals
+(with missing keys and None) are checked against a real SQLite database, one
+typed column per field; lists are JSON text. Set ``PLAYBOOK_TEST_POSTGRES_URL``
+to run the same property against PostgreSQL.
+
+Decimals keep at most 2 places and stay below 1e9: SQLite stores NUMERIC as
+REAL, which holds such values exactly enough to keep their order and equality.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from playbook.conditions import Expr, FieldType, Not, parse_condition, to_python
+from playbook.conditions.sql import to_sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from test_conditions_strategies import FIELDS, conditions, deals
+
+_COLUMN_TYPES: dict[str, Any] = {
+    "decimal": sa.Numeric(14, 2),
+    "number": sa.Float(),
+    "integer": sa.Integer(),
+    "boolean": sa.Boolean(),
+    "date": sa.Date(),
+    "datetime": sa.DateTime(),
+    "string": sa.String(),
+    "enum": sa.String(),
+    "list": sa.Text(),
+}
+
+
+def _table(name: str) -> sa.Table:
+    columns = [sa.Column(field, _COLUMN_TYPES[ft.kind]) for field, ft in FIELDS.items()]
+    return sa.Table(name, sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), *columns)
+
+
+def _sql_row(deal_id: int, deal: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": deal_id, **dict.fromkeys(FIELDS)}
+    for name, value in deal.items():
+        if isinstance(value, list):
+            value = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, datetime):
+            value = value.replace(tzinfo=None)  # stored as naive UTC
+        row[name] = value
+    return row
+
+
+def _column_of(table: sa.Table) -> Any:
+    def column(name: str, ftype: FieldType) -> Any:
+        return table.c[name]
+
+    return column
+
+
+def _assert_agree(
+    engine: sa.Engine, table: sa.Table, expr: Expr, batch: list[dict[str, Any]]
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(table.delete())
+        connection.execute(table.insert(), [_sql_row(i, deal) for i, deal in enumerate(batch)])
+        for condition in (expr, Not(expr)):
+            clause = to_sql(condition, _column_of(table))
+            found = set(connection.scalars(sa.select(table.c.id).where(clause)))
+            test = to_python(condition)
+            expected = {i for i, deal in enumerate(batch) if test(deal)}
+            assert found == expected, (condition, [batch[i] for i in found ^ expected])
+
+
+@pytest.fixture(scope="module")
+def sqlite_table() -> Iterator[tuple[sa.Engine, sa.Table]]:
+    """One in-memory SQLite database for the whole module, with one typed column per field."""
+    engine = sa.create_engine("sqlite://")
+    table = _table("deals")
+    table.metadata.create_all(engine)
+    yield engine, table
+    engine.dispose()
+
+
+def _examples(count: int) -> settings:
+    """Hypothesis settings for ``count`` examples against a module-wide database."""
+    slow_or_shared = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    return settings(max_examples=count, deadline=None, suppress_health_check=slow_or_shared)
+
+
+_CASES = given(expr=conditions(), batch=st.lists(deals(), min_size=1, max_size=6))
+
+
+@_examples(2000)
+@_CASES
+def test_sql_and_python_select_the_same_deals_on_sqlite(
+    sqlite_table: tuple[sa.Engine, sa.Table], expr: Expr, batch: list[dict[str, Any]]
+) -> None:
+    """For any condition and deals, SQLite's WHERE and the Python predicate pick the same ids."""
+    _assert_agree(*sqlite_table, expr, batch)
+
+
+@pytest.fixture(scope="module")
+def postgres_table() -> Iterator[tuple[sa.Engine, sa.Table]]:
+    """A scratch table on the PostgreSQL server of PLAYBOOK_TEST_POSTGRES_URL (skip if unset)."""
+    url = os.environ.get("PLAYBOOK_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("PLAYBOOK_TEST_POSTGRES_URL is not set: no PostgreSQL server to test on")
+    engine = sa.create_engine(url)
+    table = _table(f"conditions_agree_{uuid.uuid4().hex[:8]}")
+    table.metadata.create_all(engine)
+    yield engine, table
+    table.metadata.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.mark.postgres
+@_examples(300)
+@_CASES
+def test_sql_and_python_select_the_same_deals_on_postgres(
+    postgres_table: tuple[sa.Engine, sa.Table], expr: Expr, batch: list[dict[str, Any]]
+) -> None:
+    """For any condition and deals, PostgreSQL's WHERE and the Python predicate agree."""
+    _assert_agree(*postgres_table, expr, batch)
+
+
+@pytest.mark.postgres
+def test_text_orders_by_code_point_whatever_the_column_collation(
+    postgres_table: tuple[sa.Engine, sa.Table],
+) -> None:
+    """On a column with a linguistic collation, `<` still orders text as Python does ('B' < 'a')."""
+    engine, _ = postgres_table
+    with engine.begin() as connection:
+        found = connection.exec_driver_sql(
+            "SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu'"
+        ).first()
+    if found is None:
+        pytest.skip("this PostgreSQL server has no ICU collation 'und-x-icu'")
+    text = sa.Column("note", sa.String(collation="und-x-icu"))
+    table = sa.Table(f"collation_{uuid.uuid4().hex[:8]}", sa.MetaData(), text)
+    expr = parse_condition("owner_note < 'b'", FIELDS)
+    values = ["a", "B", "b", "中"]
+    try:
+        with engine.begin() as connection:
+            table.create(connection)
+            connection.execute(table.insert(), [{"note": value} for value in values])
+            clause = to_sql(expr, lambda name, ftype: table.c.note)
+            found_sql = set(connection.scalars(sa.select(table.c.note).where(clause)))
+    finally:
+        table.drop(engine, checkfirst=True)
+    test = to_python(expr)
+    assert found_sql == {value for value in values if test({"owner_note": value})} == {"a", "B"}
