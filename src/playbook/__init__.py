@@ -13,11 +13,37 @@ from playbook.errors import *  # noqa: F403  (the error tree is part of the publ
 from playbook.errors import __all__ as _error_names
 
 if TYPE_CHECKING:
+    from playbook.calendar import WorkingCalendar as WorkingCalendar
+    from playbook.deals import Actor as Actor
+    from playbook.deals import DealState as DealState
     from playbook.diagnostics import Diagnostic as Diagnostic
+    from playbook.engine import ActionCompleted as ActionCompleted
+    from playbook.engine import Advance as Advance
+    from playbook.engine import Decision as Decision
+    from playbook.engine import Engine as Engine
+    from playbook.engine import NextSteps as NextSteps
+    from playbook.engine import Reason as Reason
+    from playbook.engine import StageChanged as StageChanged
+    from playbook.model import Playbook as Playbook
+    from playbook.validate import load as load
+    from playbook.validate import validate_paths as validate_paths
 
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    "load": "playbook.validate",
+    "validate_paths": "playbook.validate",
+    "Playbook": "playbook.model",
+    "Engine": "playbook.engine",
+    "Decision": "playbook.engine",
+    "Reason": "playbook.engine",
+    "Advance": "playbook.engine",
+    "NextSteps": "playbook.engine",
+    "StageChanged": "playbook.engine",
+    "ActionCompleted": "playbook.engine",
+    "Actor": "playbook.deals",
+    "DealState": "playbook.deals",
+    "WorkingCalendar": "playbook.calendar",
     "Diagnostic": "playbook.diagnostics",
 }
 

@@ -26,6 +26,7 @@ that cannot be reached, for example).
 The classes below:
 
 - :class:`PlaybookError` (``PB000``) the root
+    - :class:`PathNotFoundError` (``PB001``) a path named on the command line does not exist
     - :class:`InputFileError` (``PB100``) a file cannot be read as a playbook
     - :class:`InvalidPlaybookError` (``PB200``) a playbook has error diagnostics
     - :class:`ConditionError` (``PB400``) a condition does not parse or type-check
@@ -40,6 +41,26 @@ The classes below:
     - :class:`OverrideError` (``PB531``) an override without reason or by a role not allowed
     - :class:`MoveBlockedError` (``PB540``) ``advance`` on a move the engine blocks
     - :class:`MissingClockError` (``PB550``) an engine call without ``now``
+    - :class:`EscalationError` (``PB700``) an escalation rule, sweep or sink cannot proceed
+        - :class:`NotificationError` (``PB702``) a sink failed to deliver (retried later)
+        - :class:`EscalationNotFoundError` (``PB703``) an unknown escalation id
+    - :class:`CalendarError` (``PB701``) a calendar with no working day or unknown holidays
+    - :class:`KpiError` (``PB800``) a KPI cannot be computed as asked
+        - :class:`PeriodError` (``PB801``) a period that does not parse
+        - :class:`GroupingError` (``PB802``) an unknown ``--by`` grouping
+    - :class:`ScenarioError` (``PB900``) an invalid playbook test scenario
+    - :class:`DiffError` (``PB910``) playbooks that cannot be compared
+    - :class:`MigrationError` (``PB920``) a migration that strands deals or cycles
+    - :class:`GraphvizError` (``PB930``) Graphviz missing or failing
+    - :class:`TargetExistsError` (``PB940``) ``playbook init`` would overwrite a file
+    - :class:`StoreError` (``PB600``) the deal store cannot do what was asked
+        - :class:`DealNotFoundError` (``PB601``) no deal with this id
+        - :class:`ConflictError` (``PB602``) someone else changed the deal first
+        - :class:`DatabaseUnavailableError` (``PB603``) the database cannot be reached
+        - :class:`SchemaVersionError` (``PB604``) the database schema is not the one expected
+        - :class:`ImportFileError` (``PB610``) a file to import is not usable at all
+        - :class:`MappingError` (``PB611``) an import mapping names unknown things
+        - :class:`ImportRowError` (``PB612``) one row of an import cannot be used
 """
 
 from __future__ import annotations
@@ -53,18 +74,39 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActorError",
+    "CalendarError",
     "ConditionError",
+    "ConflictError",
+    "DatabaseUnavailableError",
     "DealError",
     "DealFieldError",
+    "DealNotFoundError",
+    "DiffError",
+    "EscalationError",
+    "EscalationNotFoundError",
     "EvidenceMissingError",
+    "GraphvizError",
+    "GroupingError",
+    "ImportFileError",
+    "ImportRowError",
     "InputFileError",
     "InvalidPlaybookError",
+    "KpiError",
+    "MappingError",
+    "MigrationError",
     "MissingClockError",
     "MoveBlockedError",
+    "NotificationError",
     "OverrideError",
+    "PathNotFoundError",
+    "PeriodError",
     "PermissionDeniedError",
     "PlaybookError",
     "PlaybookVersionError",
+    "ScenarioError",
+    "SchemaVersionError",
+    "StoreError",
+    "TargetExistsError",
     "UnknownActionError",
     "UnknownStageError",
 ]
@@ -231,3 +273,140 @@ class MissingClockError(PlaybookError, TypeError):
     """An engine call without ``now``: the engine never reads the clock itself."""
 
     code = "PB550"
+
+
+class StoreError(PlaybookError):
+    """The deal store cannot do what was asked."""
+
+    code = "PB600"
+
+
+class DealNotFoundError(StoreError, KeyError):
+    """No deal has this id (or external id)."""
+
+    code = "PB601"
+
+    def __str__(self) -> str:
+        return PlaybookError.__str__(self)
+
+
+class ConflictError(StoreError):
+    """The deal changed since it was read; ``details`` say who changed it last and when."""
+
+    code = "PB602"
+    exit_code = 1
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database URL cannot be opened or the server cannot be reached."""
+
+    code = "PB603"
+    exit_code = 3
+
+
+class SchemaVersionError(StoreError):
+    """The database schema is newer than this playbook release, or not created yet."""
+
+    code = "PB604"
+    exit_code = 3
+
+
+class ImportFileError(StoreError, ValueError):
+    """A file to import is not usable at all: not CSV/JSON, no header, wrong delimiter."""
+
+    code = "PB610"
+
+
+class MappingError(StoreError, ValueError):
+    """An import mapping names fields, columns or stages that do not exist."""
+
+    code = "PB611"
+
+
+class ImportRowError(StoreError, ValueError):
+    """One row of an import cannot be used; ``line`` is its row number in the file."""
+
+    code = "PB612"
+
+
+class PathNotFoundError(PlaybookError, FileNotFoundError):
+    """A file or directory named on the command line does not exist, or holds no playbook."""
+
+    code = "PB001"
+
+
+class EscalationError(PlaybookError):
+    """An escalation rule, sweep or notification cannot proceed."""
+
+    code = "PB700"
+
+
+class CalendarError(PlaybookError, ValueError):
+    """A working calendar that cannot be used (no working day, unknown holiday country)."""
+
+    code = "PB701"
+
+
+class NotificationError(EscalationError):
+    """A notification sink failed to deliver; the delivery is recorded and retried later."""
+
+    code = "PB702"
+    exit_code = 1
+
+
+class EscalationNotFoundError(EscalationError, KeyError):
+    """An escalation id that the store does not have."""
+
+    code = "PB703"
+
+    def __str__(self) -> str:
+        return PlaybookError.__str__(self)
+
+
+class KpiError(PlaybookError):
+    """A KPI cannot be computed as asked."""
+
+    code = "PB800"
+
+
+class PeriodError(KpiError, ValueError):
+    """A period (``2017-Q4``, ``2017-W52``, ``--from/--to``) that does not parse or is empty."""
+
+    code = "PB801"
+
+
+class GroupingError(KpiError, ValueError):
+    """A KPI grouping (``--by``) that is neither built in nor an enum field."""
+
+    code = "PB802"
+
+
+class ScenarioError(PlaybookError, ValueError):
+    """A playbook test scenario file that is invalid (unknown stage, field, rule...)."""
+
+    code = "PB900"
+
+
+class DiffError(PlaybookError, ValueError):
+    """Two playbooks that cannot be compared (different playbook ids)."""
+
+    code = "PB910"
+
+
+class MigrationError(PlaybookError, ValueError):
+    """A version migration that would strand deals or whose stage mapping has a cycle."""
+
+    code = "PB920"
+
+
+class GraphvizError(PlaybookError):
+    """Graphviz is needed (``--format svg``) but missing or failing."""
+
+    code = "PB930"
+    exit_code = 3
+
+
+class TargetExistsError(PlaybookError, FileExistsError):
+    """``playbook init`` would overwrite an existing file."""
+
+    code = "PB940"

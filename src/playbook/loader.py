@@ -1,8 +1,9 @@
 """Strict YAML: text to plain data, with the position of every node.
 
 PyYAML's own constructors follow YAML 1.1, keep the last of duplicate keys and
-expand aliases without bound. This loader composes the node graph with
-libyaml (when present) and builds the data itself:
+expand aliases without bound; libyaml's composer recurses once per nesting
+level. This loader reads libyaml's events (when present), composes the node
+graph itself without recursion and builds the data itself:
 
 - only plain scalars, lists and maps; explicit tags other than the standard
   ``!!str !!int !!float !!bool !!null !!seq !!map`` are refused;
@@ -13,7 +14,8 @@ libyaml (when present) and builds the data itself:
 - duplicate keys, merge keys (``<<``), non-string keys, tabs in indentation,
   files over :data:`MAX_FILE_BYTES`, non-UTF-8 and binary input are reported;
 - aliases are allowed but the expanded tree is bounded (:data:`MAX_NODES`), so
-  an alias bomb is refused after a bounded amount of work.
+  an alias bomb is refused after a bounded amount of work; nesting is bounded
+  (:data:`MAX_DEPTH`) while composing, so deep input cannot exhaust the stack.
 
 Every value and every mapping key keeps its 1-based line and column, counted in
 characters, so that diagnostics can point at the exact place.
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.resolver import BaseResolver
+from yaml.composer import ComposerError
 
 from playbook.diagnostics import Diagnostic, path_to_str
 from playbook.errors import InputFileError
@@ -36,17 +38,15 @@ from playbook.errors import InputFileError
 try:  # libyaml is ~10x faster and keeps character columns
     from yaml._yaml import CParser as _Parser  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - pure-Python fallback
-    from yaml.composer import Composer
     from yaml.parser import Parser
     from yaml.reader import Reader
     from yaml.scanner import Scanner
 
-    class _Parser(Reader, Scanner, Parser, Composer):  # type: ignore[no-redef]
+    class _Parser(Reader, Scanner, Parser):  # type: ignore[no-redef]
         def __init__(self, stream: str) -> None:
             Reader.__init__(self, stream)
             Scanner.__init__(self)
             Parser.__init__(self)
-            Composer.__init__(self)
 
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "Document",
     "LoadResult",
     "Mark",
+    "Span",
     "load_document",
     "read_document",
     "read_text",
@@ -75,14 +76,6 @@ MAX_DEPTH = 64
 YamlPath = tuple[str | int, ...]
 
 
-class _NoImplicitLoader(_Parser, BaseResolver):  # type: ignore[misc,valid-type]
-    """libyaml's parser with no implicit tag resolution: we resolve plain scalars ourselves."""
-
-    def __init__(self, stream: str) -> None:
-        _Parser.__init__(self, stream)
-        BaseResolver.__init__(self)
-
-
 @dataclass(frozen=True, slots=True)
 class Mark:
     """Where a node starts: 1-based line and column (characters), its source span and style."""
@@ -94,15 +87,28 @@ class Mark:
     style: str = ""
 
 
+Span = tuple[int, int, int, int, str]
+"""A :class:`Mark` as a plain tuple, the way a :class:`Document` stores it.
+
+A document has one per node and key. Plain tuples of numbers and text are
+left alone by the cyclic garbage collector, objects are not: with objects,
+validating a thousand files in one process spent half its time rescanning the
+marks of the documents already read."""
+
+
 @dataclass(slots=True)
 class Document:
-    """A loaded YAML document: the plain data plus where every part of it came from."""
+    """A loaded YAML document: the plain data plus where every part of it came from.
+
+    ``positions`` and ``key_positions`` map a data path to its :data:`Span`;
+    :meth:`mark` gives it as a :class:`Mark`.
+    """
 
     file: str
     text: str
     data: Any
-    positions: dict[YamlPath, Mark] = field(default_factory=dict)
-    key_positions: dict[YamlPath, Mark] = field(default_factory=dict)
+    positions: dict[YamlPath, Span] = field(default_factory=dict)
+    key_positions: dict[YamlPath, Span] = field(default_factory=dict)
     _lines: list[str] | None = None
 
     def mark(self, path: YamlPath, *, key: bool = False) -> Mark:
@@ -111,11 +117,22 @@ class Document:
         probe = tuple(path)
         while probe:
             if probe in table:
-                return table[probe]
+                return Mark(*table[probe])
             if key and probe in self.positions:
-                return self.positions[probe]
+                return Mark(*self.positions[probe])
             probe = probe[:-1]
-        return self.positions.get((), Mark(1, 1))
+        root = self.positions.get(())
+        return Mark(*root) if root else Mark(1, 1)
+
+    def value_at(self, path: YamlPath) -> Any:
+        """The data at ``path``, or None when there is nothing there."""
+        value = self.data
+        for part in path:
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return value
 
     def line_text(self, line: int) -> str:
         """The source text of a 1-based line (without its newline), or ``""``."""
@@ -131,27 +148,19 @@ class Document:
         Exact for plain and quoted scalars written on one line without escapes;
         otherwise the scalar's own start, which is still the right line.
         """
-        mark = self.positions.get(tuple(path))
-        if mark is None:
+        span = self.positions.get(tuple(path))
+        if span is None:
             found = self.mark(path)
             return found.line, found.column
+        mark = Mark(*span)
         raw = self.text[mark.index : mark.end_index]
-        value = _get(self.data, path)
+        value = self.value_at(path)
         if not isinstance(value, str):
             return mark.line, mark.column
         start = raw.find(value) if value else -1
         if start < 0 or "\n" in raw[: start + offset]:
             return mark.line, mark.column
         return mark.line, mark.column + start + offset
-
-
-def _get(data: Any, path: YamlPath) -> Any:
-    for part in path:
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
 
 
 @dataclass(slots=True)
@@ -175,12 +184,14 @@ _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
 _YAML11_BOOLS = frozenset(
-    {"yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "y", "Y", "n", "N"}
+    {"yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"}
+    | {"y", "Y", "n", "N"}
 )
 _INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 _INT_OCT = re.compile(r"0o[0-7]+")
 _INT_HEX = re.compile(r"0x[0-9a-fA-F]+")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+\.[0-9]*)([eE][-+]?[0-9]+)?")
+_NUMBER_STARTS = frozenset("0123456789+-.")
 _FLOAT_SPECIAL = {
     ".inf": float("inf"),
     "+.inf": float("inf"),
@@ -193,22 +204,41 @@ _FLOAT_SPECIAL = {
 # Plain scalars that YAML 1.1 (PyYAML, many tools) and 1.2 read differently.
 _AMBIGUOUS = [
     (re.compile(r"[-+]?0[0-9]+"), "a leading zero makes this octal in YAML 1.1"),
-    (re.compile(r"[-+]?[0-9][0-9_]*_[0-9_]*(\.[0-9_]*)?"), "YAML 1.1 reads digits with _ as a number"),
-    (re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?"), "YAML 1.1 reads this as a base-60 number"),
-    (re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+"), "YAML 1.1 reads this as a string, YAML 1.2 as a number"),
+    (
+        re.compile(r"[-+]?[0-9][0-9_]*_[0-9_]*(\.[0-9_]*)?"),
+        "YAML 1.1 reads digits with _ as a number",
+    ),
+    (
+        re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?"),
+        "YAML 1.1 reads this as a base-60 number",
+    ),
+    (
+        re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+"),
+        "YAML 1.1 reads this as a string, YAML 1.2 as a number",
+    ),
     (re.compile(r"0b[01_]+"), "YAML 1.1 reads this as a binary number"),
 ]
+_PLAIN = "?"  # YAML's non-specific tag of an untagged plain scalar: resolved by _plain
+_STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
 _STANDARD_TAGS = {
-    "tag:yaml.org,2002:str",
+    _PLAIN,
+    _STR,
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:map",
-    "tag:yaml.org,2002:seq",
-    "!",
+    _MAP,
+    _SEQ,
 }
-_STR = "tag:yaml.org,2002:str"
+# What an explicitly tagged scalar must resolve to.
+_TAG_TYPES: dict[str, type | tuple[type, ...]] = {
+    "tag:yaml.org,2002:int": int,
+    "tag:yaml.org,2002:float": (int, float),
+    "tag:yaml.org,2002:bool": bool,
+    "tag:yaml.org,2002:null": type(None),
+}
 
 
 class _Abort(Exception):
@@ -222,11 +252,13 @@ class _Builder:
         self.file = file
         self.max_nodes = max_nodes
         self.count = 0
-        self.positions: dict[YamlPath, Mark] = {}
-        self.key_positions: dict[YamlPath, Mark] = {}
+        self.positions: dict[YamlPath, Span] = {}
+        self.key_positions: dict[YamlPath, Span] = {}
         self.diagnostics: list[Diagnostic] = []
 
-    def report(self, node: yaml.Node, code: str, message: str, path: YamlPath, hint: str | None = None) -> None:
+    def report(
+        self, node: yaml.Node, code: str, message: str, path: YamlPath, hint: str | None = None
+    ) -> None:
         self.diagnostics.append(
             Diagnostic(
                 file=self.file,
@@ -255,7 +287,7 @@ class _Builder:
             self.report(node, "PB115", f"the document nests deeper than {MAX_DEPTH} levels", path)
             raise _Abort
         start = node.start_mark
-        self.positions[path] = Mark(
+        self.positions[path] = (
             start.line + 1,
             start.column + 1,
             start.index,
@@ -266,7 +298,8 @@ class _Builder:
             self.report(
                 node,
                 "PB108",
-                f"the tag {node.tag!r} is not allowed: playbooks hold only text, numbers, lists and maps",
+                f"the tag {node.tag!r} is not allowed: "
+                "playbooks hold only text, numbers, lists and maps",
                 path,
                 "remove the tag",
             )
@@ -275,6 +308,7 @@ class _Builder:
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)  # _compose makes no other kind of node
         return self._scalar(node, path)
 
     def _mapping(self, node: yaml.MappingNode, path: YamlPath, depth: int) -> dict[str, Any]:
@@ -295,25 +329,32 @@ class _Builder:
                 continue
             child = (*path, key)
             if key in out:
-                first = self.key_positions[child]
+                first_line = self.key_positions[child][0]
                 self.report(
                     key_node,
                     "PB106",
-                    f"duplicate key {key!r} (first defined at line {first.line})",
+                    f"duplicate key {key!r} (first defined at line {first_line})",
                     child,
                     "remove one of them; YAML loaders silently keep only the last",
                 )
                 continue
             km = key_node.start_mark
-            self.key_positions[child] = Mark(km.line + 1, km.column + 1, km.index, key_node.end_mark.index)
+            self.key_positions[child] = (
+                km.line + 1,
+                km.column + 1,
+                km.index,
+                key_node.end_mark.index,
+                "",
+            )
             out[key] = self.build(value_node, child, depth + 1)
         return out
 
     def _scalar(self, node: yaml.ScalarNode, path: YamlPath) -> Any:
         text = str(node.value)
-        if node.tag == _STR:
-            # Quoted and block scalars are text; plain ones resolve as YAML 1.2 core.
-            return text if node.style else self._plain(node, text, path)
+        if node.tag == _PLAIN:
+            return self._plain(node, text, path)
+        if node.tag == _STR:  # quoted, block, `!!str` and `!` scalars are text as written
+            return text
         return self._explicit(node, text, path)
 
     def _plain(self, node: yaml.ScalarNode, text: str, path: YamlPath) -> Any:
@@ -332,6 +373,8 @@ class _Builder:
                 f'write "{text}" in quotes for text, or true/false for a yes/no value',
             )
             return text
+        if text[0] not in _NUMBER_STARTS:  # most values: no number pattern can match
+            return text
         if _INT.fullmatch(text):
             return int(text)
         if _INT_OCT.fullmatch(text):
@@ -345,23 +388,22 @@ class _Builder:
         for pattern, why in _AMBIGUOUS:
             if pattern.fullmatch(text):
                 self.report(
-                    node, "PB107", f"{text!r} is ambiguous: {why}", path, f'write "{text}" in quotes'
+                    node,
+                    "PB107",
+                    f"{text!r} is ambiguous: {why}",
+                    path,
+                    f'write "{text}" in quotes',
                 )
                 return text
         return text
 
     def _explicit(self, node: yaml.ScalarNode, text: str, path: YamlPath) -> Any:
         tag = node.tag
-        value = self._plain(node, text, path) if tag != "!" else text
-        expected = {
-            "tag:yaml.org,2002:int": int,
-            "tag:yaml.org,2002:float": (int, float),
-            "tag:yaml.org,2002:bool": bool,
-            "tag:yaml.org,2002:null": type(None),
-        }.get(tag)
-        if expected is None:
-            return value
-        if isinstance(value, expected) and not (tag != "tag:yaml.org,2002:bool" and isinstance(value, bool)):
+        value = self._plain(node, text, path)
+        expected = _TAG_TYPES[tag]
+        is_bool_mismatch = isinstance(value, bool) and tag != "tag:yaml.org,2002:bool"
+        matches = isinstance(value, expected) and not is_bool_mismatch
+        if matches:
             return float(value) if tag.endswith("float") else value
         self.report(node, "PB108", f"{text!r} does not match its tag {tag}", path)
         return None
@@ -370,8 +412,12 @@ class _Builder:
 # --- reading files ---
 
 
-def _diag(file: str, code: str, message: str, line: int = 1, column: int = 1, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(file=file, line=line, column=column, severity="error", code=code, message=message, hint=hint)
+def _diag(
+    file: str, code: str, message: str, line: int = 1, column: int = 1, hint: str | None = None
+) -> Diagnostic:
+    return Diagnostic(
+        file=file, line=line, column=column, severity="error", code=code, message=message, hint=hint
+    )
 
 
 def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
@@ -379,7 +425,13 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
         offset = raw.index(b"\x00")
         line = raw.count(b"\n", 0, offset) + 1
         return None, [
-            _diag(file, "PB103", "the file contains NUL bytes: it is not a text file", line, hint="is this the right file?")
+            _diag(
+                file,
+                "PB103",
+                "the file contains NUL bytes: it is not a text file",
+                line,
+                hint="is this the right file?",
+            )
         ]
     try:
         text = raw.decode("utf-8-sig")
@@ -404,7 +456,8 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
             _diag(
                 file,
                 "PB103",
-                f"the file contains the control character U+{ord(bad.group()):04X}: it is not a text file",
+                f"the file contains the control character U+{ord(bad.group()):04X}: "
+                "it is not a text file",
                 line,
                 col,
             )
@@ -412,29 +465,36 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
     return text, []
 
 
-def _tab_indents(text: str, file: str) -> list[Diagnostic]:
-    found: list[Diagnostic] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        indent = len(line) - len(line.lstrip(" \t"))
-        if "\t" in line[:indent] and line.strip() and not line.lstrip().startswith("#"):
-            found.append(
-                _diag(
-                    file,
-                    "PB105",
-                    "tab character used for indentation",
-                    number,
-                    line.index("\t") + 1,
-                    "indent with spaces",
-                )
-            )
-    return found
+def _tab_indent(text: str, file: str, line: int) -> Diagnostic | None:
+    """PB105 when ``line``, where parsing failed, has a tab before its content.
+
+    Checked only after a syntax error: a tab inside a block scalar or a flow
+    collection is valid YAML, and libyaml refuses every tab that would indent.
+    """
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    source = lines[line - 1]
+    lead = source[: len(source) - len(source.lstrip(" \t-?"))]
+    if "\t" not in lead:
+        return None
+    return _diag(
+        file,
+        "PB105",
+        "tab character used for indentation",
+        line,
+        lead.index("\t") + 1,
+        "indent with spaces",
+    )
 
 
 def _syntax_error(exc: yaml.YAMLError, file: str) -> Diagnostic:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
-    if problem and "but found another document" in problem or (context and "single document" in context):
+    if (problem and "but found another document" in problem) or (
+        context and "single document" in context
+    ):
         return _diag(
             file,
             "PB111",
@@ -453,8 +513,8 @@ def _syntax_error(exc: yaml.YAMLError, file: str) -> Diagnostic:
     )
 
 
-def _oversized(root: yaml.Node, limit: int) -> yaml.Node | None:
-    """The smallest node whose alias-expanded size exceeds ``limit``, or None."""
+def _oversized(root: yaml.Node, limit: int) -> tuple[yaml.Node, YamlPath] | None:
+    """The smallest node whose alias-expanded size exceeds ``limit`` and its path, or None."""
     sizes: dict[int, int] = {}
 
     def size(node: yaml.Node, depth: int) -> int:
@@ -475,40 +535,160 @@ def _oversized(root: yaml.Node, limit: int) -> yaml.Node | None:
     if size(root, 0) <= limit:
         return None
     node = root
+    path: YamlPath = ()
     while True:
-        children: list[yaml.Node] = []
+        children: list[tuple[str | int, yaml.Node]] = []
         if isinstance(node, yaml.MappingNode):
-            children = [v for _, v in node.value]
+            children = [(str(k.value), v) for k, v in node.value]
         elif isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
-        bigger = [c for c in children if sizes.get(id(c), 0) > limit]
+            children = list(enumerate(node.value))
+        bigger = [(part, c) for part, c in children if sizes.get(id(c), 0) > limit]
         if not bigger:
-            return node
-        node = bigger[0]
+            return node, path
+        part, node = bigger[0]
+        path = (*path, part)
+
+
+class _NestingError(yaml.YAMLError):
+    """The document nests collections deeper than :data:`MAX_DEPTH`."""
+
+    def __init__(self, mark: Any) -> None:
+        super().__init__(f"the document nests deeper than {MAX_DEPTH} levels")
+        self.mark = mark
+
+
+@dataclass(slots=True)
+class _OpenCollection:
+    """A collection being filled by :func:`_compose`; ``key`` waits for its value."""
+
+    node: yaml.SequenceNode | yaml.MappingNode
+    key: yaml.Node | None = None
+
+    def add(self, child: yaml.Node) -> None:
+        if isinstance(self.node, yaml.SequenceNode):
+            self.node.value.append(child)
+        elif self.key is None:
+            self.key = child
+        else:
+            self.node.value.append((self.key, child))
+            self.key = None
+
+
+def _compose(text: str) -> tuple[yaml.Node, bool] | None:
+    """The single document of ``text`` as a node graph, and whether it uses aliases.
+
+    None when the text has no content.
+
+    Composed here, without recursion, rather than by libyaml's composer: that
+    one recurses in C once per nesting level and crashes the interpreter on a
+    few hundred kilobytes of ``[[[[``. Plain scalars keep the tag ``?`` so that
+    :class:`_Builder` resolves them and an explicit ``!!str 1`` stays text.
+    """
+    parser: Any = _Parser(text)  # libyaml's CParser: its stubs do not describe events
+    try:
+        parser.get_event()  # stream start
+        if parser.check_event(yaml.StreamEndEvent):
+            return None
+        parser.get_event()  # document start
+        root, aliased = _compose_document(parser)
+        parser.get_event()  # document end
+        if not parser.check_event(yaml.StreamEndEvent):
+            extra = parser.get_event()
+            raise ComposerError(
+                "expected a single document in the stream",
+                root.start_mark,
+                "but found another document",
+                extra.start_mark,
+            )
+        return root, aliased
+    finally:
+        dispose = getattr(parser, "dispose", None)
+        if dispose is not None:
+            dispose()
+
+
+def _compose_document(parser: Any) -> tuple[yaml.Node, bool]:
+    # The hot loop of reading a file: dispatch on the exact event type.
+    anchors: dict[str, yaml.Node] = {}
+    stack: list[_OpenCollection] = []
+    aliased = False
+    next_event = parser.get_event
+    while True:
+        event = next_event()
+        kind = type(event)
+        if kind is yaml.ScalarEvent:
+            node: yaml.Node = _scalar_node(event)
+            if event.anchor is not None:
+                anchors[event.anchor] = node
+        elif kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
+            node = stack.pop().node
+            node.end_mark = event.end_mark
+        elif kind is yaml.AliasEvent:
+            if event.anchor not in anchors:
+                where: Any = event.start_mark
+                raise ComposerError(None, None, "found undefined alias", where)
+            node, aliased = anchors[event.anchor], True
+        else:
+            if len(stack) >= MAX_DEPTH:
+                raise _NestingError(event.start_mark)
+            collection = _collection_node(event)
+            if event.anchor is not None:
+                anchors[event.anchor] = collection
+            stack.append(_OpenCollection(collection))
+            continue
+        if not stack:
+            return node, aliased
+        stack[-1].add(node)
+
+
+def _scalar_node(event: Any) -> yaml.ScalarNode:
+    """A node for a scalar event; plain untagged scalars get :data:`_PLAIN`."""
+    tag = event.tag
+    if tag is None:
+        tag = _PLAIN if event.implicit[0] else _STR
+    elif tag == "!":  # the non-specific tag: text
+        tag = _STR
+    return yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+
+
+def _collection_node(event: Any) -> yaml.SequenceNode | yaml.MappingNode:
+    """A node for a collection-start event, with the standard tag when none is given."""
+    tag, start = event.tag, event.start_mark
+    if isinstance(event, yaml.SequenceStartEvent):
+        return yaml.SequenceNode(_SEQ if tag in (None, "!") else tag, [], start, None)
+    return yaml.MappingNode(_MAP if tag in (None, "!") else tag, [], start, None)
 
 
 def read_text(text: str, file: str = "<string>", *, max_nodes: int = MAX_NODES) -> LoadResult:
     """Compose and build ``text`` strictly. Never raises for bad input: problems are diagnostics."""
-    tabs = _tab_indents(text, file)
-    if tabs:
-        return LoadResult(None, tabs)
-    loader = _NoImplicitLoader(text)
     try:
-        node = loader.get_single_node()
+        composed = _compose(text)
+    except _NestingError as exc:
+        line, column = exc.mark.line + 1, exc.mark.column + 1
+        return LoadResult(None, [_diag(file, "PB115", str(exc), line, column)])
     except yaml.YAMLError as exc:
-        return LoadResult(None, [_syntax_error(exc, file)])
-    finally:
-        dispose = getattr(loader, "dispose", None)
-        if dispose is not None:
-            dispose()
-    if node is None:
-        return LoadResult(None, [_diag(file, "PB110", "the file is empty", hint="a playbook starts with `playbook: <id>`")])
+        syntax = _syntax_error(exc, file)
+        return LoadResult(None, [_tab_indent(text, file, syntax.line) or syntax])
+    if composed is None:
+        return LoadResult(
+            None,
+            [
+                _diag(
+                    file,
+                    "PB110",
+                    "the file is empty",
+                    hint="a playbook starts with `playbook: <id>`",
+                )
+            ],
+        )
+    node, aliased = composed
     builder = _Builder(file, max_nodes)
-    culprit = _oversized(node, max_nodes)
+    # Without aliases the tree is no bigger than the text: the builder's own count suffices.
+    culprit = _oversized(node, max_nodes) if aliased else None
     if culprit is not None:
         builder.count = max_nodes
         try:
-            builder.build(culprit, ())
+            builder.build(*culprit)
         except _Abort:
             return LoadResult(None, builder.diagnostics)
     try:
@@ -521,7 +701,9 @@ def read_text(text: str, file: str = "<string>", *, max_nodes: int = MAX_NODES) 
     return LoadResult(document, builder.diagnostics)
 
 
-def read_document(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, display_name: str | None = None) -> LoadResult:
+def read_document(
+    path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, display_name: str | None = None
+) -> LoadResult:
     """Read a YAML file strictly: size, encoding and YAML problems come back as diagnostics."""
     name = display_name or str(path)
     try:
@@ -537,7 +719,8 @@ def read_document(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, display_
                 _diag(
                     name,
                     "PB101",
-                    f"the file is larger than {max_bytes // 1024:,} KiB; a playbook is configuration",
+                    f"the file is larger than {max_bytes // 1024:,} KiB; "
+                    "a playbook is configuration",
                     hint="split it, or check that this is the right file",
                 )
             ],
@@ -555,7 +738,12 @@ def load_document(path: str | Path) -> Document:
     if errors or result.document is None:
         first = errors[0]
         raise InputFileError(
-            first.message, hint=first.hint, file=first.file, line=first.line, column=first.column, code=first.code
+            first.message,
+            hint=first.hint,
+            file=first.file,
+            line=first.line,
+            column=first.column,
+            code=first.code,
         )
     return result.document
 

@@ -11,6 +11,7 @@ Exit codes: 0 clean/allowed, 1 problems found/blocked, 2 bad input or usage,
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -24,17 +25,39 @@ __all__ = ["cli", "main"]
 
 # command name -> "module:attribute", imported only when the command runs
 _COMMANDS: dict[str, str] = {
+    "db": "playbook.cli.db:db",
+    "deals": "playbook.cli.deals:deals",
     "validate": "playbook.cli.validate:validate",
+    "check": "playbook.cli.check:check",
+    "next": "playbook.cli.check:next_command",
+    "sweep": "playbook.cli.escalations:sweep",
+    "escalations": "playbook.cli.escalations:escalations",
+    "worker": "playbook.cli.escalations:worker",
+    "kpi": "playbook.cli.kpi:kpi",
+    "review": "playbook.cli.kpi:review",
+    "test": "playbook.cli.authoring:test_command",
+    "paths": "playbook.cli.authoring:paths",
+    "diff": "playbook.cli.authoring:diff",
+    "migrate": "playbook.cli.authoring:migrate",
+    "graph": "playbook.cli.authoring:graph",
+    "docs": "playbook.cli.authoring:docs",
+    "init": "playbook.cli.authoring:init",
 }
 
 INTERNAL_ERROR_EXIT = 70
+
+
+def _importable(target: str) -> bool:
+    return importlib.util.find_spec(target.split(":")[0]) is not None
 
 
 class _LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *_COMMANDS})
+        # A command whose module is not installed (an optional part) is not listed.
+        present = {name for name, target in _COMMANDS.items() if _importable(target)}
+        return sorted({*super().list_commands(ctx), *present})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = _COMMANDS.get(cmd_name)

@@ -1,0 +1,398 @@
+"""``playbook check`` and ``playbook next``: ask the engine about one deal, without a database.
+
+``check`` prints whether a deal may move to a stage and every reason it may
+not; ``next`` prints what the deal's owner must do next. Both read the deal
+from a JSON file (the form documented in ``docs/embedding.md``; ``-`` reads
+standard input) and never touch the deal store.
+
+Exit codes: ``check`` 0 allowed, 1 blocked; both 2 on bad input (a playbook
+that does not validate, a deal that is not valid JSON or does not fit the
+playbook, an unknown stage or role).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from playbook.errors import DealError, PlaybookError
+
+if TYPE_CHECKING:
+    from playbook.deals import Actor
+    from playbook.engine import Decision, Engine, NextSteps, Reason
+    from playbook.model import Playbook
+
+__all__ = [
+    "check",
+    "next_command",
+    "parse_actor",
+    "parse_now",
+    "render_decision",
+    "render_next_steps",
+]
+
+FORMATS = ("text", "json")
+LANGS = ("en", "zh")
+
+# The few words of the text output that are not messages from the engine.
+_WORDS: dict[str, dict[str, str]] = {
+    "allowed": {"en": "ALLOWED", "zh": "允许"},
+    "blocked": {"en": "BLOCKED", "zh": "不允许"},
+    "overridable": {
+        "en": "can be overridden with a reason by: {roles}",
+        "zh": "可由以下角色填写理由后越权放行：{roles}",
+    },
+    "no_roles": {
+        "en": "roles not checked (no --as given)",
+        "zh": "未检查角色（未指定 --as）",
+    },
+    "rule": {"en": "rule", "zh": "规则"},
+    "failed": {"en": "failed", "zh": "未满足"},
+    "values": {"en": "values", "zh": "当前值"},
+    "empty": {"en": "(empty)", "zh": "（空）"},
+    "in_stage": {"en": "{deal} is in {stage}", "zh": "商机 {deal} 当前阶段：{stage}"},
+    "open_actions": {"en": "Open actions:", "zh": "待完成事项："},
+    "no_open_actions": {"en": "No open actions.", "zh": "没有待完成事项。"},
+    "due": {"en": "due {due}", "zh": "截止 {due}"},
+    "overdue": {"en": "OVERDUE since {due}", "zh": "已逾期（{due}）"},
+    "missing": {"en": "Missing for {stage}:", "zh": "进入「{stage}」还缺："},
+    "fill_in": {"en": "fill in: {fields}", "zh": "待填写：{fields}"},
+    "moves": {"en": "Moves:", "zh": "可选推进："},
+    "no_moves": {"en": "No moves: this is a final stage.", "zh": "没有可选推进：这是终止阶段。"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """What both commands read before asking the engine anything."""
+
+    engine: Engine
+    deal: Any
+    now: datetime
+    lang: str
+
+
+# --- the commands ------------------------------------------------------------------------
+
+
+def _common(command: Any) -> Any:
+    """The options ``check`` and ``next`` share."""
+    options = [
+        click.option(
+            "--playbook",
+            "playbook_path",
+            required=True,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="The playbook file (YAML).",
+        ),
+        click.option(
+            "--deal",
+            "deal_path",
+            required=True,
+            type=click.Path(allow_dash=True, dir_okay=False, path_type=Path),
+            help="The deal as JSON (see docs/embedding.md); - reads standard input.",
+        ),
+        click.option(
+            "--as",
+            "roles",
+            metavar="ROLE[,ROLE]",
+            help="The roles of who asks; without it, role rules are not checked.",
+        ),
+        click.option("--actor", "actor_id", default="cli", show_default=True, help="Who asks."),
+        click.option(
+            "--now",
+            metavar="ISO",
+            help="The time to decide at (default: now); without an offset, in the playbook's "
+            "timezone.",
+        ),
+        click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(FORMATS),
+            default="text",
+            show_default=True,
+        ),
+        click.option(
+            "--lang",
+            type=click.Choice(LANGS),
+            help="Language of the messages (default: the playbook's language).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command("check")
+@_common
+@click.option("--to", "to_stage", required=True, metavar="STAGE", help="The target stage.")
+def check(
+    playbook_path: Path,
+    deal_path: Path,
+    to_stage: str,
+    roles: str | None,
+    actor_id: str,
+    now: str | None,
+    output_format: str,
+    lang: str | None,
+) -> int:
+    """Say whether a deal may move to a stage, and every reason it may not.
+
+    Exit 0 when the move is allowed, 1 when it is blocked, 2 on bad input.
+    """
+    try:
+        inputs = _read_inputs(playbook_path, deal_path, now, lang)
+        actor = parse_actor(actor_id, roles)
+        decision = inputs.engine.check(inputs.deal, to_stage, actor=actor, now=inputs.now)
+    except _Reported as stop:
+        return stop.exit_code
+    except PlaybookError as error:
+        return _fail(error, output_format)
+    text = render_decision(decision, inputs.engine.playbook, output_format, inputs.lang, actor)
+    click.echo(text, nl=False)
+    return 0 if decision.allowed else 1
+
+
+@click.command("next")
+@_common
+def next_command(
+    playbook_path: Path,
+    deal_path: Path,
+    roles: str | None,
+    actor_id: str,
+    now: str | None,
+    output_format: str,
+    lang: str | None,
+) -> int:
+    """Say what the owner of a deal must do next: open actions, missing fields, moves.
+
+    Exit 0, or 2 on bad input.
+    """
+    try:
+        inputs = _read_inputs(playbook_path, deal_path, now, lang)
+        actor = parse_actor(actor_id, roles)
+        steps = inputs.engine.next_steps(inputs.deal, now=inputs.now, actor=actor)
+    except _Reported as stop:
+        return stop.exit_code
+    except PlaybookError as error:
+        return _fail(error, output_format)
+    click.echo(render_next_steps(steps, inputs.engine, output_format, inputs.lang), nl=False)
+    return 0
+
+
+# --- reading the inputs ------------------------------------------------------------------
+
+
+class _Reported(Exception):
+    """The problem has been printed already; stop with this exit code."""
+
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(exit_code)
+        self.exit_code = exit_code
+
+
+def _read_inputs(
+    playbook_path: Path, deal_path: Path, now: str | None, lang: str | None
+) -> _Inputs:
+    from playbook.deals import as_deal
+    from playbook.engine import Engine
+
+    model = _load_playbook(playbook_path)
+    engine = Engine(model)
+    # Read and check the deal here, so that a bad deal is reported before anything else.
+    deal = as_deal(_read_deal(deal_path), model)
+    return _Inputs(
+        engine, deal, parse_now(now, engine.calendar.timezone), lang or _default_lang(model)
+    )
+
+
+def _load_playbook(path: Path) -> Playbook:
+    from playbook.validate import validate_file
+
+    result = validate_file(path)
+    if result.playbook is not None:
+        return result.playbook
+    from playbook.report.diagnostics import format_text
+
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    sources = {result.path: result.document if result.document is not None else ""}
+    click.echo(f"error: the playbook {path} is not valid:", err=True)
+    click.echo(format_text(errors, sources), err=True, nl=False)
+    raise _Reported(2)
+
+
+def _read_deal(path: Path) -> Any:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DealError(f"cannot read the deal file: {error}", file=str(path)) from error
+    try:
+        # Decimal keeps money exact: 0.1 stays 0.1, not 0.1000000000000000055...
+        return json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as error:
+        raise DealError(
+            f"the deal is not valid JSON: {error.msg}",
+            file=str(path),
+            line=error.lineno,
+            column=error.colno,
+            hint="see the deal JSON form in docs/embedding.md",
+        ) from error
+
+
+def parse_actor(actor_id: str, roles: str | None) -> Actor | None:
+    """``--actor`` and ``--as ROLE[,ROLE]`` as an Actor; None without ``--as``."""
+    if roles is None:
+        return None
+    from playbook.deals import Actor
+
+    return Actor(actor_id, frozenset(r.strip() for r in roles.split(",") if r.strip()))
+
+
+def parse_now(text: str | None, tz: tzinfo) -> datetime:
+    """``--now`` as an aware UTC time: ISO 8601, read in ``tz`` without an offset.
+
+    Without ``--now`` it is the current time: the CLI is the edge, the only place
+    that reads the clock.
+    """
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 time, e.g. 2026-03-02T09:30:00+08:00",
+            param_hint="--now",
+        ) from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(UTC)
+
+
+def _default_lang(model: Playbook) -> str:
+    return model.language if model.language in LANGS else "en"
+
+
+def _fail(error: PlaybookError, output_format: str) -> int:
+    if output_format == "json":
+        click.echo(json.dumps({"error": error.to_dict()}, ensure_ascii=False, indent=2))
+    else:
+        click.secho(f"error: {error}", fg="red", err=True)
+    return error.exit_code
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def _say(key: str, lang: str, **values: str) -> str:
+    return _WORDS[key][lang].format(**values)
+
+
+def render_decision(
+    decision: Decision,
+    model: Playbook,
+    output_format: str,
+    lang: str,
+    actor: Actor | None = None,
+) -> str:
+    """The decision as JSON, or as readable text in ``lang``."""
+    if output_format == "json":
+        data = {
+            "playbook": model.key,
+            "actor": actor.to_dict() if actor is not None else None,
+            "roles_checked": actor is not None,
+            **decision.to_dict(lang),
+        }
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    verdict = _say("allowed" if decision.allowed else "blocked", lang)
+    lines = [f"{decision.deal_id}: {decision.from_stage} → {decision.to_stage}  {verdict}"]
+    for reason in decision.reasons:
+        lines.extend(_reason_lines(reason, model, lang))
+    if decision.overridable:
+        lines.append(_say("overridable", lang, roles=", ".join(model.override_roles)))
+    if actor is None:
+        lines.append(_say("no_roles", lang))
+    return "\n".join(lines) + "\n"
+
+
+def _reason_lines(reason: Reason, model: Playbook, lang: str) -> list[str]:
+    where = f"{model.source}:{reason.line}" if model.source and reason.line else ""
+    lines = [
+        f"  ✗ {reason.code} {reason.text(lang)}",
+        f"      {_say('rule', lang)}: {reason.rule}" + (f" ({where})" if where else ""),
+    ]
+    if reason.failed:
+        lines.append(f"      {_say('failed', lang)}: {', '.join(reason.failed)}")
+    if reason.values:
+        shown = ", ".join(f"{k} = {_shown(v, lang)}" for k, v in reason.values.items())
+        lines.append(f"      {_say('values', lang)}: {shown}")
+    return lines
+
+
+def _shown(value: Any, lang: str) -> str:
+    from playbook.deals import is_empty, to_json_value
+
+    if is_empty(value):
+        return _say("empty", lang)
+    if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(to_json_value(value), ensure_ascii=False)
+
+
+def render_next_steps(steps: NextSteps, engine: Engine, output_format: str, lang: str) -> str:
+    """The next steps as JSON, or as readable text in ``lang``."""
+    model = engine.playbook
+    if output_format == "json":
+        data = {"playbook": model.key, **steps.to_dict(lang)}
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    stage = model.stage(steps.stage)
+    title = model.label(stage.title if stage else None, lang, steps.stage)
+    lines = [_say("in_stage", lang, deal=steps.deal_id, stage=f"{title} ({steps.stage})")]
+    lines.extend(_action_lines(steps, engine, lang))
+    for missing in steps.missing_for_next:
+        lines.append(_say("missing", lang, stage=missing.titles[lang]))
+        if missing.fields:
+            names = ", ".join(_field_name(model, name, lang) for name in missing.fields)
+            lines.append("  " + _say("fill_in", lang, fields=names))
+        lines.extend(f"  - {reason.code} {reason.text(lang)}" for reason in missing.failing)
+    lines.extend(_move_lines(steps, lang))
+    return "\n".join(lines) + "\n"
+
+
+def _field_name(model: Playbook, name: str, lang: str) -> str:
+    spec = model.fields.get(name)
+    title = model.label(spec.title if spec else None, lang, name)
+    return title if title == name else f"{title} ({name})"
+
+
+def _action_lines(steps: NextSteps, engine: Engine, lang: str) -> list[str]:
+    if not steps.open_actions:
+        return [_say("no_open_actions", lang)]
+    from playbook.engine import format_local_time
+
+    lines = [_say("open_actions", lang)]
+    for item in steps.open_actions:
+        line = f"  - {item.titles[lang]} [{item.action.id}] ({', '.join(item.action.roles)})"
+        if item.due is not None:
+            due = format_local_time(item.due, engine.calendar.timezone)
+            line += "  " + _say("overdue" if item.overdue else "due", lang, due=due)
+        lines.append(line)
+    return lines
+
+
+def _move_lines(steps: NextSteps, lang: str) -> list[str]:
+    if not steps.available:
+        return [_say("no_moves", lang)]
+    lines = [_say("moves", lang)]
+    for move in steps.available:
+        mark = "✓" if move.allowed else "✗"
+        codes = sorted({reason.code for reason in move.reasons})
+        line = f"  {mark} {move.target} ({move.titles[lang]})"
+        lines.append(line + (f"  {' '.join(codes)}" if codes else ""))
+    return lines

@@ -1,0 +1,137 @@
+"""``playbook validate``: check playbook files and report every problem found.
+
+Exit codes: 0 clean, 1 problems found (errors, or warnings with ``--strict``),
+2 a usage error (an unknown option, a path that does not exist).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import click
+
+if TYPE_CHECKING:
+    from playbook.model import Playbook
+    from playbook.validate import FileResult, ValidationReport
+
+__all__ = ["render", "summarize", "validate"]
+
+FORMATS = ("text", "json", "github", "sarif")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="How to report: text for people; json, github (Actions annotations) or sarif for tools.",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too, not only on errors.")
+@click.option(
+    "--summary", is_flag=True, help="Describe each valid playbook: stages, roles, KPIs..."
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the report to this file instead of the standard output.",
+)
+def validate(
+    paths: Sequence[str],
+    output_format: str,
+    strict: bool,
+    summary: bool,
+    output: Path | None,
+) -> int:
+    """Check playbook files (or the *.yaml files under directories) against the format.
+
+    Every problem is reported with its file, line and column. Scenario files
+    (*.test.yaml) and hidden directories are skipped.
+    """
+    from playbook.validate import validate_paths
+
+    report = validate_paths(paths)
+    color = output is None and _wants_color(sys.stdout)
+    text = render(report, output_format, color=color)
+    summaries = summarize(report) if summary else ""
+    if output_format == "text":
+        text = summaries + text
+    elif summaries:
+        click.echo(summaries, err=True, nl=False)
+    if output is None:
+        click.echo(text, nl=False, color=color)
+    else:
+        _write(output, text)
+    return report.exit_code(strict)
+
+
+def _write(output: Path, text: str) -> None:
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        reason = error.strerror or error.__class__.__name__
+        raise click.BadParameter(
+            f"cannot write {output}: {reason}", param_hint="--output"
+        ) from error
+
+
+def _wants_color(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def render(report: ValidationReport, output_format: str, *, color: bool = False) -> str:
+    """The report in one of :data:`FORMATS`."""
+    from playbook import __version__
+    from playbook.report import diagnostics as formats
+
+    found = report.diagnostics
+    if output_format == "json":
+        return formats.format_json(found, len(report.files))
+    if output_format == "github":
+        return formats.format_github(found)
+    if output_format == "sarif":
+        return formats.format_sarif(found, len(report.files), __version__)
+    return formats.format_text(found, report.sources, color)
+
+
+def summarize(report: ValidationReport) -> str:
+    """A few lines on each valid playbook of ``report``: what a reviewer wants to see first."""
+    return "".join(_summary(f, f.playbook) + "\n" for f in report.files if f.playbook)
+
+
+def _summary(result: FileResult, playbook: Playbook) -> str:
+    forward = [
+        f"{s.id} ({s.outcome})" if s.outcome == "won" else s.id
+        for s in playbook.stages
+        if s.outcome != "lost"
+    ]
+    lost = [s.id for s in playbook.stages if s.outcome == "lost"]
+    path = " → ".join(forward) + (f"; lost: {', '.join(lost)}" if lost else "")
+    actions = sum(len(s.actions) for s in playbook.stages)
+    counts = ", ".join(
+        [
+            _count(len(playbook.fields), "field"),
+            _count(len(playbook.roles), "role"),
+            _count(actions, "action"),
+            _count(len(playbook.kpis), "KPI"),
+            _count(len(playbook.escalations), "escalation"),
+        ]
+    )
+    title = playbook.label(playbook.title)
+    return (
+        f"{playbook.id} v{playbook.version}: {title}  ({result.path})\n"
+        f"  stages: {path}\n"
+        f"  {counts}\n"
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

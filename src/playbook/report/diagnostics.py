@@ -1,0 +1,265 @@
+"""Diagnostics rendered for people (text) and for tools (JSON, GitHub annotations, SARIF).
+
+Each formatter takes diagnostics in the order to show them and returns the
+whole output as one string; none prints. Columns in diagnostics count
+characters; the text format turns them into terminal cells so that the caret
+sits under the right character in lines with Chinese (double-width) text.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePath
+from typing import Any
+from urllib.parse import quote
+
+from playbook.diagnostics import RULES, Diagnostic, Rule, Severity
+from playbook.loader import Document
+
+__all__ = [
+    "DOCS_URL",
+    "SARIF_SCHEMA",
+    "format_github",
+    "format_json",
+    "format_sarif",
+    "format_text",
+    "summary_line",
+]
+
+DOCS_URL = "https://playbook.dev/docs/diagnostics"
+"""Where each code is explained; a code's anchor is its lowercase id (``#pb202``)."""
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+_COLORS = {"error": "31", "warning": "33", "note": "36"}
+_GITHUB_LEVELS = {"error": "error", "warning": "warning", "note": "notice"}
+_SARIF_LEVELS = {"error": "error", "warning": "warning", "note": "note"}
+
+
+# --- text -------------------------------------------------------------------------
+
+
+def format_text(
+    diagnostics: Sequence[Diagnostic],
+    sources: Mapping[str, Document | str],
+    color: bool = False,
+) -> str:
+    """Compiler-style text: a heading, the source line, a caret and a hint per diagnostic.
+
+    ``sources`` holds the text (or document) of every file that was checked;
+    the closing summary line counts them. ANSI colours only when ``color``.
+    """
+    paint = _Painter(color)
+    blocks = [_text_block(d, sources.get(d.file), paint) for d in diagnostics]
+    files = len({*sources, *(d.file for d in diagnostics)})
+    blocks.append(paint.bold(summary_line(diagnostics, files)))
+    return "\n".join(blocks) + "\n"
+
+
+def summary_line(diagnostics: Sequence[Diagnostic], files: int) -> str:
+    """``N errors, M warnings in K files`` (notes are counted only when there are some)."""
+    counts = Counter(d.severity for d in diagnostics)
+    parts = [_plural(counts["error"], "error"), _plural(counts["warning"], "warning")]
+    if counts["note"]:
+        parts.append(_plural(counts["note"], "note"))
+    return f"{', '.join(parts)} in {_plural(files, 'file')}"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+class _Painter:
+    """ANSI styling that is a no-op when colour is off."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def paint(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled else text
+
+    def bold(self, text: str) -> str:
+        return self.paint(text, "1")
+
+    def severity(self, severity: Severity) -> str:
+        return self.paint(severity, f"1;{_COLORS.get(severity, '0')}")
+
+
+def _text_block(diagnostic: Diagnostic, source: Document | str | None, paint: _Painter) -> str:
+    d = diagnostic
+    heading = (
+        f"{paint.bold(f'{d.file}:{d.line}:{d.column}:')} "
+        f"{paint.severity(d.severity)} {paint.bold(d.code)} {d.message}"
+    )
+    lines = [heading, *_snippet(d, _source_line(source, d.line), paint)]
+    if d.hint:
+        lines.append(f"  {paint.paint('hint:', '1;36')} {d.hint}")
+    return "\n".join(lines)
+
+
+def _source_line(source: Document | str | None, line: int) -> str | None:
+    if isinstance(source, Document):
+        text = source.line_text(line)
+        return text if text or source.text else None
+    if isinstance(source, str):
+        lines = source.splitlines()
+        return lines[line - 1] if 1 <= line <= len(lines) else None
+    return None
+
+
+def _snippet(diagnostic: Diagnostic, text: str | None, paint: _Painter) -> list[str]:
+    """The source line and a caret line under the diagnostic's column."""
+    if text is None or not text.strip():
+        return []
+    shown = text.replace("\t", " ")  # one cell per tab keeps the caret arithmetic simple
+    start = max(diagnostic.column - 1, 0)
+    end = diagnostic.end_column - 1 if diagnostic.end_column else start + 1
+    pad = _cells(shown[:start])
+    width = max(_cells(shown[start:end]), 1)
+    gutter = str(diagnostic.line)
+    marker = "^" + "~" * (width - 1)
+    return [
+        f" {gutter} | {shown}",
+        f" {' ' * len(gutter)} | {' ' * pad}{paint.paint(marker, '1;32')}",
+    ]
+
+
+def _cells(text: str) -> int:
+    """Terminal cells taken by ``text``: East Asian wide characters take two, marks none."""
+    return sum(_cell_width(ch) for ch in text)
+
+
+def _cell_width(ch: str) -> int:
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+# --- JSON -------------------------------------------------------------------------
+
+
+def format_json(diagnostics: Sequence[Diagnostic], files_checked: int) -> str:
+    """``{"files_checked": N, "diagnostics": [...]}``, each with file, line, column,
+    severity, code, message, path (and hint when there is one); UTF-8, not escaped."""
+    document = {
+        "files_checked": files_checked,
+        "diagnostics": [d.to_dict() for d in diagnostics],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+# --- GitHub workflow commands -----------------------------------------------------
+
+
+def format_github(diagnostics: Sequence[Diagnostic]) -> str:
+    """One ``::error file=…,line=…,col=…,title=CODE::message`` line per diagnostic.
+
+    GitHub Actions shows them as annotations on the pull request. Warnings are
+    ``::warning``, notes ``::notice``; the hint follows the message on a new line.
+    """
+    return "".join(_github_line(d) + "\n" for d in diagnostics)
+
+
+def _github_line(d: Diagnostic) -> str:
+    properties = {"file": d.file, "line": d.line, "col": d.column}
+    if d.end_column:
+        properties["endColumn"] = d.end_column
+    properties["title"] = d.code
+    rendered = ",".join(
+        f"{key}={_escape_property(str(value))}" for key, value in properties.items()
+    )
+    text = f"{d.message}\nhint: {d.hint}" if d.hint else d.message
+    return f"::{_GITHUB_LEVELS.get(d.severity, 'error')} {rendered}::{_escape_data(text)}"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+# --- SARIF 2.1.0 ------------------------------------------------------------------
+
+
+def format_sarif(diagnostics: Sequence[Diagnostic], files_checked: int, tool_version: str) -> str:
+    """A SARIF 2.1.0 log with one run: every rule of the catalogue, a result per diagnostic.
+
+    File locations are relative POSIX URIs when the file is under the current
+    directory; columns are Unicode code points, like the diagnostics'.
+    ``files_checked`` is recorded in the run's properties.
+    """
+    rules = _sarif_rules(diagnostics)
+    index = {rule.code: i for i, rule in enumerate(rules)}
+    artifacts = sorted({d.file for d in diagnostics})
+    artifact_index = {file: i for i, file in enumerate(artifacts)}
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "playbook",
+                "version": tool_version,
+                "informationUri": DOCS_URL,
+                "rules": [_sarif_rule(rule) for rule in rules],
+            }
+        },
+        "columnKind": "unicodeCodePoints",
+        "artifacts": [{"location": {"uri": _uri(file)}} for file in artifacts],
+        "results": [_sarif_result(d, index[d.code], artifact_index[d.file]) for d in diagnostics],
+        "properties": {"filesChecked": files_checked},
+    }
+    log = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+    return json.dumps(log, ensure_ascii=False, indent=2) + "\n"
+
+
+def _sarif_rules(diagnostics: Sequence[Diagnostic]) -> list[Rule]:
+    """The catalogue, plus any code a diagnostic uses that the catalogue lacks."""
+    rules = list(RULES.values())
+    extra = {d.code: d.rule for d in diagnostics if d.code not in RULES}
+    return rules + [extra[code] for code in sorted(extra)]
+
+
+def _sarif_rule(rule: Rule) -> dict[str, Any]:
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "defaultConfiguration": {"level": _SARIF_LEVELS.get(rule.severity, "error")},
+        "helpUri": f"{DOCS_URL}#{rule.code.lower()}",
+    }
+
+
+def _sarif_result(d: Diagnostic, rule_index: int, artifact_index: int) -> dict[str, Any]:
+    region: dict[str, int] = {"startLine": d.line, "startColumn": d.column}
+    if d.end_column:
+        region["endColumn"] = d.end_column
+    location: dict[str, Any] = {
+        "physicalLocation": {
+            "artifactLocation": {"uri": _uri(d.file), "index": artifact_index},
+            "region": region,
+        }
+    }
+    if d.path:
+        location["logicalLocations"] = [{"fullyQualifiedName": d.path, "kind": "member"}]
+    text = f"{d.message}\nhint: {d.hint}" if d.hint else d.message
+    return {
+        "ruleId": d.code,
+        "ruleIndex": rule_index,
+        "level": _SARIF_LEVELS.get(d.severity, "error"),
+        "message": {"text": text},
+        "locations": [location],
+    }
+
+
+def _uri(file: str) -> str:
+    """A relative POSIX URI for a file under the current directory, else a file: URI."""
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:
+            return path.as_uri()
+    return quote(PurePath(path).as_posix())

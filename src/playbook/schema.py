@@ -1,0 +1,459 @@
+"""The bundled JSON Schema of the playbook format, and its errors as positioned diagnostics.
+
+:func:`validate_schema` checks a loaded :class:`~playbook.loader.Document`
+against ``playbook/schemas/playbook.schema.json`` and turns every error into a
+:class:`~playbook.diagnostics.Diagnostic` that points at the key or value at
+fault, with a message for the person who wrote the file:
+
+=========  ==================================================================
+``PB201``  a value of the wrong type (text where a list is expected, ...)
+``PB202``  a key the format does not define at that place (with a did-you-mean)
+``PB203``  a required key is missing (pointing at the mapping that lacks it)
+``PB204``  a value outside what the format allows (enum, pattern, range, size)
+``PB205``  anything else the schema refuses
+=========  ==================================================================
+
+Validation is the costly step of ``playbook validate``. When the optional
+``jsonschema_rs`` package is installed it answers "valid?" in a fraction of a
+millisecond, and ``jsonschema`` (slower, and ~0.1 s to import, but whose error
+objects carry the details) is imported only for a document that has errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any
+
+from playbook.diagnostics import Diagnostic, path_to_str
+from playbook.loader import Document, YamlPath
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
+__all__ = ["SCHEMA_ID", "load_schema", "schema_text", "validate_schema"]
+
+SCHEMA_ID = "https://playbook.dev/schemas/playbook-1.schema.json"
+
+PATTERN_WORDS = {
+    "^[a-z][a-z0-9_]*$": "an id: lowercase letters, digits and _, starting with a letter",
+    "^[a-z][a-z0-9_-]*$": "an id: lowercase letters, digits, - and _, starting with a letter",
+    "^([a-z][a-z0-9_]*|\\*)$": 'a stage id or "*"',
+    "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$": "a language code such as en, zh or zh-TW",
+    "^[A-Z]{3}$": "a three-letter ISO 4217 currency code such as CNY or EUR",
+    "^([01][0-9]|2[0-3]):[0-5][0-9]$": 'a time of day as HH:MM in quotes, such as "09:00"',
+}
+"""Every ``pattern`` of the schema, in words (a test keeps the two in step)."""
+
+_TYPE_WORDS = {
+    "string": "text",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true/false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "empty",
+}
+# When the keys a mapping may have depend on one of its values, the message names it.
+_DISCRIMINATORS = {"type": "a field of type {}", "metric": "a KPI with metric {}"}
+# Of the diagnostics at one path, the first kind in this order is reported.
+_PRIORITY = {"PB201": 0, "PB203": 1, "PB202": 2, "PB204": 3, "PB205": 4}
+_BOUNDS = {
+    "minimum": "at least",
+    "maximum": "at most",
+    "exclusiveMinimum": "more than",
+    "exclusiveMaximum": "less than",
+}
+_COUNTED = {"minItems": "item", "maxItems": "item", "minLength": "character"}
+
+
+@functools.cache
+def schema_text() -> str:
+    """The bundled schema file, exactly as shipped in the package."""
+    return files("playbook").joinpath("schemas", "playbook.schema.json").read_text("utf-8")
+
+
+@functools.cache
+def load_schema() -> dict[str, Any]:
+    """The bundled JSON Schema (2020-12) of the playbook format, parsed once (do not mutate)."""
+    schema: dict[str, Any] = json.loads(schema_text())
+    return schema
+
+
+def validate_schema(document: Document) -> list[Diagnostic]:
+    """Every schema error of ``document``, one diagnostic per data path, sorted by position.
+
+    Returns an empty list when the document matches the playbook format; never
+    raises for bad input.
+    """
+    is_valid = _fast_check()
+    if is_valid is not None and is_valid(document.data):
+        return []
+    describer = _Describer(document)
+    found = [
+        diagnostic
+        for error in _validator().iter_errors(document.data)
+        for diagnostic in describer.describe(error)
+    ]
+    return _deduplicated(found)
+
+
+@functools.cache
+def _fast_check() -> Callable[[Any], bool] | None:
+    """``is_valid`` of the Rust validator when it is installed, else None."""
+    try:
+        import jsonschema_rs  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    validator = jsonschema_rs.Draft202012Validator(load_schema(), validate_formats=False)
+    check: Callable[[Any], bool] = validator.is_valid
+    return check
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema())
+
+
+def _deduplicated(found: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per path (the most telling), and none that another one explains.
+
+    Nothing is reported inside a key that is itself wrong, and a missing key is
+    not reported when a misspelt key in the same mapping is the reason for it.
+    """
+    best: dict[str, Diagnostic] = {}
+    for diagnostic in sorted(found, key=_telling):
+        best.setdefault(diagnostic.path, diagnostic)
+    bad_keys = tuple(
+        f"{d.path}{sep}" for d in best.values() if d.extra.get("bad_key") for sep in ".["
+    )
+    misspelt = {(d.extra["mapping"], d.extra["meant"]) for d in best.values() if "meant" in d.extra}
+    kept = [
+        d
+        for d in best.values()
+        if not d.path.startswith(bad_keys)
+        and not any(
+            (d.extra.get("mapping"), name) in misspelt for name in d.extra.get("missing", ())
+        )
+    ]
+    # The extras served the choice above; they are no business of the caller.
+    return [dataclasses.replace(d, extra={}) for d in sorted(kept, key=Diagnostic.sort_key)]
+
+
+def _telling(diagnostic: Diagnostic) -> tuple[bool, int]:
+    """Sort key: a malformed key first (it explains its value), then by kind of problem."""
+    return (not diagnostic.extra.get("bad_key"), _PRIORITY.get(diagnostic.code, len(_PRIORITY)))
+
+
+def _close(word: str, choices: Iterable[str]) -> str | None:
+    """The choice ``word`` was most likely meant to be, or None."""
+    options = list(choices)
+    if word[::-1] in options:  # => for >=
+        return word[::-1]
+    found = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    found = found or [c for c in options if c.lower() == word.lower()]
+    return found[0] if found else None
+
+
+@functools.cache
+def _property_names() -> frozenset[str]:
+    """Every key the format defines somewhere."""
+    names: set[str] = set()
+    pending: list[Any] = [load_schema()]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            names.update(node.get("properties", {}))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return frozenset(names)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """One schema error, with the loosely typed parts of jsonschema's error made plain."""
+
+    keyword: str
+    expected: Any  # the keyword's value in the schema
+    instance: Any
+    schema: Mapping[str, Any]
+    path: YamlPath
+    error: ValidationError
+
+    @classmethod
+    def of(cls, error: ValidationError) -> _Failure:
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        return cls(
+            str(error.validator),
+            error.validator_value,
+            error.instance,
+            schema,
+            tuple(error.absolute_path),
+            error,
+        )
+
+    @property
+    def where(self) -> str:
+        """The path in words for messages."""
+        return path_to_str(self.path) or "the playbook"
+
+
+def _describe_value(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return _plain_text(value)
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the text {shown!r}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
+def _plain_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _expected(types: Sequence[str]) -> str:
+    words = [_TYPE_WORDS.get(name, name) for name in types]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _listed(words: Iterable[Any]) -> str:
+    return ", ".join(str(w) for w in words)
+
+
+def _quoted(names: Iterable[Any]) -> str:
+    return " and ".join(f"'{name}'" for name in names)
+
+
+def _pattern_words(pattern: Any) -> str:
+    return PATTERN_WORDS.get(str(pattern), f"text matching /{pattern}/")
+
+
+class _Describer:
+    """Turns jsonschema errors into diagnostics positioned in one document."""
+
+    def __init__(self, document: Document) -> None:
+        self.document = document
+
+    def describe(self, error: ValidationError) -> Iterator[Diagnostic]:
+        """The diagnostics of one error (several for several unknown keys)."""
+        failure = _Failure.of(error)
+        if "propertyNames" in error.relative_schema_path:
+            yield self._bad_key(failure)
+            return
+        handler = _HANDLERS.get(failure.keyword, _Describer._other)
+        yield from handler(self, failure)
+
+    def at(
+        self,
+        path: YamlPath,
+        code: str,
+        message: str,
+        hint: str | None = None,
+        *,
+        key: bool = False,
+        extra: dict[str, Any] | None = None,
+    ) -> Diagnostic:
+        """A diagnostic at the value of ``path`` (at its key when ``key``).
+
+        ``extra`` carries what :func:`_deduplicated` needs to drop the diagnostics
+        that this one explains.
+        """
+        mark = self.document.mark(path, key=key)
+        return Diagnostic(
+            file=self.document.file,
+            line=mark.line,
+            column=mark.column,
+            severity="error",
+            code=code,
+            message=message,
+            path=path_to_str(path),
+            hint=hint,
+            extra=extra or {},
+        )
+
+    def _bad_key(self, failure: _Failure) -> Diagnostic:
+        """A key refused by ``propertyNames``: not allowed with its siblings, or malformed."""
+        name = str(failure.instance)
+        key_path = (*failure.path, name)
+        if failure.keyword == "enum":
+            allowed = list(failure.expected)
+            message = f"the key '{name}' is not allowed in {self._mapping_kind(failure, allowed)}"
+            # A key the format knows elsewhere is no typo: list what fits here instead.
+            meant = None if name in _property_names() else _close(name, allowed)
+            return self._unknown_key(key_path, message, meant, allowed)
+        hint = self._comma_hint(key_path) if self.document.value_at(key_path) is None else None
+        words = _pattern_words(failure.expected)
+        message = f"the key '{name}' in {failure.where} is not {words}"
+        return self.at(key_path, "PB204", message, hint, key=True, extra={"bad_key": True})
+
+    def _unknown_key(
+        self, key_path: YamlPath, message: str, meant: str | None, allowed: Sequence[str]
+    ) -> Diagnostic:
+        hint = f"did you mean '{meant}'?" if meant else f"allowed here: {_listed(allowed)}"
+        extra = {"mapping": path_to_str(key_path[:-1]), "meant": meant} if meant else {}
+        return self.at(key_path, "PB202", message, hint, key=True, extra=extra)
+
+    def _comma_hint(self, path: YamlPath) -> str | None:
+        """For an empty value in a ``{...}`` mapping: the comma that most likely made it."""
+        parent = self.document.mark(path[:-1])
+        if self.document.text[parent.index : parent.index + 1] != "{":
+            return None
+        return "in {a: b, c} a comma starts a new key: put text that has a comma in quotes"
+
+    def _mapping_kind(self, failure: _Failure, allowed: Sequence[str]) -> str:
+        mapping = self.document.value_at(failure.path)
+        if not isinstance(mapping, Mapping):
+            return failure.where
+        for key, words in _DISCRIMINATORS.items():
+            if key in allowed and isinstance(mapping.get(key), str):
+                return f"{failure.where}, {words.format(mapping[key])}"
+        present = [k for k in allowed if k in mapping]
+        return f"{failure.where} together with {_quoted(present)}" if present else failure.where
+
+    # --- one handler per schema keyword -------------------------------------------
+
+    def _type(self, failure: _Failure) -> Iterator[Diagnostic]:
+        types = [failure.expected] if isinstance(failure.expected, str) else failure.expected
+        hint = None
+        if failure.instance is None:
+            hint = self._comma_hint(failure.path) if failure.path else None
+            hint = hint or "the value is missing: write one after the colon, or remove the key"
+        elif "string" in types and isinstance(failure.instance, bool | int | float):
+            hint = f'put it in quotes to make it text: "{_plain_text(failure.instance)}"'
+        found = _describe_value(failure.instance)
+        message = f"{failure.where} should be {_expected(types)}, not {found}"
+        yield self.at(failure.path, "PB201", message, hint)
+
+    def _required(self, failure: _Failure) -> Iterator[Diagnostic]:
+        properties = failure.schema.get("properties", {})
+        for name in failure.expected:
+            if isinstance(failure.instance, Mapping) and name not in failure.instance:
+                about = properties.get(name, {}).get("description")
+                message = f"{failure.where} needs the key '{name}'"
+                missing = self._missing(failure.path, message, [name], about)
+                yield dataclasses.replace(missing, path=path_to_str((*failure.path, name)))
+
+    def _missing(
+        self, path: YamlPath, message: str, names: Sequence[str], hint: str | None = None
+    ) -> Diagnostic:
+        extra = {"mapping": path_to_str(path), "missing": tuple(names)}
+        return self.at(path, "PB203", message, hint, key=True, extra=extra)
+
+    def _additional_properties(self, failure: _Failure) -> Iterator[Diagnostic]:
+        known = list(failure.schema.get("properties", {}))
+        patterns = list(failure.schema.get("patternProperties", {}))
+        for name in failure.instance:
+            if name in known or any(re.search(p, name) for p in patterns):
+                continue
+            message = f"unknown key '{name}' in {failure.where}"
+            yield self._unknown_key((*failure.path, name), message, _close(name, known), known)
+
+    def _enum(self, failure: _Failure) -> Iterator[Diagnostic]:
+        allowed = [str(a) for a in failure.expected]
+        value = failure.instance
+        shown = repr(value) if isinstance(value, str) else _describe_value(value)
+        message = f"{failure.where} is {shown}, which is not one of: {_listed(allowed)}"
+        meant = _close(value, allowed) if isinstance(value, str) else None
+        yield self.at(failure.path, "PB204", message, f"did you mean '{meant}'?" if meant else None)
+
+    def _const(self, failure: _Failure) -> Iterator[Diagnostic]:
+        yield self.at(failure.path, "PB204", f"{failure.where} must be {failure.expected!r}")
+
+    def _pattern(self, failure: _Failure) -> Iterator[Diagnostic]:
+        words = _pattern_words(failure.expected)
+        message = f"{failure.where} should be {words}, not {failure.instance!r}"
+        yield self.at(failure.path, "PB204", message)
+
+    def _bound(self, failure: _Failure) -> Iterator[Diagnostic]:
+        relation = _BOUNDS[failure.keyword]
+        message = (
+            f"{failure.where} is {failure.instance}, but must be {relation} {failure.expected}"
+        )
+        yield self.at(failure.path, "PB204", message)
+
+    def _size(self, failure: _Failure) -> Iterator[Diagnostic]:
+        limit = failure.expected
+        if failure.keyword == "minLength" and limit == 1:
+            yield self.at(failure.path, "PB204", f"{failure.where} must not be empty")
+            return
+        what = _COUNTED.get(failure.keyword, "key")
+        many = "at least" if failure.keyword.startswith("min") else "at most"
+        plural = "" if limit == 1 else "s"
+        message = f"{failure.where} needs {many} {limit} {what}{plural}"
+        yield self.at(failure.path, "PB204", message)
+
+    def _key_count(self, failure: _Failure) -> Iterator[Diagnostic]:
+        known = list(failure.schema.get("properties", {}))
+        if failure.keyword == "minProperties" and known:
+            message = f"{failure.where} needs one of the keys: {_listed(known)}"
+            yield self._missing(failure.path, message, known)
+        elif failure.keyword == "maxProperties" and failure.expected == 1:
+            message = f"{failure.where} takes one key, not {_quoted(failure.instance)}"
+            yield self.at(failure.path, "PB204", message, "keep one of them")
+        else:
+            yield from self._size(failure)
+
+    def _unique_items(self, failure: _Failure) -> Iterator[Diagnostic]:
+        items = list(failure.instance)
+        repeated = next((x for i, x in enumerate(items) if x in items[:i]), None)
+        message = f"{failure.where} lists {repeated!r} more than once"
+        yield self.at(failure.path, "PB204", message, "remove the repetition")
+
+    def _alternatives(self, failure: _Failure) -> Iterator[Diagnostic]:
+        """``anyOf``/``oneOf``: "needs one of the keys", or the best match inside."""
+        context = list(failure.error.context or ())
+        if context and all(e.validator == "required" for e in context):
+            names = [name for e in context for name in _Failure.of(e).expected]
+            message = f"{failure.where} needs one of the keys: {_listed(names)}"
+            yield self._missing(failure.path, message, names)
+            return
+        from jsonschema.exceptions import best_match
+
+        inner = best_match(context)
+        if inner is None:
+            yield from self._other(failure)
+        else:
+            yield from self.describe(inner)
+
+    def _not(self, failure: _Failure) -> Iterator[Diagnostic]:
+        refused = failure.expected
+        if isinstance(refused, Mapping) and list(refused) == ["required"]:
+            message = f"{failure.where} cannot have both {_quoted(refused['required'])}"
+            yield self.at(failure.path, "PB205", message, "keep one of them")
+        else:
+            yield from self._other(failure)
+
+    def _other(self, failure: _Failure) -> Iterator[Diagnostic]:
+        yield self.at(failure.path, "PB205", f"{failure.where}: {failure.error.message}")
+
+
+_HANDLERS: dict[str, Callable[[_Describer, _Failure], Iterator[Diagnostic]]] = {
+    "type": _Describer._type,
+    "required": _Describer._required,
+    "additionalProperties": _Describer._additional_properties,
+    "enum": _Describer._enum,
+    "const": _Describer._const,
+    "pattern": _Describer._pattern,
+    **dict.fromkeys(_BOUNDS, _Describer._bound),
+    **dict.fromkeys(["minItems", "maxItems", "minLength", "maxLength"], _Describer._size),
+    **dict.fromkeys(["minProperties", "maxProperties"], _Describer._key_count),
+    "uniqueItems": _Describer._unique_items,
+    **dict.fromkeys(["anyOf", "oneOf"], _Describer._alternatives),
+    "not": _Describer._not,
+}

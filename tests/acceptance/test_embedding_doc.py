@@ -1,0 +1,58 @@
+"""The example of docs/embedding.md runs as written, as a script of its own."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import playbook
+
+REPO = Path(__file__).resolve().parents[2]
+DOC = REPO / "docs" / "embedding.md"
+SAMPLE = REPO / "playbooks" / "b2b-project-sales.yaml"
+_EXAMPLE = re.compile(r"<!-- embedding-example[^>]*-->\n```python\n(?P<code>.*?)```", re.DOTALL)
+
+
+def _example() -> str:
+    found = _EXAMPLE.search(DOC.read_text(encoding="utf-8"))
+    assert found, "docs/embedding.md has no block marked <!-- embedding-example -->"
+    return found["code"]
+
+
+def test_example_is_short() -> None:
+    """The first example stays a short read: about twenty lines of code."""
+    code_lines = [line for line in _example().splitlines() if line.strip()]
+    assert len(code_lines) <= 25
+
+
+def test_example_runs(tmp_path: Path) -> None:
+    """The example loads a playbook, checks and advances a deal, and handles a blocked move."""
+    if not SAMPLE.exists():
+        pytest.skip("the example uses playbooks/b2b-project-sales.yaml, not in this checkout")
+    missing = [name for name in ("load", "Engine", "Actor") if not hasattr(playbook, name)]
+    if missing:
+        pytest.skip(f"playbook does not export {', '.join(missing)} yet")
+    script = tmp_path / "example.py"
+    script.write_text(_example(), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:4]] == ["PB544", "PB545", "PB545", "PB546"]
+    assert "stages[solution].entry.large_deal_site_survey" in lines[0]
+    assert "方案制定" in lines[0]
+    assert lines[4] == "blocked: PB544, PB545, PB545, PB546"
+    assert lines[5] == "solution 1 ['PB544', 'PB545', 'PB546']"

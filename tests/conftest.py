@@ -1,0 +1,50 @@
+"""Shared fixtures: playbook models built from YAML written in tests or kept beside them."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from playbook.checks import check_document
+from playbook.loader import read_text
+from playbook.model import Playbook
+from playbook.schema import validate_schema
+
+PlaybookFactory = Callable[[str], Playbook]
+
+ENGINE_PLAYBOOK = (
+    Path(__file__).resolve().parent / "golden" / "check" / "engine-test" / "playbook.yaml"
+)
+"""A playbook that uses every rule the engine enforces (see its header comment)."""
+
+
+def build_playbook(yaml_text: str, file: str = "<test>") -> Playbook:
+    """The model of ``yaml_text`` (dedented), which must be a valid playbook.
+
+    Fails the test with every error diagnostic when it is not: a test playbook
+    that does not validate is a bug in the test.
+    """
+    loaded = read_text(textwrap.dedent(yaml_text), file)
+    problems = [d for d in loaded.diagnostics if d.severity == "error"]
+    assert loaded.document is not None, problems
+    problems += validate_schema(loaded.document)
+    assert not problems, "\n".join(f"{d.line}:{d.column} {d.code} {d.message}" for d in problems)
+    model, found = check_document(loaded.document)
+    errors = [f"{d.line}:{d.column} {d.code} {d.message}" for d in found if d.severity == "error"]
+    assert model is not None, "\n".join(errors)
+    return model
+
+
+@pytest.fixture
+def make_playbook() -> PlaybookFactory:
+    """A factory: ``make_playbook(yaml_text) -> Playbook`` for a playbook written in the test."""
+    return build_playbook
+
+
+@pytest.fixture(scope="session")
+def engine_playbook() -> Playbook:
+    """The engine test playbook, ``tests/golden/check/engine-test/playbook.yaml``."""
+    return build_playbook(ENGINE_PLAYBOOK.read_text(encoding="utf-8"), str(ENGINE_PLAYBOOK))
