@@ -1,0 +1,583 @@
+"""``playbook deals ...``: import, list, show, move and annotate deals in the store.
+
+Every move and completed action goes through the engine of the playbook
+version the deal is pinned to (read from the store, or ``--playbook FILE``);
+a blocked move prints the engine's reasons and exits 1. A deal changed by
+someone else meanwhile exits 1 with who changed it and when, unless
+``--retry`` is given: the deal is then read again and the engine decides again.
+
+Exit codes: 0 done, 1 blocked / conflict / bad rows in an import, 2 bad
+input, 3 database unavailable or schema too new.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+import json
+import os
+import sys
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from playbook.errors import MoveBlockedError, StoreError
+
+if TYPE_CHECKING:
+    from playbook.deals import Actor
+    from playbook.engine import Engine
+    from playbook.model import Playbook
+    from playbook.store.importer import ImportReport
+    from playbook.store.repository import DealStore, HistoryEntry, StoredDeal
+
+__all__ = ["deals", "render_history", "render_table"]
+
+RETRIES = 5
+"""How many times ``--retry`` reads a deal again after a conflict."""
+
+_MAX_ERRORS_SHOWN = 20
+_LANGS = ("en", "zh")
+
+
+def _db_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db",
+        "url",
+        metavar="URL",
+        help="Database URL (default: $PLAYBOOK_DB, else sqlite:///playbook.db).",
+    )(command)
+
+
+def _now_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--now",
+        metavar="TIME",
+        help="The time to record, ISO 8601 (default: the clock). For tests and replays.",
+    )(command)
+
+
+def _playbook_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--playbook",
+        "playbook_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="The playbook file (default: the version the deal is pinned to, from the store).",
+    )(command)
+
+
+def _actor_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        "--actor",
+        "actor_id",
+        metavar="NAME",
+        help="Who acts (default: $PLAYBOOK_ACTOR, else the login name).",
+    )(command)
+    return click.option(
+        "--as", "roles", metavar="ROLE[,ROLE]", required=True, help="The actor's role(s)."
+    )(command)
+
+
+@click.group()
+def deals() -> None:
+    """Import, list, show, move and annotate deals in the deal store."""
+
+
+# --- import / export ----------------------------------------------------------------------
+
+
+@deals.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--playbook",
+    "playbook_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The playbook the deals follow.",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Mapping file (YAML) from columns to deal fields; default: columns by name.",
+)
+@click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
+@click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@_db_option
+@_now_option
+def import_command(
+    file: Path,
+    playbook_path: Path,
+    mapping: Path | None,
+    strict: bool,
+    batch_size: int,
+    output_format: str,
+    url: str | None,
+    now: str | None,
+) -> int:
+    """Import deals from a CSV, JSON or JSON Lines FILE (re-importing updates, never duplicates)."""
+    from playbook.store.importer import import_deals
+    from playbook.store.mapping import read_mapping
+    from playbook.store.playbooks import playbook_from_file
+
+    playbook, source = playbook_from_file(playbook_path)
+    at = _now(now)
+    chosen = read_mapping(mapping) if mapping is not None else None
+    with _store(url) as store:
+        store.register_playbook(playbook, source, path=str(playbook_path), now=at)
+        with _progress(file) as progress:
+            report = import_deals(
+                store,
+                playbook,
+                file,
+                now=at,
+                mapping=chosen,
+                strict=strict,
+                batch_size=batch_size,
+                progress=progress,
+            )
+    _print_import(report, output_format)
+    return 1 if report.errors else 0
+
+
+@contextmanager
+def _progress(file: Path) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal; nothing when piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with file.open("rb") as handle:
+        total = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    with click.progressbar(length=max(total - 1, 1), label="importing", file=sys.stderr) as bar:
+        done = 0
+
+        def advance(rows: int) -> None:
+            nonlocal done
+            bar.update(rows - done)
+            done = rows
+
+        yield advance
+
+
+def _print_import(report: ImportReport, output_format: str) -> None:
+    if output_format == "json":
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return
+    for error in report.errors[:_MAX_ERRORS_SHOWN]:
+        click.secho(f"{report.file}:{error.line}: {error.code} {error.message}", err=True)
+    if len(report.errors) > _MAX_ERRORS_SHOWN:
+        more = len(report.errors) - _MAX_ERRORS_SHOWN
+        click.secho(f"... and {more} more bad rows (--format json lists them all)", err=True)
+    click.echo(
+        f"{report.file}: {report.rows:,} rows: {report.created:,} created, "
+        f"{report.updated:,} updated, {report.unchanged:,} unchanged, {report.failed:,} failed; "
+        f"{report.stage_changes:,} stage changes recorded ({report.seconds:.1f} s)"
+    )
+
+
+@deals.command("export")
+@click.option(
+    "--format", "output_format", type=click.Choice(["csv", "json", "jsonl"]), default="csv"
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--playbook-id", help="Only deals of this playbook.")
+@click.option("--stage", help="Only deals in this stage.")
+@click.option("--owner", help="Only deals of this owner.")
+@_db_option
+def export_command(
+    output_format: str,
+    output: Path | None,
+    playbook_id: str | None,
+    stage: str | None,
+    owner: str | None,
+    url: str | None,
+) -> int:
+    """Write deals as CSV, JSON or JSON Lines (the layout `deals import` reads back)."""
+    from playbook.store.exporter import export_deals
+
+    with _store(url) as store:
+        names = _declared_fields(store, playbook_id)
+        selected = store.list_deals(playbook_id=playbook_id, stage=stage, owner=owner)
+        if output is None:
+            count = export_deals(selected, sys.stdout, output_format, field_names=names)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as handle:
+                count = export_deals(selected, handle, output_format, field_names=names)
+    if output is not None:
+        click.echo(f"{count:,} deals written to {output}", err=True)
+    return 0
+
+
+def _declared_fields(store: DealStore, playbook_id: str | None) -> list[str]:
+    from playbook.store.playbooks import playbook_from_text
+
+    names: dict[str, None] = {}
+    for pid, version in store.playbook_versions():
+        text = store.playbook_source(pid, version)
+        if text is not None and playbook_id in (None, pid):
+            names.update(dict.fromkeys(playbook_from_text(text, f"{pid}@{version}").fields))
+    return list(names)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+@deals.command("list")
+@click.option("--stage", help="Only deals in this stage.")
+@click.option("--owner", help="Only deals of this owner.")
+@click.option("--playbook-id", help="Only deals of this playbook.")
+@click.option("--limit", type=click.IntRange(1), help="At most this many deals.")
+@click.option(
+    "--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table"
+)
+@_db_option
+def list_command(
+    stage: str | None,
+    owner: str | None,
+    playbook_id: str | None,
+    limit: int | None,
+    output_format: str,
+    url: str | None,
+) -> int:
+    """List deals, optionally only those in a stage or of an owner."""
+    with _store(url) as store:
+        found = store.list_deals(playbook_id=playbook_id, stage=stage, owner=owner, limit=limit)
+        if output_format == "json":
+            click.echo(json.dumps([d.to_dict() for d in found], ensure_ascii=False, indent=2))
+        elif output_format == "csv":
+            click.echo(_csv([_list_row(d) for d in found]), nl=False)
+        else:
+            rows = [_list_row(d) for d in found]
+            click.echo(render_table(rows) if rows else "no deals")
+    return 0
+
+
+_LIST_COLUMNS = ("id", "stage", "owner", "manager", "region", "stage_entered_at", "version")
+
+
+def _list_row(deal: StoredDeal) -> dict[str, str]:
+    data = deal.to_dict()
+    row = {column: "" if data[column] is None else str(data[column]) for column in _LIST_COLUMNS}
+    row["id"] = deal.ref
+    row["stage_entered_at"] = row["stage_entered_at"][:16].replace("T", " ")
+    return row
+
+
+@deals.command("show")
+@click.argument("deal_id")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.option("--lang", type=click.Choice(_LANGS), help="Language of the engine's messages.")
+@_playbook_option
+@_db_option
+@_now_option
+def show(
+    deal_id: str,
+    output_format: str,
+    lang: str | None,
+    playbook_path: Path | None,
+    url: str | None,
+    now: str | None,
+) -> int:
+    """Show a deal: fields, stage, what the next stage needs, open actions and history."""
+    from playbook.cli.check import render_next_steps
+
+    with _store(url) as store:
+        deal = store.get(deal_id)
+        engine = _engine(store, deal, playbook_path)
+        steps = engine.next_steps(deal.state(engine.playbook), now=_now(now))
+        history = store.history(deal.id)
+    language = lang or _lang(engine.playbook)
+    if output_format == "json":
+        data = {
+            "deal": deal.to_dict(),
+            "next": steps.to_dict(language),
+            "history": [entry.to_dict() for entry in history],
+        }
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    click.echo(_deal_text(deal, engine.playbook, language))
+    click.echo(render_next_steps(steps, engine, "text", language))
+    click.echo(render_history(history))
+    return 0
+
+
+@deals.command("history")
+@click.argument("deal_id")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@_db_option
+def history(deal_id: str, output_format: str, url: str | None) -> int:
+    """Show every stage change and activity of a deal, oldest first."""
+    with _store(url) as store:
+        entries = store.history(deal_id)
+    if output_format == "json":
+        click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_history(entries))
+    return 0
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+@deals.command("advance")
+@click.argument("deal_id")
+@click.option("--to", "to_stage", required=True, help="The stage to move the deal to.")
+@_actor_options
+@click.option("--override", metavar="REASON", help="Pass failing gates, with this reason.")
+@click.option("--retry", is_flag=True, help="On a conflict, read the deal again and retry.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.option("--lang", type=click.Choice(_LANGS), help="Language of the engine's messages.")
+@_playbook_option
+@_db_option
+@_now_option
+def advance(
+    deal_id: str,
+    to_stage: str,
+    roles: str,
+    actor_id: str | None,
+    override: str | None,
+    retry: bool,
+    output_format: str,
+    lang: str | None,
+    playbook_path: Path | None,
+    url: str | None,
+    now: str | None,
+) -> int:
+    """Move a deal to another stage, if the playbook allows it (exit 1 with the reasons if not)."""
+    from playbook.cli.check import render_decision
+
+    actor = _actor(actor_id, roles)
+    with _store(url) as store:
+        engine = _engine(store, store.get(deal_id), playbook_path)
+        language = lang or _lang(engine.playbook)
+        try:
+            moved, result = store.advance(
+                deal_id,
+                to_stage,
+                engine=engine,
+                actor=actor,
+                now=_now(now),
+                override=override,
+                retries=RETRIES if retry else 0,
+            )
+        except MoveBlockedError as blocked:
+            text = render_decision(
+                blocked.decision, engine.playbook, output_format, language, actor
+            )
+            click.echo(text, nl=False)
+            return blocked.exit_code
+    _print_written(moved, result.events, output_format)
+    return 0
+
+
+@deals.command("complete")
+@click.argument("deal_id")
+@click.argument("action_id")
+@_actor_options
+@click.option("--evidence", metavar="VALUE", help="The evidence the action asks for.")
+@click.option("--retry", is_flag=True, help="On a conflict, read the deal again and retry.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@_playbook_option
+@_db_option
+@_now_option
+def complete(
+    deal_id: str,
+    action_id: str,
+    roles: str,
+    actor_id: str | None,
+    evidence: str | None,
+    retry: bool,
+    output_format: str,
+    playbook_path: Path | None,
+    url: str | None,
+    now: str | None,
+) -> int:
+    """Record a required action of the deal's current stage as done."""
+    actor = _actor(actor_id, roles)
+    with _store(url) as store:
+        engine = _engine(store, store.get(deal_id), playbook_path)
+        done, result = store.complete_action(
+            deal_id,
+            action_id,
+            engine=engine,
+            actor=actor,
+            now=_now(now),
+            evidence=evidence,
+            retries=RETRIES if retry else 0,
+        )
+    _print_written(done, result.events, output_format)
+    return 0
+
+
+@deals.command("log")
+@click.argument("deal_id")
+@click.option(
+    "--kind", required=True, type=click.Choice(["call", "meeting", "email", "note", "visit"])
+)
+@click.option("--note", help="What happened.")
+@click.option("--as", "roles", metavar="ROLE[,ROLE]", help="The actor's role(s) (recorded).")
+@click.option("--actor", "actor_id", metavar="NAME", help="Who (default: the login name).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@_db_option
+@_now_option
+def log(
+    deal_id: str,
+    kind: str,
+    note: str | None,
+    roles: str | None,
+    actor_id: str | None,
+    output_format: str,
+    url: str | None,
+    now: str | None,
+) -> int:
+    """Log a call, meeting, email, note or visit on a deal."""
+    with _store(url) as store:
+        entry = store.log_activity(
+            deal_id, kind, actor=_actor_name(actor_id), now=_now(now), note=note
+        )
+    if output_format == "json":
+        click.echo(json.dumps(entry.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"{deal_id}: {kind} logged (version {entry.deal_version})")
+    return 0
+
+
+def _print_written(deal: StoredDeal, events: Sequence[Any], output_format: str) -> None:
+    if output_format == "json":
+        data = {"deal": deal.to_dict(), "events": [event.to_dict() for event in events]}
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        return
+    for event in events:
+        data = event.to_dict()
+        if "to_stage" in data:
+            how = f" (override: {data['override_reason']})" if data.get("override_reason") else ""
+            click.echo(f"{deal.ref}: {data['from_stage']} → {data['to_stage']}{how}")
+        else:
+            click.echo(f"{deal.ref}: {data['action_id']} done")
+    click.echo(f"{deal.ref} is now at version {deal.version}")
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _store(url: str | None) -> Iterator[DealStore]:
+    from playbook.store.db import open_database
+    from playbook.store.repository import DealStore
+
+    database = open_database(url)
+    try:
+        yield DealStore(database)
+    finally:
+        database.dispose()
+
+
+def _engine(store: DealStore, deal: StoredDeal, playbook_path: Path | None) -> Engine:
+    from playbook.engine import Engine
+    from playbook.store.playbooks import playbook_from_file, playbook_from_text
+
+    if playbook_path is not None:
+        return Engine(playbook_from_file(playbook_path)[0])
+    text = store.playbook_source(deal.playbook_id, deal.playbook_version)
+    if text is None:
+        raise StoreError(
+            f"the store has no copy of playbook {deal.playbook_id}@{deal.playbook_version}",
+            hint="pass the playbook file with --playbook",
+        )
+    return Engine(playbook_from_text(text, f"{deal.playbook_id}@{deal.playbook_version}"))
+
+
+def _actor_name(actor_id: str | None) -> str:
+    return actor_id or os.environ.get("PLAYBOOK_ACTOR") or getpass.getuser()
+
+
+def _actor(actor_id: str | None, roles: str) -> Actor:
+    from playbook.deals import Actor
+
+    return Actor(_actor_name(actor_id), frozenset(r.strip() for r in roles.split(",") if r.strip()))
+
+
+def _now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)  # the CLI is the edge: the only place that reads the clock
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 time, e.g. 2026-03-02T09:30:00+08:00",
+            param_hint="--now",
+        ) from error
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _lang(playbook: Playbook) -> str:
+    return playbook.language if playbook.language in _LANGS else "en"
+
+
+def _deal_text(deal: StoredDeal, playbook: Playbook, lang: str) -> str:
+    lines = [
+        f"Deal {deal.ref} (store id {deal.id}, {deal.playbook_id}@{deal.playbook_version}, "
+        f"version {deal.version})",
+        f"  stage: {deal.stage} since {_when(deal.stage_entered_at)}",
+    ]
+    for role in ("owner", "team", "manager", "region"):
+        value = getattr(deal, role)
+        if value:
+            lines.append(f"  {role}: {value}")
+    for name, value in deal.fields.items():
+        spec = playbook.fields.get(name)
+        title = playbook.label(spec.title if spec else None, lang, name)
+        lines.append(f"  {title}: {value}")
+    return "\n".join(lines)
+
+
+def render_history(entries: Sequence[HistoryEntry]) -> str:
+    """A deal's history as text, one line per version step."""
+    if not entries:
+        return "no history"
+    lines = ["History:"]
+    for entry in entries:
+        if entry.kind == "stage_change":
+            move = f"{entry.from_stage} → {entry.stage}" if entry.from_stage else entry.stage
+            extra = f" override: {entry.override_reason}" if entry.override_reason else ""
+            what = f"{move}{' (imported)' if entry.source == 'import' else ''}{extra}"
+        elif entry.kind == "action":
+            what = f"action {entry.action_id} done"
+        else:
+            what = entry.kind + (f": {entry.note}" if entry.note else "")
+        lines.append(f"  v{entry.deal_version:<4} {_when(entry.at)}  {entry.actor:<12} {what}")
+    return "\n".join(lines)
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def render_table(rows: Sequence[dict[str, str]]) -> str:
+    """Rows as aligned columns; wide (CJK) characters count as two columns on screen."""
+    columns = list(rows[0])
+    widths = {c: max(_width(c), *(_width(row[c]) for row in rows)) for c in columns}
+    lines = ["  ".join(_pad(c.upper(), widths[c]) for c in columns).rstrip()]
+    lines += ["  ".join(_pad(row[c], widths[c]) for c in columns).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+def _csv(rows: Sequence[dict[str, str]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(_LIST_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

@@ -1,0 +1,226 @@
+"""Opening the deal store by URL, and creating or upgrading its schema.
+
+``sqlite:///playbook.db`` (a file next to where the command runs) is the
+default; the ``PLAYBOOK_DB`` environment variable or an explicit URL (the
+CLI's ``--db``) points elsewhere, e.g. ``postgresql://user@host/playbook``.
+
+SQLite connections run in WAL mode with foreign keys on and a busy timeout, and
+write transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers
+wait for each other instead of failing halfway. The schema is managed by the
+Alembic migrations shipped in this package; :meth:`Database.check_schema`
+refuses a database written by a newer release.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session
+
+from playbook.errors import DatabaseUnavailableError, SchemaVersionError
+
+__all__ = [
+    "DEFAULT_URL",
+    "HEAD_REVISION",
+    "REVISIONS",
+    "Database",
+    "database_url",
+    "open_database",
+]
+
+DEFAULT_URL = "sqlite:///playbook.db"
+"""Where the store lives when neither ``--db`` nor ``PLAYBOOK_DB`` says otherwise."""
+
+REVISIONS: tuple[str, ...] = ("0001", "0002")
+"""The schema revisions this release knows, oldest first (the Alembic revision ids)."""
+
+HEAD_REVISION = REVISIONS[-1]
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long an SQLite writer waits for another writer's lock before giving up."""
+
+
+def database_url(explicit: str | None = None) -> str:
+    """The URL to open: ``explicit`` if given, else ``$PLAYBOOK_DB``, else :data:`DEFAULT_URL`."""
+    return explicit or os.environ.get("PLAYBOOK_DB") or DEFAULT_URL
+
+
+def open_database(url: str | None = None, *, check_schema: bool = True) -> Database:
+    """Open the store at ``url`` (see :func:`database_url`) and check that it answers.
+
+    With ``check_schema`` (the default) the schema must be at the revision this
+    release expects. Raises :class:`~playbook.errors.DatabaseUnavailableError`
+    when the URL is malformed or the server cannot be reached, and
+    :class:`~playbook.errors.SchemaVersionError` when the schema is missing,
+    older (run ``playbook db upgrade``) or newer (upgrade playbook).
+    """
+    database = Database(_engine(database_url(url)))
+    try:
+        database.ping()
+        if check_schema:
+            database.check_schema()
+    except BaseException:
+        database.dispose()
+        raise
+    return database
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """An open deal store: an SQLAlchemy engine and the transactions to use on it."""
+
+    engine: Engine
+
+    @property
+    def url(self) -> str:
+        """The URL, with any password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def ping(self) -> None:
+        """Raise :class:`~playbook.errors.DatabaseUnavailableError` unless the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except (OperationalError, DBAPIError) as error:
+            raise _unavailable(self.url, error) from error
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Session]:
+        """A session in one transaction, committed on success and rolled back on error.
+
+        ``write=True`` takes SQLite's write lock at the start, so that a
+        transaction that reads before it writes never fails to upgrade its lock.
+        """
+        with self.engine.connect() as connection:
+            if write:
+                connection.execution_options(playbook_write=True)
+            with connection.begin():
+                session = Session(bind=connection, expire_on_commit=False)
+                try:
+                    yield session
+                    session.flush()
+                finally:
+                    session.close()
+
+    def revision(self) -> str | None:
+        """The schema revision of the database, or None when it has no schema yet."""
+        with self.engine.connect() as connection:
+            return _revision(connection)
+
+    def check_schema(self) -> None:
+        """Raise :class:`~playbook.errors.SchemaVersionError` unless the schema is at head."""
+        current = self.revision()
+        if current == HEAD_REVISION:
+            return
+        if current is None:
+            raise SchemaVersionError(
+                f"the database {self.url} has no playbook schema yet",
+                hint="run `playbook db init` (add --db URL if it is not the default)",
+                details={"revision": None, "expected": HEAD_REVISION},
+            )
+        if current in REVISIONS:
+            raise SchemaVersionError(
+                f"the database {self.url} is at schema revision {current}, "
+                f"this release needs {HEAD_REVISION}",
+                hint="run `playbook db upgrade`",
+                details={"revision": current, "expected": HEAD_REVISION},
+            )
+        raise SchemaVersionError(
+            f"the database {self.url} was written by a newer playbook "
+            f"(schema revision {current}; this release knows up to {HEAD_REVISION})",
+            hint="upgrade playbook (pip install -U playbook) before using this database",
+            details={"revision": current, "expected": HEAD_REVISION},
+        )
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _revision(connection: Connection) -> str | None:
+    if not connection.dialect.has_table(connection, "alembic_version"):
+        return None
+    row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+    return None if row is None else str(row[0])
+
+
+def _engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise DatabaseUnavailableError(
+            f"{url!r} is not a database URL",
+            hint="use sqlite:///path/to/playbook.db or postgresql://user@host/dbname",
+        ) from error
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    options: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite_folder(parsed.database)
+        # Connections are cheap; a pool would hold file locks across commands.
+        options["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
+    elif parsed.get_backend_name() == "postgresql":
+        options["connect_args"] = {"connect_timeout": 10}
+        options["pool_pre_ping"] = True
+    try:
+        engine = create_engine(parsed, **options)
+    except (ArgumentError, NoSuchModuleError, ImportError) as error:
+        raise DatabaseUnavailableError(
+            f"cannot use the database URL {parsed.render_as_string(hide_password=True)}: {error}",
+            hint="supported: sqlite:///FILE and postgresql://USER@HOST/DB (needs psycopg)",
+        ) from error
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _check_sqlite_folder(database: str | None) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    folder = Path(database).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise DatabaseUnavailableError(
+            f"cannot open the SQLite database {database}: the folder {folder} does not exist",
+            hint="create the folder, or point --db / PLAYBOOK_DB at another file",
+        )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN: pysqlite's own implicit
+        # BEGIN is deferred and cannot be made IMMEDIATE for write transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get("playbook_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _unavailable(url: str, error: Exception) -> DatabaseUnavailableError:
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return DatabaseUnavailableError(
+        f"cannot reach the database {url}: {reason[0] if reason else error}",
+        hint="check the URL (--db or PLAYBOOK_DB), that the server runs and accepts you",
+        details={"url": url},
+    )

@@ -1,0 +1,114 @@
+"""Exporting deals to CSV, JSON or JSON Lines, in the layout the importer reads back.
+
+One row per deal: ``external_id``, the store ``id``, the playbook and its
+version, ``stage``, the people columns, the times (ISO 8601, UTC) and
+``version``, then one column per field (CSV) or a nested ``fields`` object
+(JSON and JSON Lines). Importing an export with no mapping file restores the
+deals: the default mapping reads exactly these columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+from playbook.store.repository import StoredDeal
+
+__all__ = ["EXPORT_COLUMNS", "FORMATS", "export_deals"]
+
+FORMATS = ("csv", "json", "jsonl")
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "external_id",
+    "id",
+    "playbook",
+    "playbook_version",
+    "stage",
+    "owner",
+    "team",
+    "manager",
+    "region",
+    "created_at",
+    "stage_entered_at",
+    "last_activity_at",
+    "closed_at",
+    "updated_at",
+    "version",
+)
+"""The columns every export starts with; field columns follow in CSV."""
+
+
+def export_deals(
+    deals: Iterable[StoredDeal],
+    out: TextIO,
+    fmt: str,
+    *,
+    field_names: Iterable[str] = (),
+) -> int:
+    """Write ``deals`` to ``out`` as ``fmt`` (csv, json, jsonl); return how many were written.
+
+    A CSV export streams, so its field columns are fixed up front:
+    ``field_names`` (the playbook's declared fields). Fields that no playbook
+    declares appear only in JSON and JSON Lines exports.
+    """
+    if fmt == "csv":
+        return _csv(deals, out, list(field_names))
+    if fmt == "jsonl":
+        return _jsonl(deals, out)
+    if fmt == "json":
+        return _json(deals, out)
+    raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def _record(deal: StoredDeal) -> dict[str, Any]:
+    data = deal.to_dict()
+    record = {column: data.get(column) for column in EXPORT_COLUMNS}
+    record["external_id"] = deal.ref
+    record["fields"] = dict(deal.fields)
+    return record
+
+
+def _csv(deals: Iterable[StoredDeal], out: TextIO, field_names: list[str]) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    columns = [*EXPORT_COLUMNS, *(name for name in field_names if name not in EXPORT_COLUMNS)]
+    writer.writerow(columns)
+    count = 0
+    for deal in deals:
+        record = _record(deal)
+        values = {**record, **record.pop("fields")}
+        writer.writerow([_cell(values.get(column)) for column in columns])
+        count += 1
+    return count
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _jsonl(deals: Iterable[StoredDeal], out: TextIO) -> int:
+    count = 0
+    for deal in deals:
+        out.write(json.dumps(_record(deal), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def _json(deals: Iterable[StoredDeal], out: TextIO) -> int:
+    count = 0
+    out.write("[")
+    for text in _json_items(deals):
+        out.write(("\n  " if count == 0 else ",\n  ") + text)
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def _json_items(deals: Iterable[StoredDeal]) -> Iterator[str]:
+    for deal in deals:
+        yield json.dumps(_record(deal), ensure_ascii=False)

@@ -1,0 +1,364 @@
+"""Import mappings: which column of a file becomes which part of a deal.
+
+A mapping is a small YAML file, read with the strict loader::
+
+    external_id: opportunity_id          # the column that identifies a deal (required)
+    owner: sales_agent                   # optional: owner, team, manager, region columns
+    stage:
+      column: deal_stage
+      values: {Prospecting: prospecting, Engaging: engaging, Won: won, Lost: lost}
+    stage_dates:                         # stage id: the column with the date it was entered
+      engaging: engage_date
+      won: close_date
+      lost: close_date
+    fields:                              # field id: column (or {column, values, separator})
+      product: {column: product, values: {GTXPro: GTX Pro}}
+      close_value: close_value
+    join:                                # more columns from other files, matched on a key
+      - file: sales_teams.csv            # relative to the mapping file
+        on: sales_agent                  # a column of the imported file ...
+        key: sales_agent                 # ... matched with this column of the joined file
+        columns: [manager, regional_office]
+
+Without a mapping file, :func:`default_mapping` maps columns by name, which is
+also the layout ``playbook deals export`` writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any, NoReturn
+
+from playbook.errors import MappingError
+from playbook.loader import Document, YamlPath, read_document
+from playbook.model import Playbook
+
+__all__ = ["ColumnMap", "ImportMapping", "Join", "default_mapping", "read_mapping"]
+
+_PEOPLE = ("owner", "team", "manager", "region")
+_TOP_KEYS = frozenset(
+    {
+        "format",
+        "encoding",
+        "delimiter",
+        "external_id",
+        "stage",
+        "stage_dates",
+        "stage_entered",
+        "created",
+        "fields",
+        "join",
+        *_PEOPLE,
+    }
+)
+_FORMATS = ("csv", "json", "jsonl")
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMap:
+    """A column, and how its raw values translate (``values``; lists split on ``separator``)."""
+
+    column: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    separator: str = ";"
+
+    def translate(self, raw: str) -> str:
+        """``raw`` through the ``values`` table (unchanged when it is not listed)."""
+        return self.values.get(raw, raw)
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Columns brought in from another file whose ``key`` column matches this file's ``on``."""
+
+    file: Path
+    on: str
+    key: str
+    columns: Mapping[str, str]
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ImportMapping:
+    """How the rows of one file become deals."""
+
+    external_id: str
+    fields: Mapping[str, ColumnMap]
+    stage: ColumnMap | None = None
+    stage_dates: Mapping[str, str] = field(default_factory=dict)
+    stage_entered: str | None = None
+    created: str | None = None
+    people: Mapping[str, str] = field(default_factory=dict)
+    joins: tuple[Join, ...] = ()
+    format: str | None = None
+    encoding: str = "utf-8-sig"
+    delimiter: str | None = None
+    file: str = "<default mapping>"
+    document: Document | None = field(default=None, compare=False, repr=False)
+
+    def columns(self) -> dict[str, YamlPath]:
+        """Every column the mapping reads from the file, with where the mapping names it."""
+        named: dict[str, YamlPath] = {self.external_id: ("external_id",)}
+        if self.stage is not None:
+            named.setdefault(self.stage.column, ("stage", "column"))
+        for stage, column in self.stage_dates.items():
+            named.setdefault(column, ("stage_dates", stage))
+        for key in ("stage_entered", "created"):
+            value = getattr(self, key)
+            if value is not None:
+                named.setdefault(value, (key,))
+        for role, column in self.people.items():
+            named.setdefault(column, (role,))
+        for field_id, column_map in self.fields.items():
+            named.setdefault(column_map.column, ("fields", field_id))
+        return named
+
+    def check(self, playbook: Playbook, header: Iterable[str]) -> None:
+        """Raise :class:`~playbook.errors.MappingError` for anything unknown.
+
+        Fields must be declared by ``playbook``, stages defined by it, enum
+        values allowed, and every column present in ``header`` (the file's
+        columns plus the joined ones), each with a did-you-mean.
+        """
+        available = [*header, *(name for join in self.joins for name in join.columns)]
+        for join in self.joins:
+            self._need_column(join.on, available, ("join",))
+        for column, path in self.columns().items():
+            self._need_column(column, available, path)
+        for field_id, column_map in self.fields.items():
+            spec = playbook.fields.get(field_id)
+            if spec is None:
+                self._fail(
+                    f"the playbook {playbook.key} declares no field {field_id!r}",
+                    ("fields", field_id),
+                    field_id,
+                    list(playbook.fields),
+                    key=True,
+                )
+            elif spec.kind == "enum" and spec.type.values:
+                for raw, value in column_map.values.items():
+                    if value not in spec.type.values:
+                        self._fail(
+                            f"{value!r} is not a value of the enum field {field_id!r}",
+                            ("fields", field_id, "values", raw),
+                            value,
+                            spec.type.values,
+                        )
+        stages = [stage.id for stage in playbook.stages]
+        if self.stage is not None:
+            for raw, stage in self.stage.values.items():
+                if stage not in stages:
+                    self._fail(
+                        f"the playbook {playbook.key} has no stage {stage!r}",
+                        ("stage", "values", raw),
+                        stage,
+                        stages,
+                    )
+        for stage in self.stage_dates:
+            if stage not in stages:
+                self._fail(
+                    f"the playbook {playbook.key} has no stage {stage!r}",
+                    ("stage_dates", stage),
+                    stage,
+                    stages,
+                    key=True,
+                )
+
+    def _need_column(self, column: str, available: list[str], path: YamlPath) -> None:
+        if column not in available:
+            self._fail(f"the file has no column {column!r}", path, column, available)
+
+    def _fail(
+        self,
+        message: str,
+        path: YamlPath,
+        name: str,
+        choices: Iterable[str],
+        *,
+        key: bool = False,
+    ) -> NoReturn:
+        choices = list(choices)
+        close = get_close_matches(name, choices, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(choices[:20])
+        line, column = _position(self.document, path, key=key)
+        raise MappingError(
+            message, hint=hint, file=self.file, line=line, column=column, path=_dotted(path)
+        )
+
+
+def read_mapping(path: str | Path) -> ImportMapping:
+    """The mapping in the YAML file at ``path``; raises MappingError at the exact place."""
+    loaded = read_document(path)
+    errors = [d for d in loaded.diagnostics if d.severity == "error"]
+    if errors or loaded.document is None:
+        first = errors[0]
+        raise MappingError(
+            first.message, hint=first.hint, file=first.file, line=first.line, column=first.column
+        )
+    return _Reader(loaded.document, Path(path)).mapping()
+
+
+def default_mapping(header: Iterable[str], playbook: Playbook) -> ImportMapping:
+    """Columns mapped by name: ``external_id`` (or ``id``), ``stage``, people, declared fields.
+
+    ``created_at`` and ``stage_entered_at`` columns give the creation time and
+    the time the current stage was entered: the layout of ``playbook deals export``.
+    """
+    columns = list(header)
+    id_column = next((c for c in ("external_id", "id") if c in columns), None)
+    if id_column is None:
+        raise MappingError(
+            "the file has no external_id or id column, so a re-import could not find its deals",
+            hint="name the id column external_id, or write a mapping file (--mapping)",
+            details={"columns": columns},
+        )
+    return ImportMapping(
+        external_id=id_column,
+        fields={c: ColumnMap(c) for c in columns if c in playbook.fields},
+        stage=ColumnMap("stage") if "stage" in columns else None,
+        stage_entered="stage_entered_at" if "stage_entered_at" in columns else None,
+        created="created_at" if "created_at" in columns else None,
+        people={role: role for role in _PEOPLE if role in columns},
+    )
+
+
+# --- reading the YAML ---------------------------------------------------------------------
+
+
+class _Reader:
+    def __init__(self, document: Document, path: Path) -> None:
+        self.document = document
+        self.file = document.file
+        self.folder = path.parent
+
+    def mapping(self) -> ImportMapping:
+        data = self._object(self.document.data, ())
+        for key in data:
+            if key not in _TOP_KEYS:
+                self._error(f"unknown mapping key {key!r}", (key,), key, _TOP_KEYS, key_=True)
+        if "external_id" not in data:
+            self._error("the mapping needs `external_id: <column>`", (), "", ())
+        fmt = data.get("format")
+        if fmt is not None and fmt not in _FORMATS:
+            self._error(f"unknown format {fmt!r}", ("format",), str(fmt), _FORMATS)
+        return ImportMapping(
+            external_id=self._text(data["external_id"], ("external_id",)),
+            fields={
+                self._text(key, ("fields",)): self._column_map(value, ("fields", key))
+                for key, value in self._object(data.get("fields", {}), ("fields",)).items()
+            },
+            stage=self._column_map(data["stage"], ("stage",)) if "stage" in data else None,
+            stage_dates=self._text_map(data.get("stage_dates", {}), ("stage_dates",)),
+            stage_entered=self._optional(data, "stage_entered"),
+            created=self._optional(data, "created"),
+            people={role: self._text(data[role], (role,)) for role in _PEOPLE if role in data},
+            joins=tuple(self._joins(data.get("join", []))),
+            format=fmt,
+            encoding=self._optional(data, "encoding") or "utf-8-sig",
+            delimiter=self._delimiter(data),
+            file=self.file,
+            document=self.document,
+        )
+
+    def _column_map(self, value: Any, path: YamlPath) -> ColumnMap:
+        if isinstance(value, str):
+            return ColumnMap(value)
+        data = self._object(value, path)
+        for key in data:
+            if key not in ("column", "values", "separator"):
+                self._error(
+                    f"unknown key {key!r}",
+                    (*path, key),
+                    key,
+                    ("column", "values", "separator"),
+                    key_=True,
+                )
+        if "column" not in data:
+            self._error("`column: <name>` is missing", path, "", ())
+        values = self._text_map(data.get("values", {}), (*path, "values"))
+        separator = self._text(data.get("separator", ";"), (*path, "separator"))
+        return ColumnMap(self._text(data["column"], (*path, "column")), values, separator)
+
+    def _joins(self, value: Any) -> list[Join]:
+        items = value if isinstance(value, list) else [value]
+        out = []
+        for index, item in enumerate(items):
+            path: YamlPath = ("join", index) if isinstance(value, list) else ("join",)
+            data = self._object(item, path)
+            for key in ("file", "on", "columns"):
+                if key not in data:
+                    self._error(f"a join needs `{key}`", path, "", ())
+            on = self._text(data["on"], (*path, "on"))
+            columns = data["columns"]
+            if isinstance(columns, list):
+                named = {self._text(c, (*path, "columns")): str(c) for c in columns}
+            else:
+                named = self._text_map(columns, (*path, "columns"))
+            out.append(
+                Join(
+                    file=self.folder / self._text(data["file"], (*path, "file")),
+                    on=on,
+                    key=self._text(data.get("key", on), (*path, "key")),
+                    columns=named,
+                    line=_position(self.document, path)[0],
+                )
+            )
+        return out
+
+    def _delimiter(self, data: Mapping[str, Any]) -> str | None:
+        value = self._optional(data, "delimiter")
+        if value is not None and len(value.replace("\\t", "\t")) != 1:
+            self._error("`delimiter` must be one character", ("delimiter",), value, ())
+        return None if value is None else value.replace("\\t", "\t")
+
+    def _optional(self, data: Mapping[str, Any], key: str) -> str | None:
+        value = data.get(key)
+        return None if value is None else self._text(value, (key,))
+
+    def _object(self, value: Any, path: YamlPath) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self._error("expected a mapping of keys to values here", path, "", ())
+        return value
+
+    def _text(self, value: Any, path: YamlPath) -> str:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self._error(f"expected text here, found {value!r}", path, "", ())
+        return str(value)
+
+    def _text_map(self, value: Any, path: YamlPath) -> dict[str, str]:
+        data = self._object(value, path)
+        return {str(key): self._text(item, (*path, key)) for key, item in data.items()}
+
+    def _error(
+        self,
+        message: str,
+        path: YamlPath,
+        name: str,
+        choices: Iterable[str],
+        *,
+        key_: bool = False,
+    ) -> NoReturn:
+        close = get_close_matches(name, list(choices), n=1, cutoff=0.6) if name else []
+        line, column = _position(self.document, path, key=key_)
+        raise MappingError(
+            message,
+            hint=f"did you mean {close[0]!r}?" if close else None,
+            file=self.file,
+            line=line,
+            column=column,
+            path=_dotted(path),
+        )
+
+
+def _position(document: Document | None, path: YamlPath, *, key: bool = False) -> tuple[int, int]:
+    if document is None:
+        return 0, 0
+    mark = document.mark(path, key=key)
+    return mark.line, mark.column
+
+
+def _dotted(path: YamlPath) -> str:
+    return ".".join(str(part) for part in path)

@@ -1,0 +1,709 @@
+"""Reading and writing deals: the store persists what the engine decided, atomically.
+
+Every write is one transaction and one *version step* of the deal: the deal
+row is updated with ``WHERE id = :id AND version = :read_version`` (optimistic
+locking) together with the row that records the step (a stage change or an
+activity), so a concurrent writer never loses an update silently: it gets a
+:class:`~playbook.errors.ConflictError` saying who changed the deal last and
+when, and may read the deal again and let the engine decide again.
+
+Moves and completed actions are decided by :class:`playbook.engine.Engine`;
+this module never decides whether a move is allowed. Logging a call, meeting,
+email, note or visit changes nothing the engine decides, so it is recorded
+directly, with an atomic version increment that cannot conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playbook.engine import Event
+
+from sqlalchemy import ColumnElement, Select, case, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from playbook.deals import Actor, DealState, as_deal, coerce_fields, require_now, to_json_value
+from playbook.engine import ActionCompleted, Advance, Engine, StageChanged
+from playbook.errors import ConflictError, DealNotFoundError, StoreError
+from playbook.store.db import Database
+from playbook.store.models import Activity, Deal, PlaybookRecord, StageChange
+
+if TYPE_CHECKING:
+    from playbook.model import Playbook
+
+__all__ = [
+    "LOG_KINDS",
+    "DealStore",
+    "HistoryEntry",
+    "StoredDeal",
+    "json_fields",
+]
+
+LOG_KINDS: tuple[str, ...] = ("call", "meeting", "email", "note", "visit")
+"""Activities a user logs by hand (``action`` rows come from completed required actions)."""
+
+IMPORT_ACTOR = "import"
+"""The actor recorded on stage changes read from an imported file."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeal:
+    """A deal as stored: its row, with fields and completed actions in their JSON form."""
+
+    id: int
+    external_id: str | None
+    playbook_id: str
+    playbook_version: int
+    stage: str
+    owner: str | None
+    team: str | None
+    manager: str | None
+    region: str | None
+    fields: Mapping[str, Any]
+    actions: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+    stage_entered_at: datetime
+    last_activity_at: datetime | None
+    closed_at: datetime | None
+    version: int
+
+    @property
+    def ref(self) -> str:
+        """How users name the deal: its external id, else its store id."""
+        return self.external_id if self.external_id is not None else str(self.id)
+
+    def state(self, playbook: Playbook) -> DealState:
+        """The engine's view of this deal, typed and checked against ``playbook``."""
+        return as_deal(
+            {
+                "id": self.ref,
+                "playbook": self.playbook_id,
+                "playbook_version": self.playbook_version,
+                "stage": self.stage,
+                "stage_entered_at": self.stage_entered_at,
+                "created_at": self.created_at,
+                "last_activity_at": self.last_activity_at,
+                "owner": self.owner,
+                "team": self.team,
+                "fields": dict(self.fields),
+                "completed_actions": dict(self.actions),
+                "version": self.version,
+            },
+            playbook,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: every column, times in ISO 8601 UTC."""
+        return {
+            "id": self.id,
+            "external_id": self.external_id,
+            "playbook": self.playbook_id,
+            "playbook_version": self.playbook_version,
+            "stage": self.stage,
+            "owner": self.owner,
+            "team": self.team,
+            "manager": self.manager,
+            "region": self.region,
+            "fields": dict(self.fields),
+            "completed_actions": dict(self.actions),
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "updated_by": self.updated_by,
+            "stage_entered_at": _iso(self.stage_entered_at),
+            "last_activity_at": _iso(self.last_activity_at),
+            "closed_at": _iso(self.closed_at),
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One version step of a deal: a stage change or an activity."""
+
+    deal_version: int
+    kind: str
+    at: datetime
+    actor: str
+    stage: str
+    from_stage: str | None = None
+    override_reason: str | None = None
+    source: str | None = None
+    note: str | None = None
+    action_id: str | None = None
+    evidence: Mapping[str, Any] | None = None
+    actor_roles: Sequence[str] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form; ``kind`` is ``stage_change`` or the activity kind."""
+        data: dict[str, Any] = {
+            "deal_version": self.deal_version,
+            "kind": self.kind,
+            "at": _iso(self.at),
+            "actor": self.actor,
+            "stage": self.stage,
+        }
+        optional = {
+            "from_stage": self.from_stage,
+            "override_reason": self.override_reason,
+            "source": self.source,
+            "note": self.note,
+            "action_id": self.action_id,
+            "evidence": self.evidence,
+        }
+        data.update({key: value for key, value in optional.items() if value is not None})
+        if self.actor_roles:
+            data["actor_roles"] = list(self.actor_roles)
+        return data
+
+
+class DealStore:
+    """Deals, their history and the playbook versions they follow, in one database."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    # --- playbooks ------------------------------------------------------------------------
+
+    def register_playbook(
+        self, playbook: Playbook, source: str, *, path: str | None = None, now: datetime
+    ) -> None:
+        """Keep ``source`` as the text of ``playbook``'s version, so deals can be read later.
+
+        Registering the same version again with the same text does nothing; a
+        different text for a version already registered is refused: bump the
+        playbook's ``version`` when it changes.
+        """
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        with self.database.transaction(write=True) as session:
+            known = session.get(PlaybookRecord, (playbook.id, playbook.version))
+            if known is None:
+                session.add(
+                    PlaybookRecord(
+                        id=playbook.id,
+                        version=playbook.version,
+                        source=source,
+                        sha256=digest,
+                        path=path,
+                        registered_at=require_now(now),
+                    )
+                )
+            elif known.sha256 != digest:
+                raise StoreError(
+                    f"playbook {playbook.key} is already in the store with different content",
+                    hint="deals are pinned to a version: bump `version` in the playbook when "
+                    "you change it",
+                    details={"playbook": playbook.key},
+                )
+
+    def playbook_source(self, playbook_id: str, version: int) -> str | None:
+        """The registered text of a playbook version, or None."""
+        with self.database.transaction() as session:
+            record = session.get(PlaybookRecord, (playbook_id, version))
+            return None if record is None else record.source
+
+    def playbook_versions(self) -> list[tuple[str, int]]:
+        """Every (playbook id, version) registered, in order."""
+        with self.database.transaction() as session:
+            rows = session.execute(
+                select(PlaybookRecord.id, PlaybookRecord.version).order_by(
+                    PlaybookRecord.id, PlaybookRecord.version
+                )
+            )
+            return [(row.id, row.version) for row in rows]
+
+    # --- reading deals --------------------------------------------------------------------
+
+    def get(self, ref: str | int, *, playbook_id: str | None = None) -> StoredDeal:
+        """The deal named ``ref``: an external id, or the store id (a number).
+
+        Raises :class:`~playbook.errors.DealNotFoundError` when no deal matches.
+        """
+        with self.database.transaction() as session:
+            return _stored(_find(session, ref, playbook_id))
+
+    def list_deals(
+        self,
+        *,
+        playbook_id: str | None = None,
+        stage: str | None = None,
+        owner: str | None = None,
+        where: ColumnElement[bool] | None = None,
+        limit: int | None = None,
+        batch: int = 1000,
+    ) -> Iterator[StoredDeal]:
+        """Deals matching every filter given, in store-id order, streamed in batches.
+
+        ``where`` is a clause on :class:`~playbook.store.models.Deal`, for
+        example a compiled condition (see :mod:`playbook.store.fields`).
+        """
+        query = select(Deal).order_by(Deal.id)
+        query = _filtered(query, playbook_id=playbook_id, stage=stage, owner=owner, where=where)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.database.transaction() as session:
+            for row in session.scalars(query.execution_options(yield_per=batch)):
+                yield _stored(row)
+
+    def count(
+        self,
+        *,
+        playbook_id: str | None = None,
+        stage: str | None = None,
+        owner: str | None = None,
+        where: ColumnElement[bool] | None = None,
+    ) -> int:
+        """How many deals match every filter given."""
+        query = _filtered(
+            select(func.count(Deal.id)),
+            playbook_id=playbook_id,
+            stage=stage,
+            owner=owner,
+            where=where,
+        )
+        with self.database.transaction() as session:
+            return int(session.scalar(query) or 0)
+
+    def history(self, ref: str | int, *, playbook_id: str | None = None) -> list[HistoryEntry]:
+        """Every stage change and activity of the deal, in version order (oldest first)."""
+        with self.database.transaction() as session:
+            deal = _find(session, ref, playbook_id)
+            changes = session.scalars(
+                select(StageChange).where(StageChange.deal_id == deal.id)
+            ).all()
+            activities = session.scalars(select(Activity).where(Activity.deal_id == deal.id)).all()
+        entries = [_change_entry(row) for row in changes]
+        entries += [_activity_entry(row) for row in activities]
+        return sorted(entries, key=lambda entry: entry.deal_version)
+
+    # --- writing deals --------------------------------------------------------------------
+
+    def add_deal(
+        self,
+        playbook: Playbook,
+        *,
+        actor: Actor,
+        now: datetime,
+        fields: Mapping[str, Any] | None = None,
+        external_id: str | None = None,
+        owner: str | None = None,
+        team: str | None = None,
+        manager: str | None = None,
+        region: str | None = None,
+    ) -> StoredDeal:
+        """Create a deal in the playbook's first stage; its first history row records that."""
+        at = require_now(now)
+        typed = coerce_fields(playbook, fields or {})
+        first = playbook.first_stage.id
+        with self.database.transaction(write=True) as session:
+            deal = Deal(
+                external_id=external_id,
+                playbook_id=playbook.id,
+                playbook_version=playbook.version,
+                stage=first,
+                owner=owner,
+                team=team,
+                manager=manager,
+                region=region,
+                fields=json_fields(typed),
+                actions={},
+                created_at=at,
+                updated_at=at,
+                updated_by=actor.id,
+                stage_entered_at=at,
+                last_activity_at=at,
+                closed_at=None,
+                version=1,
+            )
+            session.add(deal)
+            session.flush()
+            session.add(
+                StageChange(
+                    deal_id=deal.id,
+                    from_stage=None,
+                    to_stage=first,
+                    actor=actor.id,
+                    actor_roles=sorted(actor.roles),
+                    at=at,
+                    override_reason=None,
+                    playbook_version=playbook.version,
+                    deal_version=1,
+                    source="live",
+                )
+            )
+            session.flush()
+            return _stored(deal)
+
+    def update_fields(
+        self,
+        deal: StoredDeal,
+        playbook: Playbook,
+        changes: Mapping[str, Any],
+        *,
+        actor: Actor,
+        now: datetime,
+    ) -> StoredDeal:
+        """Set (or, with None, clear) field values of ``deal`` as read; one version step.
+
+        Raises :class:`~playbook.errors.ConflictError` when the deal changed
+        since ``deal`` was read.
+        """
+        at = require_now(now)
+        merged = {**deal.fields, **json_fields(coerce_fields(playbook, changes))}
+        merged = {key: value for key, value in merged.items() if value is not None}
+        values = {"fields": merged, "updated_at": at, "updated_by": actor.id}
+        with self.database.transaction(write=True) as session:
+            _compare_and_set(session, deal, deal.version + 1, values)
+        return self.get(deal.id)
+
+    def apply(
+        self,
+        deal: StoredDeal,
+        result: Advance,
+        playbook: Playbook,
+        *,
+        actor: Actor,
+        now: datetime,
+    ) -> StoredDeal:
+        """Persist what the engine returned for ``deal`` (as read): the new state and its events.
+
+        One transaction: the deal row moves to the new state only if nobody
+        changed it since it was read, and one history row per event is added,
+        each one version step. Raises :class:`~playbook.errors.ConflictError` otherwise.
+        """
+        at = require_now(now)
+        new = result.deal
+        steps = max(1, len(result.events))
+        stage = new.stage
+        closed_at = deal.closed_at if stage == deal.stage else None
+        target = playbook.stage(stage)
+        if closed_at is None and target is not None and target.is_closed:
+            closed_at = at
+        values = {
+            "stage": stage,
+            "fields": json_fields(new.fields),
+            "actions": {key: record.to_dict() for key, record in new.completed_actions.items()},
+            "stage_entered_at": new.stage_entered_at or deal.stage_entered_at,
+            "last_activity_at": _last_activity(deal, result),
+            "closed_at": closed_at,
+            "updated_at": at,
+            "updated_by": actor.id,
+        }
+        with self.database.transaction(write=True) as session:
+            _compare_and_set(session, deal, deal.version + steps, values)
+            for offset, item in enumerate(result.events, start=1):
+                _record_event(session, deal, item, deal.version + offset)
+        return self.get(deal.id)
+
+    def advance(
+        self,
+        ref: str | int,
+        to_stage: str,
+        *,
+        engine: Engine,
+        actor: Actor,
+        now: datetime,
+        override: str | None = None,
+        retries: int = 0,
+    ) -> tuple[StoredDeal, Advance]:
+        """Move the deal to ``to_stage`` if the engine allows it; persist the move atomically.
+
+        Raises :class:`~playbook.errors.MoveBlockedError` (the engine's
+        decision) when blocked, and :class:`~playbook.errors.ConflictError`
+        when the deal changed meanwhile more than ``retries`` times in a row;
+        each retry reads the deal again and lets the engine decide again.
+        """
+
+        def decide(state: DealState) -> Advance:
+            return engine.advance(state, to_stage, actor=actor, now=now, override=override)
+
+        return self._decide_and_apply(ref, engine, decide, actor=actor, now=now, retries=retries)
+
+    def complete_action(
+        self,
+        ref: str | int,
+        action_id: str,
+        *,
+        engine: Engine,
+        actor: Actor,
+        now: datetime,
+        evidence: Any = None,
+        retries: int = 0,
+    ) -> tuple[StoredDeal, Advance]:
+        """Record a required action of the deal's stage as done, as the engine decides.
+
+        Errors and ``retries`` as for :meth:`advance`.
+        """
+
+        def decide(state: DealState) -> Advance:
+            return engine.complete_action(state, action_id, actor=actor, now=now, evidence=evidence)
+
+        return self._decide_and_apply(ref, engine, decide, actor=actor, now=now, retries=retries)
+
+    def _decide_and_apply(
+        self,
+        ref: str | int,
+        engine: Engine,
+        decide: Callable[[DealState], Advance],
+        *,
+        actor: Actor,
+        now: datetime,
+        retries: int,
+    ) -> tuple[StoredDeal, Advance]:
+        attempt = 0
+        while True:
+            deal = self.get(ref, playbook_id=engine.playbook.id)
+            result = decide(deal.state(engine.playbook))
+            try:
+                return self.apply(deal, result, engine.playbook, actor=actor, now=now), result
+            except ConflictError:
+                attempt += 1
+                if attempt > retries:
+                    raise
+
+    def log_activity(
+        self,
+        ref: str | int,
+        kind: str,
+        *,
+        actor: Actor | str,
+        now: datetime,
+        note: str | None = None,
+        playbook_id: str | None = None,
+    ) -> HistoryEntry:
+        """Record a call, meeting, email, note or visit on a deal; it never conflicts.
+
+        The deal's version grows by one and its ``last_activity_at`` moves to
+        ``now`` unless it is already later.
+        """
+        if kind not in LOG_KINDS:
+            raise StoreError(
+                f"unknown activity kind {kind!r}", hint=f"use one of {', '.join(LOG_KINDS)}"
+            )
+        at = require_now(now)
+        actor_id = actor.id if isinstance(actor, Actor) else actor
+        with self.database.transaction(write=True) as session:
+            deal = _find(session, ref, playbook_id)
+            later = case(
+                (Deal.last_activity_at.is_(None) | (Deal.last_activity_at < at), at),
+                else_=Deal.last_activity_at,
+            )
+            step = session.execute(
+                update(Deal)
+                .where(Deal.id == deal.id)
+                .values(
+                    version=Deal.version + 1,
+                    last_activity_at=later,
+                    updated_at=at,
+                    updated_by=actor_id,
+                )
+                .returning(Deal.version, Deal.stage)
+            ).one()
+            row = Activity(
+                deal_id=deal.id,
+                kind=kind,
+                actor=actor_id,
+                at=at,
+                note=note,
+                stage=step.stage,
+                action_id=None,
+                evidence=None,
+                deal_version=step.version,
+            )
+            session.add(row)
+            session.flush()
+            return _activity_entry(row)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def json_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Typed field values in the store's JSON form (None values dropped).
+
+    Decimals become text (exact), dates ISO text, and datetimes ISO text in UTC
+    with microseconds, so that every stored datetime has the same width and
+    SQLite can compare them as text.
+    """
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            out[key] = value.astimezone(UTC).isoformat(timespec="microseconds")
+        else:
+            out[key] = to_json_value(value)
+    return out
+
+
+def _filtered(
+    query: Select[Any],
+    *,
+    playbook_id: str | None,
+    stage: str | None,
+    owner: str | None,
+    where: ColumnElement[bool] | None,
+) -> Select[Any]:
+    if playbook_id is not None:
+        query = query.where(Deal.playbook_id == playbook_id)
+    if stage is not None:
+        query = query.where(Deal.stage == stage)
+    if owner is not None:
+        query = query.where(Deal.owner == owner)
+    if where is not None:
+        query = query.where(where)
+    return query
+
+
+def _find(session: Session, ref: str | int, playbook_id: str | None) -> Deal:
+    text = str(ref).strip()
+    query = select(Deal).where(Deal.external_id == text)
+    if playbook_id is not None:
+        query = query.where(Deal.playbook_id == playbook_id)
+    found = session.scalars(query.limit(2)).all()
+    if len(found) > 1:
+        raise StoreError(
+            f"more than one playbook has a deal with external id {text!r}",
+            hint="name the playbook (--playbook) or use the store id",
+        )
+    if found:
+        return found[0]
+    if text.isdigit():
+        deal = session.get(Deal, int(text))
+        if deal is not None and (playbook_id is None or deal.playbook_id == playbook_id):
+            return deal
+    raise DealNotFoundError(
+        f"no deal {text!r} in the store",
+        hint="`playbook deals list` shows the deals; ids are external ids or store ids",
+        details={"deal": text},
+    )
+
+
+def _compare_and_set(
+    session: Session, deal: StoredDeal, new_version: int, values: Mapping[str, Any]
+) -> None:
+    """Write ``values`` if the deal is still at the version read, else raise ConflictError."""
+    result = session.execute(
+        update(Deal)
+        .where(Deal.id == deal.id, Deal.version == deal.version)
+        .values(**values, version=new_version)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) == 1:
+        return
+    current = session.get(Deal, deal.id)
+    if current is None:
+        raise DealNotFoundError(f"deal {deal.ref!r} was deleted", details={"deal": deal.ref})
+    raise ConflictError(
+        f"deal {deal.ref!r} was changed by {current.updated_by} at "
+        f"{current.updated_at.isoformat(timespec='seconds')} while you worked on it "
+        f"(you read version {deal.version}, it is now at version {current.version})",
+        hint="read the deal again and decide again (the CLI does it with --retry)",
+        details={
+            "deal": deal.ref,
+            "read_version": deal.version,
+            "version": current.version,
+            "changed_by": current.updated_by,
+            "changed_at": _iso(current.updated_at),
+        },
+    )
+
+
+def _record_event(session: Session, deal: StoredDeal, event: Event, version: int) -> None:
+    if isinstance(event, StageChanged):
+        session.execute(
+            insert(StageChange).values(
+                deal_id=deal.id,
+                from_stage=event.from_stage,
+                to_stage=event.to_stage,
+                actor=event.actor_id,
+                actor_roles=sorted(event.actor_roles),
+                at=event.at,
+                override_reason=event.override_reason,
+                playbook_version=event.playbook_version,
+                deal_version=version,
+                source="live",
+            )
+        )
+        return
+    evidence = to_json_value(event.evidence)
+    session.execute(
+        insert(Activity).values(
+            deal_id=deal.id,
+            kind="action",
+            actor=event.actor_id,
+            at=event.at,
+            note=None,
+            stage=event.stage,
+            action_id=event.action_id,
+            evidence=None if evidence is None else {"value": evidence},
+            deal_version=version,
+        )
+    )
+
+
+def _last_activity(deal: StoredDeal, result: Advance) -> datetime | None:
+    """The later of the engine's last activity and any action completed now."""
+    times = [t for t in (result.deal.last_activity_at, deal.last_activity_at) if t is not None]
+    times += [event.at for event in result.events if isinstance(event, ActionCompleted)]
+    return max(times) if times else None
+
+
+def _stored(row: Deal) -> StoredDeal:
+    return StoredDeal(
+        id=row.id,
+        external_id=row.external_id,
+        playbook_id=row.playbook_id,
+        playbook_version=row.playbook_version,
+        stage=row.stage,
+        owner=row.owner,
+        team=row.team,
+        manager=row.manager,
+        region=row.region,
+        fields=dict(row.fields or {}),
+        actions=dict(row.actions or {}),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+        stage_entered_at=row.stage_entered_at,
+        last_activity_at=row.last_activity_at,
+        closed_at=row.closed_at,
+        version=row.version,
+    )
+
+
+def _change_entry(row: StageChange) -> HistoryEntry:
+    return HistoryEntry(
+        deal_version=row.deal_version,
+        kind="stage_change",
+        at=row.at,
+        actor=row.actor,
+        stage=row.to_stage,
+        from_stage=row.from_stage,
+        override_reason=row.override_reason,
+        source=row.source,
+        actor_roles=tuple(row.actor_roles or ()),
+    )
+
+
+def _activity_entry(row: Activity) -> HistoryEntry:
+    return HistoryEntry(
+        deal_version=row.deal_version,
+        kind=row.kind,
+        at=row.at,
+        actor=row.actor,
+        stage=row.stage,
+        note=row.note,
+        action_id=row.action_id,
+        evidence=row.evidence,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()

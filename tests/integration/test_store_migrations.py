@@ -1,0 +1,127 @@
+"""Schema migrations on SQLite and PostgreSQL: create, upgrade, refuse newer, recover."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from playbook.errors import DatabaseUnavailableError, SchemaVersionError
+from playbook.store.db import HEAD_REVISION, REVISIONS, open_database
+from playbook.store.schema import MIGRATIONS, upgrade
+
+
+def test_known_revisions_match_the_shipped_migrations() -> None:
+    """REVISIONS lists exactly the revision files in the package, in order."""
+    found = sorted(
+        re.search(r'^revision = "(\w+)"', path.read_text(), re.M).group(1)  # type: ignore[union-attr]
+        for path in (MIGRATIONS / "versions").glob("0*.py")
+    )
+    assert tuple(found) == REVISIONS
+
+
+def test_empty_database_upgrades_to_head(db_url: str) -> None:
+    """An empty database gets every table and index; a second upgrade does nothing."""
+    database = open_database(db_url, check_schema=False)
+    try:
+        assert upgrade(database) == (None, HEAD_REVISION)
+        assert upgrade(database) == (HEAD_REVISION, HEAD_REVISION)
+        database.check_schema()
+        names = set(inspect(database.engine).get_table_names())
+        assert {"deals", "stage_changes", "activities", "playbooks", "people"} <= names
+        indexes = {i["name"] for i in inspect(database.engine).get_indexes("deals")}
+        assert {"ix_deals_playbook_stage", "ix_deals_owner", "ix_deals_last_activity_at"} <= indexes
+    finally:
+        database.dispose()
+
+
+def test_previous_revision_upgrades_cleanly(db_url: str) -> None:
+    """A database created at the previous revision, with data, upgrades and keeps its data."""
+    database = open_database(db_url, check_schema=False)
+    try:
+        upgrade(database, REVISIONS[-2])
+        with pytest.raises(SchemaVersionError, match="db upgrade"):
+            database.check_schema()
+        with database.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO playbooks (id, version, source, sha256, registered_at) "
+                    "VALUES ('p', 1, 'x', 'y', CURRENT_TIMESTAMP)"
+                )
+            )
+        assert upgrade(database) == (REVISIONS[-2], HEAD_REVISION)
+        with database.engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM playbooks")).scalar() == 1
+    finally:
+        database.dispose()
+
+
+def test_failed_upgrade_can_be_run_again(db_url: str) -> None:
+    """An upgrade that fails midway leaves the previous revision, and succeeds once fixed."""
+    database = open_database(db_url, check_schema=False)
+    try:
+        upgrade(database, "0001")
+        with database.engine.begin() as connection:
+            connection.execute(
+                text("CREATE TABLE people (name TEXT)")
+            )  # in the way of 0002, which creates it
+        with pytest.raises(Exception, match="people"):
+            upgrade(database)
+        assert database.revision() == "0001"
+        with database.engine.begin() as connection:
+            connection.execute(text("DROP TABLE people"))
+        assert upgrade(database) == ("0001", HEAD_REVISION)
+    finally:
+        database.dispose()
+
+
+def test_newer_schema_is_refused(db_url: str) -> None:
+    """A database written by a newer release raises SchemaVersionError (exit 3), untouched."""
+    database = open_database(db_url, check_schema=False)
+    try:
+        upgrade(database)
+        with database.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        with pytest.raises(SchemaVersionError, match="newer playbook") as newer:
+            open_database(db_url)
+        assert newer.value.exit_code == 3
+        with pytest.raises(SchemaVersionError):
+            upgrade(database)
+        assert database.revision() == "9999"
+    finally:
+        database.dispose()
+
+
+def test_database_without_schema_says_to_init(db_url: str) -> None:
+    """Opening a database that has no schema says to run `playbook db init`."""
+    with pytest.raises(SchemaVersionError, match="db init"):
+        open_database(db_url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "nonsense://",
+        "sqlite:////no/such/folder/playbook.db",
+        "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2",
+    ],
+)
+def test_unreachable_database_is_reported(url: str) -> None:
+    """A malformed URL, a missing folder or a server that does not answer: PB603, exit 3."""
+    with pytest.raises(DatabaseUnavailableError) as unavailable:
+        open_database(url)
+    assert (unavailable.value.code, unavailable.value.exit_code) == ("PB603", 3)
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    """SQLite connections use WAL, enforce foreign keys and wait for locks."""
+    database = open_database(f"sqlite:///{tmp_path / 'x.db'}", check_schema=False)
+    try:
+        with database.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+    finally:
+        database.dispose()
