@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from playbook.checks import check_document
-from playbook.loader import read_text
 from playbook.model import Playbook
-from playbook.schema import validate_schema
+from playbook.validate import validate_text
 
 PlaybookFactory = Callable[[str], Playbook]
 
@@ -27,15 +25,10 @@ def build_playbook(yaml_text: str, file: str = "<test>") -> Playbook:
     Fails the test with every error diagnostic when it is not: a test playbook
     that does not validate is a bug in the test.
     """
-    loaded = read_text(textwrap.dedent(yaml_text), file)
-    problems = [d for d in loaded.diagnostics if d.severity == "error"]
-    assert loaded.document is not None, problems
-    problems += validate_schema(loaded.document)
-    assert not problems, "\n".join(f"{d.line}:{d.column} {d.code} {d.message}" for d in problems)
-    model, found = check_document(loaded.document)
-    errors = [f"{d.line}:{d.column} {d.code} {d.message}" for d in found if d.severity == "error"]
-    assert model is not None, "\n".join(errors)
-    return model
+    result = validate_text(textwrap.dedent(yaml_text), file)
+    errors = [f"{d.line}:{d.column} {d.code} {d.message}" for d in result.diagnostics]
+    assert result.playbook is not None, "\n".join(errors)
+    return result.playbook
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, tzinfo
-from difflib import get_close_matches
 from typing import Any
 
 from playbook.conditions import (
@@ -27,7 +26,7 @@ from playbook.conditions import (
     to_python,
 )
 from playbook.conditions.parser import KEYWORDS
-from playbook.diagnostics import RULES, Diagnostic, Severity, path_to_str
+from playbook.diagnostics import RULES, Diagnostic, Severity, did_you_mean, path_to_str
 from playbook.errors import ConditionError
 from playbook.loader import Document, YamlPath
 from playbook.model import (
@@ -149,10 +148,6 @@ class _Checker:
     def line(self, path: YamlPath) -> int:
         return self.doc.mark(path).line
 
-    def _did_you_mean(self, name: str, candidates: Iterable[str]) -> str | None:
-        close = get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-        return f"did you mean {close[0]!r}?" if close else None
-
     def _reference(
         self, path: YamlPath, kind: str, name: str, known: Iterable[str], code: str
     ) -> bool:
@@ -160,7 +155,7 @@ class _Checker:
         if name in known:
             return True
         listing = ", ".join(known[:12]) or "none declared"
-        hint = self._did_you_mean(name, known) or f"known {kind}s: {listing}"
+        hint = did_you_mean(name, known) or f"known {kind}s: {listing}"
         self.report(path, code, f"unknown {kind} {name!r}", hint=hint)
         return False
 

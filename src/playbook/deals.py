@@ -30,10 +30,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
-from difflib import get_close_matches
 from types import MappingProxyType
 from typing import Any
 
+from playbook.diagnostics import did_you_mean
 from playbook.errors import (
     ActorError,
     DealError,
@@ -125,7 +125,7 @@ def check_actor(actor: Actor, playbook: Playbook) -> Actor:
         raise ActorError(
             f"actor {actor.id!r} holds roles that playbook {playbook.key} does not declare: "
             f"{', '.join(sorted(unknown))}",
-            hint=_did_you_mean(first, known) or f"declared roles: {', '.join(known)}",
+            hint=did_you_mean(first, known) or f"declared roles: {', '.join(known)}",
             details={"unknown_roles": sorted(unknown), "declared_roles": known},
         )
     return actor
@@ -259,7 +259,7 @@ def check_stage(playbook: Playbook, stage: str, *, deal_id: str | None = None) -
     owner = f"deal {deal_id!r} is in stage" if deal_id is not None else "stage"
     raise UnknownStageError(
         f"{owner} {stage!r}, which playbook {playbook.key} does not define",
-        hint=_did_you_mean(str(stage), known) or f"stages: {', '.join(known)}",
+        hint=did_you_mean(str(stage), known) or f"stages: {', '.join(known)}",
         details={"stage": stage, "stages": known},
     )
 
@@ -272,7 +272,7 @@ def _from_mapping(raw: Mapping[str, Any], playbook: Playbook) -> DealState:
     if unknown:
         raise DealError(
             f"unknown deal key {unknown[0]!r}",
-            hint=_did_you_mean(unknown[0], _DEAL_KEYS)
+            hint=did_you_mean(unknown[0], _DEAL_KEYS)
             or "field values go under `fields`; known keys: " + ", ".join(sorted(_DEAL_KEYS)),
             details={"unknown_keys": unknown},
         )
@@ -428,7 +428,7 @@ def unknown_action(playbook: Playbook, stage: str, action_id: str) -> UnknownAct
     if elsewhere is not None:
         hint = f"{action_id!r} belongs to stage {elsewhere.stage!r}"
     else:
-        hint = _did_you_mean(action_id, here) or (
+        hint = did_you_mean(action_id, here) or (
             f"actions of {stage!r}: {', '.join(here)}" if here else f"{stage!r} has no actions"
         )
     return UnknownActionError(
@@ -634,7 +634,7 @@ def _enum_problem(spec: FieldSpec, value: Any) -> str | None:
     bad = [item for item in items if item not in allowed]
     if not bad:
         return None
-    hint = _did_you_mean(bad[0], allowed)
+    hint = did_you_mean(bad[0], allowed)
     return f"{bad[0]!r} is not one of {', '.join(allowed)}" + (f" ({hint})" if hint else "")
 
 
@@ -773,8 +773,3 @@ def require_now(now: Any) -> datetime:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    close = get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None

@@ -8,10 +8,20 @@ Formatters (text, json, github, sarif) live in :mod:`playbook.report.diagnostics
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from typing import Any, Literal
 
-__all__ = ["RULES", "Diagnostic", "Rule", "Severity", "path_to_str"]
+__all__ = [
+    "RULES",
+    "Diagnostic",
+    "Rule",
+    "Severity",
+    "closest",
+    "did_you_mean",
+    "path_to_str",
+]
 
 Severity = Literal["error", "warning", "note"]
 
@@ -170,3 +180,17 @@ class Diagnostic:
         if self.hint:
             data["hint"] = self.hint
         return data
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice ``word`` was most likely meant to be (a typo, a case slip), or None."""
+    options = sorted(set(choices))
+    found = get_close_matches(word, options, n=1, cutoff=0.6)
+    found = found or [c for c in options if c.lower() == word.lower()]
+    return found[0] if found else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A ``did you mean 'x'?`` hint for a misspelt ``word``, or None when nothing is close."""
+    found = closest(word, choices)
+    return f"did you mean {found!r}?" if found else None

@@ -22,7 +22,6 @@ objects carry the details) is imported only for a document that has errors.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import json
 import re
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
-from playbook.diagnostics import Diagnostic, path_to_str
+from playbook.diagnostics import Diagnostic, closest, path_to_str
 from playbook.loader import Document, YamlPath
 
 if TYPE_CHECKING:
@@ -159,9 +158,7 @@ def _close(word: str, choices: Iterable[str]) -> str | None:
     options = list(choices)
     if word[::-1] in options:  # => for >=
         return word[::-1]
-    found = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    found = found or [c for c in options if c.lower() == word.lower()]
-    return found[0] if found else None
+    return closest(word, options)
 
 
 @functools.cache

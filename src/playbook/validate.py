@@ -33,6 +33,7 @@ __all__ = [
     "ValidationReport",
     "find_playbooks",
     "load",
+    "load_text",
     "validate_file",
     "validate_paths",
     "validate_text",
@@ -162,7 +163,15 @@ def load(path: str | Path) -> Playbook:
     Raises :class:`InvalidPlaybookError` (exit code 1) carrying every error
     diagnostic when the file is not a valid playbook; warnings do not stop it.
     """
-    result = validate_file(path)
+    return _model_of(validate_file(path))
+
+
+def load_text(text: str, file: str = "<playbook>") -> Playbook:
+    """:func:`load` for a playbook already in memory; ``file`` names it in messages."""
+    return _model_of(validate_text(text, file))
+
+
+def _model_of(result: FileResult) -> Playbook:
     if result.playbook is not None:
         return result.playbook
     errors = [d for d in result.diagnostics if d.severity == "error"]

@@ -25,10 +25,11 @@ from typing import Any
 import pytest
 
 from playbook.cli import main
+from playbook.validate import find_playbooks
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "tests" / "examples"
-VALID_FILES = sorted([*(EXAMPLES / "valid").glob("*.yaml"), *(REPO / "playbooks").glob("*.yaml")])
+VALID_FILES = sorted(Path(p) for p in find_playbooks([EXAMPLES / "valid", REPO / "playbooks"]))
 INVALID_FILES = sorted(p for p in (EXAMPLES / "invalid").iterdir() if p.suffix != ".expect")
 
 _EXPECT_PREFIX = re.compile(r"^\s*#?\s*expects?\b")

@@ -17,10 +17,11 @@ from jsonschema import Draft202012Validator
 from playbook import schema
 from playbook.loader import Document, iter_paths, read_document, read_text
 from playbook.schema import PATTERN_WORDS, load_schema, schema_text, validate_schema
+from playbook.validate import find_playbooks
 
 REPO = Path(__file__).resolve().parents[2]
 VALID_FILES = sorted(
-    [*(REPO / "playbooks").glob("*.yaml"), *(REPO / "tests/examples/valid").glob("*.yaml")]
+    Path(p) for p in find_playbooks([REPO / "playbooks", REPO / "tests/examples/valid"])
 )
 
 BASE = """\

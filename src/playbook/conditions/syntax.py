@@ -7,11 +7,10 @@ one tree for both forms is what makes them mean exactly the same thing.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from playbook.diagnostics import did_you_mean
 from playbook.errors import ConditionError
 
 __all__ = [
@@ -72,17 +71,6 @@ ROOT = Loc()
 def problem(code: str, message: str, loc: Loc, hint: str | None = None) -> ConditionError:
     """The :class:`ConditionError` of one problem at ``loc``, for the caller to raise."""
     return ConditionError(message, hint=hint, code=code, details=loc.details())
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """A ``did you mean …?`` hint for a misspelt ``word``, or None when nothing is close."""
-    options = sorted(choices)
-    close = difflib.get_close_matches(word, options, n=3, cutoff=0.6)
-    if not close:
-        close = [c for c in options if c.lower() == word.lower()][:1]
-    if not close:
-        return None
-    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
 
 
 # --- values -----------------------------------------------------------------

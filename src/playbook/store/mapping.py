@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, NoReturn
 
+from playbook.diagnostics import did_you_mean
 from playbook.errors import MappingError
 from playbook.loader import Document, YamlPath, read_document
 from playbook.model import Playbook
@@ -181,8 +181,7 @@ class ImportMapping:
         key: bool = False,
     ) -> NoReturn:
         choices = list(choices)
-        close = get_close_matches(name, choices, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(choices[:20])
+        hint = did_you_mean(name, choices) or "known: " + ", ".join(choices[:20])
         line, column = _position(self.document, path, key=key)
         raise MappingError(
             message, hint=hint, file=self.file, line=line, column=column, path=_dotted(path)
@@ -341,11 +340,10 @@ class _Reader:
         *,
         key_: bool = False,
     ) -> NoReturn:
-        close = get_close_matches(name, list(choices), n=1, cutoff=0.6) if name else []
         line, column = _position(self.document, path, key=key_)
         raise MappingError(
             message,
-            hint=f"did you mean {close[0]!r}?" if close else None,
+            hint=did_you_mean(name, choices) if name else None,
             file=self.file,
             line=line,
             column=column,

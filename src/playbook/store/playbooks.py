@@ -10,34 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playbook.checks import check_document
-from playbook.errors import InputFileError, InvalidPlaybookError
-from playbook.loader import read_text
+from playbook.errors import InputFileError
 from playbook.model import Playbook
-from playbook.schema import validate_schema
+from playbook.validate import load_text
 
 __all__ = ["playbook_from_file", "playbook_from_text"]
 
 
 def playbook_from_text(text: str, file: str = "<playbook>") -> Playbook:
     """The playbook written in ``text``; raises InvalidPlaybookError listing every error."""
-    loaded = read_text(text, file)
-    problems = [d for d in loaded.diagnostics if d.severity == "error"]
-    if loaded.document is not None and not problems:
-        problems = validate_schema(loaded.document)
-        if not problems:
-            playbook, found = check_document(loaded.document)
-            problems = [d for d in found if d.severity == "error"]
-            if playbook is not None and not problems:
-                return playbook
-    first = problems[0] if problems else None
-    raise InvalidPlaybookError(
-        f"{file} is not a valid playbook"
-        + (f": {first.code} {first.message} (line {first.line})" if first else ""),
-        problems,
-        file=file,
-        hint=f"run `playbook validate {file}` to see every problem",
-    )
+    return load_text(text, file)
 
 
 def playbook_from_file(path: str | Path) -> tuple[Playbook, str]:
