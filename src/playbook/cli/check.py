@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from playbook.cli.common import parse_actor, parse_now
 from playbook.errors import DealError, PlaybookError
 
 if TYPE_CHECKING:
@@ -244,35 +245,6 @@ def _read_deal(path: Path) -> Any:
             column=error.colno,
             hint="see the deal JSON form in docs/embedding.md",
         ) from error
-
-
-def parse_actor(actor_id: str, roles: str | None) -> Actor | None:
-    """``--actor`` and ``--as ROLE[,ROLE]`` as an Actor; None without ``--as``."""
-    if roles is None:
-        return None
-    from playbook.deals import Actor
-
-    return Actor(actor_id, frozenset(r.strip() for r in roles.split(",") if r.strip()))
-
-
-def parse_now(text: str | None, tz: tzinfo) -> datetime:
-    """``--now`` as an aware UTC time: ISO 8601, read in ``tz`` without an offset.
-
-    Without ``--now`` it is the current time: the CLI is the edge, the only place
-    that reads the clock.
-    """
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise click.BadParameter(
-            f"{text!r} is not an ISO 8601 time, e.g. 2026-03-02T09:30:00+08:00",
-            param_hint="--now",
-        ) from error
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(UTC)
 
 
 def _default_lang(model: Playbook) -> str:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from playbook.cli.common import db_option, open_store, parse_now
 from playbook.errors import MoveBlockedError, StoreError
 
 if TYPE_CHECKING:
@@ -43,15 +44,6 @@ RETRIES = 5
 
 _MAX_ERRORS_SHOWN = 20
 _LANGS = ("en", "zh")
-
-
-def _db_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--db",
-        "url",
-        metavar="URL",
-        help="Database URL (default: $PLAYBOOK_DB, else sqlite:///playbook.db).",
-    )(command)
 
 
 def _now_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -108,7 +100,7 @@ def deals() -> None:
 @click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
 @click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
-@_db_option
+@db_option
 @_now_option
 def import_command(
     file: Path,
@@ -126,9 +118,9 @@ def import_command(
     from playbook.store.playbooks import playbook_from_file
 
     playbook, source = playbook_from_file(playbook_path)
-    at = _now(now)
+    at = parse_now(now)
     chosen = read_mapping(mapping) if mapping is not None else None
-    with _store(url) as store:
+    with open_store(url) as store:
         store.register_playbook(playbook, source, path=str(playbook_path), now=at)
         with _progress(file) as progress:
             report = import_deals(
@@ -188,7 +180,7 @@ def _print_import(report: ImportReport, output_format: str) -> None:
 @click.option("--playbook-id", help="Only deals of this playbook.")
 @click.option("--stage", help="Only deals in this stage.")
 @click.option("--owner", help="Only deals of this owner.")
-@_db_option
+@db_option
 def export_command(
     output_format: str,
     output: Path | None,
@@ -200,7 +192,7 @@ def export_command(
     """Write deals as CSV, JSON or JSON Lines (the layout `deals import` reads back)."""
     from playbook.store.exporter import export_deals
 
-    with _store(url) as store:
+    with open_store(url) as store:
         names = _declared_fields(store, playbook_id)
         selected = store.list_deals(playbook_id=playbook_id, stage=stage, owner=owner)
         if output is None:
@@ -235,7 +227,7 @@ def _declared_fields(store: DealStore, playbook_id: str | None) -> list[str]:
 @click.option(
     "--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table"
 )
-@_db_option
+@db_option
 def list_command(
     stage: str | None,
     owner: str | None,
@@ -245,7 +237,7 @@ def list_command(
     url: str | None,
 ) -> int:
     """List deals, optionally only those in a stage or of an owner."""
-    with _store(url) as store:
+    with open_store(url) as store:
         found = store.list_deals(playbook_id=playbook_id, stage=stage, owner=owner, limit=limit)
         if output_format == "json":
             click.echo(json.dumps([d.to_dict() for d in found], ensure_ascii=False, indent=2))
@@ -273,7 +265,7 @@ def _list_row(deal: StoredDeal) -> dict[str, str]:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 @click.option("--lang", type=click.Choice(_LANGS), help="Language of the engine's messages.")
 @_playbook_option
-@_db_option
+@db_option
 @_now_option
 def show(
     deal_id: str,
@@ -286,10 +278,10 @@ def show(
     """Show a deal: fields, stage, what the next stage needs, open actions and history."""
     from playbook.cli.check import render_next_steps
 
-    with _store(url) as store:
+    with open_store(url) as store:
         deal = store.get(deal_id)
         engine = _engine(store, deal, playbook_path)
-        steps = engine.next_steps(deal.state(engine.playbook), now=_now(now))
+        steps = engine.next_steps(deal.state(engine.playbook), now=parse_now(now))
         history = store.history(deal.id)
     language = lang or _lang(engine.playbook)
     if output_format == "json":
@@ -309,10 +301,10 @@ def show(
 @deals.command("history")
 @click.argument("deal_id")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
-@_db_option
+@db_option
 def history(deal_id: str, output_format: str, url: str | None) -> int:
     """Show every stage change and activity of a deal, oldest first."""
-    with _store(url) as store:
+    with open_store(url) as store:
         entries = store.history(deal_id)
     if output_format == "json":
         click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2))
@@ -333,7 +325,7 @@ def history(deal_id: str, output_format: str, url: str | None) -> int:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 @click.option("--lang", type=click.Choice(_LANGS), help="Language of the engine's messages.")
 @_playbook_option
-@_db_option
+@db_option
 @_now_option
 def advance(
     deal_id: str,
@@ -352,7 +344,7 @@ def advance(
     from playbook.cli.check import render_decision
 
     actor = _actor(actor_id, roles)
-    with _store(url) as store:
+    with open_store(url) as store:
         engine = _engine(store, store.get(deal_id), playbook_path)
         language = lang or _lang(engine.playbook)
         try:
@@ -361,7 +353,7 @@ def advance(
                 to_stage,
                 engine=engine,
                 actor=actor,
-                now=_now(now),
+                now=parse_now(now),
                 override=override,
                 retries=RETRIES if retry else 0,
             )
@@ -383,7 +375,7 @@ def advance(
 @click.option("--retry", is_flag=True, help="On a conflict, read the deal again and retry.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 @_playbook_option
-@_db_option
+@db_option
 @_now_option
 def complete(
     deal_id: str,
@@ -399,14 +391,14 @@ def complete(
 ) -> int:
     """Record a required action of the deal's current stage as done."""
     actor = _actor(actor_id, roles)
-    with _store(url) as store:
+    with open_store(url) as store:
         engine = _engine(store, store.get(deal_id), playbook_path)
         done, result = store.complete_action(
             deal_id,
             action_id,
             engine=engine,
             actor=actor,
-            now=_now(now),
+            now=parse_now(now),
             evidence=evidence,
             retries=RETRIES if retry else 0,
         )
@@ -423,7 +415,7 @@ def complete(
 @click.option("--as", "roles", metavar="ROLE[,ROLE]", help="The actor's role(s) (recorded).")
 @click.option("--actor", "actor_id", metavar="NAME", help="Who (default: the login name).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
-@_db_option
+@db_option
 @_now_option
 def log(
     deal_id: str,
@@ -436,9 +428,9 @@ def log(
     now: str | None,
 ) -> int:
     """Log a call, meeting, email, note or visit on a deal."""
-    with _store(url) as store:
+    with open_store(url) as store:
         entry = store.log_activity(
-            deal_id, kind, actor=_actor_name(actor_id), now=_now(now), note=note
+            deal_id, kind, actor=_actor_name(actor_id), now=parse_now(now), note=note
         )
     if output_format == "json":
         click.echo(json.dumps(entry.to_dict(), ensure_ascii=False, indent=2))
@@ -465,18 +457,6 @@ def _print_written(deal: StoredDeal, events: Sequence[Any], output_format: str) 
 # --- helpers ------------------------------------------------------------------------------
 
 
-@contextmanager
-def _store(url: str | None) -> Iterator[DealStore]:
-    from playbook.store.db import open_database
-    from playbook.store.repository import DealStore
-
-    database = open_database(url)
-    try:
-        yield DealStore(database)
-    finally:
-        database.dispose()
-
-
 def _engine(store: DealStore, deal: StoredDeal, playbook_path: Path | None) -> Engine:
     from playbook.engine import Engine
     from playbook.store.playbooks import playbook_from_file, playbook_from_text
@@ -500,19 +480,6 @@ def _actor(actor_id: str | None, roles: str) -> Actor:
     from playbook.deals import Actor
 
     return Actor(_actor_name(actor_id), frozenset(r.strip() for r in roles.split(",") if r.strip()))
-
-
-def _now(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)  # the CLI is the edge: the only place that reads the clock
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise click.BadParameter(
-            f"{text!r} is not an ISO 8601 time, e.g. 2026-03-02T09:30:00+08:00",
-            param_hint="--now",
-        ) from error
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _lang(playbook: Playbook) -> str:

@@ -1,0 +1,422 @@
+"""``playbook sweep``, ``playbook escalations list|ack|snooze`` and ``playbook worker``.
+
+``sweep`` fires the escalation rules of a playbook on the deal store once, at
+``--now`` (default: the clock), and sends the notifications through the sinks
+given with ``--sink``; ``worker`` does the same on a schedule until SIGTERM.
+
+Exit codes: 0 done, 1 some notifications failed (they stay in the outbox and
+the next sweep retries them), 2 bad input, 3 database unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from playbook.errors import NotificationError, PlaybookError
+
+if TYPE_CHECKING:
+    from playbook.escalation import EscalationView, Fired, SweepReport
+    from playbook.model import Playbook
+    from playbook.sinks import Sink
+    from playbook.store.db import Database
+
+__all__ = ["escalations", "render_sweep", "sweep", "worker"]
+
+_DB_HELP = "Database URL (default: $PLAYBOOK_DB, else sqlite:///playbook.db)."
+
+
+def _common(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--playbook",
+            "playbook_path",
+            required=True,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="The playbook whose escalation rules run.",
+        ),
+        click.option("--db", "url", metavar="URL", help=_DB_HELP),
+        click.option(
+            "--sink",
+            "sink_specs",
+            multiple=True,
+            metavar="SPEC",
+            help="Where notifications go (repeatable): console, jsonl:PATH, webhook:URL, "
+            "smtp://HOST:PORT?from=ADDR&to=ADDR; NAME=SPEC names a sink.",
+        ),
+        click.option("--lang", metavar="LANG", help="Language of titles and messages."),
+        click.option(
+            "--delivery-lease",
+            "lease_text",
+            default="5m",
+            show_default=True,
+            metavar="INTERVAL",
+            help="How long a notification being sent is reserved for this sweep.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command()
+@_common
+@click.option("--now", "now_text", metavar="TIME", help="Sweep as of this ISO 8601 time.")
+@click.option("--dry-run", is_flag=True, help="Show what would fire; record and send nothing.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--show",
+    default=50,
+    show_default=True,
+    metavar="N",
+    help="Text format: list at most N escalations (JSON always lists all).",
+)
+def sweep(
+    playbook_path: Path,
+    url: str | None,
+    sink_specs: Sequence[str],
+    lang: str | None,
+    lease_text: str,
+    now_text: str | None,
+    dry_run: bool,
+    fmt: str,
+    show: int,
+) -> int:
+    """Fire the escalations due now, once each, and send their notifications."""
+    from playbook.escalation import sweep as run_sweep
+    from playbook.worker import parse_interval
+
+    playbook = _playbook(playbook_path)
+    now = _now(now_text, playbook)
+    sinks = _sinks(sink_specs, fmt)
+    lease = parse_interval(lease_text, minimum=0)
+    database = _open(url)
+    try:
+        report = run_sweep(
+            database,
+            playbook,
+            now=now,
+            sinks=sinks,
+            dry_run=dry_run,
+            lang=lang,
+            lease=lease,
+            clock=_clock,
+            explain_future=now_text is not None,
+        )
+    finally:
+        database.dispose()
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_sweep(report, playbook, limit=show))
+    return NotificationError.exit_code if report.deliveries.failed else 0
+
+
+@click.command()
+@_common
+@click.option(
+    "--every",
+    "every_text",
+    default="5m",
+    show_default=True,
+    metavar="INTERVAL",
+    help="Time between sweeps: 30s, 5m, 1h...",
+)
+@click.option("--max-sweeps", type=int, hidden=True, help="Stop after this many sweeps (tests).")
+def worker(
+    playbook_path: Path,
+    url: str | None,
+    sink_specs: Sequence[str],
+    lang: str | None,
+    lease_text: str,
+    every_text: str,
+    max_sweeps: int | None,
+) -> int:
+    """Run sweeps on a schedule until SIGTERM or Ctrl-C (the sweep in progress completes)."""
+    from playbook.escalation import sweep as run_sweep
+    from playbook.worker import parse_interval, run_worker, stop_on_signals
+
+    playbook = _playbook(playbook_path)
+    every, lease = parse_interval(every_text), parse_interval(lease_text, minimum=0)
+    sinks = _sinks(sink_specs, "text")
+    database = _open(url)
+
+    def once(should_stop: Callable[[], bool]) -> None:
+        report = run_sweep(
+            database,
+            playbook,
+            now=_clock(),
+            sinks=sinks,
+            lang=lang,
+            lease=lease,
+            clock=_clock,
+            should_stop=should_stop,
+        )
+        click.echo(_summary(report), err=False)
+        for warning in report.warnings + report.deliveries.errors:
+            click.echo(f"warning: {warning}", err=True)
+
+    def complain(error: PlaybookError) -> None:
+        click.secho(f"error: {error} (the worker carries on)", fg="red", err=True)
+
+    stop = threading.Event()
+    restore = stop_on_signals(stop)
+    click.echo(f"worker: sweeping {playbook.key} on {database.url} every {every_text}", err=True)
+    try:
+        stats = run_worker(once, every=every, stop=stop, on_error=complain, max_sweeps=max_sweeps)
+    finally:
+        restore()
+        database.dispose()
+    why = "stopped by signal" if stats.stopped else "done"
+    click.echo(f"worker: {why} after {stats.sweeps} sweep(s), {stats.failures} failed", err=True)
+    return 0
+
+
+@click.group()
+def escalations() -> None:
+    """List, acknowledge and snooze the escalations that sweeps recorded."""
+
+
+@escalations.command("list")
+@click.option("--db", "url", metavar="URL", help=_DB_HELP)
+@click.option("--playbook", "playbook_id", metavar="ID", help="Only this playbook id.")
+@click.option(
+    "--status", type=click.Choice(["open", "acked", "resolved", "dropped"]), help="Only these."
+)
+@click.option("--deal", metavar="DEAL", help="Only this deal (external id or store id).")
+@click.option("--rule", metavar="RULE", help="Only this rule id.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def list_command(
+    url: str | None,
+    playbook_id: str | None,
+    status: str | None,
+    deal: str | None,
+    rule: str | None,
+    limit: int,
+    fmt: str,
+) -> int:
+    """Show escalations, newest first."""
+    from playbook.escalation import list_escalations
+
+    database = _open(url)
+    try:
+        views = list_escalations(
+            database, playbook_id=playbook_id, status=status, deal=deal, rule=rule, limit=limit
+        )
+    finally:
+        database.dispose()
+    if fmt == "json":
+        click.echo(json.dumps([v.to_dict() for v in views], ensure_ascii=False, indent=2))
+    elif not views:
+        click.echo("no escalations")
+    else:
+        click.echo("\n".join(_view_line(view) for view in views))
+    return 0
+
+
+@escalations.command()
+@click.argument("escalation_id", type=int)
+@click.option("--reason", required=True, help="Why (recorded).")
+@click.option("--actor", "actor_id", metavar="NAME", help="Who (default: $PLAYBOOK_ACTOR).")
+@click.option("--db", "url", metavar="URL", help=_DB_HELP)
+@click.option("--now", "now_text", metavar="TIME", help="The time to record (ISO 8601).")
+def ack(
+    escalation_id: int, reason: str, actor_id: str | None, url: str | None, now_text: str | None
+) -> int:
+    """Take charge of an open escalation: later levels of it no longer fire."""
+    from playbook.escalation import acknowledge
+
+    database = _open(url)
+    try:
+        view = acknowledge(
+            database,
+            escalation_id,
+            actor=_actor(actor_id),
+            reason=reason,
+            now=_now(now_text, None),
+        )
+    finally:
+        database.dispose()
+    click.echo(f"escalation {view.id} acknowledged by {view.acked_by}: {view.ack_reason}")
+    return 0
+
+
+@escalations.command("snooze")
+@click.argument("escalation_id", type=int)
+@click.option(
+    "--until", "until_text", required=True, metavar="TIME", help="ISO 8601 time, or 3d, 12h..."
+)
+@click.option("--reason", required=True, help="Why (recorded).")
+@click.option("--actor", "actor_id", metavar="NAME", help="Who (default: $PLAYBOOK_ACTOR).")
+@click.option("--db", "url", metavar="URL", help=_DB_HELP)
+@click.option("--now", "now_text", metavar="TIME", help="The time to record (ISO 8601).")
+def snooze_command(
+    escalation_id: int,
+    until_text: str,
+    reason: str,
+    actor_id: str | None,
+    url: str | None,
+    now_text: str | None,
+) -> int:
+    """Hold the escalation's rule back for its deal until a time."""
+    from playbook.escalation import snooze
+
+    now = _now(now_text, None)
+    until = _until(until_text, now)
+    database = _open(url)
+    try:
+        view = snooze(
+            database,
+            escalation_id,
+            actor=_actor(actor_id),
+            until=until,
+            reason=reason,
+            now=now,
+        )
+    finally:
+        database.dispose()
+    until_iso = view.snoozed_until.isoformat() if view.snoozed_until else "?"
+    click.echo(f"escalation {view.id} snoozed by {view.snoozed_by} until {until_iso}")
+    return 0
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def render_sweep(report: SweepReport, playbook: Playbook, *, limit: int | None = None) -> str:
+    """The text form of a sweep: a summary, a line per escalation (up to ``limit``), warnings."""
+    lines = [_summary(report)]
+    tz = _zone(playbook.timezone)
+    items = [("fired", item) for item in report.fired]
+    items += [("dropped", item) for item in report.dropped]
+    shown = items if limit is None else items[:limit]
+    lines += [_fired_line(item, tz, verb) for verb, item in shown]
+    if len(shown) < len(items):
+        lines.append(f"  … and {len(items) - len(shown)} more (--show N, or --format json)")
+    lines += [f"warning: {warning}" for warning in report.warnings]
+    lines += [f"delivery failed: {error}" for error in report.deliveries.errors]
+    return "\n".join(lines)
+
+
+def _summary(report: SweepReport) -> str:
+    verb = "would fire" if report.dry_run else "fired"
+    text = (
+        f"sweep {report.playbook} at {report.now.isoformat(timespec='seconds')}: "
+        f"{len(report.fired)} {verb}, {len(report.dropped)} dropped (too late), "
+        f"{report.resolved} resolved"
+    )
+    tally = report.deliveries
+    if tally.sent or tally.failed or tally.pending:
+        text += f"; notifications {tally.sent} sent, {tally.failed} failed, {tally.pending} pending"
+    if report.interrupted:
+        text += " (stopped early: the rest is left for the next sweep)"
+    return text
+
+
+def _fired_line(item: Fired, tz: Any, verb: str) -> str:
+    when = item.fired_at.astimezone(tz).isoformat(timespec="minutes")
+    people = ", ".join(str(person) for person in item.notified)
+    return f"  {verb} deal {item.deal} {item.rule} level {item.level} at {when}: {item.reason}" + (
+        f"; notify {people}" if verb == "fired" else ""
+    )
+
+
+def _view_line(view: EscalationView) -> str:
+    people = ", ".join(str(person) for person in view.notified)
+    extra = ""
+    if view.status == "acked":
+        extra = f" by {view.acked_by}: {view.ack_reason}"
+    elif view.status == "resolved":
+        extra = f": {view.resolution}"
+    if view.snoozed_until is not None:
+        extra += f" (snoozed until {view.snoozed_until.isoformat(timespec='minutes')})"
+    return (
+        f"#{view.id} {view.status}{extra} deal {view.deal} {view.rule} level {view.level} "
+        f"[{view.stage}] {view.fired_at.isoformat(timespec='minutes')} notify {people}: "
+        f"{view.reason}"
+    )
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _playbook(path: Path) -> Playbook:
+    from playbook.store.playbooks import playbook_from_file
+
+    return playbook_from_file(path)[0]
+
+
+def _open(url: str | None) -> Database:
+    from playbook.store.db import open_database
+
+    return open_database(url)
+
+
+def _sinks(specs: Sequence[str], fmt: str) -> list[Sink]:
+    from playbook.errors import EscalationError
+    from playbook.sinks import parse_sink
+
+    # In JSON mode stdout belongs to the report: console notifications go to stderr.
+    stream = sys.stderr if fmt == "json" else sys.stdout
+    sinks = [parse_sink(spec, console=stream) for spec in specs]
+    names = [sink.name for sink in sinks]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise EscalationError(
+            f"two sinks are named {duplicates[0]!r}",
+            hint="name them: --sink NAME=SPEC (e.g. --sink ops=webhook:https://...)",
+        )
+    return sinks
+
+
+def _clock() -> datetime:
+    return datetime.now(UTC)  # the CLI is the edge: the only place that reads the clock
+
+
+def _now(text: str | None, playbook: Playbook | None) -> datetime:
+    from playbook.cli.check import parse_now
+
+    return parse_now(text, _zone(playbook.timezone if playbook else "UTC"))
+
+
+def _until(text: str, now: datetime) -> datetime:
+    from playbook.errors import EscalationError
+    from playbook.worker import parse_interval
+
+    try:
+        return now + parse_interval(text)
+    except EscalationError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise click.BadParameter(
+            f"{text!r} is neither an ISO 8601 time nor an interval such as 3d",
+            param_hint="--until",
+        ) from error
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _actor(actor_id: str | None) -> str:
+    import getpass
+
+    return actor_id or os.environ.get("PLAYBOOK_ACTOR") or getpass.getuser()
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)

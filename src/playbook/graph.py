@@ -1,0 +1,187 @@
+"""Stage diagrams: Mermaid, Graphviz DOT, and SVG through Graphviz.
+
+Each stage is a box with its title, id, win probability, entry criteria and
+required actions (with the responsible role); each allowed move is an arrow
+labelled with its title, the roles that may make it and its guard. Moves to a
+``lost`` stage are dashed, won stages green, lost stages red. Mermaid and DOT
+are text and need nothing installed; SVG runs Graphviz's ``dot``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from typing import Literal
+
+from playbook.errors import GraphvizError
+from playbook.model import Playbook, Stage, Transition
+
+__all__ = ["GraphFormat", "dot_available", "render_graph", "to_dot", "to_mermaid", "to_svg"]
+
+GraphFormat = Literal["mermaid", "dot", "svg"]
+
+_FILL = {"open": "#ffffff", "won": "#d9f2d9", "lost": "#f9dada"}
+_TIMEOUT_S = 60
+
+
+def render_graph(playbook: Playbook, fmt: GraphFormat, lang: str | None = None) -> str:
+    """The stage graph of ``playbook`` in ``fmt``, labels in ``lang`` (default: its language).
+
+    Raises :class:`~playbook.errors.GraphvizError` for ``svg`` when Graphviz is
+    missing or fails.
+    """
+    if fmt == "mermaid":
+        return to_mermaid(playbook, lang)
+    if fmt == "dot":
+        return to_dot(playbook, lang)
+    return to_svg(playbook, lang)
+
+
+def stage_lines(playbook: Playbook, stage: Stage, lang: str | None) -> list[str]:
+    """What a stage box says: title, id and probability, entry criteria, required actions."""
+    title = playbook.label(stage.title, lang, stage.id)
+    head = f"{title} ({stage.id})"
+    if stage.probability is not None:
+        head += f" · {stage.probability:.0%}"
+    lines = [head]
+    lines += [f"entry: {item.condition.text}" for item in stage.entry]
+    for action in stage.actions:
+        if action.optional:
+            continue
+        role = "/".join(action.roles) or "anyone"
+        when = f" if {action.when.text}" if action.when is not None else ""
+        due = f", {action.due}" if action.due is not None else ""
+        lines.append(f"☐ {playbook.label(action.title, lang, action.id)} [{role}{due}]{when}")
+    return lines
+
+
+def move_label(playbook: Playbook, move: Transition, lang: str | None) -> str:
+    """What an arrow says: its title, who may make it, its guard and the rules on it."""
+    parts: list[str] = []
+    if move.title is not None:
+        parts.append(playbook.label(move.title, lang))
+    if move.roles is not None:
+        parts.append("roles: " + ", ".join(move.roles))
+    if move.guard is not None:
+        parts.append(f"when {move.guard.text}")
+    for rule in playbook.rules_for(move.source, move.target):
+        limit = f"only {', '.join(rule.roles)}"
+        parts.append(limit + (f" if {rule.when.text}" if rule.when is not None else ""))
+    return "; ".join(parts)
+
+
+def _moves(playbook: Playbook) -> Iterator[tuple[Transition, bool]]:
+    """Every allowed move and whether it goes to a lost stage."""
+    for move in playbook.transitions:
+        target = playbook.stage(move.target)
+        yield move, target is not None and target.outcome == "lost"
+
+
+# --- Mermaid ------------------------------------------------------------------------------
+
+
+def to_mermaid(playbook: Playbook, lang: str | None = None) -> str:
+    """A Mermaid ``flowchart`` of the stage graph (renders in GitHub and GitLab markdown)."""
+    out = ["flowchart LR"]
+    for stage in playbook.stages:
+        label = "<br/>".join(_mermaid_text(line) for line in stage_lines(playbook, stage, lang))
+        out.append(f'  {stage.id}["{label}"]')
+    for move, to_lost in _moves(playbook):
+        arrow = "-.->" if to_lost else "-->"
+        label = move_label(playbook, move, lang)
+        text = f'|"{_mermaid_text(label)}"|' if label else ""
+        out.append(f"  {move.source} {arrow}{text} {move.target}")
+    out.append("  classDef won fill:#d9f2d9,stroke:#2e7d32")
+    out.append("  classDef lost fill:#f9dada,stroke:#c62828")
+    for outcome in ("won", "lost"):
+        ids = [s.id for s in playbook.stages if s.outcome == outcome]
+        if ids:
+            out.append(f"  class {','.join(ids)} {outcome}")
+    return "\n".join(out) + "\n"
+
+
+def _mermaid_text(text: str) -> str:
+    # Mermaid reads entity codes inside quoted labels; these characters would end or
+    # confuse the label otherwise.
+    for raw, code in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
+        text = text.replace(raw, code)
+    return text
+
+
+# --- Graphviz -----------------------------------------------------------------------------
+
+
+def to_dot(playbook: Playbook, lang: str | None = None) -> str:
+    """A Graphviz DOT digraph of the stage graph (``dot -Tsvg`` draws it)."""
+    out = [
+        f"digraph {_dot_id(playbook.id)} {{",
+        '  graph [rankdir=LR, fontname="Noto Sans CJK SC,sans-serif"];',
+        '  node [shape=box, style="rounded,filled", fontname="Noto Sans CJK SC,sans-serif", '
+        "fontsize=10];",
+        '  edge [fontname="Noto Sans CJK SC,sans-serif", fontsize=9];',
+    ]
+    for stage in playbook.stages:
+        label = "".join(_dot_text(line) + "\\l" for line in stage_lines(playbook, stage, lang))
+        out.append(f'  {_dot_id(stage.id)} [label="{label}", fillcolor="{_FILL[stage.outcome]}"];')
+    for move, to_lost in _moves(playbook):
+        attributes = [f'label="{_dot_text(move_label(playbook, move, lang))}"']
+        if to_lost:
+            attributes.append('style=dashed, color="#999999"')
+        out.append(f"  {_dot_id(move.source)} -> {_dot_id(move.target)} [{', '.join(attributes)}];")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _dot_id(name: str) -> str:
+    return '"' + _dot_text(name) + '"'
+
+
+def _dot_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def dot_available() -> bool:
+    """True when Graphviz's ``dot`` is on the PATH."""
+    return shutil.which("dot") is not None
+
+
+def to_svg(playbook: Playbook, lang: str | None = None) -> str:
+    """The stage graph as SVG, drawn by Graphviz's ``dot``.
+
+    Raises :class:`~playbook.errors.GraphvizError` when ``dot`` is not installed
+    or fails on the input.
+    """
+    return run_dot(to_dot(playbook, lang), "svg")
+
+
+def run_dot(source: str, output: str = "svg") -> str:
+    """Run ``dot -T<output>`` on ``source`` and return what it writes.
+
+    Raises :class:`~playbook.errors.GraphvizError` when ``dot`` is missing or
+    rejects the input (its message included).
+    """
+    program = shutil.which("dot")
+    if program is None:
+        raise GraphvizError(
+            "Graphviz is not installed: `dot` is not on the PATH",
+            hint="install Graphviz (apt-get install graphviz, brew install graphviz), "
+            "or use --format dot or mermaid",
+        )
+    try:
+        done = subprocess.run(  # noqa: S603 (a fixed program; the DOT text goes to stdin)
+            [program, f"-T{output}"],
+            input=source,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=_TIMEOUT_S,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise GraphvizError(f"Graphviz could not run: {error}") from error
+    if done.returncode != 0:
+        raise GraphvizError(
+            f"Graphviz rejected the diagram: {done.stderr.strip()}",
+            details={"returncode": done.returncode},
+        )
+    return done.stdout

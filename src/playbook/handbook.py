@@ -1,0 +1,480 @@
+"""The rep-facing handbook (SOP) of a playbook, in Markdown or HTML, in English or Chinese.
+
+One section per stage: its goal, the entry criteria in plain words, the
+required actions with the responsible role and deadline, what must hold to
+leave it, where a deal can go next, and which escalations watch it; then the
+KPI targets, who may override a gate, and the stage diagram (Mermaid). The
+handbook is generated from the playbook alone and is deterministic, so a
+committed copy can be checked for staleness (:func:`is_stale`).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from playbook.conditions.ir import (
+    And,
+    Compare,
+    Const,
+    Contains,
+    Expr,
+    FieldRef,
+    Has,
+    In,
+    Len,
+    Not,
+    Or,
+)
+from playbook.conditions.ir import Literal as LiteralValue
+from playbook.graph import to_mermaid
+from playbook.model import Duration, Escalation, Kpi, Playbook, Stage, Text
+
+__all__ = ["HandbookFormat", "condition_words", "is_stale", "render_handbook"]
+
+HandbookFormat = Literal["markdown", "html"]
+
+_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "handbook": "Sales handbook",
+        "version": "version",
+        "stages": "Stages",
+        "goal": "Goal",
+        "probability": "Win probability",
+        "entry": "To enter this stage",
+        "exit": "To leave this stage",
+        "actions": "Required actions",
+        "action": "Action",
+        "owner": "Owner",
+        "deadline": "Deadline",
+        "condition": "Only when",
+        "evidence": "Record",
+        "optional": "(recommended)",
+        "after_entry": "{due} after entering the stage",
+        "next": "Next",
+        "escalations": "Escalations",
+        "kpis": "KPI targets",
+        "kpi": "KPI",
+        "target": "Target",
+        "period": "Period",
+        "by": "By",
+        "overrides": "Who may let a deal through a failing gate (with a written reason)",
+        "diagram": "Stage diagram",
+        "none": "nothing",
+        "anyone": "anyone",
+        "notify_owner": "the deal owner",
+        "notify_manager": "the owner's manager",
+        "who_moves": "moved by {roles}",
+        "won": "won",
+        "lost": "lost",
+        "at_least": "at least {value}",
+        "at_most": "at most {value}",
+        "filled": "{field} is filled in",
+        "and": " and ",
+        "or": " or ",
+        "not": "not ({text})",
+        "yes": "{field}: yes",
+        "in_stage": "after {duration} in the stage",
+        "since_last_activity": "after {duration} without activity",
+        "condition_for": "when {condition} has held for {duration}",
+        "date_passed": "when {field} has passed",
+        "then": "then {roles} after {after}",
+        "first": "notify {roles}",
+        "generated": "Generated from {file} by `playbook docs`; do not edit by hand.",
+    },
+    "zh": {
+        "handbook": "销售作业手册",
+        "version": "版本",
+        "stages": "销售阶段",
+        "goal": "阶段目标",
+        "probability": "赢单概率",
+        "entry": "进入本阶段须满足",
+        "exit": "离开本阶段须满足",
+        "actions": "必做事项",
+        "action": "事项",
+        "owner": "负责角色",
+        "deadline": "完成时限",
+        "condition": "适用条件",
+        "evidence": "须登记",
+        "optional": "（建议）",
+        "after_entry": "进入阶段后 {due} 内",
+        "next": "可推进到",
+        "escalations": "预警与升级",
+        "kpis": "考核指标",
+        "kpi": "指标",
+        "target": "目标",
+        "period": "周期",
+        "by": "统计维度",
+        "overrides": "可凭书面理由特批放行的角色",
+        "diagram": "阶段流程图",
+        "none": "无",
+        "anyone": "任何人",
+        "notify_owner": "商机负责人",
+        "notify_manager": "负责人的直属经理",
+        "who_moves": "由{roles}推进",
+        "won": "赢单",
+        "lost": "输单",
+        "at_least": "不低于 {value}",
+        "at_most": "不高于 {value}",
+        "filled": "已填写{field}",
+        "and": " 且 ",
+        "or": " 或 ",
+        "not": "非（{text}）",
+        "yes": "{field}：是",
+        "in_stage": "在本阶段停留 {duration}后",
+        "since_last_activity": "{duration}无跟进记录后",
+        "condition_for": "{condition}持续 {duration}后",
+        "date_passed": "{field}已过后",
+        "then": "{after}后通知{roles}",
+        "first": "通知{roles}",
+        "generated": "由 `playbook docs` 根据 {file} 生成，请勿手工修改。",
+    },
+}
+
+_OPS: dict[str, dict[str, str]] = {
+    "en": {
+        "==": "is",
+        "!=": "is not",
+        ">": "is more than",
+        ">=": "is at least",
+        "<": "is less than",
+        "<=": "is at most",
+    },
+    "zh": {"==": "为", "!=": "不为", ">": "大于", ">=": "不低于", "<": "小于", "<=": "不高于"},
+}
+
+_UNITS = {
+    "en": {
+        "days": "days",
+        "working_days": "working days",
+        "hours": "hours",
+        "working_hours": "working hours",
+    },
+    "zh": {
+        "days": "天",
+        "working_days": "个工作日",
+        "hours": "小时",
+        "working_hours": "个工作小时",
+    },
+}
+
+
+class _Book:
+    """Words of one playbook in one language."""
+
+    def __init__(self, playbook: Playbook, lang: str) -> None:
+        self.playbook = playbook
+        self.lang = lang if lang in _WORDS else "en"
+        self.words = _WORDS[self.lang]
+
+    def say(self, key: str, **values: str) -> str:
+        return self.words[key].format(**values)
+
+    def text(self, value: Text | None, fallback: str = "") -> str:
+        if value is None:
+            return fallback
+        return value.get(self.lang, self.playbook.language)
+
+    def stage(self, stage_id: str) -> str:
+        stage = self.playbook.stage(stage_id)
+        return self.text(stage.title, stage_id) if stage is not None else stage_id
+
+    def role(self, role_id: str) -> str:
+        role = self.playbook.roles.get(role_id)
+        return self.text(role.title if role is not None else None, role_id)
+
+    def roles(self, ids: Any) -> str:
+        names = [self.role(r) if r in self.playbook.roles else self._notified(r) for r in ids]
+        return "、".join(names) if self.lang == "zh" else ", ".join(names)
+
+    def _notified(self, name: str) -> str:
+        return self.say(f"notify_{name}") if name in ("owner", "manager") else name
+
+    def field(self, name: str) -> str:
+        spec = self.playbook.fields.get(name)
+        return self.text(spec.title if spec is not None else None, name)
+
+    def duration(self, duration: Duration) -> str:
+        amount = duration.amount
+        shown = int(amount) if float(amount).is_integer() else amount
+        unit = _UNITS[self.lang][duration.unit]
+        return f"{shown} {unit}"
+
+
+def condition_words(expr: Expr, playbook: Playbook, lang: str = "en") -> str:
+    """A condition in plain words, with field titles: ``Amount is more than 0``."""
+    return _words(expr, _Book(playbook, lang))
+
+
+def _words(expr: Expr, book: _Book) -> str:
+    if isinstance(expr, And | Or):
+        joiner = book.say("and" if isinstance(expr, And) else "or")
+        return joiner.join(_words(item, book) for item in expr.items)
+    if isinstance(expr, Not):
+        return book.say("not", text=_words(expr.item, book))
+    if isinstance(expr, Const):
+        return str(expr.value).lower()
+    if isinstance(expr, Has):
+        return book.say("filled", field=book.field(expr.field.name))
+    if isinstance(expr, Contains):
+        return f"{book.field(expr.field.name)} ∋ {expr.value}"
+    if isinstance(expr, In):
+        values = ", ".join(_value(v) for v in expr.values)
+        op = "∉" if expr.negated else "∈"
+        return f"{_operand(expr.operand, book)} {op} {{{values}}}"
+    assert isinstance(expr, Compare)
+    if isinstance(expr.right, LiteralValue) and expr.right.value is True and expr.op == "==":
+        return book.say("yes", field=_operand(expr.left, book))
+    right = (
+        _value(expr.right.value)
+        if isinstance(expr.right, LiteralValue)
+        else _operand(expr.right, book)
+    )
+    op = _OPS[book.lang][expr.op]
+    return f"{_operand(expr.left, book)} {op} {right}"
+
+
+def _operand(operand: FieldRef | Len, book: _Book) -> str:
+    if isinstance(operand, Len):
+        return f"len({book.field(operand.field.name)})"
+    return book.field(operand.name)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal | int) and abs(Decimal(value)) >= 10_000:
+        return f"{value:,}"
+    return str(value)
+
+
+# --- the document, as a list of blocks ----------------------------------------------------
+
+
+def _blocks(playbook: Playbook, book: _Book) -> Iterator[tuple[str, Any]]:
+    """The handbook as neutral blocks: (heading N | para | list | table | diagram, content)."""
+    title = book.text(playbook.title, playbook.id)
+    yield "h1", f"{title} — {book.say('handbook')} ({book.say('version')} {playbook.version})"
+    yield "note", book.say("generated", file=Path(playbook.source or playbook.id).name)
+    if playbook.description is not None:
+        yield "para", book.text(playbook.description)
+    yield "h2", book.say("diagram")
+    yield "diagram", to_mermaid(playbook, book.lang)
+    yield "h2", book.say("stages")
+    for number, stage in enumerate(playbook.stages, start=1):
+        yield from _stage_blocks(playbook, book, stage, number)
+    yield from _kpi_blocks(playbook, book)
+    if playbook.override_roles:
+        yield "h2", book.say("overrides")
+        yield "para", book.roles(playbook.override_roles)
+
+
+def _stage_blocks(
+    playbook: Playbook, book: _Book, stage: Stage, number: int
+) -> Iterator[tuple[str, Any]]:
+    outcome = f" · {book.say(stage.outcome)}" if stage.is_closed else ""
+    yield "h3", f"{number}. {book.text(stage.title, stage.id)} (`{stage.id}`){outcome}"
+    facts = []
+    if stage.goal is not None:
+        facts.append(f"**{book.say('goal')}**: {book.text(stage.goal)}")
+    if stage.probability is not None:
+        facts.append(f"**{book.say('probability')}**: {stage.probability:.0%}")
+    if stage.description is not None:
+        facts.append(book.text(stage.description))
+    if facts:
+        yield "list", facts
+    for kind, criteria in (("entry", stage.entry), ("exit", stage.exit)):
+        if criteria:
+            yield "h4", book.say(kind)
+            yield "list", [_criterion(book, item) for item in criteria]
+    if stage.actions:
+        yield "h4", book.say("actions")
+        yield "table", _actions_table(book, stage)
+    moves = [
+        book.stage(move.target)
+        + (f" ({book.say('who_moves', roles=book.roles(move.roles))})" if move.roles else "")
+        for move in playbook.transitions_from(stage.id)
+    ]
+    if moves:
+        yield (
+            "para",
+            f"**{book.say('next')}**: " + ("、" if book.lang == "zh" else ", ").join(moves),
+        )
+    watching = [rule for rule in playbook.escalations if _watches(playbook, rule, stage)]
+    if watching:
+        yield "h4", book.say("escalations")
+        yield "list", [_escalation(book, rule) for rule in watching]
+
+
+def _criterion(book: _Book, item: Any) -> str:
+    plain = _words(item.condition.expr, book)
+    label = book.text(item.message or item.title) if (item.message or item.title) else ""
+    return f"{label} ({plain})" if label else plain
+
+
+def _actions_table(book: _Book, stage: Stage) -> list[list[str]]:
+    rows = [[book.say(k) for k in ("action", "owner", "deadline", "condition", "evidence")]]
+    for action in stage.actions:
+        name = book.text(action.title, action.id)
+        if action.optional:
+            name += " " + book.say("optional")
+        due = book.say("after_entry", due=book.duration(action.due)) if action.due else "—"
+        when = _words(action.when.expr, book) if action.when is not None else "—"
+        evidence = book.field(action.evidence) if action.evidence else "—"
+        rows.append([name, book.roles(action.roles) or book.say("anyone"), due, when, evidence])
+    return rows
+
+
+def _watches(playbook: Playbook, rule: Escalation, stage: Stage) -> bool:
+    return stage.id in rule.stages if rule.stages is not None else stage.is_open
+
+
+def _escalation(book: _Book, rule: Escalation) -> str:
+    trigger = rule.trigger
+    duration = book.duration(trigger.duration) if trigger.duration is not None else ""
+    if trigger.kind == "condition" and trigger.condition is not None:
+        when = book.say(
+            "condition_for", condition=_words(trigger.condition.expr, book), duration=duration
+        )
+    elif trigger.kind == "date_passed":
+        when = book.say("date_passed", field=book.field(trigger.field or ""))
+    else:
+        when = book.say(trigger.kind, duration=duration)
+    steps = []
+    for index, level in enumerate(rule.levels):
+        roles = book.roles(level.notify)
+        if index == 0:
+            steps.append(book.say("first", roles=roles))
+        else:
+            steps.append(book.say("then", roles=roles, after=book.duration(level.after)))
+    extra = f" ({_words(rule.when.expr, book)})" if rule.when is not None else ""
+    separator = "，" if book.lang == "zh" else "; "
+    return f"**{book.text(rule.title, rule.id)}**{extra}: {when}{separator}{separator.join(steps)}"
+
+
+def _kpi_blocks(playbook: Playbook, book: _Book) -> Iterator[tuple[str, Any]]:
+    if not playbook.kpis:
+        return
+    yield "h2", book.say("kpis")
+    rows = [[book.say(k) for k in ("kpi", "target", "period", "by")]]
+    rows += [_kpi_row(book, kpi) for kpi in playbook.kpis]
+    yield "table", rows
+
+
+def _kpi_row(book: _Book, kpi: Kpi) -> list[str]:
+    targets = []
+    if kpi.target_min is not None:
+        targets.append(book.say("at_least", value=_target(kpi, kpi.target_min)))
+    if kpi.target_max is not None:
+        targets.append(book.say("at_most", value=_target(kpi, kpi.target_max)))
+    by = ", ".join(book.field(name) if name in book.playbook.fields else name for name in kpi.by)
+    return [book.text(kpi.title, kpi.id), ", ".join(targets) or "—", kpi.period or "—", by or "—"]
+
+
+def _target(kpi: Kpi, value: float) -> str:
+    if kpi.unit == "ratio":
+        return f"{value:.0%}"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return str(value)
+
+
+# --- Markdown and HTML --------------------------------------------------------------------
+
+
+def render_handbook(
+    playbook: Playbook, fmt: HandbookFormat = "markdown", lang: str | None = None
+) -> str:
+    """The handbook of ``playbook`` in ``fmt``, in ``lang`` (default: the playbook's language)."""
+    book = _Book(playbook, lang or playbook.language)
+    blocks = list(_blocks(playbook, book))
+    if fmt == "html":
+        return _html(blocks, book)
+    return _markdown(blocks)
+
+
+def _markdown(blocks: list[tuple[str, Any]]) -> str:
+    out: list[str] = []
+    for kind, content in blocks:
+        if kind.startswith("h"):
+            out += ["#" * int(kind[1]) + " " + content, ""]
+        elif kind == "note":
+            out += [f"> {content}", ""]
+        elif kind == "para":
+            out += [content, ""]
+        elif kind == "list":
+            out += [f"- {item}" for item in content] + [""]
+        elif kind == "table":
+            out += [*_markdown_table(content), ""]
+        else:
+            out += ["```mermaid", content.rstrip("\n"), "```", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _markdown_table(rows: list[list[str]]) -> list[str]:
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    return [row(rows[0]), "| " + " | ".join("---" for _ in rows[0]) + " |", *map(row, rows[1:])]
+
+
+def _html(blocks: list[tuple[str, Any]], book: _Book) -> str:
+    title = html.escape(str(blocks[0][1]))
+    body: list[str] = []
+    for kind, content in blocks:
+        if kind.startswith("h"):
+            body.append(f"<{kind}>{_inline(content)}</{kind}>")
+        elif kind == "note":
+            body.append(f'<p class="note">{_inline(content)}</p>')
+        elif kind == "para":
+            body.append(f"<p>{_inline(content)}</p>")
+        elif kind == "list":
+            body.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in content) + "</ul>")
+        elif kind == "table":
+            head = "".join(f"<th>{_inline(cell)}</th>" for cell in content[0])
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{_inline(cell)}</td>" for cell in row) + "</tr>"
+                for row in content[1:]
+            )
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        else:
+            body.append(f'<pre class="mermaid">{html.escape(content)}</pre>')
+    lang = "zh-CN" if book.lang == "zh" else "en"
+    return (
+        f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{title}</title>\n<style>{_CSS}</style>\n"
+        '<script type="module">import mermaid from '
+        '"https://cdn.jsdelivr.net/npm/mermaid@11/dist/mermaid.esm.min.mjs";'
+        "mermaid.initialize({startOnLoad: true});</script>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+_CSS = (
+    "body{font-family:system-ui,'PingFang SC','Noto Sans CJK SC',sans-serif;max-width:60rem;"
+    "margin:2rem auto;padding:0 1rem;line-height:1.5}table{border-collapse:collapse}"
+    "th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}"
+    ".note{color:#666;font-size:.9em}code{background:#f4f4f4;padding:0 .2em}"
+)
+
+
+def _inline(text: str) -> str:
+    """Markdown's ``**bold**`` and ``code`` spans as HTML, everything else escaped."""
+    out = html.escape(text)
+    parts = out.split("**")
+    out = "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+    parts = out.split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def is_stale(playbook: Playbook, path: Path, fmt: HandbookFormat, lang: str | None) -> bool:
+    """True when the handbook at ``path`` is missing or differs from what ``playbook`` gives."""
+    try:
+        committed = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return True
+    return committed != render_handbook(playbook, fmt, lang)

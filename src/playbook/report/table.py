@@ -1,0 +1,197 @@
+"""KPI reports and weekly reviews as aligned text tables for terminals.
+
+Columns are aligned by display width (a Chinese character takes two columns).
+With ``color=True`` the status is coloured (green met, yellow at risk, red
+missed, grey no data); the CLI asks for colour only when writing to a terminal,
+so piped output stays plain text.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from playbook.report.labels import format_value, say, status_word, unit_of
+
+if TYPE_CHECKING:
+    from playbook.kpi import KpiReport, KpiResult
+    from playbook.model import Playbook
+    from playbook.review import ReviewedDeal, WeeklyReview
+
+__all__ = [
+    "display_width",
+    "group_text",
+    "render_columns",
+    "render_kpi_table",
+    "render_review",
+    "target_text",
+]
+
+_COLOURS: Mapping[str, str] = {
+    "met": "\033[32m",
+    "at_risk": "\033[33m",
+    "missed": "\033[31m",
+    "no_data": "\033[90m",
+}
+_RESET = "\033[0m"
+
+
+def display_width(text: str) -> int:
+    """How many terminal columns ``text`` takes: wide (CJK) characters count two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def render_columns(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    right: Sequence[int] = (),
+    styles: Sequence[Mapping[int, str]] | None = None,
+) -> str:
+    """Rows under headers, aligned by display width; columns in ``right`` align right.
+
+    ``styles`` gives, per row, an ANSI prefix for some cells (applied after padding,
+    so colours never break the alignment).
+    """
+    widths = [
+        max(display_width(headers[i]), *(display_width(row[i]) for row in rows))
+        for i in range(len(headers))
+    ]
+    lines = [_line(headers, widths, right, {})]
+    for index, row in enumerate(rows):
+        lines.append(_line(row, widths, right, styles[index] if styles else {}))
+    return "\n".join(lines)
+
+
+def _line(
+    cells: Sequence[str], widths: Sequence[int], right: Sequence[int], style: Mapping[int, str]
+) -> str:
+    out = []
+    for i, cell in enumerate(cells):
+        gap = " " * (widths[i] - display_width(cell))
+        text = gap + cell if i in right else cell + gap
+        out.append(f"{style[i]}{text}{_RESET}" if i in style else text)
+    return "  ".join(out).rstrip()
+
+
+def group_text(group: Mapping[str, str | None], lang: str | None = "en") -> str:
+    """``region=Central, manager=Cara Losch``; ``all`` for an overall figure."""
+    if not group:
+        return say("all", lang)
+    return ", ".join(f"{key}={say('none', lang) if v is None else v}" for key, v in group.items())
+
+
+def target_text(result: KpiResult, unit: str, currency: str | None, lang: str | None) -> str:
+    """``≥ 60.0%``, ``≤ 60.0 days``, ``10–20``; empty when the KPI has no target."""
+    low, high = result.target_min, result.target_max
+    if low is not None and high is not None:
+        return (
+            f"{format_value(low, unit, currency=currency, lang=lang)}–"
+            f"{format_value(high, unit, currency=currency, lang=lang)}"
+        )
+    if low is not None:
+        return f"≥ {format_value(low, unit, currency=currency, lang=lang)}"
+    if high is not None:
+        return f"≤ {format_value(high, unit, currency=currency, lang=lang)}"
+    return ""
+
+
+def _gap_text(result: KpiResult, unit: str, currency: str | None, lang: str | None) -> str:
+    if result.gap is None:
+        return ""
+    sign = "+" if result.gap > 0 else ""
+    if unit == "ratio":
+        return f"{sign}{result.gap * 100:.1f} pp"
+    return sign + format_value(result.gap, unit, currency=currency, lang=lang)
+
+
+def _unit(result: KpiResult) -> str:
+    kpi = result.kpi
+    return unit_of(kpi.metric, kpi.unit, kpi.params.get("aggregate"))
+
+
+def render_kpi_table(report: KpiReport, *, lang: str | None = None, color: bool = False) -> str:
+    """The report as a heading line, a table (one line per KPI and group) and its notes."""
+    playbook = report.playbook
+    words = lang or playbook.language
+    currency = playbook.currency
+    rows: list[list[str]] = []
+    styles: list[dict[int, str]] = []
+    for result in report.results:
+        unit = _unit(result)
+        rows.append(
+            [
+                result.title(playbook, words),
+                group_text(result.group, words),
+                format_value(result.value, unit, currency=currency, lang=words),
+                target_text(result, unit, currency, words),
+                _gap_text(result, unit, currency, words),
+                status_word(result.status, words),
+                f"{result.n:,}",
+            ]
+        )
+        styles.append({5: _COLOURS[result.status]} if color and result.status else {})
+    headers = [say(key, words) for key in ("kpi", "group", "value", "target", "gap", "status", "n")]
+    period = report.period
+    days = f"{period.first_day.isoformat()} – {period.last_day.isoformat()}, "
+    heading = (
+        f"{playbook.label(playbook.title, words, playbook.id)} · {say('period', words)} "
+        f"{period.label} ({days if period.kind else ''}"
+        f"{report.elapsed * 100:.0f}% {say('elapsed', words)})"
+    )
+    table = render_columns(headers, rows, right=(2, 4, 6), styles=styles)
+    notes = [f"{say('notes', words)}: {note}" for note in report.notes]
+    return "\n".join([heading, "", table, *(["", *notes] if notes else [])]) + "\n"
+
+
+def render_review(review: WeeklyReview, *, lang: str | None = None, color: bool = False) -> str:
+    """The weekly review as text: a summary line, then one block per deal."""
+    playbook = review.playbook
+    words = lang or review.lang
+    who = review.owner or review.team or ""
+    counts = review.summary()
+    lines = [
+        f"{playbook.label(playbook.review.title if playbook.review else None, words, '')}"
+        or say("review_title", words),
+        f"{who} · {review.week.label} ({review.week.first_day} – {review.week.last_day})",
+        "",
+        _summary_line(counts, words),
+    ]
+    if not review.deals:
+        return "\n".join([*lines, "", say("no_deals", words)]) + "\n"
+    for item in review.deals:
+        lines += ["", *_deal_block(playbook, item, words, color)]
+    return "\n".join(lines) + "\n"
+
+
+def _summary_line(counts: Mapping[str, int], lang: str) -> str:
+    parts = [
+        f"{counts['open']} {say('open_deals', lang)}",
+        f"{counts['moved']} {say('moved', lang)}",
+        f"{counts['won']} {say('won', lang)}",
+        f"{counts['lost']} {say('lost', lang)}",
+        f"{counts['idle']} {say('idle', lang)}",
+        f"{counts['activities']} {say('activities', lang)}",
+        f"{counts['escalations']} {say('open_escalations', lang)}",
+    ]
+    return f"{say('summary', lang)}: " + ", ".join(parts)
+
+
+def _deal_block(playbook: Playbook, item: ReviewedDeal, lang: str, color: bool) -> list[str]:
+    stage = playbook.label(item.stage.title, lang, item.stage.id)
+    head = f"{item.deal.ref}  {stage}  {item.days_in_stage:.0f} {say('days', lang)}"
+    if item.stage.is_closed:
+        head += f"  ({say('closed_this_week', lang)})"
+    if color and item.escalations:
+        head = f"{_COLOURS['missed']}{head}{_RESET}"
+    done = ", ".join(f"{kind} ×{count}" for kind, count in sorted(item.activities.items()))
+    moves = ", ".join(f"{move.from_stage} → {move.to_stage}" for move in item.moves)
+    lines = [head, f"  {say('this_week', lang)}: {done or say('nothing', lang)}"]
+    if moves:
+        lines[-1] += f"; {moves}"
+    if item.missing:
+        lines.append(f"  {say('missing', lang)}: " + "; ".join(item.missing))
+    for escalation in item.escalations:
+        lines.append(f"  ! {escalation.rule} (L{escalation.level}, {escalation.status})")
+    return lines

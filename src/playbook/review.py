@@ -1,0 +1,453 @@
+"""The weekly funnel review, the stuck-deals list, and the data behind the HTML report.
+
+The weekly review (the "1" of the 1-15-30 rule) goes through one rep's (or one
+team's) deals: every open deal with its stage, days in stage, what was done
+this week, what moved, what is still missing for the next stage, and the
+escalations that are open on it; deals closed this week are listed too.
+
+:func:`weekly_review` reads one row per deal of the rep; the counting
+(activities per kind, moves of the week) is done in SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import func, select
+
+from playbook.engine import Engine, NextSteps
+from playbook.errors import KpiError, PlaybookError
+from playbook.kpi import (
+    FunnelStep,
+    Histogram,
+    KpiReport,
+    Period,
+    compute_kpis,
+    cycle_time_histogram,
+    funnel,
+)
+from playbook.model import Playbook, Stage
+from playbook.store.db import Database
+from playbook.store.escalation_models import EscalationRecord
+from playbook.store.models import Activity, Deal, Person, StageChange
+from playbook.store.repository import DealStore, StoredDeal
+
+__all__ = [
+    "Dashboard",
+    "Move",
+    "OpenEscalation",
+    "ReviewedDeal",
+    "StuckDeal",
+    "WeeklyReview",
+    "dashboard",
+    "stuck_deals",
+    "weekly_review",
+]
+
+_OPEN_ESCALATION = ("open", "acked")
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A stage change of the week."""
+
+    from_stage: str | None
+    to_stage: str
+    at: datetime
+    actor: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"from", "to", "at", "actor"}``."""
+        return {
+            "from": self.from_stage,
+            "to": self.to_stage,
+            "at": self.at.astimezone(UTC).isoformat(),
+            "actor": self.actor,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OpenEscalation:
+    """An escalation recorded by a sweep and not resolved yet (open or acknowledged)."""
+
+    rule: str
+    level: int
+    status: str
+    fired_at: datetime
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"rule", "level", "status", "fired_at", "reason"}``."""
+        return {
+            "rule": self.rule,
+            "level": self.level,
+            "status": self.status,
+            "fired_at": self.fired_at.astimezone(UTC).isoformat(),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewedDeal:
+    """One deal in the weekly review."""
+
+    deal: StoredDeal
+    stage: Stage
+    days_in_stage: float
+    activities: Mapping[str, int]
+    moves: tuple[Move, ...]
+    missing: tuple[str, ...]
+    escalations: tuple[OpenEscalation, ...]
+
+    @property
+    def moved(self) -> bool:
+        """True when the deal changed stage this week."""
+        return bool(self.moves)
+
+    @property
+    def idle(self) -> bool:
+        """True when nothing was logged on the deal this week and it did not move."""
+        return not self.activities and not self.moves
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of the deal's review line."""
+        return {
+            "deal": self.deal.ref,
+            "owner": self.deal.owner,
+            "stage": self.stage.id,
+            "outcome": self.stage.outcome,
+            "days_in_stage": round(self.days_in_stage, 1),
+            "activities": dict(self.activities),
+            "moves": [move.to_dict() for move in self.moves],
+            "missing": list(self.missing),
+            "escalations": [item.to_dict() for item in self.escalations],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyReview:
+    """The funnel review of one rep or team for one week."""
+
+    playbook: Playbook
+    week: Period
+    as_of: datetime
+    owner: str | None
+    team: str | None
+    deals: tuple[ReviewedDeal, ...]
+    lang: str = "en"
+
+    @property
+    def open_deals(self) -> tuple[ReviewedDeal, ...]:
+        """The deals still open."""
+        return tuple(item for item in self.deals if item.stage.is_open)
+
+    @property
+    def closed_deals(self) -> tuple[ReviewedDeal, ...]:
+        """The deals won or lost this week."""
+        return tuple(item for item in self.deals if item.stage.is_closed)
+
+    def summary(self) -> dict[str, int]:
+        """Counts of the week: open deals, moved, won, lost, idle, activities, open escalations."""
+        return {
+            "open": len(self.open_deals),
+            "moved": sum(1 for item in self.deals if item.moved),
+            "won": sum(1 for item in self.closed_deals if item.stage.outcome == "won"),
+            "lost": sum(1 for item in self.closed_deals if item.stage.outcome == "lost"),
+            "idle": sum(1 for item in self.open_deals if item.idle),
+            "activities": sum(sum(item.activities.values()) for item in self.deals),
+            "escalations": sum(len(item.escalations) for item in self.deals),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"playbook", "week", "as_of", "owner", "team", "summary", "deals"}``."""
+        return {
+            "playbook": self.playbook.key,
+            "week": self.week.to_dict(),
+            "as_of": self.as_of.astimezone(UTC).isoformat(),
+            "owner": self.owner,
+            "team": self.team,
+            "summary": self.summary(),
+            "deals": [item.to_dict() for item in self.deals],
+        }
+
+
+def weekly_review(
+    database: Database,
+    playbook: Playbook,
+    week: Period,
+    *,
+    now: datetime,
+    owner: str | None = None,
+    team: str | None = None,
+    lang: str | None = None,
+) -> WeeklyReview:
+    """The review of ``owner``'s (or ``team``'s) deals for ``week``, as known at ``now``.
+
+    Lists every open deal and every deal closed during the week, longest in
+    its stage first. Days in stage are counted up to the end of the week (or
+    ``now`` when the week is still running). Raises
+    :class:`~playbook.errors.KpiError` unless exactly one of owner and team is given.
+    """
+    if (owner is None) == (team is None):
+        raise KpiError(
+            "a review is for one rep or one team",
+            hint="give --owner NAME or --team NAME",
+        )
+    as_of = min(now, week.end)
+    words = lang or playbook.language
+    deals = list(
+        DealStore(database).list_deals(
+            playbook_id=playbook.id, where=_reviewed(playbook, week, owner, team)
+        )
+    )
+    ids = [deal.id for deal in deals]
+    with database.engine.connect() as connection:
+        activities = _activity_counts(connection, ids, week)
+        moves = _moves(connection, ids, week)
+        escalations = _escalations(connection, ids)
+    engine = Engine(playbook)
+    reviewed = [
+        ReviewedDeal(
+            deal=deal,
+            stage=_stage(playbook, deal.stage),
+            days_in_stage=max(0.0, (as_of - deal.stage_entered_at).total_seconds() / 86400),
+            activities=activities.get(deal.id, {}),
+            moves=tuple(moves.get(deal.id, ())),
+            missing=_missing(engine, playbook, deal, as_of, words),
+            escalations=tuple(escalations.get(deal.id, ())),
+        )
+        for deal in deals
+    ]
+    reviewed.sort(key=lambda item: (item.stage.is_closed, -item.days_in_stage))
+    return WeeklyReview(playbook, week, as_of, owner, team, tuple(reviewed), words)
+
+
+def _reviewed(
+    playbook: Playbook, week: Period, owner: str | None, team: str | None
+) -> sa.ColumnElement[bool]:
+    """Open deals, and deals that changed stage this week, of the owner or team."""
+    open_ids = [stage.id for stage in playbook.stages if stage.is_open]
+    moved = select(StageChange.deal_id).where(
+        StageChange.at >= week.start, StageChange.at < week.end
+    )
+    current = sa.or_(Deal.stage.in_(open_ids), Deal.id.in_(moved))
+    if owner is not None:
+        return sa.and_(current, Deal.owner == owner)
+    members = select(Person.name).where(Person.team == team)
+    in_team = sa.or_(Deal.team == team, sa.and_(Deal.team.is_(None), Deal.owner.in_(members)))
+    return sa.and_(current, in_team)
+
+
+def _activity_counts(
+    connection: sa.Connection, ids: Sequence[int], week: Period
+) -> dict[int, dict[str, int]]:
+    counts: dict[int, dict[str, int]] = {}
+    for chunk in _chunks(ids):
+        query = (
+            select(Activity.deal_id, Activity.kind, func.count())
+            .where(Activity.deal_id.in_(chunk), Activity.at >= week.start, Activity.at < week.end)
+            .group_by(Activity.deal_id, Activity.kind)
+        )
+        for deal_id, kind, count in connection.execute(query):
+            counts.setdefault(deal_id, {})[kind] = int(count)
+    return counts
+
+
+def _moves(connection: sa.Connection, ids: Sequence[int], week: Period) -> dict[int, list[Move]]:
+    moves: dict[int, list[Move]] = {}
+    for chunk in _chunks(ids):
+        query = (
+            select(StageChange)
+            .where(
+                StageChange.deal_id.in_(chunk),
+                StageChange.at >= week.start,
+                StageChange.at < week.end,
+                StageChange.from_stage.is_not(None),
+            )
+            .order_by(StageChange.deal_id, StageChange.deal_version)
+        )
+        for row in connection.execute(query):
+            moves.setdefault(row.deal_id, []).append(
+                Move(row.from_stage, row.to_stage, row.at, row.actor)
+            )
+    return moves
+
+
+def _escalations(connection: sa.Connection, ids: Sequence[int]) -> dict[int, list[OpenEscalation]]:
+    found: dict[int, list[OpenEscalation]] = {}
+    table = EscalationRecord.__table__
+    for chunk in _chunks(ids):
+        query = (
+            select(table)
+            .where(table.c.deal_id.in_(chunk), table.c.status.in_(_OPEN_ESCALATION))
+            .order_by(table.c.deal_id, table.c.rule, table.c.level)
+        )
+        for row in connection.execute(query):
+            found.setdefault(row.deal_id, []).append(
+                OpenEscalation(row.rule, row.level, row.status, row.fired_at, row.reason)
+            )
+    return found
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> list[Sequence[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def _stage(playbook: Playbook, stage_id: str) -> Stage:
+    stage = playbook.stage(stage_id)
+    if stage is None:
+        # A deal pinned to an older version may sit in a stage this version dropped.
+        return Stage(stage_id, len(playbook.stages), playbook.first_stage.title)
+    return stage
+
+
+def _missing(
+    engine: Engine, playbook: Playbook, deal: StoredDeal, at: datetime, lang: str
+) -> tuple[str, ...]:
+    """What keeps an open deal from its next stage: open actions, then failing criteria."""
+    stage = playbook.stage(deal.stage)
+    if stage is None or stage.is_closed:
+        return ()
+    try:
+        steps = engine.next_steps(deal.state(playbook), now=max(at, deal.stage_entered_at))
+    except PlaybookError as error:
+        return (error.message,)
+    return _describe(steps, lang)
+
+
+def _describe(steps: NextSteps, lang: str) -> tuple[str, ...]:
+    out = [
+        item.titles.get(lang) or item.titles.get("en") or item.action.id
+        for item in steps.open_actions
+        if not item.action.optional
+    ]
+    for missing in steps.missing_for_next[:1]:
+        out += [reason.text(lang) for reason in missing.failing]
+    return tuple(dict.fromkeys(out))
+
+
+# --- stuck deals and the dashboard ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StuckDeal:
+    """An open deal that has sat in its stage a long time."""
+
+    deal: StoredDeal
+    stage: Stage
+    days_in_stage: float
+    days_since_activity: float | None
+    value: float | None
+    escalations: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "deal": self.deal.ref,
+            "owner": self.deal.owner,
+            "stage": self.stage.id,
+            "days_in_stage": round(self.days_in_stage, 1),
+            "days_since_activity": None
+            if self.days_since_activity is None
+            else round(self.days_since_activity, 1),
+            "value": self.value,
+            "escalations": self.escalations,
+        }
+
+
+def stuck_deals(
+    database: Database,
+    playbook: Playbook,
+    *,
+    now: datetime,
+    limit: int = 15,
+    owners: Sequence[str] | None = None,
+) -> tuple[StuckDeal, ...]:
+    """The ``limit`` open deals longest in their current stage at ``now`` (sorted in SQL)."""
+    open_ids = [stage.id for stage in playbook.stages if stage.is_open]
+    query = select(Deal.id).where(Deal.playbook_id == playbook.id, Deal.stage.in_(open_ids))
+    if owners:
+        query = query.where(Deal.owner.in_(list(owners)))
+    query = query.order_by(Deal.stage_entered_at, Deal.id).limit(limit)
+    value_field = _value_field(playbook)
+    with database.engine.connect() as connection:
+        ids = [deal_id for (deal_id,) in connection.execute(query)]
+        escalations = _escalations(connection, ids)
+    found = {deal.id: deal for deal in DealStore(database).list_deals(where=Deal.id.in_(ids))}
+    deals = [found[deal_id] for deal_id in ids if deal_id in found]
+    return tuple(
+        StuckDeal(
+            deal=deal,
+            stage=_stage(playbook, deal.stage),
+            days_in_stage=_days(now, deal.stage_entered_at) or 0.0,
+            days_since_activity=_days(now, deal.last_activity_at),
+            value=_float(deal.fields.get(value_field)) if value_field else None,
+            escalations=len(escalations.get(deal.id, ())),
+        )
+        for deal in deals
+    )
+
+
+def _value_field(playbook: Playbook) -> str | None:
+    """The deal's money field: the first decimal field (else number field) declared."""
+    for kind in ("decimal", "number"):
+        for field_id, spec in playbook.fields.items():
+            if spec.kind == kind:
+                return field_id
+    return None
+
+
+def _days(now: datetime, since: datetime | None) -> float | None:
+    return None if since is None else max(0.0, (now - since).total_seconds() / 86400)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """Everything the HTML report shows: KPIs against targets, funnel, cycle times, stuck deals."""
+
+    report: KpiReport
+    funnel: tuple[FunnelStep, ...]
+    cycle_times: Histogram
+    stuck: tuple[StuckDeal, ...]
+    value_field: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def playbook(self) -> Playbook:
+        """The playbook measured."""
+        return self.report.playbook
+
+
+def dashboard(
+    database: Database,
+    playbook: Playbook,
+    period: Period,
+    *,
+    now: datetime,
+    by: Sequence[str] | None = None,
+    kpi_ids: Sequence[str] | None = None,
+    report: KpiReport | None = None,
+) -> Dashboard:
+    """Compute everything the HTML report shows for ``period`` (``report`` if already computed).
+
+    Stuck deals are measured at the end of the period, or ``now`` if earlier.
+    """
+    kpis = report or compute_kpis(database, playbook, period, now=now, by=by, kpi_ids=kpi_ids)
+    return Dashboard(
+        report=kpis,
+        funnel=funnel(database, playbook, period),
+        cycle_times=cycle_time_histogram(database, playbook, period),
+        stuck=stuck_deals(database, playbook, now=min(now, period.end)),
+        value_field=_value_field(playbook),
+    )

@@ -1,0 +1,138 @@
+"""Due times of escalation levels, the SQL threshold search, intervals and the worker loop."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from playbook.calendar import WorkingCalendar
+from playbook.errors import DatabaseUnavailableError, EscalationError
+from playbook.escalation import _Level, due_at, working_moment
+from playbook.model import Calendar, Duration, EscalationLevel
+from playbook.worker import parse_interval, run_worker
+
+CN = WorkingCalendar(
+    Calendar(holidays_country="CN", extra_workdays=frozenset({date(2026, 5, 9)})),
+    "Asia/Shanghai",
+)
+UTC_WEEK = WorkingCalendar(Calendar(), "UTC")
+
+
+def sh(text: str) -> datetime:
+    """A Shanghai wall-clock time (+08:00) as aware UTC."""
+    return datetime.fromisoformat(text + "+08:00").astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        ("2026-03-04T10:30", "2026-03-04T10:30"),  # Wednesday, inside working hours
+        ("2026-03-04T07:00", "2026-03-04T09:00"),  # before opening: same day at 09:00
+        ("2026-03-04T19:00", "2026-03-05T09:00"),  # after closing: next working morning
+        ("2026-03-07T11:00", "2026-03-09T09:00"),  # Saturday: Monday morning
+        ("2026-05-01T10:00", "2026-05-06T09:00"),  # Labour Day holidays: May 1-5
+        ("2026-05-09T10:00", "2026-05-09T10:00"),  # a make-up working Saturday (调休)
+        ("2026-10-01T00:00", "2026-10-08T09:00"),  # National Day week: Oct 1-7
+    ],
+)
+def test_working_moment_moves_to_the_next_working_time(moment: str, expected: str) -> None:
+    """Nothing is notified at night, on a weekend or on a public holiday."""
+    assert working_moment(CN, sh(moment)) == sh(expected)
+
+
+@pytest.mark.parametrize(
+    ("anchor", "wait", "after", "expected"),
+    [
+        ("2026-04-10T15:00", Duration("days", 15), Duration("days", 0), "2026-04-27T09:00"),
+        ("2026-04-10T15:00", Duration("days", 15), Duration("working_days", 2), "2026-04-28T15:00"),
+        ("2026-04-01T10:00", Duration("days", 30), Duration("working_days", 3), "2026-05-08T10:00"),
+        ("2026-03-02T10:00", Duration("hours", 4), Duration("days", 0), "2026-03-02T14:00"),
+        ("2026-03-02T16:00", Duration("working_hours", 4), Duration("days", 0), "2026-03-03T11:00"),
+        ("2026-03-02T10:00", None, Duration("days", 0), "2026-03-02T10:00"),
+    ],
+)
+def test_due_at_adds_both_waits_on_the_calendar(
+    anchor: str, wait: Duration | None, after: Duration, expected: str
+) -> None:
+    """Trigger duration, then the level's delay, then the next working moment."""
+    assert due_at(CN, sh(anchor), wait, after) == sh(expected)
+
+
+LEVEL = _Level(
+    1, EscalationLevel(("owner",), Duration("working_days", 2)), CN, Duration("days", 15)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    now=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31)),
+    offset=st.integers(min_value=-40 * 86400, max_value=0),
+)
+def test_the_sql_threshold_agrees_with_the_due_time(now: datetime, offset: int) -> None:
+    """An anchor is at or before the bound threshold exactly when its level is due at ``now``."""
+    moment = now.replace(tzinfo=UTC)
+    anchor = moment + timedelta(seconds=offset)
+    latest = LEVEL.latest_anchor(moment)
+    assert latest is not None
+    assert (anchor <= latest) == (LEVEL.due(anchor) <= moment)
+
+
+def test_the_threshold_is_exact_for_short_and_very_long_waits() -> None:
+    """No wait: everything up to now is due; 20,000 days: everything up to that long ago."""
+    level = _Level(1, EscalationLevel(("owner",), Duration("days", 0)), UTC_WEEK, None)
+    far = _Level(1, EscalationLevel(("owner",), Duration("days", 20000)), UTC_WEEK, None)
+    now = datetime(2026, 3, 4, 10, tzinfo=UTC)
+    assert level.latest_anchor(now) == now
+    assert far.latest_anchor(now) == now - timedelta(days=20000)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("1.5h", 5400), ("1d", 86400), (" 2 m ", 120)],
+)
+def test_parse_interval_reads_number_and_unit(text: str, seconds: float) -> None:
+    """The forms ``--every`` accepts."""
+    assert parse_interval(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["5", "m", "5 minutes", "0s", "-1m", "0.5s"])
+def test_parse_interval_refuses_the_rest(text: str) -> None:
+    """Anything else (and less than a second) is an EscalationError with an example."""
+    with pytest.raises(EscalationError, match="30s, 5m"):
+        parse_interval(text)
+
+
+def test_the_worker_survives_an_unavailable_database_and_stops_when_told() -> None:
+    """A failed sweep is reported and the worker carries on; the stop flag ends it."""
+    stop = threading.Event()
+    calls: list[int] = []
+    errors: list[str] = []
+
+    def sweep(should_stop: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise DatabaseUnavailableError("connection refused")
+        if len(calls) == 3:
+            stop.set()
+
+    stats = run_worker(
+        sweep, every=timedelta(0), stop=stop, on_error=lambda e: errors.append(e.message)
+    )
+    assert (stats.sweeps, stats.failures, stats.stopped) == (2, 1, True)
+    assert errors == ["connection refused"]
+
+
+def test_the_worker_stops_after_max_sweeps() -> None:
+    """``max_sweeps`` bounds the run (used by tests and one-off runs)."""
+    stats = run_worker(
+        lambda _stop: None,
+        every=timedelta(0),
+        stop=threading.Event(),
+        on_error=lambda _e: None,
+        max_sweeps=4,
+    )
+    assert (stats.sweeps, stats.stopped) == (4, False)
