@@ -24,7 +24,16 @@ if TYPE_CHECKING:
     from playbook.engine import NextSteps as NextSteps
     from playbook.engine import Reason as Reason
     from playbook.engine import StageChanged as StageChanged
+    from playbook.escalation import SweepReport as SweepReport
+    from playbook.escalation import acknowledge as acknowledge
+    from playbook.escalation import list_escalations as list_escalations
+    from playbook.escalation import snooze as snooze
+    from playbook.escalation import sweep as sweep
+    from playbook.kpi import compute_kpis as compute_kpis
+    from playbook.kpi import parse_period as parse_period
     from playbook.model import Playbook as Playbook
+    from playbook.store.db import open_database as open_database
+    from playbook.store.repository import DealStore as DealStore
     from playbook.validate import load as load
     from playbook.validate import validate_paths as validate_paths
 
@@ -44,6 +53,15 @@ _LAZY: dict[str, str] = {
     "Actor": "playbook.deals",
     "DealState": "playbook.deals",
     "WorkingCalendar": "playbook.calendar",
+    "sweep": "playbook.escalation",
+    "SweepReport": "playbook.escalation",
+    "list_escalations": "playbook.escalation",
+    "acknowledge": "playbook.escalation",
+    "snooze": "playbook.escalation",
+    "compute_kpis": "playbook.kpi",
+    "parse_period": "playbook.kpi",
+    "open_database": "playbook.store.db",
+    "DealStore": "playbook.store.repository",
     "Diagnostic": "playbook.diagnostics",
 }
 
