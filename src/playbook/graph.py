@@ -9,6 +9,7 @@ are text and need nothing installed; SVG runs Graphviz's ``dot``.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -185,3 +186,83 @@ def run_dot(source: str, output: str = "svg") -> str:
             details={"returncode": done.returncode},
         )
     return done.stdout
+
+
+_BOX_W, _BOX_H, _GAP, _PER_ROW, _PAD = 168, 54, 36, 4, 16
+_STROKE = {"open": "#4a6fa5", "won": "#2e7d32", "lost": "#c62828"}
+
+
+def to_inline_svg(playbook: Playbook, lang: str | None = None) -> str:
+    """A self-contained SVG of the stage path, drawn here (no Graphviz, no script).
+
+    Open and won stages follow the forward order in rows of four, lost stages
+    sit on the last row; arrows join consecutive forward stages. The output is
+    deterministic, so a generated handbook is the same on every machine.
+    """
+    path = [s for s in playbook.stages if s.outcome != "lost"]
+    lost = [s for s in playbook.stages if s.outcome == "lost"]
+    rows = [path[i : i + _PER_ROW] for i in range(0, len(path), _PER_ROW)] + (
+        [lost] if lost else []
+    )
+    width = _PAD * 2 + _PER_ROW * _BOX_W + (_PER_ROW - 1) * _GAP
+    height = _PAD * 2 + len(rows) * _BOX_H + (len(rows) - 1) * _GAP
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" font-family="sans-serif" font-size="13">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
+    ]
+    places: dict[str, tuple[int, int]] = {}
+    for r, row in enumerate(rows):
+        for c, stage in enumerate(row):
+            x, y = _PAD + c * (_BOX_W + _GAP), _PAD + r * (_BOX_H + _GAP)
+            places[stage.id] = (x, y)
+            parts.append(_svg_box(playbook, stage, x, y, lang))
+    for before, after in itertools.pairwise(path):
+        parts.append(_svg_arrow(places[before.id], places[after.id]))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _svg_box(playbook: Playbook, stage: Stage, x: int, y: int, lang: str | None) -> str:
+    title = _svg_escape(_fit(playbook.label(stage.title, lang, stage.id), _BOX_W - 16))
+    sub = stage.id + (f" · {stage.probability:.0%}" if stage.probability is not None else "")
+    return (
+        f'<g><rect x="{x}" y="{y}" width="{_BOX_W}" height="{_BOX_H}" rx="8" '
+        f'fill="{_FILL[stage.outcome]}" stroke="{_STROKE[stage.outcome]}" stroke-width="1.5"/>'
+        f'<text x="{x + _BOX_W // 2}" y="{y + 23}" text-anchor="middle" font-weight="bold">'
+        f"{title}</text>"
+        f'<text x="{x + _BOX_W // 2}" y="{y + 42}" text-anchor="middle" fill="#555" '
+        f'font-size="11">{_svg_escape(_fit(sub, _BOX_W - 16))}</text></g>'
+    )
+
+
+def _svg_arrow(start: tuple[int, int], end: tuple[int, int]) -> str:
+    (x1, y1), (x2, y2) = start, end
+    if y1 == y2:  # same row: left to right
+        points = f"{x1 + _BOX_W},{y1 + _BOX_H // 2} {x2},{y2 + _BOX_H // 2}"
+    else:  # wrap to the next row: down, back left, down
+        mid = y1 + _BOX_H + _GAP // 2
+        points = (
+            f"{x1 + _BOX_W // 2},{y1 + _BOX_H} {x1 + _BOX_W // 2},{mid} "
+            f"{x2 + _BOX_W // 2},{mid} {x2 + _BOX_W // 2},{y2}"
+        )
+    return (
+        f'<polyline points="{points}" fill="none" stroke="#555" stroke-width="1.5" '
+        'marker-end="url(#arrow)"/>'
+    )
+
+
+def _fit(text: str, width_px: int) -> str:
+    """``text`` cut with an ellipsis to about ``width_px`` (wide characters count double)."""
+    used, out = 0.0, []
+    for char in text:
+        used += 13.0 if ord(char) > 0x2E7F else 7.2
+        if used > width_px:
+            return "".join(out).rstrip() + "…"
+        out.append(char)
+    return text
+
+
+def _svg_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -30,7 +30,7 @@ from playbook.conditions.ir import (
     Or,
 )
 from playbook.conditions.ir import Literal as LiteralValue
-from playbook.graph import to_mermaid
+from playbook.graph import to_inline_svg, to_mermaid
 from playbook.model import Duration, Escalation, Kpi, Playbook, Stage, Text
 
 __all__ = ["HandbookFormat", "condition_words", "is_stale", "render_handbook"]
@@ -262,7 +262,8 @@ def _blocks(playbook: Playbook, book: _Book) -> Iterator[tuple[str, Any]]:
     if playbook.description is not None:
         yield "para", book.text(playbook.description)
     yield "h2", book.say("diagram")
-    yield "diagram", to_mermaid(playbook, book.lang)
+    # Markdown shows the Mermaid source (rendered by GitHub, GitLab...); HTML an inline SVG.
+    yield "diagram", (to_mermaid(playbook, book.lang), to_inline_svg(playbook, book.lang))
     yield "h2", book.say("stages")
     for number, stage in enumerate(playbook.stages, start=1):
         yield from _stage_blocks(playbook, book, stage, number)
@@ -410,7 +411,7 @@ def _markdown(blocks: list[tuple[str, Any]]) -> str:
         elif kind == "table":
             out += [*_markdown_table(content), ""]
         else:
-            out += ["```mermaid", content.rstrip("\n"), "```", ""]
+            out += ["```mermaid", content[0].rstrip("\n"), "```", ""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -440,17 +441,13 @@ def _html(blocks: list[tuple[str, Any]], book: _Book) -> str:
                 for row in content[1:]
             )
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        else:
-            body.append(f'<pre class="mermaid">{html.escape(content)}</pre>')
+        else:  # the diagram: drawn inline, so the page needs no network and no script
+            body.append(f'<figure class="diagram">{content[1]}</figure>')
     lang = "zh-CN" if book.lang == "zh" else "en"
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title}</title>\n<style>{_CSS}</style>\n"
-        '<script type="module">import mermaid from '
-        '"https://cdn.jsdelivr.net/npm/mermaid@11/dist/mermaid.esm.min.mjs";'
-        "mermaid.initialize({startOnLoad: true});</script>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
+        "</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
     )
 
 

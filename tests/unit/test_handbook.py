@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -93,8 +94,13 @@ def test_html_handbook_is_well_formed() -> None:
     parser = _Tags()
     parser.feed(text)
     assert parser.stack == []
-    assert {"h1", "h3", "table", "pre"} <= set(parser.seen)
-    assert "&lt;br/&gt;" in text  # the mermaid source is escaped
+    assert {"h1", "h3", "table", "svg", "rect", "polyline"} <= set(parser.seen)
+    # The diagram is drawn inline: no script, nothing fetched from the network.
+    assert "<script" not in text
+    assert re.findall(r"https?://[^\s\"']+", text) == ["http://www.w3.org/2000/svg"]
+    # One box per stage, titled in the language asked for.
+    assert text.count("<rect") == len(load(B2B).stages)
+    assert "需求分析" in text
 
 
 def test_stale_handbook(tmp_path: Path) -> None:
