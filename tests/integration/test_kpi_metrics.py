@@ -654,13 +654,19 @@ MAVEN_CASES: tuple[tuple[date, date, str | None], ...] = (
 """(first day, last day, grouping): one import of the data set serves every case."""
 
 
+MAVEN_KPIS = ("win_rate", "cycle_to_won", "won_revenue")
+"""The KPIs the Maven example's README documents; the reference computes exactly these."""
+
+
 def test_maven_kpis_match_the_csv_files(maven: tuple[Database, Playbook]) -> None:
     """The example's three KPIs (win rate, cycle time to won from Engaging, won revenue),
     overall, by region and by manager, equal the figures computed from the CSV files alone."""
     database, playbook = maven
     for first, last, key in MAVEN_CASES:
         period = period_between(first, last, playbook.timezone)
-        report = compute_kpis(database, playbook, period, now=NOW, by=(key,) if key else ())
+        report = compute_kpis(
+            database, playbook, period, now=NOW, by=(key,) if key else (), kpi_ids=MAVEN_KPIS
+        )
         expected = _maven_reference(first, last, key)
         for result in report.results:
             group = result.group.get(key) if key else None
