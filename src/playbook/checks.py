@@ -12,7 +12,7 @@ import itertools
 import re
 import zoneinfo
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, tzinfo
 from typing import Any
@@ -660,15 +660,22 @@ class _Checker:
 
     # --- KPIs ----------------------------------------------------------------------
 
+    def _unique_items(
+        self, section: str, kind: str
+    ) -> Iterator[tuple[YamlPath, Mapping[str, Any], str]]:
+        """Each item of a list section with its path and id; a repeated id is PB301."""
+        seen: set[str] = set()
+        for i, raw in enumerate(self.data.get(section) or []):
+            path: YamlPath = (section, i)
+            item_id = str(raw["id"])
+            if item_id in seen:
+                self.report((*path, "id"), "PB301", f"{kind} id {item_id!r} used twice")
+            seen.add(item_id)
+            yield path, raw, item_id
+
     def _kpis(self) -> list[Kpi]:
         out: list[Kpi] = []
-        seen: set[str] = set()
-        for i, raw in enumerate(self.data.get("kpis") or []):
-            path: YamlPath = ("kpis", i)
-            kid = str(raw["id"])
-            if kid in seen:
-                self.report((*path, "id"), "PB301", f"KPI id {kid!r} used twice")
-            seen.add(kid)
+        for path, raw, kid in self._unique_items("kpis", "KPI"):
             metric = str(raw["metric"])
             for need in _KPI_NEEDS.get(metric, ()):
                 if need not in raw:
@@ -716,13 +723,7 @@ class _Checker:
 
     def _escalations(self) -> list[Escalation]:
         out: list[Escalation] = []
-        seen: set[str] = set()
-        for i, raw in enumerate(self.data.get("escalations") or []):
-            path: YamlPath = ("escalations", i)
-            eid = str(raw["id"])
-            if eid in seen:
-                self.report((*path, "id"), "PB301", f"escalation id {eid!r} used twice")
-            seen.add(eid)
+        for path, raw, eid in self._unique_items("escalations", "escalation"):
             trigger = self._trigger((*path, "trigger"), raw["trigger"])
             levels = self._levels((*path, "levels"), raw.get("levels") or [])
             when = raw.get("when")
