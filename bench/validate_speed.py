@@ -31,8 +31,10 @@ RUNS = 5
 
 def _samples() -> list[Path]:
     """The sample playbooks; the valid examples when the samples are not there."""
-    found = sorted((REPO / "playbooks").glob("*.yaml"))
-    return found or sorted((REPO / "tests" / "examples" / "valid").glob("*.yaml"))
+    from playbook.validate import find_playbooks  # scenario files are not playbooks
+
+    found = [Path(p) for p in find_playbooks([REPO / "playbooks"])]
+    return found or [Path(p) for p in find_playbooks([REPO / "tests" / "examples" / "valid"])]
 
 
 def _median_wall_time(command: Sequence[str], runs: int = RUNS) -> float:
