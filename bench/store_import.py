@@ -1,19 +1,29 @@
 """Benchmark of the deal store: imports on SQLite and PostgreSQL, and `deals show`.
 
-    python bench/store_import.py [--deals N] [--skip-postgres]
+    python bench/store_import.py [--deals N] [--repeat R] [--skip-postgres]
 
-1. The 8,800 Maven CRM opportunities into SQLite (target < 3 s), next to a
-   plain ``csv.reader`` pass over the same file as a baseline.
-2. N generated deals with history (default 1,000,000; 50,000 with
+Prints one figure per line, each with its target and its baseline:
+
+1. ``store_import.maven_sqlite_s``: the 8,800 Maven CRM opportunities into
+   SQLite (target < 3 s), next to a bare ``csv.reader`` pass over the same
+   file measured in the same run.
+2. ``store_import.sqlite_<N>_s`` and ``store_import.postgresql_<N>_s``: N
+   generated deals with history (default 1,000,000; 50,000 with
    PLAYBOOK_BENCH_QUICK=1) into SQLite and into PostgreSQL (a throwaway server,
-   or $PLAYBOOK_TEST_POSTGRES_URL), target < 3 min each, with the peak RSS of
-   the importing process (it must stay flat: rows are streamed in batches).
-3. ``deals show`` of a deal with 1,000 history rows (target < 100 ms).
+   or $PLAYBOOK_TEST_POSTGRES_URL), target < 3 min each. Each import runs in a
+   child process that reports its peak RSS after a tenth of the rows and at
+   the end: the two stay close because rows are streamed in batches. With
+   ``--repeat R`` the best of R runs is shown.
+3. ``store_import.deals_show_ms``: ``deals show`` of a deal with 1,000 history
+   rows (target < 100 ms).
+
+``main()`` returns 1 when a target is missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -24,8 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MAVEN = ROOT / ".." / "shared" / "datasets" / "maven-crm"
@@ -46,16 +59,22 @@ fields:
 PRODUCTS = ["GTX Basic", "GTXPro", "MG Special", "MG Advanced", "GTX Plus Pro", "GTK 500"]
 
 
+MAVEN_TARGET_S = 3.0
+BIG_TARGET_S = 180.0
+SHOW_TARGET_MS = 100.0
+
+
 def main() -> int:
     """Run every benchmark and print one line per figure; 1 when a target is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     quick = os.environ.get("PLAYBOOK_BENCH_QUICK") == "1"
     parser.add_argument("--deals", type=int, default=50_000 if quick else 1_000_000)
+    parser.add_argument("--repeat", type=int, default=1, help="best of this many big imports")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument(
         "--child", nargs=3, metavar=("URL", "CSV", "FOLDER"), help=argparse.SUPPRESS
     )
-    args = parser.parse_args()
+    args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
     if args.child:
         _big_import(*args.child)
         return 0
@@ -64,19 +83,13 @@ def main() -> int:
     try:
         ok &= _maven(work)
         generated = _generate(work, args.deals)
-        ok &= _in_child(f"sqlite:///{work / 'big.db'}", generated, work)
+        ok &= _big("sqlite", args.repeat, lambda: _sqlite_url(work), generated, work)
         if not args.skip_postgres:
-            ok &= _postgres(generated, work)
+            ok &= _postgres(args.repeat, generated, work)
         ok &= _show(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if ok else 1
-
-
-def _report(name: str, seconds: float, target: float, extra: str = "") -> bool:
-    verdict = "ok" if seconds < target else "SLOW"
-    print(f"{name:<48} {seconds:8.2f} s  (target < {target:g} s) {verdict} {extra}".rstrip())
-    return seconds < target
 
 
 def _store(url: str):  # type: ignore[no-untyped-def]
@@ -91,7 +104,7 @@ def _store(url: str):  # type: ignore[no-untyped-def]
 
 def _maven(work: Path) -> bool:
     if not (MAVEN / "sales_pipeline.csv").exists():
-        print(f"Maven data set not found at {MAVEN}: skipped")
+        print(f"store_import.maven_sqlite_s skipped: the Maven data set is not at {MAVEN}")
         return True
     from playbook.store.importer import import_deals
     from playbook.store.mapping import read_mapping
@@ -101,7 +114,7 @@ def _maven(work: Path) -> bool:
         shutil.copy(source, work / source.name)
     started = time.perf_counter()
     with (work / "sales_pipeline.csv").open(newline="") as handle:
-        rows = sum(1 for _ in csv.reader(handle))
+        rows = sum(1 for _ in csv.reader(handle)) - 1
     baseline = time.perf_counter() - started
     store = _store(f"sqlite:///{work / 'maven.db'}")
     started = time.perf_counter()
@@ -110,8 +123,13 @@ def _maven(work: Path) -> bool:
     report = import_deals(store, playbook, work / "sales_pipeline.csv", mapping=mapping, now=NOW)
     seconds = time.perf_counter() - started
     store.database.dispose()
-    print(f"{'csv.reader baseline (' + str(rows - 1) + ' rows)':<48} {baseline:8.3f} s")
-    return _report(f"Maven import, SQLite ({report.created:,} deals)", seconds, 3.0)
+    print(
+        f"store_import.maven_sqlite_s {seconds:.2f} (target < {MAVEN_TARGET_S:g}; "
+        f"{report.created:,} deals, {report.stage_changes:,} stage changes; "
+        f"{seconds / baseline:.0f}x a bare csv.reader pass over the {rows:,} rows, "
+        f"{baseline * 1000:.1f} ms)"
+    )
+    return report.created == rows and seconds < MAVEN_TARGET_S
 
 
 def _generate(work: Path, count: int) -> Path:
@@ -163,14 +181,33 @@ def _big_import(url: str, generated: str, work: str) -> None:
     store = _store(url)
     playbook, _ = playbook_from_file(Path(work) / "playbook.yaml")
     mapping = read_mapping(Path(work) / "generated.yaml")
-    report = import_deals(store, playbook, generated, mapping=mapping, now=NOW, batch_size=5000)
+    with Path(generated).open("rb") as handle:
+        rows = sum(1 for _ in handle) - 1
+    early: list[tuple[int, float]] = []
+
+    def progress(done: int) -> None:
+        if not early and done >= rows // 10:
+            early.append((done, _peak_rss_mib()))
+
+    report = import_deals(store, playbook, generated, mapping=mapping, now=NOW, progress=progress)
     store.database.dispose()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    figures = [report.seconds, report.created, report.stage_changes, rss, store.database.dialect]
+    figures = {
+        "seconds": report.seconds,
+        "created": report.created,
+        "changes": report.stage_changes,
+        "failed": report.failed,
+        "early_rows": early[0][0] if early else rows,
+        "early_rss": early[0][1] if early else _peak_rss_mib(),
+        "rss": _peak_rss_mib(),
+    }
     print(json.dumps(figures))
 
 
-def _in_child(url: str, generated: Path, work: Path) -> bool:
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _in_child(url: str, generated: Path, work: Path) -> dict[str, Any] | None:
     """Run an import in a fresh process, so that its peak RSS is its own."""
     done = subprocess.run(
         [sys.executable, __file__, "--child", url, str(generated), str(work)],
@@ -180,25 +217,67 @@ def _in_child(url: str, generated: Path, work: Path) -> bool:
     )
     if done.returncode != 0:
         print(f"import into {url} failed:\n{done.stderr[-3000:]}")
-        return False
-    seconds, created, changes, rss, dialect = json.loads(done.stdout.strip().splitlines()[-1])
-    extra = f"{changes:,} stage changes, peak RSS {rss:,.0f} MiB"
-    return _report(f"generated import, {dialect} ({created:,} deals)", seconds, 180.0, extra)
+        return None
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
 
 
-def _postgres(generated: Path, work: Path) -> bool:
+def _big(
+    dialect: str,
+    repeat: int,
+    fresh_url: Callable[[], AbstractContextManager[str]],
+    generated: Path,
+    work: Path,
+) -> bool:
+    """The best of ``repeat`` imports of the generated file, each into an empty database."""
+    runs = []
+    for _ in range(max(1, repeat)):
+        with fresh_url() as url:
+            figures = _in_child(url, generated, work)
+        if figures is None:
+            return False
+        runs.append(figures)
+    best = min(runs, key=lambda figures: float(figures["seconds"]))
+    seconds, deals = float(best["seconds"]), int(best["created"])
+    tries = f"best of {len(runs)}: " + ", ".join(f"{run['seconds']:.1f}" for run in runs) + " s; "
+    print(
+        f"store_import.{dialect}_{_size(deals)}_s {seconds:.1f} (target < {BIG_TARGET_S:g}: "
+        f"{seconds / BIG_TARGET_S:.2f} of it; {tries if len(runs) > 1 else ''}"
+        f"{deals:,} deals, {best['changes']:,} stage changes, {deals / seconds:,.0f} deals/s; "
+        f"peak RSS {best['early_rss']:.0f} MiB after {best['early_rows']:,} rows, "
+        f"{best['rss']:.0f} MiB after all)"
+    )
+    return int(best["failed"]) == 0 and seconds < BIG_TARGET_S
+
+
+def _size(count: int) -> str:
+    if count >= 1_000_000 and count % 1_000_000 == 0:
+        return f"{count // 1_000_000}m"
+    return f"{count // 1000}k" if count % 1000 == 0 else str(count)
+
+
+@contextlib.contextmanager
+def _sqlite_url(work: Path) -> Iterator[str]:
+    path = work / "big.db"
+    try:
+        yield f"sqlite:///{path}"
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _postgres(repeat: int, generated: Path, work: Path) -> bool:
     from playbook.store.testing import ThrowawayPostgres, find_postgres_bin, fresh_database
 
     given = os.environ.get("PLAYBOOK_TEST_POSTGRES_URL")
     if given:
-        with fresh_database(given) as url:
-            return _in_child(url, generated, work)
+        return _big("postgresql", repeat, lambda: fresh_database(given), generated, work)
     bin_dir = find_postgres_bin()
     if bin_dir is None:
-        print("PostgreSQL binaries not found: PostgreSQL import skipped")
+        print("store_import.postgresql skipped: PostgreSQL binaries not found")
         return True
-    with ThrowawayPostgres(bin_dir) as server, fresh_database(server.url) as url:
-        return _in_child(url, generated, work)
+    with ThrowawayPostgres(bin_dir) as server:
+        return _big("postgresql", repeat, lambda: fresh_database(server.url), generated, work)
 
 
 def _show(work: Path) -> bool:
@@ -223,7 +302,11 @@ def _show(work: Path) -> bool:
     assert deal.id == found.id
     assert steps.stage == "prospecting"
     assert text.count("\n") == 1000
-    return _report("deals show, 1,000 history rows", seconds, 0.1)
+    print(
+        f"store_import.deals_show_ms {seconds * 1000:.1f} (target < {SHOW_TARGET_MS:g}: "
+        f"{seconds * 1000 / SHOW_TARGET_MS:.2f} of it; a deal with 1,000 history rows, SQLite)"
+    )
+    return seconds * 1000 < SHOW_TARGET_MS
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ date_passed          the field's value (the next day's start)    the value chang
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -54,7 +55,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, Select, Table, exists, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, Table, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -74,7 +75,7 @@ from playbook.sinks import Notification, Sink
 from playbook.store.db import Database
 from playbook.store.escalation_models import ConditionHold, Delivery, EscalationRecord
 from playbook.store.fields import column_for
-from playbook.store.models import Deal, Person
+from playbook.store.models import Deal, Person, UtcDateTime
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -95,7 +96,7 @@ __all__ = [
 DEFAULT_LEASE = timedelta(minutes=5)
 """How long a sweep owns a notification it is sending before another sweep may take it over."""
 
-_INSERT_BATCH = 500
+_INSERT_BATCH = 5000
 _CLAIM_BATCH = 20
 _SEARCH_SPAN = timedelta(days=366 * 30)
 _ZERO = Duration("days", 0.0)
@@ -294,7 +295,9 @@ def due_at(
     working moment (see :func:`working_moment`).
     """
     triggered = calendar.add(anchor, wait or _ZERO)
-    return working_moment(calendar, calendar.add(triggered, after))
+    if after.amount:  # a level without delay (the usual first one) skips a round trip
+        triggered = calendar.add(triggered, after)
+    return working_moment(calendar, triggered)
 
 
 def _at(day: date, moment: time, tz: tzinfo) -> datetime:
@@ -362,10 +365,19 @@ class _Rule:
         )
         self.field_spec = playbook.fields.get(rule.trigger.field or "")
         self.when_fields = tuple(sorted(rule.when.fields)) if rule.when is not None else ()
+        # Texts every escalation of the rule repeats: computed once, not once per deal.
+        self.title = playbook.label(rule.title, fallback=rule.id)
+        self.trigger_values = _constant_trigger_values(rule)
+        self._stage_names: dict[str, str] = {}
 
-    @property
-    def title(self) -> str:
-        return self.playbook.label(self.rule.title, fallback=self.rule.id)
+    def stage_name(self, stage_id: str) -> str:
+        """The title of stage ``stage_id`` in the playbook's language (the id when unknown)."""
+        name = self._stage_names.get(stage_id)
+        if name is None:
+            stage = self.playbook.stage(stage_id)
+            name = self.playbook.label(stage.title if stage else None, fallback=stage_id)
+            self._stage_names[stage_id] = name
+        return name
 
     def scope_without_when(self) -> ColumnElement[bool]:
         """Deals of this playbook in the rule's stages."""
@@ -449,14 +461,14 @@ class _Rule:
         moment = datetime.fromisoformat(text)
         return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
-    def episode(self, stage: str, anchor_value: Any, anchor: datetime) -> str:
-        """The episode key stored in the unique constraint."""
+    def episode(self, stage: str, anchor_value: Any, anchor_iso: str) -> str:
+        """The episode key stored in the unique constraint (``anchor_iso``: the anchor in UTC)."""
         if self.kind == "in_stage":
-            return f"{stage}@{_iso(anchor)}"[:100]
+            return f"{stage}@{anchor_iso}"[:100]
         if self.kind == "date_passed":
             return str(anchor_value)[:100]
         prefix = "activity" if self.kind == "since_last_activity" else "held"
-        return f"{prefix}@{_iso(anchor)}"
+        return f"{prefix}@{anchor_iso}"
 
 
 # --- the sweep ----------------------------------------------------------------------------
@@ -567,13 +579,15 @@ def _sweep_rule(
             threshold = rule.threshold(level, now)
             if threshold is None:
                 continue
+            message = rule.playbook.label(level.level.message, lang, fallback="")
             found_rows = session.execute(_candidates(rule, level, threshold)).all()
+            # Deal order: concurrent sweeps then take the unique-index locks in the same order.
             rows = sorted(found_rows, key=lambda row: int(row.id))
             for start in range(0, len(rows), _INSERT_BATCH):
                 chunk = rows[start : start + _INSERT_BATCH]
-                found = [_fired(rule, level, row, now, lang, snoozes) for row in chunk]
+                found = [_fired(rule, level, row, now, message, snoozes) for row in chunk]
                 due = [item for item in found if item is not None]
-                recorded += _record(session, rule.playbook.id, due, sinks, now)
+                recorded += _record(session, rule, level.number, due, sinks, now)
     report.resolved += resolved
     report.warnings += warnings
     for item in recorded:
@@ -641,12 +655,13 @@ def _fired(
     level: _Level,
     row: Any,
     now: datetime,
-    lang: str | None,
+    message: str,
     snoozes: Mapping[tuple[int, datetime], datetime],
-) -> Fired | None:
-    """The escalation a candidate row makes: open, dropped when too late, None when not due.
+) -> dict[str, Any] | None:
+    """The escalation a candidate row makes (the fields of a :class:`Fired` without its id).
 
-    A snooze of the episode pushes the due time to the first working moment after it.
+    Open, or dropped when found too late; None when not due. A snooze of the
+    episode pushes the due time to the first working moment after it.
     """
     anchor = rule.anchor_time(row.anchor)
     due = level.due(anchor)
@@ -657,29 +672,28 @@ def _fired(
         return None
     limit = rule.rule.max_lateness
     late = limit is not None and rule.calendar.add(due, limit) < now
-    values = _trigger_values(rule, row, anchor, due)
+    anchor_iso = anchor.astimezone(UTC).isoformat()
     reason = _reason(rule, row, anchor, due)
     if late:
         reason += f"; found {_span(due, now)} late (max_lateness {limit}): dropped, nobody told"
-    message = rule.playbook.label(level.level.message, lang, fallback="")
-    return Fired(
-        deal_id=row.id,
-        deal=row.external_id if row.external_id is not None else str(row.id),
-        rule=rule.rule.id,
-        rule_title=rule.title,
-        level=level.number,
-        episode=rule.episode(row.stage, row.anchor, anchor),
-        stage=row.stage,
-        owner=row.owner,
-        anchor_at=anchor,
-        fired_at=due,
-        swept_at=now,
-        status="dropped" if late else "open",
-        reason=reason,
-        trigger=values,
-        notified=_recipients(level.level, row),
-        message=message,
-    )
+    return {
+        "deal_id": row.id,
+        "deal": row.external_id if row.external_id is not None else str(row.id),
+        "rule": rule.rule.id,
+        "rule_title": rule.title,
+        "level": level.number,
+        "episode": rule.episode(row.stage, row.anchor, anchor_iso),
+        "stage": row.stage,
+        "owner": row.owner,
+        "anchor_at": anchor,
+        "fired_at": due,
+        "swept_at": now,
+        "status": "dropped" if late else "open",
+        "reason": reason,
+        "trigger": _trigger_values(rule, row, anchor_iso, anchor, due),
+        "notified": _recipients(level.level, row),
+        "message": message,
+    }
 
 
 def _recipients(level: EscalationLevel, row: Any) -> tuple[Recipient, ...]:
@@ -695,20 +709,30 @@ def _recipients(level: EscalationLevel, row: Any) -> tuple[Recipient, ...]:
     return tuple(people)
 
 
-def _trigger_values(rule: _Rule, row: Any, anchor: datetime, due: datetime) -> dict[str, Any]:
-    trigger = rule.rule.trigger
-    values: dict[str, Any] = {"kind": trigger.kind, "anchor": _iso(anchor)}
+def _constant_trigger_values(rule: Escalation) -> dict[str, Any]:
+    """The part of an escalation's trigger values that is the same for every deal."""
+    trigger = rule.trigger
+    values: dict[str, Any] = {"kind": trigger.kind}
     if trigger.duration is not None:
         values["duration"] = str(trigger.duration)
     if trigger.kind == "date_passed":
         values["field"] = trigger.field
-        values["value"] = str(row.anchor)
     if trigger.condition is not None:
         values["condition"] = trigger.condition.text
+    return values
+
+
+def _trigger_values(
+    rule: _Rule, row: Any, anchor_iso: str, anchor: datetime, due: datetime
+) -> dict[str, Any]:
+    values = {**rule.trigger_values, "anchor": anchor_iso}
+    if rule.kind == "date_passed":
+        values["value"] = str(row.anchor)
     values["elapsed_days"] = round((due - anchor).total_seconds() / 86400, 2)
-    fields = {name: _plain(getattr(row, f"f_{name}", None)) for name in rule.when_fields}
-    if fields:
-        values["fields"] = fields
+    if rule.when_fields:
+        values["fields"] = {
+            name: _plain(getattr(row, f"f_{name}", None)) for name in rule.when_fields
+        }
     return values
 
 
@@ -716,8 +740,7 @@ def _reason(rule: _Rule, row: Any, anchor: datetime, due: datetime) -> str:
     trigger = rule.rule.trigger
     since = _local(anchor, rule.calendar.timezone)
     if trigger.kind == "in_stage":
-        stage = rule.playbook.stage(row.stage)
-        name = rule.playbook.label(stage.title if stage else None, fallback=row.stage)
+        name = rule.stage_name(row.stage)
         return f"in stage {name} since {since} ({_span(anchor, due)}; rule: {trigger.duration})"
     if trigger.kind == "since_last_activity":
         return f"no activity since {since} ({_span(anchor, due)}; rule: {trigger.duration})"
@@ -729,73 +752,116 @@ def _reason(rule: _Rule, row: Any, anchor: datetime, due: datetime) -> str:
 
 
 def _record(
-    session: Session, playbook_id: str, items: Sequence[Fired], sinks: Sequence[str], now: datetime
+    session: Session,
+    rule: _Rule,
+    level: int,
+    found: Sequence[dict[str, Any]],
+    sinks: Sequence[str],
+    now: datetime,
 ) -> list[Fired]:
-    """Insert ``items``; return those this call inserted (the others were already recorded)."""
-    if not items:
+    """Insert the escalations ``found`` for one level; return those this call inserted.
+
+    The others were recorded already, by an earlier or a concurrent sweep. Only
+    the inserted ones get their outbox rows, one per sink, in the same transaction.
+    """
+    if not found:
         return []
+    stored = _stored_time(session)
     rows = [
         {
-            "deal_id": item.deal_id,
-            "playbook_id": playbook_id,
-            "rule": item.rule,
-            "level": item.level,
-            "episode": item.episode,
-            "stage": item.stage,
-            "anchor_at": item.anchor_at,
-            "fired_at": item.fired_at,
-            "swept_at": item.swept_at,
-            "status": item.status,
-            "reason": item.reason,
-            "trigger": dict(item.trigger),
-            "notified": [person.to_dict() for person in item.notified],
+            "deal_id": item["deal_id"],
+            "episode": item["episode"],
+            "stage": item["stage"],
+            "anchor_at": stored(item["anchor_at"]),
+            "fired_at": stored(item["fired_at"]),
+            "status": item["status"],
+            "reason": item["reason"],
+            "trigger": item["trigger"],
+            "notified": [person.to_dict() for person in item["notified"]],
         }
-        for item in items
+        for item in found
     ]
-    statement = _insert_ignoring_duplicates(session, _ESCALATIONS, _ONCE_KEY)
-    inserted = session.execute(
-        statement.returning(_ESCALATIONS.c.id, _ESCALATIONS.c.deal_id, _ESCALATIONS.c.level),
-        rows,
-    ).all()
-    ids = {(row.deal_id, row.level): row.id for row in inserted}
-    won = [
-        _with_id(item, ids[(item.deal_id, item.level)])
-        for item in items
-        if (item.deal_id, item.level) in ids
-    ]
+    fixed = {"playbook_id": rule.playbook.id, "rule": rule.rule.id, "level": level, "swept_at": now}
+    table = _ESCALATIONS.c
+    inserted = _insert_rows(
+        session, _ESCALATIONS, rows, fixed, once=_ONCE_KEY, returning=(table.deal_id, table.id)
+    )
+    ids = {int(row[0]): int(row[1]) for row in inserted}
+    won = [Fired(**item, id=ids[item["deal_id"]]) for item in found if item["deal_id"] in ids]
     outbox = [
-        {
-            "escalation_id": item.id,
-            "sink": sink,
-            "status": "pending",
-            "attempts": 0,
-            "created_at": now,
-        }
+        {"escalation_id": item.id, "sink": sink}
         for item in won
         if item.status == "open"
         for sink in sinks
     ]
     if outbox:
-        session.execute(sa.insert(_DELIVERIES), outbox)
+        pending = {"status": "pending", "attempts": 0, "created_at": now}
+        _insert_rows(session, _DELIVERIES, outbox, pending, once=None, returning=())
     return won
 
 
 _ONCE_KEY = ("deal_id", "rule", "level", "episode")
 
 
-def _insert_ignoring_duplicates(session: Session, table: Table, key: Sequence[str]) -> Any:
-    """``INSERT ... ON CONFLICT (key) DO NOTHING`` for SQLite and PostgreSQL (many rows at once).
+def _insert_rows(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    fixed: Mapping[str, Any],
+    *,
+    once: Sequence[str] | None,
+    returning: Sequence[ColumnElement[Any]],
+) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` (each with the same keys, plus the ``fixed`` values) in one statement.
 
-    Executed with a list of rows, SQLAlchemy batches them into multi-row
-    statements compiled once ("insertmanyvalues"), RETURNING included.
+    The rows travel as one JSON document, unpacked by the database
+    (``jsonb_to_recordset`` on PostgreSQL, ``json_each`` on SQLite): one
+    parameter instead of one per value, which spares the driver parsing a
+    statement of tens of thousands of placeholders per batch. Times in
+    ``rows`` must already be in their stored form (see :func:`_stored_time`).
+    With ``once`` (a unique key), rows already present are skipped, ``ON
+    CONFLICT DO NOTHING``; ``returning`` columns come back for the inserted rows only.
     """
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing(index_elements=list(key))
+    names = list(rows[0])
+    document = sa.literal(json.dumps(rows, ensure_ascii=False, separators=(",", ":")), sa.Text())
+    if session.get_bind().dialect.name == "postgresql":
+        record = (
+            func.jsonb_to_recordset(sa.cast(document, postgresql.JSONB))
+            .table_valued(*(sa.column(name, table.c[name].type) for name in names))
+            .render_derived(name="found", with_types=True)
+        )
+        values: list[ColumnElement[Any]] = [record.c[name] for name in names]
+        insert: Any = postgresql.insert(table)
+    else:
+        each = func.json_each(document).table_valued("value")
+        values = [func.json_extract(each.c.value, f"$.{name}") for name in names]
+        insert = sqlite.insert(table)
+    constants = [sa.literal(value, table.c[name].type) for name, value in fixed.items()]
+    # SQLite needs a WHERE between INSERT ... SELECT and ON CONFLICT to parse it as an upsert.
+    source = select(*values, *constants).where(sa.true())
+    statement = insert.from_select([*names, *fixed], source)
+    if once is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=list(once))
+    if not returning:
+        session.execute(statement)
+        return []
+    return [tuple(row) for row in session.execute(statement.returning(*returning))]
 
 
-def _with_id(item: Fired, new_id: int) -> Fired:
-    return Fired(**{**{name: getattr(item, name) for name in Fired.__slots__}, "id": new_id})
+def _stored_time(session: Session) -> Callable[[datetime], str]:
+    """Turns a time into the text its column stores (and that SQL then compares as equal).
+
+    SQLite keeps times as text, and episode checks compare that text with the
+    deal's columns: the column type's own conversion writes it, so both agree.
+    """
+    dialect = session.get_bind().dialect
+    convert = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+
+    def stored(moment: datetime) -> str:
+        value = convert(moment) if convert is not None else moment
+        return value if isinstance(value, str) else value.isoformat()
+
+    return stored
 
 
 # --- held conditions, resolution, warnings ------------------------------------------------
@@ -824,36 +890,30 @@ def _track_condition(session: Session, rule: _Rule, now: datetime) -> None:
 def _resolve(session: Session, rule: _Rule, now: datetime) -> int:
     """Mark ``resolved`` the open escalations of ``rule`` whose cause went away; return how many.
 
-    The open escalations are read joined to their deal by key and the checks
-    are computed in the SELECT list: a plain ``NOT EXISTS`` lets a planner
-    without statistics scan the stage index once per escalation.
+    One ``UPDATE`` joined to the deal by key decides and writes, in the
+    database: the resolution text is a ``CASE`` over the two reasons, NULL for
+    an escalation that still stands. (A plain ``NOT EXISTS`` over the deals
+    would let a planner without statistics scan the stage index once per escalation.)
     """
     same = rule.same_episode()
-    applies = sa.and_(same, rule.scope())
-    rows = session.execute(
-        select(
-            _E.id,
-            sa.case((same, True), else_=False).label("same"),
-            sa.case((applies, True), else_=False).label("applies"),
+    resolution = sa.case(
+        (sa.and_(same, rule.scope()), sa.null()),
+        (same, "the rule no longer applies to the deal (its stage or `when` changed)"),
+        else_=_RESOLUTIONS[rule.kind],
+    )
+    done = session.execute(
+        update(_E)
+        .where(
+            _E.deal_id == Deal.id,
+            _E.rule == rule.rule.id,
+            _E.playbook_id == rule.playbook.id,
+            _E.status.in_(_LIVE),
+            resolution.is_not(None),
         )
-        .select_from(_E)
-        .join(Deal, Deal.id == _E.deal_id)
-        .where(_E.rule == rule.rule.id, _E.playbook_id == rule.playbook.id, _E.status.in_(_LIVE))
-    ).all()
-    gone = [row.id for row in rows if not row.same]
-    moot = [row.id for row in rows if row.same and not row.applies]
-    for ids, text in (
-        (gone, _RESOLUTIONS[rule.kind]),
-        (moot, "the rule no longer applies to the deal (its stage or `when` changed)"),
-    ):
-        for start in range(0, len(ids), _INSERT_BATCH):
-            session.execute(
-                update(_E)
-                .where(_E.id.in_(ids[start : start + _INSERT_BATCH]), _E.status.in_(_LIVE))
-                .values(status="resolved", resolved_at=now, resolution=text)
-                .execution_options(synchronize_session=False)
-            )
-    return len(gone) + len(moot)
+        .values(status="resolved", resolved_at=now, resolution=resolution)
+        .execution_options(synchronize_session=False)
+    )
+    return int(cast(CursorResult[Any], done).rowcount or 0)
 
 
 def _missing_fields(session: Session, rule: _Rule, now: datetime) -> list[str]:

@@ -255,7 +255,7 @@ def _svg_arrow(start: tuple[int, int], end: tuple[int, int]) -> str:
 
 def _fit(text: str, width_px: int) -> str:
     """``text`` cut with an ellipsis to about ``width_px`` (wide characters count double)."""
-    used, out = 0.0, []
+    used, out = 0.0, list[str]()
     for char in text:
         used += 13.0 if ord(char) > 0x2E7F else 7.2
         if used > width_px:

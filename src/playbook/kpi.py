@@ -3,10 +3,12 @@
 Every metric of the playbook format (``stage_entries``, ``conversion``,
 ``win_rate``, ``cycle_time``, ``time_in_stage``, ``pipeline_value``,
 ``weighted_pipeline``, ``won_deals``, ``won_value``, ``activity_count``,
-``field_aggregate``, ``field_ratio``) is compiled to one SQL query that
-aggregates in the database and returns one row per group: no deal row is ever
-pulled into Python. Percentiles (median, p90) are computed with window
-functions, so they run the same way on SQLite and PostgreSQL.
+``field_aggregate``, ``field_ratio``) is compiled to SQL that aggregates in
+the database and returns one row per group: no deal row is ever pulled into
+Python. The unit rows several KPIs read (closings, open deals, cycle times,
+stays) are built once per report, and KPIs over the same unit rows, groups and
+filter share one query. Percentiles (median, p90) interpolate between ranks
+like PostgreSQL's ``percentile_cont``, which SQLite gets from window functions.
 
 :func:`compute_kpis` measures the KPIs over a :class:`Period` (a year, quarter,
 month, ISO week, or any range of days, in the playbook's timezone), grouped by
@@ -447,10 +449,9 @@ def compute_kpis(
     measured: list[tuple[Kpi, tuple[str, ...], list[_Row]]] = []
     notes: list[str] = []
     with database.engine.connect() as connection:
-        units = _Units(connection, playbook, period)
-        for kpi in kpis:
-            names = tuple(groupings if groupings is not None else kpi.by)
-            rows = _measure(units, kpi, names)
+        jobs = [(kpi, tuple(groupings if groupings is not None else kpi.by)) for kpi in kpis]
+        all_rows = _measure_all(_Units(connection, playbook, period), jobs)
+        for (kpi, names), rows in zip(jobs, all_rows, strict=True):
             measured.append((kpi, names, rows))
             notes += _field_notes(connection, playbook, kpi, rows)
         results = [
@@ -600,23 +601,60 @@ class _Plan:
 
     ``aggregate`` is one of ``count``, ``sum``, ``share`` (mean of a 0/1
     flag), ``ratio`` (sum of ``x`` / sum of ``y``), ``mean``, ``min``, ``max``,
-    ``count_values``, ``median``, ``p90``.
+    ``count_values``, ``median``, ``p90``. ``only`` names a 0/1 column of the
+    units: the plan then measures only the rows where it is 1.
     """
 
     units: sa.FromClause
     aggregate: str
     x: Callable[[sa.FromClause], ColumnElement[Any]] | None = None
     y: Callable[[sa.FromClause], ColumnElement[Any]] | None = None
+    only: str | None = None
 
 
 _Row = tuple[tuple[Any, ...], float | None, int]
 
 
-def _measure(units: _Units, kpi: Kpi, names: Sequence[str]) -> list[_Row]:
-    plan = _plan(units, kpi)
+def _measure_all(units: _Units, jobs: Sequence[tuple[Kpi, tuple[str, ...]]]) -> list[list[_Row]]:
+    """The rows of each KPI of ``jobs`` (a KPI and its groupings), in order.
+
+    KPIs that read the same shared unit rows with the same groups and ``where``
+    (win rate, won deals, won value and field aggregates over the closings)
+    are measured by one query: the join to the deals is then done once.
+    SQLite's percentiles need a query of their own (window functions).
+    """
+    plans = [_plan(units, kpi) for kpi, _names in jobs]
+    windowed = units.connection.dialect.name != "postgresql"
+    batches: dict[tuple[Any, ...], list[int]] = {}
+    for index, ((kpi, names), plan) in enumerate(zip(jobs, plans, strict=True)):
+        where = None if kpi.where is None else kpi.where.text
+        alone = windowed and plan.aggregate in _PERCENTILES
+        key = (index,) if alone else (id(plan.units), names, where)
+        batches.setdefault(key, []).append(index)
+    found: list[list[_Row]] = [[] for _ in jobs]
+    for members in batches.values():
+        kpi, names = jobs[members[0]]
+        measured = _measure(units, kpi, names, [plans[index] for index in members])
+        for index, rows in zip(members, measured, strict=True):
+            found[index] = rows
+    return found
+
+
+def _measure(
+    units: _Units, kpi: Kpi, names: Sequence[str], plans: Sequence[_Plan]
+) -> list[list[_Row]]:
+    """The rows of each plan, all over the same units, groups and ``kpi.where``, in one query."""
     groups = [group_column(name, units.playbook) for name in names]
-    query = _aggregated(units.playbook, kpi, plan, groups, names)
-    return [_finish(plan.aggregate, row, len(groups)) for row in units.connection.execute(query)]
+    dialect = units.connection.dialect.name
+    query, widths = _aggregated(units.playbook, kpi, plans, groups, names, dialect)
+    width = len(groups)
+    found: list[list[_Row]] = [[] for _ in plans]
+    for row in units.connection.execute(query):
+        start = width
+        for rows, plan, size in zip(found, plans, widths, strict=True):
+            rows.append(_finish(plan.aggregate, (*row[:width], *row[start : start + size]), width))
+            start += size
+    return found
 
 
 def group_column(name: str, playbook: Playbook) -> ColumnElement[Any]:
@@ -645,52 +683,70 @@ def group_column(name: str, playbook: Playbook) -> ColumnElement[Any]:
 def _aggregated(
     playbook: Playbook,
     kpi: Kpi,
-    plan: _Plan,
+    plans: Sequence[_Plan],
     groups: list[ColumnElement[Any]],
     names: Sequence[str],
-) -> Select[Any]:
-    source: Any = plan.units.join(Deal, Deal.id == plan.units.c.deal_id)
+    dialect: str,
+) -> tuple[_Query, list[int]]:
+    """The query measuring ``plans`` and how many columns each reads.
+
+    On SQLite a percentile plan comes alone: its query ranks the rows with
+    window functions. PostgreSQL has ``percentile_cont`` built in.
+    """
+    units = plans[0].units
+    source: Any = units.join(Deal, Deal.id == units.c.deal_id)
     if any(name in BUILTIN_GROUPS[1:] for name in names):
         source = source.outerjoin(Person, Person.name == Deal.owner)
     filters: list[ColumnElement[bool]] = [Deal.playbook_id == playbook.id]
     if kpi.where is not None:
         filters.append(to_sql(kpi.where.expr, column_for))
     labelled = [column.label(f"g{i}") for i, column in enumerate(groups)]
-    if plan.aggregate in _PERCENTILES:
-        return _percentile(plan, labelled, source, filters)
-    measures = _measures(plan)
-    query = select(*labelled, *measures).select_from(source).where(*filters)
-    return query.group_by(*groups) if groups else query
+    if dialect != "postgresql" and plans[0].aggregate in _PERCENTILES:
+        return _ranked_percentile(plans[0], labelled, source, filters), [2]
+    measures = [_measures(plan) for plan in plans]
+    query = select(*labelled, *(m for ms in measures for m in ms)).select_from(source)
+    query = query.where(*filters)
+    return (query.group_by(*groups) if groups else query), [len(ms) for ms in measures]
+
+
+def _kept(plan: _Plan, value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``value`` on the rows the plan measures (see ``only``), else NULL."""
+    return value if plan.only is None else case((plan.units.c[plan.only] == 1, value))
 
 
 def _measures(plan: _Plan) -> list[ColumnElement[Any]]:
-    x = plan.x(plan.units) if plan.x is not None else None
+    x = _kept(plan, plan.x(plan.units)) if plan.x is not None else None
+    every = func.count() if plan.only is None else func.count(_kept(plan, sa.literal(1)))
     if plan.aggregate == "count":
-        return [func.count()]
+        return [every]
     assert x is not None
     if plan.aggregate in ("sum", "share"):
-        return [func.sum(x), func.count()]
+        return [func.sum(x), every]
     if plan.aggregate == "ratio":
         assert plan.y is not None
-        y = plan.y(plan.units)
+        y = _kept(plan, plan.y(plan.units))
         both = sa.and_(x.is_not(None), y.is_not(None))
         return [func.sum(case((both, x))), func.sum(case((both, y))), func.count(case((both, 1)))]
     if plan.aggregate == "mean":
         return [func.sum(x), func.count(x)]
     if plan.aggregate in ("min", "max"):
         return [getattr(func, plan.aggregate)(x), func.count(x)]
+    if plan.aggregate in _PERCENTILES:
+        numerator, denominator = _PERCENTILES[plan.aggregate]
+        fraction = sa.literal(numerator / denominator, sa.Float())
+        return [func.percentile_cont(fraction).within_group(x), func.count(x)]
     return [func.count(x), func.count(x)]  # count_values
 
 
-def _percentile(
+def _ranked_percentile(
     plan: _Plan,
     groups: list[sa.Label[Any]],
     source: Any,
     filters: list[ColumnElement[bool]],
-) -> Select[Any]:
-    """Linear interpolation between the two closest ranks, as ``percentile_cont``."""
+) -> _Query:
+    """Linear interpolation between the two closest ranks, as ``percentile_cont`` does."""
     assert plan.x is not None
-    x = plan.x(plan.units)
+    x = _kept(plan, plan.x(plan.units))
     numerator, denominator = _PERCENTILES[plan.aggregate]
     partition = list(groups) or None
     ranked = (
@@ -764,10 +820,12 @@ class _Units:
 
     Closings, open deals and cycle times are read by several KPIs each (a
     playbook typically has a win rate, won deals, won value and field
-    aggregates over the same closings): they are built once per report, as
-    temporary tables that vanish with the report's transaction. Where the
-    database refuses temporary tables (a read-only transaction, a hot standby,
-    a role without the TEMP privilege) they are computed inline in each query.
+    aggregates over the same closings); stays hold a correlated subquery that
+    SQLite would evaluate twice if it were inlined. They are built once per
+    report, as temporary tables that vanish with the report's transaction.
+    Where the database refuses temporary tables (a read-only transaction, a hot
+    standby, a role without the TEMP privilege) they are computed inline in
+    each query instead.
     """
 
     def __init__(self, connection: sa.Connection, playbook: Playbook, period: Period) -> None:
@@ -868,10 +926,6 @@ def _closings(playbook: Playbook, period: Period) -> _Query:
     ).where(closes.c.latest == 1)
 
 
-def _won(closings: sa.FromClause) -> Subquery:
-    return select(closings.c.deal_id).where(closings.c.won == 1).subquery()
-
-
 def _reach(playbook: Playbook, target: str) -> list[str]:
     """The stages whose entry counts as reaching ``target``: it, or a later non-lost stage."""
     stage = playbook.stage(target)
@@ -889,6 +943,9 @@ def _conversion(playbook: Playbook, source: str, target: str, period: Period) ->
         select(StageChange.deal_id, func.min(StageChange.deal_version).label("version"))
         .where(StageChange.to_stage == source, _in(StageChange.at, period))
         .group_by(StageChange.deal_id)
+        # In deal order, the probes below walk the history index from start to end
+        # instead of jumping around it: about twice as fast on both databases.
+        .order_by(StageChange.deal_id)
         .subquery()
     )
     later = aliased(StageChange)
@@ -928,43 +985,50 @@ def _cycle_params(playbook: Playbook, kpi: Kpi) -> tuple[str, str]:
 
 def _stays(stage: str, period: Period) -> _Query:
     """Stays in ``stage`` that ended in the period, with their length in days."""
-    leaving = aliased(StageChange)
+    leaving = (
+        select(StageChange.deal_id, StageChange.deal_version, StageChange.at)
+        .where(StageChange.from_stage == stage, _in(StageChange.at, period))
+        .order_by(StageChange.deal_id)  # the probes then walk the history index in order
+        .subquery()
+    )
     # The stay began with the deal's previous stage change: one index probe per stay, not a
     # window over the whole history of every deal that left the stage.
     entered = (
         select(StageChange.at)
         .where(
-            StageChange.deal_id == leaving.deal_id,
-            StageChange.deal_version < leaving.deal_version,
+            StageChange.deal_id == leaving.c.deal_id,
+            StageChange.deal_version < leaving.c.deal_version,
         )
         .order_by(StageChange.deal_version.desc())
         .limit(1)
-        .correlate(leaving)
         .scalar_subquery()
     )
-    return select(leaving.deal_id, _DaysBetween(leaving.at, entered).label("days")).where(
-        leaving.from_stage == stage, _in(leaving.at, period)
-    )
+    return select(leaving.c.deal_id, _DaysBetween(leaving.c.at, entered).label("days"))
 
 
 def _open_at_end(playbook: Playbook, period: Period) -> _Query:
     """Deals whose last stage change before the period's end put them in an open stage."""
     open_ = _stage_ids(playbook, lambda stage: stage.is_open)
-    version = StageChange.deal_version
-    # One pass over the history: a deal is open when its last version before the end is also
-    # its last version into an open stage; only those few are joined back for their stage.
-    last_open = func.max(case((StageChange.to_stage.in_(open_), version)))
+    if not open_:
+        return select(StageChange.deal_id, StageChange.to_stage.label("stage")).where(sa.false())
+    # One pass over the history and no join back: each change is coded version × codes + its
+    # stage (open stages 0..n-1, any other stage n); a deal's largest code is its last change
+    # before the end, and the remainder says in which stage that change left it.
+    codes = len(open_) + 1
+    stage_code = case(
+        *((StageChange.to_stage == stage, code) for code, stage in enumerate(open_)),
+        else_=len(open_),
+    )
+    version = sa.cast(StageChange.deal_version, sa.BigInteger())
     last = (
-        select(StageChange.deal_id, func.max(version).label("version"))
+        select(StageChange.deal_id, func.max(version * codes + stage_code).label("code"))
         .where(StageChange.at < period.end)
         .group_by(StageChange.deal_id)
-        .having(func.max(version) == last_open)
         .subquery()
     )
-    return select(StageChange.deal_id, StageChange.to_stage.label("stage")).join(
-        last,
-        sa.and_(StageChange.deal_id == last.c.deal_id, StageChange.deal_version == last.c.version),
-    )
+    code = last.c.code % codes
+    stage = case(*((code == index, sa.literal(stage)) for index, stage in enumerate(open_)))
+    return select(last.c.deal_id, stage.label("stage")).where(code < len(open_))
 
 
 def _activities(kpi: Kpi, period: Period) -> Subquery:
@@ -1048,9 +1112,9 @@ _PLANS: dict[str, Callable[[_Units, Kpi], _Plan]] = {
         _flag("flag"),
     ),
     "win_rate": lambda u, kpi: _Plan(u.closings(), "share", _flag("won")),
-    "won_deals": lambda u, kpi: _Plan(_won(u.closings()), "count"),
+    "won_deals": lambda u, kpi: _Plan(u.closings(), "count", only="won"),
     "won_value": lambda u, kpi: _Plan(
-        _won(u.closings()), "sum", _field(u.playbook, _param(kpi, "field"))
+        u.closings(), "sum", _field(u.playbook, _param(kpi, "field")), only="won"
     ),
     "cycle_time": lambda u, kpi: _Plan(
         u.cycles(*_cycle_params(u.playbook, kpi)), _statistic(kpi), _days
@@ -1157,7 +1221,8 @@ def funnel(database: Database, playbook: Playbook, period: Period) -> tuple[Funn
                 units = _conversion(playbook, stage.id, following.id, period)
                 plan = _Plan(units, "share", _flag("flag"))
                 kpi = Kpi(id="funnel", metric="conversion")
-                rows = connection.execute(_aggregated(playbook, kpi, plan, [], ())).all()
+                query = _aggregated(playbook, kpi, [plan], [], (), connection.dialect.name)[0]
+                rows = connection.execute(query).all()
                 rate = _finish("share", rows[0], 0)[1] if rows else None
             steps.append(FunnelStep(stage, counts.get(stage.id, 0), rate))
     return tuple(steps)
@@ -1211,7 +1276,8 @@ def cycle_time_histogram(
             select(bucket, func.count()).select_from(joined).where(*mine).group_by(bucket)
         ).all()
         plan = _Plan(cycles, "median", _days)
-        median_rows = connection.execute(_aggregated(playbook, kpi, plan, [], ())).all()
+        query = _aggregated(playbook, kpi, [plan], [], (), connection.dialect.name)[0]
+        median_rows = connection.execute(query).all()
     counts = [0] * (max(int(b) for b, _ in rows) + 1)
     for index, count in rows:
         counts[max(0, int(index))] += int(count)

@@ -2,8 +2,9 @@
 
 Random well-typed conditions (over fields of every kind) and random deals
 (with missing keys and None) are checked against a real SQLite database, one
-typed column per field; lists are JSON text. Set ``PLAYBOOK_TEST_POSTGRES_URL``
-to run the same property against PostgreSQL.
+typed column per field; lists are JSON text. The same property runs against
+PostgreSQL: the server of the store tests (see ``conftest.py``), skipped when
+there is none unless ``PLAYBOOK_REQUIRE_POSTGRES=1``.
 
 Decimals keep at most 2 places and stay below 1e9: SQLite stores NUMERIC as
 REAL, which holds such values exactly enough to keep their order and equality.
@@ -12,7 +13,6 @@ REAL, which holds such values exactly enough to keep their order and equality.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from playbook.conditions import Expr, FieldType, Not, parse_condition, to_python
 from playbook.conditions.sql import to_sql
+from playbook.store.testing import fresh_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_conditions_strategies import FIELDS, conditions, deals
@@ -110,17 +111,16 @@ def test_sql_and_python_select_the_same_deals_on_sqlite(
 
 
 @pytest.fixture(scope="module")
-def postgres_table() -> Iterator[tuple[sa.Engine, sa.Table]]:
-    """A scratch table on the PostgreSQL server of PLAYBOOK_TEST_POSTGRES_URL (skip if unset)."""
-    url = os.environ.get("PLAYBOOK_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("PLAYBOOK_TEST_POSTGRES_URL is not set: no PostgreSQL server to test on")
-    engine = sa.create_engine(url)
-    table = _table(f"conditions_agree_{uuid.uuid4().hex[:8]}")
-    table.metadata.create_all(engine)
-    yield engine, table
-    table.metadata.drop_all(engine)
-    engine.dispose()
+def postgres_table(postgres_admin_url: str) -> Iterator[tuple[sa.Engine, sa.Table]]:
+    """A scratch table in a fresh database on the store tests' PostgreSQL server."""
+    with fresh_database(postgres_admin_url) as url:
+        engine = sa.create_engine(url)
+        table = _table("conditions_agree")
+        table.metadata.create_all(engine)
+        try:
+            yield engine, table
+        finally:
+            engine.dispose()
 
 
 @pytest.mark.postgres

@@ -23,6 +23,18 @@ On re-import the stored history is compared by its stages: the same path
 changes nothing, a longer path in the file appends the new stage changes, a
 longer path in the store (the deal moved on live) keeps the store's stage, and
 two different paths are reported as a row error.
+
+**Writing in bulk.** The file is streamed: memory holds one batch, whatever
+the size of the file. Each batch looks up its external ids in one query,
+updates the deals it already knows one by one (through optimistic locking,
+like every other write), and appends the new deals and all stage changes
+without the ORM: rows are tuples already in the driver's form, new deals get
+ids reserved up front (SQLite: above the largest id, under the write lock the
+batch holds; PostgreSQL: from the id sequence), and they are written with one
+prepared INSERT run by ``executemany`` on SQLite and with ``COPY`` on
+PostgreSQL. On SQLite the import's connection gets a 64 MiB page cache for
+its duration; durability settings are left alone (WAL, ``synchronous =
+NORMAL``).
 """
 
 from __future__ import annotations
@@ -30,7 +42,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
@@ -42,7 +53,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    String,
     Table,
     any_,
     bindparam,
@@ -67,12 +77,14 @@ if TYPE_CHECKING:
 
 __all__ = ["ImportReport", "ImportedDeal", "import_deals", "read_rows"]
 
-DEFAULT_BATCH = 2000
+DEFAULT_BATCH = 10_000
 _TRUE = frozenset({"true", "yes", "y", "t", "1", "是", "真"})
 _FALSE = frozenset({"false", "no", "n", "f", "0", "否", "假"})
 _DEALS = cast(Table, Deal.__table__)
 _CHANGES = cast(Table, StageChange.__table__)
 _PEOPLE = cast(Table, Person.__table__)
+_to_json = json.JSONEncoder(check_circular=False).encode
+"""``json.dumps`` with its defaults (the text SQLAlchemy writes), minus the cycle check."""
 _PLACES = frozenset({"manager", "team", "region"})
 
 
@@ -91,7 +103,10 @@ class ImportedDeal:
 
 @dataclass(slots=True)
 class ImportReport:
-    """What an import did: rows read, deals created/updated/unchanged, and the bad rows."""
+    """What an import did: rows read, deals created/updated/unchanged, and the bad rows.
+
+    ``errors`` are in row order.
+    """
 
     file: str
     rows: int = 0
@@ -172,9 +187,12 @@ def import_deals(
     report = ImportReport(str(path))
     source, mapping, converter = _prepare(playbook, path, mapping)
     _prescan(source, converter if strict else None, path)
-    with _import_connection(store.database) as connection:
-        writer = _BatchWriter(connection, playbook, at, report)
-        _write_batches(writer, _batches(source, converter, report, batch_size), progress)
+    with _bulk_connection(store.database) as rows:
+        writer = _BatchWriter(rows, playbook, at, report)
+        for batch, read in _batches(source, converter, report, batch_size):
+            writer.write(batch)
+            if progress is not None:
+                progress(read)
     if progress is not None:
         progress(report.rows)
     report.errors.sort(key=lambda error: error.line or 0)
@@ -199,31 +217,6 @@ def _batches(
             batch = []
     if batch:
         yield batch, report.rows
-
-
-def _write_batches(
-    writer: _BatchWriter,
-    batches: Iterator[tuple[list[ImportedDeal], int]],
-    progress: Callable[[int], None] | None,
-) -> None:
-    """Write each batch in a second thread while the next one is read and converted.
-
-    The database does its part (SQLite's inserts, PostgreSQL's server) without
-    holding the GIL, so reading and writing overlap; at most two batches are
-    in memory. A batch is handed over only after the previous one committed
-    and ``progress`` returned, so an interrupted import stops at a batch
-    boundary.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="playbook-import") as thread:
-        pending: tuple[Future[None], int] | None = None
-        for batch, read in batches:
-            if pending is not None:
-                pending[0].result()
-                if progress is not None:
-                    progress(pending[1])
-            pending = (thread.submit(writer.write, batch), read)
-        if pending is not None:
-            pending[0].result()
 
 
 def _open(path: str | Path, mapping: ImportMapping | None) -> RowSource:
@@ -483,7 +476,7 @@ class _FieldColumn:
 _Key = TypeVar("_Key")
 _Value = TypeVar("_Value")
 _REMEMBERED = 4096
-"""How many distinct texts a column remembers the conversion of (memory stays bounded)."""
+"""How many distinct texts (or times) a cache holds before it starts over: memory stays bounded."""
 
 
 def _remember(known: dict[_Key, _Value], key: _Key, value: _Value) -> None:
@@ -553,32 +546,28 @@ class _Existing:
 
 
 @contextmanager
-def _import_connection(database: Database) -> Iterator[Connection]:
-    """One connection for a whole import, taken out of the pool and closed at the end.
-
-    On SQLite it runs with a larger page cache (:meth:`_BulkRows.tune`), which
-    must not stay with a pooled connection afterwards.
-    """
+def _bulk_connection(database: Database) -> Iterator[_BulkRows]:
+    """One connection for a whole import, set up for bulk writes and reset at the end."""
     with database.engine.connect() as connection:
-        connection.detach()
         # Makes SQLite's transactions BEGIN IMMEDIATE (see playbook.store.db).
         connection.execution_options(playbook_write=True)
-        yield connection
+        postgres = connection.dialect.name == "postgresql"
+        rows = _PostgresRows(connection) if postgres else _BulkRows(connection)
+        with rows.tuned():
+            yield rows
 
 
 class _BatchWriter:
     """Writes batches of imported deals on one connection, one transaction each."""
 
     def __init__(
-        self, connection: Connection, playbook: Playbook, now: datetime, report: ImportReport
+        self, rows: _BulkRows, playbook: Playbook, now: datetime, report: ImportReport
     ) -> None:
-        self.connection = connection
-        self.rows = _bulk_rows(connection)
+        self.connection = rows.connection
+        self.rows = rows
         self.playbook = playbook
         self.now = now
         self.report = report
-        with connection.begin():
-            self.rows.tune()
 
     def write(self, batch: list[ImportedDeal]) -> None:
         """Write ``batch`` in one transaction: new deals appended, known ones updated."""
@@ -654,7 +643,7 @@ class _BatchWriter:
             return {}
         query = (
             select(_CHANGES.c.deal_id, _CHANGES.c.to_stage)
-            .where(_CHANGES.c.deal_id.in_(deal_ids))
+            .where(_one_of(connection, _CHANGES.c.deal_id, deal_ids))
             .order_by(_CHANGES.c.deal_id, _CHANGES.c.deal_version)
         )
         paths: dict[int, list[str]] = {}
@@ -675,9 +664,11 @@ class _BatchWriter:
 
     def _deal_row(self, rows: _BulkRows, deal_id: int, deal: ImportedDeal) -> tuple[Any, ...]:
         """The values of a new deal, in the order of :data:`_DEAL_COLUMNS`."""
-        times = [at or self.now for _, at in deal.history]
+        now = self.now
+        times = [at or now for _, at in deal.history]
         people = deal.people
         fields = {key: value for key, value in deal.fields.items() if value is not None}
+        entered = rows.time(times[-1])
         return (
             deal_id,
             deal.external_id,
@@ -688,15 +679,15 @@ class _BatchWriter:
             people.get("team"),
             people.get("manager"),
             people.get("region"),
-            json.dumps(fields),
+            _to_json(fields),
             "{}",
             rows.time(times[0]),
-            rows.time(self.now),
+            rows.time(now),
             IMPORT_ACTOR,
-            rows.time(times[-1]),
+            entered,
             rows.time(max(times)),
-            rows.time(times[-1]) if deal.closed else None,
-            len(deal.history),
+            entered if deal.closed else None,
+            len(times),
         )
 
     def _changes(
@@ -812,7 +803,9 @@ class _BatchWriter:
         table = _PEOPLE
         known = {
             row.name: row
-            for row in connection.execute(select(table).where(table.c.name.in_(list(people))))
+            for row in connection.execute(
+                select(table).where(_one_of(connection, table.c.name, list(people)))
+            )
         }
         for name, where in people.items():
             values = {key: where.get(key) for key in ("manager", "team", "region")}
@@ -825,10 +818,10 @@ class _BatchWriter:
                 )
 
 
-def _one_of(connection: Connection, column: ColumnElement[str], values: list[str]) -> Any:
+def _one_of(connection: Connection, column: ColumnElement[Any], values: Sequence[Any]) -> Any:
     """``column IN values``; on PostgreSQL one array parameter instead of one per value."""
     if connection.dialect.name == "postgresql":
-        return column == any_(bindparam("values", values, type_=ARRAY(String)))
+        return column == any_(bindparam("values", list(values), type_=ARRAY(column.type)))
     return column.in_(values)
 
 
@@ -847,12 +840,6 @@ _CACHE_KIB = 64 * 1024
 """SQLite's page cache during an import, in KiB."""
 
 
-def _bulk_rows(connection: Connection) -> _BulkRows:
-    if connection.dialect.name == "postgresql":
-        return _PostgresRows(connection)
-    return _BulkRows(connection)
-
-
 class _BulkRows:
     """Appends rows to a table with one prepared INSERT run over all of them (executemany).
 
@@ -866,14 +853,24 @@ class _BulkRows:
         self.connection = connection
         self._times: dict[datetime, Any] = {}
 
-    def tune(self) -> None:
-        """Set the connection up for a long import.
+    @contextmanager
+    def tuned(self) -> Iterator[None]:
+        """A larger page cache for the import, back to what it was afterwards.
 
-        A 64 MiB page cache keeps the indexes that new rows land in at random
-        places (stage-entry and activity times) in memory; durability settings
-        stay as they are (WAL with ``synchronous = NORMAL``).
+        The cache keeps the index pages that new rows land in (stage, owner,
+        stage-entry and activity times) in memory instead of reading them
+        again for every batch. Durability settings stay as they are (WAL with
+        ``synchronous = NORMAL``).
         """
-        self.connection.exec_driver_sql(f"PRAGMA cache_size = -{_CACHE_KIB}")
+        connection = self.connection
+        with connection.begin():
+            previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar() or 0)
+            connection.exec_driver_sql(f"PRAGMA cache_size = -{_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            with connection.begin():
+                connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
 
     def reserve_ids(self, count: int) -> Sequence[int]:
         """``count`` unused deal ids.
@@ -903,8 +900,10 @@ class _BulkRows:
 class _PostgresRows(_BulkRows):
     """PostgreSQL: ids from the table's sequence, rows streamed with COPY."""
 
-    def tune(self) -> None:
+    @contextmanager
+    def tuned(self) -> Iterator[None]:
         """Nothing to set: the server's own settings apply."""
+        yield
 
     def reserve_ids(self, count: int) -> Sequence[int]:
         """``count`` ids taken from the deals' id sequence (safe with concurrent writers)."""
@@ -921,7 +920,7 @@ class _PostgresRows(_BulkRows):
         """Stream ``rows`` into ``table`` with ``COPY ... FROM STDIN``, inside the transaction."""
         from psycopg import sql
 
-        driver = cast("psycopg.Connection[Any]", self.connection.connection.dbapi_connection)
+        driver = cast("psycopg.Connection[Any]", self.connection.connection.driver_connection)
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
         )
