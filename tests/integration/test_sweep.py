@@ -347,14 +347,14 @@ def test_upgrading_a_store_from_the_previous_revision_keeps_deals_and_enables_sw
     db_url: str, sla: Playbook
 ) -> None:
     """A store at 0002 with a deal, upgraded to head: the new tables appear and the deal fires."""
-    from playbook.store.db import open_database
+    from playbook.store.db import HEAD_REVISION, open_database
     from playbook.store.schema import upgrade
 
     database = open_database(db_url, check_schema=False)
     try:
         assert upgrade(database, "0002") == (None, "0002")
         DealStore(database).add_deal(sla, actor=REP, now=START, external_id="OLD", owner="ann")
-        assert upgrade(database)[1] == "0003"
+        assert upgrade(database)[1] == HEAD_REVISION
         report = sweep(database, sla, now=at(5, 11))
         assert [(item.deal, item.level) for item in report.fired] == [("OLD", 1)]
     finally:
