@@ -5,10 +5,11 @@ Every metric of the playbook format (``stage_entries``, ``conversion``,
 ``weighted_pipeline``, ``won_deals``, ``won_value``, ``activity_count``,
 ``field_aggregate``, ``field_ratio``) is compiled to SQL that aggregates in
 the database and returns one row per group: no deal row is ever pulled into
-Python. The unit rows several KPIs read (closings, open deals, cycle times,
-stays) are built once per report, and KPIs over the same unit rows, groups and
-filter share one query. Percentiles (median, p90) interpolate between ranks
-like PostgreSQL's ``percentile_cont``, which SQLite gets from window functions.
+Python. The unit rows several KPIs read (entries into a stage, closings, open
+deals, cycle times, stays) are built once per report, and KPIs over the same
+unit rows, groups and filter share one query. Percentiles (median, p90)
+interpolate between ranks like PostgreSQL's ``percentile_cont``, which SQLite
+gets from window functions.
 
 :func:`compute_kpis` measures the KPIs over a :class:`Period` (a year, quarter,
 month, ISO week, or any range of days, in the playbook's timezone), grouped by
@@ -449,6 +450,7 @@ def compute_kpis(
     measured: list[tuple[Kpi, tuple[str, ...], list[_Row]]] = []
     notes: list[str] = []
     with database.engine.connect() as connection:
+        _without_jit(connection)
         jobs = [(kpi, tuple(groupings if groupings is not None else kpi.by)) for kpi in kpis]
         all_rows = _measure_all(_Units(connection, playbook, period), jobs)
         for (kpi, names), rows in zip(jobs, all_rows, strict=True):
@@ -818,14 +820,14 @@ _Query = Select[*tuple[Any, ...]]
 class _Units:
     """The unit rows of one report's KPIs, over one period, on one connection.
 
-    Closings, open deals and cycle times are read by several KPIs each (a
-    playbook typically has a win rate, won deals, won value and field
-    aggregates over the same closings); stays hold a correlated subquery that
-    SQLite would evaluate twice if it were inlined. They are built once per
-    report, as temporary tables that vanish with the report's transaction.
-    Where the database refuses temporary tables (a read-only transaction, a hot
-    standby, a role without the TEMP privilege) they are computed inline in
-    each query instead.
+    Entries into a stage, closings, open deals and cycle times are read by
+    several KPIs each (leads and the conversion from leads read the same
+    entries; win rate, won deals, won value and field aggregates the same
+    closings); stays hold a correlated subquery that SQLite would evaluate
+    twice if it were inlined. They are built once per report, as temporary
+    tables that vanish with the report's transaction. Where the database
+    refuses temporary tables (a read-only transaction, a hot standby, a role
+    without the TEMP privilege) they are computed inline in each query instead.
     """
 
     def __init__(self, connection: sa.Connection, playbook: Playbook, period: Period) -> None:
@@ -834,6 +836,10 @@ class _Units:
         self.period = period
         self._built: dict[tuple[str, ...], sa.FromClause] = {}
         self._temporary = True
+
+    def entries(self, stage: str) -> sa.FromClause:
+        """Deals that entered ``stage`` in the period: ``deal_id, version`` (of the first entry)."""
+        return self._shared(("entries", stage), lambda: _entries(stage, self.period))
 
     def closings(self) -> sa.FromClause:
         """Each deal's close in the period: ``deal_id, to_stage, at, deal_version, won``."""
@@ -878,6 +884,19 @@ class _Units:
         return table
 
 
+def _without_jit(connection: sa.Connection) -> None:
+    """Turn PostgreSQL's JIT compiler off for the report's transaction.
+
+    The estimated cost of a correlated subquery over a few hundred thousand
+    rows makes PostgreSQL compile the query with inlining and optimisation,
+    which took longer (0.6 s for the conversion query of bench/kpi.py) than
+    the query itself takes without it.
+    """
+    version = connection.dialect.server_version_info or (0,)
+    if connection.dialect.name == "postgresql" and version >= (11,):
+        connection.execute(sa.text("SET LOCAL jit = off"))
+
+
 def _in(column: Any, period: Period) -> ColumnElement[bool]:
     return sa.and_(column >= period.start, column < period.end)
 
@@ -886,13 +905,16 @@ def _stage_ids(playbook: Playbook, test: Callable[[Stage], bool]) -> list[str]:
     return [stage.id for stage in playbook.stages if test(stage)]
 
 
-def _entries(stage: str, period: Period) -> Subquery:
-    """Deals that entered ``stage`` in the period, once each."""
+def _entries(stage: str, period: Period) -> _Query:
+    """Deals that entered ``stage`` in the period, once each, with the version of their first
+    entry in the period, in deal order."""
     return (
-        select(StageChange.deal_id)
+        select(StageChange.deal_id, func.min(StageChange.deal_version).label("version"))
         .where(StageChange.to_stage == stage, _in(StageChange.at, period))
         .group_by(StageChange.deal_id)
-        .subquery()
+        # In deal order, the probes of a conversion walk the history index from start to end
+        # instead of jumping around it: about twice as fast on both databases.
+        .order_by(StageChange.deal_id)
     )
 
 
@@ -938,43 +960,44 @@ def _reach(playbook: Playbook, target: str) -> list[str]:
     ]
 
 
-def _conversion(playbook: Playbook, source: str, target: str, period: Period) -> Subquery:
-    cohort = (
-        select(StageChange.deal_id, func.min(StageChange.deal_version).label("version"))
-        .where(StageChange.to_stage == source, _in(StageChange.at, period))
-        .group_by(StageChange.deal_id)
-        # In deal order, the probes below walk the history index from start to end
-        # instead of jumping around it: about twice as fast on both databases.
-        .order_by(StageChange.deal_id)
-        .subquery()
-    )
-    later = aliased(StageChange)
-    # A constant, not `*`: the probe then reads only the history index, never the table.
-    reached = (
-        select(sa.literal(1))
-        .where(
-            later.deal_id == cohort.c.deal_id,
-            later.deal_version > cohort.c.version,
-            later.to_stage.in_(_reach(playbook, target)),
+def _reached(playbook: Playbook, target: str) -> Callable[[sa.FromClause], ColumnElement[Any]]:
+    """1 for a cohort member (see :func:`_entries`) that later reached ``target``, else 0."""
+    stages = _reach(playbook, target)
+
+    def read(cohort: sa.FromClause) -> ColumnElement[Any]:
+        later = aliased(StageChange)
+        # A constant, not `*`: the probe then reads only the history index, never the table.
+        reached = (
+            select(sa.literal(1))
+            .where(
+                later.deal_id == cohort.c.deal_id,
+                later.deal_version > cohort.c.version,
+                later.to_stage.in_(stages),
+            )
+            .exists()
         )
-        .exists()
-    )
-    return select(cohort.c.deal_id, case((reached, 1), else_=0).label("flag")).subquery()
+        return case((reached, 1), else_=0)
+
+    return read
 
 
 def _cycles(playbook: Playbook, closings: sa.FromClause, outcome: str, start_stage: str) -> _Query:
+    """Days from the first entry into ``start_stage`` before the close to the close (NULL when
+    the deal never entered it), for the closes into an ``outcome`` stage."""
     ends = _stage_ids(playbook, lambda stage: stage.outcome == outcome)
-    start = aliased(StageChange)
-    started = sa.and_(
-        start.deal_id == closings.c.deal_id,
-        start.to_stage == start_stage,
-        start.deal_version < closings.c.deal_version,
+    # One probe of the deal's history per close, rather than a join with every entry into the
+    # start stage there ever was.
+    started = (
+        select(func.min(StageChange.at))
+        .where(
+            StageChange.deal_id == closings.c.deal_id,
+            StageChange.to_stage == start_stage,
+            StageChange.deal_version < closings.c.deal_version,
+        )
+        .scalar_subquery()
     )
-    return (
-        select(closings.c.deal_id, _DaysBetween(closings.c.at, func.min(start.at)).label("days"))
-        .join(start, started)
-        .where(closings.c.to_stage.in_(ends))
-        .group_by(closings.c.deal_id, closings.c.at)
+    return select(closings.c.deal_id, _DaysBetween(closings.c.at, started).label("days")).where(
+        closings.c.to_stage.in_(ends)
     )
 
 
@@ -1105,11 +1128,11 @@ def _statistic(kpi: Kpi) -> str:
 _AGGREGATES = {"mean": "mean", "sum": "sum", "min": "min", "max": "max", "count": "count_values"}
 
 _PLANS: dict[str, Callable[[_Units, Kpi], _Plan]] = {
-    "stage_entries": lambda u, kpi: _Plan(_entries(_param(kpi, "stage"), u.period), "count"),
+    "stage_entries": lambda u, kpi: _Plan(u.entries(_param(kpi, "stage")), "count"),
     "conversion": lambda u, kpi: _Plan(
-        _conversion(u.playbook, _param(kpi, "from_stage"), _param(kpi, "to_stage"), u.period),
+        u.entries(_param(kpi, "from_stage")),
         "share",
-        _flag("flag"),
+        _reached(u.playbook, _param(kpi, "to_stage")),
     ),
     "win_rate": lambda u, kpi: _Plan(u.closings(), "share", _flag("won")),
     "won_deals": lambda u, kpi: _Plan(u.closings(), "count", only="won"),
@@ -1213,13 +1236,14 @@ def funnel(database: Database, playbook: Playbook, period: Period) -> tuple[Funn
     adjacent ones (``conversion`` metric semantics)."""
     path = [stage for stage in playbook.stages if stage.outcome != "lost"]
     with database.engine.connect() as connection:
+        _without_jit(connection)
         counts = _entry_counts(connection, playbook, period)
+        units = _Units(connection, playbook, period)
         steps = []
         for stage, following in zip(path, [*path[1:], None], strict=True):
             rate = None
             if following is not None and stage.is_open:
-                units = _conversion(playbook, stage.id, following.id, period)
-                plan = _Plan(units, "share", _flag("flag"))
+                plan = _Plan(units.entries(stage.id), "share", _reached(playbook, following.id))
                 kpi = Kpi(id="funnel", metric="conversion")
                 query = _aggregated(playbook, kpi, [plan], [], (), connection.dialect.name)[0]
                 rows = connection.execute(query).all()
@@ -1260,6 +1284,7 @@ def cycle_time_histogram(
     binned in SQL into at most ``bins`` bins of a round width."""
     kpi = Kpi(id="histogram", metric="cycle_time", params={"outcome": outcome})
     with database.engine.connect() as connection:
+        _without_jit(connection)
         cycles = _Units(connection, playbook, period).cycles(*_cycle_params(playbook, kpi))
         joined = cycles.join(Deal, Deal.id == cycles.c.deal_id)
         mine = [Deal.playbook_id == playbook.id, cycles.c.days.is_not(None)]

@@ -77,7 +77,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ImportReport", "ImportedDeal", "import_deals", "read_rows"]
 
-DEFAULT_BATCH = 10_000
+DEFAULT_BATCH = 25_000
 _TRUE = frozenset({"true", "yes", "y", "t", "1", "是", "真"})
 _FALSE = frozenset({"false", "no", "n", "f", "0", "否", "假"})
 _DEALS = cast(Table, Deal.__table__)
@@ -176,7 +176,8 @@ def import_deals(
     """Import the deals of the file at ``path`` into ``store``, following ``playbook``.
 
     ``now`` is the time recorded for history without dates. ``progress`` is
-    called with the number of rows read after each batch. The file is read
+    called with the number of rows read after each batch; memory holds one
+    batch of ``batch_size`` rows, whatever the size of the file. The file is read
     once before anything is written, so that a broken file writes nothing;
     with ``strict`` that first pass also converts every row and raises the
     first bad one (:class:`~playbook.errors.ImportRowError`, with every bad row
