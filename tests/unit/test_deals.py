@@ -305,7 +305,7 @@ def test_new_deal_starts_in_the_first_stage(model: Playbook) -> None:
     ("roles", "error", "words"),
     [
         pytest.param(frozenset(), ActorError, "has no role", id="no-role"),
-        pytest.param(frozenset({"ceo"}), ActorError, "ceo", id="undeclared-role"),
+        pytest.param(frozenset({"chairman"}), ActorError, "chairman", id="undeclared-role"),
         pytest.param(frozenset({"manger"}), ActorError, "did you mean 'manager'", id="typo"),
     ],
 )

@@ -51,9 +51,9 @@ GOOD_HEAD = """\
             "unknown action 'sign_contrakt'",
         ),
         (
-            GOOD_HEAD + "  steps:\n    - advance: initial_contact\n      as: ceo\n",
+            GOOD_HEAD + "  steps:\n    - advance: initial_contact\n      as: chairman\n",
             7,
-            "unknown role 'ceo'",
+            "unknown role 'chairman'",
         ),
         (
             GOOD_HEAD
