@@ -12,8 +12,10 @@ Prints one figure per line, each with its target and its baseline:
    PLAYBOOK_BENCH_QUICK=1) into SQLite and into PostgreSQL (a throwaway server,
    or $PLAYBOOK_TEST_POSTGRES_URL), target < 3 min each. Each import runs in a
    child process that reports its peak RSS after a tenth of the rows and at
-   the end: the two stay close because rows are streamed in batches. With
-   ``--repeat R`` the best of R runs is shown.
+   the end: the two stay close because rows are streamed in batches. The
+   line also gives the CPU time of that process and the machine's load
+   average when it started: on a busy machine the wall time grows, the CPU
+   time much less. With ``--repeat R`` the best of R runs is shown.
 3. ``store_import.deals_show_ms``: ``deals show`` of a deal with 1,000 history
    rows (target < 100 ms).
 
@@ -189,10 +191,15 @@ def _big_import(url: str, generated: str, work: str) -> None:
         if not early and done >= rows // 10:
             early.append((done, _peak_rss_mib()))
 
+    load = os.getloadavg()[0]
+    cpu = time.process_time()
     report = import_deals(store, playbook, generated, mapping=mapping, now=NOW, progress=progress)
+    cpu = time.process_time() - cpu
     store.database.dispose()
     figures = {
         "seconds": report.seconds,
+        "cpu": cpu,
+        "load": load,
         "created": report.created,
         "changes": report.stage_changes,
         "failed": report.failed,
@@ -244,7 +251,8 @@ def _big(
         f"store_import.{dialect}_{_size(deals)}_s {seconds:.1f} (target < {BIG_TARGET_S:g}: "
         f"{seconds / BIG_TARGET_S:.2f} of it; {tries if len(runs) > 1 else ''}"
         f"{deals:,} deals, {best['changes']:,} stage changes, {deals / seconds:,.0f} deals/s; "
-        f"peak RSS {best['early_rss']:.0f} MiB after {best['early_rows']:,} rows, "
+        f"CPU {best['cpu']:.0f} s in the importing process, load average {best['load']:.1f} "
+        f"at the start; peak RSS {best['early_rss']:.0f} MiB after {best['early_rows']:,} rows, "
         f"{best['rss']:.0f} MiB after all)"
     )
     return int(best["failed"]) == 0 and seconds < BIG_TARGET_S

@@ -75,7 +75,7 @@ from playbook.sinks import Notification, Sink
 from playbook.store.db import Database
 from playbook.store.escalation_models import ConditionHold, Delivery, EscalationRecord
 from playbook.store.fields import column_for
-from playbook.store.models import Deal, Person, UtcDateTime
+from playbook.store.models import Deal, Person
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -665,14 +665,14 @@ def _fired(
     """
     anchor = rule.anchor_time(row.anchor)
     due = level.due(anchor)
-    snoozed_until = snoozes.get((row.id, anchor))
+    snoozed_until = snoozes.get((row.id, anchor)) if snoozes else None
     if snoozed_until is not None and snoozed_until > due:
         due = working_moment(rule.calendar, snoozed_until)
     if due > now:
         return None
     limit = rule.rule.max_lateness
     late = limit is not None and rule.calendar.add(due, limit) < now
-    anchor_iso = anchor.astimezone(UTC).isoformat()
+    anchor_iso = _utc_iso(anchor)
     reason = _reason(rule, row, anchor, due)
     if late:
         reason += f"; found {_span(due, now)} late (max_lateness {limit}): dropped, nobody told"
@@ -849,19 +849,22 @@ def _insert_rows(
 
 
 def _stored_time(session: Session) -> Callable[[datetime], str]:
-    """Turns a time into the text its column stores (and that SQL then compares as equal).
+    """Turns a time into the text that stands for it in an inserted JSON document.
 
-    SQLite keeps times as text, and episode checks compare that text with the
-    deal's columns: the column type's own conversion writes it, so both agree.
+    On SQLite that is the very text a :class:`~playbook.store.models.UtcDateTime`
+    column stores (see :func:`_sqlite_time`): episode checks compare it with
+    the deal's own columns as text. PostgreSQL parses ISO 8601 into ``timestamptz``.
     """
-    dialect = session.get_bind().dialect
-    convert = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    return _sqlite_time if session.get_bind().dialect.name == "sqlite" else _utc_iso
 
-    def stored(moment: datetime) -> str:
-        value = convert(moment) if convert is not None else moment
-        return value if isinstance(value, str) else value.isoformat()
 
-    return stored
+def _sqlite_time(moment: datetime) -> str:
+    """``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC: what SQLAlchemy's SQLite ``DATETIME`` writes."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
 
 
 # --- held conditions, resolution, warnings ------------------------------------------------
@@ -1316,4 +1319,4 @@ def _plain(value: Any) -> Any:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
+    return None if value is None else _utc_iso(value)

@@ -10,12 +10,15 @@ rows come back as the sweep reported them.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
+from sqlalchemy.dialects import sqlite
 
 from playbook import escalation
 from playbook.deals import Actor
@@ -24,7 +27,7 @@ from playbook.model import Playbook
 from playbook.sinks import JsonLinesSink
 from playbook.store.db import Database
 from playbook.store.escalation_models import Delivery, EscalationRecord
-from playbook.store.models import Deal, Person
+from playbook.store.models import Deal, Person, UtcDateTime
 from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
 
@@ -179,3 +182,20 @@ def test_one_update_resolves_each_escalation_for_its_own_reason(
     assert resolutions[("合同-1", 1)] == resolutions[("合同-1", 2)] == left
     assert resolutions[("合同-2", 1)] == resolutions[("合同-2", 2)] == moot
     assert {resolutions[(f"合同-{n}", 1)] for n in (3, 5, 6, 7)} == {("open", None)}
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1900, 1, 1),
+        max_value=datetime(2200, 12, 31),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=8)), timezone(-timedelta(hours=5, minutes=30))]
+        ),
+    )
+)
+def test_times_in_the_document_are_the_text_sqlite_columns_store(moment: datetime) -> None:
+    """The sweep's own formatting equals the column type's, so stored times compare as equal."""
+    dialect = sqlite.dialect()
+    convert = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert convert is not None
+    assert escalation._sqlite_time(moment) == convert(moment)
