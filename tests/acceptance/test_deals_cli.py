@@ -194,3 +194,25 @@ def test_db_current_and_newer_schema(workspace: Path, capsys: pytest.CaptureFixt
     assert code == 3
     assert "PB604" in err
     assert "upgrade playbook" in err
+
+
+def test_text_output_shows_times_on_the_playbook_clock(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stored in UTC, shown in the playbook's timezone as text; JSON keeps UTC."""
+    pinned = workspace / "playbook.yaml"
+    pinned.write_text(PLAYBOOK.replace("title: {en", "timezone: Asia/Shanghai\ntitle: {en"))
+    _import(workspace, capsys)  # imported at 09:30 UTC, 17:30 in Shanghai
+    local = "2026-03-02 17:30 +08:00"
+    code, out, _ = _run(capsys, "deals", "list", "--owner", "li")
+    assert code == 0
+    assert out.splitlines()[1].split("  ")[0] == "D-2"
+    assert local in out.splitlines()[1]
+    assert _run(capsys, "deals", "list", "--format", "csv")[1].count(local) == 2
+    code, out, _ = _run(capsys, "deals", "show", "D-2", "--now", NOW)
+    assert f"stage: lead since {local}" in out
+    assert f"v1    {local}" in _run(capsys, "deals", "history", "D-2")[1]
+    history = json.loads(_run(capsys, "deals", "history", "D-2", "--format", "json")[1])
+    assert history[0]["at"] == NOW
+    listed = json.loads(_run(capsys, "deals", "list", "--format", "json")[1])
+    assert listed[0]["stage_entered_at"] == NOW

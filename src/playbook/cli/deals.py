@@ -19,9 +19,10 @@ import json
 import os
 import sys
 import unicodedata
+import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -242,9 +243,11 @@ def list_command(
         if output_format == "json":
             click.echo(json.dumps([d.to_dict() for d in found], ensure_ascii=False, indent=2))
         elif output_format == "csv":
-            click.echo(_csv([_list_row(d) for d in found]), nl=False)
+            zones = _Zones(store)
+            click.echo(_csv([_list_row(d, zones.of(d)) for d in found]), nl=False)
         else:
-            rows = [_list_row(d) for d in found]
+            zones = _Zones(store)
+            rows = [_list_row(d, zones.of(d)) for d in found]
             click.echo(render_table(rows) if rows else "no deals")
     return 0
 
@@ -252,11 +255,11 @@ def list_command(
 _LIST_COLUMNS = ("id", "stage", "owner", "manager", "region", "stage_entered_at", "version")
 
 
-def _list_row(deal: StoredDeal) -> dict[str, str]:
+def _list_row(deal: StoredDeal, zone: tzinfo) -> dict[str, str]:
     data = deal.to_dict()
     row = {column: "" if data[column] is None else str(data[column]) for column in _LIST_COLUMNS}
     row["id"] = deal.ref
-    row["stage_entered_at"] = row["stage_entered_at"][:16].replace("T", " ")
+    row["stage_entered_at"] = local_time(deal.stage_entered_at, zone)
     return row
 
 
@@ -292,9 +295,10 @@ def show(
         }
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
-    click.echo(_deal_text(deal, engine.playbook, language))
+    zone = zoneinfo.ZoneInfo(engine.playbook.timezone)
+    click.echo(_deal_text(deal, engine.playbook, language, zone))
     click.echo(render_next_steps(steps, engine, "text", language))
-    click.echo(render_history(history))
+    click.echo(render_history(history, zone))
     return 0
 
 
@@ -305,11 +309,13 @@ def show(
 def history(deal_id: str, output_format: str, url: str | None) -> int:
     """Show every stage change and activity of a deal, oldest first."""
     with open_store(url) as store:
-        entries = store.history(deal_id)
+        deal = store.get(deal_id)
+        entries = store.history(deal.id)
+        zone = _Zones(store).of(deal)
     if output_format == "json":
         click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2))
     else:
-        click.echo(render_history(entries))
+        click.echo(render_history(entries, zone))
     return 0
 
 
@@ -486,11 +492,11 @@ def _lang(playbook: Playbook) -> str:
     return playbook.language if playbook.language in _LANGS else "en"
 
 
-def _deal_text(deal: StoredDeal, playbook: Playbook, lang: str) -> str:
+def _deal_text(deal: StoredDeal, playbook: Playbook, lang: str, zone: tzinfo) -> str:
     lines = [
         f"Deal {deal.ref} (store id {deal.id}, {deal.playbook_id}@{deal.playbook_version}, "
         f"version {deal.version})",
-        f"  stage: {deal.stage} since {_when(deal.stage_entered_at)}",
+        f"  stage: {deal.stage} since {local_time(deal.stage_entered_at, zone)}",
     ]
     for role in ("owner", "team", "manager", "region"):
         value = getattr(deal, role)
@@ -503,8 +509,8 @@ def _deal_text(deal: StoredDeal, playbook: Playbook, lang: str) -> str:
     return "\n".join(lines)
 
 
-def render_history(entries: Sequence[HistoryEntry]) -> str:
-    """A deal's history as text, one line per version step."""
+def render_history(entries: Sequence[HistoryEntry], zone: tzinfo = UTC) -> str:
+    """A deal's history as text, one line per version step, times in ``zone``."""
     if not entries:
         return "no history"
     lines = ["History:"]
@@ -517,12 +523,43 @@ def render_history(entries: Sequence[HistoryEntry]) -> str:
             what = f"action {entry.action_id} done"
         else:
             what = entry.kind + (f": {entry.note}" if entry.note else "")
-        lines.append(f"  v{entry.deal_version:<4} {_when(entry.at)}  {entry.actor:<12} {what}")
+        at = local_time(entry.at, zone)
+        lines.append(f"  v{entry.deal_version:<4} {at}  {entry.actor:<12} {what}")
     return "\n".join(lines)
 
 
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+def local_time(moment: datetime | None, zone: tzinfo) -> str:
+    """``2017-03-01 08:00 +08:00``: a stored UTC time as the playbook's clock shows it."""
+    if moment is None:
+        return "-"
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.isoformat()[-6:]}"
+
+
+class _Zones:
+    """The timezone of each deal's pinned playbook version, read once per version.
+
+    Times are stored in UTC; text output shows them on the playbook's clock
+    (JSON keeps UTC). A version the store has no copy of shows UTC.
+    """
+
+    def __init__(self, store: DealStore) -> None:
+        self._store = store
+        self._known: dict[tuple[str, int], tzinfo] = {}
+
+    def of(self, deal: StoredDeal) -> tzinfo:
+        key = (deal.playbook_id, deal.playbook_version)
+        if key not in self._known:
+            self._known[key] = self._read(*key)
+        return self._known[key]
+
+    def _read(self, playbook_id: str, version: int) -> tzinfo:
+        from playbook.store.playbooks import playbook_from_text
+
+        text = self._store.playbook_source(playbook_id, version)
+        if text is None:
+            return UTC
+        return zoneinfo.ZoneInfo(playbook_from_text(text, f"{playbook_id}@{version}").timezone)
 
 
 def render_table(rows: Sequence[dict[str, str]]) -> str:
