@@ -31,6 +31,7 @@ from typing import Any
 
 from playbook.engine import Engine
 from playbook.errors import PathNotFoundError
+from playbook.loader import read_document
 from playbook.model import Playbook
 from playbook.scenarios import (
     ScenarioFile,
@@ -41,7 +42,7 @@ from playbook.scenarios import (
     read_scenarios,
     run_scenario,
 )
-from playbook.validate import find_playbooks, load
+from playbook.validate import find_playbooks, is_playbook_like, load
 
 __all__ = [
     "CATEGORIES",
@@ -252,7 +253,11 @@ def _untested_playbooks(paths: Sequence[str | Path], tested: Iterable[str]) -> l
     if not directories:
         return []
     known = set(tested)
-    return [p for p in find_playbooks(directories) if str(Path(p).resolve()) not in known]
+    return [
+        path
+        for path in find_playbooks(directories)
+        if str(Path(path).resolve()) not in known and is_playbook_like(read_document(path))
+    ]
 
 
 def _shown(resolved: str) -> str:

@@ -65,6 +65,13 @@ _RULE_LIST = [
     Rule("PB113", "complex-key", "A mapping key that is not a plain string."),
     Rule("PB114", "unreadable-file", "The file cannot be opened or read."),
     Rule("PB115", "too-deep", "The document nests deeper than the allowed depth."),
+    Rule(
+        "PB116",
+        "not-a-playbook",
+        "A YAML file under a directory has top-level keys but neither `playbook` nor `stages`"
+        " (an import mapping, say): it was skipped, not checked.",
+        "note",
+    ),
     # PB2xx: the JSON Schema
     Rule("PB201", "wrong-type", "A value has the wrong type for its place in the playbook format."),
     Rule("PB202", "unknown-key", "A key that the playbook format does not define at this place."),

@@ -32,6 +32,7 @@ __all__ = [
     "FileResult",
     "ValidationReport",
     "find_playbooks",
+    "is_playbook_like",
     "load",
     "load_text",
     "validate_file",
@@ -63,20 +64,31 @@ class FileResult:
 
 @dataclass(frozen=True, slots=True)
 class ValidationReport:
-    """Every file checked, in order, and what was found in them."""
+    """Every file checked, in order, and what was found in them.
+
+    ``skipped`` lists the YAML files found under a directory that are plainly
+    not playbooks (see :func:`scan_playbooks`); each has a ``PB116`` note
+    among the :attr:`diagnostics`.
+    """
 
     files: tuple[FileResult, ...]
+    skipped: tuple[str, ...] = ()
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
         """All diagnostics, sorted by file, line, column and code."""
-        return sorted((d for f in self.files for d in f.diagnostics), key=Diagnostic.sort_key)
+        return sorted(self._all(), key=Diagnostic.sort_key)
 
     @property
     def counts(self) -> Mapping[Severity, int]:
         """How many diagnostics of each severity (``error``, ``warning``, ``note``)."""
-        found = Counter(d.severity for f in self.files for d in f.diagnostics)
+        found = Counter(d.severity for d in self._all())
         return {"error": found["error"], "warning": found["warning"], "note": found["note"]}
+
+    def _all(self) -> Iterator[Diagnostic]:
+        for result in self.files:
+            yield from result.diagnostics
+        yield from map(_skipped, self.skipped)
 
     @property
     def sources(self) -> dict[str, Document | str]:
@@ -94,12 +106,55 @@ class ValidationReport:
 def validate_paths(paths: Sequence[str | Path]) -> ValidationReport:
     """Validate every playbook file named in ``paths`` or found under the directories among them.
 
+    A YAML file found under a directory that reads cleanly as a mapping with
+    neither a ``playbook`` nor a ``stages`` key (an import mapping or a CI
+    configuration kept next to the playbooks) is not a playbook: it is
+    skipped with a ``PB116`` note. Anything else is checked, so a broken
+    playbook is never passed over; a file named explicitly is always checked.
+
     Raises :class:`PathNotFoundError` (exit code 2) for a path that does not
-    exist or a directory without any playbook file, before reading any file.
+    exist, before reading any file, and for a directory without any playbook file.
     """
-    files = find_playbooks(paths)
+    checked: list[FileResult] = []
+    skipped: list[str] = []
+    groups = _expanded(paths)
+    named = {str(path) for path in paths if not Path(path).is_dir()}
     with _collector_paused():
-        return ValidationReport(tuple(validate_file(file) for file in files))
+        for given, files in groups:
+            taken = 0
+            for file in files:
+                loaded = read_document(file, display_name=file)
+                if given is not None and file not in named and not is_playbook_like(loaded):
+                    skipped.append(file)
+                    continue
+                checked.append(_checked(file, loaded))
+                taken += 1
+            if given is not None and not taken:
+                raise _no_playbooks(given, len(files))
+    return ValidationReport(tuple(checked), tuple(skipped))
+
+
+def is_playbook_like(loaded: LoadResult) -> bool:
+    """False only for a clean YAML mapping with keys but neither ``playbook`` nor ``stages``."""
+    if not loaded.ok or loaded.document is None:
+        return True
+    data = loaded.document.data
+    return not isinstance(data, dict) or not data or bool(_PLAYBOOK_KEYS & data.keys())
+
+
+_PLAYBOOK_KEYS = frozenset({"playbook", "stages"})
+
+
+def _skipped(file: str) -> Diagnostic:
+    return Diagnostic(
+        file=file,
+        line=1,
+        column=1,
+        severity="note",
+        code="PB116",
+        message="skipped: not a playbook (no top-level `playbook:` or `stages:` key)",
+        hint=f"name the file to check it anyway: playbook validate {file}",
+    )
 
 
 @contextmanager
@@ -122,31 +177,53 @@ def _collector_paused() -> Iterator[None]:
 
 
 def find_playbooks(paths: Sequence[str | Path]) -> list[str]:
-    """The files to validate, each once, in the order given; directories expand sorted.
+    """The YAML files to look at, each once, in the order given; directories expand sorted.
 
     Under a directory: ``*.yaml`` and ``*.yml``, recursively, except scenario
     files (``*.test.yaml``) and anything inside a hidden directory. A file
-    named explicitly is always taken, whatever its name.
+    named explicitly is always taken, whatever its name. (:func:`validate_paths`
+    then skips those found under a directory that are plainly not playbooks.)
     """
     found: dict[str, None] = {}
+    for _given, files in _expanded(paths):
+        found.update(dict.fromkeys(files))
+    return list(found)
+
+
+def _expanded(paths: Sequence[str | Path]) -> list[tuple[str | None, list[str]]]:
+    """Each directory of ``paths`` with its YAML files, each file named alone with None.
+
+    Every file is listed once, where it first appears. Raises
+    :class:`PathNotFoundError` for a missing path or a directory without YAML files.
+    """
+    seen: set[str] = set()
+    groups: list[tuple[str | None, list[str]]] = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
             inside = list(_playbooks_under(path))
             if not inside:
-                raise PathNotFoundError(
-                    f"no playbook files (*.yaml, *.yml) under {given}",
-                    hint="name the files, or the directory that holds them",
-                    file=str(given),
-                )
-            found.update(dict.fromkeys(inside))
+                raise _no_playbooks(str(given), 0)
+            groups.append((str(given), [file for file in inside if file not in seen]))
+            seen.update(inside)
         elif path.exists():
-            found[str(given)] = None
+            if str(given) not in seen:
+                groups.append((None, [str(given)]))
+                seen.add(str(given))
         else:
             raise PathNotFoundError(
                 f"no such file or directory: {given}", hint="check the path", file=str(given)
             )
-    return list(found)
+    return groups
+
+
+def _no_playbooks(directory: str, others: int) -> PathNotFoundError:
+    passed = f" ({others} other YAML file(s) skipped: not playbooks)" if others else ""
+    return PathNotFoundError(
+        f"no playbook files (*.yaml, *.yml) under {directory}{passed}",
+        hint="name the files, or the directory that holds them",
+        file=directory,
+    )
 
 
 def _playbooks_under(directory: Path) -> Iterator[str]:

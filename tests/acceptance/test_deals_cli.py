@@ -216,3 +216,24 @@ def test_text_output_shows_times_on_the_playbook_clock(
     assert history[0]["at"] == NOW
     listed = json.loads(_run(capsys, "deals", "list", "--format", "json")[1])
     assert listed[0]["stage_entered_at"] == NOW
+
+
+def test_history_columns_line_up_for_long_and_chinese_actors(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The activity column starts at the same screen column whatever the actor's name."""
+    import unicodedata
+
+    _import(workspace, capsys)
+    for actor in ("James Ascencio-Smith", "欧阳明"):
+        args = ("--kind", "call", "--as", "rep", "--actor", actor, "--now", NOW)
+        assert _run(capsys, "deals", "log", "D-2", *args)[0] == 0
+    lines = _run(capsys, "deals", "history", "D-2")[1].splitlines()[1:]
+
+    def screen_column(line: str, text: str) -> int:
+        before = line[: line.index(text)]
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in before)
+
+    whats = ("lead", "call", "call")
+    starts = {screen_column(line, what) for line, what in zip(lines, whats, strict=True)}
+    assert len(starts) == 1, lines

@@ -264,6 +264,82 @@ def test_directories_expand_to_sorted_playbooks(tmp_path: Path) -> None:
     assert found == ["a.yml", "b.yaml", "sub/c.yaml"]
 
 
+MAPPING = """\
+# an import mapping kept next to the playbooks
+external_id: opportunity_id
+"owner": sales_agent
+stage:
+  column: deal_stage
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "taken"),
+    [
+        (MAPPING, False),
+        ("ci:\n  steps: [validate]\n", False),
+        (GOOD, True),
+        (GOOD.replace("playbook: good", "playbok: good"), True),  # misspelt, but has stages:
+        ("---\n'playbook': x\n", True),
+        ("", True),  # empty: PB110
+        ("- a\n- b\n", True),  # a list: PB201
+        ("{playbook: x, stages: []}\n", True),  # flow style
+        ("\ufeff# BOM\nplaybook: x\n", True),
+        ("a:\n\tb: 1\n", True),  # tabs: PB105
+        ("a: 1\na: 2\n", True),  # duplicate key: PB106
+        (b"\xff\xfe\x00binary".decode("latin-1"), True),  # PB102/PB103
+    ],
+)
+def test_a_directory_passes_over_yaml_that_is_plainly_not_a_playbook(
+    tmp_path: Path, text: str, taken: bool
+) -> None:
+    """Only a clean mapping with keys but neither `playbook` nor `stages` is passed over."""
+    (tmp_path / "good.yaml").write_text(GOOD, encoding="utf-8")
+    other = tmp_path / "other.yaml"
+    other.write_bytes(text.encode("latin-1" if "binary" in text else "utf-8"))
+    report = validate_paths([tmp_path])
+    checked = [result.path for result in report.files]
+    assert (str(other) in checked, report.skipped == (str(other),)) == (taken, not taken)
+    for named in ([other], [tmp_path, other], [other, tmp_path]):  # named: always checked
+        report = validate_paths(named)
+        assert (str(other) in [result.path for result in report.files], report.skipped) == (
+            True,
+            (),
+        )
+
+
+def test_skipped_files_are_reported_as_notes_in_every_format(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PB116 note per skipped file; it is not counted as checked and changes no exit code."""
+    mapping = files / "mapping.yaml"
+    mapping.write_text(MAPPING, encoding="utf-8")
+    (files / "bad.yaml").unlink()
+    code, out, _ = _validate(capsys, files, "--strict", "--format", "json")
+    data = json.loads(out)
+    assert (data["files_checked"], data["files_skipped"]) == (2, [str(mapping)])
+    notes = [d for d in data["diagnostics"] if d["code"] == "PB116"]
+    assert [(d["file"], d["severity"]) for d in notes] == [(str(mapping), "note")]
+    code_text, out, _ = _validate(capsys, files)
+    assert f"{mapping}:1:1: note PB116" in out
+    assert out.rstrip().endswith(
+        "0 errors, 1 warning, 1 note in 2 files (1 other YAML file skipped: not playbooks)"
+    )
+    assert code_text == 0
+    assert code == 1  # --strict: the warning of warning.yaml, not the note
+
+
+def test_a_directory_of_mappings_only_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder of import mappings has nothing to check: exit 2, saying why."""
+    (tmp_path / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
+    code, _, err = _validate(capsys, tmp_path)
+    assert code == 2
+    assert "no playbook files" in err
+    assert "1 other YAML file(s) skipped: not playbooks" in err
+
+
 def test_named_files_are_taken_as_given_and_once(tmp_path: Path) -> None:
     """A file named explicitly is checked whatever its name, and only once."""
     scenario = tmp_path / "x.test.yaml"

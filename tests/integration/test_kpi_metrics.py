@@ -613,7 +613,7 @@ def _maven_csv() -> list[dict[str, str]]:
     for row in rows:
         team = teams.get(row["sales_agent"], {})
         row["manager"] = team.get("manager", "")
-        row["region"] = team.get("regional_office", "")
+        row["region"] = row["regional_office"] = team.get("regional_office", "")
     return rows
 
 
@@ -648,6 +648,7 @@ MAVEN_CASES: tuple[tuple[date, date, str | None], ...] = (
     (date(2016, 1, 1), date(2017, 12, 31), None),
     (date(2016, 1, 1), date(2017, 12, 31), "region"),
     (date(2016, 1, 1), date(2017, 12, 31), "manager"),
+    (date(2016, 1, 1), date(2017, 12, 31), "regional_office"),  # a field, as the region
     (date(2017, 4, 1), date(2017, 6, 30), None),
     (date(2017, 4, 1), date(2017, 6, 30), "manager"),
 )

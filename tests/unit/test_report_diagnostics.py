@@ -136,7 +136,7 @@ def test_colour_only_when_asked(color: bool, escapes: int) -> None:
 def test_json_has_exactly_the_documented_keys() -> None:
     """`files_checked` and `diagnostics`; each with the seven keys, plus hint when present."""
     data = json.loads(format_json([_diag(), _diag(2, 3, hint="did you mean 'stages'?")], 4))
-    assert set(data) == {"files_checked", "diagnostics"}
+    assert set(data) == {"files_checked", "files_skipped", "diagnostics"}
     assert data["files_checked"] == 4
     keys = {"file", "line", "column", "severity", "code", "message", "path"}
     assert [set(d) for d in data["diagnostics"]] == [keys, keys | {"hint"}]

@@ -514,6 +514,7 @@ def render_history(entries: Sequence[HistoryEntry], zone: tzinfo = UTC) -> str:
     if not entries:
         return "no history"
     lines = ["History:"]
+    actors = max(12, *(_width(entry.actor) for entry in entries))
     for entry in entries:
         if entry.kind == "stage_change":
             move = f"{entry.from_stage} → {entry.stage}" if entry.from_stage else entry.stage
@@ -524,7 +525,7 @@ def render_history(entries: Sequence[HistoryEntry], zone: tzinfo = UTC) -> str:
         else:
             what = entry.kind + (f": {entry.note}" if entry.note else "")
         at = local_time(entry.at, zone)
-        lines.append(f"  v{entry.deal_version:<4} {at}  {entry.actor:<12} {what}")
+        lines.append(f"  v{entry.deal_version:<4} {at}  {_pad(entry.actor, actors)} {what}")
     return "\n".join(lines)
 
 

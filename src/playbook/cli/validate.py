@@ -94,12 +94,12 @@ def render(report: ValidationReport, output_format: str, *, color: bool = False)
 
     found = report.diagnostics
     if output_format == "json":
-        return formats.format_json(found, len(report.files))
+        return formats.format_json(found, len(report.files), report.skipped)
     if output_format == "github":
         return formats.format_github(found)
     if output_format == "sarif":
-        return formats.format_sarif(found, len(report.files), __version__)
-    return formats.format_text(found, report.sources, color)
+        return formats.format_sarif(found, len(report.files), __version__, report.skipped)
+    return formats.format_text(found, report.sources, color, report.skipped)
 
 
 def summarize(report: ValidationReport) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
@@ -46,26 +46,31 @@ def format_text(
     diagnostics: Sequence[Diagnostic],
     sources: Mapping[str, Document | str],
     color: bool = False,
+    skipped: Collection[str] = (),
 ) -> str:
     """Compiler-style text: a heading, the source line, a caret and a hint per diagnostic.
 
     ``sources`` holds the text (or document) of every file that was checked;
-    the closing summary line counts them. ANSI colours only when ``color``.
+    the closing summary line counts them, and the ``skipped`` files apart.
+    ANSI colours only when ``color``.
     """
     paint = _Painter(color)
     blocks = [_text_block(d, sources.get(d.file), paint) for d in diagnostics]
-    files = len({*sources, *(d.file for d in diagnostics)})
-    blocks.append(paint.bold(summary_line(diagnostics, files)))
+    files = len({*sources, *(d.file for d in diagnostics)} - set(skipped))
+    blocks.append(paint.bold(summary_line(diagnostics, files, len(skipped))))
     return "\n".join(blocks) + "\n"
 
 
-def summary_line(diagnostics: Sequence[Diagnostic], files: int) -> str:
-    """``N errors, M warnings in K files`` (notes are counted only when there are some)."""
+def summary_line(diagnostics: Sequence[Diagnostic], files: int, skipped: int = 0) -> str:
+    """``N errors, M warnings in K files`` (notes, and files skipped, only when there are some)."""
     counts = Counter(d.severity for d in diagnostics)
     parts = [_plural(counts["error"], "error"), _plural(counts["warning"], "warning")]
     if counts["note"]:
         parts.append(_plural(counts["note"], "note"))
-    return f"{', '.join(parts)} in {_plural(files, 'file')}"
+    line = f"{', '.join(parts)} in {_plural(files, 'file')}"
+    if skipped:
+        line += f" ({_plural(skipped, 'other YAML file')} skipped: not playbooks)"
+    return line
 
 
 def _plural(count: int, noun: str) -> str:
@@ -141,11 +146,18 @@ def _cell_width(ch: str) -> int:
 # --- JSON -------------------------------------------------------------------------
 
 
-def format_json(diagnostics: Sequence[Diagnostic], files_checked: int) -> str:
-    """``{"files_checked": N, "diagnostics": [...]}``, each with file, line, column,
-    severity, code, message, path (and hint when there is one); UTF-8, not escaped."""
+def format_json(
+    diagnostics: Sequence[Diagnostic], files_checked: int, skipped: Sequence[str] = ()
+) -> str:
+    """``{"files_checked": N, "files_skipped": [...], "diagnostics": [...]}``.
+
+    Each diagnostic has file, line, column, severity, code, message, path (and
+    hint when there is one); ``files_skipped`` names the YAML files found under
+    a directory that are not playbooks. UTF-8, not escaped.
+    """
     document = {
         "files_checked": files_checked,
+        "files_skipped": list(skipped),
         "diagnostics": [d.to_dict() for d in diagnostics],
     }
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
@@ -186,12 +198,17 @@ def _escape_property(text: str) -> str:
 # --- SARIF 2.1.0 ------------------------------------------------------------------
 
 
-def format_sarif(diagnostics: Sequence[Diagnostic], files_checked: int, tool_version: str) -> str:
+def format_sarif(
+    diagnostics: Sequence[Diagnostic],
+    files_checked: int,
+    tool_version: str,
+    skipped: Sequence[str] = (),
+) -> str:
     """A SARIF 2.1.0 log with one run: every rule of the catalogue, a result per diagnostic.
 
     File locations are relative POSIX URIs when the file is under the current
     directory; columns are Unicode code points, like the diagnostics'.
-    ``files_checked`` is recorded in the run's properties.
+    ``files_checked`` and the ``skipped`` files are recorded in the run's properties.
     """
     rules = _sarif_rules(diagnostics)
     index = {rule.code: i for i, rule in enumerate(rules)}
@@ -209,7 +226,7 @@ def format_sarif(diagnostics: Sequence[Diagnostic], files_checked: int, tool_ver
         "columnKind": "unicodeCodePoints",
         "artifacts": [{"location": {"uri": _uri(file)}} for file in artifacts],
         "results": [_sarif_result(d, index[d.code], artifact_index[d.file]) for d in diagnostics],
-        "properties": {"filesChecked": files_checked},
+        "properties": {"filesChecked": files_checked, "filesSkipped": list(skipped)},
     }
     log = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(log, ensure_ascii=False, indent=2) + "\n"
