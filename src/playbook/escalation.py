@@ -60,6 +60,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from playbook._collector import collector_paused
 from playbook.calendar import WorkingCalendar
 from playbook.conditions.sql import to_sql
 from playbook.deals import require_now
@@ -569,7 +570,7 @@ def _sweep_rule(
         return False
     now = report.now
     recorded: list[Fired] = []
-    with unit() as session:
+    with unit() as session, collector_paused():
         if rule.kind == "condition":
             _track_condition(session, rule, now)
         resolved = _resolve(session, rule, now)

@@ -65,7 +65,10 @@ def stop_on_signals(stop: threading.Event) -> Callable[[], None]:
     """
 
     def handle(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
+        # Not stop.set() here: the handler runs in the main thread between two
+        # bytecodes, possibly while that thread holds the event's lock inside
+        # stop.wait(); set() would then wait for it forever. A thread takes it.
+        threading.Thread(target=stop.set, name="playbook-stop", daemon=True).start()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
 
