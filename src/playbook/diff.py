@@ -303,6 +303,8 @@ class Impact:
     expected_wins_old: float
     expected_wins_new: float
     per_rule: Mapping[str, int] = field(default_factory=dict)
+    created_after_now: int = 0
+    """Open deals created after ``now``: no escalation can be due for them then."""
 
     def count(self, attribute: str) -> int:
         """How many deals have something in ``attribute`` (failing, new_actions...)."""
@@ -352,6 +354,7 @@ class Impact:
                 "old": round(self.expected_wins_old, 2),
                 "new": round(self.expected_wins_new, 2),
             },
+            "created_after_now": self.created_after_now,
         }
 
 
@@ -378,7 +381,9 @@ def impact_on_deals(old: Playbook, new: Playbook, store: DealStore, *, now: date
     deals: list[DealImpact] = []
     totals = [Decimal(0), Decimal(0)]
     wins = [0.0, 0.0]
+    later = 0
     for stored in _open_deals(store, old):
+        later += stored.created_at > now
         before = stored.state(old)
         after, problem = _under(new, old, before)
         deals.append(_deal_impact(old, new, before, after, problem, calendars, now))
@@ -389,7 +394,17 @@ def impact_on_deals(old: Playbook, new: Playbook, store: DealStore, *, now: date
             wins[index] += probability
             totals[index] += _value(state, value_field) * Decimal(str(probability))
     affected = tuple(deal for deal in deals if deal.affected)
-    return Impact(now, len(deals), affected, value_field, totals[0], totals[1], wins[0], wins[1])
+    return Impact(
+        now,
+        len(deals),
+        affected,
+        value_field,
+        totals[0],
+        totals[1],
+        wins[0],
+        wins[1],
+        created_after_now=later,
+    )
 
 
 def _open_deals(store: DealStore, playbook: Playbook) -> Iterator[StoredDeal]:
@@ -520,7 +535,17 @@ def _impact_lines(impact: Impact) -> Iterator[str]:
         yield "no escalation starts or stops firing today"
     for deal in impact.stranded:
         yield f"stranded: {deal.ref} in {deal.stage}: {deal.problem}"
+    if impact.created_after_now:
+        yield _later_line(impact)
     yield _pipeline_line(impact)
+
+
+def _later_line(impact: Impact) -> str:
+    return (
+        f"{impact.created_after_now:,} of the deals were created after "
+        f"{impact.now.date().isoformat()}: no escalation can be due for them that day "
+        "(is --now right?)"
+    )
 
 
 def _pipeline_line(impact: Impact) -> str:
@@ -566,6 +591,8 @@ def _markdown(diff: PlaybookDiff, impact: Impact | None, source: str) -> Iterato
     yield from _markdown_group(impact, "stops", "stop an escalation today", "escalation")
     for deal in impact.stranded:
         yield f"- :warning: stranded: `{deal.ref}` in `{deal.stage}`: {deal.problem}"
+    if impact.created_after_now:
+        yield f"- :information_source: {_later_line(impact).replace('--now', '`--now`')}"
     yield f"- {_pipeline_line(impact)}"
 
 

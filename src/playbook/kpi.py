@@ -14,8 +14,9 @@ gets from window functions.
 :func:`compute_kpis` measures the KPIs over a :class:`Period` (a year, quarter,
 month, ISO week, or any range of days, in the playbook's timezone), grouped by
 owner, team, manager, region or an enum field, and judges each figure against
-its target: ``met``, ``at_risk`` (behind a linear pace in a running period),
-``missed`` or ``no_data``. docs/kpis.md gives each formula and its edge cases.
+its target: ``met``, ``on_track`` (on a linear pace, short of the target
+still, in a running period), ``at_risk`` (behind that pace), ``missed`` or
+``no_data``. docs/kpis.md gives each formula and its edge cases.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ __all__ = [
 ]
 
 PeriodKind = Literal["week", "month", "quarter", "year"]
-Status = Literal["met", "at_risk", "missed", "no_data"]
+Status = Literal["met", "on_track", "at_risk", "missed", "no_data"]
 
 BUILTIN_GROUPS: tuple[str, ...] = ("owner", "team", "manager", "region")
 """Groupings every store knows; any ``enum`` (or string, boolean) field is one too."""
@@ -298,7 +299,8 @@ def judge(
     - a finished period (``elapsed`` = 1): ``met`` inside the target, else ``missed``;
     - a running period, cumulative figure: ``missed`` once over its ``max``;
       ``at_risk`` when behind the linear pace (``value < min × elapsed``, or
-      ``value > max × elapsed``); else ``met``;
+      ``value > max × elapsed``); ``met`` when inside the whole target
+      already; else ``on_track`` (on pace, short of the target still);
     - a running period, other figures: ``met`` inside the target, else ``at_risk``.
     """
     if target_min is None and target_max is None:
@@ -316,7 +318,9 @@ def judge(
         return "missed"
     behind = target_min is not None and value < target_min * elapsed
     ahead = target_max is not None and value > target_max * elapsed
-    return "at_risk" if behind or ahead else "met"
+    if behind or ahead:
+        return "at_risk"
+    return "met" if inside else "on_track"
 
 
 def _gap(value: float | None, target_min: float | None, target_max: float | None) -> float | None:

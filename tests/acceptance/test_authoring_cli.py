@@ -182,6 +182,16 @@ def test_diff_and_migrate_on_a_database(tmp_path: Path, capsys: pytest.CaptureFi
     assert impact["open_deals"] == 3
     assert impact["failing_criteria"] == {"engaging.account_known": {"deals": 1, "examples": ["A"]}}
     assert impact["escalations_start"]["idle_prospect"]["examples"] == ["C"]
+    assert impact["created_after_now"] == 0
+    before_import = ["--now", "2026-02-01T10:00:00+08:00", "--format", "markdown"]
+    assert main(["diff", str(MAVEN / "playbook.yaml"), str(MAVEN / "playbook-v2.yaml"),
+                 "--db", url, *before_import]) == 0  # fmt: skip
+    shown = capsys.readouterr().out
+    assert "- **0 deals start an escalation today**" in shown
+    assert (
+        "- :information_source: 3 of the deals were created after 2026-02-01: no escalation "
+        "can be due for them that day (is `--now` right?)"
+    ) in shown
     args = ["migrate", "--from-version", "1", "--to-version", "2", "--db", url, "--now", NOW]
     assert main([*args, "--playbook", str(MAVEN / "playbook-v2.yaml"), "--dry-run"]) == 0
     assert "would move 3 open deal(s) from version 1 to 2" in capsys.readouterr().out

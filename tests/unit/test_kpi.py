@@ -133,11 +133,13 @@ def test_target_scale(metric: str, kpi_period: str, report: Period, scale: float
         (0.29, 0.3, None, False, 0.5, "at_risk"),
         (55, None, 60, False, 0.5, "met"),
         (65, None, 60, False, 1.0, "missed"),
-        (13, 30, None, True, 0.4, "met"),
+        (13, 30, None, True, 0.4, "on_track"),  # on pace (12), short of 30
+        (12, 30, None, True, 0.4, "on_track"),  # exactly on pace
         (11, 30, None, True, 0.4, "at_risk"),
         (31, 30, None, True, 0.4, "met"),
         (29, 30, None, True, 1.0, "missed"),
-        (0, 30, None, True, 0.0, "met"),
+        (0, 30, None, True, 0.0, "on_track"),  # the period has not begun
+        (40, None, 100, True, 0.5, "met"),  # a max: inside it and under its pace
         (70, None, 100, True, 0.5, "at_risk"),
         (120, None, 100, True, 0.5, "missed"),
         (5, 1, 10, False, 1.0, "met"),
@@ -152,7 +154,7 @@ def test_status_rule(
     elapsed: float,
     status: str | None,
 ) -> None:
-    """met / at_risk / missed / no_data as docs/kpis.md states, with linear pace."""
+    """met / on_track / at_risk / missed / no_data as docs/kpis.md states, linear pace."""
     assert judge(value, low, high, cumulative=cumulative, elapsed=elapsed) == status
 
 

@@ -30,6 +30,7 @@ __all__ = ["STATUS_COLOURS", "render_html"]
 
 STATUS_COLOURS: dict[str, str] = {
     "met": "#1a9e5f",
+    "on_track": "#2f8fb3",
     "at_risk": "#e09b00",
     "missed": "#d64545",
     "no_data": "#9aa3ad",
@@ -182,7 +183,7 @@ def _tally(results: Sequence[KpiResult], lang: str) -> str:
     counts: dict[str | None, int] = {}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
-    order = ("met", "at_risk", "missed", "no_data", None)
+    order = ("met", "on_track", "at_risk", "missed", "no_data", None)
     return " ".join(
         f'<span class="badge" style="background:{STATUS_COLOURS[status or "none"]}">'
         f"{counts[status]} {_e(status_word(status, lang))}</span>"

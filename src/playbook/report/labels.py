@@ -25,6 +25,7 @@ _WORDS: Mapping[str, Mapping[str, str]] = {
     "status": {"en": "Status", "zh": "状态"},
     "n": {"en": "N", "zh": "样本"},
     "met": {"en": "met", "zh": "达成"},
+    "on_track": {"en": "on track", "zh": "进度正常"},
     "at_risk": {"en": "at risk", "zh": "有风险"},
     "missed": {"en": "missed", "zh": "未达成"},
     "no_data": {"en": "no data", "zh": "无数据"},

@@ -30,6 +30,7 @@ __all__ = [
 
 _COLOURS: Mapping[str, str] = {
     "met": "\033[32m",
+    "on_track": "\033[36m",
     "at_risk": "\033[33m",
     "missed": "\033[31m",
     "no_data": "\033[90m",
