@@ -196,6 +196,9 @@ class _Checker:
             calendar=calendar,
             review=self._review(),
             migrations=tuple(migrations),
+            notifications={
+                str(name): str(spec) for name, spec in self.data.get("notifications", {}).items()
+            },
             source=self.doc.file,
         )
 

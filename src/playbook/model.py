@@ -324,6 +324,8 @@ class Playbook:
     calendar: Calendar = field(default_factory=Calendar)
     review: Review | None = None
     migrations: tuple[Migration, ...] = ()
+    notifications: Mapping[str, str] = field(default_factory=dict)
+    """Sink name → sink spec (``webhook:URL``...), ``${NAME}`` not yet expanded."""
     source: str | None = None
     _stage_index: Mapping[str, Stage] = field(default_factory=dict, repr=False, compare=False)
     _moves: Mapping[tuple[str, str], Transition] = field(

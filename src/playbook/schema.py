@@ -41,6 +41,8 @@ __all__ = ["SCHEMA_ID", "load_schema", "schema_text", "validate_schema"]
 
 SCHEMA_ID = "https://playbook.dev/schemas/playbook-1.schema.json"
 
+_SINK_PATTERN = "^(console|jsonl:.+|(webhook:)?(https?://|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}).*|(email:)?smtp://.+)$"
+
 PATTERN_WORDS = {
     "^[a-z][a-z0-9_]*$": "an id: lowercase letters, digits and _, starting with a letter",
     "^[a-z][a-z0-9_-]*$": "an id: lowercase letters, digits, - and _, starting with a letter",
@@ -48,6 +50,7 @@ PATTERN_WORDS = {
     "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$": "a language code such as en, zh or zh-TW",
     "^[A-Z]{3}$": "a three-letter ISO 4217 currency code such as CNY or EUR",
     "^([01][0-9]|2[0-3]):[0-5][0-9]$": 'a time of day as HH:MM in quotes, such as "09:00"',
+    _SINK_PATTERN: "a sink: console, jsonl:PATH, webhook:URL or smtp://HOST:PORT?from=ADDR&to=ADDR",
 }
 """Every ``pattern`` of the schema, in words (a test keeps the two in step)."""
 

@@ -22,18 +22,24 @@ spec                                        sink
 
 A spec may be prefixed with ``NAME=`` to give the sink its own name (the
 outbox is keyed by it), e.g. ``ops=webhook:https://hooks.example.com/x``.
+
+A playbook declares its own sinks under ``notifications`` (name → spec);
+:func:`declared_sinks` builds them, with ``${NAME}`` read from the environment
+so that secrets stay out of the playbook, and :func:`combine_sinks` lets
+command-line sinks replace declared ones of the same name.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import smtplib
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -48,6 +54,8 @@ __all__ = [
     "Notification",
     "Sink",
     "WebhookSink",
+    "combine_sinks",
+    "declared_sinks",
     "parse_sink",
 ]
 
@@ -239,6 +247,57 @@ def parse_sink(spec: str, *, console: TextIO | None = None) -> Sink:
         f"unknown sink {spec!r}",
         hint="use console, jsonl:PATH, webhook:URL or smtp://HOST:PORT?from=ADDR&to=ADDR",
     )
+
+
+def declared_sinks(
+    notifications: Mapping[str, str],
+    environ: Mapping[str, str],
+    *,
+    console: TextIO | None = None,
+) -> list[Sink]:
+    """The sinks a playbook declares (``notifications``: name → spec), in order.
+
+    ``${NAME}`` in a spec is replaced by ``environ["NAME"]``. Raises
+    :class:`~playbook.errors.EscalationError` for a variable that is not set
+    or a spec that names no sink.
+    """
+    return [
+        parse_sink(f"{name}={_expand(name, spec, environ)}", console=console)
+        for name, spec in notifications.items()
+    ]
+
+
+def combine_sinks(declared: Sequence[Sink], given: Sequence[Sink]) -> list[Sink]:
+    """``declared`` then ``given``; a given sink replaces the declared one of the same name.
+
+    Raises :class:`~playbook.errors.EscalationError` when two ``given`` sinks share a name.
+    """
+    names = [sink.name for sink in given]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise EscalationError(
+            f"two sinks are named {twice[0]!r}",
+            hint="name them: --sink NAME=SPEC (e.g. --sink ops=webhook:https://...)",
+        )
+    return [sink for sink in declared if sink.name not in names] + list(given)
+
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(name: str, spec: str, environ: Mapping[str, str]) -> str:
+    def value(match: re.Match[str]) -> str:
+        variable = match.group(1)
+        if variable not in environ:
+            raise EscalationError(
+                f"the playbook's sink {name!r} needs the environment variable {variable}, "
+                "which is not set",
+                hint=f"export {variable}=... before the sweep, or replace the sink with "
+                f"--sink {name}=SPEC",
+            )
+        return environ[variable]
+
+    return _VARIABLE.sub(value, spec)
 
 
 def _split_name(spec: str) -> tuple[str | None, str]:

@@ -20,7 +20,17 @@ from typing import Any
 import pytest
 
 from playbook.errors import EscalationError, NotificationError
-from playbook.sinks import EmailSink, JsonLinesSink, Notification, WebhookSink, parse_sink
+from playbook.sinks import (
+    ConsoleSink,
+    EmailSink,
+    JsonLinesSink,
+    Notification,
+    WebhookSink,
+    combine_sinks,
+    declared_sinks,
+    parse_sink,
+)
+from playbook.validate import load
 
 NOTE = Notification(
     delivery_id="sla-escalation-7-delivery-9",
@@ -230,3 +240,44 @@ def test_parse_sink_refuses_what_it_cannot_use(spec: str) -> None:
     """Unknown schemes, an email without recipients, a console without a stream."""
     with pytest.raises(EscalationError):
         parse_sink(spec)
+
+
+def test_a_playbook_declares_every_form_of_sink_with_secrets_from_the_environment() -> None:
+    """`notifications:` of the valid example: one sink per entry, named by its key."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "valid" / "notifications.yaml"
+    playbook = load(example)
+    hook = "https://hooks.slack.com/services/T1/B2/secret"
+    sinks = declared_sinks(playbook.notifications, {"SLACK_WEBHOOK_URL": hook}, console=_Out())
+    by_name = {sink.name: sink for sink in sinks}
+    assert list(by_name) == ["team_chat", "audit", "mail", "screen", "plain-url"]
+    assert isinstance(by_name["team_chat"], WebhookSink)
+    assert by_name["team_chat"].url == hook
+    assert isinstance(by_name["audit"], JsonLinesSink)
+    assert isinstance(by_name["mail"], EmailSink)
+    assert by_name["mail"].starttls
+    assert isinstance(by_name["screen"], ConsoleSink)
+    with pytest.raises(EscalationError, match="needs the environment variable SLACK_WEBHOOK_URL"):
+        declared_sinks(playbook.notifications, {}, console=_Out())
+
+
+def test_command_line_sinks_replace_declared_ones_by_name() -> None:
+    declared = declared_sinks({"audit": "jsonl:a.jsonl", "ops": "console"}, {}, console=_Out())
+    given = [parse_sink("audit=jsonl:b.jsonl")]
+    combined = combine_sinks(declared, given)
+    assert [(sink.name, type(sink).__name__) for sink in combined] == [
+        ("ops", "ConsoleSink"),
+        ("audit", "JsonLinesSink"),
+    ]
+    assert combined[1] is given[0]
+    with pytest.raises(EscalationError, match="two sinks are named 'x'"):
+        combine_sinks([], [parse_sink("x=jsonl:a"), parse_sink("x=jsonl:b")])
+
+
+class _Out:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass

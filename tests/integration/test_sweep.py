@@ -9,6 +9,7 @@ days later) and Wednesday 11 March 10:00 (level 3: four working days).
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -341,6 +342,43 @@ def test_the_cli_sweeps_lists_acks_and_snoozes(
     assert "snoozed until 2026-03-07T12:00" in listed
     assert main(["escalations", "ack", "999", "--reason", "x", *common]) == 2
     assert "PB703" in capsys.readouterr().err
+
+
+def test_sinks_declared_in_the_playbook_deliver_and_the_command_line_replaces_them(
+    database: Database,
+    deal_store: DealStore,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`notifications:` sinks deliver with ${VAR} from the environment; --sink NAME wins."""
+    from playbook.cli import main
+
+    declared = tmp_path / "declared.jsonl"
+    replaced = tmp_path / "replaced.jsonl"
+    path = tmp_path / "sla.yaml"
+    path.write_text(
+        SLA_PLAYBOOK + "notifications:\n  audit: jsonl:${AUDIT_FILE}\n", encoding="utf-8"
+    )
+    url = database.engine.url.render_as_string(hide_password=False)
+    sweep_args = ["sweep", "--playbook", str(path), "--db", url]
+
+    monkeypatch.delenv("AUDIT_FILE", raising=False)
+    assert main([*sweep_args, "--now", "2026-03-05T11:00Z"]) == 2
+    err = capsys.readouterr().err
+    assert "the playbook's sink 'audit' needs the environment variable AUDIT_FILE" in err
+    assert list_escalations(database) == []  # refused before anything was recorded
+
+    monkeypatch.setenv("AUDIT_FILE", str(declared))
+    assert main([*sweep_args, "--now", "2026-03-05T11:00Z"]) == 0
+    [line] = declared.read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["escalation"]["rule"] == "stale"
+
+    override = ["--sink", f"audit=jsonl:{replaced}", "--now", "2026-03-09T11:00Z"]
+    assert main([*sweep_args, *override]) == 0  # level 2 is due by then
+    assert len(declared.read_text(encoding="utf-8").splitlines()) == 1
+    [line] = replaced.read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["escalation"]["level"] == 2
 
 
 def test_upgrading_a_store_from_the_previous_revision_keeps_deals_and_enables_sweeps(

@@ -98,7 +98,7 @@ def sweep(
 
     playbook = _playbook(playbook_path)
     now = _now(now_text, playbook)
-    sinks = _sinks(sink_specs, fmt)
+    sinks = [] if dry_run else _sinks(sink_specs, fmt, playbook)  # a dry run sends nothing
     lease = parse_interval(lease_text, minimum=0)
     database = _open(url)
     try:
@@ -148,7 +148,7 @@ def worker(
 
     playbook = _playbook(playbook_path)
     every, lease = parse_interval(every_text), parse_interval(lease_text, minimum=0)
-    sinks = _sinks(sink_specs, "text")
+    sinks = _sinks(sink_specs, "text", playbook)
     database = _open(url)
 
     def once(should_stop: Callable[[], bool]) -> None:
@@ -365,21 +365,15 @@ def _open(url: str | None) -> Database:
     return open_database(url)
 
 
-def _sinks(specs: Sequence[str], fmt: str) -> list[Sink]:
-    from playbook.errors import EscalationError
-    from playbook.sinks import parse_sink
+def _sinks(specs: Sequence[str], fmt: str, playbook: Playbook) -> list[Sink]:
+    """The playbook's ``notifications`` sinks, then ``--sink`` ones (which replace by name)."""
+    from playbook.sinks import combine_sinks, declared_sinks, parse_sink
 
     # In JSON mode stdout belongs to the report: console notifications go to stderr.
     stream = sys.stderr if fmt == "json" else sys.stdout
-    sinks = [parse_sink(spec, console=stream) for spec in specs]
-    names = [sink.name for sink in sinks]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise EscalationError(
-            f"two sinks are named {duplicates[0]!r}",
-            hint="name them: --sink NAME=SPEC (e.g. --sink ops=webhook:https://...)",
-        )
-    return sinks
+    given = [parse_sink(spec, console=stream) for spec in specs]
+    declared = declared_sinks(playbook.notifications, os.environ, console=stream)
+    return combine_sinks(declared, given)
 
 
 def _clock() -> datetime:
