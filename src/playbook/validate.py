@@ -66,7 +66,7 @@ class ValidationReport:
     """Every file checked, in order, and what was found in them.
 
     ``skipped`` lists the YAML files found under a directory that are plainly
-    not playbooks (see :func:`scan_playbooks`); each has a ``PB116`` note
+    not playbooks (see :func:`validate_paths`); each has a ``PB116`` note
     among the :attr:`diagnostics`.
     """
 
