@@ -3,7 +3,8 @@
 :func:`diff_playbooks` compares two models of the same playbook (the same
 ``playbook`` id; otherwise :class:`~playbook.errors.DiffError`) part by part:
 fields, roles, stages (with their criteria and required actions), moves,
-transition rules, KPIs and escalation rules, each added, removed or changed.
+transition rules, KPIs, escalation rules and notification sinks, each added,
+removed or changed.
 
 :func:`impact_on_deals` runs both versions over the open deals pinned to the
 old version in a deal store, at one moment: the deals that would now fail the
@@ -16,6 +17,7 @@ stage the new version has not kept is listed as stranded.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -116,7 +118,16 @@ def diff_playbooks(old: Playbook, new: Playbook) -> PlaybookDiff:
     changes += _compare(
         "escalation", _by_id(old.escalations), _by_id(new.escalations), _escalation_words
     )
+    changes += _compare("notification sink", old.notifications, new.notifications, _sink_words)
     return PlaybookDiff(old, new, tuple(changes))
+
+
+_URL_PATH = re.compile(r"(https?://[^/?#\s]+)[/?#]\S*")
+
+
+def _sink_words(spec: str) -> dict[str, Any]:
+    """A sink's spec with URL paths left out: webhook tokens live there (Slack, WeCom)."""
+    return {"sink": _URL_PATH.sub(r"\1/…", spec)}
 
 
 def _compare(

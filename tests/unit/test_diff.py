@@ -111,3 +111,29 @@ def test_markdown_is_a_table() -> None:
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 1 + len(diff.changes)
     assert "| + | action of engaging `product_demo` |" in text
+
+
+def test_notification_sinks_are_compared_without_their_secrets() -> None:
+    """Sinks added, removed and changed; a webhook shows its host, never its path or query."""
+    from playbook.validate import load_text
+
+    base = (MAVEN / "playbook.yaml").read_text(encoding="utf-8")
+    old = load_text(
+        base + "\nnotifications:\n  audit: jsonl:a.jsonl\n"
+        "  chat: https://hooks.slack.com/services/T1/B2/old-secret\n"
+    )
+    new = load_text(
+        base.replace("version: 1", "version: 2", 1)
+        + "\nnotifications:\n  chat: webhook:https://hooks.slack.com/services/T1/B2/new-secret\n"
+        "  mail: smtp://mail.example.com:25?from=a@example.com&to=b@example.com\n"
+    )
+    found = {(c.kind, c.area, c.id): c.details for c in diff_playbooks(old, new).changes}
+    assert found[("removed", "notification sink", "audit")] == ()
+    assert found[("changed", "notification sink", "chat")] == (
+        "sink https://hooks.slack.com/… → webhook:https://hooks.slack.com/…",
+    )
+    # SMTP credentials come from the environment: the addresses are what a reviewer checks.
+    assert found[("added", "notification sink", "mail")] == (
+        "sink smtp://mail.example.com:25?from=a@example.com&to=b@example.com",
+    )
+    assert "secret" not in render_diff(diff_playbooks(old, new), None, "markdown")
