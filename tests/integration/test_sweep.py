@@ -364,6 +364,9 @@ def test_sinks_declared_in_the_playbook_deliver_and_the_command_line_replaces_th
     sweep_args = ["sweep", "--playbook", str(path), "--db", url]
 
     monkeypatch.delenv("AUDIT_FILE", raising=False)
+    assert main([*sweep_args, "--now", "2026-03-05T11:00Z", "--dry-run"]) == 0  # sends nothing
+    assert main([*sweep_args, "--now", "2026-03-05T11:00Z", "--dry-run", "--sink", "sms"]) == 2
+    assert "unknown sink 'sms'" in capsys.readouterr().err  # --sink is read all the same
     assert main([*sweep_args, "--now", "2026-03-05T11:00Z"]) == 2
     err = capsys.readouterr().err
     assert "the playbook's sink 'audit' needs the environment variable AUDIT_FILE" in err

@@ -207,13 +207,11 @@ def export_command(
 
 
 def _declared_fields(store: DealStore, playbook_id: str | None) -> list[str]:
-    from playbook.store.playbooks import playbook_from_text
-
     names: dict[str, None] = {}
     for pid, version in store.playbook_versions():
-        text = store.playbook_source(pid, version)
-        if text is not None and playbook_id in (None, pid):
-            names.update(dict.fromkeys(playbook_from_text(text, f"{pid}@{version}").fields))
+        registered = store.registered_playbook(pid, version) if playbook_id in (None, pid) else None
+        if registered is not None:
+            names.update(dict.fromkeys(registered.fields))
     return list(names)
 
 
@@ -465,17 +463,17 @@ def _print_written(deal: StoredDeal, events: Sequence[Any], output_format: str) 
 
 def _engine(store: DealStore, deal: StoredDeal, playbook_path: Path | None) -> Engine:
     from playbook.engine import Engine
-    from playbook.store.playbooks import playbook_from_file, playbook_from_text
+    from playbook.store.playbooks import playbook_from_file
 
     if playbook_path is not None:
         return Engine(playbook_from_file(playbook_path)[0])
-    text = store.playbook_source(deal.playbook_id, deal.playbook_version)
-    if text is None:
+    registered = store.registered_playbook(deal.playbook_id, deal.playbook_version)
+    if registered is None:
         raise StoreError(
             f"the store has no copy of playbook {deal.playbook_id}@{deal.playbook_version}",
             hint="pass the playbook file with --playbook",
         )
-    return Engine(playbook_from_text(text, f"{deal.playbook_id}@{deal.playbook_version}"))
+    return Engine(registered)
 
 
 def _actor_name(actor_id: str | None) -> str:
@@ -555,12 +553,8 @@ class _Zones:
         return self._known[key]
 
     def _read(self, playbook_id: str, version: int) -> tzinfo:
-        from playbook.store.playbooks import playbook_from_text
-
-        text = self._store.playbook_source(playbook_id, version)
-        if text is None:
-            return UTC
-        return zoneinfo.ZoneInfo(playbook_from_text(text, f"{playbook_id}@{version}").timezone)
+        registered = self._store.registered_playbook(playbook_id, version)
+        return UTC if registered is None else zoneinfo.ZoneInfo(registered.timezone)
 
 
 def render_table(rows: Sequence[dict[str, str]]) -> str:

@@ -98,7 +98,7 @@ def sweep(
 
     playbook = _playbook(playbook_path)
     now = _now(now_text, playbook)
-    sinks = [] if dry_run else _sinks(sink_specs, fmt, playbook)  # a dry run sends nothing
+    sinks = _sinks(sink_specs, fmt, None if dry_run else playbook)  # a dry run sends nothing
     lease = parse_interval(lease_text, minimum=0)
     database = _open(url)
     try:
@@ -365,14 +365,19 @@ def _open(url: str | None) -> Database:
     return open_database(url)
 
 
-def _sinks(specs: Sequence[str], fmt: str, playbook: Playbook) -> list[Sink]:
-    """The playbook's ``notifications`` sinks, then ``--sink`` ones (which replace by name)."""
+def _sinks(specs: Sequence[str], fmt: str, playbook: Playbook | None) -> list[Sink]:
+    """The playbook's ``notifications`` sinks, then ``--sink`` ones (which replace by name).
+
+    Without ``playbook`` (a dry run) only the ``--sink`` specs are read: a typo
+    is still a usage error, and no environment variable is needed.
+    """
     from playbook.sinks import combine_sinks, declared_sinks, parse_sink
 
     # In JSON mode stdout belongs to the report: console notifications go to stderr.
     stream = sys.stderr if fmt == "json" else sys.stdout
     given = [parse_sink(spec, console=stream) for spec in specs]
-    declared = declared_sinks(playbook.notifications, os.environ, console=stream)
+    notifications = playbook.notifications if playbook is not None else {}
+    declared = declared_sinks(notifications, os.environ, console=stream)
     return combine_sinks(declared, given)
 
 

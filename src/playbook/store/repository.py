@@ -208,6 +208,13 @@ class DealStore:
             record = session.get(PlaybookRecord, (playbook_id, version))
             return None if record is None else record.source
 
+    def registered_playbook(self, playbook_id: str, version: int) -> Playbook | None:
+        """The model of a registered playbook version (rebuilt from its text), or None."""
+        from playbook.store.playbooks import playbook_from_text
+
+        text = self.playbook_source(playbook_id, version)
+        return None if text is None else playbook_from_text(text, f"{playbook_id}@{version}")
+
     def playbook_versions(self) -> list[tuple[str, int]]:
         """Every (playbook id, version) registered, in order."""
         with self.database.transaction() as session:
