@@ -1,24 +1,46 @@
 # Two commands on a fresh machine with only Python 3.11+:
 #   make demo   set up .venv and run the main job on the embedded SQLite default
-#   make test   set up the dev tools and run lint, types and the whole suite
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
+#   make test   set up the dev tools and run lint, types, layers and the whole suite
+#
+# Every install takes the exact versions of uv.lock (uv sync --locked): a new
+# release of a dependency cannot change what a fresh machine runs. `make lock`
+# refreshes the lock on purpose; `make lock-check` (part of `make test`) fails
+# when pyproject.toml and uv.lock disagree. uv itself lives in .venv-tools so
+# that an exact sync of .venv never removes the tool doing the syncing.
+PYTHON     ?= python3
+UV_VERSION := 0.13.8
+VENV       := .venv
+BIN        := $(VENV)/bin
+TOOLS      := .venv-tools
+UV         := $(TOOLS)/bin/uv
 
-.PHONY: demo test lint typecheck pytest bench clean
+# uv installs into .venv with the machine's Python, never a downloaded one.
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
 
-$(BIN)/python:
+.PHONY: demo test lint typecheck layers pytest bench fuzz clean lock lock-check \
+        sync sync-dev sync-bench
+
+$(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "playbook needs Python 3.11 or newer")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
-	@touch $@
+# The runtime dependencies only; --inexact keeps dev tools a `make test` put there.
+sync: $(UV)
+	@$(UV) sync -q --locked --inexact --python $(PYTHON)
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	@touch $@ $(VENV)/.installed
+sync-dev: $(UV)
+	@$(UV) sync -q --locked --extra dev --python $(PYTHON)
+
+sync-bench: $(UV)
+	@$(UV) sync -q --locked --extra dev --extra bench --python $(PYTHON)
+
+lock: $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
+
+lock-check: $(UV)
+	$(UV) lock --check --python $(PYTHON)
 
 # The demo: validate the sample playbooks, then run a sales team's quarter on
 # an embedded SQLite file: import ~300 generated project deals with their
@@ -29,7 +51,7 @@ DEMO_DB  := sqlite:///$(DEMO)/demo.db
 DEMO_NOW := 2026-11-20T18:00:00+08:00
 DEMO_PB  := playbooks/b2b-project-sales.yaml
 
-demo: $(VENV)/.installed
+demo: sync
 	$(BIN)/playbook validate playbooks/ --strict --summary
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/python examples/demo/generate.py $(DEMO)/deals.csv
@@ -43,24 +65,24 @@ demo: $(VENV)/.installed
 	    --now $(DEMO_NOW) --format html --output $(DEMO)/kpi-report.html
 	@echo "KPI report written to $(DEMO)/kpi-report.html"
 
-lint: $(VENV)/.installed-dev
+lint: sync-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-typecheck: $(VENV)/.installed-dev
+typecheck: sync-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-dev
+# Layers only point down (contracts in .importlinter).
+layers: sync-dev
+	$(BIN)/lint-imports --no-cache
+
+pytest: sync-dev
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+test: lock-check lint typecheck pytest
 
-$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
-	@touch $@
-
-bench: $(VENV)/.installed-bench
+bench: sync-bench
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
+	rm -rf $(VENV) $(TOOLS) build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

@@ -513,6 +513,18 @@ def _syntax_error(exc: yaml.YAMLError, file: str) -> Diagnostic:
     )
 
 
+def _is_libyaml_nesting_refusal(exc: yaml.YAMLError) -> bool:
+    """Whether libyaml itself refused the nesting depth (as bundled since PyYAML 6.0.4).
+
+    Its scanner looks ahead for simple keys, so on ``a: [[[[...`` it can refuse
+    the depth before our composer has counted :data:`MAX_DEPTH` levels; the
+    refusal is the same mistake and gets the same code.
+    """
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    return mark is not None and isinstance(problem, str) and "maximum nesting depth" in problem
+
+
 def _oversized(root: yaml.Node, limit: int) -> tuple[yaml.Node, YamlPath] | None:
     """The smallest node whose alias-expanded size exceeds ``limit`` and its path, or None."""
     sizes: dict[int, int] = {}
@@ -667,6 +679,10 @@ def read_text(text: str, file: str = "<string>", *, max_nodes: int = MAX_NODES) 
         line, column = exc.mark.line + 1, exc.mark.column + 1
         return LoadResult(None, [_diag(file, "PB115", str(exc), line, column)])
     except yaml.YAMLError as exc:
+        if _is_libyaml_nesting_refusal(exc):
+            mark = exc.problem_mark  # type: ignore[attr-defined]
+            message = f"the document nests deeper than {MAX_DEPTH} levels"
+            return LoadResult(None, [_diag(file, "PB115", message, mark.line + 1, mark.column + 1)])
         syntax = _syntax_error(exc, file)
         return LoadResult(None, [_tab_indent(text, file, syntax.line) or syntax])
     if composed is None:

@@ -417,3 +417,10 @@ def test_dumped_plain_data_loads_back_equal(data: Any, flow: bool) -> None:
     assert result.document is not None
     if not codes:
         assert result.document.data == data
+
+
+def test_nesting_refused_by_libyaml_itself_is_pb115_at_its_line() -> None:
+    """libyaml (PyYAML >= 6.0.4) refuses deep nesting itself: still PB115, on the right line."""
+    text = "playbook: x\nversion: 1\nstages: " + "[" * 5000 + "]" * 5000 + "\n"
+    result = read_text(text, "deep.yaml")
+    assert [(d.code, d.line) for d in result.diagnostics] == [("PB115", 3)]
