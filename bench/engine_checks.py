@@ -34,10 +34,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from playbook.deals import Actor, DealState, as_deal
-from playbook.engine import Engine
+from playbook.definition.validate import validate_file
 from playbook.model import Playbook
-from playbook.validate import validate_file
+from playbook.runtime.deals import Actor, DealState, as_deal
+from playbook.runtime.engine import Engine
 
 REPO = Path(__file__).resolve().parents[1]
 PLAYBOOK = REPO / "playbooks" / "b2b-project-sales.yaml"

@@ -297,8 +297,8 @@ def _postgres(repeat: int, generated: Path, work: Path) -> bool:
 
 def _show(work: Path) -> bool:
     from playbook.cli.deals import render_history
-    from playbook.deals import Actor
-    from playbook.engine import Engine
+    from playbook.runtime.deals import Actor
+    from playbook.runtime.engine import Engine
     from playbook.store.playbooks import playbook_from_file
 
     store = _store(f"sqlite:///{work / 'show.db'}")

@@ -302,7 +302,7 @@ def _child(mode: str, url: str, playbook: Path) -> dict[str, Any]:
 
 def _measure(mode: str, url: str, playbook_path: str) -> dict[str, Any]:
     """(in a child process) One timed run: the sweep, or the naive loop."""
-    from playbook.escalation import sweep
+    from playbook.escalation.sweep import sweep
     from playbook.store.db import open_database
     from playbook.store.playbooks import playbook_from_file
 
@@ -321,8 +321,8 @@ def _measure(mode: str, url: str, playbook_path: str) -> dict[str, Any]:
 
 def _naive(database: Any, playbook: Any) -> int:
     """Load every deal and evaluate the rule in Python, as a plain loop would."""
-    from playbook.calendar import WorkingCalendar
-    from playbook.escalation import due_at
+    from playbook.escalation.sweep import due_at
+    from playbook.runtime.calendar import WorkingCalendar
     from playbook.store.repository import DealStore
 
     calendar = WorkingCalendar.from_playbook(playbook)

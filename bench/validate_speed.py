@@ -31,7 +31,7 @@ RUNS = 5
 
 def _samples() -> list[Path]:
     """The sample playbooks; the valid examples when the samples are not there."""
-    from playbook.validate import find_playbooks  # scenario files are not playbooks
+    from playbook.definition.validate import find_playbooks  # scenario files are not playbooks
 
     found = [Path(p) for p in find_playbooks([REPO / "playbooks"])]
     return found or [Path(p) for p in find_playbooks([REPO / "tests" / "examples" / "valid"])]
@@ -87,7 +87,7 @@ def samples_figure(samples: list[Path]) -> bool:
 
 def thousand_figure(samples: list[Path]) -> bool:
     """(b): 1,000 files in one process, against yaml.safe_load of the same files."""
-    from playbook.validate import validate_paths
+    from playbook.definition.validate import validate_paths
 
     with tempfile.TemporaryDirectory() as folder:
         paths = _write_copies(samples, Path(folder), COPIES)

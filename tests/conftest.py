@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from playbook.definition.validate import validate_text
 from playbook.model import Playbook
-from playbook.validate import validate_text
 
 PlaybookFactory = Callable[[str], Playbook]
 

@@ -13,53 +13,53 @@ from playbook.errors import *  # noqa: F403  (the error tree is part of the publ
 from playbook.errors import __all__ as _error_names
 
 if TYPE_CHECKING:
-    from playbook.calendar import WorkingCalendar as WorkingCalendar
-    from playbook.deals import Actor as Actor
-    from playbook.deals import DealState as DealState
+    from playbook.definition.validate import load as load
+    from playbook.definition.validate import validate_paths as validate_paths
     from playbook.diagnostics import Diagnostic as Diagnostic
-    from playbook.engine import ActionCompleted as ActionCompleted
-    from playbook.engine import Advance as Advance
-    from playbook.engine import Decision as Decision
-    from playbook.engine import Engine as Engine
-    from playbook.engine import NextSteps as NextSteps
-    from playbook.engine import Reason as Reason
-    from playbook.engine import StageChanged as StageChanged
-    from playbook.escalation import SweepReport as SweepReport
-    from playbook.escalation import acknowledge as acknowledge
-    from playbook.escalation import list_escalations as list_escalations
-    from playbook.escalation import snooze as snooze
-    from playbook.escalation import sweep as sweep
-    from playbook.kpi import compute_kpis as compute_kpis
-    from playbook.kpi import parse_period as parse_period
+    from playbook.escalation.sweep import SweepReport as SweepReport
+    from playbook.escalation.sweep import acknowledge as acknowledge
+    from playbook.escalation.sweep import list_escalations as list_escalations
+    from playbook.escalation.sweep import snooze as snooze
+    from playbook.escalation.sweep import sweep as sweep
+    from playbook.kpi.metrics import compute_kpis as compute_kpis
+    from playbook.kpi.metrics import parse_period as parse_period
     from playbook.model import Playbook as Playbook
+    from playbook.runtime.calendar import WorkingCalendar as WorkingCalendar
+    from playbook.runtime.deals import Actor as Actor
+    from playbook.runtime.deals import DealState as DealState
+    from playbook.runtime.engine import ActionCompleted as ActionCompleted
+    from playbook.runtime.engine import Advance as Advance
+    from playbook.runtime.engine import Decision as Decision
+    from playbook.runtime.engine import Engine as Engine
+    from playbook.runtime.engine import NextSteps as NextSteps
+    from playbook.runtime.engine import Reason as Reason
+    from playbook.runtime.engine import StageChanged as StageChanged
     from playbook.store.db import open_database as open_database
     from playbook.store.repository import DealStore as DealStore
-    from playbook.validate import load as load
-    from playbook.validate import validate_paths as validate_paths
 
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
-    "load": "playbook.validate",
-    "validate_paths": "playbook.validate",
+    "load": "playbook.definition.validate",
+    "validate_paths": "playbook.definition.validate",
     "Playbook": "playbook.model",
-    "Engine": "playbook.engine",
-    "Decision": "playbook.engine",
-    "Reason": "playbook.engine",
-    "Advance": "playbook.engine",
-    "NextSteps": "playbook.engine",
-    "StageChanged": "playbook.engine",
-    "ActionCompleted": "playbook.engine",
-    "Actor": "playbook.deals",
-    "DealState": "playbook.deals",
-    "WorkingCalendar": "playbook.calendar",
-    "sweep": "playbook.escalation",
-    "SweepReport": "playbook.escalation",
-    "list_escalations": "playbook.escalation",
-    "acknowledge": "playbook.escalation",
-    "snooze": "playbook.escalation",
-    "compute_kpis": "playbook.kpi",
-    "parse_period": "playbook.kpi",
+    "Engine": "playbook.runtime.engine",
+    "Decision": "playbook.runtime.engine",
+    "Reason": "playbook.runtime.engine",
+    "Advance": "playbook.runtime.engine",
+    "NextSteps": "playbook.runtime.engine",
+    "StageChanged": "playbook.runtime.engine",
+    "ActionCompleted": "playbook.runtime.engine",
+    "Actor": "playbook.runtime.deals",
+    "DealState": "playbook.runtime.deals",
+    "WorkingCalendar": "playbook.runtime.calendar",
+    "sweep": "playbook.escalation.sweep",
+    "SweepReport": "playbook.escalation.sweep",
+    "list_escalations": "playbook.escalation.sweep",
+    "acknowledge": "playbook.escalation.sweep",
+    "snooze": "playbook.escalation.sweep",
+    "compute_kpis": "playbook.kpi.metrics",
+    "parse_period": "playbook.kpi.metrics",
     "open_database": "playbook.store.db",
     "DealStore": "playbook.store.repository",
     "Diagnostic": "playbook.diagnostics",

@@ -3,7 +3,7 @@
 The catalogue :data:`RULES` lists every code that validation can report, with a
 short name and a one-line description; the docs table, the SARIF ``rules`` and
 ``--explain`` are generated from it, so a new code is added here first.
-Formatters (text, json, github, sarif) live in :mod:`playbook.report.diagnostics`.
+Formatters (text, json, github, sarif) live in :mod:`playbook.render.diagnostics`.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from playbook.diagnostics import Diagnostic
-    from playbook.engine import Decision
+    from playbook.runtime.engine import Decision
 
 __all__ = [
     "ActorError",

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from playbook.cli import main
-from playbook.validate import find_playbooks
+from playbook.definition.validate import find_playbooks
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "tests" / "examples"

@@ -20,14 +20,14 @@ from jsonschema import Draft7Validator
 
 import playbook
 from playbook.cli import main
-from playbook.errors import InvalidPlaybookError, PathNotFoundError
-from playbook.validate import (
+from playbook.definition.validate import (
     ValidationReport,
     find_playbooks,
     validate_file,
     validate_paths,
     validate_text,
 )
+from playbook.errors import InvalidPlaybookError, PathNotFoundError
 
 REPO = Path(__file__).resolve().parents[2]
 SARIF_SCHEMA = REPO / ".." / "shared" / "reference" / "sarif-schema-2.1.0.json"

@@ -17,8 +17,8 @@ from typing import NoReturn
 
 import pytest
 
-from playbook.engine import Engine
 from playbook.model import Playbook
+from playbook.runtime.engine import Engine
 from playbook.store.db import Database, open_database
 from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from playbook.deals import Actor
-from playbook.diff import impact_on_deals
-from playbook.engine import Engine
+from playbook.authoring.diff import impact_on_deals
+from playbook.runtime.deals import Actor
+from playbook.runtime.engine import Engine
 from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
 

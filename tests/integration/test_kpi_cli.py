@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from playbook.cli import cli
-from playbook.deals import Actor
-from playbook.engine import Engine
+from playbook.runtime.deals import Actor
+from playbook.runtime.engine import Engine
 from playbook.store.db import Database
 from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore

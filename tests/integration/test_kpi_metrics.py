@@ -2,7 +2,7 @@
 
 The reference below is written from the definitions in docs/kpis.md, reading
 only plain rows (deals, stage changes, activities, people), and is compared
-with :func:`playbook.kpi.compute_kpis` on SQLite and PostgreSQL: on generated
+with :func:`playbook.kpi.metrics.compute_kpis` on SQLite and PostgreSQL: on generated
 histories (skipped stages, backward moves, reopened deals, missing fields,
 another playbook's deals in the same store) and on the Maven CRM data set.
 """
@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from conftest import EXAMPLE, MAVEN
-from playbook.kpi import Period, compute_kpis, parse_period, period_between
+from playbook.kpi.metrics import Period, compute_kpis, parse_period, period_between
 from playbook.model import Kpi, Playbook
 from playbook.store.db import Database
 from playbook.store.models import Activity, Deal, Person, StageChange
@@ -329,7 +329,7 @@ class Reference:
         return {key: self._aggregate(kpi, values) for key, values in units.items()}
 
     def _typed(self, deal_id: int) -> dict[str, Any]:
-        from playbook.deals import coerce_fields
+        from playbook.runtime.deals import coerce_fields
 
         return coerce_fields(self.playbook, self.mine[deal_id]["fields"])
 

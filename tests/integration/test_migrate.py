@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from playbook.deals import Actor
-from playbook.engine import Engine
+from playbook.authoring.migrate import MIGRATE_SOURCE, migrate_deals, resolve_mapping
 from playbook.errors import MigrationError
-from playbook.migrate import MIGRATE_SOURCE, migrate_deals, resolve_mapping
 from playbook.model import Playbook
+from playbook.runtime.deals import Actor
+from playbook.runtime.engine import Engine
 from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
 

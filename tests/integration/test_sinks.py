@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from playbook.definition.validate import load
 from playbook.errors import EscalationError, NotificationError
-from playbook.sinks import (
+from playbook.escalation.sinks import (
     ConsoleSink,
     EmailSink,
     JsonLinesSink,
@@ -30,7 +31,6 @@ from playbook.sinks import (
     declared_sinks,
     parse_sink,
 )
-from playbook.validate import load
 
 NOTE = Notification(
     delivery_id="sla-escalation-7-delivery-9",

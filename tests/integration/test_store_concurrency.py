@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from playbook.deals import Actor
-from playbook.engine import Engine
 from playbook.errors import ConflictError
 from playbook.model import Playbook
+from playbook.runtime.deals import Actor
+from playbook.runtime.engine import Engine
 from playbook.store.db import open_database
 from playbook.store.models import Activity, Deal, StageChange
 from playbook.store.playbooks import playbook_from_text

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from playbook.deals import Actor
-from playbook.engine import Engine
 from playbook.model import Playbook
+from playbook.runtime.deals import Actor
+from playbook.runtime.engine import Engine
 from playbook.store.importer import import_deals
 from playbook.store.repository import DealStore
 

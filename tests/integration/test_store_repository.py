@@ -9,8 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from playbook.conditions import parse_condition
-from playbook.deals import Actor
-from playbook.engine import Engine
 from playbook.errors import (
     ConflictError,
     DealNotFoundError,
@@ -18,6 +16,8 @@ from playbook.errors import (
     StoreError,
 )
 from playbook.model import Playbook
+from playbook.runtime.deals import Actor
+from playbook.runtime.engine import Engine
 from playbook.store.fields import where
 from playbook.store.models import StageChange
 from playbook.store.repository import DealStore

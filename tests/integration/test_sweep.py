@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from playbook.deals import Actor
 from playbook.errors import CalendarError, DatabaseUnavailableError, NotificationError
-from playbook.escalation import acknowledge, list_escalations, snooze, sweep
+from playbook.escalation.sinks import Notification
+from playbook.escalation.sweep import acknowledge, list_escalations, snooze, sweep
 from playbook.model import Calendar, Playbook
-from playbook.sinks import Notification
+from playbook.runtime.deals import Actor
 from playbook.store.db import Database
 from playbook.store.models import Person
 from playbook.store.playbooks import playbook_from_text

@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.dialects import sqlite
 
-from playbook import escalation
-from playbook.deals import Actor
-from playbook.escalation import list_escalations, sweep
+from playbook.escalation import sweep as escalation
+from playbook.escalation.sinks import JsonLinesSink
+from playbook.escalation.sweep import list_escalations, sweep
 from playbook.model import Playbook
-from playbook.sinks import JsonLinesSink
+from playbook.runtime.deals import Actor
 from playbook.store.db import Database
 from playbook.store.escalation_models import Delivery, EscalationRecord
 from playbook.store.models import Deal, Person, UtcDateTime

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from playbook.deals import Actor
-from playbook.escalation import list_escalations
+from playbook.escalation.sweep import list_escalations
+from playbook.runtime.deals import Actor
 from playbook.store.db import Database
 from playbook.store.escalation_models import Delivery
 from playbook.store.playbooks import playbook_from_text

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from playbook.deals import Actor
-from playbook.engine import Engine
-from playbook.escalation import Fired, sweep
+from playbook.escalation.sweep import Fired, sweep
 from playbook.model import Playbook
+from playbook.runtime.deals import Actor
+from playbook.runtime.engine import Engine
 from playbook.store.db import Database, open_database
 from playbook.store.models import Person
 from playbook.store.playbooks import playbook_from_file
@@ -169,7 +169,7 @@ def test_replay_resolves_what_activities_and_the_stage_move_made_moot(
     replay_db: Database, fired: list[Fired]
 ) -> None:
     """The stage move resolves judge_intent_30 and the calls resolve the older follow-ups."""
-    from playbook.escalation import list_escalations
+    from playbook.escalation.sweep import list_escalations
 
     assert fired
     views = {

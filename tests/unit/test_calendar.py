@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from playbook.calendar import WorkingCalendar
 from playbook.errors import InvalidPlaybookError, MissingClockError
 from playbook.model import Calendar, Duration, Playbook
+from playbook.runtime.calendar import WorkingCalendar
 
 PlaybookFactory = Callable[[str], Playbook]
 

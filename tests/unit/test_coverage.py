@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from junitparser import Failure, JUnitXml
 
-from playbook.coverage import junit_xml, run_tests
+from playbook.authoring.coverage import junit_xml, run_tests
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = ["b2b-project-sales", "smb-standard-funnel", "sales-cycle-kpis"]

@@ -13,17 +13,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from playbook.deals import (
-    ActionRecord,
-    Actor,
-    DealState,
-    as_deal,
-    check_actor,
-    coerce_fields,
-    is_empty,
-    new_deal,
-    require_now,
-)
 from playbook.errors import (
     ActorError,
     DealError,
@@ -34,6 +23,17 @@ from playbook.errors import (
     UnknownStageError,
 )
 from playbook.model import Playbook
+from playbook.runtime.deals import (
+    ActionRecord,
+    Actor,
+    DealState,
+    as_deal,
+    check_actor,
+    coerce_fields,
+    is_empty,
+    new_deal,
+    require_now,
+)
 
 PlaybookFactory = Callable[[str], Playbook]
 

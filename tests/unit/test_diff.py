@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from playbook.diff import diff_playbooks, migrated_stage, render_diff
+from playbook.authoring.diff import diff_playbooks, migrated_stage, render_diff
+from playbook.definition.validate import load
 from playbook.errors import DiffError
-from playbook.validate import load
 
 REPO = Path(__file__).resolve().parents[2]
 MAVEN = REPO / "examples" / "maven-crm"
@@ -115,7 +115,7 @@ def test_markdown_is_a_table() -> None:
 
 def test_notification_sinks_are_compared_without_their_secrets() -> None:
     """Sinks added, removed and changed; a webhook shows its host, never its path or query."""
-    from playbook.validate import load_text
+    from playbook.definition.validate import load_text
 
     base = (MAVEN / "playbook.yaml").read_text(encoding="utf-8")
     old = load_text(

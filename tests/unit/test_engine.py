@@ -17,14 +17,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from playbook.deals import Actor, DealState, as_deal
-from playbook.engine import (
-    REASON_CODES,
-    ActionCompleted,
-    Decision,
-    Engine,
-    StageChanged,
-)
 from playbook.errors import (
     ActorError,
     DealFieldError,
@@ -39,6 +31,14 @@ from playbook.errors import (
     UnknownStageError,
 )
 from playbook.model import Playbook
+from playbook.runtime.deals import Actor, DealState, as_deal
+from playbook.runtime.engine import (
+    REASON_CODES,
+    ActionCompleted,
+    Decision,
+    Engine,
+    StageChanged,
+)
 
 PlaybookFactory = Callable[[str], Playbook]
 

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from playbook.calendar import WorkingCalendar
 from playbook.errors import DatabaseUnavailableError, EscalationError
-from playbook.escalation import _Level, due_at, working_moment
+from playbook.escalation.sweep import _Level, due_at, working_moment
+from playbook.escalation.worker import parse_interval, run_worker
 from playbook.model import Calendar, Duration, EscalationLevel
-from playbook.worker import parse_interval, run_worker
+from playbook.runtime.calendar import WorkingCalendar
 
 CN = WorkingCalendar(
     Calendar(holidays_country="CN", extra_workdays=frozenset({date(2026, 5, 9)})),

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from playbook.graph import to_dot, to_mermaid, to_svg
-from playbook.validate import load
+from playbook.authoring.graph import to_dot, to_mermaid, to_svg
+from playbook.definition.validate import load
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((REPO / "playbooks").glob("*.yaml"))

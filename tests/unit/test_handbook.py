@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from playbook.authoring.handbook import condition_words, is_stale, render_handbook
 from playbook.conditions import parse_condition
-from playbook.handbook import condition_words, is_stale, render_handbook
-from playbook.validate import load
+from playbook.definition.validate import load
 
 REPO = Path(__file__).resolve().parents[2]
 B2B = REPO / "playbooks" / "b2b-project-sales.yaml"

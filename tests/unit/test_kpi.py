@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from playbook.errors import PeriodError
-from playbook.kpi import (
+from playbook.kpi.metrics import (
     KpiReport,
     KpiResult,
     Period,
@@ -21,9 +21,9 @@ from playbook.kpi import (
     target_scale,
 )
 from playbook.model import Kpi, Text
-from playbook.report.kpi_json import kpi_csv, kpi_json
-from playbook.report.labels import format_value
-from playbook.report.table import display_width, render_kpi_table
+from playbook.render.kpi_json import kpi_csv, kpi_json
+from playbook.render.labels import format_value
+from playbook.render.table import display_width, render_kpi_table
 from playbook.store.playbooks import playbook_from_text
 
 

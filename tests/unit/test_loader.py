@@ -14,8 +14,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from playbook.errors import InputFileError
-from playbook.loader import (
+from playbook.definition.loader import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     Document,
@@ -24,6 +23,7 @@ from playbook.loader import (
     read_document,
     read_text,
 )
+from playbook.errors import InputFileError
 
 # --- YAML that loads cleanly --------------------------------------------------------
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from playbook.authoring.coverage import run_tests
+from playbook.authoring.paths import generate_paths, satisfying_values, starter_scenarios
 from playbook.conditions import parse_condition
-from playbook.coverage import run_tests
-from playbook.paths import generate_paths, satisfying_values, starter_scenarios
-from playbook.validate import load
+from playbook.definition.validate import load
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = [

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
+from playbook.definition.loader import read_text
 from playbook.diagnostics import RULES, Diagnostic
-from playbook.loader import read_text
-from playbook.report.diagnostics import (
+from playbook.render.diagnostics import (
     format_github,
     format_json,
     format_sarif,

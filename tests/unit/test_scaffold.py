@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from playbook.coverage import run_tests
+from playbook.authoring.coverage import run_tests
+from playbook.authoring.scaffold import TEMPLATES, render_scaffold, write_scaffold
+from playbook.definition.validate import load
 from playbook.errors import PlaybookError, TargetExistsError
-from playbook.scaffold import TEMPLATES, render_scaffold, write_scaffold
-from playbook.validate import load
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = REPO / "src" / "playbook" / "templates"

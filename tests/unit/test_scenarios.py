@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from playbook.calendar import WorkingCalendar
-from playbook.deals import as_deal
-from playbook.engine import Engine
+from playbook.authoring.scenarios import due_escalations, read_scenarios, rule_paths, run_scenario
+from playbook.definition.validate import load
 from playbook.errors import ScenarioError
-from playbook.scenarios import due_escalations, read_scenarios, rule_paths, run_scenario
-from playbook.validate import load
+from playbook.runtime.calendar import WorkingCalendar
+from playbook.runtime.deals import as_deal
+from playbook.runtime.engine import Engine
 
 REPO = Path(__file__).resolve().parents[2]
 B2B = REPO / "playbooks" / "b2b-project-sales.yaml"

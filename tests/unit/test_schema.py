@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from playbook import schema
-from playbook.loader import Document, iter_paths, read_document, read_text
-from playbook.schema import PATTERN_WORDS, load_schema, schema_text, validate_schema
-from playbook.validate import find_playbooks
+from playbook.definition import schema
+from playbook.definition.loader import Document, iter_paths, read_document, read_text
+from playbook.definition.schema import PATTERN_WORDS, load_schema, schema_text, validate_schema
+from playbook.definition.validate import find_playbooks
 
 REPO = Path(__file__).resolve().parents[2]
 VALID_FILES = sorted(
@@ -591,7 +591,10 @@ def _run(code: str) -> str:
 
 def test_importing_the_module_does_not_import_jsonschema() -> None:
     """jsonschema (~0.1 s to import) is loaded only when a document is validated."""
-    assert _run("import sys, playbook.schema; print('jsonschema' in sys.modules)") == "False"
+    assert (
+        _run("import sys, playbook.definition.schema; print('jsonschema' in sys.modules)")
+        == "False"
+    )
 
 
 def test_clean_documents_skip_jsonschema_when_the_fast_validator_is_there() -> None:
@@ -600,8 +603,8 @@ def test_clean_documents_skip_jsonschema_when_the_fast_validator_is_there() -> N
         pytest.skip("jsonschema_rs is not installed: jsonschema validates every document")
     code = (
         "import sys\n"
-        "from playbook.loader import read_document\n"
-        "from playbook.schema import validate_schema\n"
+        "from playbook.definition.loader import read_document\n"
+        "from playbook.definition.schema import validate_schema\n"
         "doc = read_document('tests/examples/valid/minimal.yaml').document\n"
         "print(validate_schema(doc), 'jsonschema' in sys.modules)"
     )

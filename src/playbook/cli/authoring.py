@@ -21,7 +21,7 @@ from playbook.cli.common import db_option, open_store, parse_now
 from playbook.errors import MigrationError, StoreError
 
 if TYPE_CHECKING:
-    from playbook.coverage import TestReport
+    from playbook.authoring.coverage import TestReport
     from playbook.model import Playbook
     from playbook.store.repository import DealStore
 
@@ -45,8 +45,8 @@ def _emit(text: str, output: Path | None) -> None:
 
 def _valid_playbook(path: Path) -> Playbook | None:
     """The playbook at ``path``, or None after printing its diagnostics (exit 1)."""
-    from playbook.report.diagnostics import format_text, summary_line
-    from playbook.validate import validate_file
+    from playbook.definition.validate import validate_file
+    from playbook.render.diagnostics import format_text, summary_line
 
     result = validate_file(path)
     if result.playbook is not None:
@@ -82,7 +82,7 @@ def test_command(
     min_coverage: float | None,
 ) -> int:
     """Run the scenario files (*.test.yaml) in PATHS against their playbooks."""
-    from playbook.coverage import junit_xml, run_tests
+    from playbook.authoring.coverage import junit_xml, run_tests
 
     report = run_tests(paths)
     if output_format == "json":
@@ -148,7 +148,7 @@ def _test_summary(report: TestReport) -> str:
 @_now_option
 def paths(playbook_path: Path, output_format: str, write_to: Path | None, now: str | None) -> int:
     """List the shortest steps that take a new deal to each stage of PLAYBOOK_PATH."""
-    from playbook.paths import generate_paths, starter_scenarios
+    from playbook.authoring.paths import generate_paths, starter_scenarios
 
     playbook = _valid_playbook(playbook_path)
     if playbook is None:
@@ -189,7 +189,7 @@ def diff(
     old_path: Path, new_path: Path, output_format: str, url: str | None, now: str | None
 ) -> int:
     """Show what changes from OLD_PATH to NEW_PATH and, with --db, what it does to open deals."""
-    from playbook.diff import diff_playbooks, impact_on_deals, render_diff
+    from playbook.authoring.diff import diff_playbooks, impact_on_deals, render_diff
 
     old, new = _valid_playbook(old_path), _valid_playbook(new_path)
     if old is None or new is None:
@@ -252,7 +252,7 @@ def migrate(
     now: str | None,
 ) -> int:
     """Move the open deals pinned to --from-version onto --to-version of their playbook."""
-    from playbook.migrate import migrate_deals
+    from playbook.authoring.migrate import migrate_deals
 
     at = parse_now(now)
     with open_store(url) as store:
@@ -313,7 +313,7 @@ def _target_version(
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
 def graph(playbook_path: Path, output_format: str, lang: str | None, output: Path | None) -> int:
     """Draw the stage graph of PLAYBOOK_PATH with guards, roles and required actions."""
-    from playbook.graph import render_graph
+    from playbook.authoring.graph import render_graph
 
     playbook = _valid_playbook(playbook_path)
     if playbook is None:
@@ -349,7 +349,7 @@ def docs(
     names it. --check with --write rewrites stale handbooks and still exits 1,
     as a pre-commit hook does.
     """
-    from playbook.handbook import render_handbook
+    from playbook.authoring.handbook import render_handbook
 
     if output is not None and len(playbook_paths) > 1:
         raise click.UsageError("--output names one file: give one playbook")
@@ -403,7 +403,7 @@ def _current(path: Path) -> str | None:
 )
 def init(name: str, template: str, directory: Path) -> int:
     """Start playbook NAME (NAME.yaml) and its scenario file from a sample playbook."""
-    from playbook.scaffold import write_scaffold
+    from playbook.authoring.scaffold import write_scaffold
 
     for path in write_scaffold(name, template, directory):
         click.echo(f"wrote {path}")

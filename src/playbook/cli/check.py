@@ -26,9 +26,9 @@ from playbook.cli.common import parse_actor, parse_now
 from playbook.errors import DealError, PlaybookError
 
 if TYPE_CHECKING:
-    from playbook.deals import Actor
-    from playbook.engine import Decision, Engine, NextSteps, Reason
     from playbook.model import Playbook
+    from playbook.runtime.deals import Actor
+    from playbook.runtime.engine import Decision, Engine, NextSteps, Reason
 
 __all__ = [
     "check",
@@ -202,8 +202,8 @@ class _Reported(Exception):
 def _read_inputs(
     playbook_path: Path, deal_path: Path, now: str | None, lang: str | None
 ) -> _Inputs:
-    from playbook.deals import as_deal
-    from playbook.engine import Engine
+    from playbook.runtime.deals import as_deal
+    from playbook.runtime.engine import Engine
 
     model = _load_playbook(playbook_path)
     engine = Engine(model)
@@ -215,12 +215,12 @@ def _read_inputs(
 
 
 def _load_playbook(path: Path) -> Playbook:
-    from playbook.validate import validate_file
+    from playbook.definition.validate import validate_file
 
     result = validate_file(path)
     if result.playbook is not None:
         return result.playbook
-    from playbook.report.diagnostics import format_text
+    from playbook.render.diagnostics import format_text
 
     errors = [d for d in result.diagnostics if d.severity == "error"]
     sources = {result.path: result.document if result.document is not None else ""}
@@ -308,7 +308,7 @@ def _reason_lines(reason: Reason, model: Playbook, lang: str) -> list[str]:
 
 
 def _shown(value: Any, lang: str) -> str:
-    from playbook.deals import is_empty, to_json_value
+    from playbook.runtime.deals import is_empty, to_json_value
 
     if is_empty(value):
         return _say("empty", lang)
@@ -346,7 +346,7 @@ def _field_name(model: Playbook, name: str, lang: str) -> str:
 def _action_lines(steps: NextSteps, engine: Engine, lang: str) -> list[str]:
     if not steps.open_actions:
         return [_say("no_open_actions", lang)]
-    from playbook.engine import format_local_time
+    from playbook.runtime.engine import format_local_time
 
     lines = [_say("open_actions", lang)]
     for item in steps.open_actions:

@@ -32,9 +32,9 @@ from playbook.cli.common import db_option, open_store, parse_now
 from playbook.errors import MoveBlockedError, StoreError
 
 if TYPE_CHECKING:
-    from playbook.deals import Actor
-    from playbook.engine import Engine
     from playbook.model import Playbook
+    from playbook.runtime.deals import Actor
+    from playbook.runtime.engine import Engine
     from playbook.store.importer import ImportReport
     from playbook.store.repository import DealStore, HistoryEntry, StoredDeal
 
@@ -462,7 +462,7 @@ def _print_written(deal: StoredDeal, events: Sequence[Any], output_format: str) 
 
 
 def _engine(store: DealStore, deal: StoredDeal, playbook_path: Path | None) -> Engine:
-    from playbook.engine import Engine
+    from playbook.runtime.engine import Engine
     from playbook.store.playbooks import playbook_from_file
 
     if playbook_path is not None:
@@ -481,7 +481,7 @@ def _actor_name(actor_id: str | None) -> str:
 
 
 def _actor(actor_id: str | None, roles: str) -> Actor:
-    from playbook.deals import Actor
+    from playbook.runtime.deals import Actor
 
     return Actor(_actor_name(actor_id), frozenset(r.strip() for r in roles.split(",") if r.strip()))
 

@@ -24,9 +24,9 @@ import click
 from playbook.errors import NotificationError, PlaybookError
 
 if TYPE_CHECKING:
-    from playbook.escalation import EscalationView, Fired, SweepReport
+    from playbook.escalation.sinks import Sink
+    from playbook.escalation.sweep import EscalationView, Fired, SweepReport
     from playbook.model import Playbook
-    from playbook.sinks import Sink
     from playbook.store.db import Database
 
 __all__ = ["escalations", "render_sweep", "sweep", "worker"]
@@ -93,8 +93,8 @@ def sweep(
     show: int,
 ) -> int:
     """Fire the escalations due now, once each, and send their notifications."""
-    from playbook.escalation import sweep as run_sweep
-    from playbook.worker import parse_interval
+    from playbook.escalation.sweep import sweep as run_sweep
+    from playbook.escalation.worker import parse_interval
 
     playbook = _playbook(playbook_path)
     now = _now(now_text, playbook)
@@ -143,8 +143,8 @@ def worker(
     max_sweeps: int | None,
 ) -> int:
     """Run sweeps on a schedule until SIGTERM or Ctrl-C (the sweep in progress completes)."""
-    from playbook.escalation import sweep as run_sweep
-    from playbook.worker import parse_interval, run_worker, stop_on_signals
+    from playbook.escalation.sweep import sweep as run_sweep
+    from playbook.escalation.worker import parse_interval, run_worker, stop_on_signals
 
     playbook = _playbook(playbook_path)
     every, lease = parse_interval(every_text), parse_interval(lease_text, minimum=0)
@@ -209,7 +209,7 @@ def list_command(
     fmt: str,
 ) -> int:
     """Show escalations, newest first."""
-    from playbook.escalation import list_escalations
+    from playbook.escalation.sweep import list_escalations
 
     database = _open(url)
     try:
@@ -237,7 +237,7 @@ def ack(
     escalation_id: int, reason: str, actor_id: str | None, url: str | None, now_text: str | None
 ) -> int:
     """Take charge of an open escalation: later levels of it no longer fire."""
-    from playbook.escalation import acknowledge
+    from playbook.escalation.sweep import acknowledge
 
     database = _open(url)
     try:
@@ -272,7 +272,7 @@ def snooze_command(
     now_text: str | None,
 ) -> int:
     """Hold the escalation's rule back for its deal until a time."""
-    from playbook.escalation import snooze
+    from playbook.escalation.sweep import snooze
 
     now = _now(now_text, None)
     until = _until(until_text, now)
@@ -371,7 +371,7 @@ def _sinks(specs: Sequence[str], fmt: str, playbook: Playbook | None) -> list[Si
     Without ``playbook`` (a dry run) only the ``--sink`` specs are read: a typo
     is still a usage error, and no environment variable is needed.
     """
-    from playbook.sinks import combine_sinks, declared_sinks, parse_sink
+    from playbook.escalation.sinks import combine_sinks, declared_sinks, parse_sink
 
     # In JSON mode stdout belongs to the report: console notifications go to stderr.
     stream = sys.stderr if fmt == "json" else sys.stdout
@@ -393,7 +393,7 @@ def _now(text: str | None, playbook: Playbook | None) -> datetime:
 
 def _until(text: str, now: datetime) -> datetime:
     from playbook.errors import EscalationError
-    from playbook.worker import parse_interval
+    from playbook.escalation.worker import parse_interval
 
     try:
         return now + parse_interval(text)

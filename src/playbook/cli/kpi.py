@@ -27,7 +27,7 @@ from playbook.cli.common import open_database, parse_now
 from playbook.errors import PeriodError
 
 if TYPE_CHECKING:
-    from playbook.kpi import Period
+    from playbook.kpi.metrics import Period
     from playbook.model import Playbook
     from playbook.store.db import Database
 
@@ -109,7 +109,7 @@ def kpi(
     check: bool,
 ) -> int:
     """Measure the playbook's KPIs in the deal store, each against its target."""
-    from playbook.kpi import compute_kpis
+    from playbook.kpi.metrics import compute_kpis
 
     at = parse_now(now)
     by = _groupings(groupings)
@@ -118,8 +118,8 @@ def kpi(
         chosen = _period(playbook, period, first_day, last_day, at)
         report = compute_kpis(database, playbook, chosen, now=at, by=by, kpi_ids=kpi_ids)
         if output_format == "html":
-            from playbook.report.html import render_html
-            from playbook.review import dashboard
+            from playbook.kpi.review import dashboard
+            from playbook.render.html import render_html
 
             text = render_html(
                 dashboard(database, playbook, chosen, now=at, report=report), lang=lang
@@ -158,10 +158,10 @@ def review(
     output_format: str,
 ) -> int:
     """The weekly funnel review of one rep (--owner) or team (--team)."""
-    from playbook.kpi import current_period, parse_period
-    from playbook.report.kpi_json import review_json
-    from playbook.report.table import render_review
-    from playbook.review import weekly_review
+    from playbook.kpi.metrics import current_period, parse_period
+    from playbook.kpi.review import weekly_review
+    from playbook.render.kpi_json import review_json
+    from playbook.render.table import render_review
 
     if (owner is None) == (team is None):
         raise click.UsageError("give exactly one of --owner NAME and --team NAME")
@@ -191,14 +191,14 @@ def review(
 
 def _render(report: Any, output_format: str, lang: str | None, *, color: bool) -> str:
     if output_format == "json":
-        from playbook.report.kpi_json import kpi_json
+        from playbook.render.kpi_json import kpi_json
 
         return kpi_json(report, lang=lang)
     if output_format == "csv":
-        from playbook.report.kpi_json import kpi_csv
+        from playbook.render.kpi_json import kpi_csv
 
         return kpi_csv(report, lang=lang)
-    from playbook.report.table import render_kpi_table
+    from playbook.render.table import render_kpi_table
 
     return render_kpi_table(report, lang=lang, color=color)
 
@@ -214,7 +214,7 @@ def _groupings(values: Sequence[str]) -> tuple[str, ...] | None:
 def _period(
     playbook: Playbook, period: str | None, first: str | None, last: str | None, now: datetime
 ) -> Period:
-    from playbook.kpi import current_period, parse_period, period_between
+    from playbook.kpi.metrics import current_period, parse_period, period_between
 
     if period is not None and (first is not None or last is not None):
         raise click.UsageError("give either --period or --from/--to, not both")

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 if TYPE_CHECKING:
+    from playbook.definition.validate import FileResult, ValidationReport
     from playbook.model import Playbook
-    from playbook.validate import FileResult, ValidationReport
 
 __all__ = ["render", "summarize", "validate"]
 
@@ -55,7 +55,7 @@ def validate(
     Every problem is reported with its file, line and column. Scenario files
     (*.test.yaml) and hidden directories are skipped.
     """
-    from playbook.validate import validate_paths
+    from playbook.definition.validate import validate_paths
 
     report = validate_paths(paths)
     color = output is None and _wants_color(sys.stdout)
@@ -90,7 +90,7 @@ def _wants_color(stream: TextIO) -> bool:
 def render(report: ValidationReport, output_format: str, *, color: bool = False) -> str:
     """The report in one of :data:`FORMATS`."""
     from playbook import __version__
-    from playbook.report import diagnostics as formats
+    from playbook.render import diagnostics as formats
 
     found = report.diagnostics
     if output_format == "json":

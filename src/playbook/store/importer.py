@@ -63,9 +63,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from playbook.deals import coerce_fields, require_now
 from playbook.errors import DealFieldError, ImportRowError, MappingError
 from playbook.model import FieldSpec, Playbook, Stage
+from playbook.runtime.deals import coerce_fields, require_now
 from playbook.store.db import Database
 from playbook.store.mapping import ColumnMap, ImportMapping, Join, default_mapping
 from playbook.store.models import Deal, Person, StageChange

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from playbook.definition.loader import Document, YamlPath, read_document
 from playbook.diagnostics import did_you_mean
 from playbook.errors import MappingError
-from playbook.loader import Document, YamlPath, read_document
 from playbook.model import Playbook
 
 __all__ = ["ColumnMap", "ImportMapping", "Join", "default_mapping", "read_mapping"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from playbook.definition.validate import load_text
 from playbook.errors import InputFileError
 from playbook.model import Playbook
-from playbook.validate import load_text
 
 __all__ = ["playbook_from_file", "playbook_from_text"]
 

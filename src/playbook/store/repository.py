@@ -7,7 +7,7 @@ activity), so a concurrent writer never loses an update silently: it gets a
 :class:`~playbook.errors.ConflictError` saying who changed the deal last and
 when, and may read the deal again and let the engine decide again.
 
-Moves and completed actions are decided by :class:`playbook.engine.Engine`;
+Moves and completed actions are decided by :class:`playbook.runtime.engine.Engine`;
 this module never decides whether a move is allowed. Logging a call, meeting,
 email, note or visit changes nothing the engine decides, so it is recorded
 directly, with an atomic version increment that cannot conflict.
@@ -22,14 +22,21 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from playbook.engine import Event
+    from playbook.runtime.engine import Event
 
 from sqlalchemy import ColumnElement, Select, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from playbook.deals import Actor, DealState, as_deal, coerce_fields, require_now, to_json_value
-from playbook.engine import ActionCompleted, Advance, Engine, StageChanged
 from playbook.errors import ConflictError, DealNotFoundError, StoreError
+from playbook.runtime.deals import (
+    Actor,
+    DealState,
+    as_deal,
+    coerce_fields,
+    require_now,
+    to_json_value,
+)
+from playbook.runtime.engine import ActionCompleted, Advance, Engine, StageChanged
 from playbook.store.db import Database
 from playbook.store.models import Activity, Deal, PlaybookRecord, StageChange
 

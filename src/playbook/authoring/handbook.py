@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from playbook.authoring.graph import to_inline_svg, to_mermaid
 from playbook.conditions.ir import (
     And,
     Compare,
@@ -30,7 +31,6 @@ from playbook.conditions.ir import (
     Or,
 )
 from playbook.conditions.ir import Literal as LiteralValue
-from playbook.graph import to_inline_svg, to_mermaid
 from playbook.model import Duration, Escalation, Kpi, Playbook, Stage, Text
 
 __all__ = ["HandbookFormat", "condition_words", "is_stale", "render_handbook"]

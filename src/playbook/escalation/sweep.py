@@ -61,9 +61,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from playbook._collector import collector_paused
-from playbook.calendar import WorkingCalendar
 from playbook.conditions.sql import to_sql
-from playbook.deals import require_now
 from playbook.errors import (
     CalendarError,
     DatabaseUnavailableError,
@@ -71,8 +69,10 @@ from playbook.errors import (
     EscalationNotFoundError,
     InvalidPlaybookError,
 )
+from playbook.escalation.sinks import Notification, Sink
 from playbook.model import Calendar, Duration, Escalation, EscalationLevel, Playbook
-from playbook.sinks import Notification, Sink
+from playbook.runtime.calendar import WorkingCalendar
+from playbook.runtime.deals import require_now
 from playbook.store.db import Database
 from playbook.store.escalation_models import ConditionHold, Delivery, EscalationRecord
 from playbook.store.fields import column_for

@@ -19,7 +19,7 @@ Every step may carry ``at`` (the time of the step; later steps keep it) and
 blocked), ``stage`` (after the step), ``error`` (a ``PB`` code the step raises)
 and, for a sweep, ``fire`` (escalation ids) and ``levels`` (``{id: levels due}``).
 A step without ``expect`` must succeed. Running records what each step
-exercised (:class:`Trace`) for :mod:`playbook.coverage`.
+exercised (:class:`Trace`) for :mod:`playbook.authoring.coverage`.
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from playbook.calendar import WorkingCalendar
-from playbook.deals import Actor, DealState, as_deal, coerce_fields
-from playbook.engine import Decision, Engine
+from playbook.definition.loader import Document, read_document
+from playbook.definition.validate import load
 from playbook.errors import (
     DealError,
     MoveBlockedError,
@@ -44,9 +43,10 @@ from playbook.errors import (
     PlaybookError,
     ScenarioError,
 )
-from playbook.loader import Document, read_document
 from playbook.model import Escalation, Playbook
-from playbook.validate import load
+from playbook.runtime.calendar import WorkingCalendar
+from playbook.runtime.deals import Actor, DealState, as_deal, coerce_fields
+from playbook.runtime.engine import Decision, Engine
 
 __all__ = [
     "SCENARIO_SUFFIXES",
@@ -567,7 +567,7 @@ class _Names:
 def rule_paths(playbook: Playbook) -> dict[str, int]:
     """Every rule path the engine can name in a reason, with its line in the playbook.
 
-    The same names as :attr:`playbook.engine.Reason.rule`:
+    The same names as :attr:`playbook.runtime.engine.Reason.rule`:
     ``stages[S].entry.ID`` (``stages[S].entry[N]`` when unnamed), ``stages[S].exit...``,
     ``stages[S].actions.ID``, ``stages[S].roles``, ``stages[S]``,
     ``transitions[A->B]``, ``transitions[A->B].roles``, ``transitions[A->B].when``
@@ -832,7 +832,7 @@ def due_escalations(
 
     A rule fires when the deal is in one of its stages (default: every open
     stage), its ``when`` holds, and its first level is due, with the due times
-    of the sweep (:func:`playbook.escalation.due_at`: the trigger's wait and the
+    of the sweep (:func:`playbook.escalation.sweep.due_at`: the trigger's wait and the
     level's delay on the working calendar, then the next working moment).
     Anchors: ``in_stage`` entering the stage, ``since_last_activity`` the last
     activity (else entering the stage), ``date_passed`` the start of the day
@@ -840,7 +840,7 @@ def due_escalations(
     entering the stage while the condition holds (a deal record keeps no
     earlier time for it; the sweep tracks it from the first sweep that sees it).
     """
-    from playbook.escalation import due_at  # loads the store layer: only when sweeping
+    from playbook.escalation.sweep import due_at  # loads the store layer: only when sweeping
 
     out: list[DueEscalation] = []
     for rule in playbook.escalations:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from playbook.definition.validate import validate_text
 from playbook.errors import PlaybookError, TargetExistsError
-from playbook.validate import validate_text
 
 __all__ = ["TEMPLATES", "Scaffold", "render_scaffold", "write_scaffold"]
 

@@ -16,8 +16,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from playbook.kpi import KpiReport
-    from playbook.review import WeeklyReview
+    from playbook.kpi.metrics import KpiReport
+    from playbook.kpi.review import WeeklyReview
 
 __all__ = ["kpi_csv", "kpi_json", "review_json"]
 

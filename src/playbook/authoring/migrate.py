@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, update
 
-from playbook.deals import coerce_fields, require_now
 from playbook.errors import ConflictError, DealError, MigrationError
 from playbook.model import Playbook
+from playbook.runtime.deals import coerce_fields, require_now
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

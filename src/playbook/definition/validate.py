@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from playbook._collector import collector_paused
-from playbook.checks import check_document
+from playbook.definition.checks import check_document
+from playbook.definition.loader import Document, LoadResult, read_document, read_text
+from playbook.definition.schema import validate_schema
 from playbook.diagnostics import Diagnostic, Severity
 from playbook.errors import InvalidPlaybookError, PathNotFoundError
-from playbook.loader import Document, LoadResult, read_document, read_text
 from playbook.model import Playbook
-from playbook.schema import validate_schema
 
 __all__ = [
     "PLAYBOOK_SUFFIXES",

@@ -29,11 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playbook.engine import Engine
-from playbook.errors import PathNotFoundError
-from playbook.loader import read_document
-from playbook.model import Playbook
-from playbook.scenarios import (
+from playbook.authoring.scenarios import (
     ScenarioFile,
     ScenarioResult,
     Trace,
@@ -42,7 +38,11 @@ from playbook.scenarios import (
     read_scenarios,
     run_scenario,
 )
-from playbook.validate import find_playbooks, is_playbook_like, load
+from playbook.definition.loader import read_document
+from playbook.definition.validate import find_playbooks, is_playbook_like, load
+from playbook.errors import PathNotFoundError
+from playbook.model import Playbook
+from playbook.runtime.engine import Engine
 
 __all__ = [
     "CATEGORIES",

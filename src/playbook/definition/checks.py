@@ -26,9 +26,9 @@ from playbook.conditions import (
     to_python,
 )
 from playbook.conditions.parser import KEYWORDS
+from playbook.definition.loader import Document, YamlPath
 from playbook.diagnostics import RULES, Diagnostic, Severity, did_you_mean, path_to_str
 from playbook.errors import ConditionError
-from playbook.loader import Document, YamlPath
 from playbook.model import (
     Calendar,
     Condition,

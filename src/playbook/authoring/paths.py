@@ -29,10 +29,10 @@ import yaml
 
 from playbook.conditions import And, Compare, Contains, Expr, Has, In, Len, Not, Or, to_python
 from playbook.conditions.ir import Const, FieldRef, Literal, all_of
-from playbook.deals import Actor, DealState, is_empty, new_deal, to_json_value
-from playbook.engine import Engine
 from playbook.errors import PlaybookError
 from playbook.model import FieldSpec, Playbook, RequiredAction, Stage
+from playbook.runtime.deals import Actor, DealState, is_empty, new_deal, to_json_value
+from playbook.runtime.engine import Engine
 
 __all__ = ["PathStep", "StagePath", "generate_paths", "satisfying_values", "starter_scenarios"]
 

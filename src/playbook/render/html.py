@@ -17,14 +17,14 @@ import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from playbook.kpi import CUMULATIVE_METRICS
-from playbook.report.labels import format_value, say, status_word, unit_of
-from playbook.report.table import display_width, group_text, target_text
+from playbook.kpi.metrics import CUMULATIVE_METRICS
+from playbook.render.labels import format_value, say, status_word, unit_of
+from playbook.render.table import display_width, group_text, target_text
 
 if TYPE_CHECKING:
-    from playbook.kpi import FunnelStep, Histogram, KpiResult
+    from playbook.kpi.metrics import FunnelStep, Histogram, KpiResult
+    from playbook.kpi.review import Dashboard, StuckDeal
     from playbook.model import Kpi, Playbook
-    from playbook.review import Dashboard, StuckDeal
 
 __all__ = ["STATUS_COLOURS", "render_html"]
 

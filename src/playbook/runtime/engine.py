@@ -41,7 +41,6 @@ from typing import Any, ClassVar, Literal
 
 from transitions import Machine
 
-from playbook.calendar import WorkingCalendar
 from playbook.conditions import Predicate, render, to_python
 from playbook.conditions.ir import (
     And,
@@ -56,19 +55,6 @@ from playbook.conditions.ir import (
     operand_fields,
 )
 from playbook.conditions.ir import atoms as _atoms_of
-from playbook.deals import (
-    ActionRecord,
-    Actor,
-    DealState,
-    as_deal,
-    check_actor,
-    check_stage,
-    coerce_fields,
-    is_empty,
-    require_now,
-    to_json_value,
-    unknown_action,
-)
 from playbook.errors import (
     ActorError,
     EvidenceMissingError,
@@ -84,6 +70,20 @@ from playbook.model import (
     RequiredAction,
     Stage,
     Text,
+)
+from playbook.runtime.calendar import WorkingCalendar
+from playbook.runtime.deals import (
+    ActionRecord,
+    Actor,
+    DealState,
+    as_deal,
+    check_actor,
+    check_stage,
+    coerce_fields,
+    is_empty,
+    require_now,
+    to_json_value,
+    unknown_action,
 )
 
 __all__ = [

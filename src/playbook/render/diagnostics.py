@@ -16,8 +16,8 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 
+from playbook.definition.loader import Document
 from playbook.diagnostics import RULES, Diagnostic, Rule, Severity
-from playbook.loader import Document
 
 __all__ = [
     "DOCS_URL",

@@ -12,12 +12,12 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from playbook.report.labels import format_value, say, status_word, unit_of
+from playbook.render.labels import format_value, say, status_word, unit_of
 
 if TYPE_CHECKING:
-    from playbook.kpi import KpiReport, KpiResult
+    from playbook.kpi.metrics import KpiReport, KpiResult
+    from playbook.kpi.review import ReviewedDeal, WeeklyReview
     from playbook.model import Playbook
-    from playbook.review import ReviewedDeal, WeeklyReview
 
 __all__ = [
     "display_width",

@@ -1,6 +1,6 @@
 """The bundled JSON Schema of the playbook format, and its errors as positioned diagnostics.
 
-:func:`validate_schema` checks a loaded :class:`~playbook.loader.Document`
+:func:`validate_schema` checks a loaded :class:`~playbook.definition.loader.Document`
 against ``playbook/schemas/playbook.schema.json`` and turns every error into a
 :class:`~playbook.diagnostics.Diagnostic` that points at the key or value at
 fault, with a message for the person who wrote the file:
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
+from playbook.definition.loader import Document, YamlPath
 from playbook.diagnostics import Diagnostic, closest, path_to_str
-from playbook.loader import Document, YamlPath
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator

@@ -25,8 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from playbook.calendar import WorkingCalendar
-from playbook.deals import DealState, coerce_fields
+from playbook.authoring.scenarios import due_escalations
 from playbook.errors import DealError, DiffError
 from playbook.model import (
     Criterion,
@@ -38,7 +37,8 @@ from playbook.model import (
     Stage,
     Transition,
 )
-from playbook.scenarios import due_escalations
+from playbook.runtime.calendar import WorkingCalendar
+from playbook.runtime.deals import DealState, coerce_fields
 
 if TYPE_CHECKING:
     from playbook.store.repository import DealStore, StoredDeal

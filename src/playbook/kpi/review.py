@@ -19,9 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from playbook.engine import Engine, NextSteps
 from playbook.errors import KpiError, PlaybookError
-from playbook.kpi import (
+from playbook.kpi.metrics import (
     FunnelStep,
     Histogram,
     KpiReport,
@@ -31,6 +30,7 @@ from playbook.kpi import (
     funnel,
 )
 from playbook.model import Playbook, Stage
+from playbook.runtime.engine import Engine, NextSteps
 from playbook.store.db import Database
 from playbook.store.escalation_models import EscalationRecord
 from playbook.store.models import Activity, Deal, Person, StageChange
