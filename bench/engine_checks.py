@@ -36,8 +36,9 @@ from typing import Any
 
 from playbook.definition.validate import validate_file
 from playbook.model import Playbook
-from playbook.runtime.deals import Actor, DealState, as_deal
+from playbook.runtime.deals import DealState, as_deal
 from playbook.runtime.engine import Engine
+from playbook.values import Actor
 
 REPO = Path(__file__).resolve().parents[1]
 PLAYBOOK = REPO / "playbooks" / "b2b-project-sales.yaml"

@@ -297,9 +297,9 @@ def _postgres(repeat: int, generated: Path, work: Path) -> bool:
 
 def _show(work: Path) -> bool:
     from playbook.cli.deals import render_history
-    from playbook.runtime.deals import Actor
     from playbook.runtime.engine import Engine
     from playbook.store.playbooks import playbook_from_file
+    from playbook.values import Actor
 
     store = _store(f"sqlite:///{work / 'show.db'}")
     playbook, _ = playbook_from_file(work / "playbook.yaml")

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from playbook.kpi.metrics import parse_period as parse_period
     from playbook.model import Playbook as Playbook
     from playbook.runtime.calendar import WorkingCalendar as WorkingCalendar
-    from playbook.runtime.deals import Actor as Actor
     from playbook.runtime.deals import DealState as DealState
     from playbook.runtime.engine import ActionCompleted as ActionCompleted
     from playbook.runtime.engine import Advance as Advance
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from playbook.runtime.engine import StageChanged as StageChanged
     from playbook.store.db import open_database as open_database
     from playbook.store.repository import DealStore as DealStore
+    from playbook.values import Actor as Actor
 
 __version__ = "0.1.0"
 
@@ -50,7 +50,7 @@ _LAZY: dict[str, str] = {
     "NextSteps": "playbook.runtime.engine",
     "StageChanged": "playbook.runtime.engine",
     "ActionCompleted": "playbook.runtime.engine",
-    "Actor": "playbook.runtime.deals",
+    "Actor": "playbook.values",
     "DealState": "playbook.runtime.deals",
     "WorkingCalendar": "playbook.runtime.calendar",
     "sweep": "playbook.escalation.sweep",

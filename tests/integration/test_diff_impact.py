@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from playbook.authoring.diff import impact_on_deals
-from playbook.runtime.deals import Actor
 from playbook.runtime.engine import Engine
 from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
+from playbook.values import Actor
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 REP = Actor("wang", frozenset({"rep"}))

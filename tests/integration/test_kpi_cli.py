@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 
 from playbook.cli import cli
-from playbook.runtime.deals import Actor
 from playbook.runtime.engine import Engine
 from playbook.store.db import Database
 from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
+from playbook.values import Actor
 
 PLAYBOOK = """\
 playbook: cli-kpi

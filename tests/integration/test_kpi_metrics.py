@@ -329,7 +329,7 @@ class Reference:
         return {key: self._aggregate(kpi, values) for key, values in units.items()}
 
     def _typed(self, deal_id: int) -> dict[str, Any]:
-        from playbook.runtime.deals import coerce_fields
+        from playbook.values import coerce_fields
 
         return coerce_fields(self.playbook, self.mine[deal_id]["fields"])
 

@@ -9,10 +9,10 @@ import pytest
 from playbook.authoring.migrate import MIGRATE_SOURCE, migrate_deals, resolve_mapping
 from playbook.errors import MigrationError
 from playbook.model import Playbook
-from playbook.runtime.deals import Actor
 from playbook.runtime.engine import Engine
 from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
+from playbook.values import Actor
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 REP = Actor("wang", frozenset({"rep"}))

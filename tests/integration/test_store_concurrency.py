@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from playbook.errors import ConflictError
 from playbook.model import Playbook
-from playbook.runtime.deals import Actor
 from playbook.runtime.engine import Engine
 from playbook.store.db import open_database
 from playbook.store.models import Activity, Deal, StageChange
 from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
+from playbook.values import Actor
 
 WORKERS = 8
 DEALS = 200

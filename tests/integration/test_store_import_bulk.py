@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from playbook.model import Playbook
-from playbook.runtime.deals import Actor
 from playbook.runtime.engine import Engine
 from playbook.store.importer import import_deals
 from playbook.store.repository import DealStore
+from playbook.values import Actor
 
 NOW = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 REP = Actor("王丽", frozenset({"rep"}))

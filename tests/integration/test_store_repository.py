@@ -16,11 +16,11 @@ from playbook.errors import (
     StoreError,
 )
 from playbook.model import Playbook
-from playbook.runtime.deals import Actor
 from playbook.runtime.engine import Engine
 from playbook.store.fields import where
 from playbook.store.models import StageChange
 from playbook.store.repository import DealStore
+from playbook.values import Actor
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 REP = Actor("wang.li", frozenset({"rep"}))

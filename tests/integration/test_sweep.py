@@ -21,11 +21,11 @@ from playbook.errors import CalendarError, DatabaseUnavailableError, Notificatio
 from playbook.escalation.sinks import Notification
 from playbook.escalation.sweep import acknowledge, list_escalations, snooze, sweep
 from playbook.model import Calendar, Playbook
-from playbook.runtime.deals import Actor
 from playbook.store.db import Database
 from playbook.store.models import Person
 from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
+from playbook.values import Actor
 
 SLA_PLAYBOOK = """\
 playbook: sla-test

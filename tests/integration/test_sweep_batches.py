@@ -24,12 +24,12 @@ from playbook.escalation import sweep as escalation
 from playbook.escalation.sinks import JsonLinesSink
 from playbook.escalation.sweep import list_escalations, sweep
 from playbook.model import Playbook
-from playbook.runtime.deals import Actor
 from playbook.store.db import Database
 from playbook.store.escalation_models import Delivery, EscalationRecord
 from playbook.store.models import Deal, Person, UtcDateTime
 from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
+from playbook.values import Actor
 
 BATCH_PLAYBOOK = """\
 playbook: batch-test

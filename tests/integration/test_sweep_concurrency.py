@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from playbook.escalation.sweep import list_escalations
-from playbook.runtime.deals import Actor
 from playbook.store.db import Database
 from playbook.store.escalation_models import Delivery
 from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
+from playbook.values import Actor
 
 PLAYBOOK = """\
 playbook: once-test

@@ -18,13 +18,13 @@ import pytest
 
 from playbook.escalation.sweep import Fired, sweep
 from playbook.model import Playbook
-from playbook.runtime.deals import Actor
 from playbook.runtime.engine import Engine
 from playbook.store.db import Database, open_database
 from playbook.store.models import Person
 from playbook.store.playbooks import playbook_from_file
 from playbook.store.repository import DealStore
 from playbook.store.schema import upgrade
+from playbook.values import Actor
 
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")

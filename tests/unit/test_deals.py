@@ -23,17 +23,8 @@ from playbook.errors import (
     UnknownStageError,
 )
 from playbook.model import Playbook
-from playbook.runtime.deals import (
-    ActionRecord,
-    Actor,
-    DealState,
-    as_deal,
-    check_actor,
-    coerce_fields,
-    is_empty,
-    new_deal,
-    require_now,
-)
+from playbook.runtime.deals import ActionRecord, DealState, as_deal, new_deal
+from playbook.values import Actor, check_actor, coerce_fields, is_empty, require_now
 
 PlaybookFactory = Callable[[str], Playbook]
 

@@ -31,7 +31,7 @@ from playbook.errors import (
     UnknownStageError,
 )
 from playbook.model import Playbook
-from playbook.runtime.deals import Actor, DealState, as_deal
+from playbook.runtime.deals import DealState, as_deal
 from playbook.runtime.engine import (
     REASON_CODES,
     ActionCompleted,
@@ -39,6 +39,7 @@ from playbook.runtime.engine import (
     Engine,
     StageChanged,
 )
+from playbook.values import Actor
 
 PlaybookFactory = Callable[[str], Playbook]
 

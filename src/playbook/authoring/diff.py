@@ -38,7 +38,8 @@ from playbook.model import (
     Transition,
 )
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import DealState, coerce_fields
+from playbook.runtime.deals import DealState
+from playbook.values import coerce_fields
 
 if TYPE_CHECKING:
     from playbook.store.repository import DealStore, StoredDeal

@@ -32,7 +32,7 @@ from sqlalchemy import insert, update
 
 from playbook.errors import ConflictError, DealError, MigrationError
 from playbook.model import Playbook
-from playbook.runtime.deals import coerce_fields, require_now
+from playbook.values import coerce_fields, require_now
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -31,8 +31,9 @@ from playbook.conditions import And, Compare, Contains, Expr, Has, In, Len, Not,
 from playbook.conditions.ir import Const, FieldRef, Literal, all_of
 from playbook.errors import PlaybookError
 from playbook.model import FieldSpec, Playbook, RequiredAction, Stage
-from playbook.runtime.deals import Actor, DealState, is_empty, new_deal, to_json_value
+from playbook.runtime.deals import DealState, new_deal
 from playbook.runtime.engine import Engine
+from playbook.values import Actor, is_empty, to_json_value
 
 __all__ = ["PathStep", "StagePath", "generate_paths", "satisfying_values", "starter_scenarios"]
 

@@ -45,8 +45,9 @@ from playbook.errors import (
 )
 from playbook.model import Escalation, Playbook
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import Actor, DealState, as_deal, coerce_fields
+from playbook.runtime.deals import DealState, as_deal
 from playbook.runtime.engine import Decision, Engine
+from playbook.values import Actor, coerce_fields
 
 __all__ = [
     "SCENARIO_SUFFIXES",

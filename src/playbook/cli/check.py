@@ -27,8 +27,8 @@ from playbook.errors import DealError, PlaybookError
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
-    from playbook.runtime.deals import Actor
     from playbook.runtime.engine import Decision, Engine, NextSteps, Reason
+    from playbook.values import Actor
 
 __all__ = [
     "check",
@@ -308,7 +308,7 @@ def _reason_lines(reason: Reason, model: Playbook, lang: str) -> list[str]:
 
 
 def _shown(value: Any, lang: str) -> str:
-    from playbook.runtime.deals import is_empty, to_json_value
+    from playbook.values import is_empty, to_json_value
 
     if is_empty(value):
         return _say("empty", lang)

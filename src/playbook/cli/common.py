@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from playbook.runtime.deals import Actor
     from playbook.store.db import Database
     from playbook.store.repository import DealStore
+    from playbook.values import Actor
 
 __all__ = ["db_option", "now_option", "open_database", "open_store", "parse_actor", "parse_now"]
 
@@ -67,7 +67,7 @@ def parse_actor(actor_id: str, roles: str | None) -> Actor | None:
     """``--actor`` and ``--as ROLE[,ROLE]`` as an Actor; None without ``--as``."""
     if roles is None:
         return None
-    from playbook.runtime.deals import Actor
+    from playbook.values import Actor
 
     return Actor(actor_id, frozenset(r.strip() for r in roles.split(",") if r.strip()))
 

@@ -33,10 +33,10 @@ from playbook.errors import MoveBlockedError, StoreError
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
-    from playbook.runtime.deals import Actor
     from playbook.runtime.engine import Engine
     from playbook.store.importer import ImportReport
     from playbook.store.repository import DealStore, HistoryEntry, StoredDeal
+    from playbook.values import Actor
 
 __all__ = ["deals", "render_history", "render_table"]
 
@@ -481,7 +481,7 @@ def _actor_name(actor_id: str | None) -> str:
 
 
 def _actor(actor_id: str | None, roles: str) -> Actor:
-    from playbook.runtime.deals import Actor
+    from playbook.values import Actor
 
     return Actor(_actor_name(actor_id), frozenset(r.strip() for r in roles.split(",") if r.strip()))
 

@@ -72,11 +72,11 @@ from playbook.errors import (
 from playbook.escalation.sinks import Notification, Sink
 from playbook.model import Calendar, Duration, Escalation, EscalationLevel, Playbook
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import require_now
 from playbook.store.db import Database
 from playbook.store.escalation_models import ConditionHold, Delivery, EscalationRecord
 from playbook.store.fields import column_for
 from playbook.store.models import Deal, Person
+from playbook.values import require_now
 
 __all__ = [
     "DEFAULT_LEASE",

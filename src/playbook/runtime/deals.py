@@ -22,42 +22,34 @@ engine's playbook. Times without an offset are read in the playbook's timezone.
 
 from __future__ import annotations
 
-import math
-import re
-import threading
-import zoneinfo
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
-from decimal import Decimal
+from datetime import datetime, tzinfo
 from types import MappingProxyType
 from typing import Any
 
 from playbook.diagnostics import did_you_mean
 from playbook.errors import (
-    ActorError,
     DealError,
-    DealFieldError,
-    MissingClockError,
     PlaybookVersionError,
     UnknownActionError,
     UnknownStageError,
 )
-from playbook.model import FieldSpec, Playbook
+from playbook.model import Playbook
+from playbook.values import (
+    coerce_fields,
+    playbook_zone,
+    require_now,
+    to_json_value,
+    to_utc_datetime,
+)
 
 __all__ = [
     "ActionRecord",
-    "Actor",
     "DealState",
     "as_deal",
-    "check_actor",
     "check_stage",
-    "coerce_field",
-    "coerce_fields",
-    "is_empty",
     "new_deal",
-    "require_now",
-    "to_json_value",
     "unknown_action",
 ]
 
@@ -79,56 +71,6 @@ _DEAL_KEYS = frozenset(
         "version",
     }
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who acts on a deal: an id, the roles held (at least one), a display name.
-
-    A single role may be given as a string. Raises :class:`~playbook.errors.ActorError`
-    when no role is given; :func:`check_actor` checks the roles against a playbook.
-    """
-
-    id: str
-    roles: frozenset[str]
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        raw: Any = self.roles
-        roles = frozenset((raw,) if isinstance(raw, str) else raw or ())
-        if not roles:
-            raise ActorError(
-                f"actor {self.id!r} has no role",
-                hint="give the actor at least one role of the playbook, e.g. sales_rep",
-            )
-        object.__setattr__(self, "roles", roles)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form: ``{"id", "roles" (sorted), "name"}``."""
-        return {"id": self.id, "roles": sorted(self.roles), "name": self.name}
-
-
-def check_actor(actor: Actor, playbook: Playbook) -> Actor:
-    """Return ``actor`` when every role it holds is declared by ``playbook``.
-
-    Raises :class:`~playbook.errors.ActorError` naming the unknown roles otherwise.
-    """
-    if not isinstance(actor, Actor):
-        raise ActorError(
-            f"expected an Actor, got {type(actor).__name__}",
-            hint="pass actor=Actor('id', frozenset({'sales_rep'}))",
-        )
-    unknown = actor.roles.difference(playbook.roles)
-    if unknown:
-        known = sorted(playbook.roles)
-        first = sorted(unknown)[0]
-        raise ActorError(
-            f"actor {actor.id!r} holds roles that playbook {playbook.key} does not declare: "
-            f"{', '.join(sorted(unknown))}",
-            hint=did_you_mean(first, known) or f"declared roles: {', '.join(known)}",
-            details={"unknown_roles": sorted(unknown), "declared_roles": known},
-        )
-    return actor
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +229,7 @@ def _from_mapping(raw: Mapping[str, Any], playbook: Playbook) -> DealState:
             f"deal {deal_id!r} {what}", hint=f"new deals start in {playbook.first_stage.id!r}"
         )
     check_stage(playbook, stage, deal_id=deal_id)
-    tz = _tz(playbook)
+    tz = playbook_zone(playbook)
     return DealState(
         id=deal_id,
         playbook_id=playbook.id,
@@ -366,7 +308,7 @@ def _optional_time(raw: Mapping[str, Any], key: str, tz: tzinfo) -> datetime | N
     if value is None:
         return None
     try:
-        return _to_datetime(value, tz)
+        return to_utc_datetime(value, tz)
     except (TypeError, ValueError) as error:
         raise DealError(
             f"`{key}` is not a date and time: {value!r}",
@@ -436,339 +378,6 @@ def unknown_action(playbook: Playbook, stage: str, action_id: str) -> UnknownAct
         hint=hint,
         details={"stage": stage, "action": action_id, "actions": here},
     )
-
-
-# --- field values ------------------------------------------------------------------------
-
-
-def coerce_fields(playbook: Playbook, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Field values converted to their declared types; undeclared keys are kept untouched.
-
-    ``None`` stays ``None`` (an empty field). Raises :class:`~playbook.errors.DealFieldError`
-    naming the field, the value and the expected type, or the constraint it breaks.
-    """
-    converters = _field_converters(playbook)
-    tz = _tz(playbook)
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        convert = converters.get(key)
-        out[key] = value if convert is None or value is None else convert(value, tz)
-    return out
-
-
-def coerce_field(spec: FieldSpec, value: Any, tz: tzinfo = UTC) -> Any:
-    """``value`` as the Python type of ``spec``, checked against its constraints.
-
-    Decimals come from ``Decimal``, text or numbers (floats through their
-    shortest text, so ``0.1`` is ``Decimal("0.1")``); dates and datetimes from
-    ISO 8601 text; a datetime without an offset is read in ``tz`` and returned
-    in UTC; lists become tuples of text.
-    """
-    return None if value is None else _converter(spec)(value, tz)
-
-
-_Converter = Callable[[Any, tzinfo], Any]
-
-# Converters per playbook, compiled once: reading a deal then runs one closure per field
-# with only the constraint checks its declaration has. Keyed by id() with the playbook
-# kept alongside, so an id is never reused while its entry lives; bounded.
-_CONVERTER_CACHE: dict[int, tuple[Playbook, dict[str, _Converter]]] = {}
-_CONVERTER_CACHE_SIZE = 32
-_CONVERTER_LOCK = threading.Lock()
-
-
-def _field_converters(playbook: Playbook) -> dict[str, _Converter]:
-    cached = _CONVERTER_CACHE.get(id(playbook))
-    if cached is not None and cached[0] is playbook:
-        return cached[1]
-    converters = {fid: _converter(spec) for fid, spec in playbook.fields.items()}
-    with _CONVERTER_LOCK:
-        if len(_CONVERTER_CACHE) >= _CONVERTER_CACHE_SIZE:
-            _CONVERTER_CACHE.pop(next(iter(_CONVERTER_CACHE)))
-        _CONVERTER_CACHE[id(playbook)] = (playbook, converters)
-    return converters
-
-
-def _converter(spec: FieldSpec) -> _Converter:
-    """The conversion of one declared field: its type, then the constraints it declares."""
-    convert = _CONVERTERS[spec.kind]
-    checks = tuple(check for check, applies in _CONSTRAINTS if applies(spec))
-
-    def coerce(value: Any, tz: tzinfo) -> Any:
-        try:
-            typed = convert(value, spec, tz)
-        except (TypeError, ValueError, ArithmeticError) as error:
-            raise _field_error(spec, value, _expected(spec)) from error
-        for check in checks:
-            problem = check(spec, typed)
-            if problem is not None:
-                raise _field_error(spec, value, problem)
-        return typed
-
-    return coerce
-
-
-def is_empty(value: Any) -> bool:
-    """True for a value that does not fill a field: ``None``, ``""`` or an empty list.
-
-    The same as ``not has(field)`` in conditions, so that evidence and criteria agree.
-    """
-    if value is None or (isinstance(value, str) and not value):
-        return True
-    return isinstance(value, list | tuple | set | frozenset) and not value
-
-
-def to_json_value(value: Any) -> Any:
-    """A field value in its JSON form: decimals as text, dates ISO, tuples as lists."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_json_value(item) for item in value]
-    if isinstance(value, Mapping):
-        return {str(key): to_json_value(item) for key, item in value.items()}
-    return value
-
-
-def _exactly(kind: type) -> Callable[[Any, FieldSpec, tzinfo], Any]:
-    """A converter that takes values of ``kind`` as they are and refuses anything else."""
-
-    def convert(value: Any, spec: FieldSpec, tz: tzinfo) -> Any:
-        if not isinstance(value, kind):
-            raise TypeError
-        return value
-
-    return convert
-
-
-def _number(value: Any, spec: FieldSpec, tz: tzinfo) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise TypeError
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError
-    return number
-
-
-def _integer(value: Any, spec: FieldSpec, tz: tzinfo) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError
-    return value
-
-
-def _decimal(value: Any, spec: FieldSpec, tz: tzinfo) -> Decimal:
-    if isinstance(value, bool):
-        raise TypeError
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int | float):
-        number = Decimal(str(value))
-    elif isinstance(value, str):
-        number = Decimal(value.strip().replace(",", ""))
-    else:
-        raise TypeError
-    if not number.is_finite():
-        raise ValueError
-    return number
-
-
-def _date(value: Any, spec: FieldSpec, tz: tzinfo) -> date:
-    if isinstance(value, datetime):
-        raise TypeError  # a datetime is a date subclass; a silent cut would lose the time
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str):
-        raise TypeError
-    return date.fromisoformat(value.strip())
-
-
-def _datetime(value: Any, spec: FieldSpec, tz: tzinfo) -> datetime:
-    return _to_datetime(value, tz)
-
-
-def _list(value: Any, spec: FieldSpec, tz: tzinfo) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
-        raise TypeError
-    items = tuple(value)
-    if not all(isinstance(item, str) for item in items):
-        raise TypeError
-    return items
-
-
-_CONVERTERS: dict[str, Callable[[Any, FieldSpec, tzinfo], Any]] = {
-    "string": _exactly(str),
-    "number": _number,
-    "integer": _integer,
-    "decimal": _decimal,
-    "boolean": _exactly(bool),
-    "date": _date,
-    "datetime": _datetime,
-    "enum": _exactly(str),
-    "list": _list,
-}
-
-_EXPECTED = {
-    "string": "text",
-    "number": "a number",
-    "integer": "a whole number (not a boolean)",
-    "decimal": 'a decimal number, e.g. "1200.50"',
-    "boolean": "true or false",
-    "date": 'an ISO date, e.g. "2026-03-01"',
-    "datetime": 'an ISO 8601 date and time, e.g. "2026-03-01T09:30:00+08:00"',
-    "list": "a list of text items",
-}
-
-
-def _expected(spec: FieldSpec) -> str:
-    if spec.kind == "enum":
-        return "one of " + ", ".join(spec.type.values or ())
-    return _EXPECTED[spec.kind]
-
-
-def _enum_problem(spec: FieldSpec, value: Any) -> str | None:
-    allowed = spec.type.values
-    if allowed is None or spec.kind not in ("enum", "list"):
-        return None
-    items = value if spec.kind == "list" else (value,)
-    bad = [item for item in items if item not in allowed]
-    if not bad:
-        return None
-    hint = did_you_mean(bad[0], allowed)
-    return f"{bad[0]!r} is not one of {', '.join(allowed)}" + (f" ({hint})" if hint else "")
-
-
-def _range_problem(spec: FieldSpec, value: Any) -> str | None:
-    if spec.kind not in ("number", "integer", "decimal", "date", "datetime"):
-        return None
-    low, high = _bound(spec.minimum, value), _bound(spec.maximum, value)
-    if low is not None and value < low:
-        return f"at least {spec.minimum}"
-    if high is not None and value > high:
-        return f"at most {spec.maximum}"
-    return None
-
-
-def _bound(bound: Any, value: Any) -> Any:
-    """A declared bound in the value's own type (a date bound for a datetime is its day)."""
-    if bound is None:
-        return None
-    if isinstance(value, datetime):
-        day = bound if isinstance(bound, date) else date.fromisoformat(str(bound)[:10])
-        return datetime.combine(day, datetime.min.time(), UTC)
-    if isinstance(value, Decimal):
-        return Decimal(str(bound))
-    return bound
-
-
-def _length_problem(spec: FieldSpec, value: Any) -> str | None:
-    if spec.kind != "string":
-        return None
-    if spec.min_length is not None and len(value) < spec.min_length:
-        return f"at least {spec.min_length} characters"
-    if spec.max_length is not None and len(value) > spec.max_length:
-        return f"at most {spec.max_length} characters (it has {len(value)})"
-    return None
-
-
-def _pattern_problem(spec: FieldSpec, value: Any) -> str | None:
-    if spec.pattern is None or spec.kind != "string" or re.fullmatch(spec.pattern, value):
-        return None
-    return f"text matching {spec.pattern}"
-
-
-def _items_problem(spec: FieldSpec, value: Any) -> str | None:
-    if spec.kind != "list":
-        return None
-    if spec.min_items is not None and len(value) < spec.min_items:
-        return f"at least {spec.min_items} items"
-    if spec.max_items is not None and len(value) > spec.max_items:
-        return f"at most {spec.max_items} items"
-    return None
-
-
-_CONSTRAINTS: tuple[tuple[Callable[[FieldSpec, Any], str | None], Callable[[FieldSpec], bool]], ...]
-_CONSTRAINTS = (
-    (_enum_problem, lambda spec: spec.kind in ("enum", "list") and spec.type.values is not None),
-    (
-        _range_problem,
-        lambda spec: (
-            spec.kind in ("number", "integer", "decimal", "date", "datetime")
-            and (spec.minimum is not None or spec.maximum is not None)
-        ),
-    ),
-    (
-        _length_problem,
-        lambda spec: (
-            spec.kind == "string" and (spec.min_length is not None or spec.max_length is not None)
-        ),
-    ),
-    (_pattern_problem, lambda spec: spec.kind == "string" and spec.pattern is not None),
-    (
-        _items_problem,
-        lambda spec: (
-            spec.kind == "list" and (spec.min_items is not None or spec.max_items is not None)
-        ),
-    ),
-)
-"""Each constraint check, and when a field declaration needs it."""
-
-
-def _field_error(spec: FieldSpec, value: Any, expected: str) -> DealFieldError:
-    return DealFieldError(
-        f"field {spec.id!r} ({spec.kind}) cannot hold {value!r}: expected {expected}",
-        path=f"fields.{spec.id}",
-        details={"field": spec.id, "value": repr(value), "type": spec.kind, "expected": expected},
-    )
-
-
-# --- small helpers -----------------------------------------------------------------------
-
-
-def _tz(playbook: Playbook) -> tzinfo:
-    return _zone(playbook.timezone)
-
-
-_ZONES: dict[str, tzinfo] = {}
-
-
-def _zone(name: str) -> tzinfo:
-    zone = _ZONES.get(name)
-    if zone is None:
-        zone = _ZONES[name] = zoneinfo.ZoneInfo(name)
-    return zone
-
-
-def _to_datetime(value: Any, tz: tzinfo) -> datetime:
-    moment = datetime.fromisoformat(value.strip()) if isinstance(value, str) else value
-    if not isinstance(moment, datetime):
-        raise TypeError
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(UTC)
-
-
-def require_now(now: Any) -> datetime:
-    """``now`` in UTC; raises :class:`~playbook.errors.MissingClockError` unless it is aware.
-
-    The engine never reads the clock: the caller passes the time, with its offset,
-    so that due dates and records do not depend on the server's local time.
-    """
-    if type(now) is datetime and now.tzinfo is UTC:
-        return now  # the common case, and the one the engine's hot path sees
-    if now is None:
-        raise MissingClockError(
-            "now is required: the engine never reads the clock",
-            hint="pass now=datetime.now(UTC) (or the time of the event you replay)",
-        )
-    if not isinstance(now, datetime):
-        raise MissingClockError(f"now must be a datetime, not {type(now).__name__}")
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise MissingClockError(
-            f"now ({now.isoformat()}) has no timezone",
-            hint="pass an aware datetime, e.g. datetime.now(UTC)",
-        )
-    return now.astimezone(UTC)
 
 
 def _iso(value: datetime | None) -> str | None:

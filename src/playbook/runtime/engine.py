@@ -72,19 +72,8 @@ from playbook.model import (
     Text,
 )
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import (
-    ActionRecord,
-    Actor,
-    DealState,
-    as_deal,
-    check_actor,
-    check_stage,
-    coerce_fields,
-    is_empty,
-    require_now,
-    to_json_value,
-    unknown_action,
-)
+from playbook.runtime.deals import ActionRecord, DealState, as_deal, check_stage, unknown_action
+from playbook.values import Actor, check_actor, coerce_fields, is_empty, require_now, to_json_value
 
 __all__ = [
     "REASON_CODES",

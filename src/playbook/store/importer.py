@@ -65,12 +65,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from playbook.errors import DealFieldError, ImportRowError, MappingError
 from playbook.model import FieldSpec, Playbook, Stage
-from playbook.runtime.deals import coerce_fields, require_now
 from playbook.store.db import Database
 from playbook.store.mapping import ColumnMap, ImportMapping, Join, default_mapping
 from playbook.store.models import Deal, Person, StageChange
 from playbook.store.repository import IMPORT_ACTOR, DealStore, json_fields
 from playbook.store.sources import Row, RowSource, open_source
+from playbook.values import coerce_fields, require_now
 
 if TYPE_CHECKING:
     import psycopg

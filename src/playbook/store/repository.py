@@ -28,17 +28,11 @@ from sqlalchemy import ColumnElement, Select, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from playbook.errors import ConflictError, DealNotFoundError, StoreError
-from playbook.runtime.deals import (
-    Actor,
-    DealState,
-    as_deal,
-    coerce_fields,
-    require_now,
-    to_json_value,
-)
+from playbook.runtime.deals import DealState, as_deal
 from playbook.runtime.engine import ActionCompleted, Advance, Engine, StageChanged
 from playbook.store.db import Database
 from playbook.store.models import Activity, Deal, PlaybookRecord, StageChange
+from playbook.values import Actor, coerce_fields, require_now, to_json_value
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
