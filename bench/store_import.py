@@ -42,6 +42,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from playbook.services import deal_state
+
 ROOT = Path(__file__).resolve().parents[1]
 MAVEN = ROOT / ".." / "shared" / "datasets" / "maven-crm"
 EXAMPLE = ROOT / "examples" / "maven-crm"
@@ -108,9 +110,9 @@ def _maven(work: Path) -> bool:
     if not (MAVEN / "sales_pipeline.csv").exists():
         print(f"store_import.maven_sqlite_s skipped: the Maven data set is not at {MAVEN}")
         return True
+    from playbook.definition.files import playbook_from_file
     from playbook.store.importer import import_deals
     from playbook.store.mapping import read_mapping
-    from playbook.store.playbooks import playbook_from_file
 
     for source in [*MAVEN.glob("*.csv"), *EXAMPLE.glob("*.yaml")]:
         shutil.copy(source, work / source.name)
@@ -181,9 +183,9 @@ def _generate(work: Path, count: int) -> Path:
 
 def _big_import(url: str, generated: str, work: str) -> None:
     """(in a child process) Import the generated file and print the figures as JSON."""
+    from playbook.definition.files import playbook_from_file
     from playbook.store.importer import import_deals
     from playbook.store.mapping import read_mapping
-    from playbook.store.playbooks import playbook_from_file
 
     store = _store(url)
     playbook, _ = playbook_from_file(Path(work) / "playbook.yaml")
@@ -297,8 +299,8 @@ def _postgres(repeat: int, generated: Path, work: Path) -> bool:
 
 def _show(work: Path) -> bool:
     from playbook.cli.deals import render_history
+    from playbook.definition.files import playbook_from_file
     from playbook.runtime.engine import Engine
-    from playbook.store.playbooks import playbook_from_file
     from playbook.values import Actor
 
     store = _store(f"sqlite:///{work / 'show.db'}")
@@ -310,7 +312,7 @@ def _show(work: Path) -> bool:
     engine = Engine(playbook)
     started = time.perf_counter()
     found = store.get("D-1")
-    steps = engine.next_steps(found.state(playbook), now=NOW)
+    steps = engine.next_steps(deal_state(found, playbook), now=NOW)
     text = render_history(store.history("D-1"))
     seconds = time.perf_counter() - started
     store.database.dispose()

@@ -38,6 +38,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from playbook.services import deal_state
+
 NOW = datetime(2026, 3, 18, 6, 0, tzinfo=UTC)
 DUE_SHARE = 0.05
 SQLITE_TARGET_S = 10.0
@@ -302,9 +304,9 @@ def _child(mode: str, url: str, playbook: Path) -> dict[str, Any]:
 
 def _measure(mode: str, url: str, playbook_path: str) -> dict[str, Any]:
     """(in a child process) One timed run: the sweep, or the naive loop."""
+    from playbook.definition.files import playbook_from_file
     from playbook.escalation.sweep import sweep
     from playbook.store.db import open_database
-    from playbook.store.playbooks import playbook_from_file
 
     playbook = playbook_from_file(playbook_path)[0]
     database = open_database(url)
@@ -330,7 +332,7 @@ def _naive(database: Any, playbook: Any) -> int:
     stages = set(rule.stages or ())
     due = 0
     for deal in DealStore(database).list_deals(playbook_id=playbook.id):
-        state = deal.state(playbook)
+        state = deal_state(deal, playbook)
         if state.stage not in stages or not rule.when.test(state.fields):
             continue
         at = due_at(calendar, deal.stage_entered_at, rule.trigger.duration, rule.levels[0].after)

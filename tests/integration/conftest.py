@@ -17,10 +17,10 @@ from typing import NoReturn
 
 import pytest
 
+from playbook.definition.files import playbook_from_text
 from playbook.model import Playbook
 from playbook.runtime.engine import Engine
 from playbook.store.db import Database, open_database
-from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
 from playbook.store.schema import upgrade
 from playbook.store.testing import ThrowawayPostgres, find_postgres_bin, fresh_database

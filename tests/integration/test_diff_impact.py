@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from playbook import services
 from playbook.authoring.diff import impact_on_deals
+from playbook.definition.files import playbook_from_text
 from playbook.runtime.engine import Engine
-from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
 from playbook.values import Actor
 
@@ -62,7 +63,7 @@ def test_impact_counts_deals_actions_escalations_and_pipeline(store: DealStore) 
     ]:
         store.add_deal(old, actor=REP, now=NOW, external_id=ref, fields=fields)
         for target in (["offer"] if stage else []) + (["won"] if stage == "won" else []):
-            store.advance(ref, target, engine=engine, actor=REP, now=NOW)
+            services.advance(store, ref, target, engine=engine, actor=REP, now=NOW)
     later = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
     impact = impact_on_deals(old, new, store, now=later)
     assert impact.open_deals == 3

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from playbook import services
 from playbook.cli import cli
+from playbook.definition.files import playbook_from_text
 from playbook.runtime.engine import Engine
 from playbook.store.db import Database
-from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
 from playbook.values import Actor
 
@@ -92,10 +93,17 @@ def filled(database: Database, db_url: str, tmp_path: Path) -> dict[str, Any]:
         store.add_deal(playbook, actor=REP, now=at, fields=fields, external_id=ref, owner=owner)
         for step, stage in enumerate(path_):
             if stage in ("won", "lost"):
-                store.complete_action(
-                    ref, "send_offer", engine=engine, actor=REP, now=at + timedelta(days=step)
+                services.complete_action(
+                    store,
+                    ref,
+                    "send_offer",
+                    engine=engine,
+                    actor=REP,
+                    now=at + timedelta(days=step),
                 )
-            store.advance(ref, stage, engine=engine, actor=REP, now=at + timedelta(days=step + 1))
+            services.advance(
+                store, ref, stage, engine=engine, actor=REP, now=at + timedelta(days=step + 1)
+            )
         if ref in ("D1", "D3", "D4"):
             store.log_activity(ref, "call", actor=owner, now=at + timedelta(days=1, hours=2))
     return {"url": db_url, "path": str(path), "playbook": playbook}

@@ -24,11 +24,11 @@ import pytest
 from sqlalchemy import insert, select
 
 from conftest import EXAMPLE, MAVEN
+from playbook.definition.files import playbook_from_file, playbook_from_text
 from playbook.kpi.metrics import Period, compute_kpis, parse_period, period_between
 from playbook.model import Kpi, Playbook
 from playbook.store.db import Database
 from playbook.store.models import Activity, Deal, Person, StageChange
-from playbook.store.playbooks import playbook_from_file, playbook_from_text
 
 NOW = datetime(2018, 3, 1, tzinfo=UTC)
 

@@ -18,10 +18,10 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from test_kpi_metrics import GROUPINGS, KPI_PLAYBOOK, assert_agree, generate
 
+from playbook.definition.files import playbook_from_text
 from playbook.kpi.metrics import compute_kpis, cycle_time_histogram, parse_period
 from playbook.model import Playbook
 from playbook.store.db import Database, open_database
-from playbook.store.playbooks import playbook_from_text
 
 NOW = datetime(2018, 3, 1, tzinfo=UTC)
 PERIOD = parse_period("2017-Q3", "Asia/Shanghai")

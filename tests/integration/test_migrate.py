@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from playbook import services
 from playbook.authoring.migrate import MIGRATE_SOURCE, migrate_deals, resolve_mapping
+from playbook.definition.files import playbook_from_text
 from playbook.errors import MigrationError
 from playbook.model import Playbook
 from playbook.runtime.engine import Engine
-from playbook.store.playbooks import playbook_from_text
+from playbook.services import deal_state
 from playbook.store.repository import DealStore
 from playbook.values import Actor
 
@@ -64,7 +66,7 @@ def stocked(store: DealStore) -> DealStore:
     ]:
         deal = store.add_deal(v1, actor=REP, now=NOW, external_id=ref, fields={"amount": "10"})
         for target in _route(stage):
-            store.advance(deal.ref, target, engine=Engine(v1), actor=REP, now=NOW)
+            services.advance(store, deal.ref, target, engine=Engine(v1), actor=REP, now=NOW)
     return store
 
 
@@ -93,7 +95,7 @@ def test_migration_moves_open_deals_and_records_it(stocked: DealStore) -> None:
         "ops",
     )
     assert stocked.get("W1").playbook_version == 1  # closed deals stay pinned
-    assert moved.state(new).stage == "needs_analysis"  # readable under the new version
+    assert deal_state(moved, new).stage == "needs_analysis"  # readable under the new version
 
 
 def test_dry_run_changes_nothing(stocked: DealStore) -> None:

@@ -10,12 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from playbook import services
+from playbook.definition.files import playbook_from_text
 from playbook.errors import ConflictError
 from playbook.model import Playbook
 from playbook.runtime.engine import Engine
+from playbook.services import deal_state
 from playbook.store.db import open_database
 from playbook.store.models import Activity, Deal, StageChange
-from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
 from playbook.values import Actor
 
@@ -40,10 +42,14 @@ def _work(url: str, playbook_text: str, seed: int) -> tuple[int, int, int]:
                 deal = store.get(ref)
                 target = "offer" if deal.stage == "lead" else "lead"
                 result = engine.advance(
-                    deal.state(engine.playbook), target, actor=MANAGER, now=now, override="load"
+                    deal_state(deal, engine.playbook),
+                    target,
+                    actor=MANAGER,
+                    now=now,
+                    override="load",
                 )
                 try:
-                    store.apply(deal, result, engine.playbook, actor=MANAGER, now=now)
+                    services.apply(store, deal, result, engine.playbook, actor=MANAGER, now=now)
                 except ConflictError:
                     conflicts += 1
                     continue

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE, MAVEN
+from playbook.definition.files import playbook_from_file
 from playbook.errors import ImportRowError
 from playbook.model import Playbook
 from playbook.store.exporter import export_deals
 from playbook.store.importer import import_deals
 from playbook.store.mapping import read_mapping
-from playbook.store.playbooks import playbook_from_file
 from playbook.store.repository import DealStore
 
 NOW = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)

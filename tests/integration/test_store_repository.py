@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from playbook import services
 from playbook.conditions import parse_condition
 from playbook.errors import (
     ConflictError,
@@ -17,6 +18,7 @@ from playbook.errors import (
 )
 from playbook.model import Playbook
 from playbook.runtime.engine import Engine
+from playbook.services import deal_state
 from playbook.store.fields import where
 from playbook.store.models import StageChange
 from playbook.store.repository import DealStore
@@ -79,13 +81,15 @@ def test_advance_persists_the_move_and_its_history(
     """An allowed move updates the deal and appends one stage change, one version step."""
     store.add_deal(sales_playbook, actor=REP, now=T0, external_id="D-1")
     later = T0 + timedelta(days=1)
-    store.complete_action(
-        "D-1", "first_call", engine=sales_engine, actor=REP, now=later, evidence="called"
+    services.complete_action(
+        store, "D-1", "first_call", engine=sales_engine, actor=REP, now=later, evidence="called"
     )
     deal = store.get("D-1")
     assert deal.actions["first_call"]["by"] == "wang.li"
     store.update_fields(deal, sales_playbook, {"amount": "500"}, actor=REP, now=later)
-    moved, result = store.advance("D-1", "offer", engine=sales_engine, actor=REP, now=later)
+    moved, result = services.advance(
+        store, "D-1", "offer", engine=sales_engine, actor=REP, now=later
+    )
     assert (moved.stage, moved.version, moved.stage_entered_at) == ("offer", 4, later)
     assert moved.actions == {}  # a new stage visit starts with no completed actions
     kinds = [(h.kind, h.deal_version) for h in store.history("D-1")]
@@ -99,7 +103,7 @@ def test_blocked_move_writes_nothing(
     """A move the engine blocks raises its decision and leaves the deal untouched."""
     store.add_deal(sales_playbook, actor=REP, now=T0, external_id="D-1")
     with pytest.raises(MoveBlockedError) as blocked:
-        store.advance("D-1", "offer", engine=sales_engine, actor=REP, now=T0)
+        services.advance(store, "D-1", "offer", engine=sales_engine, actor=REP, now=T0)
     assert {"PB544", "PB545"} <= set(blocked.value.decision.codes)
     assert store.get("D-1").version == 1
     assert len(store.history("D-1")) == 1
@@ -110,8 +114,8 @@ def test_override_is_recorded_with_its_reason(
 ) -> None:
     """A manager's override passes the gates and is kept in the history."""
     store.add_deal(sales_playbook, actor=REP, now=T0, external_id="D-1")
-    store.advance(
-        "D-1", "offer", engine=sales_engine, actor=MANAGER, now=T0, override="verbal order"
+    services.advance(
+        store, "D-1", "offer", engine=sales_engine, actor=MANAGER, now=T0, override="verbal order"
     )
     last = store.history("D-1")[-1]
     assert (last.stage, last.actor, last.override_reason) == ("offer", "zhao.m", "verbal order")
@@ -122,7 +126,7 @@ def test_closing_sets_closed_at_and_reopening_clears_it(
 ) -> None:
     """Entering a won or lost stage records when the deal closed."""
     store.add_deal(sales_playbook, actor=REP, now=T0, external_id="D-1")
-    moved, _ = store.advance("D-1", "lost", engine=sales_engine, actor=REP, now=T0)
+    moved, _ = services.advance(store, "D-1", "lost", engine=sales_engine, actor=REP, now=T0)
     assert moved.closed_at == T0
 
 
@@ -134,10 +138,10 @@ def test_stale_write_raises_conflict_naming_the_last_writer(
     stale = store.get("D-1")
     store.log_activity("D-1", "call", actor=MANAGER, now=T0 + timedelta(hours=1))
     result = sales_engine.advance(
-        stale.state(sales_playbook), "lost", actor=REP, now=T0 + timedelta(hours=2)
+        deal_state(stale, sales_playbook), "lost", actor=REP, now=T0 + timedelta(hours=2)
     )
     with pytest.raises(ConflictError) as conflict:
-        store.apply(stale, result, sales_playbook, actor=REP, now=T0 + timedelta(hours=2))
+        services.apply(store, stale, result, sales_playbook, actor=REP, now=T0 + timedelta(hours=2))
     assert conflict.value.details["changed_by"] == "zhao.m"
     assert "zhao.m" in conflict.value.message
     assert store.get("D-1").stage == "lead"

@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from playbook.definition.files import playbook_from_text
 from playbook.errors import CalendarError, DatabaseUnavailableError, NotificationError
 from playbook.escalation.sinks import Notification
 from playbook.escalation.sweep import acknowledge, list_escalations, snooze, sweep
 from playbook.model import Calendar, Playbook
 from playbook.store.db import Database
 from playbook.store.models import Person
-from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
 from playbook.values import Actor
 

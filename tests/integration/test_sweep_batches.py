@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.dialects import sqlite
 
+from playbook.definition.files import playbook_from_text
 from playbook.escalation import sweep as escalation
 from playbook.escalation.sinks import JsonLinesSink
 from playbook.escalation.sweep import list_escalations, sweep
@@ -27,7 +28,6 @@ from playbook.model import Playbook
 from playbook.store.db import Database
 from playbook.store.escalation_models import Delivery, EscalationRecord
 from playbook.store.models import Deal, Person, UtcDateTime
-from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
 from playbook.values import Actor
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from playbook.definition.files import playbook_from_text
 from playbook.escalation.sweep import list_escalations
 from playbook.store.db import Database
 from playbook.store.escalation_models import Delivery
-from playbook.store.playbooks import playbook_from_text
 from playbook.store.repository import DealStore
 from playbook.values import Actor
 

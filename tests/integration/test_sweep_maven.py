@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from playbook.cli import main
+from playbook.definition.files import playbook_from_file
 from playbook.store.db import Database
 from playbook.store.importer import import_deals
 from playbook.store.mapping import read_mapping
-from playbook.store.playbooks import playbook_from_file
 from playbook.store.repository import DealStore
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from playbook import services
+from playbook.definition.files import playbook_from_file
 from playbook.escalation.sweep import Fired, sweep
 from playbook.model import Playbook
 from playbook.runtime.engine import Engine
 from playbook.store.db import Database, open_database
 from playbook.store.models import Person
-from playbook.store.playbooks import playbook_from_file
 from playbook.store.repository import DealStore
 from playbook.store.schema import upgrade
 from playbook.values import Actor
@@ -85,8 +86,8 @@ def _life(store: DealStore, b2b: Playbook) -> dict[datetime, list[Callable[[], o
     on("2026-04-10T15:00", call("D-1"))
     on(
         "2026-05-07T09:30",
-        lambda at: store.complete_action(
-            "D-1", "grade_customer", engine=engine, actor=REP, now=at, evidence="key"
+        lambda at: services.complete_action(
+            store, "D-1", "grade_customer", engine=engine, actor=REP, now=at, evidence="key"
         ),
     )
     on(
@@ -97,7 +98,9 @@ def _life(store: DealStore, b2b: Playbook) -> dict[datetime, list[Callable[[], o
     )
     on(
         "2026-05-07T10:00",
-        lambda at: store.advance("D-1", "initial_contact", engine=engine, actor=REP, now=at),
+        lambda at: services.advance(
+            store, "D-1", "initial_contact", engine=engine, actor=REP, now=at
+        ),
     )
     on("2026-05-08T11:00", call("D-1"))
     on("2026-06-03T14:00", call("D-1"))

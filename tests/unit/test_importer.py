@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from playbook.definition.files import playbook_from_text
 from playbook.errors import ImportFileError, ImportRowError, MappingError
 from playbook.model import Playbook
 from playbook.store.importer import ImportedDeal, read_rows
 from playbook.store.mapping import read_mapping
-from playbook.store.playbooks import playbook_from_text
 
 PLAYBOOK = """\
 playbook: pipeline

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from playbook.definition.files import playbook_from_text
 from playbook.errors import PeriodError
 from playbook.kpi.metrics import (
     KpiReport,
@@ -24,7 +25,6 @@ from playbook.model import Kpi, Text
 from playbook.render.kpi_json import kpi_csv, kpi_json
 from playbook.render.labels import format_value
 from playbook.render.table import display_width, render_kpi_table
-from playbook.store.playbooks import playbook_from_text
 
 
 @pytest.mark.parametrize(

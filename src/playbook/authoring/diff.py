@@ -38,7 +38,7 @@ from playbook.model import (
     Transition,
 )
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import DealState
+from playbook.runtime.deals import DealState, as_deal
 from playbook.values import coerce_fields
 
 if TYPE_CHECKING:
@@ -396,7 +396,7 @@ def impact_on_deals(old: Playbook, new: Playbook, store: DealStore, *, now: date
     later = 0
     for stored in _open_deals(store, old):
         later += stored.created_at > now
-        before = stored.state(old)
+        before = as_deal(stored.deal_form(), old)
         after, problem = _under(new, old, before)
         deals.append(_deal_impact(old, new, before, after, problem, calendars, now))
         for index, (playbook, state) in enumerate(((old, before), (new, after))):

@@ -274,7 +274,7 @@ def migrate(
 def _target_version(
     store: DealStore, path: Path | None, playbook_id: str | None, version: int, now: datetime
 ) -> Playbook:
-    from playbook.store.playbooks import playbook_from_file, playbook_from_text
+    from playbook.definition.files import playbook_from_file, playbook_from_text
 
     if path is not None:
         playbook, source = playbook_from_file(path)

@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from playbook import services
 from playbook.cli.common import db_option, open_store, parse_now
 from playbook.errors import MoveBlockedError, StoreError
+from playbook.services import deal_state, registered_playbook
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -114,9 +116,9 @@ def import_command(
     now: str | None,
 ) -> int:
     """Import deals from a CSV, JSON or JSON Lines FILE (re-importing updates, never duplicates)."""
+    from playbook.definition.files import playbook_from_file
     from playbook.store.importer import import_deals
     from playbook.store.mapping import read_mapping
-    from playbook.store.playbooks import playbook_from_file
 
     playbook, source = playbook_from_file(playbook_path)
     at = parse_now(now)
@@ -209,7 +211,9 @@ def export_command(
 def _declared_fields(store: DealStore, playbook_id: str | None) -> list[str]:
     names: dict[str, None] = {}
     for pid, version in store.playbook_versions():
-        registered = store.registered_playbook(pid, version) if playbook_id in (None, pid) else None
+        registered = (
+            registered_playbook(store, pid, version) if playbook_id in (None, pid) else None
+        )
         if registered is not None:
             names.update(dict.fromkeys(registered.fields))
     return list(names)
@@ -282,7 +286,7 @@ def show(
     with open_store(url) as store:
         deal = store.get(deal_id)
         engine = _engine(store, deal, playbook_path)
-        steps = engine.next_steps(deal.state(engine.playbook), now=parse_now(now))
+        steps = engine.next_steps(deal_state(deal, engine.playbook), now=parse_now(now))
         history = store.history(deal.id)
     language = lang or _lang(engine.playbook)
     if output_format == "json":
@@ -352,7 +356,8 @@ def advance(
         engine = _engine(store, store.get(deal_id), playbook_path)
         language = lang or _lang(engine.playbook)
         try:
-            moved, result = store.advance(
+            moved, result = services.advance(
+                store,
                 deal_id,
                 to_stage,
                 engine=engine,
@@ -397,7 +402,8 @@ def complete(
     actor = _actor(actor_id, roles)
     with open_store(url) as store:
         engine = _engine(store, store.get(deal_id), playbook_path)
-        done, result = store.complete_action(
+        done, result = services.complete_action(
+            store,
             deal_id,
             action_id,
             engine=engine,
@@ -462,12 +468,12 @@ def _print_written(deal: StoredDeal, events: Sequence[Any], output_format: str) 
 
 
 def _engine(store: DealStore, deal: StoredDeal, playbook_path: Path | None) -> Engine:
+    from playbook.definition.files import playbook_from_file
     from playbook.runtime.engine import Engine
-    from playbook.store.playbooks import playbook_from_file
 
     if playbook_path is not None:
         return Engine(playbook_from_file(playbook_path)[0])
-    registered = store.registered_playbook(deal.playbook_id, deal.playbook_version)
+    registered = registered_playbook(store, deal.playbook_id, deal.playbook_version)
     if registered is None:
         raise StoreError(
             f"the store has no copy of playbook {deal.playbook_id}@{deal.playbook_version}",
@@ -553,7 +559,7 @@ class _Zones:
         return self._known[key]
 
     def _read(self, playbook_id: str, version: int) -> tzinfo:
-        registered = self._store.registered_playbook(playbook_id, version)
+        registered = registered_playbook(self._store, playbook_id, version)
         return UTC if registered is None else zoneinfo.ZoneInfo(registered.timezone)
 
 

@@ -354,7 +354,7 @@ def _view_line(view: EscalationView) -> str:
 
 
 def _playbook(path: Path) -> Playbook:
-    from playbook.store.playbooks import playbook_from_file
+    from playbook.definition.files import playbook_from_file
 
     return playbook_from_file(path)[0]
 

@@ -228,7 +228,7 @@ def _period(
 
 
 def _playbook(database: Database, path: Path | None) -> Playbook:
-    from playbook.store.playbooks import playbook_from_file, playbook_from_text
+    from playbook.definition.files import playbook_from_file, playbook_from_text
     from playbook.store.repository import DealStore
 
     if path is not None:

@@ -30,6 +30,7 @@ from playbook.kpi.metrics import (
     funnel,
 )
 from playbook.model import Playbook, Stage
+from playbook.runtime.deals import as_deal
 from playbook.runtime.engine import Engine, NextSteps
 from playbook.store.db import Database
 from playbook.store.escalation_models import EscalationRecord
@@ -313,7 +314,9 @@ def _missing(
     if stage is None or stage.is_closed:
         return ()
     try:
-        steps = engine.next_steps(deal.state(playbook), now=max(at, deal.stage_entered_at))
+        steps = engine.next_steps(
+            as_deal(deal.deal_form(), playbook), now=max(at, deal.stage_entered_at)
+        )
     except PlaybookError as error:
         return (error.message,)
     return _describe(steps, lang)

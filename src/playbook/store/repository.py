@@ -7,8 +7,10 @@ activity), so a concurrent writer never loses an update silently: it gets a
 :class:`~playbook.errors.ConflictError` saying who changed the deal last and
 when, and may read the deal again and let the engine decide again.
 
-Moves and completed actions are decided by :class:`playbook.runtime.engine.Engine`;
-this module never decides whether a move is allowed. Logging a call, meeting,
+Moves and completed actions are decided by the engine and persisted through
+:mod:`playbook.services`, which turns the engine's result into a
+:class:`DealChange`; this module never decides whether a move is allowed and
+never imports the engine. Logging a call, meeting,
 email, note or visit changes nothing the engine decides, so it is recorded
 directly, with an atomic version increment that cannot conflict.
 """
@@ -16,20 +18,15 @@ directly, with an atomic version increment that cannot conflict.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from playbook.runtime.engine import Event
 
 from sqlalchemy import ColumnElement, Select, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from playbook.errors import ConflictError, DealNotFoundError, StoreError
-from playbook.runtime.deals import DealState, as_deal
-from playbook.runtime.engine import ActionCompleted, Advance, Engine, StageChanged
 from playbook.store.db import Database
 from playbook.store.models import Activity, Deal, PlaybookRecord, StageChange
 from playbook.values import Actor, coerce_fields, require_now, to_json_value
@@ -39,8 +36,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOG_KINDS",
+    "ActionDone",
+    "DealChange",
     "DealStore",
     "HistoryEntry",
+    "StageMove",
     "StoredDeal",
     "json_fields",
 ]
@@ -50,6 +50,46 @@ LOG_KINDS: tuple[str, ...] = ("call", "meeting", "email", "note", "visit")
 
 IMPORT_ACTOR = "import"
 """The actor recorded on stage changes read from an imported file."""
+
+
+@dataclass(frozen=True, slots=True)
+class StageMove:
+    """A stage change to record: who moved the deal, when, and any override's reason."""
+
+    from_stage: str
+    to_stage: str
+    actor_id: str
+    actor_roles: tuple[str, ...]
+    at: datetime
+    override_reason: str | None
+    playbook_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDone:
+    """A required action completed: by whom, when, with what evidence (JSON-able)."""
+
+    stage: str
+    action_id: str
+    actor_id: str
+    at: datetime
+    evidence: Any
+
+
+@dataclass(frozen=True, slots=True)
+class DealChange:
+    """What one decided write changes: the deal's new state and the events to record.
+
+    ``fields`` hold typed values (stored through :func:`json_fields`);
+    ``actions`` hold completed actions in their JSON form.
+    """
+
+    stage: str
+    fields: Mapping[str, Any]
+    actions: Mapping[str, Any]
+    stage_entered_at: datetime | None
+    last_activity_at: datetime | None
+    events: tuple[StageMove | ActionDone, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,25 +120,22 @@ class StoredDeal:
         """How users name the deal: its external id, else its store id."""
         return self.external_id if self.external_id is not None else str(self.id)
 
-    def state(self, playbook: Playbook) -> DealState:
-        """The engine's view of this deal, typed and checked against ``playbook``."""
-        return as_deal(
-            {
-                "id": self.ref,
-                "playbook": self.playbook_id,
-                "playbook_version": self.playbook_version,
-                "stage": self.stage,
-                "stage_entered_at": self.stage_entered_at,
-                "created_at": self.created_at,
-                "last_activity_at": self.last_activity_at,
-                "owner": self.owner,
-                "team": self.team,
-                "fields": dict(self.fields),
-                "completed_actions": dict(self.actions),
-                "version": self.version,
-            },
-            playbook,
-        )
+    def deal_form(self) -> dict[str, Any]:
+        """The deal in the engine's JSON form (``playbook.runtime.deals.as_deal`` reads it)."""
+        return {
+            "id": self.ref,
+            "playbook": self.playbook_id,
+            "playbook_version": self.playbook_version,
+            "stage": self.stage,
+            "stage_entered_at": self.stage_entered_at,
+            "created_at": self.created_at,
+            "last_activity_at": self.last_activity_at,
+            "owner": self.owner,
+            "team": self.team,
+            "fields": dict(self.fields),
+            "completed_actions": dict(self.actions),
+            "version": self.version,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: every column, times in ISO 8601 UTC."""
@@ -208,13 +245,6 @@ class DealStore:
         with self.database.transaction() as session:
             record = session.get(PlaybookRecord, (playbook_id, version))
             return None if record is None else record.source
-
-    def registered_playbook(self, playbook_id: str, version: int) -> Playbook | None:
-        """The model of a registered playbook version (rebuilt from its text), or None."""
-        from playbook.store.playbooks import playbook_from_text
-
-        text = self.playbook_source(playbook_id, version)
-        return None if text is None else playbook_from_text(text, f"{playbook_id}@{version}")
 
     def playbook_versions(self) -> list[tuple[str, int]]:
         """Every (playbook id, version) registered, in order."""
@@ -373,107 +403,40 @@ class DealStore:
     def apply(
         self,
         deal: StoredDeal,
-        result: Advance,
+        change: DealChange,
         playbook: Playbook,
         *,
         actor: Actor,
         now: datetime,
     ) -> StoredDeal:
-        """Persist what the engine returned for ``deal`` (as read): the new state and its events.
+        """Persist ``change`` of ``deal`` (as read): its new state and one row per event.
 
         One transaction: the deal row moves to the new state only if nobody
         changed it since it was read, and one history row per event is added,
         each one version step. Raises :class:`~playbook.errors.ConflictError` otherwise.
         """
         at = require_now(now)
-        new = result.deal
-        steps = max(1, len(result.events))
-        stage = new.stage
+        steps = max(1, len(change.events))
+        stage = change.stage
         closed_at = deal.closed_at if stage == deal.stage else None
         target = playbook.stage(stage)
         if closed_at is None and target is not None and target.is_closed:
             closed_at = at
         values = {
             "stage": stage,
-            "fields": json_fields(new.fields),
-            "actions": {key: record.to_dict() for key, record in new.completed_actions.items()},
-            "stage_entered_at": new.stage_entered_at or deal.stage_entered_at,
-            "last_activity_at": _last_activity(deal, result),
+            "fields": json_fields(change.fields),
+            "actions": dict(change.actions),
+            "stage_entered_at": change.stage_entered_at or deal.stage_entered_at,
+            "last_activity_at": _last_activity(deal, change),
             "closed_at": closed_at,
             "updated_at": at,
             "updated_by": actor.id,
         }
         with self.database.transaction(write=True) as session:
             _compare_and_set(session, deal, deal.version + steps, values)
-            for offset, item in enumerate(result.events, start=1):
+            for offset, item in enumerate(change.events, start=1):
                 _record_event(session, deal, item, deal.version + offset)
         return self.get(deal.id)
-
-    def advance(
-        self,
-        ref: str | int,
-        to_stage: str,
-        *,
-        engine: Engine,
-        actor: Actor,
-        now: datetime,
-        override: str | None = None,
-        retries: int = 0,
-    ) -> tuple[StoredDeal, Advance]:
-        """Move the deal to ``to_stage`` if the engine allows it; persist the move atomically.
-
-        Raises :class:`~playbook.errors.MoveBlockedError` (the engine's
-        decision) when blocked, and :class:`~playbook.errors.ConflictError`
-        when the deal changed meanwhile more than ``retries`` times in a row;
-        each retry reads the deal again and lets the engine decide again.
-        """
-
-        def decide(state: DealState) -> Advance:
-            return engine.advance(state, to_stage, actor=actor, now=now, override=override)
-
-        return self._decide_and_apply(ref, engine, decide, actor=actor, now=now, retries=retries)
-
-    def complete_action(
-        self,
-        ref: str | int,
-        action_id: str,
-        *,
-        engine: Engine,
-        actor: Actor,
-        now: datetime,
-        evidence: Any = None,
-        retries: int = 0,
-    ) -> tuple[StoredDeal, Advance]:
-        """Record a required action of the deal's stage as done, as the engine decides.
-
-        Errors and ``retries`` as for :meth:`advance`.
-        """
-
-        def decide(state: DealState) -> Advance:
-            return engine.complete_action(state, action_id, actor=actor, now=now, evidence=evidence)
-
-        return self._decide_and_apply(ref, engine, decide, actor=actor, now=now, retries=retries)
-
-    def _decide_and_apply(
-        self,
-        ref: str | int,
-        engine: Engine,
-        decide: Callable[[DealState], Advance],
-        *,
-        actor: Actor,
-        now: datetime,
-        retries: int,
-    ) -> tuple[StoredDeal, Advance]:
-        attempt = 0
-        while True:
-            deal = self.get(ref, playbook_id=engine.playbook.id)
-            result = decide(deal.state(engine.playbook))
-            try:
-                return self.apply(deal, result, engine.playbook, actor=actor, now=now), result
-            except ConflictError:
-                attempt += 1
-                if attempt > retries:
-                    raise
 
     def log_activity(
         self,
@@ -623,8 +586,10 @@ def _compare_and_set(
     )
 
 
-def _record_event(session: Session, deal: StoredDeal, event: Event, version: int) -> None:
-    if isinstance(event, StageChanged):
+def _record_event(
+    session: Session, deal: StoredDeal, event: StageMove | ActionDone, version: int
+) -> None:
+    if isinstance(event, StageMove):
         session.execute(
             insert(StageChange).values(
                 deal_id=deal.id,
@@ -656,10 +621,10 @@ def _record_event(session: Session, deal: StoredDeal, event: Event, version: int
     )
 
 
-def _last_activity(deal: StoredDeal, result: Advance) -> datetime | None:
+def _last_activity(deal: StoredDeal, change: DealChange) -> datetime | None:
     """The later of the engine's last activity and any action completed now."""
-    times = [t for t in (result.deal.last_activity_at, deal.last_activity_at) if t is not None]
-    times += [event.at for event in result.events if isinstance(event, ActionCompleted)]
+    times = [t for t in (change.last_activity_at, deal.last_activity_at) if t is not None]
+    times += [event.at for event in change.events if isinstance(event, ActionDone)]
     return max(times) if times else None
 
 

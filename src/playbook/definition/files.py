@@ -1,9 +1,9 @@
-"""Building a :class:`~playbook.model.Playbook` from its text, as the store keeps it.
+"""A :class:`~playbook.model.Playbook` from a file or a text, read and checked strictly.
 
 Deals are pinned to a playbook version; the store keeps each version's text
 (see :meth:`~playbook.store.repository.DealStore.register_playbook`) and
-rebuilds the model from it with the same strict reading and checks as
-``playbook validate``.
+:mod:`playbook.services` rebuilds the model from it with the same strict
+reading and checks as ``playbook validate``.
 """
 
 from __future__ import annotations
