@@ -1,0 +1,327 @@
+"""Rows of an import file to deals: field values, stage paths and their dates, people.
+
+Used by :mod:`playbook.store.importer`; one :class:`RowConverter` per import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from playbook.errors import DealFieldError, ImportRowError, MappingError
+from playbook.model import FieldSpec, Playbook, Stage
+from playbook.store.mapping import ColumnMap, ImportMapping, Join
+from playbook.store.repository import json_fields
+from playbook.store.sources import Row, open_source
+from playbook.values import coerce_fields
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["ImportedDeal", "RowConverter", "join_tables", "remember"]
+
+_TRUE = frozenset({"true", "yes", "y", "t", "1", "是", "真"})
+_FALSE = frozenset({"false", "no", "n", "f", "0", "否", "假"})
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedDeal:
+    """A deal as one row of a file describes it; ``history`` times None mean "undated"."""
+
+    number: int
+    external_id: str
+    stage: str
+    fields: Mapping[str, Any]
+    people: Mapping[str, str | None]
+    history: tuple[tuple[str, datetime | None], ...]
+    closed: bool
+
+
+# --- rows to deals ------------------------------------------------------------------------
+
+
+def join_tables(
+    joins: Sequence[Join], mapping: ImportMapping
+) -> list[tuple[Join, dict[str, dict[str, Any]]]]:
+    tables = []
+    for join in joins:
+        source = open_source(join.file, encoding=mapping.encoding)
+        for column in (join.key, *join.columns.values()):
+            if column not in source.columns:
+                raise MappingError(
+                    f"{join.file.name} has no column {column!r}",
+                    file=mapping.file,
+                    line=join.line or None,
+                    hint="columns: " + ", ".join(source.columns),
+                )
+        table: dict[str, dict[str, Any]] = {}
+        for item in source:
+            if isinstance(item, Row):
+                key = str(item.values[join.key]).strip()
+                table.setdefault(
+                    key, {name: item.values[column] for name, column in join.columns.items()}
+                )
+        tables.append((join, table))
+    return tables
+
+
+class RowConverter:
+    """Turns one row into an :class:`ImportedDeal`, or an ImportRowError saying why not."""
+
+    def __init__(
+        self,
+        playbook: Playbook,
+        mapping: ImportMapping,
+        joins: list[tuple[Join, dict[str, dict[str, Any]]]],
+    ) -> None:
+        self.playbook = playbook
+        self.mapping = mapping
+        self.joins = joins
+        self.tz: tzinfo = ZoneInfo(playbook.timezone)
+        self.fields = [
+            _FieldColumn(playbook, field_id, column_map)
+            for field_id, column_map in mapping.fields.items()
+        ]
+        self.moments: dict[str, datetime | None] = {}
+        self.stages = {stage.id: stage for stage in playbook.stages}
+        self.first = playbook.first_stage.id
+        self.paths = {stage.id: _candidates(playbook, stage) for stage in playbook.stages}
+
+    def convert(self, item: Row | ImportRowError) -> ImportedDeal | ImportRowError:
+        if isinstance(item, ImportRowError):
+            return item
+        try:
+            return self._deal(item)
+        except ImportRowError as error:
+            return error
+
+    def _deal(self, row: Row) -> ImportedDeal:
+        values = self._joined(row.values)
+        external_id = _text(values.get(self.mapping.external_id))
+        if external_id is None:
+            raise self._error(row, f"no external id in column {self.mapping.external_id!r}")
+        stage = self._stage(row, values)
+        return ImportedDeal(
+            number=row.number,
+            external_id=external_id,
+            stage=stage.id,
+            fields=self._fields(row, values),
+            people={
+                role: _text(values.get(column)) for role, column in self.mapping.people.items()
+            },
+            history=self._history(row, values, stage),
+            closed=stage.is_closed,
+        )
+
+    def _joined(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        if not self.joins:
+            return values
+        merged = dict(values)
+        for join, table in self.joins:
+            found = table.get(str(values.get(join.on) or "").strip())
+            for name in join.columns:
+                merged[name] = None if found is None else found[name]
+        return merged
+
+    def _stage(self, row: Row, values: Mapping[str, Any]) -> Stage:
+        column_map = self.mapping.stage
+        if column_map is None:
+            return self.playbook.first_stage
+        raw = _text(values.get(column_map.column))
+        if raw is None:
+            raise self._error(row, f"no stage in column {column_map.column!r}")
+        stage_id = column_map.values.get(raw) or column_map.values.get(raw.lower()) or raw
+        stage = self.stages.get(stage_id)
+        if stage is None:
+            known = ", ".join([*column_map.values, *self.stages][:12])
+            raise self._error(
+                row,
+                f"{column_map.column}: {raw!r} is not a stage of {self.playbook.key}",
+                hint=f"map it under stage.values in the mapping; known: {known}",
+            )
+        return stage
+
+    def _fields(self, row: Row, values: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for column in self.fields:
+            try:
+                out[column.field_id] = column.json_value(values.get(column.name))
+            except DealFieldError as error:
+                raise self._error(row, f"{column.name}: {error.message}") from error
+        return out
+
+    def _history(
+        self, row: Row, values: Mapping[str, Any], target: Stage
+    ) -> tuple[tuple[str, datetime | None], ...]:
+        dated = [(stage, self._date(row, values, stage)) for stage in self.paths[target.id]]
+        if target.outcome == "lost":
+            last = max((i for i, (_, at) in enumerate(dated) if at is not None), default=0)
+            dated = dated[: last + 1]
+        if not dated or dated[0][0] != self.first:
+            dated.insert(0, (self.first, None))
+        own = self._date(row, values, target.id)
+        if own is None and self.mapping.stage_entered:
+            own = self._moment(row, values, self.mapping.stage_entered)
+        if target.id != self.first:
+            dated.append((target.id, own))
+        elif own is not None:
+            dated[0] = (self.first, own)
+        return self._timed(row, values, dated)
+
+    def _timed(
+        self,
+        row: Row,
+        values: Mapping[str, Any],
+        dated: list[tuple[str, datetime | None]],
+    ) -> tuple[tuple[str, datetime | None], ...]:
+        known = [at for _, at in dated if at is not None]
+        created = None
+        if self.mapping.created:
+            created = self._moment(row, values, self.mapping.created)
+        start = created or dated[0][1] or (min(known) if known else None)
+        out: list[tuple[str, datetime | None]] = [(dated[0][0], start)]
+        previous = start
+        for stage, at in dated[1:]:
+            if at is not None and previous is not None and at < previous:
+                raise self._error(
+                    row,
+                    f"{stage} was entered on {at.date().isoformat()}, "
+                    f"before the stage before it ({previous.date().isoformat()})",
+                    hint="check the date columns of this row",
+                )
+            previous = at or previous
+            out.append((stage, previous))
+        return tuple(out)
+
+    def _date(self, row: Row, values: Mapping[str, Any], stage: str) -> datetime | None:
+        column = self.mapping.stage_dates.get(stage)
+        return None if column is None else self._moment(row, values, column)
+
+    def _moment(self, row: Row, values: Mapping[str, Any], column: str) -> datetime | None:
+        raw = values.get(column)
+        if isinstance(raw, str) and raw in self.moments:
+            return self.moments[raw]
+        text = _text(raw)
+        if text is None:
+            moment = None
+        else:
+            try:
+                moment = _to_moment(text, self.tz)
+            except ValueError:
+                raise self._error(
+                    row,
+                    f"{column}: {text!r} is not a date",
+                    hint="write ISO dates (2017-03-01) or times (2017-03-01T09:30:00+08:00)",
+                ) from None
+        if isinstance(raw, str):
+            remember(self.moments, raw, moment)
+        return moment
+
+    def _error(self, row: Row, message: str, hint: str | None = None) -> ImportRowError:
+        return ImportRowError(
+            f"row {row.number}: {message}",
+            line=row.number,
+            hint=hint,
+            details={"row": row.number},
+        )
+
+
+class _FieldColumn:
+    """One mapped field: its column's cells in the store's JSON form (None when empty).
+
+    Imports repeat the same few texts (products, accounts, amounts) on many
+    rows, so the form of each recent text is remembered instead of converted
+    again; lists are not remembered because deals must not share them.
+    """
+
+    __slots__ = ("column_map", "field_id", "known", "name", "playbook", "spec")
+
+    def __init__(self, playbook: Playbook, field_id: str, column_map: ColumnMap) -> None:
+        self.playbook = playbook
+        self.field_id = field_id
+        self.column_map = column_map
+        self.name = column_map.column
+        self.spec = playbook.fields[field_id]
+        self.known: dict[str, Any] = {}
+
+    def json_value(self, raw: Any) -> Any:
+        """The JSON form of the cell ``raw``; raises DealFieldError for a wrongly typed value."""
+        if not isinstance(raw, str):
+            return None if raw is None else self._typed(raw)
+        if raw in self.known:
+            return self.known[raw]
+        text = raw.strip()
+        if not text:
+            value = None
+        else:
+            translated = self.column_map.translate(text)
+            value = self._typed(_from_text(translated, self.spec, self.column_map.separator))
+        if not isinstance(value, list):
+            remember(self.known, raw, value)
+        return value
+
+    def _typed(self, raw: Any) -> Any:
+        typed = coerce_fields(self.playbook, {self.field_id: raw})
+        return json_fields(typed).get(self.field_id)
+
+
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+_REMEMBERED = 4096
+"""How many distinct texts (or times) a cache holds before it starts over: memory stays bounded."""
+
+
+def remember(known: dict[_Key, _Value], key: _Key, value: _Value) -> None:
+    if len(known) >= _REMEMBERED:
+        known.clear()
+    known[key] = value
+
+
+def _candidates(playbook: Playbook, target: Stage) -> list[str]:
+    """The open stages a deal passes through, in order, before reaching ``target``."""
+    return (
+        [s.id for s in playbook.stages if s.is_open and s.index < target.index]
+        if (target.outcome != "lost")
+        else [s.id for s in playbook.stages if s.is_open]
+    )
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _from_text(text: str, spec: FieldSpec, separator: str) -> Any:
+    """A cell's text as the JSON-like value the field's kind expects (checked afterwards)."""
+    kind = spec.kind
+    try:
+        if kind == "integer":
+            return int(text.replace(",", ""))
+        if kind == "number":
+            return float(text.replace(",", ""))
+        if kind == "decimal":
+            return Decimal(text.replace(",", ""))
+    except (ValueError, ArithmeticError):
+        return text  # coerce_field reports it with the field's expected type
+    if kind == "boolean":
+        lowered = text.lower()
+        return True if lowered in _TRUE else False if lowered in _FALSE else text
+    if kind == "list":
+        return [item.strip() for item in text.split(separator) if item.strip()]
+    return text
+
+
+def _to_moment(text: str, tz: tzinfo) -> datetime:
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(UTC)
