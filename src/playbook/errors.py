@@ -61,6 +61,10 @@ The classes below:
         - :class:`ImportFileError` (``PB610``) a file to import is not usable at all
         - :class:`MappingError` (``PB611``) an import mapping names unknown things
         - :class:`ImportRowError` (``PB612``) one row of an import cannot be used
+        - :class:`PlaybookMismatchError` (``PB605``) a file differs from the registered text
+        - :class:`DatabaseLockedError` (``PB606``) another writer holds the database's lock
+        - :class:`DatabaseReadOnlyError` (``PB607``) the database cannot be written
+        - :class:`DiskFullError` (``PB608``) the database's disk (or quota) is full
 """
 
 from __future__ import annotations
@@ -327,6 +331,37 @@ class ImportRowError(StoreError, ValueError):
     """One row of an import cannot be used; ``line`` is its row number in the file."""
 
     code = "PB612"
+
+
+class PlaybookMismatchError(StoreError):
+    """A playbook file's id@version is registered in the store with a different text.
+
+    The registered text is the rule for every deal pinned to that version: an
+    edited copy under the same version is refused (bump the version, register it).
+    """
+
+    code = "PB605"
+
+
+class DatabaseLockedError(StoreError):
+    """Another writer held the database's lock longer than this command waits."""
+
+    code = "PB606"
+    exit_code = 3
+
+
+class DatabaseReadOnlyError(StoreError):
+    """The database cannot be written: a read-only file, replica, transaction or grant."""
+
+    code = "PB607"
+    exit_code = 3
+
+
+class DiskFullError(StoreError):
+    """The database's disk, quota or size limit is full; nothing of the write was kept."""
+
+    code = "PB608"
+    exit_code = 3
 
 
 class PathNotFoundError(PlaybookError, FileNotFoundError):

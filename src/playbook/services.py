@@ -8,16 +8,28 @@ the other: this module is the only place they meet.
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from playbook.definition.files import playbook_from_text
-from playbook.errors import ConflictError
+from playbook.errors import (
+    ActorError,
+    ConflictError,
+    MoveBlockedError,
+    OverrideError,
+    PermissionDeniedError,
+    PlaybookError,
+    PlaybookMismatchError,
+    StoreError,
+)
 from playbook.model import Playbook
 from playbook.runtime.deals import DealState, as_deal
 from playbook.runtime.engine import ActionCompleted, Advance, Engine, StageChanged
+from playbook.store.audit import record_refusal
 from playbook.store.repository import (
     ActionDone,
     DealChange,
@@ -28,13 +40,25 @@ from playbook.store.repository import (
 from playbook.values import Actor, to_json_value
 
 __all__ = [
+    "REFUSALS",
     "advance",
     "apply",
     "change_of",
     "complete_action",
     "deal_state",
+    "engine_for",
+    "recording_refusals",
     "registered_playbook",
 ]
+
+REFUSALS: tuple[type[PlaybookError], ...] = (
+    MoveBlockedError,
+    PermissionDeniedError,
+    OverrideError,
+    ActorError,
+    PlaybookMismatchError,
+)
+"""The errors that are a rule saying no to someone (recorded), not a mistake in the input."""
 
 
 def deal_state(deal: StoredDeal, playbook: Playbook) -> DealState:
@@ -114,7 +138,9 @@ def advance(
     def decide(state: DealState) -> Advance:
         return engine.advance(state, to_stage, actor=actor, now=now, override=override)
 
-    return _decide_and_apply(store, ref, engine, decide, actor=actor, now=now, retries=retries)
+    action = "override" if override else "advance"
+    with recording_refusals(store, action, actor=actor, now=now, deal=str(ref), subject=to_stage):
+        return _decide_and_apply(store, ref, engine, decide, actor=actor, now=now, retries=retries)
 
 
 def complete_action(
@@ -136,7 +162,10 @@ def complete_action(
     def decide(state: DealState) -> Advance:
         return engine.complete_action(state, action_id, actor=actor, now=now, evidence=evidence)
 
-    return _decide_and_apply(store, ref, engine, decide, actor=actor, now=now, retries=retries)
+    with recording_refusals(
+        store, "complete", actor=actor, now=now, deal=str(ref), subject=action_id
+    ):
+        return _decide_and_apply(store, ref, engine, decide, actor=actor, now=now, retries=retries)
 
 
 def _decide_and_apply(
@@ -161,6 +190,117 @@ def _decide_and_apply(
                 raise
 
 
+@contextmanager
+def recording_refusals(
+    store: DealStore,
+    action: str,
+    *,
+    actor: Actor | None,
+    now: datetime,
+    deal: str | None = None,
+    subject: str | None = None,
+) -> Iterator[None]:
+    """Record any :data:`REFUSALS` error raised inside the block, then let it go on.
+
+    The refused write wrote nothing; the record is its own transaction. When
+    the record itself cannot be written (a read-only database), the refusal
+    still reaches the caller, with ``details["recorded"] = False``.
+    """
+    try:
+        yield
+    except REFUSALS as error:
+        recorded = True
+        try:
+            record_refusal(
+                store.database,
+                at=now,
+                actor=actor.id if actor is not None else "?",
+                actor_roles=actor.roles if actor is not None else (),
+                action=action,
+                code=error.code,
+                reason=_reason(error),
+                deal_ref=deal,
+                subject=subject,
+                details=_refusal_details(error),
+            )
+        except StoreError:
+            recorded = False
+        error.details.setdefault("recorded", recorded)
+        raise
+
+
+def _reason(error: PlaybookError) -> str:
+    if isinstance(error, MoveBlockedError):
+        reasons = [reason.text("en") for reason in error.decision.reasons]
+        return "; ".join(reasons) or error.message
+    return error.message + (f" ({error.hint})" if error.hint else "")
+
+
+def _refusal_details(error: PlaybookError) -> dict[str, Any]:
+    if isinstance(error, MoveBlockedError):
+        return {"codes": list(error.decision.codes)}
+    return {key: value for key, value in error.details.items() if key != "recorded"}
+
+
+def engine_for(
+    store: DealStore,
+    deal: StoredDeal,
+    playbook: tuple[Playbook, str] | None = None,
+    *,
+    actor: Actor | None = None,
+    now: datetime,
+) -> Engine:
+    """The engine for ``deal``, always built from the text registered for its pinned version.
+
+    ``playbook`` is a (model, text) pair read from a file the user named. When
+    its id@version is the deal's and the store holds a different text for it,
+    the attempt is refused with :class:`~playbook.errors.PlaybookMismatchError`
+    (and recorded): an edited copy never moves a deal. A version the store has
+    no text for yet is registered from the file. Engines are cached per text.
+    """
+    if playbook is not None:
+        model, text = playbook
+        if (model.id, model.version) != (deal.playbook_id, deal.playbook_version):
+            return Engine(model)  # the engine refuses the deal: pinned to another version (PB503)
+        known = store.playbook_source(model.id, model.version)
+        if known is None:
+            store.register_playbook(model, text, now=now)
+        elif _digest(known) != _digest(text):
+            with recording_refusals(store, "playbook", actor=actor, now=now, deal=deal.ref):
+                raise PlaybookMismatchError(
+                    f"the playbook file is not the text registered for {model.key}: "
+                    "an edited copy cannot move deals pinned to that version",
+                    hint="bump `version` in the file to make it a new version, or use the "
+                    "registered text",
+                    details={"playbook": model.key, "registered_sha256": _digest(known)},
+                )
+    return _engine(store, deal.playbook_id, deal.playbook_version)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_ENGINES: dict[tuple[str, int, str], Engine] = {}
+
+
+def _engine(store: DealStore, playbook_id: str, version: int) -> Engine:
+    text = store.playbook_source(playbook_id, version)
+    if text is None:
+        raise StoreError(
+            f"the store has no copy of playbook {playbook_id}@{version}",
+            hint="pass the playbook file with --playbook",
+        )
+    key = (playbook_id, version, text)
+    with _PARSED_LOCK:
+        engine = _ENGINES.get(key)
+    if engine is None:
+        engine = Engine(_parsed(key))
+        with _PARSED_LOCK:
+            _remember(_ENGINES, key, engine)
+    return engine
+
+
 _PARSED: dict[tuple[str, int, str], Playbook] = {}
 _PARSED_LOCK = threading.Lock()
 
@@ -172,15 +312,26 @@ def registered_playbook(store: DealStore, playbook_id: str, version: int) -> Pla
     costs one small query, not a new parse.
     """
     text = store.playbook_source(playbook_id, version)
-    if text is None:
-        return None
-    key = (playbook_id, version, text)
+    return None if text is None else _parsed((playbook_id, version, text))
+
+
+def _parsed(key: tuple[str, int, str]) -> Playbook:
     with _PARSED_LOCK:
         known = _PARSED.get(key)
     if known is None:
-        known = playbook_from_text(text, f"{playbook_id}@{version}")
+        known = playbook_from_text(key[2], f"{key[0]}@{key[1]}")
         with _PARSED_LOCK:
-            if len(_PARSED) >= 64:
-                _PARSED.pop(next(iter(_PARSED)))
-            _PARSED[key] = known
+            _remember(_PARSED, key, known)
     return known
+
+
+_CACHE_SIZE = 64
+
+
+def _remember(
+    cache: dict[tuple[str, int, str], Any], key: tuple[str, int, str], value: Any
+) -> None:
+    """Keep ``value`` under ``key``, forgetting the oldest entry past :data:`_CACHE_SIZE`."""
+    if len(cache) >= _CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = value

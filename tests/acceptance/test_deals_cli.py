@@ -87,7 +87,7 @@ def test_import_list_and_show(workspace: Path, capsys: pytest.CaptureFixture[str
 def test_blocked_move_prints_reasons_and_exits_1(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The engine's reasons are printed; nothing changes."""
+    """The engine's reasons are printed; nothing changes but the recorded refusal."""
     _import(workspace, capsys)
     code, out, _ = _run(
         capsys, "deals", "advance", "D-1", "--to", "offer", "--as", "rep", "--actor", "wang",
@@ -98,7 +98,9 @@ def test_blocked_move_prints_reasons_and_exits_1(
     assert "PB544" in out
     assert "PB545" in out
     code, out, _ = _run(capsys, "deals", "history", "D-1", "--format", "json")
-    assert len(json.loads(out)) == 1
+    history = json.loads(out)
+    assert [entry["kind"] for entry in history] == ["stage_change", "refused"]
+    assert history[1]["code"] == "PB540"
 
 
 def test_complete_advance_log_and_history(

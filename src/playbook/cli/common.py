@@ -19,7 +19,16 @@ if TYPE_CHECKING:
     from playbook.store.repository import DealStore
     from playbook.values import Actor
 
-__all__ = ["db_option", "now_option", "open_database", "open_store", "parse_actor", "parse_now"]
+__all__ = [
+    "EARLIEST",
+    "LATEST",
+    "db_option",
+    "now_option",
+    "open_database",
+    "open_store",
+    "parse_actor",
+    "parse_now",
+]
 
 
 def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,24 +52,36 @@ def now_option(
     return decorate
 
 
-def parse_now(text: str | None, tz: tzinfo = UTC) -> datetime:
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+"""Times on the command line lie in [EARLIEST, LATEST): every due time computed from them fits."""
+
+
+def parse_now(text: str | None, tz: tzinfo = UTC, *, option: str = "--now") -> datetime:
     """``--now`` as an aware UTC time: ISO 8601, read in ``tz`` when it has no offset.
 
     Without ``--now`` it is the current time: the CLI is the only place that
-    reads the clock.
+    reads the clock. Times before 1900 or from the year 3000 on are refused
+    (as a bad parameter, exit 2): due times computed from them would not fit.
     """
     if text is None:
         return datetime.now(UTC)
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as error:
+        moment = datetime.fromisoformat(text.strip())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=tz)
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError) as error:
         raise click.BadParameter(
             f"{text!r} is not an ISO 8601 time, e.g. 2026-03-02T09:30:00+08:00",
-            param_hint="--now",
+            param_hint=option,
         ) from error
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(UTC)
+    if not EARLIEST <= moment < LATEST:
+        raise click.BadParameter(
+            f"{text!r} is outside the years 1900 to 2999 that playbook works with",
+            param_hint=option,
+        )
+    return moment
 
 
 def parse_actor(actor_id: str, roles: str | None) -> Actor | None:

@@ -30,12 +30,13 @@ import click
 
 from playbook import services
 from playbook.cli.common import db_option, open_store, parse_now
-from playbook.errors import MoveBlockedError, StoreError
+from playbook.errors import MoveBlockedError
 from playbook.services import deal_state, registered_playbook
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
     from playbook.runtime.engine import Engine
+    from playbook.store.audit import RefusalEntry
     from playbook.store.importer import ImportReport
     from playbook.store.repository import DealStore, HistoryEntry, StoredDeal
     from playbook.values import Actor
@@ -309,15 +310,21 @@ def show(
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 @db_option
 def history(deal_id: str, output_format: str, url: str | None) -> int:
-    """Show every stage change and activity of a deal, oldest first."""
+    """Show every stage change, activity and refused attempt of a deal, oldest first."""
+    from playbook.store.audit import list_refusals
+
     with open_store(url) as store:
         deal = store.get(deal_id)
         entries = store.history(deal.id)
+        refused = list_refusals(store.database, deal=str(deal.id), limit=None)
         zone = _Zones(store).of(deal)
     if output_format == "json":
-        click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2))
+        steps = [(e.at, e.to_dict()) for e in entries]
+        steps += [(r.at, {"kind": "refused", **r.to_dict()}) for r in refused]
+        data = [item for _, item in sorted(steps, key=lambda pair: pair[0])]
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        click.echo(render_history(entries, zone))
+        click.echo(render_history(entries, zone, refused))
     return 0
 
 
@@ -352,8 +359,9 @@ def advance(
     from playbook.cli.check import render_decision
 
     actor = _actor(actor_id, roles)
+    at = parse_now(now)
     with open_store(url) as store:
-        engine = _engine(store, store.get(deal_id), playbook_path)
+        engine = _engine(store, store.get(deal_id), playbook_path, actor, at)
         language = lang or _lang(engine.playbook)
         try:
             moved, result = services.advance(
@@ -362,7 +370,7 @@ def advance(
                 to_stage,
                 engine=engine,
                 actor=actor,
-                now=parse_now(now),
+                now=at,
                 override=override,
                 retries=RETRIES if retry else 0,
             )
@@ -400,15 +408,16 @@ def complete(
 ) -> int:
     """Record a required action of the deal's current stage as done."""
     actor = _actor(actor_id, roles)
+    at = parse_now(now)
     with open_store(url) as store:
-        engine = _engine(store, store.get(deal_id), playbook_path)
+        engine = _engine(store, store.get(deal_id), playbook_path, actor, at)
         done, result = services.complete_action(
             store,
             deal_id,
             action_id,
             engine=engine,
             actor=actor,
-            now=parse_now(now),
+            now=at,
             evidence=evidence,
             retries=RETRIES if retry else 0,
         )
@@ -467,19 +476,19 @@ def _print_written(deal: StoredDeal, events: Sequence[Any], output_format: str) 
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _engine(store: DealStore, deal: StoredDeal, playbook_path: Path | None) -> Engine:
+def _engine(
+    store: DealStore,
+    deal: StoredDeal,
+    playbook_path: Path | None,
+    actor: Actor | None = None,
+    now: datetime | None = None,
+) -> Engine:
+    """The engine of the deal's pinned version; a --playbook file must be its registered text."""
     from playbook.definition.files import playbook_from_file
-    from playbook.runtime.engine import Engine
 
-    if playbook_path is not None:
-        return Engine(playbook_from_file(playbook_path)[0])
-    registered = registered_playbook(store, deal.playbook_id, deal.playbook_version)
-    if registered is None:
-        raise StoreError(
-            f"the store has no copy of playbook {deal.playbook_id}@{deal.playbook_version}",
-            hint="pass the playbook file with --playbook",
-        )
-    return Engine(registered)
+    chosen = playbook_from_file(playbook_path) if playbook_path is not None else None
+    at = now if now is not None else datetime.now(UTC)
+    return services.engine_for(store, deal, chosen, actor=actor, now=at)
 
 
 def _actor_name(actor_id: str | None) -> str:
@@ -513,13 +522,24 @@ def _deal_text(deal: StoredDeal, playbook: Playbook, lang: str, zone: tzinfo) ->
     return "\n".join(lines)
 
 
-def render_history(entries: Sequence[HistoryEntry], zone: tzinfo = UTC) -> str:
-    """A deal's history as text, one line per version step, times in ``zone``."""
-    if not entries:
+def render_history(
+    entries: Sequence[HistoryEntry],
+    zone: tzinfo = UTC,
+    refused: Sequence[RefusalEntry] = (),
+) -> str:
+    """A deal's history as text, one line per version step, times in ``zone``.
+
+    Refused attempts (``refused``) stand between the steps at their time.
+    """
+    if not entries and not refused:
         return "no history"
     lines = ["History:"]
-    actors = max(12, *(_width(entry.actor) for entry in entries))
+    names = [entry.actor for entry in entries] + [item.actor for item in refused]
+    actors = max(12, *(_width(name) for name in names))
+    pending = sorted(refused, key=lambda item: item.at)
     for entry in entries:
+        while pending and pending[0].at < entry.at:
+            lines.append(_refusal_line(pending.pop(0), zone, actors))
         if entry.kind == "stage_change":
             move = f"{entry.from_stage} → {entry.stage}" if entry.from_stage else entry.stage
             extra = f" override: {entry.override_reason}" if entry.override_reason else ""
@@ -530,7 +550,14 @@ def render_history(entries: Sequence[HistoryEntry], zone: tzinfo = UTC) -> str:
             what = entry.kind + (f": {entry.note}" if entry.note else "")
         at = local_time(entry.at, zone)
         lines.append(f"  v{entry.deal_version:<4} {at}  {_pad(entry.actor, actors)} {what}")
+    lines += [_refusal_line(item, zone, actors) for item in pending]
     return "\n".join(lines)
+
+
+def _refusal_line(item: RefusalEntry, zone: tzinfo, actors: int) -> str:
+    what = f"REFUSED {item.action}" + (f" {item.subject}" if item.subject else "")
+    at = local_time(item.at, zone)
+    return f"  {'--':<5} {at}  {_pad(item.actor, actors)} {what}: {item.code} {item.reason}"
 
 
 def local_time(moment: datetime | None, zone: tzinfo) -> str:

@@ -25,13 +25,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 
-from playbook.errors import DatabaseUnavailableError, SchemaVersionError
+from playbook.errors import (
+    DatabaseLockedError,
+    DatabaseReadOnlyError,
+    DatabaseUnavailableError,
+    DiskFullError,
+    SchemaVersionError,
+    StoreError,
+)
 
 __all__ = [
     "DEFAULT_URL",
     "HEAD_REVISION",
     "REVISIONS",
     "Database",
+    "classify_error",
     "database_url",
     "open_database",
 ]
@@ -39,13 +47,15 @@ __all__ = [
 DEFAULT_URL = "sqlite:///playbook.db"
 """Where the store lives when neither ``--db`` nor ``PLAYBOOK_DB`` says otherwise."""
 
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
 """The schema revisions this release knows, oldest first (the Alembic revision ids)."""
 
 HEAD_REVISION = REVISIONS[-1]
 
 BUSY_TIMEOUT_MS = 30_000
-"""How long an SQLite writer waits for another writer's lock before giving up."""
+"""How long an SQLite writer waits for another writer's lock before giving up.
+
+``$PLAYBOOK_BUSY_TIMEOUT_MS`` changes it (a whole number of milliseconds)."""
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -171,7 +181,7 @@ def _engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite_folder(parsed.database)
         # Connections are cheap; a pool would hold file locks across commands.
-        options["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
+        options["connect_args"] = {"timeout": _busy_timeout_ms() / 1000}
     elif parsed.get_backend_name() == "postgresql":
         options["connect_args"] = {"connect_timeout": 10}
         options["pool_pre_ping"] = True
@@ -184,7 +194,81 @@ def _engine(url: str) -> Engine:
         ) from error
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+    _translate_errors(engine)
     return engine
+
+
+def _busy_timeout_ms() -> int:
+    raw = os.environ.get("PLAYBOOK_BUSY_TIMEOUT_MS", "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) <= 3_600_000 else BUSY_TIMEOUT_MS
+
+
+# SQLSTATE classes and codes of PostgreSQL, SQLite's messages: what the user can act on.
+_PG_STATES: dict[str, type[StoreError]] = {
+    "55P03": DatabaseLockedError,  # lock_not_available
+    "40P01": DatabaseLockedError,  # deadlock_detected
+    "25006": DatabaseReadOnlyError,  # read_only_sql_transaction
+    "42501": DatabaseReadOnlyError,  # insufficient_privilege
+    "53100": DiskFullError,  # disk_full
+    "53400": DiskFullError,  # configuration_limit_exceeded (temp_file_limit)
+}
+_SQLITE_MESSAGES: tuple[tuple[str, type[StoreError]], ...] = (
+    ("database is locked", DatabaseLockedError),
+    ("database table is locked", DatabaseLockedError),
+    ("readonly database", DatabaseReadOnlyError),
+    ("database or disk is full", DiskFullError),
+)
+_HINTS: dict[type[StoreError], str] = {
+    DatabaseLockedError: "another command or worker is writing; try again in a moment, "
+    "or raise PLAYBOOK_BUSY_TIMEOUT_MS",
+    DatabaseReadOnlyError: "check that the file (and its folder) or the database user may be "
+    "written, and that the server is not a read-only replica",
+    DiskFullError: "free space on the database's disk (or raise its quota); nothing of this "
+    "command's last write was kept",
+}
+_WHAT: dict[type[StoreError], str] = {
+    DatabaseLockedError: "the database is locked by another writer",
+    DatabaseReadOnlyError: "the database cannot be written",
+    DiskFullError: "the database's disk is full",
+}
+
+
+def classify_error(error: BaseException) -> type[StoreError] | None:
+    """The store error a driver error stands for (locked, read-only, disk full), or None."""
+    original = getattr(error, "orig", None) or error
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if isinstance(state, str):
+        if state in _PG_STATES:
+            return _PG_STATES[state]
+        if state.startswith("08"):
+            return DatabaseUnavailableError
+        return None
+    text_ = str(original).lower()
+    for needle, kind in _SQLITE_MESSAGES:
+        if needle in text_:
+            return kind
+    if "unable to open database file" in text_ or "disk i/o error" in text_:
+        return DatabaseUnavailableError
+    return None
+
+
+def _translate_errors(engine: Engine) -> None:
+    """Raise coded store errors, not driver errors, for what a user can act on."""
+    url = engine.url.render_as_string(hide_password=True)
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> BaseException | None:
+        kind = classify_error(context.original_exception)
+        if kind is None:
+            return None
+        if kind is DatabaseUnavailableError:
+            return _unavailable(url, context.original_exception)
+        reason = str(context.original_exception).strip().splitlines()
+        return kind(
+            f"{_WHAT[kind]} ({url}): {reason[0] if reason else kind.__name__}",
+            hint=_HINTS[kind],
+            details={"url": url},
+        )
 
 
 def _check_sqlite_folder(database: str | None) -> None:
@@ -205,7 +289,7 @@ def _configure_sqlite(engine: Engine) -> None:
         # BEGIN is deferred and cannot be made IMMEDIATE for write transactions.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {_busy_timeout_ms():d}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")

@@ -37,6 +37,7 @@ __all__ = [
     "JsonDocument",
     "Person",
     "PlaybookRecord",
+    "Refusal",
     "StageChange",
     "UtcDateTime",
 ]
@@ -208,3 +209,25 @@ class Activity(Base):
     action_id: Mapped[str | None] = mapped_column(String(100))
     evidence: Mapped[dict[str, Any] | None]
     deal_version: Mapped[int] = mapped_column(Integer)
+
+
+class Refusal(Base):
+    """A refused gated attempt: who tried what on which deal, when, and the rule's answer."""
+
+    __tablename__ = "refusals"
+    __table_args__ = (
+        Index("ix_refusals_deal_at", "deal_id", "at"),
+        Index("ix_refusals_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_roles: Mapped[list[str]] = mapped_column(JsonDocument)
+    action: Mapped[str] = mapped_column(String(40))
+    deal_id: Mapped[int | None] = mapped_column(_Key, ForeignKey("deals.id", ondelete="SET NULL"))
+    deal_ref: Mapped[str | None] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
