@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -239,3 +241,46 @@ def test_history_columns_line_up_for_long_and_chinese_actors(
     whats = ("lead", "call", "call")
     starts = {screen_column(line, what) for line, what in zip(lines, whats, strict=True)}
     assert len(starts) == 1, lines
+
+
+def test_csv_cells_cannot_run_and_tables_cannot_repaint(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Formula-leading cells are quoted in CSV (not with --raw) and read back unchanged."""
+    (workspace / "evil.csv").write_text(
+        "external_id,stage,owner,amount\n"
+        'E-1,lead,"=HYPERLINK(""http://x"")",-500\n'
+        "E-2,lead,\x1b[2J\x1b[31mmallory,1\n",
+        encoding="utf-8",
+    )
+    code, _, _ = _run(
+        capsys, "deals", "import", str(workspace / "evil.csv"),
+        "--playbook", str(workspace / "playbook.yaml"), "--now", NOW,
+    )  # fmt: skip
+    assert code == 0
+    code, out, _ = _run(capsys, "deals", "export", "--format", "csv")
+    rows = {row["external_id"]: row for row in csv.DictReader(io.StringIO(out))}
+    assert rows["E-1"]["owner"] == '\'=HYPERLINK("http://x")'
+    assert rows["E-1"]["amount"] == "-500"  # a number is not a formula
+    code, raw, _ = _run(capsys, "deals", "export", "--format", "csv", "--raw")
+    raw_rows = {row["external_id"]: row for row in csv.DictReader(io.StringIO(raw))}
+    assert raw_rows["E-1"]["owner"] == '=HYPERLINK("http://x")'
+    code, listed, _ = _run(capsys, "deals", "list")
+    assert "\x1b" not in listed
+    assert "mallory" in listed
+    code, listed_csv, _ = _run(capsys, "deals", "list", "--format", "csv")
+    owners = [row["owner"] for row in csv.DictReader(io.StringIO(listed_csv))]
+    assert '\'=HYPERLINK("http://x")' in owners
+    exported = workspace / "out.csv"
+    assert main(["deals", "export", "--output", str(exported)]) == 0
+    assert main(["db", "init", "--db", f"sqlite:///{workspace / 'copy.db'}"]) == 0
+    code, _, _ = _run(
+        capsys, "deals", "import", str(exported), "--playbook", str(workspace / "playbook.yaml"),
+        "--db", f"sqlite:///{workspace / 'copy.db'}", "--now", NOW,
+    )  # fmt: skip
+    assert code == 0
+    code, out, _ = _run(
+        capsys, "deals", "show", "E-1", "--format", "json", "--db",
+        f"sqlite:///{workspace / 'copy.db'}", "--now", NOW,
+    )  # fmt: skip
+    assert json.loads(out)["deal"]["owner"] == '=HYPERLINK("http://x")'

@@ -31,6 +31,7 @@ import click
 from playbook import services
 from playbook.cli.common import db_option, open_store, parse_now
 from playbook.errors import MoveBlockedError
+from playbook.safetext import neutralise_cell, printable
 from playbook.services import deal_state, registered_playbook
 
 if TYPE_CHECKING:
@@ -184,6 +185,9 @@ def _print_import(report: ImportReport, output_format: str) -> None:
 @click.option("--playbook-id", help="Only deals of this playbook.")
 @click.option("--stage", help="Only deals in this stage.")
 @click.option("--owner", help="Only deals of this owner.")
+@click.option(
+    "--raw", is_flag=True, help="CSV: write cells as stored, even those a spreadsheet runs."
+)
 @db_option
 def export_command(
     output_format: str,
@@ -191,22 +195,40 @@ def export_command(
     playbook_id: str | None,
     stage: str | None,
     owner: str | None,
+    raw: bool,
     url: str | None,
 ) -> int:
-    """Write deals as CSV, JSON or JSON Lines (the layout `deals import` reads back)."""
+    """Write deals as CSV, JSON or JSON Lines (the layout `deals import` reads back).
+
+    CSV cells starting with = + - @ get a leading ' so that a spreadsheet shows
+    them instead of running them (--raw writes them as stored); the import
+    strips it again. With --output the file appears whole or not at all.
+    """
     from playbook.store.exporter import export_deals
 
     with open_store(url) as store:
         names = _declared_fields(store, playbook_id)
         selected = store.list_deals(playbook_id=playbook_id, stage=stage, owner=owner)
         if output is None:
-            count = export_deals(selected, sys.stdout, output_format, field_names=names)
+            count = export_deals(selected, sys.stdout, output_format, field_names=names, raw=raw)
         else:
-            with output.open("w", encoding="utf-8", newline="") as handle:
-                count = export_deals(selected, handle, output_format, field_names=names)
+            with _replacing(output) as handle:
+                count = export_deals(selected, handle, output_format, field_names=names, raw=raw)
     if output is not None:
         click.echo(f"{count:,} deals written to {output}", err=True)
     return 0
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[io.TextIOWrapper]:
+    """A temporary file beside ``path`` that replaces it only when the block succeeds."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _declared_fields(store: DealStore, playbook_id: str | None) -> list[str]:
@@ -549,7 +571,8 @@ def render_history(
         else:
             what = entry.kind + (f": {entry.note}" if entry.note else "")
         at = local_time(entry.at, zone)
-        lines.append(f"  v{entry.deal_version:<4} {at}  {_pad(entry.actor, actors)} {what}")
+        line = f"  v{entry.deal_version:<4} {at}  {_pad(entry.actor, actors)} {what}"
+        lines.append(printable(line))
     lines += [_refusal_line(item, zone, actors) for item in pending]
     return "\n".join(lines)
 
@@ -557,7 +580,8 @@ def render_history(
 def _refusal_line(item: RefusalEntry, zone: tzinfo, actors: int) -> str:
     what = f"REFUSED {item.action}" + (f" {item.subject}" if item.subject else "")
     at = local_time(item.at, zone)
-    return f"  {'--':<5} {at}  {_pad(item.actor, actors)} {what}: {item.code} {item.reason}"
+    line = f"  {'--':<5} {at}  {_pad(item.actor, actors)} {what}: {item.code} {item.reason}"
+    return printable(line)
 
 
 def local_time(moment: datetime | None, zone: tzinfo) -> str:
@@ -591,7 +615,11 @@ class _Zones:
 
 
 def render_table(rows: Sequence[dict[str, str]]) -> str:
-    """Rows as aligned columns; wide (CJK) characters count as two columns on screen."""
+    """Rows as aligned columns; wide (CJK) characters count as two columns on screen.
+
+    Control characters and terminal escape sequences in values are dropped.
+    """
+    rows = [{key: printable(value) for key, value in row.items()} for row in rows]
     columns = list(rows[0])
     widths = {c: max(_width(c), *(_width(row[c]) for row in rows)) for c in columns}
     lines = ["  ".join(_pad(c.upper(), widths[c]) for c in columns).rstrip()]
@@ -611,5 +639,5 @@ def _csv(rows: Sequence[dict[str, str]]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(_LIST_COLUMNS), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: neutralise_cell(v) for k, v in row.items()} for row in rows)
     return out.getvalue()

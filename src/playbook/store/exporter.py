@@ -5,6 +5,10 @@ version, ``stage``, the people columns, the times (ISO 8601, UTC) and
 ``version``, then one column per field (CSV) or a nested ``fields`` object
 (JSON and JSON Lines). Importing an export with no mapping file restores the
 deals: the default mapping reads exactly these columns.
+
+CSV cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``,
+``@`` ...) get a leading ``'`` unless ``raw`` is asked for; the importer strips
+it again (:mod:`playbook.safetext`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
+from playbook.safetext import neutralise_cell
 from playbook.store.repository import StoredDeal
 
 __all__ = ["EXPORT_COLUMNS", "FORMATS", "export_deals"]
@@ -46,6 +51,7 @@ def export_deals(
     fmt: str,
     *,
     field_names: Iterable[str] = (),
+    raw: bool = False,
 ) -> int:
     """Write ``deals`` to ``out`` as ``fmt`` (csv, json, jsonl); return how many were written.
 
@@ -54,7 +60,7 @@ def export_deals(
     declares appear only in JSON and JSON Lines exports.
     """
     if fmt == "csv":
-        return _csv(deals, out, list(field_names))
+        return _csv(deals, out, list(field_names), raw=raw)
     if fmt == "jsonl":
         return _jsonl(deals, out)
     if fmt == "json":
@@ -70,7 +76,7 @@ def _record(deal: StoredDeal) -> dict[str, Any]:
     return record
 
 
-def _csv(deals: Iterable[StoredDeal], out: TextIO, field_names: list[str]) -> int:
+def _csv(deals: Iterable[StoredDeal], out: TextIO, field_names: list[str], *, raw: bool) -> int:
     writer = csv.writer(out, lineterminator="\n")
     columns = [*EXPORT_COLUMNS, *(name for name in field_names if name not in EXPORT_COLUMNS)]
     writer.writerow(columns)
@@ -78,7 +84,8 @@ def _csv(deals: Iterable[StoredDeal], out: TextIO, field_names: list[str]) -> in
     for deal in deals:
         record = _record(deal)
         values = {**record, **record.pop("fields")}
-        writer.writerow([_cell(values.get(column)) for column in columns])
+        cells = [_cell(values.get(column)) for column in columns]
+        writer.writerow(cells if raw else [neutralise_cell(cell) for cell in cells])
         count += 1
     return count
 

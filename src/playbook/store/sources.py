@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from playbook.errors import ImportFileError, ImportRowError
+from playbook.safetext import restore_cell
 
 __all__ = ["SNIFF_BYTES", "Row", "RowSource", "detect_format", "open_source"]
 
@@ -85,6 +86,7 @@ class RowSource:
                             hint="check quoting and delimiters on that line",
                         )
                         continue
+                    cells = [restore_cell(cell) for cell in cells]
                     yield Row(reader.line_num, dict(zip(self.columns, cells, strict=True)))
             except csv.Error as error:
                 raise self._broken(reader.line_num, str(error)) from error
