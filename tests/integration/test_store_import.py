@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from collections import Counter
 from datetime import UTC, datetime
@@ -143,3 +144,33 @@ def test_strict_import_writes_nothing_when_a_row_is_bad(
         import_deals(store, sales_playbook, file, now=NOW, strict=True)
     assert (stopped.value.line, stopped.value.details["count"]) == (3, 1)
     assert store.count() == 0
+
+
+def test_values_a_column_cannot_hold_fail_their_row_only(
+    store: DealStore, sales_playbook: Playbook, tmp_path: Path
+) -> None:
+    """An owner over 200 characters or a NUL is that row's PB612, on both databases alike.
+
+    On PostgreSQL either used to reject the whole batch of 2,000 rows.
+    """
+    long_owner = "王" * 201
+    file = _write(
+        tmp_path / "deals.jsonl",
+        "\n".join(
+            json.dumps(row, ensure_ascii=False)
+            for row in [
+                {"external_id": "D-1", "stage": "lead", "owner": "li"},
+                {"external_id": "D-2", "stage": "lead", "owner": long_owner},
+                {"external_id": "D-3", "stage": "lead", "owner": "a\u0000b"},
+                {"external_id": "D-4\u0000", "stage": "lead"},
+                {"external_id": "D-5", "stage": "lead", "owner": "王" * 200},
+            ]
+        )
+        + "\n",
+    )
+    report = import_deals(store, sales_playbook, file, now=NOW)
+    assert [(e.line, e.code) for e in report.errors] == [(2, "PB612"), (3, "PB612"), (4, "PB612")]
+    assert "201 characters" in report.errors[0].message
+    assert "NUL" in report.errors[1].message
+    assert sorted(d.ref for d in store.list_deals()) == ["D-1", "D-5"]
+    assert store.get("D-5").owner == "王" * 200

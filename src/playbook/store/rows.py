@@ -41,6 +41,21 @@ class ImportedDeal:
     closed: bool
 
 
+NAME_LIMIT = 200
+"""The longest external id or person name both databases store (``VARCHAR(200)``)."""
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a JSON-ready value holds U+0000 anywhere (PostgreSQL's text and jsonb cannot)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False
+
+
 # --- rows to deals ------------------------------------------------------------------------
 
 
@@ -104,18 +119,37 @@ class RowConverter:
         external_id = _text(values.get(self.mapping.external_id))
         if external_id is None:
             raise self._error(row, f"no external id in column {self.mapping.external_id!r}")
+        self._fits(row, self.mapping.external_id, external_id)
         stage = self._stage(row, values)
+        people = {role: _text(values.get(column)) for role, column in self.mapping.people.items()}
+        for role, column in self.mapping.people.items():
+            self._fits(row, column, people[role])
+        fields = self._fields(row, values)
+        for name, value in fields.items():
+            if _holds_nul(value):
+                raise self._error(row, f"{name}: the value holds a NUL character")
         return ImportedDeal(
             number=row.number,
             external_id=external_id,
             stage=stage.id,
-            fields=self._fields(row, values),
-            people={
-                role: _text(values.get(column)) for role, column in self.mapping.people.items()
-            },
+            fields=fields,
+            people=people,
             history=self._history(row, values, stage),
             closed=stage.is_closed,
         )
+
+    def _fits(self, row: Row, column: str, value: str | None) -> None:
+        """Refuse, as this row's error, text a column of either database cannot hold."""
+        if value is None:
+            return
+        if len(value) > NAME_LIMIT:
+            raise self._error(
+                row,
+                f"{column}: {len(value)} characters, the store keeps at most {NAME_LIMIT}",
+                hint="shorten the value, or map another column",
+            )
+        if "\x00" in value:
+            raise self._error(row, f"{column}: the value holds a NUL character")
 
     def _joined(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
         if not self.joins:
