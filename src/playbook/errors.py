@@ -186,7 +186,7 @@ class InvalidPlaybookError(PlaybookError, ValueError):
     """A playbook failed validation; ``diagnostics`` lists every problem found."""
 
     code = "PB200"
-    exit_code = 1
+    exit_code = 2  # bad input to the command that needed the playbook (validate itself says 1)
 
     def __init__(self, message: str, diagnostics: Sequence[Diagnostic], **kw: Any) -> None:
         super().__init__(message, **kw)

@@ -226,7 +226,7 @@ def test_graph_of_an_invalid_playbook_shows_diagnostics(
     """An invalid playbook: its validation diagnostics and exit 1, not a traceback."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("playbook: bad\nversion: 1\ntitle: Bad\nstages:\n  - {id: a, title: A}\n")
-    assert main(["graph", str(bad)]) == 1
+    assert main(["graph", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:4:" in err or f"{bad}:5:" in err
     assert "PB308" in err

@@ -195,7 +195,7 @@ def test_invalid_playbook_shows_its_diagnostics(
     )
     assert code == 2
     assert out == ""
-    assert "is not valid" in err
+    assert "is not a valid playbook" in err
     assert "bad.yaml:4" in err
 
 

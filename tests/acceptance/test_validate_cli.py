@@ -388,7 +388,7 @@ def test_load_raises_with_every_error(files: Path) -> None:
         playbook.load(files / "bad.yaml")
     error = raised.value
     assert [d.code for d in error.diagnostics] == ["PB204"]
-    assert (error.line, error.column, error.exit_code) == (6, 35, 1)
+    assert (error.line, error.column, error.exit_code) == (6, 35, 2)
     assert "playbook validate" in str(error.hint)
 
 

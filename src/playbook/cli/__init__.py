@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from playbook.cli.common import print_error
 from playbook.errors import PlaybookError
 
 __all__ = ["cli", "main"]
@@ -76,17 +77,13 @@ def cli() -> None:
     """Validate sales playbooks and enforce them on deals."""
 
 
-def _print_error(error: PlaybookError) -> None:
-    click.secho(f"error: {error}", fg="red", err=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (``python -m playbook`` and the console script)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result: Any = cli.main(args=args, prog_name="playbook", standalone_mode=False)
     except PlaybookError as error:
-        _print_error(error)
+        print_error(error)
         return error.exit_code
     except click.exceptions.Exit as stop:
         return stop.exit_code

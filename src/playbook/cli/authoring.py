@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playbook.cli.common import db_option, open_store, parse_now
+from playbook.cli.common import db_option, load_playbook, open_store, parse_now
 from playbook.errors import MigrationError, StoreError
 
 if TYPE_CHECKING:
@@ -43,19 +42,9 @@ def _emit(text: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
 
 
-def _valid_playbook(path: Path) -> Playbook | None:
-    """The playbook at ``path``, or None after printing its diagnostics (exit 1)."""
-    from playbook.definition.validate import validate_file
-    from playbook.render.diagnostics import format_text, summary_line
-
-    result = validate_file(path)
-    if result.playbook is not None:
-        return result.playbook
-    problems = [d for d in result.diagnostics if d.severity == "error"]
-    sources = {result.path: result.document if result.document is not None else ""}
-    click.echo(format_text(problems, sources, color=sys.stderr.isatty()), err=True)
-    click.echo(summary_line(problems, 1), err=True)
-    return None
+def _valid_playbook(path: Path) -> Playbook:
+    """The playbook at ``path``; an invalid one is reported with every error (exit 2)."""
+    return load_playbook(path)[0]
 
 
 # --- playbook test ------------------------------------------------------------------------
@@ -151,8 +140,6 @@ def paths(playbook_path: Path, output_format: str, write_to: Path | None, now: s
     from playbook.authoring.paths import generate_paths, starter_scenarios
 
     playbook = _valid_playbook(playbook_path)
-    if playbook is None:
-        return 1
     at = parse_now(now)
     found = generate_paths(playbook, at)
     if output_format == "json":
@@ -192,8 +179,6 @@ def diff(
     from playbook.authoring.diff import diff_playbooks, impact_on_deals, render_diff
 
     old, new = _valid_playbook(old_path), _valid_playbook(new_path)
-    if old is None or new is None:
-        return 1
     changes = diff_playbooks(old, new)
     impact = None
     if url is not None:
@@ -274,10 +259,10 @@ def migrate(
 def _target_version(
     store: DealStore, path: Path | None, playbook_id: str | None, version: int, now: datetime
 ) -> Playbook:
-    from playbook.definition.files import playbook_from_file, playbook_from_text
+    from playbook.definition.files import playbook_from_text
 
     if path is not None:
-        playbook, source = playbook_from_file(path)
+        playbook, source = load_playbook(path)
         if playbook.version != version:
             raise MigrationError(
                 f"{path} is version {playbook.version}, not {version}",
@@ -316,8 +301,6 @@ def graph(playbook_path: Path, output_format: str, lang: str | None, output: Pat
     from playbook.authoring.graph import render_graph
 
     playbook = _valid_playbook(playbook_path)
-    if playbook is None:
-        return 1
     _emit(render_graph(playbook, output_format, lang), output)  # type: ignore[arg-type]
     return 0
 
@@ -356,8 +339,6 @@ def docs(
     stale: list[Path] = []
     for path in playbook_paths:
         playbook = _valid_playbook(path)
-        if playbook is None:
-            return 1
         text = render_handbook(playbook, output_format, lang)  # type: ignore[arg-type]
         if not (write or check):
             _emit(text, output)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playbook.cli.common import parse_actor, parse_now
+from playbook.cli.common import load_playbook, parse_actor, parse_now, print_error
 from playbook.errors import DealError, PlaybookError
 
 if TYPE_CHECKING:
@@ -215,18 +215,7 @@ def _read_inputs(
 
 
 def _load_playbook(path: Path) -> Playbook:
-    from playbook.definition.validate import validate_file
-
-    result = validate_file(path)
-    if result.playbook is not None:
-        return result.playbook
-    from playbook.render.diagnostics import format_text
-
-    errors = [d for d in result.diagnostics if d.severity == "error"]
-    sources = {result.path: result.document if result.document is not None else ""}
-    click.echo(f"error: the playbook {path} is not valid:", err=True)
-    click.echo(format_text(errors, sources), err=True, nl=False)
-    raise _Reported(2)
+    return load_playbook(path)[0]
 
 
 def _read_deal(path: Path) -> Any:
@@ -255,7 +244,7 @@ def _fail(error: PlaybookError, output_format: str) -> int:
     if output_format == "json":
         click.echo(json.dumps({"error": error.to_dict()}, ensure_ascii=False, indent=2))
     else:
-        click.secho(f"error: {error}", fg="red", err=True)
+        print_error(error)
     return error.exit_code
 
 

@@ -7,6 +7,7 @@ The CLI is the edge of the system: it is the only place that reads the clock
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
@@ -14,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from playbook.errors import InvalidPlaybookError, PlaybookError
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from playbook.model import Playbook
     from playbook.store.db import Database
     from playbook.store.repository import DealStore
     from playbook.values import Actor
@@ -23,11 +29,13 @@ __all__ = [
     "EARLIEST",
     "LATEST",
     "db_option",
+    "load_playbook",
     "now_option",
     "open_database",
     "open_store",
     "parse_actor",
     "parse_now",
+    "print_error",
 ]
 
 
@@ -91,6 +99,45 @@ def parse_actor(actor_id: str, roles: str | None) -> Actor | None:
     from playbook.values import Actor
 
     return Actor(actor_id, frozenset(r.strip() for r in roles.split(",") if r.strip()))
+
+
+def load_playbook(path: Path) -> tuple[Playbook, str]:
+    """The playbook in the file at ``path`` and its text: the one loader of every command.
+
+    A file that cannot be read, or is not a valid playbook, raises a
+    :class:`~playbook.errors.PlaybookError` with exit code 2 (bad input); the
+    CLI prints an invalid playbook's every error with its source line.
+    """
+    from playbook.definition.files import playbook_from_file
+
+    return playbook_from_file(path)
+
+
+def print_error(error: PlaybookError) -> None:
+    """An error as the user reads it on stderr; an invalid playbook with its every error."""
+    if isinstance(error, InvalidPlaybookError) and error.diagnostics:
+        _print_invalid(error)
+        return
+    click.secho(f"error: {error}", fg="red", err=True)
+
+
+def _print_invalid(error: Any) -> None:
+    """Every error of an invalid playbook, compiler-style, with its source line."""
+    from pathlib import Path
+
+    from playbook.render.diagnostics import format_text
+
+    sources: dict[str, str] = {}
+    for diagnostic in error.diagnostics:
+        if diagnostic.file not in sources:
+            try:
+                sources[diagnostic.file] = Path(diagnostic.file).read_text("utf-8-sig")
+            except (OSError, UnicodeDecodeError, ValueError):
+                sources[diagnostic.file] = ""
+    click.secho(
+        f"error: {error.file or 'the playbook'} is not a valid playbook:", fg="red", err=True
+    )
+    click.echo(format_text(error.diagnostics, sources, color=sys.stderr.isatty()), err=True)
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook import services
-from playbook.cli.common import db_option, open_store, parse_now
+from playbook.cli.common import db_option, load_playbook, open_store, parse_now
 from playbook.errors import MoveBlockedError
 from playbook.safetext import neutralise_cell, printable
 from playbook.services import deal_state, registered_playbook
@@ -118,11 +118,10 @@ def import_command(
     now: str | None,
 ) -> int:
     """Import deals from a CSV, JSON or JSON Lines FILE (re-importing updates, never duplicates)."""
-    from playbook.definition.files import playbook_from_file
     from playbook.store.importer import import_deals
     from playbook.store.mapping import read_mapping
 
-    playbook, source = playbook_from_file(playbook_path)
+    playbook, source = load_playbook(playbook_path)
     at = parse_now(now)
     chosen = read_mapping(mapping) if mapping is not None else None
     with open_store(url) as store:
@@ -506,9 +505,7 @@ def _engine(
     now: datetime | None = None,
 ) -> Engine:
     """The engine of the deal's pinned version; a --playbook file must be its registered text."""
-    from playbook.definition.files import playbook_from_file
-
-    chosen = playbook_from_file(playbook_path) if playbook_path is not None else None
+    chosen = load_playbook(playbook_path) if playbook_path is not None else None
     at = now if now is not None else datetime.now(UTC)
     return services.engine_for(store, deal, chosen, actor=actor, now=at)
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from playbook.cli.common import load_playbook
 from playbook.errors import NotificationError, PlaybookError
 
 if TYPE_CHECKING:
@@ -354,9 +355,7 @@ def _view_line(view: EscalationView) -> str:
 
 
 def _playbook(path: Path) -> Playbook:
-    from playbook.definition.files import playbook_from_file
-
-    return playbook_from_file(path)[0]
+    return load_playbook(path)[0]
 
 
 def _open(url: str | None) -> Database:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playbook.cli.common import open_database, parse_now
+from playbook.cli.common import load_playbook, open_database, parse_now
 from playbook.errors import PeriodError
 
 if TYPE_CHECKING:
@@ -228,11 +228,11 @@ def _period(
 
 
 def _playbook(database: Database, path: Path | None) -> Playbook:
-    from playbook.definition.files import playbook_from_file, playbook_from_text
+    from playbook.definition.files import playbook_from_text
     from playbook.store.repository import DealStore
 
     if path is not None:
-        return playbook_from_file(path)[0]
+        return load_playbook(path)[0]
     store = DealStore(database)
     versions = store.playbook_versions()
     ids = sorted({playbook_id for playbook_id, _ in versions})

@@ -217,7 +217,7 @@ def _playbooks_under(directory: Path) -> Iterator[str]:
 def load(path: str | Path) -> Playbook:
     """The model of the playbook file at ``path``, ready for the engine.
 
-    Raises :class:`InvalidPlaybookError` (exit code 1) carrying every error
+    Raises :class:`InvalidPlaybookError` (exit code 2) carrying every error
     diagnostic when the file is not a valid playbook; warnings do not stop it.
     """
     return _model_of(validate_file(path))
