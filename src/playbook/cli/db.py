@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import click
 
-__all__ = ["db"]
+from playbook.cli.common import db_option
 
-_DB_HELP = "Database URL (default: $PLAYBOOK_DB, else sqlite:///playbook.db)."
+__all__ = ["db"]
 
 
 @click.group()
@@ -20,21 +20,21 @@ def db() -> None:
 
 
 @db.command()
-@click.option("--db", "url", metavar="URL", help=_DB_HELP)
+@db_option
 def init(url: str | None) -> int:
     """Create the store's tables (or bring an existing store up to date)."""
     return _upgrade(url, "created")
 
 
 @db.command()
-@click.option("--db", "url", metavar="URL", help=_DB_HELP)
+@db_option
 def upgrade(url: str | None) -> int:
     """Apply the migrations this release has and the database has not had yet."""
     return _upgrade(url, "upgraded")
 
 
 @db.command()
-@click.option("--db", "url", metavar="URL", help=_DB_HELP)
+@db_option
 def current(url: str | None) -> int:
     """Print the database's schema revision, and whether it is the one this release needs."""
     from playbook.store.db import HEAD_REVISION, open_database
