@@ -24,7 +24,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from conftest import EXAMPLE, MAVEN
-from playbook.kpi.metrics import Period, compute_kpis, parse_period, period_between
+from playbook.kpi.metrics import compute_kpis
+from playbook.kpi.periods import Period, parse_period, period_between
 from playbook.model import Kpi, Playbook
 from playbook.store.db import Database
 from playbook.store.models import Activity, Deal, Person, StageChange

@@ -10,16 +10,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from playbook.errors import PeriodError
-from playbook.kpi.metrics import (
-    KpiReport,
-    KpiResult,
-    Period,
-    current_period,
-    judge,
-    parse_period,
-    period_between,
-    target_scale,
-)
+from playbook.kpi.periods import Period, current_period, parse_period, period_between
+from playbook.kpi.report import KpiReport, KpiResult
+from playbook.kpi.targets import judge, target_scale
 from playbook.model import Kpi, Text
 from playbook.render.kpi_json import kpi_csv, kpi_json
 from playbook.render.labels import format_value

@@ -17,13 +17,15 @@ import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from playbook.kpi.metrics import CUMULATIVE_METRICS
-from playbook.render.labels import format_value, say, status_word, unit_of
+from playbook.kpi.report import kpi_unit
+from playbook.kpi.targets import CUMULATIVE_METRICS
+from playbook.render.labels import format_value, say, status_word
 from playbook.render.table import display_width, group_text, target_text
 
 if TYPE_CHECKING:
-    from playbook.kpi.metrics import FunnelStep, Histogram, KpiResult
-    from playbook.kpi.review import Dashboard, StuckDeal
+    from playbook.kpi.charts import Dashboard, FunnelStep, Histogram
+    from playbook.kpi.report import KpiResult
+    from playbook.kpi.review import StuckDeal
     from playbook.model import Kpi, Playbook
 
 __all__ = ["STATUS_COLOURS", "render_html"]
@@ -126,15 +128,11 @@ def _by_kpi(dash: Dashboard) -> list[tuple[Kpi, list[KpiResult]]]:
     return list(grouped.values())
 
 
-def _unit(kpi: Kpi) -> str:
-    return unit_of(kpi.metric, kpi.unit, kpi.params.get("aggregate"))
-
-
 def _kpi_cards(dash: Dashboard, lang: str) -> str:
     playbook = dash.playbook
     cards = []
     for kpi, results in _by_kpi(dash):
-        unit = _unit(kpi)
+        unit = kpi_unit(kpi)
         title = playbook.label(kpi.title, lang, kpi.id)
         first = results[0]
         if len(results) == 1:
@@ -211,7 +209,7 @@ def _kpi_bars(
     missing = [result for result in results if result.value is None]
     if not shown:
         return _empty(lang)
-    unit = _unit(kpi)
+    unit = kpi_unit(kpi)
     bounds = [b for r in shown for b in (r.target_min, r.target_max) if b is not None]
     top = max([float(r.value or 0) for r in shown] + bounds + [1e-9]) * 1.12
     label_w, bar_w, row_h = 170, 280, 24
