@@ -68,6 +68,14 @@ def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _format_option(
+    choices: Sequence[str], default: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--format", "output_format", type=click.Choice(choices), default=default, show_default=True
+    )
+
+
 @click.command("kpi")
 @_common_options
 @click.option("--period", metavar="PERIOD", help="2017, 2017-Q4, 2017-12 or 2017-W52.")
@@ -82,13 +90,7 @@ def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "(default: each KPI's own `by`).",
 )
 @click.option("--kpi", "kpi_ids", multiple=True, metavar="ID", help="Only this KPI (repeatable).")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(KPI_FORMATS),
-    default="table",
-    show_default=True,
-)
+@_format_option(KPI_FORMATS, "table")
 @click.option("--check", is_flag=True, help="Exit 1 when a KPI is missed or at risk.")
 def kpi(
     playbook_path: Path | None,
@@ -129,13 +131,7 @@ def kpi(
 @click.option("--owner", metavar="NAME", help="The rep whose deals are reviewed.")
 @click.option("--team", metavar="NAME", help="Review a whole team instead.")
 @click.option("--week", metavar="WEEK", help="The ISO week, e.g. 2017-W52 (default: this week).")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(REVIEW_FORMATS),
-    default="text",
-    show_default=True,
-)
+@_format_option(REVIEW_FORMATS, "text")
 def review(
     playbook_path: Path | None,
     url: str | None,

@@ -33,17 +33,6 @@ data) and ``n``."""
 Measured = tuple[Kpi, tuple[str, ...], list[GroupFigure]]
 """A KPI, the groupings it was measured by, and its figure for each group."""
 
-_UNITS: Mapping[str, str] = {
-    "conversion": "ratio",
-    "win_rate": "ratio",
-    "field_ratio": "ratio",
-    "cycle_time": "days",
-    "time_in_stage": "days",
-    "pipeline_value": "money",
-    "weighted_pipeline": "money",
-    "won_value": "money",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class KpiResult:
@@ -127,9 +116,15 @@ def kpi_unit(kpi: Kpi) -> str:
     ``days``, ``money``, ``score`` or ``count``)."""
     if kpi.unit:
         return kpi.unit
-    if kpi.metric == "field_aggregate":
-        return "count" if kpi.params.get("aggregate") == "count" else "score"
-    return _UNITS.get(kpi.metric, "count")
+    if kpi.metric in ("conversion", "win_rate", "field_ratio"):
+        return "ratio"
+    if kpi.metric in ("cycle_time", "time_in_stage"):
+        return "days"
+    if kpi.metric in ("pipeline_value", "weighted_pipeline", "won_value"):
+        return "money"
+    if kpi.metric == "field_aggregate" and kpi.params.get("aggregate") != "count":
+        return "score"
+    return "count"
 
 
 def judged_results(measured: Sequence[Measured], period: Period, now: datetime) -> list[KpiResult]:
