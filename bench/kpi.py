@@ -103,7 +103,8 @@ def _postgres(count: int) -> bool:
 
 def _run(url: str, count: int) -> bool:
     from playbook.definition.files import playbook_from_text
-    from playbook.kpi.metrics import compute_kpis, parse_period
+    from playbook.kpi.metrics import compute_kpis
+    from playbook.kpi.periods import parse_period
     from playbook.store.db import open_database
     from playbook.store.schema import upgrade
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from playbook.escalation.sweep import snooze as snooze
     from playbook.escalation.sweep import sweep as sweep
     from playbook.kpi.metrics import compute_kpis as compute_kpis
-    from playbook.kpi.metrics import parse_period as parse_period
+    from playbook.kpi.periods import parse_period as parse_period
     from playbook.model import Playbook as Playbook
     from playbook.runtime.calendar import WorkingCalendar as WorkingCalendar
     from playbook.runtime.deals import DealState as DealState
@@ -59,7 +59,7 @@ _LAZY: dict[str, str] = {
     "acknowledge": "playbook.escalation.sweep",
     "snooze": "playbook.escalation.sweep",
     "compute_kpis": "playbook.kpi.metrics",
-    "parse_period": "playbook.kpi.metrics",
+    "parse_period": "playbook.kpi.periods",
     "open_database": "playbook.store.db",
     "DealStore": "playbook.store.repository",
     "Diagnostic": "playbook.diagnostics",

@@ -25,7 +25,8 @@ from sqlalchemy import insert, select
 
 from conftest import EXAMPLE, MAVEN
 from playbook.definition.files import playbook_from_file, playbook_from_text
-from playbook.kpi.metrics import Period, compute_kpis, parse_period, period_between
+from playbook.kpi.metrics import compute_kpis
+from playbook.kpi.periods import Period, parse_period, period_between
 from playbook.model import Kpi, Playbook
 from playbook.store.db import Database
 from playbook.store.models import Activity, Deal, Person, StageChange

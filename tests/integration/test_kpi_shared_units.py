@@ -19,7 +19,9 @@ from sqlalchemy.exc import DBAPIError
 from test_kpi_metrics import GROUPINGS, KPI_PLAYBOOK, assert_agree, generate
 
 from playbook.definition.files import playbook_from_text
-from playbook.kpi.metrics import compute_kpis, cycle_time_histogram, parse_period
+from playbook.kpi.charts import cycle_time_histogram
+from playbook.kpi.metrics import compute_kpis
+from playbook.kpi.periods import parse_period
 from playbook.model import Playbook
 from playbook.store.db import Database, open_database
 

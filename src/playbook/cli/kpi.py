@@ -23,11 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playbook.cli.common import load_playbook, open_database, parse_now
-from playbook.errors import PeriodError
+from playbook.cli.common import db_option, load_playbook, now_option, open_database, parse_now
+from playbook.render.kpi_formats import (
+    KPI_FORMATS,
+    REVIEW_FORMATS,
+    render_kpis,
+    render_weekly_review,
+)
 
 if TYPE_CHECKING:
-    from playbook.kpi.metrics import Period
+    from playbook.kpi.periods import Period
     from playbook.model import Playbook
     from playbook.store.db import Database
 
@@ -37,19 +42,14 @@ _LANGS = ("en", "zh")
 
 
 def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
+    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option(
             "--playbook",
             "playbook_path",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="The playbook file (default: the only playbook registered in the store).",
         ),
-        click.option(
-            "--db",
-            "url",
-            metavar="URL",
-            help="Database URL (default: $PLAYBOOK_DB, else sqlite:///playbook.db).",
-        ),
+        db_option,
         click.option(
             "--lang",
             type=click.Choice(_LANGS),
@@ -61,15 +61,19 @@ def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(dir_okay=False, writable=True, path_type=Path),
             help="Write to this file instead of standard output.",
         ),
-        click.option(
-            "--now",
-            metavar="TIME",
-            help="The time to measure at, ISO 8601 (default: the clock). For tests and replays.",
-        ),
+        now_option("The time to measure at, ISO 8601 (default: the clock). For tests and replays."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _format_option(
+    choices: Sequence[str], default: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--format", "output_format", type=click.Choice(choices), default=default, show_default=True
+    )
 
 
 @click.command("kpi")
@@ -86,13 +90,7 @@ def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "(default: each KPI's own `by`).",
 )
 @click.option("--kpi", "kpi_ids", multiple=True, metavar="ID", help="Only this KPI (repeatable).")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json", "csv", "html"]),
-    default="table",
-    show_default=True,
-)
+@_format_option(KPI_FORMATS, "table")
 @click.option("--check", is_flag=True, help="Exit 1 when a KPI is missed or at risk.")
 def kpi(
     playbook_path: Path | None,
@@ -109,6 +107,7 @@ def kpi(
     check: bool,
 ) -> int:
     """Measure the playbook's KPIs in the deal store, each against its target."""
+    from playbook.kpi.charts import dashboard
     from playbook.kpi.metrics import compute_kpis
 
     at = parse_now(now)
@@ -117,21 +116,14 @@ def kpi(
         playbook = _playbook(database, playbook_path)
         chosen = _period(playbook, period, first_day, last_day, at)
         report = compute_kpis(database, playbook, chosen, now=at, by=by, kpi_ids=kpi_ids)
-        if output_format == "html":
-            from playbook.kpi.review import dashboard
-            from playbook.render.html import render_html
-
-            text = render_html(
-                dashboard(database, playbook, chosen, now=at, report=report), lang=lang
-            )
-        else:
-            text = _render(report, output_format, lang, color=output is None and _terminal())
-    _write(text, output)
+        # Only the HTML page draws the funnel, the cycle times and the stuck deals.
+        charts = dashboard(database, report) if output_format == "html" else None
+    color = output is None and _terminal()
+    _write(render_kpis(report, output_format, lang=lang, color=color, dashboard=charts), output)
     if output_format != "table":
         for note in report.notes:
             click.echo(f"note: {note}", err=True)
-    failing = [r for r in report.results if r.status in ("missed", "at_risk")]
-    return 1 if check and failing else 0
+    return 1 if check and report.failing() else 0
 
 
 @click.command("review")
@@ -139,13 +131,7 @@ def kpi(
 @click.option("--owner", metavar="NAME", help="The rep whose deals are reviewed.")
 @click.option("--team", metavar="NAME", help="Review a whole team instead.")
 @click.option("--week", metavar="WEEK", help="The ISO week, e.g. 2017-W52 (default: this week).")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-)
+@_format_option(REVIEW_FORMATS, "text")
 def review(
     playbook_path: Path | None,
     url: str | None,
@@ -158,49 +144,19 @@ def review(
     output_format: str,
 ) -> int:
     """The weekly funnel review of one rep (--owner) or team (--team)."""
-    from playbook.kpi.metrics import current_period, parse_period
+    from playbook.kpi.periods import parse_week
     from playbook.kpi.review import weekly_review
-    from playbook.render.kpi_json import review_json
-    from playbook.render.table import render_review
 
     if (owner is None) == (team is None):
         raise click.UsageError("give exactly one of --owner NAME and --team NAME")
     at = parse_now(now)
     with open_database(url) as database:
         playbook = _playbook(database, playbook_path)
-        chosen = (
-            parse_period(week, playbook.timezone)
-            if week
-            else current_period("week", at, playbook.timezone)
-        )
-        if chosen.kind != "week":
-            raise PeriodError(
-                f"--week {week!r} is not an ISO week",
-                hint="write it like 2017-W52",
-                details={"week": week},
-            )
+        chosen = parse_week(week, at, playbook.timezone)
         found = weekly_review(database, playbook, chosen, now=at, owner=owner, team=team, lang=lang)
-    text = (
-        review_json(found)
-        if output_format == "json"
-        else render_review(found, lang=lang, color=output is None and _terminal())
-    )
-    _write(text, output)
+    color = output is None and _terminal()
+    _write(render_weekly_review(found, output_format, lang=lang, color=color), output)
     return 0
-
-
-def _render(report: Any, output_format: str, lang: str | None, *, color: bool) -> str:
-    if output_format == "json":
-        from playbook.render.kpi_json import kpi_json
-
-        return kpi_json(report, lang=lang)
-    if output_format == "csv":
-        from playbook.render.kpi_json import kpi_csv
-
-        return kpi_csv(report, lang=lang)
-    from playbook.render.table import render_kpi_table
-
-    return render_kpi_table(report, lang=lang, color=color)
 
 
 def _groupings(values: Sequence[str]) -> tuple[str, ...] | None:
@@ -214,7 +170,7 @@ def _groupings(values: Sequence[str]) -> tuple[str, ...] | None:
 def _period(
     playbook: Playbook, period: str | None, first: str | None, last: str | None, now: datetime
 ) -> Period:
-    from playbook.kpi.metrics import current_period, parse_period, period_between
+    from playbook.kpi.periods import current_period, parse_period, period_between
 
     if period is not None and (first is not None or last is not None):
         raise click.UsageError("give either --period or --from/--to, not both")
@@ -228,7 +184,7 @@ def _period(
 
 
 def _playbook(database: Database, path: Path | None) -> Playbook:
-    from playbook.definition.files import playbook_from_text
+    from playbook.services import registered_playbook
     from playbook.store.repository import DealStore
 
     if path is not None:
@@ -242,9 +198,9 @@ def _playbook(database: Database, path: Path | None) -> Playbook:
             f"give --playbook FILE: the store holds {len(ids)} playbooks ({known})"
         )
     latest = max(version for playbook_id, version in versions if playbook_id == ids[0])
-    source = store.playbook_source(ids[0], latest)
-    assert source is not None
-    return playbook_from_text(source, f"{ids[0]}@{latest}")
+    registered = registered_playbook(store, ids[0], latest)
+    assert registered is not None
+    return registered
 
 
 def _terminal() -> bool:

@@ -1,4 +1,4 @@
-"""The weekly funnel review, the stuck-deals list, and the data behind the HTML report.
+"""The deal lists of a review: the weekly funnel review and the stuck deals.
 
 The weekly review (the "1" of the 1-15-30 rule) goes through one rep's (or one
 team's) deals: every open deal with its stage, days in stage, what was done
@@ -6,13 +6,14 @@ this week, what moved, what is still missing for the next stage, and the
 escalations that are open on it; deals closed this week are listed too.
 
 :func:`weekly_review` reads one row per deal of the rep; the counting
-(activities per kind, moves of the week) is done in SQL.
+(activities per kind, moves of the week) is done in SQL. :func:`stuck_deals`
+lists the open deals longest in their stage (the HTML report shows them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,15 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from playbook.errors import KpiError, PlaybookError
-from playbook.kpi.metrics import (
-    FunnelStep,
-    Histogram,
-    KpiReport,
-    Period,
-    compute_kpis,
-    cycle_time_histogram,
-    funnel,
-)
+from playbook.kpi.periods import Period
 from playbook.model import Playbook, Stage
 from playbook.runtime.deals import as_deal
 from playbook.runtime.engine import Engine, NextSteps
@@ -38,14 +31,13 @@ from playbook.store.models import Activity, Deal, Person, StageChange
 from playbook.store.repository import DealStore, StoredDeal
 
 __all__ = [
-    "Dashboard",
     "Move",
     "OpenEscalation",
     "ReviewedDeal",
     "StuckDeal",
     "WeeklyReview",
-    "dashboard",
     "stuck_deals",
+    "value_field",
     "weekly_review",
 ]
 
@@ -215,7 +207,7 @@ def weekly_review(
         ReviewedDeal(
             deal=deal,
             stage=_stage(playbook, deal.stage),
-            days_in_stage=max(0.0, (as_of - deal.stage_entered_at).total_seconds() / 86400),
+            days_in_stage=_days(as_of, deal.stage_entered_at) or 0.0,
             activities=activities.get(deal.id, {}),
             moves=tuple(moves.get(deal.id, ())),
             missing=_missing(engine, playbook, deal, as_of, words),
@@ -333,7 +325,7 @@ def _describe(steps: NextSteps, lang: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-# --- stuck deals and the dashboard ---------------------------------------------------------
+# --- stuck deals ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,7 +368,7 @@ def stuck_deals(
     if owners:
         query = query.where(Deal.owner.in_(list(owners)))
     query = query.order_by(Deal.stage_entered_at, Deal.id).limit(limit)
-    value_field = _value_field(playbook)
+    money = value_field(playbook)
     with database.engine.connect() as connection:
         ids = [deal_id for (deal_id,) in connection.execute(query)]
         escalations = _escalations(connection, ids)
@@ -388,14 +380,14 @@ def stuck_deals(
             stage=_stage(playbook, deal.stage),
             days_in_stage=_days(now, deal.stage_entered_at) or 0.0,
             days_since_activity=_days(now, deal.last_activity_at),
-            value=_float(deal.fields.get(value_field)) if value_field else None,
+            value=_float(deal.fields.get(money)) if money else None,
             escalations=len(escalations.get(deal.id, ())),
         )
         for deal in deals
     )
 
 
-def _value_field(playbook: Playbook) -> str | None:
+def value_field(playbook: Playbook) -> str | None:
     """The deal's money field: the first decimal field (else number field) declared."""
     for kind in ("decimal", "number"):
         for field_id, spec in playbook.fields.items():
@@ -413,44 +405,3 @@ def _float(value: Any) -> float | None:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class Dashboard:
-    """Everything the HTML report shows: KPIs against targets, funnel, cycle times, stuck deals."""
-
-    report: KpiReport
-    funnel: tuple[FunnelStep, ...]
-    cycle_times: Histogram
-    stuck: tuple[StuckDeal, ...]
-    value_field: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def playbook(self) -> Playbook:
-        """The playbook measured."""
-        return self.report.playbook
-
-
-def dashboard(
-    database: Database,
-    playbook: Playbook,
-    period: Period,
-    *,
-    now: datetime,
-    by: Sequence[str] | None = None,
-    kpi_ids: Sequence[str] | None = None,
-    report: KpiReport | None = None,
-) -> Dashboard:
-    """Compute everything the HTML report shows for ``period`` (``report`` if already computed).
-
-    Stuck deals are measured at the end of the period, or ``now`` if earlier.
-    """
-    kpis = report or compute_kpis(database, playbook, period, now=now, by=by, kpi_ids=kpi_ids)
-    return Dashboard(
-        report=kpis,
-        funnel=funnel(database, playbook, period),
-        cycle_times=cycle_time_histogram(database, playbook, period),
-        stuck=stuck_deals(database, playbook, now=min(now, period.end)),
-        value_field=_value_field(playbook),
-    )

@@ -17,13 +17,15 @@ import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from playbook.kpi.metrics import CUMULATIVE_METRICS
-from playbook.render.labels import format_value, say, status_word, unit_of
+from playbook.kpi.report import kpi_unit
+from playbook.kpi.targets import CUMULATIVE_METRICS
+from playbook.render.labels import format_value, say, status_word
 from playbook.render.table import display_width, group_text, target_text
 
 if TYPE_CHECKING:
-    from playbook.kpi.metrics import FunnelStep, Histogram, KpiResult
-    from playbook.kpi.review import Dashboard, StuckDeal
+    from playbook.kpi.charts import Dashboard, FunnelStep, Histogram
+    from playbook.kpi.report import KpiResult
+    from playbook.kpi.review import StuckDeal
     from playbook.model import Kpi, Playbook
 
 __all__ = ["STATUS_COLOURS", "render_html"]
@@ -126,15 +128,11 @@ def _by_kpi(dash: Dashboard) -> list[tuple[Kpi, list[KpiResult]]]:
     return list(grouped.values())
 
 
-def _unit(kpi: Kpi) -> str:
-    return unit_of(kpi.metric, kpi.unit, kpi.params.get("aggregate"))
-
-
 def _kpi_cards(dash: Dashboard, lang: str) -> str:
     playbook = dash.playbook
     cards = []
     for kpi, results in _by_kpi(dash):
-        unit = _unit(kpi)
+        unit = kpi_unit(kpi)
         title = playbook.label(kpi.title, lang, kpi.id)
         first = results[0]
         if len(results) == 1:
@@ -211,7 +209,7 @@ def _kpi_bars(
     missing = [result for result in results if result.value is None]
     if not shown:
         return _empty(lang)
-    unit = _unit(kpi)
+    unit = kpi_unit(kpi)
     bounds = [b for r in shown for b in (r.target_min, r.target_max) if b is not None]
     top = max([float(r.value or 0) for r in shown] + bounds + [1e-9]) * 1.12
     label_w, bar_w, row_h = 170, 280, 24
@@ -227,10 +225,11 @@ def _kpi_bars(
         marks.append(
             f'<text x="{label_w - 8}" y="{y + 15}" class="lbl" text-anchor="end">'
             f"{_e(_short(_values_only(label), 26))}<title>{_e(label)}</title></text>"
-            f'<rect class="mark" x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" '
-            f'rx="3" fill="{colour}"><title>{_e(label)}: {_e(text)} '
-            f"({_e(status_word(result.status, lang))}, n={result.n})</title></rect>"
-            f'<text x="{width - 4}" y="{y + 15}" class="val" text-anchor="end">{_e(text)}</text>'
+            + _mark(
+                (label_w, y + 3, f"{w:.1f}", row_h - 8, 3, colour),
+                f"{label}: {text} ({status_word(result.status, lang)}, n={result.n})",
+            )
+            + f'<text x="{width - 4}" y="{y + 15}" class="val" text-anchor="end">{_e(text)}</text>'
         )
     for bound in sorted(set(bounds)):
         x = label_w + bar_w * bound / top
@@ -271,6 +270,16 @@ def _short(text: str, width: int) -> str:
     return out + "…"
 
 
+def _mark(box: tuple[object, object, object, object, int, str], tip: str) -> str:
+    """A bar the page's script counts (class ``mark``): ``box`` is its x, y, width, height
+    (as written), corner radius and fill; ``tip`` its tooltip."""
+    x, y, width, height, radius, fill = box
+    return (
+        f'<rect class="mark" x="{x}" y="{y}" width="{width}" height="{height}" rx="{radius}" '
+        f'fill="{fill}"><title>{_e(tip)}</title></rect>'
+    )
+
+
 def _svg(width: int, height: int, body: str, name: str) -> str:
     return (
         f'<svg class="chart" data-chart="{_e(name)}" viewBox="0 0 {width} {height}" '
@@ -295,10 +304,11 @@ def _funnel(steps: Sequence[FunnelStep], playbook: Playbook, lang: str) -> str:
         shade = "#1a9e5f" if step.stage.outcome == "won" else _blue(i, len(steps))
         marks.append(
             f'<text x="8" y="{y + 24}" class="lbl">{_e(_short(name, 18))}</text>'
-            f'<rect class="mark" x="{middle - w / 2:.1f}" y="{y}" width="{w:.1f}" '
-            f'height="{row_h - 10}" rx="4" fill="{shade}"><title>{_e(name)}: '
-            f"{step.entered:,}</title></rect>"
-            f'<text x="{middle}" y="{y + 23}" class="inbar" text-anchor="middle">'
+            + _mark(
+                (f"{middle - w / 2:.1f}", y, f"{w:.1f}", row_h - 10, 4, shade),
+                f"{name}: {step.entered:,}",
+            )
+            + f'<text x="{middle}" y="{y + 23}" class="inbar" text-anchor="middle">'
             f"{step.entered:,}</text>"
         )
     return _svg(width, 6 + row_h * len(steps), "".join(marks), "funnel")
@@ -329,10 +339,11 @@ def _conversion(steps: Sequence[FunnelStep], playbook: Playbook, lang: str) -> s
             f"{_e(_short(name, 30))}</text>"
             f'<rect x="{label_w}" y="{y + 4}" width="{bar_w}" height="{row_h - 14}" rx="4" '
             'class="rail"/>'
-            f'<rect class="mark" x="{label_w}" y="{y + 4}" width="{max(2.0, bar_w * rate):.1f}" '
-            f'height="{row_h - 14}" rx="4" fill="#3b6fd8"><title>{_e(name)}: '
-            f"{rate * 100:.1f}%</title></rect>"
-            f'<text x="{label_w + bar_w + 8}" y="{y + 20}" class="val">{rate * 100:.1f}%</text>'
+            + _mark(
+                (label_w, y + 4, f"{max(2.0, bar_w * rate):.1f}", row_h - 14, 4, "#3b6fd8"),
+                f"{name}: {rate * 100:.1f}%",
+            )
+            + f'<text x="{label_w + bar_w + 8}" y="{y + 20}" class="val">{rate * 100:.1f}%</text>'
         )
     return _svg(width, 6 + row_h * len(pairs), "".join(marks), "conversion")
 
@@ -351,11 +362,11 @@ def _histogram(hist: Histogram, lang: str) -> str:
         h = plot_h * count / tallest
         x = left + i * slot
         low, high = i * hist.width, (i + 1) * hist.width
+        bar_top, bar_h = 20 + plot_h - max(h, 1), max(h, 1)
+        box = (f"{x + 3:.1f}", f"{bar_top:.1f}", f"{slot - 6:.1f}", f"{bar_h:.1f}", 3, "#3b6fd8")
         marks.append(
-            f'<rect class="mark" x="{x + 3:.1f}" y="{20 + plot_h - max(h, 1):.1f}" '
-            f'width="{slot - 6:.1f}" height="{max(h, 1):.1f}" rx="3" fill="#3b6fd8">'
-            f"<title>{low}–{high} {_e(say('days', lang))}: {count:,}</title></rect>"
-            f'<text x="{x + slot / 2:.1f}" y="{20 + plot_h - h - 5:.1f}" class="tick" '
+            _mark(box, f"{low}–{high} {say('days', lang)}: {count:,}")
+            + f'<text x="{x + slot / 2:.1f}" y="{20 + plot_h - h - 5:.1f}" class="tick" '
             f'text-anchor="middle">{count:,}</text>'
             f'<text x="{x + slot / 2:.1f}" y="{height - 18}" class="tick" text-anchor="middle">'
             f"{low}–{high}</text>"

@@ -16,7 +16,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from playbook.kpi.metrics import KpiReport
+    from playbook.kpi.report import KpiReport
     from playbook.kpi.review import WeeklyReview
 
 __all__ = ["kpi_csv", "kpi_json", "review_json"]

@@ -12,10 +12,11 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from playbook.render.labels import format_value, say, status_word, unit_of
+from playbook.kpi.report import kpi_unit
+from playbook.render.labels import format_value, say, status_word
 
 if TYPE_CHECKING:
-    from playbook.kpi.metrics import KpiReport, KpiResult
+    from playbook.kpi.report import KpiReport, KpiResult
     from playbook.kpi.review import ReviewedDeal, WeeklyReview
     from playbook.model import Playbook
 
@@ -107,11 +108,6 @@ def _gap_text(result: KpiResult, unit: str, currency: str | None, lang: str | No
     return sign + format_value(result.gap, unit, currency=currency, lang=lang)
 
 
-def _unit(result: KpiResult) -> str:
-    kpi = result.kpi
-    return unit_of(kpi.metric, kpi.unit, kpi.params.get("aggregate"))
-
-
 def render_kpi_table(report: KpiReport, *, lang: str | None = None, color: bool = False) -> str:
     """The report as a heading line, a table (one line per KPI and group) and its notes."""
     playbook = report.playbook
@@ -120,7 +116,7 @@ def render_kpi_table(report: KpiReport, *, lang: str | None = None, color: bool 
     rows: list[list[str]] = []
     styles: list[dict[int, str]] = []
     for result in report.results:
-        unit = _unit(result)
+        unit = kpi_unit(result.kpi)
         rows.append(
             [
                 result.title(playbook, words),
