@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
 from test_kpi_metrics import GROUPINGS, KPI_PLAYBOOK, assert_agree, generate
 
 from playbook.definition.files import playbook_from_text
+from playbook.errors import DatabaseReadOnlyError
 from playbook.kpi.charts import cycle_time_histogram
 from playbook.kpi.metrics import compute_kpis
 from playbook.kpi.periods import parse_period
@@ -61,7 +61,10 @@ def test_a_read_only_session_computes_the_same_figures_inline(
     database, playbook = generated
     reader = _read_only(database)
     try:
-        with reader.engine.connect() as connection, pytest.raises(DBAPIError, match="read"):
+        with (
+            reader.engine.connect() as connection,
+            pytest.raises(DatabaseReadOnlyError, match="read"),
+        ):
             connection.execute(text("CREATE TEMPORARY TABLE probe (x INTEGER)"))
         assert assert_agree(reader, playbook, PERIOD, GROUPINGS) > 50
     finally:

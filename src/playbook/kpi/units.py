@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import aliased
 
+from playbook.errors import DatabaseReadOnlyError
 from playbook.kpi.dialect import DaysBetween, without_jit
 from playbook.kpi.periods import Period
 from playbook.model import Playbook, Stage
@@ -109,7 +110,8 @@ class Units:
             with self.connection.begin_nested():
                 table.create(self.connection)
                 self.connection.execute(sa.insert(table).from_select(list(table.c.keys()), query))
-        except sa.exc.DBAPIError:
+        except (sa.exc.DBAPIError, DatabaseReadOnlyError):
+            # A read-only session (a replica, a read-only file) refuses temporary tables.
             self._temporary = False
             return query.subquery()
         if self.connection.dialect.name == "postgresql":
