@@ -32,13 +32,8 @@ from playbook.errors import (
 )
 from playbook.model import Playbook
 from playbook.runtime.deals import DealState, as_deal
-from playbook.runtime.engine import (
-    REASON_CODES,
-    ActionCompleted,
-    Decision,
-    Engine,
-    StageChanged,
-)
+from playbook.runtime.decisions import REASON_CODES, ActionCompleted, Decision, StageChanged
+from playbook.runtime.engine import Engine
 from playbook.values import Actor
 
 PlaybookFactory = Callable[[str], Playbook]

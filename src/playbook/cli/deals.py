@@ -30,6 +30,7 @@ import click
 
 from playbook.cli.common import db_option, open_store, parse_now
 from playbook.errors import MoveBlockedError, StoreError
+from playbook.i18n import LANGUAGES as _LANGS
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -44,7 +45,6 @@ RETRIES = 5
 """How many times ``--retry`` reads a deal again after a conflict."""
 
 _MAX_ERRORS_SHOWN = 20
-_LANGS = ("en", "zh")
 
 
 def _now_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -346,6 +346,7 @@ def advance(
 ) -> int:
     """Move a deal to another stage, if the playbook allows it (exit 1 with the reasons if not)."""
     from playbook.cli.check import render_decision
+    from playbook.runtime.decisions import Decision
 
     actor = _actor(actor_id, roles)
     with open_store(url) as store:
@@ -362,9 +363,9 @@ def advance(
                 retries=RETRIES if retry else 0,
             )
         except MoveBlockedError as blocked:
-            text = render_decision(
-                blocked.decision, engine.playbook, output_format, language, actor
-            )
+            refused = blocked.decision
+            assert isinstance(refused, Decision)  # the engine raises with its own decisions
+            text = render_decision(refused, engine.playbook, output_format, language, actor)
             click.echo(text, nl=False)
             return blocked.exit_code
     _print_written(moved, result.events, output_format)

@@ -25,6 +25,7 @@ import click
 
 from playbook.cli.common import open_database, parse_now
 from playbook.errors import PeriodError
+from playbook.i18n import LANGUAGES as _LANGS
 
 if TYPE_CHECKING:
     from playbook.kpi.metrics import Period
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from playbook.store.db import Database
 
 __all__ = ["kpi", "review"]
-
-_LANGS = ("en", "zh")
 
 
 def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -30,7 +30,8 @@ from playbook.kpi.metrics import (
     funnel,
 )
 from playbook.model import Playbook, Stage
-from playbook.runtime.engine import Engine, NextSteps
+from playbook.runtime.decisions import NextSteps
+from playbook.runtime.engine import Engine
 from playbook.store.db import Database
 from playbook.store.escalation_models import EscalationRecord
 from playbook.store.models import Activity, Deal, Person, StageChange

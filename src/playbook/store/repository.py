@@ -22,14 +22,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from playbook.runtime.engine import Event
+    from playbook.runtime.decisions import Event
 
 from sqlalchemy import ColumnElement, Select, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from playbook.errors import ConflictError, DealNotFoundError, StoreError
 from playbook.runtime.deals import DealState, as_deal
-from playbook.runtime.engine import ActionCompleted, Advance, Engine, StageChanged
+from playbook.runtime.decisions import ActionCompleted, Advance, StageChanged
+from playbook.runtime.engine import Engine
 from playbook.store.db import Database
 from playbook.store.models import Activity, Deal, PlaybookRecord, StageChange
 from playbook.values import Actor, coerce_fields, require_now, to_json_value
