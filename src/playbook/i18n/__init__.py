@@ -4,12 +4,11 @@ One catalogue, read through :func:`say`: keys are dotted by area
 (``reason.PB541``, ``cli.blocked``, ``report.funnel``, ``handbook.goal``,
 ``list.or``, ``unit.days``), each with one text per language of
 :data:`LANGUAGES`; ``{name}`` placeholders are filled with
-:meth:`str.format_map`. The texts live in one module per area
-(:mod:`playbook.i18n.engine`, :mod:`~playbook.i18n.cli`,
-:mod:`~playbook.i18n.report`, :mod:`~playbook.i18n.handbook`,
-:mod:`~playbook.i18n.common`); this module only merges and reads them.
+:meth:`str.format_map`. The texts are data, one TOML file per area next to
+this module (``common``, ``engine``, ``cli``, ``report``, ``handbook``), read
+once, when a first message is asked for.
 
-A language this package does not speak (or None) reads English. A key that is
+A language the catalogue does not speak (or None) reads English. A key that is
 not in the catalogue, or a placeholder left without a value, raises
 :class:`KeyError`: keys are constants of our own code, so either is a bug that
 the tests in ``tests/unit/test_i18n.py`` catch, never a user's mistake.
@@ -19,29 +18,40 @@ A leaf: imports nothing from the project.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib.resources import files
 from types import MappingProxyType
 from typing import Literal
 
-from playbook.i18n import cli, common, engine, handbook, report
-
-__all__ = ["CATALOGUE", "LANGUAGES", "join", "say", "spoken"]
+__all__ = ["AREAS", "LANGUAGES", "area_messages", "catalogue", "join", "say", "spoken"]
 
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 """The languages every message is written in; English first, the fallback."""
 
+AREAS: tuple[str, ...] = ("common", "engine", "cli", "report", "handbook")
+"""The catalogue's files, ``playbook/i18n/<area>.toml``."""
+
 _SPOKEN = frozenset(LANGUAGES)
 
-CATALOGUE: Mapping[str, Mapping[str, str]] = MappingProxyType(
-    {
-        **common.MESSAGES,
-        **engine.MESSAGES,
-        **cli.MESSAGES,
-        **report.MESSAGES,
-        **handbook.MESSAGES,
+
+def area_messages(area: str) -> dict[str, dict[str, str]]:
+    """The messages of one area's file, as written: key, then text per language."""
+    text = files("playbook.i18n").joinpath(f"{area}.toml").read_text(encoding="utf-8")
+    return {
+        str(key): {str(lang): str(words) for lang, words in texts.items()}
+        for key, texts in tomllib.loads(text).items()
     }
-)
-"""Every message: its dotted key, then its text per language."""
+
+
+@cache
+def catalogue() -> Mapping[str, Mapping[str, str]]:
+    """Every message of every area, read-only: its dotted key, then its text per language."""
+    merged = {
+        key: MappingProxyType(texts) for area in AREAS for key, texts in area_messages(area).items()
+    }
+    return MappingProxyType(merged)
 
 
 def say(key: str, lang: str | None, **values: object) -> str:
@@ -51,7 +61,7 @@ def say(key: str, lang: str | None, **values: object) -> str:
     for a key the catalogue does not have or a placeholder without a value.
     """
     try:
-        texts = CATALOGUE[key]
+        texts = catalogue()[key]
     except KeyError:
         raise KeyError(f"no message {key!r} in playbook.i18n") from None
     return texts[spoken(lang)].format_map(values)
