@@ -122,7 +122,7 @@ class Engine:
         checks (PB542), to ask whether the deal itself is ready. ``now`` must be
         timezone-aware (:class:`~playbook.errors.MissingClockError`). Raises
         :class:`~playbook.errors.UnknownStageError` for a target the playbook does
-        not define, and the errors of :func:`~playbook.deals.as_deal` for a bad deal.
+        not define, and the errors of :func:`~playbook.runtime.deals.as_deal` for a bad deal.
         """
         at = require_now(now)
         state = self._deal(deal)
