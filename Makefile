@@ -79,7 +79,7 @@ layers: sync-dev
 pytest: sync-dev
 	$(BIN)/pytest -q
 
-test: lock-check lint typecheck pytest
+test: lock-check lint typecheck layers pytest
 
 bench: sync-bench
 	$(BIN)/python bench/run_all.py

@@ -26,13 +26,13 @@ if TYPE_CHECKING:
     from playbook.model import Playbook as Playbook
     from playbook.runtime.calendar import WorkingCalendar as WorkingCalendar
     from playbook.runtime.deals import DealState as DealState
-    from playbook.runtime.engine import ActionCompleted as ActionCompleted
-    from playbook.runtime.engine import Advance as Advance
-    from playbook.runtime.engine import Decision as Decision
+    from playbook.runtime.decisions import ActionCompleted as ActionCompleted
+    from playbook.runtime.decisions import Advance as Advance
+    from playbook.runtime.decisions import Decision as Decision
+    from playbook.runtime.decisions import NextSteps as NextSteps
+    from playbook.runtime.decisions import Reason as Reason
+    from playbook.runtime.decisions import StageChanged as StageChanged
     from playbook.runtime.engine import Engine as Engine
-    from playbook.runtime.engine import NextSteps as NextSteps
-    from playbook.runtime.engine import Reason as Reason
-    from playbook.runtime.engine import StageChanged as StageChanged
     from playbook.store.db import open_database as open_database
     from playbook.store.repository import DealStore as DealStore
     from playbook.values import Actor as Actor
@@ -44,12 +44,12 @@ _LAZY: dict[str, str] = {
     "validate_paths": "playbook.definition.validate",
     "Playbook": "playbook.model",
     "Engine": "playbook.runtime.engine",
-    "Decision": "playbook.runtime.engine",
-    "Reason": "playbook.runtime.engine",
-    "Advance": "playbook.runtime.engine",
-    "NextSteps": "playbook.runtime.engine",
-    "StageChanged": "playbook.runtime.engine",
-    "ActionCompleted": "playbook.runtime.engine",
+    "Decision": "playbook.runtime.decisions",
+    "Reason": "playbook.runtime.decisions",
+    "Advance": "playbook.runtime.decisions",
+    "NextSteps": "playbook.runtime.decisions",
+    "StageChanged": "playbook.runtime.decisions",
+    "ActionCompleted": "playbook.runtime.decisions",
     "Actor": "playbook.values",
     "DealState": "playbook.runtime.deals",
     "WorkingCalendar": "playbook.runtime.calendar",

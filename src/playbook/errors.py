@@ -70,11 +70,10 @@ The classes below:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from playbook.diagnostics import Diagnostic
-    from playbook.runtime.engine import Decision
 
 __all__ = [
     "ActorError",
@@ -262,13 +261,46 @@ class OverrideError(PlaybookError, PermissionError):
     exit_code = 1
 
 
+class BlockedMove(Protocol):
+    """What a :class:`MoveBlockedError` carries: the engine's decision, seen by its shape.
+
+    The engine's :class:`~playbook.runtime.decisions.Decision` has this shape; a
+    caller that needs its reasons narrows with ``isinstance(error.decision, Decision)``.
+    (A structural type keeps this module a leaf: the engine imports the errors,
+    never the other way round.)
+    """
+
+    @property
+    def allowed(self) -> bool:
+        """False: the move is blocked."""
+
+    @property
+    def deal_id(self) -> str:
+        """The deal that may not move."""
+
+    @property
+    def from_stage(self) -> str:
+        """The stage the deal is in."""
+
+    @property
+    def to_stage(self) -> str:
+        """The stage it may not move to."""
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The reason codes (PB541-PB547), in order."""
+
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        """The JSON form, messages in ``lang``."""
+
+
 class MoveBlockedError(PlaybookError):
     """``advance`` was asked for a move that the engine blocks; ``decision`` says why."""
 
     code = "PB540"
     exit_code = 1
 
-    def __init__(self, message: str, decision: Decision, **kw: Any) -> None:
+    def __init__(self, message: str, decision: BlockedMove, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.decision = decision
 

@@ -28,7 +28,8 @@ from playbook.errors import (
 )
 from playbook.model import Playbook
 from playbook.runtime.deals import DealState, as_deal
-from playbook.runtime.engine import ActionCompleted, Advance, Engine, StageChanged
+from playbook.runtime.decisions import ActionCompleted, Advance, Decision, StageChanged
+from playbook.runtime.engine import Engine
 from playbook.store.audit import record_refusal
 from playbook.store.repository import (
     ActionDone,
@@ -230,7 +231,7 @@ def recording_refusals(
 
 
 def _reason(error: PlaybookError) -> str:
-    if isinstance(error, MoveBlockedError):
+    if isinstance(error, MoveBlockedError) and isinstance(error.decision, Decision):
         reasons = [reason.text("en") for reason in error.decision.reasons]
         return "; ".join(reasons) or error.message
     return error.message + (f" ({error.hint})" if error.hint else "")

@@ -32,13 +32,8 @@ from playbook.errors import (
 )
 from playbook.model import Playbook
 from playbook.runtime.deals import DealState, as_deal
-from playbook.runtime.engine import (
-    REASON_CODES,
-    ActionCompleted,
-    Decision,
-    Engine,
-    StageChanged,
-)
+from playbook.runtime.decisions import REASON_CODES, ActionCompleted, Decision, StageChanged
+from playbook.runtime.engine import Engine
 from playbook.values import Actor
 
 PlaybookFactory = Callable[[str], Playbook]
@@ -510,6 +505,26 @@ def test_complete_action_without_evidence_field(engine: Engine) -> None:
     result = engine.complete_action(raw, "qualify", actor=REP, now=NOW, evidence={"call": 1})
     assert result.deal.completed_actions["qualify"].evidence == {"call": 1}
     assert result.deal.fields == as_deal(raw, engine.playbook).fields
+
+
+@pytest.mark.parametrize("change", ["advance", "complete_action"])
+def test_changes_keep_what_they_do_not_touch(engine: Engine, change: str) -> None:
+    """The id, playbook pin, owner, team and times other than the stage entry carry over."""
+    raw = {
+        **deal(done=() if change == "complete_action" else ("tech_exchange",)),
+        "team": "east",
+        "created_at": "2026-02-01T09:00:00+08:00",
+        "last_activity_at": "2026-03-03T11:00:00+08:00",
+    }
+    state = as_deal(raw, engine.playbook)
+    if change == "advance":
+        after = engine.advance(state, "proposal", actor=REP, now=NOW).deal
+    else:
+        after = engine.complete_action(state, "tech_exchange", actor=PRESALES, now=NOW).deal
+    kept = ("id", "playbook_id", "playbook_version", "owner", "team", "created_at")
+    assert [getattr(after, name) for name in kept] == [getattr(state, name) for name in kept]
+    assert after.last_activity_at == state.last_activity_at
+    assert after.version == state.version + 1
 
 
 # --- errors: each raises its class, and nothing is half-applied -------------------------------

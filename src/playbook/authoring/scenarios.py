@@ -46,7 +46,8 @@ from playbook.errors import (
 from playbook.model import Escalation, Playbook
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import DealState, as_deal
-from playbook.runtime.engine import Decision, Engine
+from playbook.runtime.decisions import Decision
+from playbook.runtime.engine import Engine
 from playbook.values import Actor, coerce_fields
 
 __all__ = [
@@ -568,7 +569,7 @@ class _Names:
 def rule_paths(playbook: Playbook) -> dict[str, int]:
     """Every rule path the engine can name in a reason, with its line in the playbook.
 
-    The same names as :attr:`playbook.runtime.engine.Reason.rule`:
+    The same names as :attr:`playbook.runtime.decisions.Reason.rule`:
     ``stages[S].entry.ID`` (``stages[S].entry[N]`` when unnamed), ``stages[S].exit...``,
     ``stages[S].actions.ID``, ``stages[S].roles``, ``stages[S]``,
     ``transitions[A->B]``, ``transitions[A->B].roles``, ``transitions[A->B].when``
@@ -671,10 +672,12 @@ class _Run:
                 self.deal, step.target, actor=actor, now=self.now, override=step.override
             )
         except MoveBlockedError as blocked:
-            self._record(blocked.decision)
+            refused = blocked.decision
+            assert isinstance(refused, Decision)  # the engine raises with its own decisions
+            self._record(refused)
             if step.expect is None or step.expect.error is not None:
                 raise
-            self._compare(step, blocked.decision)
+            self._compare(step, refused)
             return
         decision = result.decision
         assert decision is not None

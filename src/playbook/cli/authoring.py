@@ -18,6 +18,7 @@ import click
 
 from playbook.cli.common import db_option, load_playbook, open_store, parse_now
 from playbook.errors import MigrationError, StoreError
+from playbook.i18n import LANGUAGES
 
 if TYPE_CHECKING:
     from playbook.authoring.coverage import TestReport
@@ -313,7 +314,7 @@ def graph(playbook_path: Path, output_format: str, lang: str | None, output: Pat
 @click.option(
     "--format", "output_format", type=click.Choice(["markdown", "html"]), default="markdown"
 )
-@click.option("--lang", type=click.Choice(["zh", "en"]), help="Default: the playbook's language.")
+@click.option("--lang", type=click.Choice(LANGUAGES), help="Default: the playbook's language.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--write", is_flag=True, help="Write each handbook next to its playbook.")
 @click.option("--check", is_flag=True, help="Exit 1 when a written handbook is missing or stale.")

@@ -24,10 +24,12 @@ import click
 
 from playbook.cli.common import load_playbook, parse_actor, parse_now, print_error
 from playbook.errors import DealError, PlaybookError
+from playbook.i18n import LANGUAGES, say, spoken
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
-    from playbook.runtime.engine import Decision, Engine, NextSteps, Reason
+    from playbook.runtime.decisions import Decision, NextSteps, Reason
+    from playbook.runtime.engine import Engine
     from playbook.values import Actor
 
 __all__ = [
@@ -40,34 +42,6 @@ __all__ = [
 ]
 
 FORMATS = ("text", "json")
-LANGS = ("en", "zh")
-
-# The few words of the text output that are not messages from the engine.
-_WORDS: dict[str, dict[str, str]] = {
-    "allowed": {"en": "ALLOWED", "zh": "允许"},
-    "blocked": {"en": "BLOCKED", "zh": "不允许"},
-    "overridable": {
-        "en": "can be overridden with a reason by: {roles}",
-        "zh": "可由以下角色填写理由后越权放行：{roles}",
-    },
-    "no_roles": {
-        "en": "roles not checked (no --as given)",
-        "zh": "未检查角色（未指定 --as）",
-    },
-    "rule": {"en": "rule", "zh": "规则"},
-    "failed": {"en": "failed", "zh": "未满足"},
-    "values": {"en": "values", "zh": "当前值"},
-    "empty": {"en": "(empty)", "zh": "（空）"},
-    "in_stage": {"en": "{deal} is in {stage}", "zh": "商机 {deal} 当前阶段：{stage}"},
-    "open_actions": {"en": "Open actions:", "zh": "待完成事项："},
-    "no_open_actions": {"en": "No open actions.", "zh": "没有待完成事项。"},
-    "due": {"en": "due {due}", "zh": "截止 {due}"},
-    "overdue": {"en": "OVERDUE since {due}", "zh": "已逾期（{due}）"},
-    "missing": {"en": "Missing for {stage}:", "zh": "进入「{stage}」还缺："},
-    "fill_in": {"en": "fill in: {fields}", "zh": "待填写：{fields}"},
-    "moves": {"en": "Moves:", "zh": "可选推进："},
-    "no_moves": {"en": "No moves: this is a final stage.", "zh": "没有可选推进：这是终止阶段。"},
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +96,7 @@ def _common(command: Any) -> Any:
         ),
         click.option(
             "--lang",
-            type=click.Choice(LANGS),
+            type=click.Choice(LANGUAGES),
             help="Language of the messages (default: the playbook's language).",
         ),
     ]
@@ -237,7 +211,7 @@ def _read_deal(path: Path) -> Any:
 
 
 def _default_lang(model: Playbook) -> str:
-    return model.language if model.language in LANGS else "en"
+    return spoken(model.language)
 
 
 def _fail(error: PlaybookError, output_format: str) -> int:
@@ -249,10 +223,6 @@ def _fail(error: PlaybookError, output_format: str) -> int:
 
 
 # --- rendering ---------------------------------------------------------------------------
-
-
-def _say(key: str, lang: str, **values: str) -> str:
-    return _WORDS[key][lang].format(**values)
 
 
 def render_decision(
@@ -271,14 +241,14 @@ def render_decision(
             **decision.to_dict(lang),
         }
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-    verdict = _say("allowed" if decision.allowed else "blocked", lang)
+    verdict = say("cli.allowed" if decision.allowed else "cli.blocked", lang)
     lines = [f"{decision.deal_id}: {decision.from_stage} → {decision.to_stage}  {verdict}"]
     for reason in decision.reasons:
         lines.extend(_reason_lines(reason, model, lang))
     if decision.overridable:
-        lines.append(_say("overridable", lang, roles=", ".join(model.override_roles)))
+        lines.append(say("cli.overridable", lang, roles=", ".join(model.override_roles)))
     if actor is None:
-        lines.append(_say("no_roles", lang))
+        lines.append(say("cli.no_roles", lang))
     return "\n".join(lines) + "\n"
 
 
@@ -286,13 +256,13 @@ def _reason_lines(reason: Reason, model: Playbook, lang: str) -> list[str]:
     where = f"{model.source}:{reason.line}" if model.source and reason.line else ""
     lines = [
         f"  ✗ {reason.code} {reason.text(lang)}",
-        f"      {_say('rule', lang)}: {reason.rule}" + (f" ({where})" if where else ""),
+        f"      {say('cli.rule', lang)}: {reason.rule}" + (f" ({where})" if where else ""),
     ]
     if reason.failed:
-        lines.append(f"      {_say('failed', lang)}: {', '.join(reason.failed)}")
+        lines.append(f"      {say('cli.failed', lang)}: {', '.join(reason.failed)}")
     if reason.values:
         shown = ", ".join(f"{k} = {_shown(v, lang)}" for k, v in reason.values.items())
-        lines.append(f"      {_say('values', lang)}: {shown}")
+        lines.append(f"      {say('cli.values', lang)}: {shown}")
     return lines
 
 
@@ -300,7 +270,7 @@ def _shown(value: Any, lang: str) -> str:
     from playbook.values import is_empty, to_json_value
 
     if is_empty(value):
-        return _say("empty", lang)
+        return say("cli.empty", lang)
     if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
         return str(value)
     return json.dumps(to_json_value(value), ensure_ascii=False)
@@ -314,13 +284,13 @@ def render_next_steps(steps: NextSteps, engine: Engine, output_format: str, lang
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     stage = model.stage(steps.stage)
     title = model.label(stage.title if stage else None, lang, steps.stage)
-    lines = [_say("in_stage", lang, deal=steps.deal_id, stage=f"{title} ({steps.stage})")]
+    lines = [say("cli.in_stage", lang, deal=steps.deal_id, stage=f"{title} ({steps.stage})")]
     lines.extend(_action_lines(steps, engine, lang))
     for missing in steps.missing_for_next:
-        lines.append(_say("missing", lang, stage=missing.titles[lang]))
+        lines.append(say("cli.missing", lang, stage=missing.titles[lang]))
         if missing.fields:
             names = ", ".join(_field_name(model, name, lang) for name in missing.fields)
-            lines.append("  " + _say("fill_in", lang, fields=names))
+            lines.append("  " + say("cli.fill_in", lang, fields=names))
         lines.extend(f"  - {reason.code} {reason.text(lang)}" for reason in missing.failing)
     lines.extend(_move_lines(steps, lang))
     return "\n".join(lines) + "\n"
@@ -334,23 +304,23 @@ def _field_name(model: Playbook, name: str, lang: str) -> str:
 
 def _action_lines(steps: NextSteps, engine: Engine, lang: str) -> list[str]:
     if not steps.open_actions:
-        return [_say("no_open_actions", lang)]
-    from playbook.runtime.engine import format_local_time
+        return [say("cli.no_open_actions", lang)]
+    from playbook.runtime.decisions import format_local_time
 
-    lines = [_say("open_actions", lang)]
+    lines = [say("cli.open_actions", lang)]
     for item in steps.open_actions:
         line = f"  - {item.titles[lang]} [{item.action.id}] ({', '.join(item.action.roles)})"
         if item.due is not None:
             due = format_local_time(item.due, engine.calendar.timezone)
-            line += "  " + _say("overdue" if item.overdue else "due", lang, due=due)
+            line += "  " + say("cli.overdue" if item.overdue else "cli.due", lang, due=due)
         lines.append(line)
     return lines
 
 
 def _move_lines(steps: NextSteps, lang: str) -> list[str]:
     if not steps.available:
-        return [_say("no_moves", lang)]
-    lines = [_say("moves", lang)]
+        return [say("cli.no_moves", lang)]
+    lines = [say("cli.moves", lang)]
     for move in steps.available:
         mark = "✓" if move.allowed else "✗"
         codes = sorted({reason.code for reason in move.reasons})

@@ -31,6 +31,7 @@ import click
 from playbook import services
 from playbook.cli.common import db_option, load_playbook, open_store, parse_now
 from playbook.errors import MoveBlockedError
+from playbook.i18n import LANGUAGES as _LANGS
 from playbook.safetext import neutralise_cell, printable
 from playbook.services import deal_state, registered_playbook
 
@@ -48,7 +49,6 @@ RETRIES = 5
 """How many times ``--retry`` reads a deal again after a conflict."""
 
 _MAX_ERRORS_SHOWN = 20
-_LANGS = ("en", "zh")
 
 
 def _now_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -378,6 +378,7 @@ def advance(
 ) -> int:
     """Move a deal to another stage, if the playbook allows it (exit 1 with the reasons if not)."""
     from playbook.cli.check import render_decision
+    from playbook.runtime.decisions import Decision
 
     actor = _actor(actor_id, roles)
     at = parse_now(now)
@@ -396,9 +397,9 @@ def advance(
                 retries=RETRIES if retry else 0,
             )
         except MoveBlockedError as blocked:
-            text = render_decision(
-                blocked.decision, engine.playbook, output_format, language, actor
-            )
+            refused = blocked.decision
+            assert isinstance(refused, Decision)  # the engine raises with its own decisions
+            text = render_decision(refused, engine.playbook, output_format, language, actor)
             click.echo(text, nl=False)
             return blocked.exit_code
     _print_written(moved, result.events, output_format)

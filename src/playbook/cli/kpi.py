@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook.cli.common import db_option, load_playbook, now_option, open_database, parse_now
+from playbook.i18n import LANGUAGES as _LANGS
 from playbook.render.kpi_formats import (
     KPI_FORMATS,
     REVIEW_FORMATS,
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
     from playbook.store.db import Database
 
 __all__ = ["kpi", "review"]
-
-_LANGS = ("en", "zh")
 
 
 def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -24,7 +24,8 @@ from playbook.errors import KpiError, PlaybookError
 from playbook.kpi.periods import Period
 from playbook.model import Playbook, Stage
 from playbook.runtime.deals import as_deal
-from playbook.runtime.engine import Engine, NextSteps
+from playbook.runtime.decisions import NextSteps
+from playbook.runtime.engine import Engine
 from playbook.store.db import Database
 from playbook.store.escalation_models import EscalationRecord
 from playbook.store.models import Activity, Deal, Person, StageChange

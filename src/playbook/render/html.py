@@ -17,9 +17,10 @@ import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from playbook.i18n import say
 from playbook.kpi.report import kpi_unit
 from playbook.kpi.targets import CUMULATIVE_METRICS
-from playbook.render.labels import format_value, say, status_word
+from playbook.render.labels import format_value, status_word
 from playbook.render.table import display_width, group_text, target_text
 
 if TYPE_CHECKING:
@@ -53,16 +54,29 @@ def render_html(dash: Dashboard, *, lang: str | None = None) -> str:
     title = playbook.label(playbook.title, words, playbook.id)
     parts = [
         _header(dash, title, words),
-        _section("kpis_vs_target", words, _kpi_cards(dash, words) + _kpi_charts(dash, words)),
+        _section(
+            "report.kpis_vs_target", words, _kpi_cards(dash, words) + _kpi_charts(dash, words)
+        ),
         '<div class="grid">',
-        _section("funnel", words, _funnel(dash.funnel, playbook, words), "funnel_note"),
-        _section("conversion", words, _conversion(dash.funnel, playbook, words), "conversion_note"),
+        _section(
+            "report.funnel", words, _funnel(dash.funnel, playbook, words), "report.funnel_note"
+        ),
+        _section(
+            "report.conversion",
+            words,
+            _conversion(dash.funnel, playbook, words),
+            "report.conversion_note",
+        ),
         "</div>",
-        _section("cycle_times", words, _histogram(dash.cycle_times, words), "cycle_note"),
-        _section("stuck", words, _stuck(dash.stuck, dash, words), "stuck_note"),
+        _section(
+            "report.cycle_times", words, _histogram(dash.cycle_times, words), "report.cycle_note"
+        ),
+        _section("report.stuck", words, _stuck(dash.stuck, dash, words), "report.stuck_note"),
         _notes(report.notes, words),
     ]
-    return _page(f"{say('report_title', words)} · {title} · {report.period.label}", words, parts)
+    return _page(
+        f"{say('report.report_title', words)} · {title} · {report.period.label}", words, parts
+    )
 
 
 def _e(text: object) -> str:
@@ -88,14 +102,14 @@ def _header(dash: Dashboard, title: str, lang: str) -> str:
     computed = report.computed_at.strftime("%Y-%m-%d %H:%M UTC")
     return (
         '<header class="top">'
-        f'<div><div class="eyebrow">{_e(say("report_title", lang))}</div>'
+        f'<div><div class="eyebrow">{_e(say("report.report_title", lang))}</div>'
         f"<h1>{_e(title)}</h1>"
-        f'<div class="sub">{_e(say("period", lang))} <b>{_e(period.label)}</b> · '
+        f'<div class="sub">{_e(say("report.period", lang))} <b>{_e(period.label)}</b> · '
         f"{period.first_day.isoformat()} – {period.last_day.isoformat()} · "
-        f"{_e(say('generated', lang))} {_e(computed)}</div></div>"
+        f"{_e(say('report.generated', lang))} {_e(computed)}</div></div>"
         f'<div class="elapsed"><div class="track"><div class="fill" '
         f'style="width:{elapsed * 100:.1f}%"></div></div>'
-        f"<span>{elapsed * 100:.0f}% {_e(say('elapsed', lang))}</span></div>"
+        f"<span>{elapsed * 100:.0f}% {_e(say('report.elapsed', lang))}</span></div>"
         "</header>"
     )
 
@@ -109,13 +123,12 @@ def _notes(notes: Sequence[str], lang: str) -> str:
     if not notes:
         return ""
     items = "".join(f"<li>{_e(note)}</li>" for note in notes)
-    return (
-        f'<section class="card notes"><h2>{_e(say("notes", lang))}</h2><ul>{items}</ul></section>'
-    )
+    heading = _e(say("report.notes", lang))
+    return f'<section class="card notes"><h2>{heading}</h2><ul>{items}</ul></section>'
 
 
 def _empty(lang: str) -> str:
-    return f'<p class="empty">{_e(say("no_data", lang))}</p>'
+    return f'<p class="empty">{_e(say("report.no_data", lang))}</p>'
 
 
 # --- KPI cards and bars --------------------------------------------------------------------
@@ -149,7 +162,7 @@ def _kpi_cards(dash: Dashboard, lang: str) -> str:
             f'<div class="kpi-title">{_e(title)}</div>'
             f'<div class="kpi-value">{_e(value)}</div>'
             f'<div class="kpi-target">{_e(_groups_line(results, lang))}</div>'
-            f'<div class="kpi-target">{_e(say("target", lang))}: {_e(detail or "–")}</div>'
+            f'<div class="kpi-target">{_e(say("report.target", lang))}: {_e(detail or "–")}</div>'
             f"<div>{badge}</div></div>"
         )
     return f'<div class="cards">{"".join(cards)}</div>'
@@ -220,7 +233,7 @@ def _kpi_bars(
         value = float(result.value or 0)
         w = max(1.5, bar_w * value / top) if value > 0 else 1.5
         colour = STATUS_COLOURS[result.status or "none"]
-        label = group_text(result.group, lang) if result.group else say("all", lang)
+        label = group_text(result.group, lang) if result.group else say("report.all", lang)
         text = format_value(result.value, unit, currency=playbook.currency, lang=lang)
         marks.append(
             f'<text x="{label_w - 8}" y="{y + 15}" class="lbl" text-anchor="end">'
@@ -236,7 +249,7 @@ def _kpi_bars(
         marks.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="2" y2="{height - 18}" class="target"/>'
             f'<text x="{x:.1f}" y="{height - 4}" class="tick" text-anchor="middle">'
-            f"{_e(say('target', lang))} "
+            f"{_e(say('report.target', lang))} "
             f"{_e(format_value(bound, unit, currency=playbook.currency, lang=lang))}</text>"
         )
     if pace < 1.0 and shown[0].target_min is not None:
@@ -245,12 +258,12 @@ def _kpi_bars(
         marks.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="2" y2="{height - 18}" class="pace"/>'
             f'<text x="{x:.1f}" y="{height - 4}" class="tick" text-anchor="end">'
-            f"{_e(say('pace', lang))}</text>"
+            f"{_e(say('report.pace', lang))}</text>"
         )
     extra = ""
     if missing:
         names = ", ".join(_values_only(group_text(r.group, lang)) for r in missing[:12])
-        extra = f'<p class="note">{_e(say("no_data", lang))}: {_e(names)}</p>'
+        extra = f'<p class="note">{_e(say("report.no_data", lang))}: {_e(names)}</p>'
     return _svg(width, height, "".join(marks), kpi.id) + extra
 
 
@@ -365,7 +378,7 @@ def _histogram(hist: Histogram, lang: str) -> str:
         bar_top, bar_h = 20 + plot_h - max(h, 1), max(h, 1)
         box = (f"{x + 3:.1f}", f"{bar_top:.1f}", f"{slot - 6:.1f}", f"{bar_h:.1f}", 3, "#3b6fd8")
         marks.append(
-            _mark(box, f"{low}–{high} {say('days', lang)}: {count:,}")
+            _mark(box, f"{low}–{high} {say('unit.days', lang)}: {count:,}")
             + f'<text x="{x + slot / 2:.1f}" y="{20 + plot_h - h - 5:.1f}" class="tick" '
             f'text-anchor="middle">{count:,}</text>'
             f'<text x="{x + slot / 2:.1f}" y="{height - 18}" class="tick" text-anchor="middle">'
@@ -375,34 +388,36 @@ def _histogram(hist: Histogram, lang: str) -> str:
         x = left + plot_w * float(hist.median) / (len(hist.counts) * hist.width)
         marks.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="14" y2="{20 + plot_h}" class="target"/>'
-            f'<text x="{x + 4:.1f}" y="12" class="tick">{_e(say("median", lang))} '
-            f"{float(hist.median):.0f} {_e(say('days', lang))}</text>"
+            f'<text x="{x + 4:.1f}" y="12" class="tick">{_e(say("report.median", lang))} '
+            f"{float(hist.median):.0f} {_e(say('unit.days', lang))}</text>"
         )
     caption = (
-        f'<p class="note">{hist.n:,} {_e(say("deals", lang))} · {_e(say("mean", lang))} '
-        f"{float(hist.mean or 0):.1f} · {_e(say('median', lang))} "
-        f"{float(hist.median or 0):.1f} {_e(say('days', lang))}</p>"
+        f'<p class="note">{hist.n:,} {_e(say("report.deals", lang))} · '
+        f"{_e(say('report.mean', lang))} "
+        f"{float(hist.mean or 0):.1f} · {_e(say('report.median', lang))} "
+        f"{float(hist.median or 0):.1f} {_e(say('unit.days', lang))}</p>"
     )
     axis = (
         f'<text x="{width - 20}" y="{height - 2}" class="tick" text-anchor="end">'
-        f"{_e(say('days', lang))}</text>"
+        f"{_e(say('unit.days', lang))}</text>"
     )
     return _svg(width, height, "".join(marks) + axis, "cycle_times") + caption
 
 
 def _stuck(stuck: Sequence[StuckDeal], dash: Dashboard, lang: str) -> str:
     if not stuck:
-        return f'<p class="empty">{_e(say("no_deals", lang))}</p>'
+        return f'<p class="empty">{_e(say("report.no_deals", lang))}</p>'
     playbook = dash.playbook
     longest = max(item.days_in_stage for item in stuck) or 1
     value_title = (
         playbook.label(playbook.fields[dash.value_field].title, lang, dash.value_field)
         if dash.value_field
-        else say("value", lang)
+        else say("report.value", lang)
     )
     heads = ["deal", "owner", "stage", "days_in_stage", "since_activity"]
+    heads = [f"report.{key}" for key in heads]
     head = "".join(f"<th>{_e(say(key, lang))}</th>" for key in heads)
-    head += f"<th>{_e(value_title)}</th><th>{_e(say('escalations', lang))}</th>"
+    head += f"<th>{_e(value_title)}</th><th>{_e(say('report.escalations', lang))}</th>"
     rows = []
     for item in stuck:
         share = 100 * item.days_in_stage / longest

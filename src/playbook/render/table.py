@@ -12,8 +12,9 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from playbook.i18n import say
 from playbook.kpi.report import kpi_unit
-from playbook.render.labels import format_value, say, status_word
+from playbook.render.labels import format_value, status_word
 
 if TYPE_CHECKING:
     from playbook.kpi.report import KpiReport, KpiResult
@@ -80,8 +81,10 @@ def _line(
 def group_text(group: Mapping[str, str | None], lang: str | None = "en") -> str:
     """``region=Central, manager=Cara Losch``; ``all`` for an overall figure."""
     if not group:
-        return say("all", lang)
-    return ", ".join(f"{key}={say('none', lang) if v is None else v}" for key, v in group.items())
+        return say("report.all", lang)
+    return ", ".join(
+        f"{key}={say('report.none', lang) if v is None else v}" for key, v in group.items()
+    )
 
 
 def target_text(result: KpiResult, unit: str, currency: str | None, lang: str | None) -> str:
@@ -129,16 +132,17 @@ def render_kpi_table(report: KpiReport, *, lang: str | None = None, color: bool 
             ]
         )
         styles.append({5: _COLOURS[result.status]} if color and result.status else {})
-    headers = [say(key, words) for key in ("kpi", "group", "value", "target", "gap", "status", "n")]
+    columns = ("kpi", "group", "value", "target", "gap", "status", "n")
+    headers = [say(f"report.{key}", words) for key in columns]
     period = report.period
     days = f"{period.first_day.isoformat()} – {period.last_day.isoformat()}, "
     heading = (
-        f"{playbook.label(playbook.title, words, playbook.id)} · {say('period', words)} "
+        f"{playbook.label(playbook.title, words, playbook.id)} · {say('report.period', words)} "
         f"{period.label} ({days if period.kind else ''}"
-        f"{report.elapsed * 100:.0f}% {say('elapsed', words)})"
+        f"{report.elapsed * 100:.0f}% {say('report.elapsed', words)})"
     )
     table = render_columns(headers, rows, right=(2, 4, 6), styles=styles)
-    notes = [f"{say('notes', words)}: {note}" for note in report.notes]
+    notes = [f"{say('report.notes', words)}: {note}" for note in report.notes]
     return "\n".join([heading, "", table, *(["", *notes] if notes else [])]) + "\n"
 
 
@@ -150,13 +154,13 @@ def render_review(review: WeeklyReview, *, lang: str | None = None, color: bool 
     counts = review.summary()
     lines = [
         f"{playbook.label(playbook.review.title if playbook.review else None, words, '')}"
-        or say("review_title", words),
+        or say("report.review_title", words),
         f"{who} · {review.week.label} ({review.week.first_day} – {review.week.last_day})",
         "",
         _summary_line(counts, words),
     ]
     if not review.deals:
-        return "\n".join([*lines, "", say("no_deals", words)]) + "\n"
+        return "\n".join([*lines, "", say("report.no_deals", words)]) + "\n"
     for item in review.deals:
         lines += ["", *_deal_block(playbook, item, words, color)]
     return "\n".join(lines) + "\n"
@@ -164,31 +168,31 @@ def render_review(review: WeeklyReview, *, lang: str | None = None, color: bool 
 
 def _summary_line(counts: Mapping[str, int], lang: str) -> str:
     parts = [
-        f"{counts['open']} {say('open_deals', lang)}",
-        f"{counts['moved']} {say('moved', lang)}",
-        f"{counts['won']} {say('won', lang)}",
-        f"{counts['lost']} {say('lost', lang)}",
-        f"{counts['idle']} {say('idle', lang)}",
-        f"{counts['activities']} {say('activities', lang)}",
-        f"{counts['escalations']} {say('open_escalations', lang)}",
+        f"{counts['open']} {say('report.open_deals', lang)}",
+        f"{counts['moved']} {say('report.moved', lang)}",
+        f"{counts['won']} {say('outcome.won', lang)}",
+        f"{counts['lost']} {say('outcome.lost', lang)}",
+        f"{counts['idle']} {say('report.idle', lang)}",
+        f"{counts['activities']} {say('report.activities', lang)}",
+        f"{counts['escalations']} {say('report.open_escalations', lang)}",
     ]
-    return f"{say('summary', lang)}: " + ", ".join(parts)
+    return f"{say('report.summary', lang)}: " + ", ".join(parts)
 
 
 def _deal_block(playbook: Playbook, item: ReviewedDeal, lang: str, color: bool) -> list[str]:
     stage = playbook.label(item.stage.title, lang, item.stage.id)
-    head = f"{item.deal.ref}  {stage}  {item.days_in_stage:.0f} {say('days', lang)}"
+    head = f"{item.deal.ref}  {stage}  {item.days_in_stage:.0f} {say('unit.days', lang)}"
     if item.stage.is_closed:
-        head += f"  ({say('closed_this_week', lang)})"
+        head += f"  ({say('report.closed_this_week', lang)})"
     if color and item.escalations:
         head = f"{_COLOURS['missed']}{head}{_RESET}"
     done = ", ".join(f"{kind} ×{count}" for kind, count in sorted(item.activities.items()))
     moves = ", ".join(f"{move.from_stage} → {move.to_stage}" for move in item.moves)
-    lines = [head, f"  {say('this_week', lang)}: {done or say('nothing', lang)}"]
+    lines = [head, f"  {say('report.this_week', lang)}: {done or say('report.nothing', lang)}"]
     if moves:
         lines[-1] += f"; {moves}"
     if item.missing:
-        lines.append(f"  {say('missing', lang)}: " + "; ".join(item.missing))
+        lines.append(f"  {say('report.missing', lang)}: " + "; ".join(item.missing))
     for escalation in item.escalations:
         lines.append(f"  ! {escalation.rule} (L{escalation.level}, {escalation.status})")
     return lines

@@ -1,0 +1,368 @@
+"""The gate compiler: every ``(source, target)`` move of a playbook, decided from tables.
+
+:func:`build_gates` runs once per engine. For each pair of stages it gathers
+what decides the move (the graph, role rules, the move's guard, the target's
+entry criteria, the source's required actions and exit criteria) with each
+condition compiled to a predicate, an explanation tree that names the
+comparisons that failed, and the reason's sentences already written in every
+language. A decision then only runs predicates and points at these reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+from playbook.conditions import Predicate, render, to_python
+from playbook.conditions.ir import (
+    And,
+    Compare,
+    Const,
+    Contains,
+    Expr,
+    Has,
+    In,
+    Not,
+    Or,
+    operand_fields,
+)
+from playbook.conditions.ir import atoms as _atoms_of
+from playbook.i18n import LANGUAGES, join, say
+from playbook.model import Condition, Criterion, Playbook, RequiredAction, Stage
+from playbook.runtime.decisions import REASON_CODES, Reason, RuleRef
+from playbook.runtime.words import Words, sentences
+from playbook.values import is_empty
+
+__all__ = ["ActionCheck", "Gate", "build_gates"]
+
+
+def build_gates(playbook: Playbook, words: Words) -> dict[tuple[str, str], Gate]:
+    """The gate of every ordered pair of the playbook's stages (a stage to itself included)."""
+    return _GateBuilder(playbook, words).build()
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    """A condition prepared for explaining a failure: which comparisons made it false."""
+
+    kind: Literal["atom", "and", "or", "not", "const"]
+    test: Predicate
+    text: str
+    fields: tuple[str, ...]
+    children: tuple[_Node, ...] = ()
+    atoms: tuple[_Node, ...] = ()
+
+    def blame(self, values: Mapping[str, Any], out: list[_Node]) -> None:
+        """Append the atoms that make this (false) node false."""
+        if self.kind == "atom":
+            out.append(self)
+        elif self.kind == "and":
+            for child in self.children:
+                if not child.test(values):
+                    child.blame(values, out)
+        elif self.kind == "or":
+            for child in self.children:
+                child.blame(values, out)
+        elif self.kind == "not":
+            out.extend(self.atoms)
+
+
+def _node(expr: Expr) -> _Node:
+    # evaluate_atoms compiles and renders every atom on each call; a blocked check must
+    # stay in the microseconds, so the explanation tree is compiled once here.
+    test = to_python(expr)
+    if isinstance(expr, Compare | In | Contains | Has):
+        names = tuple(dict.fromkeys(ref.name for ref in operand_fields(expr)))
+        return _Node("atom", test, render(expr), names)
+    if isinstance(expr, And | Or):
+        children = tuple(_node(item) for item in expr.items)
+        kind: Literal["and", "or"] = "and" if isinstance(expr, And) else "or"
+        return _Node(kind, test, render(expr), (), children)
+    if isinstance(expr, Not):
+        below = tuple(_node(atom) for atom in _atoms_of(expr.item))
+        return _Node("not", test, render(expr), (), atoms=below)
+    assert isinstance(expr, Const)
+    return _Node("const", test, render(expr), ())
+
+
+@dataclass(frozen=True, slots=True)
+class _ConditionCheck:
+    """A criterion or guard: its predicate, its explanation tree, its reason template."""
+
+    test: Predicate
+    tree: _Node
+    ref: RuleRef
+
+    def reason(self, values: Mapping[str, Any]) -> Reason:
+        """The reason for this check failing on ``values``."""
+        tree = self.tree
+        if tree.kind == "atom":  # the common case: one comparison, nothing to search
+            read = {name: values.get(name) for name in tree.fields}
+            return Reason(self.ref, read, (tree.text,))
+        blamed: list[_Node] = []
+        tree.blame(values, blamed)
+        read = {name: values.get(name) for atom in blamed for name in atom.fields}
+        return Reason(self.ref, read, tuple([atom.text for atom in blamed]))
+
+    def empty_fields(self, values: Mapping[str, Any]) -> list[str]:
+        """The fields read by the failing comparisons that are empty in ``values``."""
+        blamed: list[_Node] = []
+        self.tree.blame(values, blamed)
+        names = (name for atom in blamed for name in atom.fields)
+        return [name for name in dict.fromkeys(names) if is_empty(values.get(name))]
+
+
+@dataclass(frozen=True, slots=True)
+class _RoleCheck:
+    """Who may make a move; ``when`` limits the check to deals where it holds."""
+
+    roles: frozenset[str]
+    when: Condition | None
+    ref: RuleRef
+
+    def reason(self, values: Mapping[str, Any]) -> Reason:
+        """The reason for an actor without any of these roles."""
+        if self.when is None:
+            return Reason(self.ref)
+        return Reason(self.ref, {name: values.get(name) for name in sorted(self.when.fields)})
+
+
+@dataclass(frozen=True, slots=True)
+class ActionCheck:
+    """A required action that blocks a forward move out of its stage until done."""
+
+    action: RequiredAction
+    when: Predicate | None
+    ref: RuleRef
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """Everything that decides one ``(source, target)`` move, computed once."""
+
+    source: Stage
+    target: Stage
+    allowed_by_graph: bool
+    fixed: tuple[Reason, ...]
+    roles: tuple[_RoleCheck, ...]
+    guard: _ConditionCheck | None
+    entry: tuple[_ConditionCheck, ...]
+    actions: tuple[ActionCheck, ...]
+    exit: tuple[_ConditionCheck, ...]
+    same_stage: bool = False
+    forward: bool = False
+    trigger: str | None = None
+
+
+class _GateBuilder:
+    """Builds the ``(source, target)`` table of an engine once."""
+
+    def __init__(self, playbook: Playbook, words: Words) -> None:
+        self.playbook = playbook
+        self.words = words
+        self.entry = {s.id: self._criteria(s, s.entry, "entry") for s in playbook.stages}
+        self.exit = {s.id: self._criteria(s, s.exit, "exit") for s in playbook.stages}
+        self.actions = {s.id: self._actions(s) for s in playbook.stages}
+
+    def build(self) -> dict[tuple[str, str], Gate]:
+        stages = self.playbook.stages
+        return {(a.id, b.id): self._gate(a, b) for a in stages for b in stages}
+
+    def _gate(self, source: Stage, target: Stage) -> Gate:
+        if source.id == target.id:
+            stay = self._fixed("PB547", f"stages[{target.id}]", target.line, target=target)
+            return Gate(source, target, False, (stay,), (), None, (), (), (), same_stage=True)
+        move = self.playbook.transition(source.id, target.id)
+        forward = target.outcome != "lost" and (
+            target.index > source.index or target.outcome == "won"
+        )
+        fixed: tuple[Reason, ...] = ()
+        if move is None:
+            fixed = (self._graph_reason(source, target),)
+        guard = None
+        if move is not None and move.guard is not None:
+            guard = self._guard(source, target, move.guard)
+        return Gate(
+            source,
+            target,
+            move is not None,
+            fixed,
+            self._role_checks(source, target),
+            guard,
+            self.entry[target.id],
+            self.actions[source.id] if forward else (),
+            self.exit[source.id] if forward else (),
+            forward=forward,
+            trigger=f"to_{target.id}" if move is not None else None,
+        )
+
+    # --- reasons that do not depend on the deal ------------------------------------------
+
+    def _fixed(self, code: str, rule: str, line: int, **slots: Any) -> Reason:
+        fills = {name: self._filler(value) for name, value in slots.items()}
+        texts = sentences(f"reason.{code}", **fills)
+        return Reason(RuleRef(code, REASON_CODES[code][1], rule, line, texts))
+
+    def _filler(self, value: Any) -> Callable[[str], str]:
+        if isinstance(value, Stage):
+            return lambda lang: self.words.stage(value, lang)
+        if callable(value):
+            return value  # type: ignore[no-any-return]
+        return lambda lang: str(value)
+
+    def _graph_reason(self, source: Stage, target: Stage) -> Reason:
+        targets = [t.target for t in self.playbook.transitions_from(source.id)]
+
+        def options(lang: str) -> str:
+            if not targets:
+                return say("reason.PB541.final", lang, source=self.words.stage(source, lang))
+            names = [self.words.stage(self._stage(t), lang) for t in targets]
+            return say(
+                "reason.PB541.options",
+                lang,
+                source=self.words.stage(source, lang),
+                targets=join(names, lang, last="or"),
+            )
+
+        rule = f"transitions[{source.id}->{target.id}]"
+        return self._fixed(
+            "PB541", rule, target.line, source=source, target=target, options=options
+        )
+
+    def _role_checks(self, source: Stage, target: Stage) -> tuple[_RoleCheck, ...]:
+        checks: list[_RoleCheck] = []
+        words = self.words
+        if target.roles is not None:
+            texts = sentences(
+                "reason.PB542.stage",
+                roles=lambda lang: words.roles(target.roles or (), lang),
+                target=lambda lang: words.stage(target, lang),
+            )
+            rule = f"stages[{target.id}].roles"
+            checks.append(self._role_check(target.roles, None, texts, rule, target.line))
+        move = self.playbook.transition(source.id, target.id)
+        if move is not None and move.roles is not None:
+            allowed = move.roles
+            texts = sentences(
+                "reason.PB542.move",
+                roles=lambda lang: words.roles(allowed, lang),
+                source=lambda lang: words.stage(source, lang),
+                target=lambda lang: words.stage(target, lang),
+            )
+            rule = f"transitions[{source.id}->{target.id}].roles"
+            checks.append(self._role_check(allowed, None, texts, rule, move.line))
+        for index, item in enumerate(self.playbook.rules):
+            if not item.matches(source.id, target.id):
+                continue
+            key = "reason.PB542.rule" if item.when is not None else "reason.PB542.stage"
+            when_text = item.when.text if item.when is not None else ""
+            texts = sentences(
+                key,
+                roles=lambda lang, r=item.roles: words.roles(r, lang),  # type: ignore[misc]
+                target=lambda lang: words.stage(target, lang),
+                condition=lambda lang, t=when_text: t,  # type: ignore[misc]
+            )
+            rule = f"transitions.rules[{index}]"
+            checks.append(self._role_check(item.roles, item.when, texts, rule, item.line))
+        return tuple(checks)
+
+    @staticmethod
+    def _role_check(
+        roles: Iterable[str], when: Condition | None, texts: Mapping[str, str], rule: str, line: int
+    ) -> _RoleCheck:
+        allowed = tuple(roles)
+        return _RoleCheck(
+            frozenset(allowed), when, RuleRef("PB542", "role", rule, line, texts, allowed)
+        )
+
+    def _guard(self, source: Stage, target: Stage, guard: Condition) -> _ConditionCheck:
+        texts = sentences(
+            "reason.PB543",
+            source=lambda lang: self.words.stage(source, lang),
+            target=lambda lang: self.words.stage(target, lang),
+            condition=lambda lang: guard.text,
+        )
+        rule = f"transitions[{source.id}->{target.id}].when"
+        ref = RuleRef("PB543", "guard", rule, guard.line, texts)
+        return _ConditionCheck(guard.test, _node(guard.expr), ref)
+
+    def _criteria(
+        self, stage: Stage, criteria: tuple[Criterion, ...], kind: Literal["entry", "exit"]
+    ) -> tuple[_ConditionCheck, ...]:
+        return tuple(self._criterion(stage, item, kind) for item in criteria)
+
+    def _criterion(
+        self, stage: Stage, item: Criterion, kind: Literal["entry", "exit"]
+    ) -> _ConditionCheck:
+        what = self._criterion_words(item)
+        place = "target" if kind == "entry" else "source"
+        code = "PB544" if kind == "entry" else "PB546"
+        stage_name = {place: lambda lang: self.words.stage(stage, lang)}
+        texts = sentences(f"reason.{code}", what=what, **stage_name)
+        # Unnamed criteria are called entry[N]/exit[N] already.
+        suffix = item.id if item.id.startswith(f"{kind}[") else f"{kind}.{item.id}"
+        ref = RuleRef(code, kind, f"stages[{stage.id}].{suffix}", item.line, texts)
+        return _ConditionCheck(item.condition.test, _node(item.condition.expr), ref)
+
+    def _criterion_words(self, item: Criterion) -> Callable[[str], str]:
+        words = self.words
+        if item.message is not None:
+            message = item.message
+            return lambda lang: words.label(message, lang, item.id)
+        if item.title is not None:
+            title = item.title
+            return lambda lang: say(
+                "reason.criterion.title", lang, title=words.label(title, lang, item.id)
+            )
+        required = _required_fields(item.condition.expr)
+        if required:
+            return lambda lang: say(
+                "reason.criterion.fill", lang, fields=words.fields(required, lang)
+            )
+        text = item.condition.text
+        return lambda lang: say("reason.criterion.condition", lang, condition=text)
+
+    def _actions(self, stage: Stage) -> tuple[ActionCheck, ...]:
+        return tuple(self._action(stage, a) for a in stage.actions if not a.optional)
+
+    def _action(self, stage: Stage, action: RequiredAction) -> ActionCheck:
+        words = self.words
+        texts = sentences(
+            "reason.PB545",
+            action=lambda lang: words.label(action.title, lang, action.id),
+            roles=lambda lang: words.roles(action.roles, lang),
+        )
+        rule = f"stages[{stage.id}].actions.{action.id}"
+        # "{due}" stays in the templates: the time is written in when a message is read.
+        due = {lang: texts[lang] + say("reason.PB545.due", lang, due="{due}") for lang in LANGUAGES}
+        late = {
+            lang: texts[lang] + say("reason.PB545.overdue", lang, due="{due}") for lang in LANGUAGES
+        }
+        ref = RuleRef(
+            "PB545",
+            "action",
+            rule,
+            action.line,
+            texts,
+            action.roles,
+            MappingProxyType(due),
+            MappingProxyType(late),
+            self.words.tz,
+        )
+        when = action.when.test if action.when is not None else None
+        return ActionCheck(action, when, ref)
+
+    def _stage(self, stage_id: str) -> Stage:
+        stage = self.playbook.stage(stage_id)
+        assert stage is not None
+        return stage
+
+
+def _required_fields(expr: Expr) -> tuple[str, ...]:
+    """The fields of a criterion that only asks for fields to be filled (``required: [...]``)."""
+    items = expr.items if isinstance(expr, And) else (expr,)
+    if all(isinstance(item, Has) for item in items):
+        return tuple(item.field.name for item in items if isinstance(item, Has))
+    return ()
