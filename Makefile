@@ -84,5 +84,13 @@ test: lock-check lint typecheck layers pytest
 bench: sync-bench
 	$(BIN)/python bench/run_all.py
 
+# The long fuzz run (tests/fuzz/run.py): FUZZ_INPUTS generated inputs through
+# the loader and as many through the condition language, on 2 processes;
+# crashing inputs go to out/fuzz/. `pytest` runs a short deterministic slice.
+FUZZ_INPUTS ?= 1000000
+
+fuzz: sync-dev
+	$(BIN)/python tests/fuzz/run.py --target all --inputs $(FUZZ_INPUTS)
+
 clean:
 	rm -rf $(VENV) $(TOOLS) build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
