@@ -36,6 +36,17 @@ def _postgres_missing(reason: str) -> NoReturn:
     pytest.skip(f"PostgreSQL tests skipped: {reason}")
 
 
+@pytest.fixture(autouse=True)
+def _local_sinks_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests' webhook and SMTP servers listen on 127.0.0.1, which sinks refuse by default.
+
+    The operator's switch is set for every integration test (and the processes
+    they start); tests/integration/test_sink_policy.py checks the refusals
+    with explicit policies and with the switch removed.
+    """
+    monkeypatch.setenv("PLAYBOOK_ALLOW_PRIVATE_SINKS", "1")
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     """A URL on a PostgreSQL server where test databases can be created."""

@@ -16,8 +16,10 @@ spec                                        sink
 ``webhook:URL`` (or just ``https://...``)   JSON POST: Slack-compatible ``text`` and the
                                             structured ``escalation``
 ``smtp://HOST[:PORT]?from=A&to=B[,C]``      one email per notification (``starttls=1``
-                                            for STARTTLS; user and password from
-                                            ``PLAYBOOK_SMTP_USER`` / ``PLAYBOOK_SMTP_PASSWORD``)
+                                            for STARTTLS, ``smtps://`` for TLS; user and
+                                            password from ``PLAYBOOK_SMTP_USER`` /
+                                            ``PLAYBOOK_SMTP_PASSWORD``, sent only to
+                                            ``PLAYBOOK_SMTP_HOST`` and only over TLS)
 ==========================================  ==============================================
 
 A spec may be prefixed with ``NAME=`` to give the sink its own name (the
@@ -27,25 +29,36 @@ A playbook declares its own sinks under ``notifications`` (name → spec);
 :func:`declared_sinks` builds them, with ``${NAME}`` read from the environment
 so that secrets stay out of the playbook, and :func:`combine_sinks` lets
 command-line sinks replace declared ones of the same name.
+
+What a sink may reach is the operator's decision, not the playbook's
+(:class:`~playbook.escalation.policy.SinkPolicy`): a playbook's sinks read only
+the environment variables the operator allows, write JSON Lines only inside
+the operator's folder and post only to allowed hosts; no webhook reaches a
+link-local or metadata address, a private one only when the operator allows,
+and no redirect is followed. A webhook that resets, hangs, answers garbage or
+closes mid-answer is a failed delivery that the next sweep retries.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
 import smtplib
+import socket
+import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from playbook.definition.sinkspec import split_spec, url_problem
 from playbook.errors import EscalationError, NotificationError
+from playbook.escalation.policy import Address, SinkPolicy
 
 __all__ = [
     "ConsoleSink",
@@ -60,6 +73,8 @@ __all__ = [
 ]
 
 USER_AGENT = "playbook-escalations/1"
+ANSWER_LIMIT = 64 * 1024
+"""The most of a webhook's answer that is read (its body is not used)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +125,30 @@ class JsonLinesSink:
     name: str = "jsonl"
 
     def send(self, notification: Notification) -> None:
-        """Append the notification as one line of JSON, flushed to disk."""
-        line = json.dumps(notification.to_dict(), ensure_ascii=False, sort_keys=True)
+        """Append the notification as one whole line of JSON, flushed to disk, or nothing.
+
+        The line goes out in one ``write``; when it cannot be written whole (a
+        full disk), the file is cut back to where it was, so no torn line is
+        left for the next reader. A torn last line left by a crash (a delivery
+        never confirmed, so the outbox sends it again) is cut off first.
+        """
+        line = json.dumps(notification.to_dict(), ensure_ascii=False, sort_keys=True) + "\n"
+        data = line.encode("utf-8")
         try:
-            with self.path.open("a", encoding="utf-8") as stream:
-                stream.write(line + "\n")
-                stream.flush()
-                os.fsync(stream.fileno())
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                start = _whole_lines_end(self.path, os.lseek(descriptor, 0, os.SEEK_END))
+                os.ftruncate(descriptor, start)
+                try:
+                    written = os.write(descriptor, data)
+                    if written != len(data):
+                        raise OSError(f"only {written} of {len(data)} bytes were written")
+                    os.fsync(descriptor)
+                except OSError:
+                    os.ftruncate(descriptor, start)
+                    raise
+            finally:
+                os.close(descriptor)
         except OSError as error:
             raise NotificationError(
                 f"cannot write to {self.path}: {error}",
@@ -131,7 +163,9 @@ class WebhookSink:
 
     The body has a Slack-compatible ``text`` and the structured ``escalation``;
     the ``Idempotency-Key`` header carries the delivery id, so a receiver can
-    drop the rare repeat of a delivery whose sweep died after sending it.
+    drop the rare repeat of a delivery whose sweep died after sending it. The
+    host is resolved and checked against ``policy`` before each attempt and the
+    request goes to the checked address; redirects are not followed.
     """
 
     url: str
@@ -140,6 +174,7 @@ class WebhookSink:
     attempts: int = 3
     backoff: float = 1.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    policy: SinkPolicy = field(default_factory=SinkPolicy.from_environ, repr=False)
 
     def send(self, notification: Notification) -> None:
         """POST once per attempt until a 2xx answer; raise NotificationError when all fail."""
@@ -159,28 +194,80 @@ class WebhookSink:
 
     def _post(self, notification: Notification) -> tuple[bool, str]:
         """One POST: (worth retrying, error text); the error text is empty on success."""
-        body = json.dumps(notification.to_dict(), ensure_ascii=False).encode()
-        request = urllib.request.Request(  # noqa: S310 (the scheme is checked in parse_sink)
-            self.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "User-Agent": USER_AGENT,
-                "Idempotency-Key": notification.delivery_id,
-            },
-        )
+        parsed = urllib.parse.urlsplit(self.url)
+        host = parsed.hostname or ""
+        secure = parsed.scheme == "https"
+        port = parsed.port or (443 if secure else 80)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
-                answer.read()
-        except urllib.error.HTTPError as error:
-            return error.code >= 500 or error.code == 429, f"HTTP {error.code} {error.reason}"
+            addresses = self.policy.addresses(self.name, host, port)
+        except NotificationError as refused:
+            return False, refused.message
+        body = json.dumps(notification.to_dict(), ensure_ascii=False).encode()
+        path = urllib.parse.urlunsplit(("", "", parsed.path or "/", parsed.query, ""))
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            "Idempotency-Key": notification.delivery_id,
+        }
+        try:
+            status, reason, location = _pinned_post(
+                host, port, addresses, secure, path, body, headers, self.timeout
+            )
         except TimeoutError:
             return True, f"no answer within {self.timeout:g} s"
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            return True, f"cannot connect: {reason}"
-        return False, ""
+        except (http.client.HTTPException, ValueError) as error:
+            return True, f"a broken answer: {type(error).__name__}: {error}"
+        except (ssl.SSLError, OSError) as error:
+            return True, f"cannot connect: {type(error).__name__}: {error}"
+        if 200 <= status < 300:
+            return False, ""
+        if 300 <= status < 400:
+            where = urllib.parse.urlsplit(location or "").hostname or "?"
+            return False, f"HTTP {status}: redirected to {where}, which is not followed"
+        return status >= 500 or status == 429, f"HTTP {status} {reason}"
+
+
+def _pinned_post(
+    host: str,
+    port: int,
+    addresses: Sequence[Address],
+    secure: bool,
+    path: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+) -> tuple[int, str, str | None]:
+    """POST to the first address that answers; the Host header and TLS name stay ``host``."""
+    error: OSError | None = None
+    for address in addresses:
+        connection = _PinnedConnection(host, port, str(address), secure, timeout)
+        try:
+            connection.request("POST", path, body=body, headers=dict(headers))
+            answer = connection.getresponse()
+            answer.read(ANSWER_LIMIT)
+            return answer.status, answer.reason, answer.getheader("Location")
+        except ConnectionRefusedError as refused:
+            error = refused
+        finally:
+            connection.close()
+    raise error or OSError(f"no address of {host} could be reached")
+
+
+class _PinnedConnection(http.client.HTTPConnection):
+    """An HTTP(S) connection to a checked address, speaking to ``host`` (Host header, SNI)."""
+
+    def __init__(self, host: str, port: int, address: str, secure: bool, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+        self._secure = secure
+
+    def connect(self) -> None:
+        """Connect to the pinned address (never a second lookup), with TLS for https."""
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        if self._secure:
+            context = ssl.create_default_context()
+            sock = context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = sock
 
 
 @dataclass(slots=True)
@@ -196,6 +283,7 @@ class EmailSink:
     username: str | None = None
     password: str | None = None
     timeout: float = 10.0
+    tls: bool = False
 
     def send(self, notification: Notification) -> None:
         """Send the email; raise NotificationError when the server cannot be used."""
@@ -210,9 +298,10 @@ class EmailSink:
             + json.dumps(dict(notification.escalation), ensure_ascii=False, indent=2)
         )
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as server:
-                if self.starttls:
-                    server.starttls()
+            client = smtplib.SMTP_SSL if self.tls else smtplib.SMTP
+            with client(self.host, self.port, timeout=self.timeout) as server:
+                if self.starttls and not self.tls:
+                    server.starttls(context=ssl.create_default_context())
                 if self.username:
                     server.login(self.username, self.password or "")
                 server.send_message(message)
@@ -224,29 +313,52 @@ class EmailSink:
             ) from error
 
 
-def parse_sink(spec: str, *, console: TextIO | None = None) -> Sink:
-    """The sink a command-line ``spec`` names (see the module docstring for the forms).
+def parse_sink(
+    spec: str,
+    *,
+    console: TextIO | None = None,
+    policy: SinkPolicy | None = None,
+    declared: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> Sink:
+    """The sink a ``spec`` names (see the module docstring for the forms).
 
-    ``console`` is the stream of the ``console`` sink. Raises
-    :class:`~playbook.errors.EscalationError` for a spec that names no sink.
+    ``console`` is the stream of the ``console`` sink. ``declared`` marks a
+    playbook's sink: its JSON Lines file must lie in the operator's folder and
+    its webhook host among the allowed ones; a ``--sink`` of the operator may
+    name any file. Raises :class:`~playbook.errors.EscalationError` for a spec
+    that names no sink or that the policy refuses.
     """
+    rules = policy if policy is not None else SinkPolicy.from_environ(environ)
     name, body = _split_name(spec.strip())
-    if body == "console":
+    kind, rest = split_spec(body)
+    label = name or kind
+    if kind == "console":
         if console is None:
             raise EscalationError("the console sink needs an output stream")
         return ConsoleSink(console, name=name or "console")
-    if body.startswith("jsonl:"):
-        return JsonLinesSink(Path(body[len("jsonl:") :]).expanduser(), name=name or "jsonl")
-    if body.startswith("webhook:"):
-        body = body[len("webhook:") :]
-    if body.startswith(("http://", "https://")):
-        return WebhookSink(body, name=name or "webhook")
-    if body.startswith(("smtp://", "email:smtp://")):
-        return _email_sink(body.removeprefix("email:"), name or "email")
+    if kind == "jsonl":
+        if declared:
+            return JsonLinesSink(rules.jsonl_path(label, rest), name=name or "jsonl")
+        return JsonLinesSink(Path(rest).expanduser(), name=name or "jsonl")
+    if kind == "webhook":
+        _check_url(label, rest, ("https", "http"))
+        if declared:
+            rules.check_host(label, urllib.parse.urlsplit(rest).hostname or "")
+        return WebhookSink(rest, name=name or "webhook", policy=rules)
+    if kind == "smtp":
+        _check_url(label, rest, ("smtp", "smtps"))
+        return _email_sink(rest, name or "email", rules, os.environ if environ is None else environ)
     raise EscalationError(
         f"unknown sink {spec!r}",
         hint="use console, jsonl:PATH, webhook:URL or smtp://HOST:PORT?from=ADDR&to=ADDR",
     )
+
+
+def _check_url(sink: str, url: str, schemes: tuple[str, ...]) -> None:
+    problem = url_problem(url, schemes)
+    if problem is not None:
+        raise EscalationError(f"sink {sink!r}: {problem}", details={"sink": sink})
 
 
 def declared_sinks(
@@ -254,15 +366,24 @@ def declared_sinks(
     environ: Mapping[str, str],
     *,
     console: TextIO | None = None,
+    policy: SinkPolicy | None = None,
 ) -> list[Sink]:
     """The sinks a playbook declares (``notifications``: name → spec), in order.
 
-    ``${NAME}`` in a spec is replaced by ``environ["NAME"]``. Raises
-    :class:`~playbook.errors.EscalationError` for a variable that is not set
-    or a spec that names no sink.
+    ``${NAME}`` in a spec is replaced by ``environ["NAME"]`` when the policy
+    lets playbooks read it. Raises :class:`~playbook.errors.EscalationError`
+    for a variable that is not allowed or not set, a spec that names no sink,
+    or one the policy refuses.
     """
+    rules = policy if policy is not None else SinkPolicy.from_environ(environ)
     return [
-        parse_sink(f"{name}={_expand(name, spec, environ)}", console=console)
+        parse_sink(
+            f"{name}={_expand(name, spec, environ, rules)}",
+            console=console,
+            policy=rules,
+            declared=True,
+            environ=environ,
+        )
         for name, spec in notifications.items()
     ]
 
@@ -285,9 +406,10 @@ def combine_sinks(declared: Sequence[Sink], given: Sequence[Sink]) -> list[Sink]
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _expand(name: str, spec: str, environ: Mapping[str, str]) -> str:
+def _expand(name: str, spec: str, environ: Mapping[str, str], policy: SinkPolicy) -> str:
     def value(match: re.Match[str]) -> str:
         variable = match.group(1)
+        policy.check_variable(name, variable)
         if variable not in environ:
             raise EscalationError(
                 f"the playbook's sink {name!r} needs the environment variable {variable}, "
@@ -307,7 +429,7 @@ def _split_name(spec: str) -> tuple[str | None, str]:
     return None, spec
 
 
-def _email_sink(url: str, name: str) -> EmailSink:
+def _email_sink(url: str, name: str, policy: SinkPolicy, environ: Mapping[str, str]) -> EmailSink:
     parsed = urllib.parse.urlsplit(url)
     query = urllib.parse.parse_qs(parsed.query)
     sender = (query.get("from") or [""])[0]
@@ -322,16 +444,39 @@ def _email_sink(url: str, name: str) -> EmailSink:
             f"the email sink {url!r} needs a host, a from address and at least one to address",
             hint="e.g. smtp://mail.example.com:587?from=crm@example.com&to=sales@example.com",
         )
+    tls = parsed.scheme == "smtps"
+    starttls = (query.get("starttls") or ["0"])[0] in ("1", "true", "yes")
+    login = policy.smtp_login(name, parsed.hostname, tls or starttls, environ)
     return EmailSink(
         host=parsed.hostname,
-        port=parsed.port or 25,
+        port=parsed.port or (465 if tls else 25),
         sender=sender,
         recipients=recipients,
         name=name,
-        starttls=(query.get("starttls") or ["0"])[0] in ("1", "true", "yes"),
-        username=os.environ.get("PLAYBOOK_SMTP_USER"),
-        password=os.environ.get("PLAYBOOK_SMTP_PASSWORD"),
+        starttls=starttls,
+        username=login[0] if login else None,
+        password=login[1] if login else None,
+        tls=tls,
     )
+
+
+def _whole_lines_end(path: Path, size: int) -> int:
+    """Where the last whole line of the file ends (``size`` when it ends with a newline)."""
+    if size == 0:
+        return 0
+    with path.open("rb") as stream:
+        position = size
+        while position > 0:
+            step = min(64 * 1024, position)
+            stream.seek(position - step)
+            chunk = stream.read(step)
+            if position == size and chunk.endswith(b"\n"):
+                return size
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                return position - step + cut + 1
+            position -= step
+    return 0
 
 
 def _safe_url(url: str) -> str:

@@ -1,0 +1,135 @@
+"""What can be said of a notification sink's spec from its text alone.
+
+A playbook's ``notifications`` map names to sink specs (``jsonl:PATH``,
+``webhook:URL``, ``smtp://HOST...``). Whether a webhook's host is allowed, or
+which environment variables may be read, is the operator's decision when the
+sweep runs (:mod:`playbook.escalation.policy`); but some specs are wrong
+whatever the operator says, and ``playbook validate`` reports them with their
+line: a ``jsonl:`` path that is absolute or leaves its folder, a URL that does
+not parse, and a literal link-local or cloud-metadata address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import urllib.parse
+from pathlib import PurePosixPath, PureWindowsPath
+
+__all__ = [
+    "ALWAYS_REFUSED_NETWORKS",
+    "always_refused",
+    "jsonl_path_problem",
+    "spec_problem",
+    "split_spec",
+    "url_problem",
+]
+
+ALWAYS_REFUSED_NETWORKS = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "169.254.0.0/16",  # IPv4 link-local: cloud metadata (169.254.169.254) lives here
+        "fe80::/10",  # IPv6 link-local
+        "100.100.100.200/32",  # Alibaba Cloud metadata
+        "fd00:ec2::254/128",  # AWS metadata over IPv6
+        "0.0.0.0/8",  # "this network": reaches the host itself on some systems
+        "::/128",
+        "224.0.0.0/4",  # multicast
+        "ff00::/8",
+    )
+)
+"""Addresses no notification may reach, whatever the operator allows."""
+
+METADATA_NAMES = frozenset({"metadata.google.internal", "metadata", "metadata.internal"})
+_RELATIVE = "give a path relative to the JSON Lines folder"
+_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """(kind, rest) of a spec: ``jsonl``, ``webhook``, ``smtp``, ``console`` or ``unknown``."""
+    body = spec.strip()
+    if body == "console":
+        return "console", ""
+    if body.startswith("jsonl:"):
+        return "jsonl", body[len("jsonl:") :]
+    if body.startswith("webhook:"):
+        return "webhook", body[len("webhook:") :]
+    if body.startswith(("http://", "https://")):
+        return "webhook", body
+    if body.startswith("email:"):
+        body = body[len("email:") :]
+    if body.startswith(("smtp://", "smtps://")):
+        return "smtp", body
+    return "unknown", body
+
+
+def always_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``address`` is link-local, metadata, multicast or unspecified."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    candidate = mapped if mapped is not None else address
+    return any(
+        candidate in net for net in ALWAYS_REFUSED_NETWORKS if net.version == candidate.version
+    )
+
+
+def jsonl_path_problem(path: str) -> str | None:
+    """Why a ``jsonl:`` path of a playbook is refused, or None: it must stay in its folder."""
+    if not path.strip():
+        return "the jsonl: sink names no file"
+    if "\x00" in path:
+        return "the jsonl: path holds a NUL character"
+    if path.startswith("~"):
+        return (
+            f"the jsonl: path {path!r} starts with ~: give a path relative to the JSON Lines folder"
+        )
+    for flavour in (PurePosixPath(path), PureWindowsPath(path)):
+        if flavour.is_absolute() or flavour.drive or flavour.root:
+            return f"the jsonl: path {path!r} is absolute: {_RELATIVE}"
+        if ".." in flavour.parts:
+            return f"the jsonl: path {path!r} climbs out of its folder with ..: remove the .."
+    return None
+
+
+def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """Why a sink URL is wrong whatever the operator allows, or None."""
+    if _VARIABLE.search(url.split("?", 1)[0].split("#", 1)[0].partition("://")[2].split("/", 1)[0]):
+        return None  # the host comes from the environment: the sweep checks it
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        port = parsed.port
+    except ValueError as error:
+        return f"{url!r} is not a URL: {error}"
+    if parsed.scheme not in schemes:
+        return f"{url!r} must start with {' or '.join(s + '://' for s in schemes)}"
+    host = parsed.hostname
+    if not host:
+        return f"{url!r} names no host"
+    if any(ch.isspace() for ch in url) or "\x00" in url:
+        return f"{url!r} holds white space or a NUL character"
+    if port == 0:
+        return f"{url!r} names port 0"
+    if parsed.username or parsed.password:
+        return f"{url!r} carries credentials in the URL: put them in the environment"
+    if host.rstrip(".").lower() in METADATA_NAMES:
+        return f"{url!r} names a cloud metadata service, which no notification may reach"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if always_refused(address):
+        return (
+            f"{url!r} names {address}, a link-local or metadata address no notification may reach"
+        )
+    return None
+
+
+def spec_problem(spec: str) -> str | None:
+    """Why a playbook's sink spec is refused from its text alone, or None."""
+    kind, rest = split_spec(spec)
+    if kind == "jsonl":
+        return jsonl_path_problem(rest)
+    if kind == "webhook":
+        return url_problem(rest, ("https", "http"))
+    if kind == "smtp":
+        return url_problem(rest, ("smtp", "smtps"))
+    return None
