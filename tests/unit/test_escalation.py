@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from playbook.errors import DatabaseUnavailableError, EscalationError
-from playbook.escalation.sweep import _Level, due_at, working_moment
+from playbook.escalation.rules import LevelTiming, due_at, working_moment
 from playbook.escalation.worker import parse_interval, run_worker
 from playbook.model import Calendar, Duration, EscalationLevel
 from playbook.runtime.calendar import WorkingCalendar
@@ -62,7 +62,7 @@ def test_due_at_adds_both_waits_on_the_calendar(
     assert due_at(CN, sh(anchor), wait, after) == sh(expected)
 
 
-LEVEL = _Level(
+LEVEL = LevelTiming(
     1, EscalationLevel(("owner",), Duration("working_days", 2)), CN, Duration("days", 15)
 )
 
@@ -83,8 +83,8 @@ def test_the_sql_threshold_agrees_with_the_due_time(now: datetime, offset: int) 
 
 def test_the_threshold_is_exact_for_short_and_very_long_waits() -> None:
     """No wait: everything up to now is due; 20,000 days: everything up to that long ago."""
-    level = _Level(1, EscalationLevel(("owner",), Duration("days", 0)), UTC_WEEK, None)
-    far = _Level(1, EscalationLevel(("owner",), Duration("days", 20000)), UTC_WEEK, None)
+    level = LevelTiming(1, EscalationLevel(("owner",), Duration("days", 0)), UTC_WEEK, None)
+    far = LevelTiming(1, EscalationLevel(("owner",), Duration("days", 20000)), UTC_WEEK, None)
     now = datetime(2026, 3, 4, 10, tzinfo=UTC)
     assert level.latest_anchor(now) == now
     assert far.latest_anchor(now) == now - timedelta(days=20000)
