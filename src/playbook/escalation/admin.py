@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from playbook.errors import EscalationError, EscalationNotFoundError
-from playbook.escalation.rules import Recipient, deal_label
+from playbook.escalation.rules import Recipient, deal_label, json_form
 from playbook.escalation.times import utc_iso
 from playbook.store.db import Database
 from playbook.store.escalation_models import EscalationRecord
@@ -74,24 +74,14 @@ class EscalationView:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (times in ISO 8601 UTC)."""
-        return {
-            "id": self.id,
-            "deal": self.deal,
-            "rule": self.rule,
-            "level": self.level,
-            "stage": self.stage,
-            "status": self.status,
-            "fired_at": utc_iso(self.fired_at),
-            "reason": self.reason,
-            "notified": [person.to_dict() for person in self.notified],
-            "resolved_at": utc_iso(self.resolved_at),
-            "resolution": self.resolution,
-            "acked_by": self.acked_by,
-            "ack_reason": self.ack_reason,
-            "snoozed_by": self.snoozed_by,
-            "snoozed_until": utc_iso(self.snoozed_until),
-            "snooze_reason": self.snooze_reason,
-        }
+        return json_form(self, _VIEW_KEYS)
+
+
+_VIEW_KEYS = (
+    *("id", "deal", "rule", "level", "stage", "status", "fired_at", "reason", "notified"),
+    *("resolved_at", "resolution", "acked_by", "ack_reason"),
+    *("snoozed_by", "snoozed_until", "snooze_reason"),
+)
 
 
 def list_escalations(

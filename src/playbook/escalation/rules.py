@@ -46,6 +46,7 @@ __all__ = [
     "date_passed_at",
     "deal_label",
     "due_at",
+    "json_form",
     "working_moment",
 ]
 
@@ -100,24 +101,32 @@ class Fired:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (times in ISO 8601 UTC), as ``sweep --format json`` prints it."""
-        return {
-            "id": self.id,
-            "deal": self.deal,
-            "deal_id": self.deal_id,
-            "rule": self.rule,
-            "rule_title": self.rule_title,
-            "level": self.level,
-            "episode": self.episode,
-            "stage": self.stage,
-            "owner": self.owner,
-            "status": self.status,
-            "fired_at": utc_iso(self.fired_at),
-            "swept_at": utc_iso(self.swept_at),
-            "reason": self.reason,
-            "trigger": dict(self.trigger),
-            "notified": [person.to_dict() for person in self.notified],
-            "message": self.message,
-        }
+        return json_form(self, _FIRED_KEYS)
+
+
+_FIRED_KEYS = (
+    *("id", "deal", "deal_id", "rule", "rule_title", "level", "episode", "stage", "owner"),
+    *("status", "fired_at", "swept_at", "reason", "trigger", "notified", "message"),
+)
+
+
+def json_form(item: object, names: Iterable[str]) -> dict[str, Any]:
+    """``{name: value}`` for the attributes ``names`` of ``item``, in order, as JSON keeps them.
+
+    Times become ISO 8601 in UTC, recipients ``{"as", "name"}`` mappings, and
+    mappings plain dicts; other values are kept as they are.
+    """
+    return {name: _json_value(getattr(item, name)) for name in names}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, tuple) and all(isinstance(item, Recipient) for item in value):
+        return [person.to_dict() for person in value]
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
 
 
 def deal_label(external_id: str | None, deal_id: int) -> str:
