@@ -176,6 +176,9 @@ class ScenarioResult:
         return data
 
 
+# --- rule paths ---------------------------------------------------------------------------
+
+
 def rule_paths(playbook: Playbook) -> dict[str, int]:
     """Every rule path the engine can name in a reason, with its line in the playbook.
 
