@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from playbook.errors import MoveBlockedError, PlaybookError
-from playbook.escalation.rules import PreparedRule
+from playbook.escalation.rules import deal_anchor, due_at
 from playbook.model import Escalation, Playbook
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import DealState
@@ -453,11 +453,13 @@ def due_escalations(
     """
     out: list[DueEscalation] = []
     for rule in playbook.escalations:
-        prepared = PreparedRule(playbook, rule, calendar)
-        anchor = prepared.deal_anchor(deal)
+        anchor = deal_anchor(playbook, rule, deal, calendar.timezone)
         if anchor is None:
             continue
-        levels = sum(1 for level in prepared.levels if level.due(anchor) <= now)
+        wait = rule.trigger.duration
+        levels = sum(
+            1 for level in rule.levels if due_at(calendar, anchor, wait, level.after) <= now
+        )
         if levels:
             out.append(DueEscalation(rule, anchor, levels))
     return tuple(out)

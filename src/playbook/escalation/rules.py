@@ -7,8 +7,8 @@ hours of a working day): nobody is notified at midnight, on a weekend or on a
 holiday (:func:`due_at`, :func:`working_moment`).
 
 The episode of each trigger kind, and therefore what makes a rule fire again.
-:meth:`PreparedRule.deal_anchor` reads the anchor from a deal's record (for
-playbook tests and impact reports); the sweep reads the same times in SQL
+:func:`deal_anchor` reads the anchor from a deal's record (for playbook tests
+and impact reports); the sweep reads the same times in SQL
 (:mod:`playbook.escalation.query`) and parses a date field's value with
 :meth:`PreparedRule.anchor_time`:
 
@@ -22,8 +22,8 @@ date_passed          the field's value (the next day's start)        the value c
 ===================  ==============================================  ===========================
 
 A deal record keeps no time at which a condition started to hold: the sweep
-tracks it from the first sweep that sees it, and :meth:`PreparedRule.deal_anchor`
-takes the stage's entry while the condition holds.
+tracks it from the first sweep that sees it, and :func:`deal_anchor` takes the
+stage's entry while the condition holds.
 """
 
 from __future__ import annotations
@@ -44,9 +44,11 @@ __all__ = [
     "PreparedRule",
     "Recipient",
     "date_passed_at",
+    "deal_anchor",
     "deal_label",
     "due_at",
     "json_form",
+    "rule_stages",
     "working_moment",
 ]
 
@@ -238,7 +240,7 @@ class PreparedRule:
         self.rule = rule
         self.calendar = calendar
         self.kind = rule.trigger.kind
-        self.stages = rule.stages or tuple(s.id for s in playbook.stages if s.is_open)
+        self.stages = rule_stages(playbook, rule)
         self.levels = tuple(
             LevelTiming(number, level, calendar, rule.trigger.duration)
             for number, level in enumerate(rule.levels, start=1)
@@ -281,31 +283,48 @@ class PreparedRule:
         prefix = "activity" if self.kind == "since_last_activity" else "held"
         return f"{prefix}@{anchor_iso}"
 
-    def deal_anchor(self, deal: DealState) -> datetime | None:
-        """The anchor of ``deal``'s current episode, from its record; None: the rule does not apply.
 
-        The rule applies to a deal in one of its stages whose ``when`` holds
-        (and, for a ``condition`` trigger, whose condition holds; for
-        ``date_passed``, whose field has a value).
-        """
-        if deal.stage not in self.stages:
-            return None
-        rule = self.rule
-        if rule.when is not None and not rule.when.test(deal.fields):
-            return None
-        trigger = rule.trigger
-        entered = deal.stage_entered_at or deal.created_at
-        if self.kind == "in_stage":
-            return entered
-        if self.kind == "since_last_activity":
-            return deal.last_activity_at or deal.created_at or entered
-        if self.kind == "condition":
-            holds = trigger.condition is not None and trigger.condition.test(deal.fields)
-            return entered if holds else None
-        value = deal.fields.get(trigger.field or "")
-        if isinstance(value, date):
-            return date_passed_at(value, self.calendar.timezone)
+# --- anchors of a deal's record -----------------------------------------------------------
+
+
+def rule_stages(playbook: Playbook, rule: Escalation) -> tuple[str, ...]:
+    """The stages ``rule`` applies in: its own ``stages``, else every open stage."""
+    return rule.stages or tuple(s.id for s in playbook.stages if s.is_open)
+
+
+def deal_anchor(
+    playbook: Playbook, rule: Escalation, deal: DealState, timezone: tzinfo
+) -> datetime | None:
+    """The anchor of ``deal``'s current episode of ``rule``, from its record (None: no episode).
+
+    The rule applies to a deal in one of its stages (:func:`rule_stages`)
+    whose ``when`` holds, and, for a ``condition`` trigger, whose condition
+    holds; for ``date_passed``, whose field has a value. The anchors are the
+    sweep's (see the table above); ``timezone`` is the calendar's.
+    """
+    if not _in_stages(playbook, rule, deal.stage):
         return None
+    if rule.when is not None and not rule.when.test(deal.fields):
+        return None
+    trigger = rule.trigger
+    entered = deal.stage_entered_at or deal.created_at
+    if trigger.kind == "in_stage":
+        return entered
+    if trigger.kind == "since_last_activity":
+        return deal.last_activity_at or deal.created_at or entered
+    if trigger.kind == "condition":
+        holds = trigger.condition is not None and trigger.condition.test(deal.fields)
+        return entered if holds else None
+    value = deal.fields.get(trigger.field or "")
+    return date_passed_at(value, timezone) if isinstance(value, date) else None
+
+
+def _in_stages(playbook: Playbook, rule: Escalation, stage_id: str) -> bool:
+    """``stage_id in rule_stages(playbook, rule)`` without building the tuple (once per deal)."""
+    if rule.stages:
+        return stage_id in rule.stages
+    stage = playbook.stage(stage_id)
+    return stage is not None and stage.is_open
 
 
 def _constant_trigger_values(rule: Escalation) -> dict[str, Any]:
