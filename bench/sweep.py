@@ -323,7 +323,7 @@ def _measure(mode: str, url: str, playbook_path: str) -> dict[str, Any]:
 
 def _naive(database: Any, playbook: Any) -> int:
     """Load every deal and evaluate the rule in Python, as a plain loop would."""
-    from playbook.escalation.sweep import due_at
+    from playbook.escalation.rules import due_at
     from playbook.runtime.calendar import WorkingCalendar
     from playbook.store.repository import DealStore
 

@@ -16,10 +16,10 @@ if TYPE_CHECKING:
     from playbook.definition.validate import load as load
     from playbook.definition.validate import validate_paths as validate_paths
     from playbook.diagnostics import Diagnostic as Diagnostic
+    from playbook.escalation.admin import acknowledge as acknowledge
+    from playbook.escalation.admin import list_escalations as list_escalations
+    from playbook.escalation.admin import snooze as snooze
     from playbook.escalation.sweep import SweepReport as SweepReport
-    from playbook.escalation.sweep import acknowledge as acknowledge
-    from playbook.escalation.sweep import list_escalations as list_escalations
-    from playbook.escalation.sweep import snooze as snooze
     from playbook.escalation.sweep import sweep as sweep
     from playbook.kpi.metrics import compute_kpis as compute_kpis
     from playbook.kpi.periods import parse_period as parse_period
@@ -55,9 +55,9 @@ _LAZY: dict[str, str] = {
     "WorkingCalendar": "playbook.runtime.calendar",
     "sweep": "playbook.escalation.sweep",
     "SweepReport": "playbook.escalation.sweep",
-    "list_escalations": "playbook.escalation.sweep",
-    "acknowledge": "playbook.escalation.sweep",
-    "snooze": "playbook.escalation.sweep",
+    "list_escalations": "playbook.escalation.admin",
+    "acknowledge": "playbook.escalation.admin",
+    "snooze": "playbook.escalation.admin",
     "compute_kpis": "playbook.kpi.metrics",
     "parse_period": "playbook.kpi.periods",
     "open_database": "playbook.store.db",

@@ -249,7 +249,9 @@ def test_a_playbook_declares_every_form_of_sink_with_secrets_from_the_environmen
     example = Path(__file__).resolve().parents[1] / "examples" / "valid" / "notifications.yaml"
     playbook = load(example)
     hook = "https://hooks.slack.com/services/T1/B2/secret"
-    sinks = declared_sinks(playbook.notifications, {"PLAYBOOK_SINK_SLACK_URL": hook}, console=_Out())
+    sinks = declared_sinks(
+        playbook.notifications, {"PLAYBOOK_SINK_SLACK_URL": hook}, console=_Out()
+    )
     by_name = {sink.name: sink for sink in sinks}
     assert list(by_name) == ["team_chat", "audit", "mail", "screen", "plain-url"]
     assert isinstance(by_name["team_chat"], WebhookSink)
@@ -258,7 +260,9 @@ def test_a_playbook_declares_every_form_of_sink_with_secrets_from_the_environmen
     assert isinstance(by_name["mail"], EmailSink)
     assert by_name["mail"].starttls
     assert isinstance(by_name["screen"], ConsoleSink)
-    with pytest.raises(EscalationError, match="needs the environment variable PLAYBOOK_SINK_SLACK_URL"):
+    with pytest.raises(
+        EscalationError, match="needs the environment variable PLAYBOOK_SINK_SLACK_URL"
+    ):
         declared_sinks(playbook.notifications, {}, console=_Out())
 
 

@@ -19,8 +19,9 @@ from sqlalchemy import event
 
 from playbook.definition.files import playbook_from_text
 from playbook.errors import CalendarError, DatabaseUnavailableError, NotificationError
+from playbook.escalation.admin import acknowledge, list_escalations, snooze
 from playbook.escalation.sinks import Notification
-from playbook.escalation.sweep import acknowledge, list_escalations, snooze, sweep
+from playbook.escalation.sweep import sweep
 from playbook.model import Calendar, Playbook
 from playbook.store.db import Database
 from playbook.store.models import Person

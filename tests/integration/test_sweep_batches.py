@@ -22,8 +22,10 @@ from sqlalchemy.dialects import sqlite
 
 from playbook.definition.files import playbook_from_text
 from playbook.escalation import sweep as escalation
+from playbook.escalation.admin import list_escalations
 from playbook.escalation.sinks import JsonLinesSink
-from playbook.escalation.sweep import list_escalations, sweep
+from playbook.escalation.sweep import sweep
+from playbook.escalation.times import sqlite_time
 from playbook.model import Playbook
 from playbook.store.db import Database
 from playbook.store.escalation_models import Delivery, EscalationRecord
@@ -198,4 +200,4 @@ def test_times_in_the_document_are_the_text_sqlite_columns_store(moment: datetim
     dialect = sqlite.dialect()
     convert = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
     assert convert is not None
-    assert escalation._sqlite_time(moment) == convert(moment)
+    assert sqlite_time(moment) == convert(moment)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from playbook.definition.files import playbook_from_text
-from playbook.escalation.sweep import list_escalations
+from playbook.escalation.admin import list_escalations
 from playbook.store.db import Database
 from playbook.store.escalation_models import Delivery
 from playbook.store.repository import DealStore

@@ -18,7 +18,8 @@ import pytest
 
 from playbook import services
 from playbook.definition.files import playbook_from_file
-from playbook.escalation.sweep import Fired, sweep
+from playbook.escalation.rules import Fired
+from playbook.escalation.sweep import sweep
 from playbook.model import Playbook
 from playbook.runtime.engine import Engine
 from playbook.store.db import Database, open_database
@@ -172,7 +173,7 @@ def test_replay_resolves_what_activities_and_the_stage_move_made_moot(
     replay_db: Database, fired: list[Fired]
 ) -> None:
     """The stage move resolves judge_intent_30 and the calls resolve the older follow-ups."""
-    from playbook.escalation.sweep import list_escalations
+    from playbook.escalation.admin import list_escalations
 
     assert fired
     views = {

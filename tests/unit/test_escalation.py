@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
+from types import MappingProxyType, SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from playbook.errors import DatabaseUnavailableError, EscalationError
-from playbook.escalation.sweep import _Level, due_at, working_moment
+from playbook.escalation.rules import (
+    LevelTiming,
+    Recipient,
+    date_passed_at,
+    due_at,
+    json_form,
+    working_moment,
+)
+from playbook.escalation.times import local_minutes, sqlite_time, utc_iso
 from playbook.escalation.worker import parse_interval, run_worker
 from playbook.model import Calendar, Duration, EscalationLevel
 from playbook.runtime.calendar import WorkingCalendar
@@ -62,7 +72,7 @@ def test_due_at_adds_both_waits_on_the_calendar(
     assert due_at(CN, sh(anchor), wait, after) == sh(expected)
 
 
-LEVEL = _Level(
+LEVEL = LevelTiming(
     1, EscalationLevel(("owner",), Duration("working_days", 2)), CN, Duration("days", 15)
 )
 
@@ -83,11 +93,77 @@ def test_the_sql_threshold_agrees_with_the_due_time(now: datetime, offset: int) 
 
 def test_the_threshold_is_exact_for_short_and_very_long_waits() -> None:
     """No wait: everything up to now is due; 20,000 days: everything up to that long ago."""
-    level = _Level(1, EscalationLevel(("owner",), Duration("days", 0)), UTC_WEEK, None)
-    far = _Level(1, EscalationLevel(("owner",), Duration("days", 20000)), UTC_WEEK, None)
+    level = LevelTiming(1, EscalationLevel(("owner",), Duration("days", 0)), UTC_WEEK, None)
+    far = LevelTiming(1, EscalationLevel(("owner",), Duration("days", 20000)), UTC_WEEK, None)
     now = datetime(2026, 3, 4, 10, tzinfo=UTC)
     assert level.latest_anchor(now) == now
     assert far.latest_anchor(now) == now - timedelta(days=20000)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (date(2026, 3, 31), "2026-04-01T00:00+08:00"),  # a date passes at the next day's start
+        (datetime(2026, 3, 31, 15, tzinfo=UTC), "2026-03-31T23:00+08:00"),
+        (datetime(2026, 3, 31, 15), "2026-03-31T23:00+08:00"),  # naive: UTC, as stored
+    ],
+)
+def test_a_date_passed_anchor_is_the_next_day_or_the_moment_itself(
+    value: date, expected: str
+) -> None:
+    """``date_passed`` anchors, the same for the sweep and for playbook tests."""
+    anchor = date_passed_at(value, ZoneInfo("Asia/Shanghai"))
+    assert anchor.tzinfo is UTC
+    assert anchor == datetime.fromisoformat(expected)
+
+
+@pytest.mark.parametrize(
+    ("moment", "iso", "stored", "shanghai"),
+    [
+        (
+            datetime(2026, 3, 2, 1, 30, 5, tzinfo=UTC),
+            "2026-03-02T01:30:05+00:00",
+            "2026-03-02 01:30:05.000000",
+            "2026-03-02T09:30+08:00",
+        ),
+        (
+            datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=8))),
+            "2026-03-02T01:30:00+00:00",
+            "2026-03-02 01:30:00.000000",
+            "2026-03-02T09:30+08:00",
+        ),
+        (  # a naive time is UTC (as the store reads it back), never the machine's local time
+            datetime(2026, 3, 2, 1, 30),
+            "2026-03-02T01:30:00+00:00",
+            "2026-03-02 01:30:00.000000",
+            "2026-03-02T09:30+08:00",
+        ),
+    ],
+)
+def test_the_three_forms_of_a_time_agree(
+    moment: datetime, iso: str, stored: str, shanghai: str
+) -> None:
+    """JSON (UTC ISO 8601), SQLite's stored text and a reason's local minutes: one instant."""
+    assert utc_iso(moment) == iso
+    assert sqlite_time(moment) == stored
+    assert local_minutes(moment, ZoneInfo("Asia/Shanghai")) == shanghai
+    assert utc_iso(None) is None
+
+
+def test_json_form_writes_times_in_utc_and_recipients_as_mappings() -> None:
+    """The JSON of ``Fired`` and ``EscalationView``: attributes in the order asked for."""
+    item = SimpleNamespace(
+        at=datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=8))),
+        never=None,
+        people=(Recipient("owner", "li.na"),),
+        trigger=MappingProxyType({"kind": "in_stage"}),
+    )
+    assert list(json_form(item, ("people", "at", "never", "trigger")).items()) == [
+        ("people", [{"as": "owner", "name": "li.na"}]),
+        ("at", "2026-03-02T01:30:00+00:00"),
+        ("never", None),
+        ("trigger", {"kind": "in_stage"}),
+    ]
 
 
 @pytest.mark.parametrize(

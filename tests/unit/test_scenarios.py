@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from playbook.authoring.scenarios import due_escalations, read_scenarios, rule_paths, run_scenario
+from playbook.authoring.scenario_files import read_scenarios
+from playbook.authoring.scenarios import due_escalations, rule_paths, run_scenario
 from playbook.definition.validate import load
 from playbook.errors import ScenarioError
 from playbook.runtime.calendar import WorkingCalendar

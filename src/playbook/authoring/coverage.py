@@ -29,20 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playbook.authoring.scenarios import (
-    ScenarioFile,
-    ScenarioResult,
-    Trace,
-    criterion_rule,
-    find_scenario_files,
-    read_scenarios,
-    run_scenario,
-)
+from playbook.authoring.scenario_files import find_scenario_files, read_scenarios
+from playbook.authoring.scenarios import ScenarioResult, Trace, criterion_rule, run_file
 from playbook.definition.loader import read_document
 from playbook.definition.validate import find_playbooks, is_playbook_like, load
 from playbook.errors import PathNotFoundError
 from playbook.model import Playbook
-from playbook.runtime.engine import Engine
 
 __all__ = [
     "CATEGORIES",
@@ -231,7 +223,7 @@ def run_tests(paths: Sequence[str | Path]) -> TestReport:
     for scenario_file in files:
         key = str(Path(scenario_file.playbook_path).resolve())
         trace = traces.setdefault(key, (scenario_file.playbook, Trace()))[1]
-        for result in _run_file(scenario_file):
+        for result in run_file(scenario_file):
             results.append(result)
             trace.merge(result.trace)
     for path in _untested_playbooks(paths, traces):
@@ -240,12 +232,6 @@ def run_tests(paths: Sequence[str | Path]) -> TestReport:
         coverage_of(playbook, trace, _shown(key)) for key, (playbook, trace) in traces.items()
     )
     return TestReport(tuple(results), coverages)
-
-
-def _run_file(scenario_file: ScenarioFile) -> Iterator[ScenarioResult]:
-    engine = Engine(scenario_file.playbook)
-    for scenario in scenario_file.scenarios:
-        yield run_scenario(scenario, engine)
 
 
 def _untested_playbooks(paths: Sequence[str | Path], tested: Iterable[str]) -> list[str]:

@@ -19,39 +19,28 @@ Every step may carry ``at`` (the time of the step; later steps keep it) and
 blocked), ``stage`` (after the step), ``error`` (a ``PB`` code the step raises)
 and, for a sweep, ``fire`` (escalation ids) and ``levels`` (``{id: levels due}``).
 A step without ``expect`` must succeed. Running records what each step
-exercised (:class:`Trace`) for :mod:`playbook.authoring.coverage`.
+exercised (:class:`Trace`) for :mod:`playbook.authoring.coverage`. Reading and
+checking the files is :mod:`playbook.authoring.scenario_files`.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
-from difflib import get_close_matches
-from pathlib import Path
-from typing import Any, Literal, NoReturn
+from datetime import datetime
+from typing import Any, Literal
 
-from playbook.definition.loader import Document, read_document
-from playbook.definition.validate import load
-from playbook.errors import (
-    DealError,
-    MoveBlockedError,
-    PathNotFoundError,
-    PlaybookError,
-    ScenarioError,
-)
+from playbook.errors import MoveBlockedError, PlaybookError
+from playbook.escalation.rules import deal_anchor, due_at
 from playbook.model import Escalation, Playbook
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import DealState, as_deal
+from playbook.runtime.deals import DealState
 from playbook.runtime.decisions import Decision
 from playbook.runtime.engine import Engine
 from playbook.values import Actor, coerce_fields
 
 __all__ = [
-    "SCENARIO_SUFFIXES",
+    "STEP_KINDS",
     "DueEscalation",
     "Expectation",
     "Scenario",
@@ -62,40 +51,16 @@ __all__ = [
     "Trace",
     "criterion_rule",
     "due_escalations",
-    "find_scenario_files",
     "iter_results",
-    "read_scenarios",
+    "rule_id_of",
     "rule_paths",
+    "run_file",
     "run_scenario",
 ]
 
-SCENARIO_SUFFIXES = (".test.yaml", ".test.yml")
-"""How a scenario file's name ends; the playbook is the same name without ``.test``."""
-
 StepKind = Literal["check", "advance", "complete", "set", "log", "sweep"]
-_STEP_KINDS: tuple[StepKind, ...] = ("check", "advance", "complete", "set", "log", "sweep")
-_STEP_KEYS = frozenset(
-    {*_STEP_KINDS, "as", "actor", "at", "override", "evidence", "expect", "note"}
-)
-_EXPECT_KEYS = frozenset({"allowed", "reasons", "rules", "stage", "error", "fire", "levels"})
-_SCENARIO_KEYS = frozenset({"name", "now", "deal", "steps"})
-_DEAL_KEYS = frozenset(
-    {
-        "id",
-        "stage",
-        "fields",
-        "stage_entered_at",
-        "created_at",
-        "last_activity_at",
-        "owner",
-        "team",
-        "completed_actions",
-    }
-)
-_LOG_KINDS = frozenset({"call", "meeting", "email", "note", "visit"})
-_CODE = re.compile(r"^PB\d{3}$")
-
-_YamlPath = tuple[str | int, ...]
+STEP_KINDS: tuple[StepKind, ...] = ("check", "advance", "complete", "set", "log", "sweep")
+"""The kinds of step, in the order a step's error message lists them."""
 
 
 # --- the model of a scenario file ---------------------------------------------------------
@@ -212,358 +177,7 @@ class ScenarioResult:
         return data
 
 
-# --- finding and reading files ------------------------------------------------------------
-
-
-def find_scenario_files(paths: Sequence[str | Path]) -> list[Path]:
-    """The scenario files named in ``paths`` or found (recursively, sorted) under directories.
-
-    Raises :class:`~playbook.errors.PathNotFoundError` for a path that does not exist.
-    """
-    found: dict[Path, None] = {}
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            for root, dirs, names in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.update(
-                    dict.fromkeys(Path(root) / n for n in sorted(names) if _is_scenario(n))
-                )
-        elif path.is_file():
-            found[path] = None
-        else:
-            raise PathNotFoundError(
-                f"no such file or directory: {given}", hint="check the path", file=str(given)
-            )
-    return list(found)
-
-
-def _is_scenario(name: str) -> bool:
-    return name.endswith(SCENARIO_SUFFIXES)
-
-
-def read_scenarios(path: str | Path, playbook: Playbook | None = None) -> ScenarioFile:
-    """Read a scenario file strictly and check every name in it against its playbook.
-
-    The playbook is ``playbook:`` in the file (relative to it), else the file's
-    name without ``.test``; ``playbook`` given here is used instead of loading it.
-    Raises :class:`~playbook.errors.ScenarioError` (with file, line and column)
-    for anything the playbook does not define, and
-    :class:`~playbook.errors.InvalidPlaybookError` when the playbook is not valid.
-    """
-    loaded = read_document(path, display_name=str(path))
-    errors = [d for d in loaded.diagnostics if d.severity == "error"]
-    if loaded.document is None or errors:
-        first = errors[0]
-        raise ScenarioError(
-            f"{first.code} {first.message}", file=str(path), line=first.line, column=first.column
-        )
-    reader = _Reader(loaded.document)
-    playbook_path = reader.playbook_path(Path(path))
-    model = playbook if playbook is not None else reader.load_playbook(playbook_path)
-    return reader.scenario_file(str(playbook_path), model)
-
-
-class _Reader:
-    """Turns a scenario document into the model, failing at the first unknown name."""
-
-    def __init__(self, document: Document) -> None:
-        self.doc = document
-        self.file = document.file
-
-    def fail(
-        self, path: _YamlPath, message: str, hint: str | None = None, *, key: bool = False
-    ) -> NoReturn:
-        mark = self.doc.mark(path, key=key)
-        raise ScenarioError(message, hint=hint, file=self.file, line=mark.line, column=mark.column)
-
-    def line(self, path: _YamlPath) -> int:
-        return self.doc.mark(path).line
-
-    def playbook_path(self, path: Path) -> Path:
-        data = self.doc.data
-        if not isinstance(data, Mapping):
-            self.fail((), "a scenario file is a mapping with `playbook` and `scenarios`")
-        named = data.get("playbook")
-        if named is None:
-            stem = path.name
-            for suffix in SCENARIO_SUFFIXES:
-                stem = stem.removesuffix(suffix)
-            return path.with_name(stem + ".yaml")
-        if not isinstance(named, str):
-            self.fail(("playbook",), "`playbook` is the path of the playbook file, as text")
-        return path.parent / named
-
-    def load_playbook(self, path: Path) -> Playbook:
-        if not path.is_file():
-            self.fail(
-                ("playbook",), f"the playbook {path} does not exist", "name it with `playbook:`"
-            )
-        return load(path)
-
-    def scenario_file(self, playbook_path: str, playbook: Playbook) -> ScenarioFile:
-        data = self.doc.data
-        self._keys((), data, frozenset({"playbook", "scenarios"}))
-        items = data.get("scenarios")
-        if not isinstance(items, list) or not items:
-            self.fail(("scenarios",), "`scenarios` must be a non-empty list of scenarios")
-        known = _Names(playbook)
-        scenarios = tuple(
-            self._scenario(("scenarios", i), raw, playbook, known) for i, raw in enumerate(items)
-        )
-        return ScenarioFile(self.file, playbook_path, playbook, scenarios)
-
-    def _keys(self, path: _YamlPath, raw: Any, allowed: frozenset[str]) -> None:
-        if not isinstance(raw, Mapping):
-            self.fail(path, "expected a mapping here")
-        for key in raw:
-            if key not in allowed:
-                self.fail(
-                    (*path, key), f"unknown key {key!r}", _did_you_mean(key, allowed), key=True
-                )
-
-    def _scenario(self, path: _YamlPath, raw: Any, playbook: Playbook, known: _Names) -> Scenario:
-        self._keys(path, raw, _SCENARIO_KEYS)
-        name = raw.get("name")
-        if not isinstance(name, str) or not name.strip():
-            self.fail(path, "every scenario needs a `name`")
-        now = self._time((*path, "now"), raw.get("now"), playbook, required=True)
-        assert now is not None
-        deal = self._deal((*path, "deal"), raw.get("deal") or {}, playbook, known, now, name)
-        steps_raw = raw.get("steps")
-        if not isinstance(steps_raw, list) or not steps_raw:
-            self.fail((*path, "steps"), "`steps` must be a non-empty list")
-        steps = tuple(
-            self._step((*path, "steps", i), item, playbook, known)
-            for i, item in enumerate(steps_raw)
-        )
-        return Scenario(name, self.file, self.line(path), deal, now, steps)
-
-    def _time(
-        self, path: _YamlPath, raw: Any, playbook: Playbook, *, required: bool = False
-    ) -> datetime | None:
-        if raw is None:
-            if required:
-                self.fail(path, "a scenario needs `now`: the time its steps run at")
-            return None
-        if not isinstance(raw, str):
-            self.fail(path, f"{raw!r} is not a time", "write ISO 8601: 2026-03-02T09:30:00+08:00")
-        try:
-            return _parse_time(raw, playbook)
-        except ValueError:
-            self.fail(path, f"{raw!r} is not a time", "write ISO 8601: 2026-03-02T09:30:00+08:00")
-        raise AssertionError  # pragma: no cover
-
-    def _deal(
-        self,
-        path: _YamlPath,
-        raw: Any,
-        playbook: Playbook,
-        known: _Names,
-        now: datetime,
-        name: str,
-    ) -> DealState:
-        self._keys(path, raw, _DEAL_KEYS)
-        stage = raw.get("stage", playbook.first_stage.id)
-        known.stage((*path, "stage"), stage, self)
-        fields = raw.get("fields") or {}
-        self._fields((*path, "fields"), fields, playbook, known)
-        done = raw.get("completed_actions") or []
-        if not isinstance(done, list):
-            self.fail((*path, "completed_actions"), "`completed_actions` is a list of action ids")
-        for i, action in enumerate(done):
-            known.action((*path, "completed_actions", i), action, self, stage=stage)
-        times = {}
-        for key in ("stage_entered_at", "created_at", "last_activity_at"):
-            moment = self._time((*path, key), raw.get(key), playbook)
-            times[key] = moment or now
-        record = {
-            "id": str(raw.get("id") or _slug(name)),
-            "stage": stage,
-            "fields": dict(fields),
-            "completed_actions": list(done),
-            "owner": raw.get("owner", "owner"),
-            "team": raw.get("team"),
-            **times,
-        }
-        try:
-            return as_deal(record, playbook)
-        except DealError as error:
-            self.fail(path, f"the deal is not valid: {error.message}", error.hint)
-        raise AssertionError  # pragma: no cover
-
-    def _fields(
-        self, path: _YamlPath, raw: Any, playbook: Playbook, known: _Names
-    ) -> dict[str, Any]:
-        if not isinstance(raw, Mapping):
-            self.fail(path, "field values are a mapping: {field: value}")
-        for key, value in raw.items():
-            known.field((*path, key), key, self)
-            try:
-                coerce_fields(playbook, {key: value})
-            except DealError as error:
-                self.fail((*path, key), error.message, error.hint)
-        return dict(raw)
-
-    def _step(self, path: _YamlPath, raw: Any, playbook: Playbook, known: _Names) -> Step:
-        self._keys(path, raw, _STEP_KEYS)
-        kinds = [kind for kind in _STEP_KINDS if kind in raw]
-        if len(kinds) != 1:
-            self.fail(path, "a step has exactly one of: " + ", ".join(_STEP_KINDS))
-        kind = kinds[0]
-        target = self._target((*path, kind), kind, raw[kind], playbook, known)
-        roles = self._roles((*path, "as"), raw.get("as"), known)
-        if kind in ("advance", "complete") and roles is None:
-            self.fail(path, f"a `{kind}` step needs `as`: the role(s) of who acts")
-        expect = None
-        if "expect" in raw:
-            expect = self._expect((*path, "expect"), raw["expect"], kind, known)
-        elif kind in ("check", "sweep"):
-            self.fail(path, f"a `{kind}` step needs `expect`: what the engine must answer")
-        override = raw.get("override")
-        if override is not None and kind != "advance":
-            self.fail((*path, "override"), "only an `advance` step can override")
-        return Step(
-            kind,
-            target,
-            self.line(path),
-            self._time((*path, "at"), raw.get("at"), playbook),
-            roles,
-            str(raw.get("actor") or "tester"),
-            None if override is None else str(override),
-            raw.get("evidence"),
-            expect,
-        )
-
-    def _target(
-        self, path: _YamlPath, kind: StepKind, raw: Any, playbook: Playbook, known: _Names
-    ) -> Any:
-        if kind in ("check", "advance"):
-            known.stage(path, raw, self)
-            return raw
-        if kind == "complete":
-            known.action(path, raw, self)
-            return raw
-        if kind == "set":
-            return self._fields(path, raw, playbook, known)
-        if kind == "log":
-            if raw not in _LOG_KINDS:
-                self.fail(
-                    path,
-                    f"unknown activity {raw!r}",
-                    "log one of: " + ", ".join(sorted(_LOG_KINDS)),
-                )
-            return raw
-        return self._time(path, raw, playbook, required=True)
-
-    def _roles(self, path: _YamlPath, raw: Any, known: _Names) -> tuple[str, ...] | None:
-        if raw is None:
-            return None
-        roles = [raw] if isinstance(raw, str) else raw
-        if not isinstance(roles, list) or not roles:
-            self.fail(path, "`as` is a role id or a list of role ids")
-        for i, role in enumerate(roles):
-            known.role(path if isinstance(raw, str) else (*path, i), role, self)
-        return tuple(roles)
-
-    def _expect(self, path: _YamlPath, raw: Any, kind: StepKind, known: _Names) -> Expectation:
-        self._keys(path, raw, _EXPECT_KEYS)
-        allowed = raw.get("allowed")
-        if allowed is not None and not isinstance(allowed, bool):
-            self.fail((*path, "allowed"), "`allowed` is true or false")
-        about_escalations = "fire" in raw or "levels" in raw
-        if kind == "sweep" and not about_escalations:
-            self.fail(path, "a sweep expects `fire` (and optionally `levels`)")
-        if kind != "sweep" and about_escalations:
-            self.fail(path, "only a `sweep` step expects `fire` or `levels`")
-        reasons = self._codes((*path, "reasons"), raw.get("reasons"))
-        error = raw.get("error")
-        if error is not None and not (isinstance(error, str) and _CODE.match(error)):
-            self.fail((*path, "error"), "`error` is a code such as PB530")
-        rules = self._list((*path, "rules"), raw.get("rules"))
-        for i, rule in enumerate(rules or ()):
-            known.rule((*path, "rules", i), rule, self)
-        stage = raw.get("stage")
-        if stage is not None:
-            known.stage((*path, "stage"), stage, self)
-        fire = self._list((*path, "fire"), raw.get("fire"))
-        for i, rule_id in enumerate(fire or ()):
-            known.escalation((*path, "fire", i), rule_id, self)
-        levels = raw.get("levels")
-        if levels is not None:
-            if not isinstance(levels, Mapping):
-                self.fail((*path, "levels"), "`levels` maps escalation ids to a number of levels")
-            for key, count in levels.items():
-                known.escalation((*path, "levels", key), key, self)
-                if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                    self.fail((*path, "levels", key), "a number of levels is an integer >= 0")
-        return Expectation(allowed, reasons, rules, stage, error, fire, levels)
-
-    def _codes(self, path: _YamlPath, raw: Any) -> tuple[str, ...] | None:
-        codes = self._list(path, raw)
-        for i, code in enumerate(codes or ()):
-            if not _CODE.match(code):
-                self.fail((*path, i), f"{code!r} is not a reason code such as PB544")
-        return codes
-
-    def _list(self, path: _YamlPath, raw: Any) -> tuple[str, ...] | None:
-        if raw is None:
-            return None
-        if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-            self.fail(path, "expected a list of text")
-        return tuple(raw)
-
-
-class _Names:
-    """The names a scenario may use, from its playbook, with did-you-mean errors."""
-
-    def __init__(self, playbook: Playbook) -> None:
-        self.playbook = playbook
-        self.stages = [s.id for s in playbook.stages]
-        self.actions = {a.id: s.id for s in playbook.stages for a in s.actions}
-        self.rules = rule_paths(playbook)
-        self.rule_ids = {_rule_id(rule) for rule in self.rules}
-        self.escalations = [e.id for e in playbook.escalations]
-
-    def stage(self, path: _YamlPath, value: Any, reader: _Reader) -> None:
-        if value not in self.stages:
-            reader.fail(path, f"unknown stage {value!r}", _did_you_mean(value, self.stages))
-
-    def field(self, path: _YamlPath, value: Any, reader: _Reader) -> None:
-        if value not in self.playbook.fields:
-            reader.fail(
-                path,
-                f"unknown field {value!r}",
-                _did_you_mean(value, self.playbook.fields),
-                key=True,
-            )
-
-    def role(self, path: _YamlPath, value: Any, reader: _Reader) -> None:
-        if value not in self.playbook.roles:
-            reader.fail(path, f"unknown role {value!r}", _did_you_mean(value, self.playbook.roles))
-
-    def action(
-        self, path: _YamlPath, value: Any, reader: _Reader, stage: str | None = None
-    ) -> None:
-        if value not in self.actions:
-            reader.fail(path, f"unknown action {value!r}", _did_you_mean(value, self.actions))
-        if stage is not None and self.actions[value] != stage:
-            reader.fail(path, f"action {value!r} belongs to stage {self.actions[value]!r}")
-
-    def rule(self, path: _YamlPath, value: str, reader: _Reader) -> None:
-        if value not in self.rules and value not in self.rule_ids:
-            reader.fail(
-                path,
-                f"unknown rule {value!r}",
-                _did_you_mean(value, [*self.rules, *self.rule_ids])
-                or "rules are paths such as stages[solution].entry.budget_known, or their ids",
-            )
-
-    def escalation(self, path: _YamlPath, value: Any, reader: _Reader) -> None:
-        if value not in self.escalations:
-            reader.fail(
-                path, f"unknown escalation rule {value!r}", _did_you_mean(value, self.escalations)
-            )
+# --- rule paths ---------------------------------------------------------------------------
 
 
 def rule_paths(playbook: Playbook) -> dict[str, int]:
@@ -605,13 +219,13 @@ def criterion_rule(stage: str, kind: str, criterion_id: str) -> str:
     return f"stages[{stage}].{kind}.{criterion_id}"
 
 
-def _rule_id(rule: str) -> str:
+def rule_id_of(rule: str) -> str:
     """The last part of a rule path: ``budget_known`` of ``stages[x].exit.budget_known``."""
     return rule.rsplit(".", 1)[-1]
 
 
 def _rule_matches(actual: str, expected: str) -> bool:
-    return actual == expected or _rule_id(actual) == expected
+    return actual == expected or rule_id_of(actual) == expected
 
 
 # --- running ------------------------------------------------------------------------------
@@ -739,7 +353,7 @@ class _Run:
         for reason in decision.reasons:
             self.trace.rules.add(reason.rule)
             if reason.code == "PB545":
-                self.trace.actions.add(_rule_id(reason.rule))
+                self.trace.actions.add(rule_id_of(reason.rule))
 
     def _compare(self, step: Step, decision: Decision) -> None:
         expect = step.expect or Expectation()
@@ -835,20 +449,14 @@ def due_escalations(
     """The escalation rules of ``playbook`` that fire for ``deal`` at ``now``, in order.
 
     A rule fires when the deal is in one of its stages (default: every open
-    stage), its ``when`` holds, and its first level is due, with the due times
-    of the sweep (:func:`playbook.escalation.sweep.due_at`: the trigger's wait and the
-    level's delay on the working calendar, then the next working moment).
-    Anchors: ``in_stage`` entering the stage, ``since_last_activity`` the last
-    activity (else entering the stage), ``date_passed`` the start of the day
-    after the date in the field (or the datetime itself), and ``condition``
-    entering the stage while the condition holds (a deal record keeps no
-    earlier time for it; the sweep tracks it from the first sweep that sees it).
+    stage), its ``when`` holds, and its first level is due. Anchors and due
+    times are the sweep's own (:mod:`playbook.escalation.rules`); a deal
+    record keeps no earlier time for a ``condition`` than the stage's entry
+    (the sweep tracks it from the first sweep that sees it hold).
     """
-    from playbook.escalation.sweep import due_at  # loads the store layer: only when sweeping
-
     out: list[DueEscalation] = []
     for rule in playbook.escalations:
-        anchor = _anchor(playbook, calendar, rule, deal)
+        anchor = deal_anchor(playbook, rule, deal, calendar.timezone)
         if anchor is None:
             continue
         wait = rule.trigger.duration
@@ -860,54 +468,11 @@ def due_escalations(
     return tuple(out)
 
 
-def _anchor(
-    playbook: Playbook, calendar: WorkingCalendar, rule: Escalation, deal: DealState
-) -> datetime | None:
-    stage = playbook.stage(deal.stage)
-    if rule.stages is not None:
-        in_scope = deal.stage in rule.stages
-    else:
-        in_scope = stage is not None and stage.is_open
-    if not in_scope or (rule.when is not None and not rule.when.test(deal.fields)):
-        return None
-    trigger = rule.trigger
-    entered = deal.stage_entered_at or deal.created_at
-    if trigger.kind == "in_stage":
-        return entered
-    if trigger.kind == "since_last_activity":
-        return deal.last_activity_at or entered
-    if trigger.kind == "condition":
-        holds = trigger.condition is not None and trigger.condition.test(deal.fields)
-        return entered if holds else None
-    return _date_passed(deal.fields.get(trigger.field or ""), calendar)
-
-
-def _date_passed(value: Any, calendar: WorkingCalendar) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
-        midnight = datetime.combine(value + timedelta(days=1), datetime.min.time())
-        return midnight.replace(tzinfo=calendar.timezone).astimezone(UTC)
-    return None
-
-
-# --- small helpers ------------------------------------------------------------------------
-
-
-def _parse_time(text: str, playbook: Playbook) -> datetime:
-    moment = datetime.fromisoformat(text.strip())
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(playbook.timezone))
-    return moment.astimezone(UTC)
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[:60] or "deal"
-
-
-def _did_you_mean(name: Any, candidates: Iterable[str]) -> str | None:
-    close = get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
+def run_file(scenario_file: ScenarioFile) -> Iterator[ScenarioResult]:
+    """Run every scenario of ``scenario_file`` with one engine, in file order."""
+    engine = Engine(scenario_file.playbook)
+    for scenario in scenario_file.scenarios:
+        yield run_scenario(scenario, engine)
 
 
 def iter_results(
@@ -915,6 +480,5 @@ def iter_results(
 ) -> Iterator[tuple[ScenarioFile, ScenarioResult]]:
     """Run every scenario of every file, one engine per playbook, in file order."""
     for scenario_file in files:
-        engine = Engine(scenario_file.playbook)
-        for scenario in scenario_file.scenarios:
-            yield scenario_file, run_scenario(scenario, engine)
+        for result in run_file(scenario_file):
+            yield scenario_file, result

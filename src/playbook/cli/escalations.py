@@ -25,8 +25,10 @@ from playbook.cli.common import load_playbook
 from playbook.errors import NotificationError, PlaybookError
 
 if TYPE_CHECKING:
+    from playbook.escalation.admin import EscalationView
+    from playbook.escalation.rules import Fired
     from playbook.escalation.sinks import Sink
-    from playbook.escalation.sweep import EscalationView, Fired, SweepReport
+    from playbook.escalation.sweep import SweepReport
     from playbook.model import Playbook
     from playbook.store.db import Database
 
@@ -210,7 +212,7 @@ def list_command(
     fmt: str,
 ) -> int:
     """Show escalations, newest first."""
-    from playbook.escalation.sweep import list_escalations
+    from playbook.escalation.admin import list_escalations
 
     database = _open(url)
     try:
@@ -238,7 +240,7 @@ def ack(
     escalation_id: int, reason: str, actor_id: str | None, url: str | None, now_text: str | None
 ) -> int:
     """Take charge of an open escalation: later levels of it no longer fire."""
-    from playbook.escalation.sweep import acknowledge
+    from playbook.escalation.admin import acknowledge
 
     database = _open(url)
     try:
@@ -273,7 +275,7 @@ def snooze_command(
     now_text: str | None,
 ) -> int:
     """Hold the escalation's rule back for its deal until a time."""
-    from playbook.escalation.sweep import snooze
+    from playbook.escalation.admin import snooze
 
     now = _now(now_text, None)
     until = _until(until_text, now)

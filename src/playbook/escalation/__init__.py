@@ -1,5 +1,6 @@
 """Escalations.
 
-Pure due-time rules, the SQL sweep, the outbox, list/ack/snooze, sinks and the
-worker.
+Pure due-time rules and anchors (``rules``, ``times``), the SQL sweep
+(``sweep`` over ``query``, ``candidate`` and ``inserts``), the outbox
+(``outbox``), list/ack/snooze (``admin``), sinks and the worker.
 """

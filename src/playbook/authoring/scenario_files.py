@@ -1,0 +1,436 @@
+"""Scenario files: finding them, reading them strictly, checking every name in them.
+
+A scenario file (``b2b-project-sales.test.yaml`` next to ``b2b-project-sales.yaml``)
+is read with the strict loader and checked against its playbook before anything
+runs: a step that names an unknown stage, field, action, role, rule or
+escalation is a :class:`~playbook.errors.ScenarioError` with the file, line and
+column. What a scenario file says, and how it runs, is in
+:mod:`playbook.authoring.scenarios`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any, NoReturn
+
+from playbook.authoring.scenarios import (
+    STEP_KINDS,
+    Expectation,
+    Scenario,
+    ScenarioFile,
+    Step,
+    StepKind,
+    rule_id_of,
+    rule_paths,
+)
+from playbook.definition.loader import Document, read_document
+from playbook.definition.validate import load
+from playbook.errors import DealError, PathNotFoundError, ScenarioError
+from playbook.model import Playbook
+from playbook.runtime.deals import DealState, as_deal
+from playbook.values import coerce_fields
+
+__all__ = ["SCENARIO_SUFFIXES", "find_scenario_files", "read_scenarios"]
+
+SCENARIO_SUFFIXES = (".test.yaml", ".test.yml")
+"""How a scenario file's name ends; the playbook is the same name without ``.test``."""
+
+_STEP_KEYS = frozenset({*STEP_KINDS, "as", "actor", "at", "override", "evidence", "expect", "note"})
+_EXPECT_KEYS = frozenset({"allowed", "reasons", "rules", "stage", "error", "fire", "levels"})
+_SCENARIO_KEYS = frozenset({"name", "now", "deal", "steps"})
+_DEAL_KEYS = frozenset(
+    {
+        "id",
+        "stage",
+        "fields",
+        "stage_entered_at",
+        "created_at",
+        "last_activity_at",
+        "owner",
+        "team",
+        "completed_actions",
+    }
+)
+_LOG_KINDS = frozenset({"call", "meeting", "email", "note", "visit"})
+_CODE = re.compile(r"^PB\d{3}$")
+
+_YamlPath = tuple[str | int, ...]
+
+
+# --- finding and reading files ------------------------------------------------------------
+
+
+def find_scenario_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The scenario files named in ``paths`` or found (recursively, sorted) under directories.
+
+    Raises :class:`~playbook.errors.PathNotFoundError` for a path that does not exist.
+    """
+    found: dict[Path, None] = {}
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.update(
+                    dict.fromkeys(Path(root) / n for n in sorted(names) if _is_scenario(n))
+                )
+        elif path.is_file():
+            found[path] = None
+        else:
+            raise PathNotFoundError(
+                f"no such file or directory: {given}", hint="check the path", file=str(given)
+            )
+    return list(found)
+
+
+def _is_scenario(name: str) -> bool:
+    return name.endswith(SCENARIO_SUFFIXES)
+
+
+def read_scenarios(path: str | Path, playbook: Playbook | None = None) -> ScenarioFile:
+    """Read a scenario file strictly and check every name in it against its playbook.
+
+    The playbook is ``playbook:`` in the file (relative to it), else the file's
+    name without ``.test``; ``playbook`` given here is used instead of loading it.
+    Raises :class:`~playbook.errors.ScenarioError` (with file, line and column)
+    for anything the playbook does not define, and
+    :class:`~playbook.errors.InvalidPlaybookError` when the playbook is not valid.
+    """
+    loaded = read_document(path, display_name=str(path))
+    errors = [d for d in loaded.diagnostics if d.severity == "error"]
+    if loaded.document is None or errors:
+        first = errors[0]
+        raise ScenarioError(
+            f"{first.code} {first.message}", file=str(path), line=first.line, column=first.column
+        )
+    reader = _Reader(loaded.document)
+    playbook_path = reader.playbook_path(Path(path))
+    model = playbook if playbook is not None else reader.load_playbook(playbook_path)
+    return reader.scenario_file(str(playbook_path), model)
+
+
+class _Reader:
+    """Turns a scenario document into the model, failing at the first unknown name."""
+
+    def __init__(self, document: Document) -> None:
+        self.doc = document
+        self.file = document.file
+
+    def fail(
+        self, path: _YamlPath, message: str, hint: str | None = None, *, key: bool = False
+    ) -> NoReturn:
+        mark = self.doc.mark(path, key=key)
+        raise ScenarioError(message, hint=hint, file=self.file, line=mark.line, column=mark.column)
+
+    def line(self, path: _YamlPath) -> int:
+        return self.doc.mark(path).line
+
+    def playbook_path(self, path: Path) -> Path:
+        data = self.doc.data
+        if not isinstance(data, Mapping):
+            self.fail((), "a scenario file is a mapping with `playbook` and `scenarios`")
+        named = data.get("playbook")
+        if named is None:
+            stem = path.name
+            for suffix in SCENARIO_SUFFIXES:
+                stem = stem.removesuffix(suffix)
+            return path.with_name(stem + ".yaml")
+        if not isinstance(named, str):
+            self.fail(("playbook",), "`playbook` is the path of the playbook file, as text")
+        return path.parent / named
+
+    def load_playbook(self, path: Path) -> Playbook:
+        if not path.is_file():
+            self.fail(
+                ("playbook",), f"the playbook {path} does not exist", "name it with `playbook:`"
+            )
+        return load(path)
+
+    def scenario_file(self, playbook_path: str, playbook: Playbook) -> ScenarioFile:
+        data = self.doc.data
+        self._keys((), data, frozenset({"playbook", "scenarios"}))
+        items = data.get("scenarios")
+        if not isinstance(items, list) or not items:
+            self.fail(("scenarios",), "`scenarios` must be a non-empty list of scenarios")
+        known = _Names(playbook)
+        scenarios = tuple(
+            self._scenario(("scenarios", i), raw, playbook, known) for i, raw in enumerate(items)
+        )
+        return ScenarioFile(self.file, playbook_path, playbook, scenarios)
+
+    def _keys(self, path: _YamlPath, raw: Any, allowed: frozenset[str]) -> None:
+        if not isinstance(raw, Mapping):
+            self.fail(path, "expected a mapping here")
+        for key in raw:
+            if key not in allowed:
+                self.fail(
+                    (*path, key), f"unknown key {key!r}", _did_you_mean(key, allowed), key=True
+                )
+
+    def _scenario(self, path: _YamlPath, raw: Any, playbook: Playbook, known: _Names) -> Scenario:
+        self._keys(path, raw, _SCENARIO_KEYS)
+        name = raw.get("name")
+        if not isinstance(name, str) or not name.strip():
+            self.fail(path, "every scenario needs a `name`")
+        now = self._time((*path, "now"), raw.get("now"), playbook, required=True)
+        assert now is not None
+        deal = self._deal((*path, "deal"), raw.get("deal") or {}, playbook, known, now, name)
+        steps_raw = raw.get("steps")
+        if not isinstance(steps_raw, list) or not steps_raw:
+            self.fail((*path, "steps"), "`steps` must be a non-empty list")
+        steps = tuple(
+            self._step((*path, "steps", i), item, playbook, known)
+            for i, item in enumerate(steps_raw)
+        )
+        return Scenario(name, self.file, self.line(path), deal, now, steps)
+
+    def _time(
+        self, path: _YamlPath, raw: Any, playbook: Playbook, *, required: bool = False
+    ) -> datetime | None:
+        if raw is None:
+            if required:
+                self.fail(path, "a scenario needs `now`: the time its steps run at")
+            return None
+        if not isinstance(raw, str):
+            self.fail(path, f"{raw!r} is not a time", "write ISO 8601: 2026-03-02T09:30:00+08:00")
+        try:
+            return _parse_time(raw, playbook)
+        except ValueError:
+            self.fail(path, f"{raw!r} is not a time", "write ISO 8601: 2026-03-02T09:30:00+08:00")
+        raise AssertionError  # pragma: no cover
+
+    def _deal(
+        self,
+        path: _YamlPath,
+        raw: Any,
+        playbook: Playbook,
+        known: _Names,
+        now: datetime,
+        name: str,
+    ) -> DealState:
+        self._keys(path, raw, _DEAL_KEYS)
+        stage = raw.get("stage", playbook.first_stage.id)
+        known.stage((*path, "stage"), stage, self)
+        fields = raw.get("fields") or {}
+        self._fields((*path, "fields"), fields, playbook, known)
+        done = raw.get("completed_actions") or []
+        if not isinstance(done, list):
+            self.fail((*path, "completed_actions"), "`completed_actions` is a list of action ids")
+        for i, action in enumerate(done):
+            known.action((*path, "completed_actions", i), action, self, stage=stage)
+        times = {}
+        for key in ("stage_entered_at", "created_at", "last_activity_at"):
+            moment = self._time((*path, key), raw.get(key), playbook)
+            times[key] = moment or now
+        record = {
+            "id": str(raw.get("id") or _slug(name)),
+            "stage": stage,
+            "fields": dict(fields),
+            "completed_actions": list(done),
+            "owner": raw.get("owner", "owner"),
+            "team": raw.get("team"),
+            **times,
+        }
+        try:
+            return as_deal(record, playbook)
+        except DealError as error:
+            self.fail(path, f"the deal is not valid: {error.message}", error.hint)
+        raise AssertionError  # pragma: no cover
+
+    def _fields(
+        self, path: _YamlPath, raw: Any, playbook: Playbook, known: _Names
+    ) -> dict[str, Any]:
+        if not isinstance(raw, Mapping):
+            self.fail(path, "field values are a mapping: {field: value}")
+        for key, value in raw.items():
+            known.field((*path, key), key, self)
+            try:
+                coerce_fields(playbook, {key: value})
+            except DealError as error:
+                self.fail((*path, key), error.message, error.hint)
+        return dict(raw)
+
+    def _step(self, path: _YamlPath, raw: Any, playbook: Playbook, known: _Names) -> Step:
+        self._keys(path, raw, _STEP_KEYS)
+        kinds = [kind for kind in STEP_KINDS if kind in raw]
+        if len(kinds) != 1:
+            self.fail(path, "a step has exactly one of: " + ", ".join(STEP_KINDS))
+        kind = kinds[0]
+        target = self._target((*path, kind), kind, raw[kind], playbook, known)
+        roles = self._roles((*path, "as"), raw.get("as"), known)
+        if kind in ("advance", "complete") and roles is None:
+            self.fail(path, f"a `{kind}` step needs `as`: the role(s) of who acts")
+        expect = None
+        if "expect" in raw:
+            expect = self._expect((*path, "expect"), raw["expect"], kind, known)
+        elif kind in ("check", "sweep"):
+            self.fail(path, f"a `{kind}` step needs `expect`: what the engine must answer")
+        override = raw.get("override")
+        if override is not None and kind != "advance":
+            self.fail((*path, "override"), "only an `advance` step can override")
+        return Step(
+            kind,
+            target,
+            self.line(path),
+            self._time((*path, "at"), raw.get("at"), playbook),
+            roles,
+            str(raw.get("actor") or "tester"),
+            None if override is None else str(override),
+            raw.get("evidence"),
+            expect,
+        )
+
+    def _target(
+        self, path: _YamlPath, kind: StepKind, raw: Any, playbook: Playbook, known: _Names
+    ) -> Any:
+        if kind in ("check", "advance"):
+            known.stage(path, raw, self)
+            return raw
+        if kind == "complete":
+            known.action(path, raw, self)
+            return raw
+        if kind == "set":
+            return self._fields(path, raw, playbook, known)
+        if kind == "log":
+            if raw not in _LOG_KINDS:
+                self.fail(
+                    path,
+                    f"unknown activity {raw!r}",
+                    "log one of: " + ", ".join(sorted(_LOG_KINDS)),
+                )
+            return raw
+        return self._time(path, raw, playbook, required=True)
+
+    def _roles(self, path: _YamlPath, raw: Any, known: _Names) -> tuple[str, ...] | None:
+        if raw is None:
+            return None
+        roles = [raw] if isinstance(raw, str) else raw
+        if not isinstance(roles, list) or not roles:
+            self.fail(path, "`as` is a role id or a list of role ids")
+        for i, role in enumerate(roles):
+            known.role(path if isinstance(raw, str) else (*path, i), role, self)
+        return tuple(roles)
+
+    def _expect(self, path: _YamlPath, raw: Any, kind: StepKind, known: _Names) -> Expectation:
+        self._keys(path, raw, _EXPECT_KEYS)
+        allowed = raw.get("allowed")
+        if allowed is not None and not isinstance(allowed, bool):
+            self.fail((*path, "allowed"), "`allowed` is true or false")
+        about_escalations = "fire" in raw or "levels" in raw
+        if kind == "sweep" and not about_escalations:
+            self.fail(path, "a sweep expects `fire` (and optionally `levels`)")
+        if kind != "sweep" and about_escalations:
+            self.fail(path, "only a `sweep` step expects `fire` or `levels`")
+        reasons = self._codes((*path, "reasons"), raw.get("reasons"))
+        error = raw.get("error")
+        if error is not None and not (isinstance(error, str) and _CODE.match(error)):
+            self.fail((*path, "error"), "`error` is a code such as PB530")
+        rules = self._list((*path, "rules"), raw.get("rules"))
+        for i, rule in enumerate(rules or ()):
+            known.rule((*path, "rules", i), rule, self)
+        stage = raw.get("stage")
+        if stage is not None:
+            known.stage((*path, "stage"), stage, self)
+        fire = self._list((*path, "fire"), raw.get("fire"))
+        for i, rule_id in enumerate(fire or ()):
+            known.escalation((*path, "fire", i), rule_id, self)
+        levels = raw.get("levels")
+        if levels is not None:
+            if not isinstance(levels, Mapping):
+                self.fail((*path, "levels"), "`levels` maps escalation ids to a number of levels")
+            for key, count in levels.items():
+                known.escalation((*path, "levels", key), key, self)
+                if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                    self.fail((*path, "levels", key), "a number of levels is an integer >= 0")
+        return Expectation(allowed, reasons, rules, stage, error, fire, levels)
+
+    def _codes(self, path: _YamlPath, raw: Any) -> tuple[str, ...] | None:
+        codes = self._list(path, raw)
+        for i, code in enumerate(codes or ()):
+            if not _CODE.match(code):
+                self.fail((*path, i), f"{code!r} is not a reason code such as PB544")
+        return codes
+
+    def _list(self, path: _YamlPath, raw: Any) -> tuple[str, ...] | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+            self.fail(path, "expected a list of text")
+        return tuple(raw)
+
+
+class _Names:
+    """The names a scenario may use, from its playbook, with did-you-mean errors."""
+
+    def __init__(self, playbook: Playbook) -> None:
+        self.playbook = playbook
+        self.stages = [s.id for s in playbook.stages]
+        self.actions = {a.id: s.id for s in playbook.stages for a in s.actions}
+        self.rules = rule_paths(playbook)
+        self.rule_ids = {rule_id_of(rule) for rule in self.rules}
+        self.escalations = [e.id for e in playbook.escalations]
+
+    def stage(self, path: _YamlPath, value: Any, reader: _Reader) -> None:
+        if value not in self.stages:
+            reader.fail(path, f"unknown stage {value!r}", _did_you_mean(value, self.stages))
+
+    def field(self, path: _YamlPath, value: Any, reader: _Reader) -> None:
+        if value not in self.playbook.fields:
+            reader.fail(
+                path,
+                f"unknown field {value!r}",
+                _did_you_mean(value, self.playbook.fields),
+                key=True,
+            )
+
+    def role(self, path: _YamlPath, value: Any, reader: _Reader) -> None:
+        if value not in self.playbook.roles:
+            reader.fail(path, f"unknown role {value!r}", _did_you_mean(value, self.playbook.roles))
+
+    def action(
+        self, path: _YamlPath, value: Any, reader: _Reader, stage: str | None = None
+    ) -> None:
+        if value not in self.actions:
+            reader.fail(path, f"unknown action {value!r}", _did_you_mean(value, self.actions))
+        if stage is not None and self.actions[value] != stage:
+            reader.fail(path, f"action {value!r} belongs to stage {self.actions[value]!r}")
+
+    def rule(self, path: _YamlPath, value: str, reader: _Reader) -> None:
+        if value not in self.rules and value not in self.rule_ids:
+            reader.fail(
+                path,
+                f"unknown rule {value!r}",
+                _did_you_mean(value, [*self.rules, *self.rule_ids])
+                or "rules are paths such as stages[solution].entry.budget_known, or their ids",
+            )
+
+    def escalation(self, path: _YamlPath, value: Any, reader: _Reader) -> None:
+        if value not in self.escalations:
+            reader.fail(
+                path, f"unknown escalation rule {value!r}", _did_you_mean(value, self.escalations)
+            )
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+
+def _parse_time(text: str, playbook: Playbook) -> datetime:
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(playbook.timezone))
+    return moment.astimezone(UTC)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[:60] or "deal"
+
+
+def _did_you_mean(name: Any, candidates: Iterable[str]) -> str | None:
+    close = get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None

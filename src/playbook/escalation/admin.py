@@ -1,0 +1,186 @@
+"""Recorded escalations for people: list them, acknowledge one, snooze one.
+
+An acknowledgement stops the higher levels of the episode; a snooze holds the
+rule back for the deal until a given time (levels due meanwhile fire at the
+first working moment after it, see :mod:`playbook.escalation.candidate`).
+Both record who and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from playbook.errors import EscalationError, EscalationNotFoundError
+from playbook.escalation.rules import Recipient, deal_label, json_form
+from playbook.escalation.times import utc_iso
+from playbook.store.db import Database
+from playbook.store.escalation_models import EscalationRecord
+from playbook.store.models import Deal
+from playbook.values import require_now
+
+__all__ = ["EscalationView", "acknowledge", "list_escalations", "snooze"]
+
+_E = EscalationRecord
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationView:
+    """An escalation as stored, for ``playbook escalations list``."""
+
+    id: int
+    deal: str
+    rule: str
+    level: int
+    stage: str
+    status: str
+    fired_at: datetime
+    reason: str
+    notified: tuple[Recipient, ...]
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+    acked_by: str | None = None
+    ack_reason: str | None = None
+    snoozed_by: str | None = None
+    snoozed_until: datetime | None = None
+    snooze_reason: str | None = None
+
+    @classmethod
+    def of(cls, record: EscalationRecord, external_id: str | None) -> EscalationView:
+        """The view of a stored escalation whose deal has ``external_id``."""
+        return cls(
+            id=record.id,
+            deal=deal_label(external_id, record.deal_id),
+            rule=record.rule,
+            level=record.level,
+            stage=record.stage,
+            status=record.status,
+            fired_at=record.fired_at,
+            reason=record.reason,
+            notified=Recipient.from_stored(record.notified),
+            resolved_at=record.resolved_at,
+            resolution=record.resolution,
+            acked_by=record.acked_by,
+            ack_reason=record.ack_reason,
+            snoozed_by=record.snoozed_by,
+            snoozed_until=record.snoozed_until,
+            snooze_reason=record.snooze_reason,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (times in ISO 8601 UTC)."""
+        return json_form(self, _VIEW_KEYS)
+
+
+_VIEW_KEYS = (
+    *("id", "deal", "rule", "level", "stage", "status", "fired_at", "reason", "notified"),
+    *("resolved_at", "resolution", "acked_by", "ack_reason"),
+    *("snoozed_by", "snoozed_until", "snooze_reason"),
+)
+
+
+def list_escalations(
+    database: Database,
+    *,
+    playbook_id: str | None = None,
+    status: str | None = None,
+    deal: str | None = None,
+    rule: str | None = None,
+    limit: int | None = None,
+) -> list[EscalationView]:
+    """Escalations matching every filter given, newest first."""
+    query = select(_E, Deal.external_id).join(Deal, Deal.id == _E.deal_id).order_by(_E.id.desc())
+    for column, wanted in ((_E.playbook_id, playbook_id), (_E.status, status), (_E.rule, rule)):
+        if wanted is not None:
+            query = query.where(column == wanted)
+    if deal is not None:
+        by_id = _E.deal_id == int(deal) if deal.isdigit() else sa.false()
+        query = query.where(sa.or_(Deal.external_id == deal, by_id))
+    if limit is not None:
+        query = query.limit(limit)
+    with database.transaction() as session:
+        return [
+            EscalationView.of(row.EscalationRecord, row.external_id)
+            for row in session.execute(query)
+        ]
+
+
+def acknowledge(
+    database: Database, escalation_id: int, *, actor: str, reason: str, now: datetime
+) -> EscalationView:
+    """Record that ``actor`` took charge of an open escalation, and why.
+
+    Higher levels of the same episode no longer fire. Raises
+    :class:`~playbook.errors.EscalationNotFoundError` for an unknown id and
+    :class:`~playbook.errors.EscalationError` for one that is not open or without a reason.
+    """
+    at = require_now(now)
+    _need_reason(reason, "ack")
+    with database.transaction(write=True) as session:
+        record = _get(session, escalation_id)
+        if record.status != "open":
+            raise EscalationError(
+                f"escalation {escalation_id} is {record.status}, not open: nothing to acknowledge",
+                hint="`playbook escalations list --status open` shows the open ones",
+            )
+        record.status, record.acked_by, record.acked_at = "acked", actor, at
+        record.ack_reason = reason
+    return _read(database, escalation_id)
+
+
+def snooze(
+    database: Database,
+    escalation_id: int,
+    *,
+    actor: str,
+    until: datetime,
+    reason: str,
+    now: datetime,
+) -> EscalationView:
+    """Hold back the escalation's rule for its deal until ``until``, recording who and why.
+
+    No level of the rule fires for the deal before ``until``; levels that fall
+    due meanwhile fire at the first working moment after it. Raises
+    :class:`~playbook.errors.EscalationError` when ``until`` is not after
+    ``now`` or the reason is empty.
+    """
+    at = require_now(now)
+    end = require_now(until)
+    _need_reason(reason, "snooze")
+    if end <= at:
+        raise EscalationError(
+            f"--until {utc_iso(end)} is not in the future (now is {utc_iso(at)})",
+            hint="give a later time, e.g. --until 2026-03-01T09:00+08:00 or --until 3d",
+        )
+    with database.transaction(write=True) as session:
+        record = _get(session, escalation_id)
+        record.snoozed_by, record.snoozed_until, record.snooze_reason = actor, end, reason
+    return _read(database, escalation_id)
+
+
+def _need_reason(reason: str, verb: str) -> None:
+    if not reason.strip():
+        raise EscalationError(f"a {verb} needs a reason", hint="add --reason TEXT")
+
+
+def _get(session: Session, escalation_id: int) -> EscalationRecord:
+    record = session.get(EscalationRecord, escalation_id)
+    if record is None:
+        raise EscalationNotFoundError(
+            f"no escalation {escalation_id}",
+            hint="`playbook escalations list` shows the escalations and their ids",
+            details={"escalation": escalation_id},
+        )
+    return record
+
+
+def _read(database: Database, escalation_id: int) -> EscalationView:
+    with database.transaction() as session:
+        record = _get(session, escalation_id)
+        deal = session.get(Deal, record.deal_id)
+        return EscalationView.of(record, deal.external_id if deal else None)
