@@ -359,21 +359,23 @@ def test_sinks_declared_in_the_playbook_deliver_and_the_command_line_replaces_th
     replaced = tmp_path / "replaced.jsonl"
     path = tmp_path / "sla.yaml"
     path.write_text(
-        SLA_PLAYBOOK + "notifications:\n  audit: jsonl:${AUDIT_FILE}\n", encoding="utf-8"
+        SLA_PLAYBOOK + "notifications:\n  audit: jsonl:${PLAYBOOK_SINK_AUDIT_FILE}\n",
+        encoding="utf-8",
     )
     url = database.engine.url.render_as_string(hide_password=False)
     sweep_args = ["sweep", "--playbook", str(path), "--db", url]
+    monkeypatch.setenv("PLAYBOOK_JSONL_DIR", str(tmp_path))
 
-    monkeypatch.delenv("AUDIT_FILE", raising=False)
+    monkeypatch.delenv("PLAYBOOK_SINK_AUDIT_FILE", raising=False)
     assert main([*sweep_args, "--now", "2026-03-05T11:00Z", "--dry-run"]) == 0  # sends nothing
     assert main([*sweep_args, "--now", "2026-03-05T11:00Z", "--dry-run", "--sink", "sms"]) == 2
     assert "unknown sink 'sms'" in capsys.readouterr().err  # --sink is read all the same
     assert main([*sweep_args, "--now", "2026-03-05T11:00Z"]) == 2
     err = capsys.readouterr().err
-    assert "the playbook's sink 'audit' needs the environment variable AUDIT_FILE" in err
+    assert "sink 'audit' needs the environment variable PLAYBOOK_SINK_AUDIT_FILE" in err
     assert list_escalations(database) == []  # refused before anything was recorded
 
-    monkeypatch.setenv("AUDIT_FILE", str(declared))
+    monkeypatch.setenv("PLAYBOOK_SINK_AUDIT_FILE", declared.name)  # in PLAYBOOK_JSONL_DIR
     assert main([*sweep_args, "--now", "2026-03-05T11:00Z"]) == 0
     [line] = declared.read_text(encoding="utf-8").splitlines()
     assert json.loads(line)["escalation"]["rule"] == "stale"

@@ -137,6 +137,8 @@ class JsonLinesSink:
         try:
             descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
+                # Several sweeps may append at once: the check, cut and write are one step.
+                _lock(descriptor)
                 start = _whole_lines_end(self.path, os.lseek(descriptor, 0, os.SEEK_END))
                 os.ftruncate(descriptor, start)
                 try:
@@ -244,7 +246,9 @@ def _pinned_post(
         try:
             connection.request("POST", path, body=body, headers=dict(headers))
             answer = connection.getresponse()
-            answer.read(ANSWER_LIMIT)
+            data = answer.read(ANSWER_LIMIT)
+            if answer.length and len(data) < ANSWER_LIMIT:
+                raise http.client.IncompleteRead(data, answer.length)  # closed mid-answer
             return answer.status, answer.reason, answer.getheader("Location")
         except ConnectionRefusedError as refused:
             error = refused
@@ -458,6 +462,15 @@ def _email_sink(url: str, name: str, policy: SinkPolicy, environ: Mapping[str, s
         password=login[1] if login else None,
         tls=tls,
     )
+
+
+def _lock(descriptor: int) -> None:
+    """An exclusive lock on the open file, released when it is closed (POSIX; else none)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: appends are not shared there
+        return
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
 
 
 def _whole_lines_end(path: Path, size: int) -> int:

@@ -25,7 +25,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
 
-from playbook.errors import DatabaseUnavailableError, EscalationError, PlaybookError
+from playbook.errors import (
+    DatabaseLockedError,
+    DatabaseReadOnlyError,
+    DatabaseUnavailableError,
+    DiskFullError,
+    EscalationError,
+    NotificationError,
+    PlaybookError,
+)
 
 __all__ = ["WorkerStats", "parse_interval", "run_worker", "stop_on_signals"]
 
@@ -56,6 +64,16 @@ def parse_interval(text: str, *, minimum: float = 1.0) -> timedelta:
             f"{text!r} is not an interval", hint="write a number and a unit: 30s, 5m, 2h or 1d"
         )
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+TRANSIENT: tuple[type[PlaybookError], ...] = (
+    DatabaseUnavailableError,
+    DatabaseLockedError,
+    DatabaseReadOnlyError,
+    DiskFullError,
+    NotificationError,
+)
+"""Errors of one sweep that the next may not meet: the worker reports them and goes on."""
 
 
 def stop_on_signals(stop: threading.Event) -> Callable[[], None]:
@@ -89,7 +107,8 @@ def run_worker(
 ) -> WorkerStats:
     """Run ``sweep`` every ``every`` until ``stop`` is set (or ``max_sweeps`` have run).
 
-    A sweep that fails because the database is unavailable is reported through
+    A sweep that fails for a reason that may pass (the database unavailable,
+    locked, read-only or full; a sink that cannot deliver) is reported through
     ``on_error`` and the worker carries on; any other error stops the worker
     (it would fail the same way on every sweep).
     """
@@ -98,7 +117,7 @@ def run_worker(
         try:
             sweep(stop.is_set)
             stats.sweeps += 1
-        except DatabaseUnavailableError as error:
+        except TRANSIENT as error:
             stats.failures += 1
             on_error(error)
         if max_sweeps is not None and stats.sweeps + stats.failures >= max_sweeps:
