@@ -26,6 +26,8 @@ from playbook.errors import (
     PlaybookMismatchError,
     StoreError,
 )
+from playbook.escalation import admin
+from playbook.escalation.admin import EscalationView
 from playbook.model import Playbook
 from playbook.runtime.deals import DealState, as_deal
 from playbook.runtime.decisions import ActionCompleted, Advance, Decision, StageChanged
@@ -38,18 +40,21 @@ from playbook.store.repository import (
     StageMove,
     StoredDeal,
 )
-from playbook.values import Actor, to_json_value
+from playbook.values import Actor, check_actor, to_json_value
 
 __all__ = [
     "REFUSALS",
+    "acknowledge",
     "advance",
     "apply",
+    "authorise",
     "change_of",
     "complete_action",
     "deal_state",
     "engine_for",
     "recording_refusals",
     "registered_playbook",
+    "snooze",
 ]
 
 REFUSALS: tuple[type[PlaybookError], ...] = (
@@ -336,3 +341,86 @@ def _remember(
     if len(cache) >= _CACHE_SIZE:
         cache.pop(next(iter(cache)))
     cache[key] = value
+
+
+# --- supervision: acknowledging, snoozing and migrating are gated too ------------------------
+
+
+def authorise(
+    store: DealStore,
+    playbook: Playbook,
+    actor: Actor,
+    action: str,
+    *,
+    now: datetime,
+    deal: str | None = None,
+    subject: str | None = None,
+) -> None:
+    """Refuse (and record) ``action`` unless ``actor`` holds one of the playbook's override roles.
+
+    Migrating deals to another version changes the rules they live by: only
+    the roles that may override gates (``overrides.roles``) may do it.
+    """
+    with recording_refusals(store, action, actor=actor, now=now, deal=deal, subject=subject):
+        check_actor(actor, playbook)
+        if not set(actor.roles) & set(playbook.override_roles):
+            allowed = ", ".join(playbook.override_roles) or "none declared (overrides.roles)"
+            raise PermissionDeniedError(
+                f"{actor.id} ({', '.join(sorted(actor.roles))}) may not {action} "
+                f"deals of {playbook.key}",
+                hint=f"roles that may: {allowed}",
+                details={"action": action, "allowed_roles": list(playbook.override_roles)},
+            )
+
+
+def acknowledge(
+    store: DealStore, escalation_id: int, *, actor: Actor, reason: str, now: datetime
+) -> EscalationView:
+    """Acknowledge an open escalation, if ``actor`` is someone it notifies or a supervisor."""
+    _may_handle(store, escalation_id, actor, "ack", now)
+    return admin.acknowledge(store.database, escalation_id, actor=actor.id, reason=reason, now=now)
+
+
+def snooze(
+    store: DealStore,
+    escalation_id: int,
+    *,
+    actor: Actor,
+    until: datetime,
+    reason: str,
+    now: datetime,
+) -> EscalationView:
+    """Snooze an escalation's rule for its deal, with the same rule as :func:`acknowledge`."""
+    _may_handle(store, escalation_id, actor, "snooze", now)
+    return admin.snooze(
+        store.database, escalation_id, actor=actor.id, until=until, reason=reason, now=now
+    )
+
+
+def _may_handle(
+    store: DealStore, escalation_id: int, actor: Actor, action: str, now: datetime
+) -> None:
+    """Allowed: a role or person the escalation notified, or a role that may override gates."""
+    view = admin.read_escalation(store.database, escalation_id)
+    subject = f"escalation {escalation_id}"
+    with recording_refusals(store, action, actor=actor, now=now, deal=view.deal, subject=subject):
+        deal = store.get(view.deal)
+        playbook = registered_playbook(store, deal.playbook_id, deal.playbook_version)
+        if playbook is not None:
+            check_actor(actor, playbook)
+        supervisors = set(playbook.override_roles) if playbook is not None else set()
+        names = {"owner": deal.owner, "manager": deal.manager}
+        for recipient in view.notified:
+            person = recipient.name or names.get(recipient.role)
+            if recipient.role in actor.roles or (person is not None and person == actor.id):
+                return
+        if set(actor.roles) & supervisors:
+            return
+        told = ", ".join(str(recipient) for recipient in view.notified) or "nobody"
+        raise PermissionDeniedError(
+            f"{actor.id} ({', '.join(sorted(actor.roles))}) may not {action} escalation "
+            f"{escalation_id}: it notifies {told}",
+            hint="the people it notifies may, and roles that may override gates: "
+            + (", ".join(sorted(supervisors)) or "none declared"),
+            details={"escalation": escalation_id, "action": action},
+        )

@@ -195,7 +195,13 @@ def test_diff_and_migrate_on_a_database(tmp_path: Path, capsys: pytest.CaptureFi
     args = ["migrate", "--from-version", "1", "--to-version", "2", "--db", url, "--now", NOW]
     assert main([*args, "--playbook", str(MAVEN / "playbook-v2.yaml"), "--dry-run"]) == 0
     assert "would move 3 open deal(s) from version 1 to 2" in capsys.readouterr().out
-    assert main([*args]) == 0  # version 2 is in the store now
+    assert main([*args]) == 2  # a real migration needs a role
+    assert "--as ROLE" in capsys.readouterr().err
+    assert main([*args, "--as", "sales_agent", "--actor", "li"]) == 1  # not an override role
+    assert "PB530" in capsys.readouterr().err
+    assert main(["audit", "--db", url, "--action", "migrate"]) == 0
+    assert "li (sales_agent)  migrate 1→2" in capsys.readouterr().out
+    assert main([*args, "--as", "manager", "--actor", "wang"]) == 0  # version 2 is in the store
     assert "moved 3 open deal(s)" in capsys.readouterr().out
 
 

@@ -331,17 +331,24 @@ def test_the_cli_sweeps_lists_acks_and_snoozes(
     assert "fired deal D-1 stale level 1 at 2026-03-05T10:00+00:00" in out
     assert "notify owner ann" in out
     [view] = list_escalations(database)
-    common = ["--db", url, "--actor", "bob", "--now", "2026-03-05T12:00Z"]
-    assert main(["escalations", "ack", str(view.id), "--reason", "on it", *common]) == 0
+    common = ["--db", url, "--actor", "bob", "--as", "executive", "--now", "2026-03-05T12:00Z"]
+    assert main(["escalations", "ack", str(view.id), "--reason", "on it", *common]) == 1
+    assert "PB530" in capsys.readouterr().err  # bob is not told (owner ann) nor a supervisor
+    owner = ["--db", url, "--actor", "ann", "--as", "executive", "--now", "2026-03-05T12:00Z"]
+    assert main(["escalations", "ack", str(view.id), "--reason", "on it", *owner]) == 0
     until = ["--until", "2d", "--reason", "trade fair"]
-    assert main(["escalations", "snooze", str(view.id), *until, *common]) == 0
+    assert main(["escalations", "snooze", str(view.id), *until, *owner]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--db", url, "--format", "json"]) == 0
+    [refused] = json.loads(capsys.readouterr().out)
+    assert (refused["actor"], refused["action"], refused["code"]) == ("bob", "ack", "PB530")
     assert main(["escalations", "list", "--db", url, "--format", "json"]) == 0
     capsys.readouterr()
     assert main(["escalations", "list", "--db", url]) == 0
     listed = capsys.readouterr().out
-    assert "acked by bob: on it" in listed
+    assert "acked by ann: on it" in listed
     assert "snoozed until 2026-03-07T12:00" in listed
-    assert main(["escalations", "ack", "999", "--reason", "x", *common]) == 2
+    assert main(["escalations", "ack", "999", "--reason", "x", *owner]) == 2
     assert "PB703" in capsys.readouterr().err
 
 

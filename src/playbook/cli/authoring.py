@@ -224,6 +224,12 @@ def _shown_url(url: str | None) -> str:
 @click.option("--dry-run", is_flag=True, help="Show what would move; change nothing.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 @click.option("--actor", default="migrate", show_default=True, help="Recorded in each history.")
+@click.option(
+    "--as",
+    "roles",
+    metavar="ROLE[,ROLE]",
+    help="Your role(s); one that may override gates (overrides.roles). Not for --dry-run.",
+)
 @db_option
 @_now_option
 def migrate(
@@ -234,15 +240,29 @@ def migrate(
     dry_run: bool,
     output_format: str,
     actor: str,
+    roles: str | None,
     url: str | None,
     now: str | None,
 ) -> int:
-    """Move the open deals pinned to --from-version onto --to-version of their playbook."""
+    """Move the open deals pinned to --from-version onto --to-version of their playbook.
+
+    Only roles that may override gates may migrate (refusals are recorded);
+    --dry-run needs no role.
+    """
+    from playbook import services
     from playbook.authoring.migrate import migrate_deals
+    from playbook.values import Actor
 
     at = parse_now(now)
+    if not dry_run and not roles:
+        raise click.UsageError("give --as ROLE: migrating deals needs a role that may override")
     with open_store(url) as store:
         new = _target_version(store, playbook_path, playbook_id, to_version, at)
+        if not dry_run:
+            who = Actor(actor, frozenset(r.strip() for r in (roles or "").split(",") if r.strip()))
+            services.authorise(
+                store, new, who, "migrate", now=at, subject=f"{from_version}→{to_version}"
+            )
         plan = migrate_deals(store, new, from_version, now=at, actor=actor, dry_run=dry_run)
     if output_format == "json":
         click.echo(json.dumps(plan.to_dict() | {"dry_run": dry_run}, ensure_ascii=False, indent=2))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playbook.cli.common import load_playbook
+from playbook.cli.common import db_option, load_playbook, open_store
 from playbook.errors import NotificationError, PlaybookError
 
 if TYPE_CHECKING:
@@ -31,14 +31,14 @@ if TYPE_CHECKING:
     from playbook.escalation.sweep import SweepReport
     from playbook.model import Playbook
     from playbook.store.db import Database
+    from playbook.values import Actor
 
 __all__ = ["escalations", "render_sweep", "sweep", "worker"]
 
-_DB_HELP = "Database URL (default: $PLAYBOOK_DB, else sqlite:///playbook.db)."
 
 
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
+    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option(
             "--playbook",
             "playbook_path",
@@ -46,7 +46,7 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="The playbook whose escalation rules run.",
         ),
-        click.option("--db", "url", metavar="URL", help=_DB_HELP),
+        db_option,
         click.option(
             "--sink",
             "sink_specs",
@@ -191,7 +191,7 @@ def escalations() -> None:
 
 
 @escalations.command("list")
-@click.option("--db", "url", metavar="URL", help=_DB_HELP)
+@db_option
 @click.option("--playbook", "playbook_id", metavar="ID", help="Only this playbook id.")
 @click.option(
     "--status", type=click.Choice(["open", "acked", "resolved", "dropped"]), help="Only these."
@@ -230,29 +230,36 @@ def list_command(
     return 0
 
 
+_AS_HELP = "Your role(s): one the escalation notifies, or one that may override gates."
+
+
 @escalations.command()
 @click.argument("escalation_id", type=int)
 @click.option("--reason", required=True, help="Why (recorded).")
+@click.option("--as", "roles", required=True, metavar="ROLE[,ROLE]", help=_AS_HELP)
 @click.option("--actor", "actor_id", metavar="NAME", help="Who (default: $PLAYBOOK_ACTOR).")
-@click.option("--db", "url", metavar="URL", help=_DB_HELP)
+@db_option
 @click.option("--now", "now_text", metavar="TIME", help="The time to record (ISO 8601).")
 def ack(
-    escalation_id: int, reason: str, actor_id: str | None, url: str | None, now_text: str | None
+    escalation_id: int,
+    reason: str,
+    roles: str,
+    actor_id: str | None,
+    url: str | None,
+    now_text: str | None,
 ) -> int:
-    """Take charge of an open escalation: later levels of it no longer fire."""
-    from playbook.escalation.admin import acknowledge
+    """Take charge of an open escalation: later levels of it no longer fire.
 
-    database = _open(url)
-    try:
-        view = acknowledge(
-            database,
-            escalation_id,
-            actor=_actor(actor_id),
-            reason=reason,
-            now=_now(now_text, None),
+    Allowed for the people it notifies (by role or by name) and the roles
+    that may override gates; a refusal is recorded (`playbook audit`).
+    """
+    from playbook import services
+
+    now = _now(now_text, None)
+    with open_store(url) as store:
+        view = services.acknowledge(
+            store, escalation_id, actor=_role_actor(actor_id, roles), reason=reason, now=now
         )
-    finally:
-        database.dispose()
     click.echo(f"escalation {view.id} acknowledged by {view.acked_by}: {view.ack_reason}")
     return 0
 
@@ -263,37 +270,42 @@ def ack(
     "--until", "until_text", required=True, metavar="TIME", help="ISO 8601 time, or 3d, 12h..."
 )
 @click.option("--reason", required=True, help="Why (recorded).")
+@click.option("--as", "roles", required=True, metavar="ROLE[,ROLE]", help=_AS_HELP)
 @click.option("--actor", "actor_id", metavar="NAME", help="Who (default: $PLAYBOOK_ACTOR).")
-@click.option("--db", "url", metavar="URL", help=_DB_HELP)
+@db_option
 @click.option("--now", "now_text", metavar="TIME", help="The time to record (ISO 8601).")
 def snooze_command(
     escalation_id: int,
     until_text: str,
     reason: str,
+    roles: str,
     actor_id: str | None,
     url: str | None,
     now_text: str | None,
 ) -> int:
-    """Hold the escalation's rule back for its deal until a time."""
-    from playbook.escalation.admin import snooze
+    """Hold the escalation's rule back for its deal until a time (same rule as ack)."""
+    from playbook import services
 
     now = _now(now_text, None)
     until = _until(until_text, now)
-    database = _open(url)
-    try:
-        view = snooze(
-            database,
+    with open_store(url) as store:
+        view = services.snooze(
+            store,
             escalation_id,
-            actor=_actor(actor_id),
+            actor=_role_actor(actor_id, roles),
             until=until,
             reason=reason,
             now=now,
         )
-    finally:
-        database.dispose()
     until_iso = view.snoozed_until.isoformat() if view.snoozed_until else "?"
     click.echo(f"escalation {view.id} snoozed by {view.snoozed_by} until {until_iso}")
     return 0
+
+
+def _role_actor(actor_id: str | None, roles: str) -> Actor:
+    from playbook.values import Actor
+
+    return Actor(_actor(actor_id), frozenset(r.strip() for r in roles.split(",") if r.strip()))
 
 
 # --- rendering ----------------------------------------------------------------------------

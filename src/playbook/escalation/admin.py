@@ -24,7 +24,13 @@ from playbook.store.escalation_models import EscalationRecord
 from playbook.store.models import Deal
 from playbook.values import require_now
 
-__all__ = ["EscalationView", "acknowledge", "list_escalations", "snooze"]
+__all__ = [
+    "EscalationView",
+    "acknowledge",
+    "list_escalations",
+    "read_escalation",
+    "snooze",
+]
 
 _E = EscalationRecord
 
@@ -130,7 +136,7 @@ def acknowledge(
             )
         record.status, record.acked_by, record.acked_at = "acked", actor, at
         record.ack_reason = reason
-    return _read(database, escalation_id)
+    return read_escalation(database, escalation_id)
 
 
 def snooze(
@@ -160,7 +166,7 @@ def snooze(
     with database.transaction(write=True) as session:
         record = _get(session, escalation_id)
         record.snoozed_by, record.snoozed_until, record.snooze_reason = actor, end, reason
-    return _read(database, escalation_id)
+    return read_escalation(database, escalation_id)
 
 
 def _need_reason(reason: str, verb: str) -> None:
@@ -179,7 +185,8 @@ def _get(session: Session, escalation_id: int) -> EscalationRecord:
     return record
 
 
-def _read(database: Database, escalation_id: int) -> EscalationView:
+def read_escalation(database: Database, escalation_id: int) -> EscalationView:
+    """The escalation ``escalation_id``; raises EscalationNotFoundError when there is none."""
     with database.transaction() as session:
         record = _get(session, escalation_id)
         deal = session.get(Deal, record.deal_id)
