@@ -17,20 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from playbook.authoring.graph import to_inline_svg, to_mermaid
-from playbook.conditions.ir import (
-    And,
-    Compare,
-    Const,
-    Contains,
-    Expr,
-    FieldRef,
-    Has,
-    In,
-    Len,
-    Not,
-    Or,
-)
-from playbook.conditions.ir import Literal as LiteralValue
+from playbook.conditions import ir
 from playbook.model import Duration, Escalation, Kpi, Playbook, Stage, Text
 
 __all__ = ["HandbookFormat", "condition_words", "is_stale", "render_handbook"]
@@ -204,41 +191,41 @@ class _Book:
         return f"{shown} {unit}"
 
 
-def condition_words(expr: Expr, playbook: Playbook, lang: str = "en") -> str:
+def condition_words(expr: ir.Expr, playbook: Playbook, lang: str = "en") -> str:
     """A condition in plain words, with field titles: ``Amount is more than 0``."""
     return _words(expr, _Book(playbook, lang))
 
 
-def _words(expr: Expr, book: _Book) -> str:
-    if isinstance(expr, And | Or):
-        joiner = book.say("and" if isinstance(expr, And) else "or")
+def _words(expr: ir.Expr, book: _Book) -> str:
+    if isinstance(expr, ir.And | ir.Or):
+        joiner = book.say("and" if isinstance(expr, ir.And) else "or")
         return joiner.join(_words(item, book) for item in expr.items)
-    if isinstance(expr, Not):
+    if isinstance(expr, ir.Not):
         return book.say("not", text=_words(expr.item, book))
-    if isinstance(expr, Const):
+    if isinstance(expr, ir.Const):
         return str(expr.value).lower()
-    if isinstance(expr, Has):
+    if isinstance(expr, ir.Has):
         return book.say("filled", field=book.field(expr.field.name))
-    if isinstance(expr, Contains):
+    if isinstance(expr, ir.Contains):
         return f"{book.field(expr.field.name)} ∋ {expr.value}"
-    if isinstance(expr, In):
+    if isinstance(expr, ir.In):
         values = ", ".join(_value(v) for v in expr.values)
         op = "∉" if expr.negated else "∈"
         return f"{_operand(expr.operand, book)} {op} {{{values}}}"
-    assert isinstance(expr, Compare)
-    if isinstance(expr.right, LiteralValue) and expr.right.value is True and expr.op == "==":
+    assert isinstance(expr, ir.Compare)
+    if isinstance(expr.right, ir.Literal) and expr.right.value is True and expr.op == "==":
         return book.say("yes", field=_operand(expr.left, book))
     right = (
         _value(expr.right.value)
-        if isinstance(expr.right, LiteralValue)
+        if isinstance(expr.right, ir.Literal)
         else _operand(expr.right, book)
     )
     op = _OPS[book.lang][expr.op]
     return f"{_operand(expr.left, book)} {op} {right}"
 
 
-def _operand(operand: FieldRef | Len, book: _Book) -> str:
-    if isinstance(operand, Len):
+def _operand(operand: ir.FieldRef | ir.Len, book: _Book) -> str:
+    if isinstance(operand, ir.Len):
         return f"len({book.field(operand.field.name)})"
     return book.field(operand.name)
 
