@@ -30,7 +30,12 @@ _METHODS: dict[type[ir.Expr], str] = {
 
 
 class ExprVisitor(Generic[R]):
-    """Turns a condition into an ``R``, one method per kind of node."""
+    """Turns a condition into an ``R``, one method per kind of node.
+
+    A subclass defines ``const(Const)``, ``conjunction(And)``, ``disjunction(Or)``,
+    ``negation(Not)``, ``has(Has)``, ``contains(Contains)``, ``membership(In)``
+    and ``comparison(Compare)``, each returning an ``R``.
+    """
 
     __slots__ = ()
 
@@ -41,35 +46,3 @@ class ExprVisitor(Generic[R]):
             raise TypeError(f"not a condition: {expr!r}")
         method: Callable[[Any], R] = getattr(self, name)
         return method(expr)
-
-    def const(self, expr: ir.Const) -> R:
-        """``true`` or ``false``."""
-        raise NotImplementedError
-
-    def conjunction(self, expr: ir.And) -> R:
-        """All items hold."""
-        raise NotImplementedError
-
-    def disjunction(self, expr: ir.Or) -> R:
-        """At least one item holds."""
-        raise NotImplementedError
-
-    def negation(self, expr: ir.Not) -> R:
-        """The item does not hold."""
-        raise NotImplementedError
-
-    def has(self, expr: ir.Has) -> R:
-        """The field is filled in."""
-        raise NotImplementedError
-
-    def contains(self, expr: ir.Contains) -> R:
-        """A list field has an item."""
-        raise NotImplementedError
-
-    def membership(self, expr: ir.In) -> R:
-        """An operand is (not) one of some values."""
-        raise NotImplementedError
-
-    def comparison(self, expr: ir.Compare) -> R:
-        """An operand against a literal or another operand."""
-        raise NotImplementedError

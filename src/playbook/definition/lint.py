@@ -308,22 +308,20 @@ def _unused(built: Built, reporter: Reporter) -> None:
     assert built.playbook is not None
     used = {(ref.kind, ref.name) for ref in built.references}
     used.update(("field", name) for name in built.condition_fields)
-    for fid in built.playbook.fields:
-        if ("field", fid) not in used:
-            reporter.report(
-                ("fields", fid),
-                "PB312",
-                f"field {fid!r} is declared but no rule, action or KPI uses it",
-                key=True,
-            )
-    for rid in built.playbook.roles:
-        if ("role", rid) not in used:
-            reporter.report(
-                ("roles", rid),
-                "PB313",
-                f"role {rid!r} is declared but nothing refers to it",
-                key=True,
-            )
+    declared = (("field", built.playbook.fields), ("role", built.playbook.roles))
+    for kind, names in declared:
+        section, code, why = _UNUSED[kind]
+        for name in names:
+            if (kind, name) not in used:
+                reporter.report(
+                    (section, name), code, f"{kind} {name!r} is declared but {why}", key=True
+                )
+
+
+_UNUSED = {
+    "field": ("fields", "PB312", "no rule, action or KPI uses it"),
+    "role": ("roles", "PB313", "nothing refers to it"),
+}
 
 
 _MODEL_PASSES: tuple[_ModelPass, ...] = (

@@ -275,14 +275,7 @@ class _Builder:
         if depth > MAX_DEPTH:
             self.report(node, "PB115", f"the document nests deeper than {MAX_DEPTH} levels", path)
             raise _Abort
-        start = node.start_mark
-        self.positions[path] = (
-            start.line + 1,
-            start.column + 1,
-            start.index,
-            node.end_mark.index,
-            getattr(node, "style", None) or "",
-        )
+        self.positions[path] = _span(node, getattr(node, "style", None) or "")
         if node.tag not in _STANDARD_TAGS:
             self.report(
                 node,
@@ -327,14 +320,7 @@ class _Builder:
                     "remove one of them; YAML loaders silently keep only the last",
                 )
                 continue
-            km = key_node.start_mark
-            self.key_positions[child] = (
-                km.line + 1,
-                km.column + 1,
-                km.index,
-                key_node.end_mark.index,
-                "",
-            )
+            self.key_positions[child] = _span(key_node, "")
             out[key] = self.build(value_node, child, depth + 1)
         return out
 
@@ -399,6 +385,12 @@ class _Builder:
 
 
 # --- reading files ---
+
+
+def _span(node: yaml.Node, style: str) -> Span:
+    """Where ``node`` is: 1-based line and column, its start and end index, and ``style``."""
+    start = node.start_mark
+    return (start.line + 1, start.column + 1, start.index, node.end_mark.index, style)
 
 
 def _diag(

@@ -7,11 +7,48 @@ so every problem of a file lands in one list, each at its exact position.
 
 from __future__ import annotations
 
+from typing import Any, TypedDict, Unpack
+
 from playbook.definition.loader import Document, YamlPath
 from playbook.diagnostics import RULES, Diagnostic, Severity, path_to_str
 from playbook.errors import ConditionError
 
-__all__ = ["Reporter"]
+__all__ = ["Placement", "Reporter", "positioned"]
+
+
+class Placement(TypedDict, total=False):
+    """Where and how a diagnostic is placed, beyond its path: see :func:`positioned`."""
+
+    hint: str | None
+    key: bool
+    at: tuple[int, int] | None
+    severity: Severity | None
+    extra: dict[str, Any] | None
+
+
+def positioned(
+    document: Document, path: YamlPath, code: str, message: str, **placement: Unpack[Placement]
+) -> Diagnostic:
+    """A diagnostic at the value of ``path`` in ``document``.
+
+    At its key when ``key``, or at the ``(line, column)`` of ``at``; the
+    severity defaults to the rule's; ``extra`` is carried along for the caller.
+    """
+    at = placement.get("at")
+    if at is None:
+        mark = document.mark(path, key=placement.get("key", False))
+        at = (mark.line, mark.column)
+    return Diagnostic(
+        file=document.file,
+        line=at[0],
+        column=at[1],
+        severity=placement.get("severity") or RULES[code].severity,
+        code=code,
+        message=message,
+        path=path_to_str(path),
+        hint=placement.get("hint"),
+        extra=placement.get("extra") or {},
+    )
 
 
 class Reporter:
@@ -22,32 +59,10 @@ class Reporter:
         self.diagnostics: list[Diagnostic] = []
 
     def report(
-        self,
-        path: YamlPath,
-        code: str,
-        message: str,
-        *,
-        hint: str | None = None,
-        key: bool = False,
-        at: tuple[int, int] | None = None,
-        severity: Severity | None = None,
+        self, path: YamlPath, code: str, message: str, **placement: Unpack[Placement]
     ) -> None:
-        """Record ``code`` at ``path`` (its key when ``key``; at ``at`` when given)."""
-        if at is None:
-            mark = self.doc.mark(path, key=key)
-            at = (mark.line, mark.column)
-        self.diagnostics.append(
-            Diagnostic(
-                file=self.doc.file,
-                line=at[0],
-                column=at[1],
-                severity=severity or RULES[code].severity,
-                code=code,
-                message=message,
-                path=path_to_str(path),
-                hint=hint,
-            )
-        )
+        """Record ``code`` at ``path`` (see :func:`positioned` for the placement)."""
+        self.diagnostics.append(positioned(self.doc, path, code, message, **placement))
 
     def line(self, path: YamlPath) -> int:
         """The 1-based line where ``path`` starts."""
