@@ -116,6 +116,8 @@ def build(document: Document, reporter: Reporter) -> Built:
         return Built(None, fields, ctx.references, ctx.condition_fields)
     transitions, rules = _transitions(ctx, stages)
     data = ctx.data
+    overrides: YamlPath = ("overrides", "roles")
+    override_roles = _roles_at(ctx, overrides, _value_at(data, overrides))
     playbook = Playbook(
         id=str(data["playbook"]),
         version=int(data["version"]),
@@ -126,10 +128,7 @@ def build(document: Document, reporter: Reporter) -> Built:
         fields=fields,
         roles=ctx.roles,
         rules=tuple(rules),
-        override_roles=_roles_at(
-            ctx, ("overrides", "roles"), _value_at(data, ("overrides", "roles"))
-        )
-        or (),
+        override_roles=override_roles or (),
         kpis=tuple(_kpis(ctx)),
         escalations=tuple(_escalations(ctx)),
         language=str(data.get("language", "en")),
