@@ -8,8 +8,8 @@ here once and every compiler that lacks it fails loudly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
 
 from playbook.conditions import ir
 
@@ -38,11 +38,17 @@ class ExprVisitor(Generic[R]):
     """
 
     __slots__ = ()
+    _dispatch: ClassVar[Mapping[type[ir.Expr], Callable[[Any, Any], Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Looked up once per class, not once per node: compiling is on the hot path of loading.
+        cls._dispatch = {kind: getattr(cls, name) for kind, name in _METHODS.items()}
 
     def visit(self, expr: ir.Expr) -> R:
         """The result of the method for ``expr``'s kind; TypeError for what is not a condition."""
-        name = _METHODS.get(type(expr))
-        if name is None:
+        method = self._dispatch.get(type(expr))
+        if method is None:
             raise TypeError(f"not a condition: {expr!r}")
-        method: Callable[[Any], R] = getattr(self, name)
-        return method(expr)
+        result: R = method(self, expr)
+        return result

@@ -3,8 +3,8 @@
 :func:`build` reads each section into the model, compiling every condition
 once. It reports only what stops a part from being built (a condition that
 does not type-check, a repeated id, a bad date, time or timezone) and skips
-that part; it resolves references leniently and records each one
-(:class:`Reference`), so that the lint passes (:mod:`playbook.definition.lint`)
+that part; it resolves references leniently, recording the names used and
+each unknown one (:class:`Reference`), so that the lint passes (:mod:`playbook.definition.lint`)
 report unknown names and unused declarations afterwards.
 """
 
@@ -16,7 +16,7 @@ import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, time, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from playbook.conditions import FieldType, parse_condition, referenced_fields, render, to_python
 from playbook.definition.loader import Document, YamlPath
@@ -76,20 +76,14 @@ _KPI_PARAMS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
-    """A name the document refers to at ``path``: a stage, field or role, and what it may be."""
+class Reference(NamedTuple):
+    """A name the document refers to at ``path`` (a stage, field or role) and the known ones."""
 
     path: YamlPath
     kind: str
     name: str
     known: Sequence[str]
     code: str
-
-    @property
-    def resolved(self) -> bool:
-        """True when the name is one of the known ones."""
-        return self.name in self.known
 
 
 @dataclass(slots=True)
@@ -98,9 +92,10 @@ class Built:
 
     playbook: Playbook | None
     fields: dict[str, FieldSpec]
-    references: list[Reference]
-    condition_fields: set[str]
-    """Fields named by conditions, including the ones that failed to parse."""
+    used: set[tuple[str, str]]
+    """``(kind, name)`` of every name referred to, fields in failed conditions included."""
+    unknown: list[Reference]
+    """The references to names that are not declared, in document order."""
 
 
 def build(document: Document, reporter: Reporter) -> Built:
@@ -113,7 +108,7 @@ def build(document: Document, reporter: Reporter) -> Built:
     ctx.field_ids = tuple(ctx.field_types)
     stages = _stages(ctx)
     if not stages:
-        return Built(None, fields, ctx.references, ctx.condition_fields)
+        return Built(None, fields, ctx.used, ctx.unknown)
     transitions, rules = _transitions(ctx, stages)
     data = ctx.data
     overrides: YamlPath = ("overrides", "roles")
@@ -142,7 +137,7 @@ def build(document: Document, reporter: Reporter) -> Built:
         },
         source=document.file,
     )
-    return Built(playbook, fields, ctx.references, ctx.condition_fields)
+    return Built(playbook, fields, ctx.used, ctx.unknown)
 
 
 class _Context:
@@ -157,14 +152,16 @@ class _Context:
         self.field_types: dict[str, FieldType] = {}
         self.field_ids: tuple[str, ...] = ()
         self.stage_ids: tuple[str, ...] = ()
-        self.references: list[Reference] = []
-        self.condition_fields: set[str] = set()
+        self.used: set[tuple[str, str]] = set()
+        self.unknown: list[Reference] = []
 
     def refer(self, path: YamlPath, kind: str, name: str, known: Sequence[str], code: str) -> bool:
         """Record a reference; True when it names something known."""
-        reference = Reference(path, kind, name, known, code)
-        self.references.append(reference)
-        return reference.resolved
+        self.used.add((kind, name))
+        if name in known:
+            return True
+        self.unknown.append(Reference(path, kind, name, known, code))
+        return False
 
     def field_ref(self, path: YamlPath, name: Any) -> bool:
         """Record a reference to a field; True when the field is declared."""
@@ -334,10 +331,10 @@ def _condition(ctx: _Context, path: YamlPath, source: Any) -> Condition | None:
     except ConditionError as error:
         ctx.reporter.condition_error(path, source, error)
         # The fields it names are still in use: no unused-field warning on top.
-        ctx.condition_fields.update(_names_in(source) & ctx.field_types.keys())
+        ctx.used.update(("field", name) for name in _names_in(source) & ctx.field_types.keys())
         return None
     names = referenced_fields(expr)
-    ctx.condition_fields.update(names)
+    ctx.used.update(("field", name) for name in names)
     mark = ctx.reporter.doc.mark(path)
     return Condition(
         expr=expr,

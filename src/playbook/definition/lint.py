@@ -58,9 +58,7 @@ def lint(built: Built, reporter: Reporter) -> None:
 
 def _references(built: Built, reporter: Reporter) -> None:
     """PB302/PB303/PB304: a stage, field or role that is not declared."""
-    for ref in built.references:
-        if ref.resolved:
-            continue
+    for ref in built.unknown:
         listing = ", ".join(ref.known[:12]) or "none declared"
         hint = did_you_mean(ref.name, ref.known) or f"known {ref.kind}s: {listing}"
         reporter.report(ref.path, ref.code, f"unknown {ref.kind} {ref.name!r}", hint=hint)
@@ -306,8 +304,7 @@ def _migration_versions(playbook: Playbook, data: Mapping[str, Any], reporter: R
 def _unused(built: Built, reporter: Reporter) -> None:
     """PB312/PB313: a declared field or role that nothing refers to."""
     assert built.playbook is not None
-    used = {(ref.kind, ref.name) for ref in built.references}
-    used.update(("field", name) for name in built.condition_fields)
+    used = built.used
     declared = (("field", built.playbook.fields), ("role", built.playbook.roles))
     for kind, names in declared:
         section, code, why = _UNUSED[kind]

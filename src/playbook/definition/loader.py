@@ -275,7 +275,10 @@ class _Builder:
         if depth > MAX_DEPTH:
             self.report(node, "PB115", f"the document nests deeper than {MAX_DEPTH} levels", path)
             raise _Abort
-        self.positions[path] = _span(node, getattr(node, "style", None) or "")
+        # Written out rather than a helper: this runs once per node and per key.
+        start, end = node.start_mark, node.end_mark.index
+        style = getattr(node, "style", None) or ""
+        self.positions[path] = (start.line + 1, start.column + 1, start.index, end, style)
         if node.tag not in _STANDARD_TAGS:
             self.report(
                 node,
@@ -320,7 +323,8 @@ class _Builder:
                     "remove one of them; YAML loaders silently keep only the last",
                 )
                 continue
-            self.key_positions[child] = _span(key_node, "")
+            start, end = key_node.start_mark, key_node.end_mark.index
+            self.key_positions[child] = (start.line + 1, start.column + 1, start.index, end, "")
             out[key] = self.build(value_node, child, depth + 1)
         return out
 
@@ -385,12 +389,6 @@ class _Builder:
 
 
 # --- reading files ---
-
-
-def _span(node: yaml.Node, style: str) -> Span:
-    """Where ``node`` is: 1-based line and column, its start and end index, and ``style``."""
-    start = node.start_mark
-    return (start.line + 1, start.column + 1, start.index, node.end_mark.index, style)
 
 
 def _diag(
