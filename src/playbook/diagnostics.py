@@ -36,104 +36,85 @@ class Rule:
     severity: Severity = "error"
 
 
-_RULE_LIST = [
-    # PB1xx: reading the file
-    Rule("PB101", "file-too-large", "The file is larger than the size limit for a playbook."),
-    Rule("PB102", "not-utf8", "The file is not valid UTF-8 text."),
-    Rule("PB103", "binary-file", "The file contains NUL bytes or control characters: not text."),
-    Rule("PB104", "yaml-syntax", "The file is not well-formed YAML."),
-    Rule("PB105", "tab-indentation", "A tab character is used for indentation; YAML needs spaces."),
-    Rule("PB106", "duplicate-key", "A mapping has the same key twice; YAML loaders keep only one."),
-    Rule(
-        "PB107",
-        "ambiguous-scalar",
-        "A plain scalar that YAML 1.1 and 1.2 read differently (yes/no/on/off, 1:30, 010, 1_000).",
-    ),
-    Rule(
-        "PB108",
-        "unsupported-tag",
-        "An explicit YAML tag other than the standard scalar, list and map tags.",
-    ),
-    Rule(
-        "PB109",
-        "alias-limit",
-        "Anchors and aliases expand to more nodes than allowed (alias bomb).",
-    ),
-    Rule("PB110", "empty-document", "The file has no content."),
-    Rule("PB111", "multiple-documents", "The file holds more than one YAML document."),
-    Rule("PB112", "merge-key", "YAML merge keys (<<) are not supported; write the keys out."),
-    Rule("PB113", "complex-key", "A mapping key that is not a plain string."),
-    Rule("PB114", "unreadable-file", "The file cannot be opened or read."),
-    Rule("PB115", "too-deep", "The document nests deeper than the allowed depth."),
-    Rule(
-        "PB116",
-        "not-a-playbook",
-        "A YAML file under a directory has top-level keys but neither `playbook` nor `stages`"
-        " (an import mapping, say): it was skipped, not checked.",
-        "note",
-    ),
-    # PB2xx: the JSON Schema
-    Rule("PB201", "wrong-type", "A value has the wrong type for its place in the playbook format."),
-    Rule("PB202", "unknown-key", "A key that the playbook format does not define at this place."),
-    Rule("PB203", "missing-key", "A required key is missing."),
-    Rule(
-        "PB204",
-        "invalid-value",
-        "A value is outside what the format allows (enum, pattern, range).",
-    ),
-    Rule("PB205", "schema-violation", "A value does not match the playbook format."),
-    # PB3xx: semantic checks
-    Rule("PB301", "duplicate-id", "Two items of the same kind share an id."),
-    Rule("PB302", "unknown-stage", "A reference to a stage that is not defined."),
-    Rule("PB303", "unknown-field", "A reference to a field that is not declared in `fields`."),
-    Rule("PB304", "unknown-role", "A reference to a role that is not declared in `roles`."),
-    Rule("PB305", "unknown-action", "A reference to a required action that is not defined."),
-    Rule(
-        "PB306",
-        "unreachable-stage",
-        "A stage that no path of transitions reaches from the first stage.",
-    ),
-    Rule("PB307", "trap-stage", "An open stage from which no won or lost stage can be reached."),
-    Rule("PB308", "no-won-stage", "The playbook has no stage with outcome `won`."),
-    Rule(
-        "PB309",
-        "impossible-entry",
-        "A stage's entry criteria can never hold for the declared field types.",
-    ),
-    Rule(
-        "PB310",
-        "probability-decreases",
-        "Win probability goes down along the forward path.",
-        "warning",
-    ),
-    Rule(
-        "PB311",
-        "escalation-levels-order",
-        "Escalation levels are not in increasing order of delay.",
-    ),
-    Rule("PB312", "unused-field", "A declared field that no rule uses.", "warning"),
-    Rule("PB313", "unused-role", "A declared role that nothing refers to.", "warning"),
-    Rule("PB314", "first-stage-closed", "The first stage is not an open stage."),
-    Rule(
-        "PB315",
-        "invalid-field-spec",
-        "A field declaration whose constraints contradict each other.",
-    ),
-    Rule("PB316", "kpi-incomplete", "A KPI whose metric needs a parameter that is missing."),
-    Rule("PB317", "transition-from-closed", "A transition leaves a won or lost stage.", "warning"),
-    Rule("PB318", "invalid-calendar", "A calendar with no working days or a bad date."),
-    # PB4xx: conditions
-    Rule("PB401", "condition-syntax", "A condition string does not parse."),
-    Rule("PB402", "condition-unknown-field", "A condition names a field that is not declared."),
-    Rule("PB403", "condition-type-mismatch", "A condition compares values of incompatible types."),
-    Rule(
-        "PB404", "condition-unknown-function", "A condition calls a function that does not exist."
-    ),
-    Rule("PB405", "condition-bad-operator", "An operator that does not apply to the field's type."),
-    Rule("PB406", "condition-bad-literal", "A literal that cannot be read as the field's type."),
-]
+_CATALOGUE = """
+# PB1xx: reading the file
+PB101 file-too-large: The file is larger than the size limit for a playbook.
+PB102 not-utf8: The file is not valid UTF-8 text.
+PB103 binary-file: The file contains NUL bytes or control characters: not text.
+PB104 yaml-syntax: The file is not well-formed YAML.
+PB105 tab-indentation: A tab character is used for indentation; YAML needs spaces.
+PB106 duplicate-key: A mapping has the same key twice; YAML loaders keep only one.
+PB107 ambiguous-scalar: A plain scalar that YAML 1.1 and 1.2 read differently (yes/no/on/off, 1:30,
+    010, 1_000).
+PB108 unsupported-tag: An explicit YAML tag other than the standard scalar, list and map tags.
+PB109 alias-limit: Anchors and aliases expand to more nodes than allowed (alias bomb).
+PB110 empty-document: The file has no content.
+PB111 multiple-documents: The file holds more than one YAML document.
+PB112 merge-key: YAML merge keys (<<) are not supported; write the keys out.
+PB113 complex-key: A mapping key that is not a plain string.
+PB114 unreadable-file: The file cannot be opened or read.
+PB115 too-deep: The document nests deeper than the allowed depth.
+PB116 not-a-playbook: A YAML file under a directory has top-level keys but neither `playbook` nor
+    `stages` (an import mapping, say): it was skipped, not checked.
+# PB2xx: the JSON Schema
+PB201 wrong-type: A value has the wrong type for its place in the playbook format.
+PB202 unknown-key: A key that the playbook format does not define at this place.
+PB203 missing-key: A required key is missing.
+PB204 invalid-value: A value is outside what the format allows (enum, pattern, range).
+PB205 schema-violation: A value does not match the playbook format.
+# PB3xx: semantic checks
+PB301 duplicate-id: Two items of the same kind share an id.
+PB302 unknown-stage: A reference to a stage that is not defined.
+PB303 unknown-field: A reference to a field that is not declared in `fields`.
+PB304 unknown-role: A reference to a role that is not declared in `roles`.
+PB305 unknown-action: A reference to a required action that is not defined.
+PB306 unreachable-stage: A stage that no path of transitions reaches from the first stage.
+PB307 trap-stage: An open stage from which no won or lost stage can be reached.
+PB308 no-won-stage: The playbook has no stage with outcome `won`.
+PB309 impossible-entry: A stage's entry criteria can never hold for the declared field types.
+PB310 probability-decreases: Win probability goes down along the forward path.
+PB311 escalation-levels-order: Escalation levels are not in increasing order of delay.
+PB312 unused-field: A declared field that no rule uses.
+PB313 unused-role: A declared role that nothing refers to.
+PB314 first-stage-closed: The first stage is not an open stage.
+PB315 invalid-field-spec: A field declaration whose constraints contradict each other.
+PB316 kpi-incomplete: A KPI whose metric needs a parameter that is missing.
+PB317 transition-from-closed: A transition leaves a won or lost stage.
+PB318 invalid-calendar: A calendar with no working days or a bad date.
+# PB4xx: conditions
+PB401 condition-syntax: A condition string does not parse.
+PB402 condition-unknown-field: A condition names a field that is not declared.
+PB403 condition-type-mismatch: A condition compares values of incompatible types.
+PB404 condition-unknown-function: A condition calls a function that does not exist.
+PB405 condition-bad-operator: An operator that does not apply to the field's type.
+PB406 condition-bad-literal: A literal that cannot be read as the field's type.
+"""
+# Every code above is an error but these.
+_SEVERITIES: dict[str, Severity] = {
+    "PB116": "note",
+    "PB310": "warning",
+    "PB312": "warning",
+    "PB313": "warning",
+    "PB317": "warning",
+}
 
-RULES: dict[str, Rule] = {rule.code: rule for rule in _RULE_LIST}
+
+def _parse_catalogue(text: str) -> list[Rule]:
+    """The rules of a catalogue: ``CODE name: summary`` lines, indented lines continuing one."""
+    entries: list[list[str]] = []
+    for line in text.splitlines():
+        if line.startswith(" "):
+            entries[-1][2] += " " + line.strip()
+        elif line and not line.startswith("#"):
+            code, rest = line.split(" ", 1)
+            name, summary = rest.split(": ", 1)
+            entries.append([code, name, summary])
+    return [
+        Rule(code, name, summary, _SEVERITIES.get(code, "error")) for code, name, summary in entries
+    ]
+
+
+RULES: dict[str, Rule] = {rule.code: rule for rule in _parse_catalogue(_CATALOGUE)}
 
 
 def path_to_str(path: tuple[str | int, ...]) -> str:

@@ -1,7 +1,7 @@
 """The typed, immutable object model of a playbook.
 
 A :class:`Playbook` is built once from a validated document by
-:func:`playbook.definition.checks.check_document` (every condition already compiled to a
+:func:`playbook.definition.build.build` (every condition already compiled to a
 Python predicate) and is then shared freely: nothing in it changes.
 """
 

@@ -229,7 +229,12 @@ CONDITION_CASES = [
         marks=_crash(18, ValueError, "render() of a huge int literal"),
     ),
     # Nasty inputs that already come back as a PlaybookError or parse fine.
-    pytest.param("not " * 300 + "has(amount)", UTC, id="not-chain-300-renders"),
+    pytest.param(
+        "not " * 300 + "has(amount)",
+        UTC,
+        id="19-RecursionError@conditions.render-not-chain-300",
+        marks=_crash(19, RecursionError, "render() of 300 nested not through the IR visitor"),
+    ),
     pytest.param("(" * 100 + "has(amount)" + ")" * 100, UTC, id="parentheses-100"),
     pytest.param("amount > " + "9" * 4300, UTC, id="number-of-4300-digits"),
     pytest.param("amount > 1e999", UTC, id="exponent"),

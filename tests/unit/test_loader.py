@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from playbook.definition.loader import (
-    MAX_DEPTH,
     MAX_FILE_BYTES,
     Document,
     iter_paths,
@@ -23,6 +22,7 @@ from playbook.definition.loader import (
     read_document,
     read_text,
 )
+from playbook.definition.yaml_compose import MAX_DEPTH
 from playbook.errors import InputFileError
 
 # --- YAML that loads cleanly --------------------------------------------------------

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["escalations", "render_sweep", "sweep", "worker"]
 
 
-
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
     options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option(

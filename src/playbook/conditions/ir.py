@@ -151,22 +151,21 @@ Atom = Compare | In | Contains | Has
 
 def all_of(items: typing.Iterable[Expr]) -> Expr:
     """The conjunction of ``items``, flattened: ``TRUE`` for none, the item itself for one."""
-    flat: list[Expr] = []
-    for item in items:
-        flat.extend(item.items if isinstance(item, And) else (item,))
-    if not flat:
-        return TRUE
-    return flat[0] if len(flat) == 1 else And(tuple(flat))
+    return _flattened(And, items, TRUE)
 
 
 def any_of(items: typing.Iterable[Expr]) -> Expr:
     """The disjunction of ``items``, flattened: ``FALSE`` for none, the item itself for one."""
+    return _flattened(Or, items, FALSE)
+
+
+def _flattened(kind: type[And | Or], items: typing.Iterable[Expr], empty: Const) -> Expr:
     flat: list[Expr] = []
     for item in items:
-        flat.extend(item.items if isinstance(item, Or) else (item,))
+        flat.extend(item.items if isinstance(item, kind) else (item,))
     if not flat:
-        return FALSE
-    return flat[0] if len(flat) == 1 else Or(tuple(flat))
+        return empty
+    return flat[0] if len(flat) == 1 else kind(tuple(flat))
 
 
 def atoms(expr: Expr) -> typing.Iterator[Compare | In | Contains | Has]:

@@ -16,26 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from playbook.conditions import syntax
 from playbook.conditions.lexer import Token, tokenize
-from playbook.conditions.syntax import (
-    ROOT,
-    Loc,
-    SAll,
-    SAny,
-    SBare,
-    SCompare,
-    SCond,
-    SContains,
-    SField,
-    SHas,
-    SIn,
-    SLen,
-    SLit,
-    SNot,
-    SValue,
-    did_you_mean,
-    problem,
-)
+from playbook.conditions.syntax import ROOT, Loc, did_you_mean, problem
 from playbook.errors import ConditionError
 
 __all__ = ["FUNCTIONS", "KEYWORDS", "parse_string"]
@@ -48,7 +31,7 @@ _NULL_WORDS = frozenset({"null", "None", "NULL", "nil"})
 _COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 
 
-def parse_string(text: str, base: Loc = ROOT) -> SCond:
+def parse_string(text: str, base: Loc = ROOT) -> syntax.SCond:
     """The syntax tree of ``text``; ConditionError (PB401, PB404) when it does not parse."""
     return _Parser(text, base).condition()
 
@@ -98,7 +81,7 @@ class _Parser:
 
     # --- grammar ---
 
-    def condition(self) -> SCond:
+    def condition(self) -> syntax.SCond:
         if self._at_end():
             raise problem("PB401", "the condition is empty", self._loc(0, len(self.text)))
         cond = self._or()
@@ -120,15 +103,17 @@ class _Parser:
             return "write numbers without thousands separators: 1000000"
         return "join conditions with 'and' or 'or'"
 
-    def _or(self) -> SCond:
+    def _or(self) -> syntax.SCond:
         items, loc = self._joined("or", self._and)
-        return items[0] if len(items) == 1 else SAny(items, loc)
+        return items[0] if len(items) == 1 else syntax.SAny(items, loc)
 
-    def _and(self) -> SCond:
+    def _and(self) -> syntax.SCond:
         items, loc = self._joined("and", self._not)
-        return items[0] if len(items) == 1 else SAll(items, loc)
+        return items[0] if len(items) == 1 else syntax.SAll(items, loc)
 
-    def _joined(self, keyword: str, operand: Callable[[], SCond]) -> tuple[tuple[SCond, ...], Loc]:
+    def _joined(
+        self, keyword: str, operand: Callable[[], syntax.SCond]
+    ) -> tuple[tuple[syntax.SCond, ...], Loc]:
         """``operand { keyword operand }``: the operands and the span they cover."""
         start = self.token.offset
         items = [operand()]
@@ -137,17 +122,17 @@ class _Parser:
             items.append(operand())
         return tuple(items), self._loc(start, self._previous_end())
 
-    def _not(self) -> SCond:
+    def _not(self) -> syntax.SCond:
         if self._is("name", "not") and self._peek().text != "in":
             start = self._next().offset
             item = self._not()
-            return SNot(item, self._loc(start, self._previous_end()))
+            return syntax.SNot(item, self._loc(start, self._previous_end()))
         return self._primary()
 
     def _previous_end(self) -> int:
         return self.tokens[self.pos - 1].end
 
-    def _primary(self) -> SCond:
+    def _primary(self) -> syntax.SCond:
         if self._is("punct", "("):
             opening = self._next()
             cond = self._or()
@@ -160,10 +145,10 @@ class _Parser:
         if self._is("name", "has") and self._peek().text == "(":
             start = self.token.offset
             field = self._call_argument()
-            return SHas(field, self._loc(start, self._previous_end()))
+            return syntax.SHas(field, self._loc(start, self._previous_end()))
         return self._comparison()
 
-    def _comparison(self) -> SCond:
+    def _comparison(self) -> syntax.SCond:
         start = self.token.offset
         left = self._value()
         token = self.token
@@ -171,26 +156,26 @@ class _Parser:
             self._next()
             right = self._value()
             loc = self._loc(start, self._previous_end())
-            return SCompare(token.text, left, right, loc, self._token_loc(token))
+            return syntax.SCompare(token.text, left, right, loc, self._token_loc(token))
         if self._is("name", "in") or (self._is("name", "not") and self._peek().text == "in"):
             negated = self._next().text == "not"
             if negated:
                 self._next()
             op_loc = self._loc(token.offset, self._previous_end())
             items = self._list()
-            return SIn(left, items, negated, self._loc(start, self._previous_end()), op_loc)
+            return syntax.SIn(left, items, negated, self._loc(start, self._previous_end()), op_loc)
         if self._is("name", "contains"):
             self._next()
             item = self._value()
             loc = self._loc(start, self._previous_end())
-            return SContains(left, item, loc, self._token_loc(token))
-        return SBare(left, self._loc(start, self._previous_end()))
+            return syntax.SContains(left, item, loc, self._token_loc(token))
+        return syntax.SBare(left, self._loc(start, self._previous_end()))
 
-    def _value(self) -> SValue:
+    def _value(self) -> syntax.SValue:
         token = self.token
         if token.kind in ("number", "string"):
             self._next()
-            return SLit(token.value, self._token_loc(token))
+            return syntax.SLit(token.value, self._token_loc(token))
         if token.kind == "name":
             return self._named_value(token)
         if token.text == "[":
@@ -199,25 +184,25 @@ class _Parser:
             )
         raise self._problem_here("expected a field name or a value")
 
-    def _named_value(self, token: Token) -> SValue:
+    def _named_value(self, token: Token) -> syntax.SValue:
         word = token.text
         if word in ("true", "false"):
             self._next()
-            return SLit(word == "true", self._token_loc(token))
+            return syntax.SLit(word == "true", self._token_loc(token))
         if word in _NULL_WORDS:
             self._next()
-            return SLit(None, self._token_loc(token))
+            return syntax.SLit(None, self._token_loc(token))
         if word in KEYWORDS:
             raise self._problem_here("expected a field name or a value")
         if self._peek().text == "(":
             return self._function(token)
         self._next()
-        return SField(word, self._token_loc(token))
+        return syntax.SField(word, self._token_loc(token))
 
-    def _function(self, token: Token) -> SValue:
+    def _function(self, token: Token) -> syntax.SValue:
         if token.text == "len":
             field = self._call_argument()
-            return SLen(field, self._loc(token.offset, self._previous_end()))
+            return syntax.SLen(field, self._loc(token.offset, self._previous_end()))
         if token.text == "has":
             raise problem(
                 "PB401",
@@ -228,7 +213,7 @@ class _Parser:
         hint = did_you_mean(token.text, FUNCTIONS) or "the functions are has(field) and len(field)"
         raise problem("PB404", f"unknown function '{token.text}'", self._token_loc(token), hint)
 
-    def _call_argument(self) -> SField:
+    def _call_argument(self) -> syntax.SField:
         name = self._next().text
         self._next()  # the "(" that made this a call
         token = self.token
@@ -236,26 +221,26 @@ class _Parser:
             raise self._problem_here(f"{name}() takes a field name", f"write {name}(field_id)")
         self._next()
         self._expect(")", f"')' after the field name of {name}()")
-        return SField(token.text, self._token_loc(token))
+        return syntax.SField(token.text, self._token_loc(token))
 
-    def _list(self) -> SLit:
+    def _list(self) -> syntax.SLit:
         start = self.token.offset
         self._expect("[", "a list of values in [ ]")
-        items: list[SLit] = []
+        items: list[syntax.SLit] = []
         while not self._is("punct", "]"):
             items.append(self._list_item())
             if not self._is("punct", ","):
                 break
             self._next()
         self._expect("]", "',' or ']' in the list of values")
-        return SLit(tuple(items), self._loc(start, self._previous_end()))
+        return syntax.SLit(tuple(items), self._loc(start, self._previous_end()))
 
-    def _list_item(self) -> SLit:
+    def _list_item(self) -> syntax.SLit:
         token = self.token
         if token.kind == "name" and token.text not in ("true", "false", *_NULL_WORDS):
             raise self._problem_here(
                 "expected a value in the list", f"quote text values: '{token.text}'"
             )
         value = self._value()
-        assert isinstance(value, SLit)
+        assert isinstance(value, syntax.SLit)
         return value

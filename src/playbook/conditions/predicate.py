@@ -18,22 +18,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from playbook.conditions.ir import (
-    And,
-    Compare,
-    Const,
-    Contains,
-    Expr,
-    FieldRef,
-    Has,
-    In,
-    Len,
-    Literal,
-    LiteralValue,
-    Not,
-    Operand,
-    Or,
-)
+from playbook.conditions import ir
+from playbook.conditions.visit import ExprVisitor
 
 __all__ = ["Predicate", "to_python"]
 
@@ -53,30 +39,45 @@ _EMPTY_TEXT = (None, "")
 _EMPTY_LIST: tuple[object, ...] = (None, [], ())
 
 
-def to_python(expr: Expr) -> Predicate:
+def to_python(expr: ir.Expr) -> Predicate:
     """A predicate that is true exactly when ``expr`` holds for a deal's field values.
 
     The deal is a mapping from field id to an already-typed value; a missing
     key and ``None`` are both null. The predicate has no side effects and is
     safe to call from several threads.
     """
-    if isinstance(expr, Const):
+    return _COMPILER.visit(expr)
+
+
+class _PythonCompiler(ExprVisitor[Predicate]):
+    __slots__ = ()
+
+    def const(self, expr: ir.Const) -> Predicate:
         return _always(expr.value)
-    if isinstance(expr, And):
-        return _all(tuple(to_python(item) for item in expr.items))
-    if isinstance(expr, Or):
-        return _any(tuple(to_python(item) for item in expr.items))
-    if isinstance(expr, Not):
-        return _negation(to_python(expr.item))
-    if isinstance(expr, Has):
+
+    def conjunction(self, expr: ir.And) -> Predicate:
+        return _all(tuple(self.visit(item) for item in expr.items))
+
+    def disjunction(self, expr: ir.Or) -> Predicate:
+        return _any(tuple(self.visit(item) for item in expr.items))
+
+    def negation(self, expr: ir.Not) -> Predicate:
+        return _negation(self.visit(expr.item))
+
+    def has(self, expr: ir.Has) -> Predicate:
         return _has(expr.field)
-    if isinstance(expr, Contains):
+
+    def contains(self, expr: ir.Contains) -> Predicate:
         return _contains(expr.field.name, expr.value)
-    if isinstance(expr, In):
+
+    def membership(self, expr: ir.In) -> Predicate:
         return _membership(expr)
-    if isinstance(expr, Compare):
+
+    def comparison(self, expr: ir.Compare) -> Predicate:
         return _comparison(expr)
-    raise TypeError(f"not a condition: {expr!r}")
+
+
+_COMPILER = _PythonCompiler()
 
 
 # --- combinators --------------------------------------------------------------
@@ -142,7 +143,7 @@ def _any(items: tuple[Predicate, ...]) -> Predicate:
 # --- atoms ----------------------------------------------------------------------
 
 
-def _has(field: FieldRef) -> Predicate:
+def _has(field: ir.FieldRef) -> Predicate:
     name = field.name
     kind = field.type.kind
     if kind in ("string", "list"):
@@ -159,7 +160,7 @@ def _contains(name: str, item: str) -> Predicate:
     return contains
 
 
-def _membership(expr: In) -> Predicate:
+def _membership(expr: ir.In) -> Predicate:
     values = frozenset(expr.values)
     read = _reader(expr.operand)
     if expr.negated:
@@ -169,23 +170,23 @@ def _membership(expr: In) -> Predicate:
             return value is not None and value not in values
 
         return outside
-    if isinstance(expr.operand, FieldRef):
+    if isinstance(expr.operand, ir.FieldRef):
         name = expr.operand.name
         # None is never in `values`, so null needs no separate test.
         return lambda deal: deal.get(name) in values
     return lambda deal: read(deal) in values
 
 
-def _comparison(expr: Compare) -> Predicate:
+def _comparison(expr: ir.Compare) -> Predicate:
     left, right = expr.left, expr.right
-    if isinstance(right, Literal):
-        if isinstance(left, FieldRef):
+    if isinstance(right, ir.Literal):
+        if isinstance(left, ir.FieldRef):
             return _field_vs_literal(left.name, expr.op, right.value)
         return _reader_vs_literal(_reader(left), expr.op, right.value)
     return _reader_vs_reader(*_numeric_readers(left, right), _OPERATORS[expr.op])
 
 
-def _field_vs_literal(name: str, op: str, value: LiteralValue) -> Predicate:
+def _field_vs_literal(name: str, op: str, value: ir.LiteralValue) -> Predicate:
     if isinstance(value, bool):
         # Typed booleans: `== true` is `is True`; `!= true` on a non-null boolean is `is False`.
         wanted = value if op == "==" else not value
@@ -249,7 +250,7 @@ _ORDERED_FACTORIES: dict[str, Callable[[str, Any], Predicate]] = {
 }
 
 
-def _reader_vs_literal(read: _Reader, op: str, value: LiteralValue) -> Predicate:
+def _reader_vs_literal(read: _Reader, op: str, value: ir.LiteralValue) -> Predicate:
     compare = _OPERATORS[op]
 
     def atom(deal: Mapping[str, Any]) -> bool:
@@ -272,9 +273,9 @@ def _reader_vs_reader(
     return atom
 
 
-def _reader(operand: Operand) -> _Reader:
-    name = operand.field.name if isinstance(operand, Len) else operand.name
-    if isinstance(operand, Len):
+def _reader(operand: ir.Operand) -> _Reader:
+    name = operand.field.name if isinstance(operand, ir.Len) else operand.name
+    if isinstance(operand, ir.Len):
 
         def length(deal: Mapping[str, Any]) -> Any:
             value = deal.get(name)
@@ -284,7 +285,7 @@ def _reader(operand: Operand) -> _Reader:
     return lambda deal: deal.get(name)
 
 
-def _numeric_readers(left: Operand, right: Operand) -> tuple[_Reader, _Reader]:
+def _numeric_readers(left: ir.Operand, right: ir.Operand) -> tuple[_Reader, _Reader]:
     """Readers for both sides; a decimal against a float field compares as floats.
 
     Python compares Decimal('1.1') and the float 1.1 exactly (they differ), SQL
@@ -297,8 +298,8 @@ def _numeric_readers(left: Operand, right: Operand) -> tuple[_Reader, _Reader]:
     return read_left, read_right
 
 
-def _kind(operand: Operand) -> str:
-    return "integer" if isinstance(operand, Len) else operand.type.kind
+def _kind(operand: ir.Operand) -> str:
+    return "integer" if isinstance(operand, ir.Len) else operand.type.kind
 
 
 def _as_float(read: _Reader) -> _Reader:

@@ -10,78 +10,79 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from playbook.conditions.ir import (
-    And,
-    Compare,
-    Const,
-    Contains,
-    Expr,
-    FieldRef,
-    Has,
-    In,
-    Len,
-    Literal,
-    LiteralValue,
-    Not,
-    Operand,
-    Or,
-)
+from playbook.conditions import ir
+from playbook.conditions.visit import ExprVisitor
 
 __all__ = ["render", "render_literal"]
 
 
-def render(expr: Expr) -> str:
+def render(expr: ir.Expr) -> str:
     """The canonical string form of ``expr``; ``parse_condition(render(e), fields) == e``."""
-    if isinstance(expr, Const):
+    return _RENDERER.visit(expr)
+
+
+class _Renderer(ExprVisitor[str]):
+    __slots__ = ()
+
+    def const(self, expr: ir.Const) -> str:
         return "true" if expr.value else "false"
-    if isinstance(expr, And):
-        return " and ".join(_grouped(item, isinstance(item, Or)) for item in expr.items)
-    if isinstance(expr, Or):
-        return " or ".join(render(item) for item in expr.items)
-    if isinstance(expr, Not):
+
+    def conjunction(self, expr: ir.And) -> str:
+        return " and ".join(_grouped(item, isinstance(item, ir.Or)) for item in expr.items)
+
+    def disjunction(self, expr: ir.Or) -> str:
+        return " or ".join(self.visit(item) for item in expr.items)
+
+    def negation(self, expr: ir.Not) -> str:
         # `not (a == 1)` reads better than `not a == 1`, and parses the same.
-        simple = isinstance(expr.item, Has | Const | Not) or _is_bare_boolean(expr.item)
+        simple = isinstance(expr.item, ir.Has | ir.Const | ir.Not) or _is_bare_boolean(expr.item)
         return "not " + _grouped(expr.item, not simple)
-    if isinstance(expr, Has):
+
+    def has(self, expr: ir.Has) -> str:
         return f"has({expr.field.name})"
-    if isinstance(expr, Contains):
+
+    def contains(self, expr: ir.Contains) -> str:
         return f"{expr.field.name} contains {render_literal(expr.value)}"
-    if isinstance(expr, In):
+
+    def membership(self, expr: ir.In) -> str:
         op = "not in" if expr.negated else "in"
         items = ", ".join(render_literal(value) for value in expr.values)
         return f"{_operand(expr.operand)} {op} [{items}]"
-    if isinstance(expr, Compare):
+
+    def comparison(self, expr: ir.Compare) -> str:
         right = expr.right
         if _is_bare_boolean(expr):
             return _operand(expr.left)
-        shown = render_literal(right.value) if isinstance(right, Literal) else _operand(right)
+        shown = render_literal(right.value) if isinstance(right, ir.Literal) else _operand(right)
         return f"{_operand(expr.left)} {expr.op} {shown}"
-    raise TypeError(f"not a condition: {expr!r}")
 
 
-def _grouped(expr: Expr, parenthesised: bool) -> str:
+_RENDERER = _Renderer()
+
+
+def _grouped(expr: ir.Expr, parenthesised: bool) -> str:
     text = render(expr)
     return f"({text})" if parenthesised else text
 
 
-def _is_bare_boolean(expr: Expr) -> bool:
+def _is_bare_boolean(expr: ir.Expr) -> bool:
     """``flag == true``, which the string form writes as just ``flag``."""
     return (
-        isinstance(expr, Compare)
+        isinstance(expr, ir.Compare)
         and expr.op == "=="
-        and isinstance(expr.left, FieldRef)
+        and isinstance(expr.left, ir.FieldRef)
         and expr.left.type.kind == "boolean"
-        and expr.right == Literal(True)
+        and expr.right == ir.Literal(True)
     )
 
 
-def _operand(operand: Operand) -> str:
-    if isinstance(operand, Len):
+def _operand(operand: ir.Operand) -> str:
+    if isinstance(operand, ir.Len):
         return f"len({operand.field.name})"
     return operand.name
 
 
-def render_literal(value: LiteralValue) -> str:
+def render_literal(value: ir.LiteralValue) -> str:
     """A literal as the string form writes it: ``'text'``, ``50000.5``, ``'2026-01-31'``."""
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -18,29 +18,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from playbook.conditions import ir
 from playbook.conditions.fieldtypes import FieldType
-from playbook.conditions.ir import (
-    And,
-    Compare,
-    Const,
-    Contains,
-    Expr,
-    FieldRef,
-    Has,
-    In,
-    Len,
-    Literal,
-    Not,
-    Or,
-    operand_fields,
-)
 
 __all__ = ["MAX_TERMS", "is_satisfiable"]
 
 MAX_TERMS = 256
 """Largest disjunctive normal form examined; beyond it the answer is a safe True."""
 
-_Atom = Compare | In | Contains | Has
+_Atom = ir.Compare | ir.In | ir.Contains | ir.Has
 _Signed = tuple[_Atom, bool]
 _Term = tuple[_Signed, ...]
 _NEGATED = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
@@ -51,7 +37,7 @@ class _TooLarge(Exception):
     """The normal form passed MAX_TERMS conjunctions."""
 
 
-def is_satisfiable(expr: Expr, fields: Mapping[str, FieldType]) -> bool:
+def is_satisfiable(expr: ir.Expr, fields: Mapping[str, FieldType]) -> bool:
     """False only when ``expr`` is provably false for every deal with the declared field types.
 
     Examples that are False: ``amount > 10 and amount < 5``, ``x == 1 and x == 2``,
@@ -64,20 +50,20 @@ def is_satisfiable(expr: Expr, fields: Mapping[str, FieldType]) -> bool:
     return any(_Conjunction(fields).holds_for_some_deal(term) for term in terms)
 
 
-def _dnf(expr: Expr, *, positive: bool) -> list[_Term]:
-    if isinstance(expr, Const):
+def _dnf(expr: ir.Expr, *, positive: bool) -> list[_Term]:
+    if isinstance(expr, ir.Const):
         return [()] if expr.value == positive else []
-    if isinstance(expr, Not):
+    if isinstance(expr, ir.Not):
         return _dnf(expr.item, positive=not positive)
-    if isinstance(expr, And | Or):
+    if isinstance(expr, ir.And | ir.Or):
         parts = [_dnf(item, positive=positive) for item in expr.items]
-        if isinstance(expr, And) == positive:
+        if isinstance(expr, ir.And) == positive:
             return _product(parts)
         union = [term for part in parts for term in part]
         if len(union) > MAX_TERMS:
             raise _TooLarge
         return union
-    assert isinstance(expr, Compare | In | Contains | Has)
+    assert isinstance(expr, ir.Compare | ir.In | ir.Contains | ir.Has)
     return [((expr, positive),)]
 
 
@@ -170,25 +156,25 @@ class _Conjunction:
         self.fields = fields
         self.domains: dict[tuple[str, str], _Domain] = {}
         self.present: set[str] = set()
-        self.items: dict[FieldRef, set[str]] = {}
-        self.missing_items: dict[FieldRef, set[str]] = {}
+        self.items: dict[ir.FieldRef, set[str]] = {}
+        self.missing_items: dict[ir.FieldRef, set[str]] = {}
         self.contradiction = False
 
     def holds_for_some_deal(self, term: _Term) -> bool:
         for atom, positive in term:
             if positive:
-                self.present.update(ref.name for ref in operand_fields(atom))
+                self.present.update(ref.name for ref in ir.operand_fields(atom))
         for atom, positive in term:
             if positive:
                 self._require(atom)
-            elif all(ref.name in self.present for ref in operand_fields(atom)):
+            elif all(ref.name in self.present for ref in ir.operand_fields(atom)):
                 self._refuse(atom)
         return not self.contradiction and self._domains_nonempty()
 
     # --- building constraints ---
 
-    def _domain(self, operand: FieldRef | Len) -> _Domain:
-        if isinstance(operand, Len):
+    def _domain(self, operand: ir.FieldRef | ir.Len) -> _Domain:
+        if isinstance(operand, ir.Len):
             key, kind, values = ("len", operand.field.name), "integer", None
         else:
             key, kind, values = ("value", operand.name), operand.type.kind, operand.type.values
@@ -203,16 +189,16 @@ class _Conjunction:
                 found.restrict(values)
         return found
 
-    def _length(self, ref: FieldRef) -> _Domain:
-        return self._domain(Len(ref))
+    def _length(self, ref: ir.FieldRef) -> _Domain:
+        return self._domain(ir.Len(ref))
 
     def _require(self, atom: _Atom) -> None:
-        if isinstance(atom, Has):
+        if isinstance(atom, ir.Has):
             if atom.field.type.kind in ("string", "list"):
                 self._length(atom.field).add(">=", 1)
-        elif isinstance(atom, Contains):
+        elif isinstance(atom, ir.Contains):
             self.items.setdefault(atom.field, set()).add(atom.value)
-        elif isinstance(atom, In):
+        elif isinstance(atom, ir.In):
             domain = self._domain(atom.operand)
             if atom.negated:
                 domain.excluded.update(atom.values)
@@ -222,14 +208,14 @@ class _Conjunction:
             self._compare(atom.op, atom)
 
     def _refuse(self, atom: _Atom) -> None:
-        if isinstance(atom, Has):
+        if isinstance(atom, ir.Has):
             if atom.field.type.kind in ("string", "list"):
                 self._length(atom.field).add("==", 0)
             else:
                 self.contradiction = True  # present, and yet not has(): impossible
-        elif isinstance(atom, Contains):
+        elif isinstance(atom, ir.Contains):
             self.missing_items.setdefault(atom.field, set()).add(atom.value)
-        elif isinstance(atom, In):
+        elif isinstance(atom, ir.In):
             domain = self._domain(atom.operand)
             if atom.negated:
                 domain.restrict(atom.values)
@@ -238,8 +224,8 @@ class _Conjunction:
         else:
             self._compare(_NEGATED[atom.op], atom)
 
-    def _compare(self, op: str, atom: Compare) -> None:
-        if isinstance(atom.right, Literal):
+    def _compare(self, op: str, atom: ir.Compare) -> None:
+        if isinstance(atom.right, ir.Literal):
             self._domain(atom.left).add(op, atom.right.value)
         elif atom.left == atom.right and op in ("!=", "<", ">"):
             self.contradiction = True  # x < x

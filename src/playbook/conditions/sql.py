@@ -33,23 +33,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from playbook.conditions import ir
 from playbook.conditions.fieldtypes import FieldType
-from playbook.conditions.ir import (
-    And,
-    Compare,
-    Const,
-    Contains,
-    Expr,
-    FieldRef,
-    Has,
-    In,
-    Len,
-    Literal,
-    LiteralValue,
-    Not,
-    Operand,
-    Or,
-)
+from playbook.conditions.visit import ExprVisitor
 
 __all__ = ["ColumnFor", "to_sql"]
 
@@ -59,60 +45,59 @@ ColumnFor = Callable[[str, FieldType], ColumnElement[Any]]
 _ORDERED = frozenset({"<", "<=", ">", ">="})
 
 
-def to_sql(expr: Expr, column: ColumnFor) -> ColumnElement[bool]:
+def to_sql(expr: ir.Expr, column: ColumnFor) -> ColumnElement[bool]:
     """A clause that is true for exactly the rows whose fields make ``expr`` hold.
 
     ``column(name, type)`` is called once per field and returns the SQL
     expression for it. The clause agrees with the Python predicate of the same
     condition, nulls included, provided the columns hold the same values.
     """
-    return _SqlCompiler(column).condition(expr)
+    return _SqlCompiler(column).visit(expr)
 
 
-class _SqlCompiler:
+class _SqlCompiler(ExprVisitor[ColumnElement[bool]]):
+    __slots__ = ("_column", "_columns")
+
     def __init__(self, column: ColumnFor) -> None:
         self._column = column
         self._columns: dict[str, ColumnElement[Any]] = {}
 
-    def column(self, ref: FieldRef) -> ColumnElement[Any]:
+    def column(self, ref: ir.FieldRef) -> ColumnElement[Any]:
         found = self._columns.get(ref.name)
         if found is None:
             found = self._columns[ref.name] = self._column(ref.name, ref.type)
         return found
 
-    def condition(self, expr: Expr) -> ColumnElement[bool]:
-        if isinstance(expr, Const):
-            return sa.true() if expr.value else sa.false()
-        if isinstance(expr, And):
-            return sa.and_(*(self.condition(item) for item in expr.items))
-        if isinstance(expr, Or):
-            return sa.or_(*(self.condition(item) for item in expr.items))
-        if isinstance(expr, Not):
-            return sa.not_(self.condition(expr.item))
-        if isinstance(expr, Has):
-            return self.has(expr.field)
-        if isinstance(expr, Contains):
-            items = self.column(expr.field)
-            return sa.and_(items.is_not(None), _JsonContains(items, _bind(expr.value, sa.String())))
-        if isinstance(expr, In):
-            return self.membership(expr)
-        if isinstance(expr, Compare):
-            return self.comparison(expr)
-        raise TypeError(f"not a condition: {expr!r}")
+    def const(self, expr: ir.Const) -> ColumnElement[bool]:
+        return sa.true() if expr.value else sa.false()
 
-    def operand(self, operand: Operand) -> ColumnElement[Any]:
-        if isinstance(operand, FieldRef):
+    def conjunction(self, expr: ir.And) -> ColumnElement[bool]:
+        return sa.and_(*(self.visit(item) for item in expr.items))
+
+    def disjunction(self, expr: ir.Or) -> ColumnElement[bool]:
+        return sa.or_(*(self.visit(item) for item in expr.items))
+
+    def negation(self, expr: ir.Not) -> ColumnElement[bool]:
+        return sa.not_(self.visit(expr.item))
+
+    def contains(self, expr: ir.Contains) -> ColumnElement[bool]:
+        items = self.column(expr.field)
+        return sa.and_(items.is_not(None), _JsonContains(items, _bind(expr.value, sa.String())))
+
+    def operand(self, operand: ir.Operand) -> ColumnElement[Any]:
+        if isinstance(operand, ir.FieldRef):
             return self.column(operand)
         field = self.column(operand.field)
         if operand.field.type.kind == "list":
             return _JsonLength(field)
         return sa.func.length(field, type_=sa.Integer())
 
-    def present(self, *operands: Operand) -> list[ColumnElement[bool]]:
-        refs = [op.field if isinstance(op, Len) else op for op in operands]
+    def present(self, *operands: ir.Operand) -> list[ColumnElement[bool]]:
+        refs = [op.field if isinstance(op, ir.Len) else op for op in operands]
         return [self.column(ref).is_not(None) for ref in refs]
 
-    def has(self, ref: FieldRef) -> ColumnElement[bool]:
+    def has(self, expr: ir.Has) -> ColumnElement[bool]:
+        ref = expr.field
         value = self.column(ref)
         if ref.type.kind == "string":
             return sa.and_(value.is_not(None), value != _bind("", value.type))
@@ -120,7 +105,7 @@ class _SqlCompiler:
             return sa.and_(value.is_not(None), _JsonLength(value) > 0)
         return value.is_not(None)
 
-    def membership(self, expr: In) -> ColumnElement[bool]:
+    def membership(self, expr: ir.In) -> ColumnElement[bool]:
         subject = self.operand(expr.operand)
         if not expr.values:
             return sa.and_(*self.present(expr.operand)) if expr.negated else sa.false()
@@ -128,9 +113,9 @@ class _SqlCompiler:
         test = subject.not_in(values) if expr.negated else subject.in_(values)
         return sa.and_(*self.present(expr.operand), test)
 
-    def comparison(self, expr: Compare) -> ColumnElement[bool]:
+    def comparison(self, expr: ir.Compare) -> ColumnElement[bool]:
         left = self.operand(expr.left)
-        if isinstance(expr.right, Literal):
+        if isinstance(expr.right, ir.Literal):
             right = _bind(expr.right.value, left.type)
             guards = self.present(expr.left)
         else:
@@ -151,11 +136,11 @@ _OPERATORS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
 }
 
 
-def _is_text(operand: Operand) -> bool:
-    return isinstance(operand, FieldRef) and operand.type.kind in ("string", "enum")
+def _is_text(operand: ir.Operand) -> bool:
+    return isinstance(operand, ir.FieldRef) and operand.type.kind in ("string", "enum")
 
 
-def _bind(value: LiteralValue, column_type: Any) -> ColumnElement[Any]:
+def _bind(value: ir.LiteralValue, column_type: Any) -> ColumnElement[Any]:
     """A bound parameter typed like the column it is compared with (inferred if untyped)."""
     if isinstance(value, datetime) and not getattr(column_type, "timezone", True):
         value = value.replace(tzinfo=None)  # already UTC

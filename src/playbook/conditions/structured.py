@@ -18,26 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from playbook.conditions import syntax
 from playbook.conditions.parser import parse_string
-from playbook.conditions.syntax import (
-    ROOT,
-    Loc,
-    SAll,
-    SAny,
-    SCompare,
-    SCond,
-    SConst,
-    SContains,
-    SField,
-    SHas,
-    SIn,
-    SLen,
-    SLit,
-    SNot,
-    SValue,
-    did_you_mean,
-    problem,
-)
+from playbook.conditions.syntax import ROOT, Loc, did_you_mean, problem
 
 __all__ = ["OPS", "parse_source"]
 
@@ -49,12 +32,12 @@ _COMPARISON_KEYS = ("field", "len", "op", "value")
 _OP_SLIPS = {"=": "==", "<>": "!=", "=>": ">=", "=<": "<=", "notin": "not_in", "nin": "not_in"}
 
 
-def parse_source(source: object, loc: Loc = ROOT) -> SCond:
+def parse_source(source: object, loc: Loc = ROOT) -> syntax.SCond:
     """The syntax tree of a condition in either form (a string, or structured plain data)."""
     if isinstance(source, str):
         return parse_string(source, loc)
     if isinstance(source, bool):
-        return SConst(source, loc)
+        return syntax.SConst(source, loc)
     if isinstance(source, Mapping):
         return _mapping(source, loc)
     what = "a list" if isinstance(source, list | tuple) else f"the value {source!r}"
@@ -62,7 +45,7 @@ def parse_source(source: object, loc: Loc = ROOT) -> SCond:
     raise problem("PB401", f"a condition is text or a mapping, not {what}", loc, hint)
 
 
-def _mapping(data: Mapping[Any, Any], loc: Loc) -> SCond:
+def _mapping(data: Mapping[Any, Any], loc: Loc) -> syntax.SCond:
     if "field" in data or "len" in data:
         return _comparison(data, loc)
     if len(data) != 1:
@@ -76,38 +59,38 @@ def _mapping(data: Mapping[Any, Any], loc: Loc) -> SCond:
     if key in ("all", "any"):
         return _combination(key, value, loc)
     if key == "not":
-        return SNot(parse_source(value, loc.child("not")), loc)
+        return syntax.SNot(parse_source(value, loc.child("not")), loc)
     if key == "required":
         return _required(value, loc)
     hint = did_you_mean(str(key), _COMBINATORS + _COMPARISON_KEYS)
     raise problem("PB401", f"unknown key '{key}' in a condition", loc.child(key), hint)
 
 
-def _combination(key: str, value: object, loc: Loc) -> SCond:
+def _combination(key: str, value: object, loc: Loc) -> syntax.SCond:
     if not isinstance(value, list | tuple):
         raise problem("PB401", f"'{key}' takes a list of conditions", loc.child(key))
     items = tuple(parse_source(item, loc.child(key, i)) for i, item in enumerate(value))
-    return SAll(items, loc) if key == "all" else SAny(items, loc)
+    return syntax.SAll(items, loc) if key == "all" else syntax.SAny(items, loc)
 
 
-def _required(value: object, loc: Loc) -> SCond:
+def _required(value: object, loc: Loc) -> syntax.SCond:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list | tuple):
         raise problem("PB401", "'required' takes a list of field ids", loc.child("required"))
-    checks: list[SCond] = []
+    checks: list[syntax.SCond] = []
     for i, name in enumerate(names):
         where = loc.child("required") if isinstance(value, str) else loc.child("required", i)
-        checks.append(SHas(_field_name(name, where), where))
-    return SAll(tuple(checks), loc)
+        checks.append(syntax.SHas(_field_name(name, where), where))
+    return syntax.SAll(tuple(checks), loc)
 
 
-def _field_name(name: object, loc: Loc) -> SField:
+def _field_name(name: object, loc: Loc) -> syntax.SField:
     if not isinstance(name, str):
         raise problem("PB401", f"a field id is text, not {name!r}", loc)
-    return SField(name, loc)
+    return syntax.SField(name, loc)
 
 
-def _comparison(data: Mapping[Any, Any], loc: Loc) -> SCond:
+def _comparison(data: Mapping[Any, Any], loc: Loc) -> syntax.SCond:
     for key in data:
         if key not in _COMPARISON_KEYS:
             hint = did_you_mean(str(key), _COMPARISON_KEYS)
@@ -123,16 +106,18 @@ def _comparison(data: Mapping[Any, Any], loc: Loc) -> SCond:
     op = _op(data["op"], loc.child("op"))
     value_loc = loc.child("value")
     if op in ("in", "not_in"):
-        return SIn(left, _list(data["value"], value_loc), op == "not_in", loc, loc.child("op"))
+        return syntax.SIn(
+            left, _list(data["value"], value_loc), op == "not_in", loc, loc.child("op")
+        )
     right = _value(data["value"], value_loc)
     if op == "contains":
-        return SContains(left, right, loc, loc.child("op"))
-    return SCompare(op, left, right, loc, loc.child("op"))
+        return syntax.SContains(left, right, loc, loc.child("op"))
+    return syntax.SCompare(op, left, right, loc, loc.child("op"))
 
 
-def _operand(data: Mapping[Any, Any], loc: Loc) -> SField | SLen:
+def _operand(data: Mapping[Any, Any], loc: Loc) -> syntax.SField | syntax.SLen:
     if "len" in data:
-        return SLen(_field_name(data["len"], loc.child("len")), loc.child("len"))
+        return syntax.SLen(_field_name(data["len"], loc.child("len")), loc.child("len"))
     return _field_name(data["field"], loc.child("field"))
 
 
@@ -149,20 +134,20 @@ def _op(op: object, loc: Loc) -> str:
     raise problem("PB401", f"unknown operator {op!r}", loc, hint or "use one of " + ", ".join(OPS))
 
 
-def _value(value: object, loc: Loc) -> SValue:
+def _value(value: object, loc: Loc) -> syntax.SValue:
     if isinstance(value, Mapping) and len(value) == 1:
         ((key, name),) = value.items()
         if key == "field":
             return _field_name(name, loc.child("field"))
         if key == "len":
             field = _field_name(name, loc.child("len"))
-            return SLen(field, loc.child("len"))
-    return SLit(value, loc)
+            return syntax.SLen(field, loc.child("len"))
+    return syntax.SLit(value, loc)
 
 
-def _list(value: object, loc: Loc) -> SLit:
+def _list(value: object, loc: Loc) -> syntax.SLit:
     if not isinstance(value, list | tuple):
         raise problem(
             "PB403", "'in' and 'not_in' compare with a list of values", loc, "write value: [a, b]"
         )
-    return SLit(tuple(SLit(item, loc.child(i)) for i, item in enumerate(value)), loc)
+    return syntax.SLit(tuple(syntax.SLit(item, loc.child(i)) for i, item in enumerate(value)), loc)

@@ -19,48 +19,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import tzinfo
 
+from playbook.conditions import ir, syntax
 from playbook.conditions.fieldtypes import FieldType, family
-from playbook.conditions.ir import (
-    Compare,
-    CompareOp,
-    Const,
-    Contains,
-    Expr,
-    FieldRef,
-    Has,
-    In,
-    Len,
-    Literal,
-    Not,
-    Operand,
-    all_of,
-    any_of,
-)
 from playbook.conditions.literals import convert, describe
-from playbook.conditions.syntax import (
-    Loc,
-    SAll,
-    SAny,
-    SBare,
-    SCompare,
-    SCond,
-    SConst,
-    SContains,
-    SField,
-    SHas,
-    SIn,
-    SLen,
-    SLit,
-    SNot,
-    SValue,
-    did_you_mean,
-    problem,
-)
+from playbook.conditions.syntax import Loc, did_you_mean, problem
 from playbook.errors import ConditionError
 
 __all__ = ["check"]
 
-_FLIPPED: dict[str, CompareOp] = {
+_FLIPPED: dict[str, ir.CompareOp] = {
     "==": "==",
     "!=": "!=",
     "<": ">",
@@ -68,12 +35,12 @@ _FLIPPED: dict[str, CompareOp] = {
     ">": "<",
     ">=": "<=",
 }
-_OPS: dict[str, CompareOp] = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_OPS: dict[str, ir.CompareOp] = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _ORDERED = frozenset({"<", "<=", ">", ">="})
 _LEN_TYPE = FieldType("integer")
 
 
-def check(node: SCond, fields: Mapping[str, FieldType], tz: tzinfo) -> Expr:
+def check(node: syntax.SCond, fields: Mapping[str, FieldType], tz: tzinfo) -> ir.Expr:
     """The IR of ``node``; ConditionError (PB402, PB403, PB405, PB406) on the first problem."""
     return _Checker(fields, tz).condition(node)
 
@@ -83,38 +50,38 @@ class _Checker:
         self.fields = fields
         self.tz = tz
 
-    def condition(self, node: SCond) -> Expr:
-        if isinstance(node, SConst):
-            return Const(node.value)
-        if isinstance(node, SAll):
-            return all_of(self.condition(item) for item in node.items)
-        if isinstance(node, SAny):
-            return any_of(self.condition(item) for item in node.items)
-        if isinstance(node, SNot):
-            return Not(self.condition(node.item))
-        if isinstance(node, SHas):
-            return Has(self.field(node.field))
-        if isinstance(node, SCompare):
+    def condition(self, node: syntax.SCond) -> ir.Expr:
+        if isinstance(node, syntax.SConst):
+            return ir.Const(node.value)
+        if isinstance(node, syntax.SAll):
+            return ir.all_of(self.condition(item) for item in node.items)
+        if isinstance(node, syntax.SAny):
+            return ir.any_of(self.condition(item) for item in node.items)
+        if isinstance(node, syntax.SNot):
+            return ir.Not(self.condition(node.item))
+        if isinstance(node, syntax.SHas):
+            return ir.Has(self.field(node.field))
+        if isinstance(node, syntax.SCompare):
             return self.compare(node)
-        if isinstance(node, SIn):
+        if isinstance(node, syntax.SIn):
             return self.membership(node)
-        if isinstance(node, SContains):
+        if isinstance(node, syntax.SContains):
             return self.contains(node)
         return self.bare(node)
 
     # --- operands ---
 
-    def field(self, node: SField) -> FieldRef:
+    def field(self, node: syntax.SField) -> ir.FieldRef:
         ftype = self.fields.get(node.name)
         if ftype is None:
             hint = did_you_mean(node.name, self.fields)
             if hint is None and not self.fields:
                 hint = "declare it under 'fields'"
             raise problem("PB402", f"unknown field '{node.name}'", node.loc, hint)
-        return FieldRef(node.name, ftype)
+        return ir.FieldRef(node.name, ftype)
 
-    def operand(self, node: SField | SLen) -> Operand:
-        if isinstance(node, SField):
+    def operand(self, node: syntax.SField | syntax.SLen) -> ir.Operand:
+        if isinstance(node, syntax.SField):
             return self.field(node)
         ref = self.field(node.field)
         if ref.type.kind not in ("string", "list"):
@@ -125,9 +92,9 @@ class _Checker:
                 node.field.loc,
                 "len() works on string and list fields",
             )
-        return Len(ref)
+        return ir.Len(ref)
 
-    def check_op(self, op: str, operand: Operand, loc: Loc) -> None:
+    def check_op(self, op: str, operand: ir.Operand, loc: Loc) -> None:
         kind = _kind(operand)
         hint: str | None = None
         if kind == "list" and op != "contains":
@@ -142,26 +109,26 @@ class _Checker:
             shown = op.replace("_", " ")
             raise problem("PB405", f"'{shown}' does not apply to {_what(operand)}", loc, hint)
 
-    def literal(self, node: SLit, operand: Operand, op: str) -> Literal:
+    def literal(self, node: syntax.SLit, operand: ir.Operand, op: str) -> ir.Literal:
         if node.value is None:
             raise _null(node, operand, op)
-        target = _LEN_TYPE if isinstance(operand, Len) else operand.type
-        return Literal(convert(node.value, target, _what(operand), node.loc, self.tz))
+        target = _LEN_TYPE if isinstance(operand, ir.Len) else operand.type
+        return ir.Literal(convert(node.value, target, _what(operand), node.loc, self.tz))
 
     # --- atoms ---
 
-    def compare(self, node: SCompare) -> Expr:
+    def compare(self, node: syntax.SCompare) -> ir.Expr:
         left, right, op = node.left, node.right, node.op
-        if isinstance(left, SLit):
-            if isinstance(right, SLit):
+        if isinstance(left, syntax.SLit):
+            if isinstance(right, syntax.SLit):
                 raise problem(
                     "PB403", "this compares two values; one side must be a field", node.loc
                 )
             left, right, op = right, left, _FLIPPED[op]
         subject = self.operand(left)
         self.check_op(op, subject, node.op_loc)
-        if isinstance(right, SLit):
-            return Compare(_OPS[op], subject, self.literal(right, subject, op))
+        if isinstance(right, syntax.SLit):
+            return ir.Compare(_OPS[op], subject, self.literal(right, subject, op))
         other = self.operand(right)
         self.check_op(op, other, node.op_loc)
         if family(_kind(subject)) != family(_kind(other)):
@@ -170,32 +137,32 @@ class _Checker:
                 f"{_what(subject)} cannot be compared with {_what(other)}",
                 right.loc,
             )
-        return Compare(_OPS[op], subject, other)
+        return ir.Compare(_OPS[op], subject, other)
 
-    def membership(self, node: SIn) -> Expr:
+    def membership(self, node: syntax.SIn) -> ir.Expr:
         subject = self.operand(self.subject(node.operand, "in"))
         op = "not_in" if node.negated else "in"
         self.check_op(op, subject, node.op_loc)
         items = node.items.value
         assert isinstance(items, tuple)
         values = tuple(self.literal(item, subject, op).value for item in items)
-        return In(subject, values, node.negated)
+        return ir.In(subject, values, node.negated)
 
-    def contains(self, node: SContains) -> Expr:
+    def contains(self, node: syntax.SContains) -> ir.Expr:
         subject = self.operand(self.subject(node.operand, "contains"))
         self.check_op("contains", subject, node.op_loc)
-        assert isinstance(subject, FieldRef)  # check_op refused len(), an integer
-        if not isinstance(node.item, SLit):
+        assert isinstance(subject, ir.FieldRef)  # check_op refused len(), an integer
+        if not isinstance(node.item, syntax.SLit):
             raise problem(
                 "PB403",
                 "contains looks for a value, not a field",
                 node.item.loc,
                 "write the item as quoted text: competitors contains 'abb'",
             )
-        return Contains(subject, str(self.literal(node.item, subject, "contains").value))
+        return ir.Contains(subject, str(self.literal(node.item, subject, "contains").value))
 
-    def subject(self, node: SValue, op: str) -> SField | SLen:
-        if isinstance(node, SLit):
+    def subject(self, node: syntax.SValue, op: str) -> syntax.SField | syntax.SLen:
+        if isinstance(node, syntax.SLit):
             raise problem(
                 "PB403",
                 f"the left side of '{op}' must be a field",
@@ -204,11 +171,11 @@ class _Checker:
             )
         return node
 
-    def bare(self, node: SBare) -> Expr:
+    def bare(self, node: syntax.SBare) -> ir.Expr:
         value = node.value
-        if isinstance(value, SLit):
+        if isinstance(value, syntax.SLit):
             if isinstance(value.value, bool):
-                return Const(value.value)
+                return ir.Const(value.value)
             raise problem(
                 "PB403",
                 f"{describe(value.value)} on its own is not a condition",
@@ -216,28 +183,28 @@ class _Checker:
                 "compare it with a field: amount >= 50000",
             )
         operand = self.operand(value)
-        if isinstance(operand, FieldRef) and operand.type.kind == "boolean":
-            return Compare("==", operand, Literal(True))
+        if isinstance(operand, ir.FieldRef) and operand.type.kind == "boolean":
+            return ir.Compare("==", operand, ir.Literal(True))
         hint = (
             f"did you mean has({operand.name})?"
-            if isinstance(operand, FieldRef)
+            if isinstance(operand, ir.FieldRef)
             else (f"compare it: len({operand.field.name}) > 0")
         )
         raise problem("PB403", f"{_what(operand)} is not a condition on its own", node.loc, hint)
 
 
-def _kind(operand: Operand) -> str:
-    return "integer" if isinstance(operand, Len) else operand.type.kind
+def _kind(operand: ir.Operand) -> str:
+    return "integer" if isinstance(operand, ir.Len) else operand.type.kind
 
 
-def _what(operand: Operand) -> str:
-    if isinstance(operand, Len):
+def _what(operand: ir.Operand) -> str:
+    if isinstance(operand, ir.Len):
         return f"len({operand.field.name})"
     return f"'{operand.name}' ({operand.type.kind})"
 
 
-def _null(node: SLit, operand: Operand, op: str) -> ConditionError:
-    name = operand.field.name if isinstance(operand, Len) else operand.name
+def _null(node: syntax.SLit, operand: ir.Operand, op: str) -> ConditionError:
+    name = operand.field.name if isinstance(operand, ir.Len) else operand.name
     hints = {"==": f"write: not has({name})", "!=": f"write: has({name})"}
     return problem(
         "PB406",

@@ -2,8 +2,9 @@
 
 PyYAML's own constructors follow YAML 1.1, keep the last of duplicate keys and
 expand aliases without bound; libyaml's composer recurses once per nesting
-level. This loader reads libyaml's events (when present), composes the node
-graph itself without recursion and builds the data itself:
+level. This loader composes the node graph without recursion
+(:mod:`playbook.definition.yaml_compose`, on libyaml's events when present) and
+builds the data itself:
 
 - only plain scalars, lists and maps; explicit tags other than the standard
   ``!!str !!int !!float !!bool !!null !!seq !!map`` are refused;
@@ -30,27 +31,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.composer import ComposerError
 
+from playbook.definition.yaml_compose import (
+    MAP_TAG,
+    MAX_DEPTH,
+    PLAIN_TAG,
+    SEQ_TAG,
+    STR_TAG,
+    NestingError,
+    compose,
+    is_libyaml_nesting_refusal,
+)
 from playbook.diagnostics import Diagnostic, path_to_str
 from playbook.errors import InputFileError
 
-try:  # libyaml is ~10x faster and keeps character columns
-    from yaml._yaml import CParser as _Parser  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - pure-Python fallback
-    from yaml.parser import Parser
-    from yaml.reader import Reader
-    from yaml.scanner import Scanner
-
-    class _Parser(Reader, Scanner, Parser):  # type: ignore[no-redef]
-        def __init__(self, stream: str) -> None:
-            Reader.__init__(self, stream)
-            Scanner.__init__(self)
-            Parser.__init__(self)
-
-
 __all__ = [
-    "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "MAX_NODES",
     "Document",
@@ -70,8 +65,6 @@ MAX_NODES = 100_000
 
 The expanded size is computed on the node graph first (linear in its distinct
 nodes), so a bomb is refused before any of it is expanded."""
-
-MAX_DEPTH = 64
 
 YamlPath = tuple[str | int, ...]
 
@@ -218,19 +211,15 @@ _AMBIGUOUS = [
     ),
     (re.compile(r"0b[01_]+"), "YAML 1.1 reads this as a binary number"),
 ]
-_PLAIN = "?"  # YAML's non-specific tag of an untagged plain scalar: resolved by _plain
-_STR = "tag:yaml.org,2002:str"
-_SEQ = "tag:yaml.org,2002:seq"
-_MAP = "tag:yaml.org,2002:map"
 _STANDARD_TAGS = {
-    _PLAIN,
-    _STR,
+    PLAIN_TAG,
+    STR_TAG,
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
-    _MAP,
-    _SEQ,
+    MAP_TAG,
+    SEQ_TAG,
 }
 # What an explicitly tagged scalar must resolve to.
 _TAG_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -286,14 +275,10 @@ class _Builder:
         if depth > MAX_DEPTH:
             self.report(node, "PB115", f"the document nests deeper than {MAX_DEPTH} levels", path)
             raise _Abort
-        start = node.start_mark
-        self.positions[path] = (
-            start.line + 1,
-            start.column + 1,
-            start.index,
-            node.end_mark.index,
-            getattr(node, "style", None) or "",
-        )
+        # Written out rather than a helper: this runs once per node and per key.
+        start, end = node.start_mark, node.end_mark.index
+        style = getattr(node, "style", None) or ""
+        self.positions[path] = (start.line + 1, start.column + 1, start.index, end, style)
         if node.tag not in _STANDARD_TAGS:
             self.report(
                 node,
@@ -308,7 +293,7 @@ class _Builder:
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        assert isinstance(node, yaml.ScalarNode)  # _compose makes no other kind of node
+        assert isinstance(node, yaml.ScalarNode)  # compose() makes no other kind of node
         return self._scalar(node, path)
 
     def _mapping(self, node: yaml.MappingNode, path: YamlPath, depth: int) -> dict[str, Any]:
@@ -338,22 +323,16 @@ class _Builder:
                     "remove one of them; YAML loaders silently keep only the last",
                 )
                 continue
-            km = key_node.start_mark
-            self.key_positions[child] = (
-                km.line + 1,
-                km.column + 1,
-                km.index,
-                key_node.end_mark.index,
-                "",
-            )
+            start, end = key_node.start_mark, key_node.end_mark.index
+            self.key_positions[child] = (start.line + 1, start.column + 1, start.index, end, "")
             out[key] = self.build(value_node, child, depth + 1)
         return out
 
     def _scalar(self, node: yaml.ScalarNode, path: YamlPath) -> Any:
         text = str(node.value)
-        if node.tag == _PLAIN:
+        if node.tag == PLAIN_TAG:
             return self._plain(node, text, path)
-        if node.tag == _STR:  # quoted, block, `!!str` and `!` scalars are text as written
+        if node.tag == STR_TAG:  # quoted, block, `!!str` and `!` scalars are text as written
             return text
         return self._explicit(node, text, path)
 
@@ -513,18 +492,6 @@ def _syntax_error(exc: yaml.YAMLError, file: str) -> Diagnostic:
     )
 
 
-def _is_libyaml_nesting_refusal(exc: yaml.YAMLError) -> bool:
-    """Whether libyaml itself refused the nesting depth (as bundled since PyYAML 6.0.4).
-
-    Its scanner looks ahead for simple keys, so on ``a: [[[[...`` it can refuse
-    the depth before our composer has counted :data:`MAX_DEPTH` levels; the
-    refusal is the same mistake and gets the same code.
-    """
-    problem = getattr(exc, "problem", None)
-    mark = getattr(exc, "problem_mark", None)
-    return mark is not None and isinstance(problem, str) and "maximum nesting depth" in problem
-
-
 def _oversized(root: yaml.Node, limit: int) -> tuple[yaml.Node, YamlPath] | None:
     """The smallest node whose alias-expanded size exceeds ``limit`` and its path, or None."""
     sizes: dict[int, int] = {}
@@ -561,125 +528,15 @@ def _oversized(root: yaml.Node, limit: int) -> tuple[yaml.Node, YamlPath] | None
         path = (*path, part)
 
 
-class _NestingError(yaml.YAMLError):
-    """The document nests collections deeper than :data:`MAX_DEPTH`."""
-
-    def __init__(self, mark: Any) -> None:
-        super().__init__(f"the document nests deeper than {MAX_DEPTH} levels")
-        self.mark = mark
-
-
-@dataclass(slots=True)
-class _OpenCollection:
-    """A collection being filled by :func:`_compose`; ``key`` waits for its value."""
-
-    node: yaml.SequenceNode | yaml.MappingNode
-    key: yaml.Node | None = None
-
-    def add(self, child: yaml.Node) -> None:
-        if isinstance(self.node, yaml.SequenceNode):
-            self.node.value.append(child)
-        elif self.key is None:
-            self.key = child
-        else:
-            self.node.value.append((self.key, child))
-            self.key = None
-
-
-def _compose(text: str) -> tuple[yaml.Node, bool] | None:
-    """The single document of ``text`` as a node graph, and whether it uses aliases.
-
-    None when the text has no content.
-
-    Composed here, without recursion, rather than by libyaml's composer: that
-    one recurses in C once per nesting level and crashes the interpreter on a
-    few hundred kilobytes of ``[[[[``. Plain scalars keep the tag ``?`` so that
-    :class:`_Builder` resolves them and an explicit ``!!str 1`` stays text.
-    """
-    parser: Any = _Parser(text)  # libyaml's CParser: its stubs do not describe events
-    try:
-        parser.get_event()  # stream start
-        if parser.check_event(yaml.StreamEndEvent):
-            return None
-        parser.get_event()  # document start
-        root, aliased = _compose_document(parser)
-        parser.get_event()  # document end
-        if not parser.check_event(yaml.StreamEndEvent):
-            extra = parser.get_event()
-            raise ComposerError(
-                "expected a single document in the stream",
-                root.start_mark,
-                "but found another document",
-                extra.start_mark,
-            )
-        return root, aliased
-    finally:
-        dispose = getattr(parser, "dispose", None)
-        if dispose is not None:
-            dispose()
-
-
-def _compose_document(parser: Any) -> tuple[yaml.Node, bool]:
-    # The hot loop of reading a file: dispatch on the exact event type.
-    anchors: dict[str, yaml.Node] = {}
-    stack: list[_OpenCollection] = []
-    aliased = False
-    next_event = parser.get_event
-    while True:
-        event = next_event()
-        kind = type(event)
-        if kind is yaml.ScalarEvent:
-            node: yaml.Node = _scalar_node(event)
-            if event.anchor is not None:
-                anchors[event.anchor] = node
-        elif kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
-            node = stack.pop().node
-            node.end_mark = event.end_mark
-        elif kind is yaml.AliasEvent:
-            if event.anchor not in anchors:
-                where: Any = event.start_mark
-                raise ComposerError(None, None, "found undefined alias", where)
-            node, aliased = anchors[event.anchor], True
-        else:
-            if len(stack) >= MAX_DEPTH:
-                raise _NestingError(event.start_mark)
-            collection = _collection_node(event)
-            if event.anchor is not None:
-                anchors[event.anchor] = collection
-            stack.append(_OpenCollection(collection))
-            continue
-        if not stack:
-            return node, aliased
-        stack[-1].add(node)
-
-
-def _scalar_node(event: Any) -> yaml.ScalarNode:
-    """A node for a scalar event; plain untagged scalars get :data:`_PLAIN`."""
-    tag = event.tag
-    if tag is None:
-        tag = _PLAIN if event.implicit[0] else _STR
-    elif tag == "!":  # the non-specific tag: text
-        tag = _STR
-    return yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
-
-
-def _collection_node(event: Any) -> yaml.SequenceNode | yaml.MappingNode:
-    """A node for a collection-start event, with the standard tag when none is given."""
-    tag, start = event.tag, event.start_mark
-    if isinstance(event, yaml.SequenceStartEvent):
-        return yaml.SequenceNode(_SEQ if tag in (None, "!") else tag, [], start, None)
-    return yaml.MappingNode(_MAP if tag in (None, "!") else tag, [], start, None)
-
-
 def read_text(text: str, file: str = "<string>", *, max_nodes: int = MAX_NODES) -> LoadResult:
     """Compose and build ``text`` strictly. Never raises for bad input: problems are diagnostics."""
     try:
-        composed = _compose(text)
-    except _NestingError as exc:
+        composed = compose(text)
+    except NestingError as exc:
         line, column = exc.mark.line + 1, exc.mark.column + 1
         return LoadResult(None, [_diag(file, "PB115", str(exc), line, column)])
     except yaml.YAMLError as exc:
-        if _is_libyaml_nesting_refusal(exc):
+        if is_libyaml_nesting_refusal(exc):
             mark = exc.problem_mark  # type: ignore[attr-defined]
             message = f"the document nests deeper than {MAX_DEPTH} levels"
             return LoadResult(None, [_diag(file, "PB115", message, mark.line + 1, mark.column + 1)])

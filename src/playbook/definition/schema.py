@@ -31,6 +31,7 @@ from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 from playbook.definition.loader import Document, YamlPath
+from playbook.definition.report import positioned
 from playbook.diagnostics import Diagnostic, closest, path_to_str
 
 if TYPE_CHECKING:
@@ -249,6 +250,9 @@ class _Describer:
 
     def __init__(self, document: Document) -> None:
         self.document = document
+        # ``extra`` carries what :func:`_deduplicated` needs to drop the diagnostics
+        # that one explains.
+        self.at = functools.partial(positioned, document)
 
     def describe(self, error: ValidationError) -> Iterator[Diagnostic]:
         """The diagnostics of one error (several for several unknown keys)."""
@@ -258,34 +262,6 @@ class _Describer:
             return
         handler = _HANDLERS.get(failure.keyword, _Describer._other)
         yield from handler(self, failure)
-
-    def at(
-        self,
-        path: YamlPath,
-        code: str,
-        message: str,
-        hint: str | None = None,
-        *,
-        key: bool = False,
-        extra: dict[str, Any] | None = None,
-    ) -> Diagnostic:
-        """A diagnostic at the value of ``path`` (at its key when ``key``).
-
-        ``extra`` carries what :func:`_deduplicated` needs to drop the diagnostics
-        that this one explains.
-        """
-        mark = self.document.mark(path, key=key)
-        return Diagnostic(
-            file=self.document.file,
-            line=mark.line,
-            column=mark.column,
-            severity="error",
-            code=code,
-            message=message,
-            path=path_to_str(path),
-            hint=hint,
-            extra=extra or {},
-        )
 
     def _bad_key(self, failure: _Failure) -> Diagnostic:
         """A key refused by ``propertyNames``: not allowed with its siblings, or malformed."""
@@ -300,14 +276,14 @@ class _Describer:
         hint = self._comma_hint(key_path) if self.document.value_at(key_path) is None else None
         words = _pattern_words(failure.expected)
         message = f"the key '{name}' in {failure.where} is not {words}"
-        return self.at(key_path, "PB204", message, hint, key=True, extra={"bad_key": True})
+        return self.at(key_path, "PB204", message, hint=hint, key=True, extra={"bad_key": True})
 
     def _unknown_key(
         self, key_path: YamlPath, message: str, meant: str | None, allowed: Sequence[str]
     ) -> Diagnostic:
         hint = f"did you mean '{meant}'?" if meant else f"allowed here: {_listed(allowed)}"
         extra = {"mapping": path_to_str(key_path[:-1]), "meant": meant} if meant else {}
-        return self.at(key_path, "PB202", message, hint, key=True, extra=extra)
+        return self.at(key_path, "PB202", message, hint=hint, key=True, extra=extra)
 
     def _comma_hint(self, path: YamlPath) -> str | None:
         """For an empty value in a ``{...}`` mapping: the comma that most likely made it."""
@@ -338,7 +314,7 @@ class _Describer:
             hint = f'put it in quotes to make it text: "{_plain_text(failure.instance)}"'
         found = _describe_value(failure.instance)
         message = f"{failure.where} should be {_expected(types)}, not {found}"
-        yield self.at(failure.path, "PB201", message, hint)
+        yield self.at(failure.path, "PB201", message, hint=hint)
 
     def _required(self, failure: _Failure) -> Iterator[Diagnostic]:
         properties = failure.schema.get("properties", {})
@@ -353,7 +329,7 @@ class _Describer:
         self, path: YamlPath, message: str, names: Sequence[str], hint: str | None = None
     ) -> Diagnostic:
         extra = {"mapping": path_to_str(path), "missing": tuple(names)}
-        return self.at(path, "PB203", message, hint, key=True, extra=extra)
+        return self.at(path, "PB203", message, hint=hint, key=True, extra=extra)
 
     def _additional_properties(self, failure: _Failure) -> Iterator[Diagnostic]:
         known = list(failure.schema.get("properties", {}))
@@ -370,7 +346,9 @@ class _Describer:
         shown = repr(value) if isinstance(value, str) else _describe_value(value)
         message = f"{failure.where} is {shown}, which is not one of: {_listed(allowed)}"
         meant = _close(value, allowed) if isinstance(value, str) else None
-        yield self.at(failure.path, "PB204", message, f"did you mean '{meant}'?" if meant else None)
+        yield self.at(
+            failure.path, "PB204", message, hint=f"did you mean '{meant}'?" if meant else None
+        )
 
     def _const(self, failure: _Failure) -> Iterator[Diagnostic]:
         yield self.at(failure.path, "PB204", f"{failure.where} must be {failure.expected!r}")
@@ -405,7 +383,7 @@ class _Describer:
             yield self._missing(failure.path, message, known)
         elif failure.keyword == "maxProperties" and failure.expected == 1:
             message = f"{failure.where} takes one key, not {_quoted(failure.instance)}"
-            yield self.at(failure.path, "PB204", message, "keep one of them")
+            yield self.at(failure.path, "PB204", message, hint="keep one of them")
         else:
             yield from self._size(failure)
 
@@ -413,7 +391,7 @@ class _Describer:
         items = list(failure.instance)
         repeated = next((x for i, x in enumerate(items) if x in items[:i]), None)
         message = f"{failure.where} lists {repeated!r} more than once"
-        yield self.at(failure.path, "PB204", message, "remove the repetition")
+        yield self.at(failure.path, "PB204", message, hint="remove the repetition")
 
     def _alternatives(self, failure: _Failure) -> Iterator[Diagnostic]:
         """``anyOf``/``oneOf``: "needs one of the keys", or the best match inside."""
@@ -435,7 +413,7 @@ class _Describer:
         refused = failure.expected
         if isinstance(refused, Mapping) and list(refused) == ["required"]:
             message = f"{failure.where} cannot have both {_quoted(refused['required'])}"
-            yield self.at(failure.path, "PB205", message, "keep one of them")
+            yield self.at(failure.path, "PB205", message, hint="keep one of them")
         else:
             yield from self._other(failure)
 

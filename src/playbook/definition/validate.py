@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from playbook._collector import collector_paused
-from playbook.definition.checks import check_document
+from playbook.definition.build import build
+from playbook.definition.lint import lint
 from playbook.definition.loader import Document, LoadResult, read_document, read_text
+from playbook.definition.report import Reporter
 from playbook.definition.schema import validate_schema
 from playbook.diagnostics import Diagnostic, Severity
 from playbook.errors import InvalidPlaybookError, PathNotFoundError
@@ -30,6 +32,7 @@ __all__ = [
     "PLAYBOOK_SUFFIXES",
     "FileResult",
     "ValidationReport",
+    "check_document",
     "find_playbooks",
     "is_playbook_like",
     "load",
@@ -272,3 +275,18 @@ def _checked(name: str, loaded: LoadResult) -> FileResult:
     if any(d.severity == "error" for d in diagnostics):
         playbook = None
     return FileResult(name, document, tuple(diagnostics), playbook)
+
+
+def check_document(document: Document) -> tuple[Playbook | None, list[Diagnostic]]:
+    """Build the playbook model from a schema-valid document and run the lint passes.
+
+    Returns the model (None when an error prevents building one, or any error
+    was found) and every diagnostic, errors and warnings, sorted by position.
+    """
+    reporter = Reporter(document)
+    built = build(document, reporter)
+    lint(built, reporter)
+    diagnostics = sorted(reporter.diagnostics, key=Diagnostic.sort_key)
+    if any(d.severity == "error" for d in diagnostics):
+        return None, diagnostics
+    return built.playbook, diagnostics
