@@ -342,9 +342,14 @@ def parse_sink(
             raise EscalationError("the console sink needs an output stream")
         return ConsoleSink(console, name=name or "console")
     if kind == "jsonl":
-        if declared:
-            return JsonLinesSink(rules.jsonl_path(label, rest), name=name or "jsonl")
-        return JsonLinesSink(Path(rest).expanduser(), name=name or "jsonl")
+        path = rules.jsonl_path(label, rest) if declared else Path(rest).expanduser()
+        if path.is_dir():
+            raise EscalationError(
+                f"sink {label!r}: {path} is a folder, not a file",
+                hint="name a file: jsonl:escalations.jsonl",
+                details={"sink": label},
+            )
+        return JsonLinesSink(path, name=name or "jsonl")
     if kind == "webhook":
         _check_url(label, rest, ("https", "http"))
         if declared:

@@ -53,17 +53,23 @@ class WorkerStats:
     stopped: bool = False
 
 
+MAXIMUM_INTERVAL = 366 * 86_400.0
+"""The longest interval (a year): intervals are added to times, which must stay in range."""
+
+
 def parse_interval(text: str, *, minimum: float = 1.0) -> timedelta:
-    """``30s``, ``5m``, ``1.5h`` or ``1d`` as a timedelta of at least ``minimum`` seconds.
+    """``30s``, ``5m``, ``1.5h`` or ``1d`` as a timedelta from ``minimum`` seconds to a year.
 
     Raises :class:`~playbook.errors.EscalationError` for anything else.
     """
-    match = _INTERVAL.match(text)
-    if match is None or float(match.group(1)) * _UNITS[match.group(2)] < minimum:
+    match = _INTERVAL.match(text) if len(text) <= 32 else None
+    seconds = float(match.group(1)) * _UNITS[match.group(2)] if match is not None else -1.0
+    if not minimum <= seconds <= MAXIMUM_INTERVAL:
         raise EscalationError(
-            f"{text!r} is not an interval", hint="write a number and a unit: 30s, 5m, 2h or 1d"
+            f"{text[:40]!r} is not an interval from {minimum:g} s to 366 days",
+            hint="write a number and a unit: 30s, 5m, 2h or 1d",
         )
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    return timedelta(seconds=seconds)
 
 
 TRANSIENT: tuple[type[PlaybookError], ...] = (

@@ -103,6 +103,7 @@ def parse_period(text: str, timezone: str = "UTC") -> Period:
         found = pattern.fullmatch(raw)
         if found:
             first, last = _bounds(kind, *(int(part) for part in found.groups()), raw=raw)
+            first, last = _in_range(first, last, raw)
             return Period(_label(kind, first), first, last, timezone, kind)
     raise PeriodError(
         f"{text!r} is not a period",
@@ -119,6 +120,7 @@ def period_between(first: date | str, last: date | str, timezone: str = "UTC") -
     ``last`` is before ``first``.
     """
     start, stop = _day(first, "--from"), _day(last, "--to")
+    start, stop = _in_range(start, stop, f"{start.isoformat()}..{stop.isoformat()}")
     if stop < start:
         raise PeriodError(
             f"the period ends ({stop.isoformat()}) before it starts ({start.isoformat()})",
@@ -196,6 +198,20 @@ def _label(kind: PeriodKind, first: date) -> str:
         return f"{first.year}-{first.month:02d}"
     year, week, _ = first.isocalendar()
     return f"{year}-W{week:02d}"
+
+
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+"""The years a period may cover: every instant computed from it stays in range."""
+
+
+def _in_range(first: date, last: date, raw: str) -> tuple[date, date]:
+    if first.year >= FIRST_YEAR and last.year <= LAST_YEAR:
+        return first, last
+    raise PeriodError(
+        f"{raw!r} is outside the years {FIRST_YEAR} to {LAST_YEAR} that reports cover",
+        hint="give a period between 1900 and 2999",
+        details={"period": raw},
+    )
 
 
 def _day(value: date | str, option: str) -> date:

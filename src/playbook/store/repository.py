@@ -545,7 +545,7 @@ def _find(session: Session, ref: str | int, playbook_id: str | None) -> Deal:
         )
     if found:
         return found[0]
-    if text.isdigit():
+    if text.isdigit() and len(text) < 19:  # a store id is a 64-bit integer
         deal = session.get(Deal, int(text))
         if deal is not None and (playbook_id is None or deal.playbook_id == playbook_id):
             return deal
