@@ -10,7 +10,7 @@ import json
 
 import click
 
-from playbook.cli.common import db_option, open_database, parse_now
+from playbook.cli.common import db_option, format_option, open_database, parse_now
 
 __all__ = ["audit"]
 
@@ -24,7 +24,7 @@ __all__ = ["audit"]
     help="Only this kind of attempt.",
 )
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True)
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@format_option
 @db_option
 def audit(
     deal: str | None,

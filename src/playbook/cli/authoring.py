@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playbook.cli.common import db_option, load_playbook, open_store, parse_now
+from playbook.cli.common import db_option, format_option, load_playbook, open_store, parse_now
 from playbook.errors import MigrationError, StoreError
 from playbook.i18n import LANGUAGES
 
@@ -128,7 +128,7 @@ def _test_summary(report: TestReport) -> str:
 
 @click.command()
 @click.argument("playbook_path", type=_EXISTING_FILE)
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@format_option
 @click.option(
     "--write",
     "write_to",
@@ -222,7 +222,7 @@ def _shown_url(url: str | None) -> str:
 )
 @click.option("--playbook-id", help="Which playbook, when the store has several.")
 @click.option("--dry-run", is_flag=True, help="Show what would move; change nothing.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@format_option
 @click.option("--actor", default="migrate", show_default=True, help="Recorded in each history.")
 @click.option(
     "--as",

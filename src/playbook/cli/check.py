@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playbook.cli.common import load_playbook, parse_actor, parse_now, print_error
+from playbook.cli.common import (
+    load_playbook,
+    options,
+    parse_actor,
+    parse_now,
+    playbook_option,
+    print_error,
+)
 from playbook.errors import DealError, PlaybookError
 from playbook.i18n import LANGUAGES, say, spoken
 
@@ -57,52 +64,41 @@ class _Inputs:
 # --- the commands ------------------------------------------------------------------------
 
 
-def _common(command: Any) -> Any:
-    """The options ``check`` and ``next`` share."""
-    options = [
-        click.option(
-            "--playbook",
-            "playbook_path",
-            required=True,
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="The playbook file (YAML).",
-        ),
-        click.option(
-            "--deal",
-            "deal_path",
-            required=True,
-            type=click.Path(allow_dash=True, dir_okay=False, path_type=Path),
-            help="The deal as JSON (see docs/embedding.md); - reads standard input.",
-        ),
-        click.option(
-            "--as",
-            "roles",
-            metavar="ROLE[,ROLE]",
-            help="The roles of who asks; without it, role rules are not checked.",
-        ),
-        click.option("--actor", "actor_id", default="cli", show_default=True, help="Who asks."),
-        click.option(
-            "--now",
-            metavar="ISO",
-            help="The time to decide at (default: now); without an offset, in the playbook's "
-            "timezone.",
-        ),
-        click.option(
-            "--format",
-            "output_format",
-            type=click.Choice(FORMATS),
-            default="text",
-            show_default=True,
-        ),
-        click.option(
-            "--lang",
-            type=click.Choice(LANGUAGES),
-            help="Language of the messages (default: the playbook's language).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+_common = options(
+    playbook_option("The playbook file (YAML).", required=True),
+    click.option(
+        "--deal",
+        "deal_path",
+        required=True,
+        type=click.Path(allow_dash=True, dir_okay=False, path_type=Path),
+        help="The deal as JSON (see docs/embedding.md); - reads standard input.",
+    ),
+    click.option(
+        "--as",
+        "roles",
+        metavar="ROLE[,ROLE]",
+        help="The roles of who asks; without it, role rules are not checked.",
+    ),
+    click.option("--actor", "actor_id", default="cli", show_default=True, help="Who asks."),
+    click.option(
+        "--now",
+        metavar="ISO",
+        help="The time to decide at (default: now); without an offset, in the playbook's timezone.",
+    ),
+    click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(FORMATS),
+        default="text",
+        show_default=True,
+    ),
+    click.option(
+        "--lang",
+        type=click.Choice(LANGUAGES),
+        help="Language of the messages (default: the playbook's language).",
+    ),
+)
+"""The options ``check`` and ``next`` share."""
 
 
 @click.command("check")

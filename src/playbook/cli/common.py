@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -18,8 +19,6 @@ import click
 from playbook.errors import InvalidPlaybookError, PlaybookError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from playbook.model import Playbook
     from playbook.store.db import Database
     from playbook.store.repository import DealStore
@@ -28,15 +27,33 @@ if TYPE_CHECKING:
 __all__ = [
     "EARLIEST",
     "LATEST",
+    "Decorator",
     "db_option",
+    "format_option",
     "load_playbook",
     "now_option",
     "open_database",
     "open_store",
+    "options",
     "parse_actor",
     "parse_now",
+    "playbook_option",
     "print_error",
 ]
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+"""What ``click.option`` returns: it adds one option (or several) to a command."""
+
+
+def options(*decorators: Decorator) -> Decorator:
+    """One decorator adding ``decorators``' options in the order given (as listed above a def)."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return decorate
 
 
 def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,9 +66,27 @@ def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def format_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--format text|json`` (stored as ``output_format``), text by default."""
+    return click.option(
+        "--format", "output_format", type=click.Choice(["text", "json"]), default="text"
+    )(command)
+
+
+def playbook_option(help_text: str, *, required: bool = False) -> Decorator:
+    """``--playbook FILE`` (stored as ``playbook_path``): an existing file, as a Path."""
+    return click.option(
+        "--playbook",
+        "playbook_path",
+        required=required,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
 def now_option(
     help_text: str = "The time to act at, ISO 8601 (default: the clock).",
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+) -> Decorator:
     """``--now TIME`` (stored as ``now``), with a command-specific help text."""
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -123,8 +158,6 @@ def print_error(error: PlaybookError) -> None:
 
 def _print_invalid(error: Any) -> None:
     """Every error of an invalid playbook, compiler-style, with its source line."""
-    from pathlib import Path
-
     from playbook.render.diagnostics import format_text
 
     sources: dict[str, str] = {}

@@ -13,6 +13,7 @@ input, 3 database unavailable or schema too new.
 from __future__ import annotations
 
 import csv
+import functools
 import getpass
 import io
 import json
@@ -22,6 +23,7 @@ import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +31,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook import services
-from playbook.cli.common import db_option, load_playbook, open_store, parse_now
+from playbook.cli.common import (
+    db_option,
+    format_option,
+    load_playbook,
+    now_option,
+    open_store,
+    options,
+    parse_now,
+    playbook_option,
+)
 from playbook.errors import MoveBlockedError
 from playbook.i18n import LANGUAGES as _LANGS
 from playbook.safetext import neutralise_cell, printable
@@ -51,21 +62,20 @@ RETRIES = 5
 _MAX_ERRORS_SHOWN = 20
 
 
-def _now_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--now",
-        metavar="TIME",
-        help="The time to record, ISO 8601 (default: the clock). For tests and replays.",
-    )(command)
-
-
-def _playbook_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--playbook",
-        "playbook_path",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="The playbook file (default: the version the deal is pinned to, from the store).",
-    )(command)
+_now_option = now_option(
+    "The time to record, ISO 8601 (default: the clock). For tests and replays."
+)
+_retry_option = click.option(
+    "--retry", is_flag=True, help="On a conflict, read the deal again and retry."
+)
+_store_options = options(
+    playbook_option(
+        "The playbook file (default: the version the deal is pinned to, from the store)."
+    ),
+    db_option,
+    _now_option,
+)
+"""Where the deal's rules and the deal come from, and when: the options every write shares."""
 
 
 def _actor_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -90,13 +100,7 @@ def deals() -> None:
 
 @deals.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--playbook",
-    "playbook_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The playbook the deals follow.",
-)
+@playbook_option("The playbook the deals follow.", required=True)
 @click.option(
     "--mapping",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -104,7 +108,7 @@ def deals() -> None:
 )
 @click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
 @click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@format_option
 @db_option
 @_now_option
 def import_command(
@@ -289,11 +293,9 @@ def _list_row(deal: StoredDeal, zone: tzinfo) -> dict[str, str]:
 
 @deals.command("show")
 @click.argument("deal_id")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@format_option
 @click.option("--lang", type=click.Choice(_LANGS), help="Language of the engine's messages.")
-@_playbook_option
-@db_option
-@_now_option
+@_store_options
 def show(
     deal_id: str,
     output_format: str,
@@ -328,7 +330,7 @@ def show(
 
 @deals.command("history")
 @click.argument("deal_id")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@format_option
 @db_option
 def history(deal_id: str, output_format: str, url: str | None) -> int:
     """Show every stage change, activity and refused attempt of a deal, oldest first."""
@@ -352,38 +354,66 @@ def history(deal_id: str, output_format: str, url: str | None) -> int:
 # --- writing ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """What every write to a deal takes from the command line: who, when, where, retries, format."""
+
+    actor: Actor
+    at: datetime
+    url: str | None
+    playbook_path: Path | None
+    retries: int
+    output_format: str
+
+    @contextmanager
+    def engine(self, deal_id: str) -> Iterator[tuple[DealStore, Engine]]:
+        """The store, and the engine of the deal's pinned version, while the block runs."""
+        with open_store(self.url) as store:
+            deal = store.get(deal_id)
+            yield store, _engine(store, deal, self.playbook_path, self.actor, self.at)
+
+
+def _write_command(command: Callable[..., int]) -> Callable[..., int]:
+    """Hand the options every write shares to ``command`` as one :class:`_Write`."""
+
+    @functools.wraps(command)
+    def run(
+        *,
+        roles: str,
+        actor_id: str | None,
+        retry: bool,
+        output_format: str,
+        playbook_path: Path | None,
+        url: str | None,
+        now: str | None,
+        **own: Any,
+    ) -> int:
+        retries = RETRIES if retry else 0
+        actor = _actor(actor_id, roles)
+        write = _Write(actor, parse_now(now), url, playbook_path, retries, output_format)
+        return command(write, **own)
+
+    return run
+
+
 @deals.command("advance")
 @click.argument("deal_id")
 @click.option("--to", "to_stage", required=True, help="The stage to move the deal to.")
 @_actor_options
 @click.option("--override", metavar="REASON", help="Pass failing gates, with this reason.")
-@click.option("--retry", is_flag=True, help="On a conflict, read the deal again and retry.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@_retry_option
+@format_option
 @click.option("--lang", type=click.Choice(_LANGS), help="Language of the engine's messages.")
-@_playbook_option
-@db_option
-@_now_option
+@_store_options
+@_write_command
 def advance(
-    deal_id: str,
-    to_stage: str,
-    roles: str,
-    actor_id: str | None,
-    override: str | None,
-    retry: bool,
-    output_format: str,
-    lang: str | None,
-    playbook_path: Path | None,
-    url: str | None,
-    now: str | None,
+    write: _Write, deal_id: str, to_stage: str, override: str | None, lang: str | None
 ) -> int:
     """Move a deal to another stage, if the playbook allows it (exit 1 with the reasons if not)."""
     from playbook.cli.check import render_decision
     from playbook.runtime.decisions import Decision
 
-    actor = _actor(actor_id, roles)
-    at = parse_now(now)
-    with open_store(url) as store:
-        engine = _engine(store, store.get(deal_id), playbook_path, actor, at)
+    with write.engine(deal_id) as (store, engine):
         language = lang or _lang(engine.playbook)
         try:
             moved, result = services.advance(
@@ -391,18 +421,20 @@ def advance(
                 deal_id,
                 to_stage,
                 engine=engine,
-                actor=actor,
-                now=at,
+                actor=write.actor,
+                now=write.at,
                 override=override,
-                retries=RETRIES if retry else 0,
+                retries=write.retries,
             )
         except MoveBlockedError as blocked:
             refused = blocked.decision
             assert isinstance(refused, Decision)  # the engine raises with its own decisions
-            text = render_decision(refused, engine.playbook, output_format, language, actor)
+            text = render_decision(
+                refused, engine.playbook, write.output_format, language, write.actor
+            )
             click.echo(text, nl=False)
             return blocked.exit_code
-    _print_written(moved, result.events, output_format)
+    _print_written(moved, result.events, write.output_format)
     return 0
 
 
@@ -411,39 +443,24 @@ def advance(
 @click.argument("action_id")
 @_actor_options
 @click.option("--evidence", metavar="VALUE", help="The evidence the action asks for.")
-@click.option("--retry", is_flag=True, help="On a conflict, read the deal again and retry.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
-@_playbook_option
-@db_option
-@_now_option
-def complete(
-    deal_id: str,
-    action_id: str,
-    roles: str,
-    actor_id: str | None,
-    evidence: str | None,
-    retry: bool,
-    output_format: str,
-    playbook_path: Path | None,
-    url: str | None,
-    now: str | None,
-) -> int:
+@_retry_option
+@format_option
+@_store_options
+@_write_command
+def complete(write: _Write, deal_id: str, action_id: str, evidence: str | None) -> int:
     """Record a required action of the deal's current stage as done."""
-    actor = _actor(actor_id, roles)
-    at = parse_now(now)
-    with open_store(url) as store:
-        engine = _engine(store, store.get(deal_id), playbook_path, actor, at)
+    with write.engine(deal_id) as (store, engine):
         done, result = services.complete_action(
             store,
             deal_id,
             action_id,
             engine=engine,
-            actor=actor,
-            now=at,
+            actor=write.actor,
+            now=write.at,
             evidence=evidence,
-            retries=RETRIES if retry else 0,
+            retries=write.retries,
         )
-    _print_written(done, result.events, output_format)
+    _print_written(done, result.events, write.output_format)
     return 0
 
 
@@ -455,7 +472,7 @@ def complete(
 @click.option("--note", help="What happened.")
 @click.option("--as", "roles", metavar="ROLE[,ROLE]", help="The actor's role(s) (recorded).")
 @click.option("--actor", "actor_id", metavar="NAME", help="Who (default: the login name).")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@format_option
 @db_option
 @_now_option
 def log(

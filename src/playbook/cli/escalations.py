@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playbook.cli.common import db_option, load_playbook, open_store
+from playbook.cli.common import db_option, load_playbook, open_store, options, playbook_option
 from playbook.errors import NotificationError, PlaybookError
 
 if TYPE_CHECKING:
@@ -36,37 +36,28 @@ if TYPE_CHECKING:
 __all__ = ["escalations", "render_sweep", "sweep", "worker"]
 
 
-def _common(command: Callable[..., Any]) -> Callable[..., Any]:
-    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
-        click.option(
-            "--playbook",
-            "playbook_path",
-            required=True,
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="The playbook whose escalation rules run.",
-        ),
-        db_option,
-        click.option(
-            "--sink",
-            "sink_specs",
-            multiple=True,
-            metavar="SPEC",
-            help="Where notifications go (repeatable): console, jsonl:PATH, webhook:URL, "
-            "smtp://HOST:PORT?from=ADDR&to=ADDR; NAME=SPEC names a sink.",
-        ),
-        click.option("--lang", metavar="LANG", help="Language of titles and messages."),
-        click.option(
-            "--delivery-lease",
-            "lease_text",
-            default="5m",
-            show_default=True,
-            metavar="INTERVAL",
-            help="How long a notification being sent is reserved for this sweep.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+_common = options(
+    playbook_option("The playbook whose escalation rules run.", required=True),
+    db_option,
+    click.option(
+        "--sink",
+        "sink_specs",
+        multiple=True,
+        metavar="SPEC",
+        help="Where notifications go (repeatable): console, jsonl:PATH, webhook:URL, "
+        "smtp://HOST:PORT?from=ADDR&to=ADDR; NAME=SPEC names a sink.",
+    ),
+    click.option("--lang", metavar="LANG", help="Language of titles and messages."),
+    click.option(
+        "--delivery-lease",
+        "lease_text",
+        default="5m",
+        show_default=True,
+        metavar="INTERVAL",
+        help="How long a notification being sent is reserved for this sweep.",
+    ),
+)
+"""The options ``sweep`` and ``worker`` share."""
 
 
 @click.command()
@@ -229,16 +220,25 @@ def list_command(
     return 0
 
 
-_AS_HELP = "Your role(s): one the escalation notifies, or one that may override gates."
+_decision_options = options(
+    click.option("--reason", required=True, help="Why (recorded)."),
+    click.option(
+        "--as",
+        "roles",
+        required=True,
+        metavar="ROLE[,ROLE]",
+        help="Your role(s): one the escalation notifies, or one that may override gates.",
+    ),
+    click.option("--actor", "actor_id", metavar="NAME", help="Who (default: $PLAYBOOK_ACTOR)."),
+    db_option,
+    click.option("--now", "now_text", metavar="TIME", help="The time to record (ISO 8601)."),
+)
+"""The options of a decision on one escalation (ack, snooze): why, who, where, when."""
 
 
 @escalations.command()
 @click.argument("escalation_id", type=int)
-@click.option("--reason", required=True, help="Why (recorded).")
-@click.option("--as", "roles", required=True, metavar="ROLE[,ROLE]", help=_AS_HELP)
-@click.option("--actor", "actor_id", metavar="NAME", help="Who (default: $PLAYBOOK_ACTOR).")
-@db_option
-@click.option("--now", "now_text", metavar="TIME", help="The time to record (ISO 8601).")
+@_decision_options
 def ack(
     escalation_id: int,
     reason: str,
@@ -268,11 +268,7 @@ def ack(
 @click.option(
     "--until", "until_text", required=True, metavar="TIME", help="ISO 8601 time, or 3d, 12h..."
 )
-@click.option("--reason", required=True, help="Why (recorded).")
-@click.option("--as", "roles", required=True, metavar="ROLE[,ROLE]", help=_AS_HELP)
-@click.option("--actor", "actor_id", metavar="NAME", help="Who (default: $PLAYBOOK_ACTOR).")
-@db_option
-@click.option("--now", "now_text", metavar="TIME", help="The time to record (ISO 8601).")
+@_decision_options
 def snooze_command(
     escalation_id: int,
     until_text: str,

@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playbook.cli.common import db_option, load_playbook, now_option, open_database, parse_now
+from playbook.cli.common import (
+    db_option,
+    load_playbook,
+    now_option,
+    open_database,
+    options,
+    parse_now,
+    playbook_option,
+)
 from playbook.i18n import LANGUAGES as _LANGS
 from playbook.render.kpi_formats import (
     KPI_FORMATS,
@@ -40,31 +48,23 @@ if TYPE_CHECKING:
 __all__ = ["kpi", "review"]
 
 
-def _common_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
-        click.option(
-            "--playbook",
-            "playbook_path",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="The playbook file (default: the only playbook registered in the store).",
-        ),
-        db_option,
-        click.option(
-            "--lang",
-            type=click.Choice(_LANGS),
-            help="Language of titles and labels (default: the playbook's language).",
-        ),
-        click.option(
-            "--output",
-            "-o",
-            type=click.Path(dir_okay=False, writable=True, path_type=Path),
-            help="Write to this file instead of standard output.",
-        ),
-        now_option("The time to measure at, ISO 8601 (default: the clock). For tests and replays."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+_common_options = options(
+    playbook_option("The playbook file (default: the only playbook registered in the store)."),
+    db_option,
+    click.option(
+        "--lang",
+        type=click.Choice(_LANGS),
+        help="Language of titles and labels (default: the playbook's language).",
+    ),
+    click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, writable=True, path_type=Path),
+        help="Write to this file instead of standard output.",
+    ),
+    now_option("The time to measure at, ISO 8601 (default: the clock). For tests and replays."),
+)
+"""The options ``kpi`` and ``review`` share."""
 
 
 def _format_option(

@@ -1,7 +1,5 @@
 """The initial deal store: playbooks, deals, stage changes and activities.
 
-Revision ID: 0001
-Revises:
 Create Date: 2025-01-06
 """
 
@@ -9,17 +7,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
+from playbook.store.migrations.columns import JSON, reference, surrogate_key
 from playbook.store.models import UtcDateTime
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
-
-_KEY = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -35,7 +28,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "deals",
-        sa.Column("id", _KEY, primary_key=True, autoincrement=True),
+        surrogate_key(),
         sa.Column("external_id", sa.String(200)),
         sa.Column("playbook_id", sa.String(100), nullable=False),
         sa.Column("playbook_version", sa.Integer, nullable=False),
@@ -44,8 +37,8 @@ def upgrade() -> None:
         sa.Column("team", sa.String(200)),
         sa.Column("manager", sa.String(200)),
         sa.Column("region", sa.String(200)),
-        sa.Column("fields", _JSON, nullable=False),
-        sa.Column("actions", _JSON, nullable=False),
+        sa.Column("fields", JSON, nullable=False),
+        sa.Column("actions", JSON, nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.Column("updated_by", sa.String(200), nullable=False),
@@ -58,12 +51,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "stage_changes",
-        sa.Column("id", _KEY, primary_key=True, autoincrement=True),
-        sa.Column("deal_id", _KEY, sa.ForeignKey("deals.id", ondelete="CASCADE"), nullable=False),
+        surrogate_key(),
+        reference("deal_id", "deals", nullable=False),
         sa.Column("from_stage", sa.String(100)),
         sa.Column("to_stage", sa.String(100), nullable=False),
         sa.Column("actor", sa.String(200), nullable=False),
-        sa.Column("actor_roles", _JSON, nullable=False),
+        sa.Column("actor_roles", JSON, nullable=False),
         sa.Column("at", UtcDateTime(), nullable=False),
         sa.Column("override_reason", sa.Text),
         sa.Column("playbook_version", sa.Integer, nullable=False),
@@ -73,15 +66,15 @@ def upgrade() -> None:
     )
     op.create_table(
         "activities",
-        sa.Column("id", _KEY, primary_key=True, autoincrement=True),
-        sa.Column("deal_id", _KEY, sa.ForeignKey("deals.id", ondelete="CASCADE"), nullable=False),
+        surrogate_key(),
+        reference("deal_id", "deals", nullable=False),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("actor", sa.String(200), nullable=False),
         sa.Column("at", UtcDateTime(), nullable=False),
         sa.Column("note", sa.Text),
         sa.Column("stage", sa.String(100), nullable=False),
         sa.Column("action_id", sa.String(100)),
-        sa.Column("evidence", _JSON),
+        sa.Column("evidence", JSON),
         sa.Column("deal_version", sa.Integer, nullable=False),
         sa.UniqueConstraint("deal_id", "deal_version", name="uq_activities_deal_version"),
         sa.CheckConstraint(

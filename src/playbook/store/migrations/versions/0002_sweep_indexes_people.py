@@ -1,7 +1,5 @@
 """Indexes for escalation sweeps and KPIs, and the people table filled by imports.
 
-Revision ID: 0002
-Revises: 0001
 Create Date: 2025-01-13
 """
 
@@ -10,14 +8,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from playbook.store.migrations.columns import Index, create_indexes, drop_indexes
 from playbook.store.models import UtcDateTime
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
-_INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+_INDEXES: tuple[Index, ...] = (
     ("ix_deals_playbook_stage", "deals", ("playbook_id", "stage")),
     ("ix_deals_owner", "deals", ("owner",)),
     ("ix_deals_stage_entered_at", "deals", ("stage_entered_at",)),
@@ -29,8 +26,7 @@ _INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 def upgrade() -> None:
     """Add the sweep and KPI indexes and the ``people`` table."""
-    for name, table, columns in _INDEXES:
-        op.create_index(name, table, list(columns))
+    create_indexes(_INDEXES)
     op.create_table(
         "people",
         sa.Column("name", sa.String(200), primary_key=True),
@@ -44,5 +40,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Drop the ``people`` table and the indexes."""
     op.drop_table("people")
-    for name, table, _columns in reversed(_INDEXES):
-        op.drop_index(name, table_name=table)
+    drop_indexes(_INDEXES)

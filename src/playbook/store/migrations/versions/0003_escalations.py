@@ -1,7 +1,5 @@
 """Escalations, their notification outbox and the held conditions of condition triggers.
 
-Revision ID: 0003
-Revises: 0002
 Create Date: 2025-01-20
 """
 
@@ -9,25 +7,20 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
+from playbook.store.migrations.columns import JSON, reference, surrogate_key
 from playbook.store.models import UtcDateTime
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
-
-_KEY = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 def upgrade() -> None:
     """Create ``escalations`` (unique per deal, rule, level, episode) and its two companions."""
     op.create_table(
         "escalations",
-        sa.Column("id", _KEY, primary_key=True, autoincrement=True),
-        sa.Column("deal_id", _KEY, sa.ForeignKey("deals.id", ondelete="CASCADE"), nullable=False),
+        surrogate_key(),
+        reference("deal_id", "deals", nullable=False),
         sa.Column("playbook_id", sa.String(100), nullable=False),
         sa.Column("rule", sa.String(100), nullable=False),
         sa.Column("level", sa.Integer, nullable=False),
@@ -38,8 +31,8 @@ def upgrade() -> None:
         sa.Column("swept_at", UtcDateTime(), nullable=False),
         sa.Column("status", sa.String(10), nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
-        sa.Column("trigger", _JSON, nullable=False),
-        sa.Column("notified", _JSON, nullable=False),
+        sa.Column("trigger", JSON, nullable=False),
+        sa.Column("notified", JSON, nullable=False),
         sa.Column("resolved_at", UtcDateTime()),
         sa.Column("resolution", sa.Text),
         sa.Column("acked_by", sa.String(200)),
@@ -54,13 +47,8 @@ def upgrade() -> None:
     op.create_index("ix_escalations_snoozed_until", "escalations", ["snoozed_until"])
     op.create_table(
         "escalation_deliveries",
-        sa.Column("id", _KEY, primary_key=True, autoincrement=True),
-        sa.Column(
-            "escalation_id",
-            _KEY,
-            sa.ForeignKey("escalations.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        surrogate_key(),
+        reference("escalation_id", "escalations", nullable=False),
         sa.Column("sink", sa.String(100), nullable=False),
         sa.Column("status", sa.String(10), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
@@ -73,12 +61,7 @@ def upgrade() -> None:
     op.create_index("ix_escalation_deliveries_status", "escalation_deliveries", ["status", "sink"])
     op.create_table(
         "escalation_conditions",
-        sa.Column(
-            "deal_id",
-            _KEY,
-            sa.ForeignKey("deals.id", ondelete="CASCADE"),
-            primary_key=True,
-        ),
+        reference("deal_id", "deals", primary_key=True),
         sa.Column("rule", sa.String(100), primary_key=True),
         sa.Column("since", UtcDateTime(), nullable=False),
     )

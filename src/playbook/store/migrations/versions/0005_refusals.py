@@ -5,8 +5,6 @@ a registered playbook, an acknowledgement or a migration by a role not allowed:
 each is kept here (the deal's history shows its own; ``playbook audit`` lists
 them all). A refusal outlives its deal (``deal_id`` is set to NULL).
 
-Revision ID: 0005
-Revises: 0004
 Create Date: 2026-12-03
 """
 
@@ -14,34 +12,29 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
+from playbook.store.migrations.columns import JSON, reference, surrogate_key
 from playbook.store.models import UtcDateTime
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
-
-_KEY = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 def upgrade() -> None:
     """Create ``refusals``, indexed by deal and by time."""
     op.create_table(
         "refusals",
-        sa.Column("id", _KEY, primary_key=True, autoincrement=True),
+        surrogate_key(),
         sa.Column("at", UtcDateTime(), nullable=False),
         sa.Column("actor", sa.String(200), nullable=False),
-        sa.Column("actor_roles", _JSON, nullable=False),
+        sa.Column("actor_roles", JSON, nullable=False),
         sa.Column("action", sa.String(40), nullable=False),
-        sa.Column("deal_id", _KEY, sa.ForeignKey("deals.id", ondelete="SET NULL")),
+        reference("deal_id", "deals", ondelete="SET NULL"),
         sa.Column("deal_ref", sa.String(200)),
         sa.Column("subject", sa.String(200)),
         sa.Column("code", sa.String(10), nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
-        sa.Column("details", _JSON, nullable=False),
+        sa.Column("details", JSON, nullable=False),
     )
     op.create_index("ix_refusals_deal_at", "refusals", ["deal_id", "at"])
     op.create_index("ix_refusals_at", "refusals", ["at"])
