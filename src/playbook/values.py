@@ -312,11 +312,7 @@ def _bound(bound: Any, value: Any) -> Any:
 def _length_problem(spec: FieldSpec, value: Any) -> str | None:
     if spec.kind != "string":
         return None
-    if spec.min_length is not None and len(value) < spec.min_length:
-        return f"at least {spec.min_length} characters"
-    if spec.max_length is not None and len(value) > spec.max_length:
-        return f"at most {spec.max_length} characters (it has {len(value)})"
-    return None
+    return _size_problem(len(value), spec.min_length, spec.max_length, "characters", told=True)
 
 
 def _pattern_problem(spec: FieldSpec, value: Any) -> str | None:
@@ -328,10 +324,20 @@ def _pattern_problem(spec: FieldSpec, value: Any) -> str | None:
 def _items_problem(spec: FieldSpec, value: Any) -> str | None:
     if spec.kind != "list":
         return None
-    if spec.min_items is not None and len(value) < spec.min_items:
-        return f"at least {spec.min_items} items"
-    if spec.max_items is not None and len(value) > spec.max_items:
-        return f"at most {spec.max_items} items"
+    return _size_problem(len(value), spec.min_items, spec.max_items, "items")
+
+
+def _size_problem(
+    size: int, low: int | None, high: int | None, unit: str, *, told: bool = False
+) -> str | None:
+    """What a text or list of ``size`` characters or items lacks against its declared bounds.
+
+    ``told`` adds the size to a "too long" message (long texts are hard to count by eye).
+    """
+    if low is not None and size < low:
+        return f"at least {low} {unit}"
+    if high is not None and size > high:
+        return f"at most {high} {unit}" + (f" (it has {size})" if told else "")
     return None
 
 

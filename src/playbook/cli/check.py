@@ -12,8 +12,10 @@ playbook, an unknown stage or role).
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -101,31 +103,43 @@ _common = options(
 """The options ``check`` and ``next`` share."""
 
 
+def _asking(command: Callable[..., int]) -> Callable[..., int]:
+    """Hand ``command`` the shared options read into one :class:`_Inputs`; bad input exits 2."""
+
+    @functools.wraps(command)
+    def run(
+        *,
+        playbook_path: Path,
+        deal_path: Path,
+        roles: str | None,
+        actor_id: str,
+        now: str | None,
+        output_format: str,
+        lang: str | None,
+        **own: Any,
+    ) -> int:
+        try:
+            inputs = _read_inputs(playbook_path, deal_path, now, lang)
+            actor = parse_actor(actor_id, roles)
+            return command(inputs, actor, output_format, **own)
+        except _Reported as stop:
+            return stop.exit_code
+        except PlaybookError as error:
+            return _fail(error, output_format)
+
+    return run
+
+
 @click.command("check")
 @_common
 @click.option("--to", "to_stage", required=True, metavar="STAGE", help="The target stage.")
-def check(
-    playbook_path: Path,
-    deal_path: Path,
-    to_stage: str,
-    roles: str | None,
-    actor_id: str,
-    now: str | None,
-    output_format: str,
-    lang: str | None,
-) -> int:
+@_asking
+def check(inputs: _Inputs, actor: Actor, output_format: str, to_stage: str) -> int:
     """Say whether a deal may move to a stage, and every reason it may not.
 
     Exit 0 when the move is allowed, 1 when it is blocked, 2 on bad input.
     """
-    try:
-        inputs = _read_inputs(playbook_path, deal_path, now, lang)
-        actor = parse_actor(actor_id, roles)
-        decision = inputs.engine.check(inputs.deal, to_stage, actor=actor, now=inputs.now)
-    except _Reported as stop:
-        return stop.exit_code
-    except PlaybookError as error:
-        return _fail(error, output_format)
+    decision = inputs.engine.check(inputs.deal, to_stage, actor=actor, now=inputs.now)
     text = render_decision(decision, inputs.engine.playbook, output_format, inputs.lang, actor)
     click.echo(text, nl=False)
     return 0 if decision.allowed else 1
@@ -133,27 +147,13 @@ def check(
 
 @click.command("next")
 @_common
-def next_command(
-    playbook_path: Path,
-    deal_path: Path,
-    roles: str | None,
-    actor_id: str,
-    now: str | None,
-    output_format: str,
-    lang: str | None,
-) -> int:
+@_asking
+def next_command(inputs: _Inputs, actor: Actor, output_format: str) -> int:
     """Say what the owner of a deal must do next: open actions, missing fields, moves.
 
     Exit 0, or 2 on bad input.
     """
-    try:
-        inputs = _read_inputs(playbook_path, deal_path, now, lang)
-        actor = parse_actor(actor_id, roles)
-        steps = inputs.engine.next_steps(inputs.deal, now=inputs.now, actor=actor)
-    except _Reported as stop:
-        return stop.exit_code
-    except PlaybookError as error:
-        return _fail(error, output_format)
+    steps = inputs.engine.next_steps(inputs.deal, now=inputs.now, actor=actor)
     click.echo(render_next_steps(steps, inputs.engine, output_format, inputs.lang), nl=False)
     return 0
 

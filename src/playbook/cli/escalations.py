@@ -10,11 +10,13 @@ the next sweep retries them), 2 bad input, 3 database unavailable.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -236,17 +238,44 @@ _decision_options = options(
 """The options of a decision on one escalation (ack, snooze): why, who, where, when."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Handling:
+    """A decision on one escalation as the command line states it: why, who, where, when."""
+
+    reason: str
+    roles: str
+    actor_id: str | None
+    url: str | None
+    now: datetime
+
+    def actor(self) -> Actor:
+        """Who decides, with the roles they claim."""
+        return _role_actor(self.actor_id, self.roles)
+
+
+def _handling(command: Callable[..., int]) -> Callable[..., int]:
+    """Hand ``command`` the :data:`_decision_options` as one :class:`_Handling`."""
+
+    @functools.wraps(command)
+    def run(
+        *,
+        reason: str,
+        roles: str,
+        actor_id: str | None,
+        url: str | None,
+        now_text: str | None,
+        **own: Any,
+    ) -> int:
+        return command(_Handling(reason, roles, actor_id, url, _now(now_text, None)), **own)
+
+    return run
+
+
 @escalations.command()
 @click.argument("escalation_id", type=int)
 @_decision_options
-def ack(
-    escalation_id: int,
-    reason: str,
-    roles: str,
-    actor_id: str | None,
-    url: str | None,
-    now_text: str | None,
-) -> int:
+@_handling
+def ack(handling: _Handling, escalation_id: int) -> int:
     """Take charge of an open escalation: later levels of it no longer fire.
 
     Allowed for the people it notifies (by role or by name) and the roles
@@ -254,10 +283,13 @@ def ack(
     """
     from playbook import services
 
-    now = _now(now_text, None)
-    with open_store(url) as store:
+    with open_store(handling.url) as store:
         view = services.acknowledge(
-            store, escalation_id, actor=_role_actor(actor_id, roles), reason=reason, now=now
+            store,
+            escalation_id,
+            actor=handling.actor(),
+            reason=handling.reason,
+            now=handling.now,
         )
     click.echo(f"escalation {view.id} acknowledged by {view.acked_by}: {view.ack_reason}")
     return 0
@@ -269,28 +301,20 @@ def ack(
     "--until", "until_text", required=True, metavar="TIME", help="ISO 8601 time, or 3d, 12h..."
 )
 @_decision_options
-def snooze_command(
-    escalation_id: int,
-    until_text: str,
-    reason: str,
-    roles: str,
-    actor_id: str | None,
-    url: str | None,
-    now_text: str | None,
-) -> int:
+@_handling
+def snooze_command(handling: _Handling, escalation_id: int, until_text: str) -> int:
     """Hold the escalation's rule back for its deal until a time (same rule as ack)."""
     from playbook import services
 
-    now = _now(now_text, None)
-    until = _until(until_text, now)
-    with open_store(url) as store:
+    until = _until(until_text, handling.now)
+    with open_store(handling.url) as store:
         view = services.snooze(
             store,
             escalation_id,
-            actor=_role_actor(actor_id, roles),
+            actor=handling.actor(),
             until=until,
-            reason=reason,
-            now=now,
+            reason=handling.reason,
+            now=handling.now,
         )
     until_iso = view.snoozed_until.isoformat() if view.snoozed_until else "?"
     click.echo(f"escalation {view.id} snoozed by {view.snoozed_by} until {until_iso}")
