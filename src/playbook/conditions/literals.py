@@ -102,7 +102,7 @@ def _number(raw: object, kind: str, what: str, loc: Loc) -> LiteralValue:
         # Before float() (which overflows) and int() (str() of it fails past 4,300 digits).
         raise _too_large(raw, loc, f"numbers are below 1e{MAX_DIGITS} in magnitude")
     if kind == "number":
-        return float(raw)
+        return _float(raw, loc)
     if kind == "decimal":
         return _decimal(Decimal(str(raw)) if isinstance(raw, float) else Decimal(raw), loc)
     if isinstance(raw, int) or raw == int(raw):
@@ -115,6 +115,13 @@ def _number(raw: object, kind: str, what: str, loc: Loc) -> LiteralValue:
 def _too_large(raw: int | float | Decimal, loc: Loc, hint: str) -> ConditionError:
     text = shown(raw) if isinstance(raw, int) else str(raw)
     return problem("PB406", f"{text} is outside what a field can hold", loc, hint)
+
+
+def _float(raw: int | float | Decimal, loc: Loc) -> float:
+    value = float(raw)
+    if abs(value) >= float(10**MAX_DIGITS):  # rounding up to 1e30 would render as 31 digits
+        raise _too_large(raw, loc, f"numbers are below 1e{MAX_DIGITS} in magnitude")
+    return value
 
 
 def _decimal(value: Decimal, loc: Loc) -> Decimal:

@@ -36,7 +36,8 @@ def parse_string(text: str, base: Loc = ROOT, *, depth: int = 0) -> syntax.SCond
     """The syntax tree of ``text``; ConditionError (PB401, PB404, PB406) when it does not parse.
 
     ``depth`` is the nesting level the string sits at (inside the structured form);
-    each ``not`` and each parenthesis adds one, and past :data:`MAX_DEPTH` it is PB401.
+    each ``not`` and each parenthesis adds one (``not (`` together one), and past
+    :data:`MAX_DEPTH` it is PB401.
     """
     return _Parser(text, base, depth).condition()
 
@@ -48,6 +49,7 @@ class _Parser:
         self.tokens = tokenize(text, base)
         self.pos = 0
         self.depth = depth
+        self.free_parenthesis = False
 
     # --- token helpers ---
 
@@ -131,6 +133,8 @@ class _Parser:
     def _not(self) -> syntax.SCond:
         if self._is("name", "not") and self._peek().text != "in":
             start = self._enter().offset
+            # `not (a == 1)`, as render() writes it, is one level: the ( adds none.
+            self.free_parenthesis = self._is("punct", "(")
             item = self._not()
             self.depth -= 1
             return syntax.SNot(item, self._loc(start, self._previous_end()))
@@ -153,14 +157,15 @@ class _Parser:
 
     def _primary(self) -> syntax.SCond:
         if self._is("punct", "("):
-            opening = self._enter()
+            free, self.free_parenthesis = self.free_parenthesis, False
+            opening = self._next() if free else self._enter()
             cond = self._or()
             if not self._is("punct", ")"):
                 raise self._problem_here(
                     "expected ')'", f"close the '(' at character {opening.offset + 1}"
                 )
             self._next()
-            self.depth -= 1
+            self.depth -= 0 if free else 1
             return cond
         if self._is("name", "has") and self._peek().text == "(":
             start = self.token.offset

@@ -44,14 +44,7 @@ def parse_source(source: object, loc: Loc = ROOT, *, depth: int = 0) -> syntax.S
     if isinstance(source, bool):
         return syntax.SConst(source, loc)
     if isinstance(source, Mapping):
-        if depth >= MAX_DEPTH:
-            raise problem(
-                "PB401",
-                f"the condition nests deeper than {MAX_DEPTH} levels",
-                loc,
-                "split it into simpler conditions",
-            )
-        return _mapping(source, loc, depth + 1)
+        return _mapping(source, loc, depth)
     what = "a list" if isinstance(source, list | tuple) else f"the value {shown(source)}"
     hint = "combine a list of conditions with {all: [...]} or {any: [...]}"
     raise problem("PB401", f"a condition is text or a mapping, not {what}", loc, hint)
@@ -68,10 +61,17 @@ def _mapping(data: Mapping[Any, Any], loc: Loc, depth: int) -> syntax.SCond:
             loc,
         )
     key, value = next(iter(data.items()))
+    if key in ("all", "any", "not") and depth >= MAX_DEPTH:
+        raise problem(
+            "PB401",
+            f"the condition nests deeper than {MAX_DEPTH} levels",
+            loc.child(key),
+            "split it into simpler conditions",
+        )
     if key in ("all", "any"):
-        return _combination(key, value, loc, depth)
+        return _combination(key, value, loc, depth + 1)
     if key == "not":
-        return syntax.SNot(parse_source(value, loc.child("not"), depth=depth), loc)
+        return syntax.SNot(parse_source(value, loc.child("not"), depth=depth + 1), loc)
     if key == "required":
         return _required(value, loc)
     hint = did_you_mean(_key_text(key), _COMBINATORS + _COMPARISON_KEYS)
