@@ -46,8 +46,12 @@ DECIMAL_DIGITS = 15
 DECIMAL_PLACES = 15
 """Digits after the point of a decimal literal."""
 
-DECIMAL_LIMIT = Decimal(10) ** 18
-"""Decimal literals are below this in magnitude (a NUMERIC(33, 15) holds every one)."""
+DECIMAL_LIMIT = Decimal(10) ** 15
+"""Decimal literals are below this in magnitude (a NUMERIC(30, 15) holds every one).
+
+Below 2**53, a whole decimal is an exact double, so SQLite (which compares a
+decimal as REAL) agrees with Python when it meets an integer of the same value.
+"""
 
 FIRST_DATE = date(1900, 1, 1)
 LAST_DATE = date(2999, 12, 31)
