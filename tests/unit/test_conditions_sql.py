@@ -184,3 +184,16 @@ def test_parsing_and_python_compilation_do_not_import_sqlalchemy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_json_scalars_of_different_kinds_do_not_share_a_cached_statement() -> None:
+    """SQLAlchemy caches compiled SQL by cache key: each kind's reader must have its own."""
+    from playbook.conditions.sql import JSON_SCALAR_KINDS, json_scalar
+
+    document = sa.table("deals", sa.column("fields")).c.fields
+    keys = []
+    for kind in JSON_SCALAR_KINDS:
+        key = json_scalar(document, "x", kind).is_not(None)._generate_cache_key()
+        assert key is not None
+        keys.append(key.key)
+    assert len(set(keys)) == len(JSON_SCALAR_KINDS)

@@ -50,14 +50,6 @@ ColumnFor = Callable[[str, FieldType], ColumnElement[Any]]
 
 _ORDERED = frozenset({"<", "<=", ">", ">="})
 
-_SCALAR_TYPES: dict[str, Any] = {
-    "integer": sa.BigInteger(),
-    "number": sa.Double(),
-    "decimal": sa.Numeric(),
-    "boolean": sa.Boolean(),
-}
-JSON_SCALAR_KINDS = frozenset(_SCALAR_TYPES)
-"""The field kinds :func:`json_scalar` reads: numbers and booleans."""
 
 
 def to_sql(expr: ir.Expr, column: ColumnFor) -> ColumnElement[bool]:
@@ -193,20 +185,50 @@ def json_scalar(document: ColumnElement[Any], key: str, kind: str) -> ColumnElem
     A missing key is SQL NULL. Integers read as ``BIGINT``, numbers as doubles
     compared as REAL (never through text), decimals as ``NUMERIC``.
     """
-    return _JsonScalar(document, sa.literal(key, sa.String()), _SCALAR_TYPES[kind])
+    return _JSON_SCALARS[kind](document, sa.literal(key, sa.String()))
 
 
 # --- dialect-aware constructs ------------------------------------------------------
 
 
 class _JsonScalar(FunctionElement[Any]):
-    """A number or boolean member of a JSON document, typed like its field's kind."""
+    """A number or boolean member of a JSON document, typed like its field's kind.
+
+    One subclass per kind, with the type on the class: SQLAlchemy's statement
+    cache keys a construct by its class and arguments, not by an instance's type.
+    """
 
     inherit_cache = True
 
-    def __init__(self, document: ColumnElement[Any], key: ColumnElement[Any], type_: Any) -> None:
-        super().__init__(document, key)
-        self.type = type_
+
+class _JsonInteger(_JsonScalar):
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+class _JsonDouble(_JsonScalar):
+    type = sa.Double()
+    inherit_cache = True
+
+
+class _JsonNumeric(_JsonScalar):
+    type = sa.Numeric()
+    inherit_cache = True
+
+
+class _JsonBoolean(_JsonScalar):
+    type = sa.Boolean()
+    inherit_cache = True
+
+
+_JSON_SCALARS: dict[str, type[_JsonScalar]] = {
+    "integer": _JsonInteger,
+    "number": _JsonDouble,
+    "decimal": _JsonNumeric,
+    "boolean": _JsonBoolean,
+}
+JSON_SCALAR_KINDS = frozenset(_JSON_SCALARS)
+"""The field kinds :func:`json_scalar` reads: numbers and booleans."""
 
 
 class _TextLength(FunctionElement[int]):
