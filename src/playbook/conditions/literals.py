@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
+from typing import TypeVar
 
 from playbook.conditions.fieldtypes import NUMERIC_KINDS, FieldType
 from playbook.conditions.ir import LiteralValue
@@ -36,6 +38,7 @@ _DATETIME = re.compile(
 )
 _NUMBER_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _MAX_LISTED = 8
+_T = TypeVar("_T")
 
 
 def describe(raw: object) -> str:
@@ -155,36 +158,38 @@ def _text(raw: object, what: str, loc: Loc, kind: str) -> str:
 
 
 def _date(text: str, loc: Loc) -> date:
-    if _DATE.fullmatch(text):
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            return _in_range(day, text, loc)
+    day = _iso(_DATE, date.fromisoformat, text)
+    if day is not None:
+        return _in_range(day, text, loc)
     raise problem(
         "PB406", f"{text!r} is not a date", loc, "write dates as 'YYYY-MM-DD', e.g. '2026-12-31'"
     )
 
 
 def _datetime(text: str, loc: Loc, tz: tzinfo) -> datetime:
-    if _DATETIME.fullmatch(text):
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            # Checked before astimezone(), which overflows for year 1 east of UTC.
-            _in_range(moment.date(), text, loc)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=tz)
-            return moment.astimezone(UTC)
+    moment = _iso(_DATETIME, datetime.fromisoformat, text)
+    if moment is not None:
+        # Checked before astimezone(), which overflows for year 1 east of UTC.
+        _in_range(moment.date(), text, loc)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=tz)
+        return moment.astimezone(UTC)
     raise problem(
         "PB406",
         f"{text!r} is not a date and time",
         loc,
         "write ISO 8601: '2026-12-31T18:00:00+08:00' (without an offset, the playbook's timezone)",
     )
+
+
+def _iso(pattern: re.Pattern[str], parse: Callable[[str], _T], text: str) -> _T | None:
+    """``parse(text)`` when ``text`` has the ISO shape ``pattern`` and is a real date."""
+    if not pattern.fullmatch(text):
+        return None
+    try:
+        return parse(text)
+    except ValueError:
+        return None
 
 
 def _in_range(day: date, text: str, loc: Loc) -> date:

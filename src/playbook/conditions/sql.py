@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.functions import FunctionElement, GenericFunction
 
 from playbook.conditions import ir
 from playbook.conditions.fieldtypes import FieldType
@@ -49,7 +49,6 @@ ColumnFor = Callable[[str, FieldType], ColumnElement[Any]]
 """Returns the SQL expression that reads a field (given its id and declared type)."""
 
 _ORDERED = frozenset({"<", "<=", ">", ">="})
-
 
 
 def to_sql(expr: ir.Expr, column: ColumnFor) -> ColumnElement[bool]:
@@ -201,41 +200,27 @@ class _JsonScalar(FunctionElement[Any]):
     inherit_cache = True
 
 
-class _JsonInteger(_JsonScalar):
-    type = sa.BigInteger()
-    inherit_cache = True
-
-
-class _JsonDouble(_JsonScalar):
-    type = sa.Double()
-    inherit_cache = True
-
-
-class _JsonNumeric(_JsonScalar):
-    type = sa.Numeric()
-    inherit_cache = True
-
-
-class _JsonBoolean(_JsonScalar):
-    type = sa.Boolean()
-    inherit_cache = True
+def _json_scalar_class(name: str, sql_type: Any) -> type[_JsonScalar]:
+    return type(name, (_JsonScalar,), {"type": sql_type, "inherit_cache": True})
 
 
 _JSON_SCALARS: dict[str, type[_JsonScalar]] = {
-    "integer": _JsonInteger,
-    "number": _JsonDouble,
-    "decimal": _JsonNumeric,
-    "boolean": _JsonBoolean,
+    "integer": _json_scalar_class("_JsonInteger", sa.BigInteger()),
+    "number": _json_scalar_class("_JsonDouble", sa.Double()),
+    "decimal": _json_scalar_class("_JsonNumeric", sa.Numeric()),
+    "boolean": _json_scalar_class("_JsonBoolean", sa.Boolean()),
 }
 JSON_SCALAR_KINDS = frozenset(_JSON_SCALARS)
 """The field kinds :func:`json_scalar` reads: numbers and booleans."""
 
 
-class _TextLength(FunctionElement[int]):
-    """The number of characters of a text (NULL for NULL), NUL characters included."""
+class _TextLength(GenericFunction[int]):
+    """``length(text)``: its characters (NULL for NULL), NUL characters included."""
 
+    name = "length"
     type = sa.BigInteger()
     inherit_cache = True
+    _register = False  # not sa.func.length for everyone
 
 
 class _JsonLength(FunctionElement[int]):
@@ -327,7 +312,7 @@ def _json_arrow_scalar(element: _JsonScalar, compiler: SQLCompiler, **kw: Any) -
     return f"CAST(({document} ->> CAST({key} AS TEXT)) AS {_sql_type(element, compiler)})"
 
 
-@compiles(_TextLength)
+@compiles(_TextLength, "sqlite")
 def _text_length_sqlite(element: _TextLength, compiler: SQLCompiler, **kw: Any) -> str:
     (text,) = _arguments(element, compiler, **kw)
     blob = f"CAST({text} AS BLOB)"
@@ -339,9 +324,3 @@ def _text_length_sqlite(element: _TextLength, compiler: SQLCompiler, **kw: Any) 
         f"WHERE substr({blob}, i, 1) NOT BETWEEN X'80' AND X'BF')"
     )
     return f"(CASE WHEN instr({blob}, X'00') > 0 THEN {counted} ELSE length({text}) END)"
-
-
-@compiles(_TextLength, "postgresql")
-def _text_length(element: _TextLength, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = _arguments(element, compiler, **kw)
-    return f"length({text})"
