@@ -458,3 +458,13 @@ def test_integers_below_1e30_load(scalar: str) -> None:
     assert not result.diagnostics
     assert result.document is not None
     assert result.document.data["version"] == int(scalar, 0)
+
+
+def test_a_refused_integer_is_reported_once_by_full_validation() -> None:
+    """The schema does not also call the refused (null) value missing: one problem per place."""
+    from playbook.definition.validate import validate_text
+
+    text = "playbook: p\nversion: " + "9" * 4301 + "\ntitle: T\nstages: [{id: a, title: A}]\n"
+    result = validate_text(text, "t.yaml")
+    assert [(d.code, d.line, d.column) for d in result.diagnostics] == [("PB204", 2, 10)]
+    assert result.playbook is None
