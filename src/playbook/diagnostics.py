@@ -81,6 +81,9 @@ PB315 invalid-field-spec: A field declaration whose constraints contradict each 
 PB316 kpi-incomplete: A KPI whose metric needs a parameter that is missing.
 PB317 transition-from-closed: A transition leaves a won or lost stage.
 PB318 invalid-calendar: A calendar with no working days or a bad date.
+PB319 unsafe-sink: A notification sink refused whatever the operator allows: a `jsonl:` path
+    that is absolute or leaves its folder, a URL that does not parse, a link-local or metadata
+    address.
 # PB4xx: conditions
 PB401 condition-syntax: A condition string does not parse.
 PB402 condition-unknown-field: A condition names a field that is not declared.

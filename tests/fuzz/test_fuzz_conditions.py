@@ -11,7 +11,6 @@ per field, and the store's ``where``). A failing seed is replayed with
 
 from __future__ import annotations
 
-import pytest
 from generators import condition_input
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,13 +19,8 @@ from targets import run_condition
 SEEDS = st.integers(min_value=0, max_value=2**63 - 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, OverflowError, RecursionError),
-    reason="crash classes 6-18 of test_regressions.py (fix pending)",
-)
 @settings(
-    max_examples=500,
+    max_examples=1500,
     deadline=None,
     derandomize=True,
     database=None,

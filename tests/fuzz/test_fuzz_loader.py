@@ -8,7 +8,6 @@ drawn from integer seeds: a failing seed is replayed with
 
 from __future__ import annotations
 
-import pytest
 from generators import playbook_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,13 +16,8 @@ from targets import run_loader
 SEEDS = st.integers(min_value=0, max_value=2**63 - 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, OverflowError, OSError, RecursionError),
-    reason="crash classes 1-5 of test_regressions.py, and 6-12 in conditions (fix pending)",
-)
 @settings(
-    max_examples=400,
+    max_examples=1200,
     deadline=None,
     derandomize=True,
     database=None,

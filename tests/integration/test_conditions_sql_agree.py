@@ -6,8 +6,12 @@ typed column per field; lists are JSON text. The same property runs against
 PostgreSQL: the server of the store tests (see ``conftest.py``), skipped when
 there is none unless ``PLAYBOOK_REQUIRE_POSTGRES=1``.
 
-Decimals keep at most 2 places and stay below 1e9: SQLite stores NUMERIC as
-REAL, which holds such values exactly enough to keep their order and equality.
+The values reach the bounds of the condition language (conditions/limits.py):
+64-bit integers (2**31 + 5 overflowed PostgreSQL's INTEGER), floats of 17 digits
+(SQLite's text conversion kept 15), decimals of 15 significant digits (SQLite
+compares NUMERIC as REAL, exact to that), and text holding NUL (SQLite's
+``length()`` stops at it; PostgreSQL cannot store it, so its run leaves it out).
+The last test runs the store's own JSON reader (``playbook.store.fields.where``).
 """
 
 from __future__ import annotations
@@ -16,26 +20,30 @@ import json
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from playbook.conditions import Expr, FieldType, Not, parse_condition, to_python
 from playbook.conditions.sql import to_sql
+from playbook.model import Playbook
+from playbook.store.fields import where
+from playbook.store.repository import DealStore
 from playbook.store.testing import fresh_database
+from playbook.values import Actor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_conditions_strategies import FIELDS, conditions, deals
 
 _COLUMN_TYPES: dict[str, Any] = {
-    "decimal": sa.Numeric(14, 2),
-    "number": sa.Float(),
-    "integer": sa.Integer(),
+    "decimal": sa.Numeric(30, 15),
+    "number": sa.Double(),
+    "integer": sa.BigInteger(),
     "boolean": sa.Boolean(),
     "date": sa.Date(),
     "datetime": sa.DateTime(),
@@ -130,6 +138,7 @@ def test_sql_and_python_select_the_same_deals_on_postgres(
     postgres_table: tuple[sa.Engine, sa.Table], expr: Expr, batch: list[dict[str, Any]]
 ) -> None:
     """For any condition and deals, PostgreSQL's WHERE and the Python predicate agree."""
+    assume("\\x00" not in repr((expr, batch)))  # PostgreSQL text cannot hold NUL
     _assert_agree(*postgres_table, expr, batch)
 
 
@@ -159,3 +168,43 @@ def test_text_orders_by_code_point_whatever_the_column_collation(
         table.drop(engine, checkfirst=True)
     test = to_python(expr)
     assert found_sql == {value for value in values if test({"owner_note": value})} == {"a", "B"}
+
+
+_BIG = 2**31 + 5
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        f"visits == {_BIG}",
+        "visits > 2147483647",
+        "visits < 5",
+        f"not (visits >= {_BIG})",
+        "visits in [2, 2147483653, 9223372036854775807]",
+        "len(minutes) > 2",
+    ],
+)
+def test_the_store_reads_64_bit_integers_like_python(
+    store: DealStore, sales_playbook: Playbook, condition: str
+) -> None:
+    """A deal with an integer field of 2**31 + 5 is matched in SQL exactly as in Python.
+
+    PostgreSQL read integer fields with ``CAST(... AS INTEGER)``, which fails on
+    such a value for the whole query (the sweep failed with it).
+    """
+    rep = Actor("wang.li", frozenset({"rep"}))
+    now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    deals: dict[str, dict[str, Any]] = {
+        "D-big": {"visits": _BIG, "minutes": "abc"},
+        "D-small": {"visits": 2, "minutes": "a"},
+        "D-max": {"visits": 2**63 - 1},
+        "D-none": {},
+    }
+    for ref, fields in deals.items():
+        store.add_deal(sales_playbook, actor=rep, now=now, external_id=ref, fields=fields)
+    types = {name: spec.type for name, spec in sales_playbook.fields.items()}
+    expr = parse_condition(condition, types)
+    for test in (expr, Not(expr)):
+        found = sorted(d.ref for d in store.list_deals(where=where(test)))
+        python = to_python(test)
+        assert found == sorted(ref for ref, fields in deals.items() if python(fields))

@@ -25,6 +25,7 @@ FIELDS = {
     "decision_maker": FieldType("string"),
     "competitors": FieldType("list", ("abb", "siemens")),
     "signed_at": FieldType("datetime"),
+    "visits": FieldType("integer"),
 }
 
 TABLE = sa.Table(
@@ -38,6 +39,7 @@ TABLE = sa.Table(
     sa.Column("decision_maker", sa.String),
     sa.Column("competitors", sa.Text),
     sa.Column("signed_at", sa.DateTime),
+    sa.Column("visits", sa.BigInteger),
 )
 
 
@@ -63,7 +65,20 @@ def sql_text(text: str, dialect: sa.Dialect) -> tuple[str, dict[str, Any]]:
         ("has(competitors)", postgresql.dialect(), "jsonb_array_length(CAST("),
         ("competitors contains 'abb'", sqlite.dialect(), "FROM json_each(deals.competitors)"),
         ("len(competitors) > 1", sqlite.dialect(), "json_array_length(deals.competitors) >"),
-        ("len(decision_maker) > 1", sqlite.dialect(), "length(deals.decision_maker) >"),
+        ("len(decision_maker) > 1", sqlite.dialect(), "ELSE length(deals.decision_maker) END) >"),
+        ("len(decision_maker) > 1", sqlite.dialect(), "instr(CAST(deals.decision_maker AS BLOB)"),
+        ("len(decision_maker) > 1", postgresql.dialect(), "length(deals.decision_maker) >"),
+        ("visits > 2147483653", postgresql.dialect(), "::BIGINT"),
+        (
+            "visits < satisfaction",
+            postgresql.dialect(),
+            "CAST(deals.visits AS DOUBLE PRECISION) < deals.satisfaction",
+        ),
+        (
+            "visits < satisfaction",
+            sqlite.dialect(),
+            "CAST(deals.visits AS DOUBLE) < deals.satisfaction",
+        ),
         ("decision_maker < 'M'", sqlite.dialect(), "deals.decision_maker < ?"),
         ("amount >= 5", sqlite.dialect(), "deals.amount IS NOT NULL AND deals.amount >= ?"),
         ("industry in []", postgresql.dialect(), "WHERE false"),
@@ -169,3 +184,16 @@ def test_parsing_and_python_compilation_do_not_import_sqlalchemy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_json_scalars_of_different_kinds_do_not_share_a_cached_statement() -> None:
+    """SQLAlchemy caches compiled SQL by cache key: each kind's reader must have its own."""
+    from playbook.conditions.sql import JSON_SCALAR_KINDS, json_scalar
+
+    document = sa.table("deals", sa.column("fields")).c.fields
+    keys = []
+    for kind in JSON_SCALAR_KINDS:
+        key = json_scalar(document, "x", kind).is_not(None)._generate_cache_key()
+        assert key is not None
+        keys.append(key.key)
+    assert len(set(keys)) == len(JSON_SCALAR_KINDS)

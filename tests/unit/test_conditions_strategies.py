@@ -58,14 +58,34 @@ FIELDS: dict[str, FieldType] = {
     "tags": FieldType("list"),
 }
 
-# Decimals keep <= 2 places and stay < 1e9: SQLite stores NUMERIC as REAL, which
-# is exact enough for such values to keep their order and equality.
+# Decimals stay within the condition language's bounds (conditions/limits.py: 15
+# significant digits, 15 places, below 1e15): SQLite compares NUMERIC as REAL, which
+# keeps the order and equality of such values, also against integers.
+_LARGE_INTEGERS = [2**31 + 5, -(2**31) - 5, 2**53 + 1, 2**63 - 1, -(2**63) + 1]
 _DECIMALS = st.one_of(
     # Few values, so that fields often compare equal; 0.07 and 1.10 are not exact floats.
     st.sampled_from([Decimal(0), Decimal("0.07"), Decimal("1.10"), Decimal(-3), Decimal(50000)]),
     st.decimals(min_value=-999_999_999, max_value=999_999_999, places=2),
+    st.sampled_from(
+        [
+            Decimal("999999999999999"),
+            Decimal("-99999999999999.9"),
+            Decimal("0.000000000000001"),
+            Decimal("123456789.123456"),
+            Decimal(2**31 + 5),
+        ]
+    ),
 )
-_TEXT = st.text(alphabet="ab'\"\\ 中z", max_size=4)
+# Floats of every size the language allows (below 1e30), and the ones whose 17
+# digits SQLite's text conversion (15 digits) used to lose.
+_FLOATS = st.one_of(
+    _DECIMALS.map(float),
+    st.floats(min_value=-1e29, max_value=1e29, allow_nan=False),
+    st.sampled_from([0.1 + 0.2, 1 / 3, 2.0**53 + 2, float(2**63), 2.0**31 + 5]),
+)
+_INTEGERS = st.one_of(st.integers(-3, 5), st.sampled_from(_LARGE_INTEGERS))
+# NUL is text in Python and SQLite (whose length() stops at it); PostgreSQL refuses it.
+_TEXT = st.text(alphabet="ab'\"\\ 中z\x00", max_size=4)
 _DATES = st.dates(min_value=date(2025, 12, 28), max_value=date(2026, 1, 4))
 _DATETIMES = st.datetimes(
     min_value=datetime(2026, 1, 1), max_value=datetime(2026, 1, 1, 0, 0, 5), timezones=st.just(UTC)
@@ -77,8 +97,8 @@ def values_of(ftype: FieldType) -> st.SearchStrategy[Any]:
     kind = ftype.kind
     makers: dict[str, Callable[[], st.SearchStrategy[Any]]] = {
         "decimal": lambda: _DECIMALS,
-        "number": lambda: _DECIMALS.map(float),
-        "integer": lambda: st.integers(-3, 5),
+        "number": lambda: _FLOATS,
+        "integer": lambda: _INTEGERS,
         "boolean": st.booleans,
         "string": lambda: _TEXT,
         "enum": lambda: st.sampled_from(ftype.values or ("x",)),

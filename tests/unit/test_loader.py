@@ -398,7 +398,9 @@ _TEXT = st.text(
     st.characters(blacklist_categories=("Cs",), blacklist_characters="\x85\u2028\u2029"),
     max_size=12,
 )
-_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT
+# Integers of 30 digits or more are refused (PB204): see test_huge_integers_are_refused.
+_INTEGERS = st.integers(min_value=-(10**30) + 1, max_value=10**30 - 1)
+_SCALARS = st.none() | st.booleans() | _INTEGERS | st.floats(allow_nan=False) | _TEXT
 _DATA = st.recursive(
     _SCALARS,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(_TEXT, children, max_size=4),
@@ -424,3 +426,45 @@ def test_nesting_refused_by_libyaml_itself_is_pb115_at_its_line() -> None:
     text = "playbook: x\nversion: 1\nstages: " + "[" * 5000 + "]" * 5000 + "\n"
     result = read_text(text, "deep.yaml")
     assert [(d.code, d.line) for d in result.diagnostics] == [("PB115", 3)]
+
+
+@pytest.mark.parametrize(
+    "scalar",
+    [
+        "9" * 31,
+        "-" + "9" * 31,
+        "9" * 4301,
+        "1" + "0" * 30,
+        "0x" + "f" * 3600,
+        "0x" + "f" * 25,
+        "0o" + "7" * 40,
+    ],
+    ids=["31-digits", "negative", "past-int-limit", "1e30", "huge-hex", "hex-past-1e30", "octal"],
+)
+def test_huge_integers_are_refused(scalar: str) -> None:
+    """An integer of 1e30 or more is PB204 at its position, read before int() can fail."""
+    result = read_text(f"title: T\nversion: {scalar}\n")
+    assert [(d.code, d.line, d.column, d.path) for d in result.diagnostics] == [
+        ("PB204", 2, 10, "version")
+    ]
+    assert result.document is not None
+    assert result.document.data["version"] is None
+
+
+@pytest.mark.parametrize("scalar", ["9" * 30, "-" + "9" * 30, "0x" + "f" * 24])
+def test_integers_below_1e30_load(scalar: str) -> None:
+    """Integers below 1e30 in magnitude load as ints, with no diagnostic."""
+    result = read_text(f"version: {scalar}\n")
+    assert not result.diagnostics
+    assert result.document is not None
+    assert result.document.data["version"] == int(scalar, 0)
+
+
+def test_a_refused_integer_is_reported_once_by_full_validation() -> None:
+    """The schema does not also call the refused (null) value missing: one problem per place."""
+    from playbook.definition.validate import validate_text
+
+    text = "playbook: p\nversion: " + "9" * 4301 + "\ntitle: T\nstages: [{id: a, title: A}]\n"
+    result = validate_text(text, "t.yaml")
+    assert [(d.code, d.line, d.column) for d in result.diagnostics] == [("PB204", 2, 10)]
+    assert result.playbook is None

@@ -187,6 +187,25 @@ CASES = [
         "at least 1",
     ),
     (
+        "version past the store's column",
+        BASE.replace("version: 1", "version: 2147483648"),
+        "PB204",
+        2,
+        10,
+        "version",
+        "2147483647",
+    ),
+    (
+        "duration past 100 years",
+        BASE + "escalations:\n  - id: e\n    trigger: {in_stage: {days: 36526}}\n"
+        "    levels: [{notify: [owner]}]\n",
+        "PB204",
+        12,
+        32,
+        "escalations[0].trigger.in_stage.days",
+        "36525",
+    ),
+    (
         "version text",
         BASE.replace("version: 1", "version: one"),
         "PB201",

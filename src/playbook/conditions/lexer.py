@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from playbook.conditions.limits import MAX_DIGITS
 from playbook.conditions.syntax import ROOT, Loc, problem
 from playbook.errors import ConditionError
 
@@ -120,6 +121,15 @@ def _number(text: str, match: re.Match[str], base: Loc) -> Token:
             "no separators or exponents: 1000000.50",
         )
     raw = match.group()
+    digits = len(raw.split(".")[0].lstrip("-"))
+    if digits > MAX_DIGITS:
+        # int() refuses past 4,300 digits; no field holds a number of even 31.
+        raise problem(
+            "PB406",
+            f"a number of {digits} digits before the point is too large",
+            base.span(match.start(), len(raw)),
+            f"numbers are below 1e{MAX_DIGITS} in magnitude",
+        )
     value: int | Decimal = Decimal(raw) if "." in raw else int(raw)
     return Token("number", raw, match.start(), value)
 

@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
+from typing import TypeVar
 
 from playbook.conditions.fieldtypes import NUMERIC_KINDS, FieldType
 from playbook.conditions.ir import LiteralValue
+from playbook.conditions.limits import (
+    FIRST_DATE,
+    INTEGER_LIMIT,
+    LAST_DATE,
+    MAX_DIGITS,
+    decimal_problem,
+    shown,
+)
 from playbook.conditions.syntax import Loc, did_you_mean, problem
 from playbook.errors import ConditionError
 
@@ -28,6 +38,7 @@ _DATETIME = re.compile(
 )
 _NUMBER_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _MAX_LISTED = 8
+_T = TypeVar("_T")
 
 
 def describe(raw: object) -> str:
@@ -36,7 +47,9 @@ def describe(raw: object) -> str:
         return "true" if raw else "false"
     if isinstance(raw, str):
         return f"the text {raw!r}"
-    if isinstance(raw, int | float | Decimal):
+    if isinstance(raw, int):
+        return f"the number {shown(raw)}"
+    if isinstance(raw, float | Decimal):
         return f"the number {raw}"
     if isinstance(raw, list | tuple):
         return "a list"
@@ -88,21 +101,55 @@ def _number(raw: object, kind: str, what: str, loc: Loc) -> LiteralValue:
         raise problem(
             "PB406", f"{raw} is not a number a field can hold", loc, "write a finite number"
         )
+    if abs(raw) >= 10**MAX_DIGITS:
+        # Before float() (which overflows) and int() (str() of it fails past 4,300 digits).
+        raise _too_large(raw, loc, f"numbers are below 1e{MAX_DIGITS} in magnitude")
     if kind == "number":
-        return float(raw)
+        return _float(raw, loc)
     if kind == "decimal":
-        return Decimal(str(raw)) if isinstance(raw, float) else Decimal(raw)
+        return _decimal(Decimal(str(raw)) if isinstance(raw, float) else Decimal(raw), loc)
     if isinstance(raw, int) or raw == int(raw):
-        return int(raw)
+        return _integer(int(raw), what, loc)
     raise problem(
         "PB406", f"{what} holds whole numbers, not {raw}", loc, "compare with a whole number"
+    )
+
+
+def _too_large(raw: int | float | Decimal, loc: Loc, hint: str) -> ConditionError:
+    text = shown(raw) if isinstance(raw, int) else str(raw)
+    return problem("PB406", f"{text} is outside what a field can hold", loc, hint)
+
+
+def _float(raw: int | float | Decimal, loc: Loc) -> float:
+    value = float(raw)
+    if abs(value) >= float(10**MAX_DIGITS):  # rounding up to 1e30 would render as 31 digits
+        raise _too_large(raw, loc, f"numbers are below 1e{MAX_DIGITS} in magnitude")
+    return value
+
+
+def _decimal(value: Decimal, loc: Loc) -> Decimal:
+    # SQLite compares decimals as REAL: past these bounds it would disagree with Python.
+    why = decimal_problem(value)
+    if why is not None:
+        raise _too_large(value, loc, why)
+    return value
+
+
+def _integer(value: int, what: str, loc: Loc) -> int:
+    if -INTEGER_LIMIT < value < INTEGER_LIMIT:
+        return value
+    raise problem(
+        "PB406",
+        f"{what} holds 64-bit integers, not {value}",
+        loc,
+        "compare with a whole number between -9223372036854775807 and 9223372036854775807",
     )
 
 
 def _text(raw: object, what: str, loc: Loc, kind: str) -> str:
     if isinstance(raw, str):
         return raw
-    hint = f"quote it: '{raw}'" if isinstance(raw, int | float | Decimal) else None
+    hint = f"quote it: '{shown(raw)}'" if isinstance(raw, int | float | Decimal) else None
     if kind == "date":
         hint = "write the date as quoted text: '2026-12-31'"
     elif kind == "datetime":
@@ -111,31 +158,48 @@ def _text(raw: object, what: str, loc: Loc, kind: str) -> str:
 
 
 def _date(text: str, loc: Loc) -> date:
-    if _DATE.fullmatch(text):
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            pass
+    day = _iso(_DATE, date.fromisoformat, text)
+    if day is not None:
+        return _in_range(day, text, loc)
     raise problem(
         "PB406", f"{text!r} is not a date", loc, "write dates as 'YYYY-MM-DD', e.g. '2026-12-31'"
     )
 
 
 def _datetime(text: str, loc: Loc, tz: tzinfo) -> datetime:
-    if _DATETIME.fullmatch(text):
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=tz)
-            return moment.astimezone(UTC)
+    moment = _iso(_DATETIME, datetime.fromisoformat, text)
+    if moment is not None:
+        # Checked before astimezone(), which overflows for year 1 east of UTC.
+        _in_range(moment.date(), text, loc)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=tz)
+        return moment.astimezone(UTC)
     raise problem(
         "PB406",
         f"{text!r} is not a date and time",
         loc,
         "write ISO 8601: '2026-12-31T18:00:00+08:00' (without an offset, the playbook's timezone)",
+    )
+
+
+def _iso(pattern: re.Pattern[str], parse: Callable[[str], _T], text: str) -> _T | None:
+    """``parse(text)`` when ``text`` has the ISO shape ``pattern`` and is a real date."""
+    if not pattern.fullmatch(text):
+        return None
+    try:
+        return parse(text)
+    except ValueError:
+        return None
+
+
+def _in_range(day: date, text: str, loc: Loc) -> date:
+    if FIRST_DATE <= day <= LAST_DATE:
+        return day
+    raise problem(
+        "PB406",
+        f"{text!r} is outside the years {FIRST_DATE.year} to {LAST_DATE.year}",
+        loc,
+        f"write a date between {FIRST_DATE.isoformat()} and {LAST_DATE.isoformat()}",
     )
 
 

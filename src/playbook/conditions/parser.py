@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from playbook.conditions import syntax
 from playbook.conditions.lexer import Token, tokenize
+from playbook.conditions.limits import MAX_DEPTH
 from playbook.conditions.syntax import ROOT, Loc, did_you_mean, problem
 from playbook.errors import ConditionError
 
@@ -31,17 +32,24 @@ _NULL_WORDS = frozenset({"null", "None", "NULL", "nil"})
 _COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 
 
-def parse_string(text: str, base: Loc = ROOT) -> syntax.SCond:
-    """The syntax tree of ``text``; ConditionError (PB401, PB404) when it does not parse."""
-    return _Parser(text, base).condition()
+def parse_string(text: str, base: Loc = ROOT, *, depth: int = 0) -> syntax.SCond:
+    """The syntax tree of ``text``; ConditionError (PB401, PB404, PB406) when it does not parse.
+
+    ``depth`` is the nesting level the string sits at (inside the structured form);
+    each ``not`` and each parenthesis adds one (``not (`` together one), and past
+    :data:`MAX_DEPTH` it is PB401.
+    """
+    return _Parser(text, base, depth).condition()
 
 
 class _Parser:
-    def __init__(self, text: str, base: Loc) -> None:
+    def __init__(self, text: str, base: Loc, depth: int) -> None:
         self.text = text
         self.base = base
         self.tokens = tokenize(text, base)
         self.pos = 0
+        self.depth = depth
+        self.free_parenthesis = False
 
     # --- token helpers ---
 
@@ -124,23 +132,40 @@ class _Parser:
 
     def _not(self) -> syntax.SCond:
         if self._is("name", "not") and self._peek().text != "in":
-            start = self._next().offset
+            start = self._enter().offset
+            # `not (a == 1)`, as render() writes it, is one level: the ( adds none.
+            self.free_parenthesis = self._is("punct", "(")
             item = self._not()
+            self.depth -= 1
             return syntax.SNot(item, self._loc(start, self._previous_end()))
         return self._primary()
+
+    def _enter(self) -> Token:
+        """Consume the ``not`` or ``(`` that opens a nesting level, refusing one too many."""
+        if self.depth >= MAX_DEPTH:
+            raise problem(
+                "PB401",
+                f"the condition nests deeper than {MAX_DEPTH} levels",
+                self._token_loc(self.token),
+                "split it into simpler conditions",
+            )
+        self.depth += 1
+        return self._next()
 
     def _previous_end(self) -> int:
         return self.tokens[self.pos - 1].end
 
     def _primary(self) -> syntax.SCond:
         if self._is("punct", "("):
-            opening = self._next()
+            free, self.free_parenthesis = self.free_parenthesis, False
+            opening = self._next() if free else self._enter()
             cond = self._or()
             if not self._is("punct", ")"):
                 raise self._problem_here(
                     "expected ')'", f"close the '(' at character {opening.offset + 1}"
                 )
             self._next()
+            self.depth -= 0 if free else 1
             return cond
         if self._is("name", "has") and self._peek().text == "(":
             start = self.token.offset

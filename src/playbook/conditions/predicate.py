@@ -286,14 +286,15 @@ def _reader(operand: ir.Operand) -> _Reader:
 
 
 def _numeric_readers(left: ir.Operand, right: ir.Operand) -> tuple[_Reader, _Reader]:
-    """Readers for both sides; a decimal against a float field compares as floats.
+    """Readers for both sides; a decimal or an integer against a float field compares as floats.
 
     Python compares Decimal('1.1') and the float 1.1 exactly (they differ), SQL
-    databases compare them as doubles (equal): floats are what both agree on.
+    databases compare them as doubles (equal); PostgreSQL compares a BIGINT with
+    a double as doubles too (2**63 - 1 equals 2.0**63): floats are what all agree on.
     """
     kinds = {_kind(left), _kind(right)}
     read_left, read_right = _reader(left), _reader(right)
-    if kinds == {"decimal", "number"}:
+    if kinds in ({"decimal", "number"}, {"integer", "number"}):
         return _as_float(read_left), _as_float(read_right)
     return read_left, read_right
 
@@ -305,6 +306,7 @@ def _kind(operand: ir.Operand) -> str:
 def _as_float(read: _Reader) -> _Reader:
     def as_float(deal: Mapping[str, Any]) -> Any:
         value = read(deal)
-        return float(value) if isinstance(value, Decimal) else value
+        exact = isinstance(value, Decimal | int) and not isinstance(value, bool)
+        return float(value) if exact else value
 
     return as_float

@@ -18,7 +18,13 @@ Dialect notes (SQLite and PostgreSQL):
 - ordered text comparisons use ``COLLATE "C"`` on PostgreSQL, so that text
   orders by code point as in Python (SQLite's default collation already does);
 - datetime literals are aware UTC; for a column without a timezone they are
-  bound as naive UTC.
+  bound as naive UTC;
+- integers are 64-bit (``BIGINT``), as the condition language bounds them
+  (:mod:`playbook.conditions.limits`); :func:`json_scalar` reads a number or
+  boolean out of a JSON document without a round trip through text (SQLite
+  writes a REAL as text with 15 digits, which loses the last ones);
+- ``len()`` of text counts characters past a NUL on SQLite too (its ``length()``
+  stops at the first NUL; PostgreSQL text cannot hold one).
 """
 
 from __future__ import annotations
@@ -31,13 +37,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.functions import FunctionElement, GenericFunction
 
 from playbook.conditions import ir
 from playbook.conditions.fieldtypes import FieldType
 from playbook.conditions.visit import ExprVisitor
 
-__all__ = ["ColumnFor", "to_sql"]
+__all__ = ["JSON_SCALAR_KINDS", "ColumnFor", "json_scalar", "to_sql"]
 
 ColumnFor = Callable[[str, FieldType], ColumnElement[Any]]
 """Returns the SQL expression that reads a field (given its id and declared type)."""
@@ -90,7 +96,7 @@ class _SqlCompiler(ExprVisitor[ColumnElement[bool]]):
         field = self.column(operand.field)
         if operand.field.type.kind == "list":
             return _JsonLength(field)
-        return sa.func.length(field, type_=sa.Integer())
+        return _TextLength(field)
 
     def present(self, *operands: ir.Operand) -> list[ColumnElement[bool]]:
         refs = [op.field if isinstance(op, ir.Len) else op for op in operands]
@@ -121,6 +127,7 @@ class _SqlCompiler(ExprVisitor[ColumnElement[bool]]):
         else:
             right = self.operand(expr.right)
             guards = self.present(expr.left, expr.right)
+            left, right = _as_doubles(expr.left, left, expr.right, right)
         if expr.op in _ORDERED and _is_text(expr.left):
             left, right = _CodePointOrder(left), _CodePointOrder(right)
         return sa.and_(*guards, _OPERATORS[expr.op](left, right))
@@ -136,6 +143,28 @@ _OPERATORS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
 }
 
 
+def _as_doubles(
+    left_operand: ir.Operand,
+    left: ColumnElement[Any],
+    right_operand: ir.Operand,
+    right: ColumnElement[Any],
+) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """An integer against a number field compares as doubles, as PostgreSQL and Python do.
+
+    SQLite compares INTEGER and REAL exactly; the cast makes it agree with the others.
+    """
+    kinds = {_numeric_kind(left_operand), _numeric_kind(right_operand)}
+    if kinds != {"integer", "number"}:
+        return left, right
+    if _numeric_kind(left_operand) == "integer":
+        return sa.cast(left, sa.Double()), right
+    return left, sa.cast(right, sa.Double())
+
+
+def _numeric_kind(operand: ir.Operand) -> str:
+    return "integer" if isinstance(operand, ir.Len) else operand.type.kind
+
+
 def _is_text(operand: ir.Operand) -> bool:
     return isinstance(operand, ir.FieldRef) and operand.type.kind in ("string", "enum")
 
@@ -149,13 +178,55 @@ def _bind(value: ir.LiteralValue, column_type: Any) -> ColumnElement[Any]:
     return sa.literal(value, type_=column_type)
 
 
+def json_scalar(document: ColumnElement[Any], key: str, kind: str) -> ColumnElement[Any]:
+    """Member ``key`` of a JSON ``document`` as SQL of ``kind`` (one of :data:`JSON_SCALAR_KINDS`).
+
+    A missing key is SQL NULL. Integers read as ``BIGINT``, numbers as doubles
+    compared as REAL (never through text), decimals as ``NUMERIC``.
+    """
+    return _JSON_SCALARS[kind](document, sa.literal(key, sa.String()))
+
+
 # --- dialect-aware constructs ------------------------------------------------------
+
+
+class _JsonScalar(FunctionElement[Any]):
+    """A number or boolean member of a JSON document, typed like its field's kind.
+
+    One subclass per kind, with the type on the class: SQLAlchemy's statement
+    cache keys a construct by its class and arguments, not by an instance's type.
+    """
+
+    inherit_cache = True
+
+
+def _json_scalar_class(name: str, sql_type: Any) -> type[_JsonScalar]:
+    return type(name, (_JsonScalar,), {"type": sql_type, "inherit_cache": True})
+
+
+_JSON_SCALARS: dict[str, type[_JsonScalar]] = {
+    "integer": _json_scalar_class("_JsonInteger", sa.BigInteger()),
+    "number": _json_scalar_class("_JsonDouble", sa.Double()),
+    "decimal": _json_scalar_class("_JsonNumeric", sa.Numeric()),
+    "boolean": _json_scalar_class("_JsonBoolean", sa.Boolean()),
+}
+JSON_SCALAR_KINDS = frozenset(_JSON_SCALARS)
+"""The field kinds :func:`json_scalar` reads: numbers and booleans."""
+
+
+class _TextLength(GenericFunction[int]):
+    """``length(text)``: its characters (NULL for NULL), NUL characters included."""
+
+    name = "length"
+    type = sa.BigInteger()
+    inherit_cache = True
+    _register = False  # not sa.func.length for everyone
 
 
 class _JsonLength(FunctionElement[int]):
     """The number of items of a JSON array (NULL for NULL)."""
 
-    type = sa.Integer()
+    type = sa.BigInteger()
     inherit_cache = True
 
 
@@ -215,3 +286,41 @@ def _code_point_order(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any
 def _collate_c(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
     (inner,) = _arguments(element, compiler, **kw)
     return f'({inner} COLLATE "C")'
+
+
+def _sql_type(element: FunctionElement[Any], compiler: SQLCompiler) -> str:
+    return str(compiler.dialect.type_compiler_instance.process(element.type))
+
+
+@compiles(_JsonScalar)
+def _json_extract_scalar(element: _JsonScalar, compiler: SQLCompiler, **kw: Any) -> str:
+    document, key = _arguments(element, compiler, **kw)
+    value = f"json_extract({document}, '$.\"' || {key} || '\"')"
+    # json_extract gives INTEGER, REAL or 1/0 as stored, never text but for a decimal
+    # (stored as exact text); a CAST from REAL or INTEGER goes through no text.
+    if isinstance(element.type, sa.Boolean):
+        return value
+    target = "INTEGER" if isinstance(element.type, sa.Integer) else "NUMERIC"
+    if isinstance(element.type, sa.Double):
+        target = "REAL"
+    return f"CAST({value} AS {target})"
+
+
+@compiles(_JsonScalar, "postgresql")
+def _json_arrow_scalar(element: _JsonScalar, compiler: SQLCompiler, **kw: Any) -> str:
+    document, key = _arguments(element, compiler, **kw)
+    return f"CAST(({document} ->> CAST({key} AS TEXT)) AS {_sql_type(element, compiler)})"
+
+
+@compiles(_TextLength, "sqlite")
+def _text_length_sqlite(element: _TextLength, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = _arguments(element, compiler, **kw)
+    blob = f"CAST({text} AS BLOB)"
+    # length() stops at the first NUL: then count the UTF-8 bytes that start a character.
+    # The text is compiled SQL (a column or an extraction with bound parameters), never a value.
+    counted = (
+        "(WITH RECURSIVE _pb_byte(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM _pb_byte "  # noqa: S608
+        f"WHERE i < length({blob})) SELECT count(*) FROM _pb_byte "
+        f"WHERE substr({blob}, i, 1) NOT BETWEEN X'80' AND X'BF')"
+    )
+    return f"(CASE WHEN instr({blob}, X'00') > 0 THEN {counted} ELSE length({text}) END)"

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from playbook.conditions import syntax
+from playbook.conditions.limits import MAX_DEPTH, shown
 from playbook.conditions.parser import parse_string
 from playbook.conditions.syntax import ROOT, Loc, did_you_mean, problem
 
@@ -32,20 +33,24 @@ _COMPARISON_KEYS = ("field", "len", "op", "value")
 _OP_SLIPS = {"=": "==", "<>": "!=", "=>": ">=", "=<": "<=", "notin": "not_in", "nin": "not_in"}
 
 
-def parse_source(source: object, loc: Loc = ROOT) -> syntax.SCond:
-    """The syntax tree of a condition in either form (a string, or structured plain data)."""
+def parse_source(source: object, loc: Loc = ROOT, *, depth: int = 0) -> syntax.SCond:
+    """The syntax tree of a condition in either form (a string, or structured plain data).
+
+    ``depth`` is the nesting level ``source`` sits at; past :data:`MAX_DEPTH` levels
+    (mappings and the string form's ``not`` and parentheses together) it is PB401.
+    """
     if isinstance(source, str):
-        return parse_string(source, loc)
+        return parse_string(source, loc, depth=depth)
     if isinstance(source, bool):
         return syntax.SConst(source, loc)
     if isinstance(source, Mapping):
-        return _mapping(source, loc)
-    what = "a list" if isinstance(source, list | tuple) else f"the value {source!r}"
+        return _mapping(source, loc, depth)
+    what = "a list" if isinstance(source, list | tuple) else f"the value {shown(source)}"
     hint = "combine a list of conditions with {all: [...]} or {any: [...]}"
     raise problem("PB401", f"a condition is text or a mapping, not {what}", loc, hint)
 
 
-def _mapping(data: Mapping[Any, Any], loc: Loc) -> syntax.SCond:
+def _mapping(data: Mapping[Any, Any], loc: Loc, depth: int) -> syntax.SCond:
     if "field" in data or "len" in data:
         return _comparison(data, loc)
     if len(data) != 1:
@@ -56,20 +61,39 @@ def _mapping(data: Mapping[Any, Any], loc: Loc) -> syntax.SCond:
             loc,
         )
     key, value = next(iter(data.items()))
+    if key in ("all", "any", "not") and depth >= MAX_DEPTH:
+        raise problem(
+            "PB401",
+            f"the condition nests deeper than {MAX_DEPTH} levels",
+            loc.child(key),
+            "split it into simpler conditions",
+        )
     if key in ("all", "any"):
-        return _combination(key, value, loc)
+        return _combination(key, value, loc, depth + 1)
     if key == "not":
-        return syntax.SNot(parse_source(value, loc.child("not")), loc)
+        return syntax.SNot(parse_source(value, loc.child("not"), depth=depth + 1), loc)
     if key == "required":
         return _required(value, loc)
-    hint = did_you_mean(str(key), _COMBINATORS + _COMPARISON_KEYS)
-    raise problem("PB401", f"unknown key '{key}' in a condition", loc.child(key), hint)
+    hint = did_you_mean(_key_text(key), _COMBINATORS + _COMPARISON_KEYS)
+    raise problem(
+        "PB401", f"unknown key {_key_text(key)!r} in a condition", _key_loc(loc, key), hint
+    )
 
 
-def _combination(key: str, value: object, loc: Loc) -> syntax.SCond:
+def _key_text(key: object) -> str:
+    return key if isinstance(key, str) else shown(key)
+
+
+def _key_loc(loc: Loc, key: object) -> Loc:
+    return loc.child(key) if isinstance(key, str) else loc
+
+
+def _combination(key: str, value: object, loc: Loc, depth: int) -> syntax.SCond:
     if not isinstance(value, list | tuple):
         raise problem("PB401", f"'{key}' takes a list of conditions", loc.child(key))
-    items = tuple(parse_source(item, loc.child(key, i)) for i, item in enumerate(value))
+    items = tuple(
+        parse_source(item, loc.child(key, i), depth=depth) for i, item in enumerate(value)
+    )
     return syntax.SAll(items, loc) if key == "all" else syntax.SAny(items, loc)
 
 
@@ -86,15 +110,17 @@ def _required(value: object, loc: Loc) -> syntax.SCond:
 
 def _field_name(name: object, loc: Loc) -> syntax.SField:
     if not isinstance(name, str):
-        raise problem("PB401", f"a field id is text, not {name!r}", loc)
+        raise problem("PB401", f"a field id is text, not {shown(name)}", loc)
     return syntax.SField(name, loc)
 
 
 def _comparison(data: Mapping[Any, Any], loc: Loc) -> syntax.SCond:
     for key in data:
         if key not in _COMPARISON_KEYS:
-            hint = did_you_mean(str(key), _COMPARISON_KEYS)
-            raise problem("PB401", f"unknown key '{key}' in a comparison", loc.child(key), hint)
+            hint = did_you_mean(_key_text(key), _COMPARISON_KEYS)
+            raise problem(
+                "PB401", f"unknown key {_key_text(key)!r} in a comparison", _key_loc(loc, key), hint
+            )
     if "field" in data and "len" in data:
         raise problem("PB401", "a comparison has 'field' or 'len', not both", loc.child("len"))
     for key in ("op", "value"):
@@ -131,7 +157,9 @@ def _op(op: object, loc: Loc) -> str:
     if isinstance(text, str):
         slip = _OP_SLIPS.get(text)
         hint = f"write '{slip}'" if slip else did_you_mean(text, OPS)
-    raise problem("PB401", f"unknown operator {op!r}", loc, hint or "use one of " + ", ".join(OPS))
+    raise problem(
+        "PB401", f"unknown operator {shown(op)}", loc, hint or "use one of " + ", ".join(OPS)
+    )
 
 
 def _value(value: object, loc: Loc) -> syntax.SValue:

@@ -10,6 +10,7 @@ report unknown names and unused declarations afterwards.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import zoneinfo
@@ -19,6 +20,7 @@ from datetime import date, time, tzinfo
 from typing import Any, NamedTuple
 
 from playbook.conditions import FieldType, parse_condition, referenced_fields, render, to_python
+from playbook.conditions.limits import FIRST_DATE, LAST_DATE
 from playbook.definition.loader import Document, YamlPath
 from playbook.definition.report import Reporter
 from playbook.diagnostics import path_to_str
@@ -191,24 +193,40 @@ def _value_at(data: Any, path: YamlPath) -> Any:
 
 def _timezone(data: Mapping[str, Any], reporter: Reporter) -> tzinfo:
     name = data.get("timezone", "UTC")
-    try:
-        return zoneinfo.ZoneInfo(str(name))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        reporter.report(
-            ("timezone",),
-            "PB204",
-            f"unknown timezone {name!r}",
-            hint="use an IANA name such as Asia/Shanghai or Europe/Berlin",
-        )
-        return zoneinfo.ZoneInfo("UTC")
+    # Looked up as a name, never opened as a path: 'Asia' is a directory of the zone
+    # database and a long name is too long for a file name; both raised OSError.
+    if isinstance(name, str) and name in _zone_names():
+        return zoneinfo.ZoneInfo(name)
+    reporter.report(
+        ("timezone",),
+        "PB204",
+        f"unknown timezone {name!r}",
+        hint="use an IANA name such as Asia/Shanghai or Europe/Berlin",
+    )
+    return zoneinfo.ZoneInfo("UTC")
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 def _date(ctx: _Context, path: YamlPath, value: Any) -> date | None:
     try:
-        return date.fromisoformat(str(value))
+        day = date.fromisoformat(str(value))
     except ValueError:
         ctx.reporter.report(path, "PB318", f"{value!r} is not a date", hint="write YYYY-MM-DD")
         return None
+    if FIRST_DATE <= day <= LAST_DATE:
+        return day
+    # Due times are computed from calendar days: outside these years they overflow.
+    ctx.reporter.report(
+        path,
+        "PB318",
+        f"{value!r} is outside the years {FIRST_DATE.year} to {LAST_DATE.year}",
+        hint=f"write a date between {FIRST_DATE.isoformat()} and {LAST_DATE.isoformat()}",
+    )
+    return None
 
 
 def _dates(ctx: _Context, path: YamlPath, values: Any) -> frozenset[date]:

@@ -6,7 +6,8 @@ through the :class:`~playbook.definition.report.Reporter`: unknown references,
 contradictory field declarations, the stage graph (unreachable and trap
 stages), entry criteria that can never hold, decreasing probabilities, moves
 out of lost stages, incomplete KPIs, escalation levels out of order, migration
-versions, and unused fields and roles.
+versions, notification sinks refused whatever the operator allows, and unused
+fields and roles.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from playbook.conditions.parser import KEYWORDS
 from playbook.definition.build import GROUP_BUILTINS, Built, duration
 from playbook.definition.loader import YamlPath
 from playbook.definition.report import Reporter
+from playbook.definition.sinkspec import spec_problem
 from playbook.diagnostics import did_you_mean
 from playbook.model import Duration, FieldSpec, Playbook
 
@@ -321,6 +323,19 @@ _UNUSED = {
 }
 
 
+def _unsafe_sinks(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter) -> None:
+    """PB319: a notification sink refused from its text alone (a path out of its folder, say)."""
+    for name, spec in playbook.notifications.items():
+        why = spec_problem(spec)
+        if why is not None:
+            reporter.report(
+                ("notifications", name),
+                "PB319",
+                f"notification sink {name!r} is unsafe: {why}",
+                hint="no sweep sends to it, whatever the operator allows",
+            )
+
+
 _MODEL_PASSES: tuple[_ModelPass, ...] = (
     _impossible_entry,
     _outcomes,
@@ -331,4 +346,5 @@ _MODEL_PASSES: tuple[_ModelPass, ...] = (
     _date_passed,
     _level_order,
     _migration_versions,
+    _unsafe_sinks,
 )

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from playbook.conditions.limits import MAX_DIGITS
 from playbook.definition.yaml_compose import (
     MAP_TAG,
     MAX_DEPTH,
@@ -355,11 +356,11 @@ class _Builder:
         if text[0] not in _NUMBER_STARTS:  # most values: no number pattern can match
             return text
         if _INT.fullmatch(text):
-            return int(text)
+            return self._integer(node, text, path, 10)
         if _INT_OCT.fullmatch(text):
-            return int(text[2:], 8)
+            return self._integer(node, text[2:], path, 8)
         if _INT_HEX.fullmatch(text):
-            return int(text[2:], 16)
+            return self._integer(node, text[2:], path, 16)
         if _FLOAT.fullmatch(text):
             return float(text)
         if text in _FLOAT_SPECIAL:
@@ -375,6 +376,28 @@ class _Builder:
                 )
                 return text
         return text
+
+    def _integer(self, node: yaml.ScalarNode, digits: str, path: YamlPath, base: int) -> int | None:
+        """The integer written, or None (PB204) when it has more digits than any value holds.
+
+        Decimal digits are counted before ``int()``, which refuses past 4,300 of them;
+        an octal or hex integer converts at any length, and is bounded as a value.
+        """
+        if base == 10 and len(digits.lstrip("+-")) > MAX_DIGITS:
+            value = None
+        else:
+            value = int(digits, base)
+            if abs(value) >= 10**MAX_DIGITS:
+                value = None
+        if value is None:
+            self.report(
+                node,
+                "PB204",
+                "the number is too large for any value of a playbook",
+                path,
+                f"numbers are below 1e{MAX_DIGITS} in magnitude",
+            )
+        return value
 
     def _explicit(self, node: yaml.ScalarNode, text: str, path: YamlPath) -> Any:
         tag = node.tag

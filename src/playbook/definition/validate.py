@@ -266,8 +266,11 @@ def _checked(name: str, loaded: LoadResult) -> FileResult:
     document = loaded.document
     playbook = None
     if document is not None:
+        # One problem per place: a value the loader refused (and read as null) is not
+        # also reported by the schema as missing.
+        refused = {(d.line, d.column, d.path) for d in diagnostics if d.severity == "error"}
         schema_problems = validate_schema(document)
-        diagnostics.extend(schema_problems)
+        diagnostics.extend(d for d in schema_problems if (d.line, d.column, d.path) not in refused)
         if not schema_problems:
             playbook, found = check_document(document)
             diagnostics.extend(found)

@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from yaml.composer import ComposerError
 
+from playbook.conditions.limits import MAX_DEPTH as CONDITION_DEPTH
+
 try:  # libyaml is ~10x faster and keeps character columns
     from yaml._yaml import CParser as _Parser  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - pure-Python fallback
@@ -40,8 +42,8 @@ __all__ = [
     "is_libyaml_nesting_refusal",
 ]
 
-MAX_DEPTH = 64
-"""The deepest nesting of collections a document may have."""
+MAX_DEPTH = CONDITION_DEPTH
+"""The deepest nesting of collections a document may have (the same as a condition's)."""
 
 PLAIN_TAG = "?"  # YAML's non-specific tag of an untagged plain scalar: resolved by the builder
 STR_TAG = "tag:yaml.org,2002:str"

@@ -12,10 +12,10 @@ kind      JSON                                     SQL
 ========  ======================================  =====================================
 string    text                                     text
 enum      text                                     text
-integer   number                                   ``CAST(... AS INTEGER)``
-number    number                                   ``CAST(... AS FLOAT)``
-decimal   text (exact)                             ``CAST(... AS NUMERIC)``
-boolean   true / false                             ``CAST(... AS BOOLEAN)``
+integer   number                                   ``BIGINT`` (see ``json_scalar``)
+number    number                                   double, compared as REAL
+decimal   text (exact)                             ``NUMERIC``
+boolean   true / false                             ``BOOLEAN`` (1/0 on SQLite)
 date      ``"2017-03-01"``                         ``date`` on PostgreSQL, ISO text on SQLite
 datetime  ``"2017-03-01T08:00:00.000000+00:00"``   ``timestamptz`` on PostgreSQL, UTC text
                                                    of fixed width on SQLite
@@ -36,17 +36,10 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from playbook.conditions import Expr, FieldType
-from playbook.conditions.sql import ColumnFor, to_sql
+from playbook.conditions.sql import JSON_SCALAR_KINDS, ColumnFor, json_scalar, to_sql
 from playbook.store.models import Deal, JsonDocument
 
 __all__ = ["column_for", "field_reader", "where"]
-
-_CAST_TYPES: dict[str, Any] = {
-    "integer": sa.Integer(),
-    "number": sa.Float(),
-    "decimal": sa.Numeric(),
-    "boolean": sa.Boolean(),
-}
 
 
 class _JsonUtcDateTime(TypeDecorator[datetime]):
@@ -152,8 +145,8 @@ def _read(source: Any, name: str, field_type: FieldType) -> ColumnElement[Any]:
     if kind == "list":
         return _JsonArray(source, sa.literal(name, sa.String()))
     text: ColumnElement[Any] = source[name].as_string()
-    if kind in _CAST_TYPES:
-        return sa.cast(text, _CAST_TYPES[kind])
+    if kind in JSON_SCALAR_KINDS:
+        return json_scalar(source, name, kind)
     if kind == "date":
         return _PostgresCast(text, sa.Date())
     if kind == "datetime":
