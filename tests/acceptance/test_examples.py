@@ -47,6 +47,7 @@ REQUIRED_CODES = frozenset(
     {
         "PB104",
         "PB105",
+        "PB319",
         "PB106",
         "PB107",
         "PB108",
