@@ -195,8 +195,9 @@ def _timezone(data: Mapping[str, Any], reporter: Reporter) -> tzinfo:
     name = data.get("timezone", "UTC")
     # Looked up as a name, never opened as a path: 'Asia' is a directory of the zone
     # database and a long name is too long for a file name; both raised OSError.
-    if isinstance(name, str) and name in _zone_names():
-        return zoneinfo.ZoneInfo(name)
+    zone = zone_named(name) if isinstance(name, str) else None
+    if zone is not None:
+        return zone
     reporter.report(
         ("timezone",),
         "PB204",
@@ -206,9 +207,22 @@ def _timezone(data: Mapping[str, Any], reporter: Reporter) -> tzinfo:
     return zoneinfo.ZoneInfo("UTC")
 
 
-@functools.cache
-def _zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}")
+
+
+@functools.lru_cache(maxsize=64)
+def zone_named(name: str) -> tzinfo | None:
+    """The IANA zone called ``name``, or None: a name, never a path (``Asia`` is a folder).
+
+    Checked by its shape first (at most 64 characters, no ``..``), then looked
+    up; listing every zone name (``available_timezones``) costs 30 ms a process.
+    """
+    if len(name) > 64 or not _ZONE_NAME.fullmatch(name):
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, OSError, ValueError):
+        return None
 
 
 def _date(ctx: _Context, path: YamlPath, value: Any) -> date | None:
