@@ -104,6 +104,14 @@ LOADER_CASES = [
     pytest.param("version: " + "9" * 4300 + "\n", id="int-of-4300-digits"),
     pytest.param("[" * 400, id="deep-flow-sequence"),
     pytest.param("\ufeffplaybook: p\x00\n", id="bom-and-nul"),
+    # 20. RecursionError in definition.lint (re.compile of a field pattern nesting
+    #     1,000 groups: Python's regex parser recurses per group); found by make fuzz.
+    pytest.param(
+        "playbook: s\nversion: 1\ntitle: T\nfields:\n"
+        "  de: {type: string, pattern: '" + "(" * 1000 + "a" + ")" * 1000 + "'}\n"
+        "stages:\n  - {id: a, title: A}\n  - {id: w, title: W, outcome: won}\n",
+        id="20-RecursionError@definition.lint-regex-groups",
+    ),
 ]
 
 

@@ -88,6 +88,9 @@ def _field_spec(fid: str, spec: FieldSpec, reporter: Reporter) -> None:
             re.compile(spec.pattern)
         except re.error as exc:
             reporter.report((*path, "pattern"), "PB315", f"invalid regular expression: {exc}")
+        except RecursionError:  # Python's regex parser recurses once per nested group
+            message = "invalid regular expression: it nests groups too deeply"
+            reporter.report((*path, "pattern"), "PB315", message)
     pairs = (
         ("min", "max", spec.minimum, spec.maximum),
         ("min_length", "max_length", spec.min_length, spec.max_length),
