@@ -180,3 +180,10 @@ def test_evaluate_atoms_explains_each_comparison() -> None:
 def test_evaluate_atoms_of_a_constant_is_empty() -> None:
     """A condition without atoms has nothing to explain."""
     assert evaluate_atoms(parse_condition("true", FIELDS), {}) == []
+
+
+def test_a_value_past_the_float_range_compares_like_an_infinity() -> None:
+    """An integer beyond any float against a number field: no OverflowError (found by make fuzz)."""
+    huge = 10**400
+    assert holds("visits > satisfaction", {"visits": huge, "satisfaction": 1.0}) is True
+    assert holds("visits < satisfaction", {"visits": -huge, "satisfaction": 1.0}) is True

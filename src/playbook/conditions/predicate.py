@@ -13,6 +13,7 @@ deal once, not on every rule.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -307,6 +308,11 @@ def _as_float(read: _Reader) -> _Reader:
     def as_float(deal: Mapping[str, Any]) -> Any:
         value = read(deal)
         exact = isinstance(value, Decimal | int) and not isinstance(value, bool)
-        return float(value) if exact else value
+        if not exact:
+            return value
+        try:
+            return float(value)
+        except OverflowError:  # beyond any float: compares like an infinity of its sign
+            return math.inf if value > 0 else -math.inf
 
     return as_float
