@@ -40,7 +40,14 @@ from playbook.errors import (
 )
 from playbook.model import Playbook, RequiredAction, Stage
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import ActionRecord, DealState, as_deal, check_stage, unknown_action
+from playbook.runtime.deals import (
+    ActionRecord,
+    DealState,
+    as_deal,
+    check_action,
+    check_stage,
+    unknown_action,
+)
 from playbook.runtime.decisions import (
     ActionCompleted,
     Advance,
@@ -129,8 +136,8 @@ class Engine:
 
         Raises :class:`~playbook.errors.UnknownActionError` for an action no stage defines.
         """
-        if action_id is not None and not any(action_id in a for a in self._actions.values()):
-            raise unknown_action(self.playbook, self.playbook.first_stage.id, str(action_id))
+        if action_id is not None:
+            check_action(self.playbook, action_id)
         return self.hooks.on_action(action_id, callback)
 
     # --- decisions -----------------------------------------------------------------------
