@@ -64,33 +64,23 @@ class Pipeline:
 
     def engine(self, playbook_id: str, version: int | None = None) -> Engine:
         """The engine of ``playbook_id`` at ``version`` (default: the active version)."""
-        if version is None:
-            version = self.active_version(playbook_id)
-        key = (playbook_id, version)
+        key = (playbook_id, self.active_version(playbook_id) if version is None else version)
         known = self._engines.get(key)
-        if known is not None:
-            return known
-        model = registered_playbook(self.store, playbook_id, version)
-        if model is None:
-            raise StoreError(
-                f"the store has no copy of playbook {playbook_id}@{version}",
-                hint="register that version first (Pipeline.register, or "
-                "`playbook migrate --playbook FILE`)",
-                details={"playbook": f"{playbook_id}@{version}"},
-            )
-        with self._lock:  # two threads may build it; both keep the first one stored
-            return self._engines.setdefault(key, Engine(model, hooks=self.hooks))
+        return self._build(*key) if known is None else known
 
     def active_version(self, playbook_id: str) -> int:
         """The version new deals of ``playbook_id`` follow (its highest registered one)."""
         version = self.store.active_version(playbook_id)
         if version is None:
-            raise StoreError(
-                f"the store has no version of playbook {playbook_id!r}",
-                hint="register it first (Pipeline.register)",
-                details={"playbook": playbook_id},
-            )
+            raise _unregistered(repr(playbook_id))
         return version
+
+    def _build(self, playbook_id: str, version: int) -> Engine:
+        model = registered_playbook(self.store, playbook_id, version)
+        if model is None:
+            raise _unregistered(f"{playbook_id}@{version}")
+        with self._lock:  # two threads may build it; both keep the first one stored
+            return self._engines.setdefault((playbook_id, version), Engine(model, hooks=self.hooks))
 
     def register(
         self, playbook: Playbook, source: str, *, now: datetime, path: str | None = None
@@ -197,3 +187,11 @@ class Pipeline:
         if not engines or any(engine.playbook.action(action_id) for engine in engines):
             return
         check_action(engines[0].playbook, action_id)  # raises, with a did-you-mean
+
+
+def _unregistered(name: str) -> StoreError:
+    return StoreError(
+        f"the store has no copy of playbook {name}",
+        hint="register it first (Pipeline.register, or `playbook migrate --playbook FILE`)",
+        details={"playbook": name},
+    )

@@ -22,6 +22,7 @@ from playbook.authoring.migrate import migrate_deals
 from playbook.definition.files import playbook_from_text
 from playbook.errors import (
     ConflictError,
+    HookError,
     HookFailedError,
     MoveBlockedError,
     PlaybookError,
@@ -386,6 +387,13 @@ def test_hooks_on_unknown_stages_are_refused(store: DealStore, sales_playbook: P
         pipeline.on_enter("ofer", lambda c, d: None)
     with pytest.raises(PlaybookError, match="did you mean 'first_call'"):
         pipeline.on_action("first_cal", lambda e, d: None)
+
+    async def notify(change: StageChanged, deal: DealState) -> None:
+        """Never awaited by anything: refused."""
+
+    with pytest.raises(HookError, match="async def"):
+        pipeline.on_enter("offer", notify)
+    assert pipeline.hooks.keys("enter") == {"anything"}
 
 
 MIGRATING = 20
