@@ -27,6 +27,7 @@ from playbook.errors import (
     MoveBlockedError,
     PlaybookError,
     PlaybookVersionError,
+    StoreError,
 )
 from playbook.model import Playbook
 from playbook.pipeline import Pipeline
@@ -357,6 +358,10 @@ def test_engine_for_is_cached_and_hooks_reach_later_versions(
     v1 = pipeline.engine_for(store.get(ref))
     assert v1 is pipeline.engine_for(store.get(ref)) is pipeline.engine("store-test", 1)
     assert pipeline.active_version("store-test") == 1
+    with pytest.raises(StoreError, match="no copy of playbook store-test@9"):
+        pipeline.engine("store-test", 9)
+    with pytest.raises(StoreError, match="no copy of playbook 'other'"):
+        pipeline.add_deal("other", actor=REP, now=T0)
 
     text_v2 = SALES_PLAYBOOK.replace("version: 1", "version: 2")
     v2_model = playbook_from_text(text_v2, "v2.yaml")
