@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from playbook.kpi.metrics import compute_kpis as compute_kpis
     from playbook.kpi.periods import parse_period as parse_period
     from playbook.model import Playbook as Playbook
+    from playbook.pipeline import Pipeline as Pipeline
     from playbook.runtime.calendar import WorkingCalendar as WorkingCalendar
     from playbook.runtime.deals import DealState as DealState
     from playbook.runtime.decisions import ActionCompleted as ActionCompleted
@@ -62,6 +63,7 @@ _LAZY: dict[str, str] = {
     "parse_period": "playbook.kpi.periods",
     "open_database": "playbook.store.db",
     "DealStore": "playbook.store.repository",
+    "Pipeline": "playbook.pipeline",
     "Diagnostic": "playbook.diagnostics",
 }
 

@@ -41,6 +41,8 @@ The classes below:
     - :class:`OverrideError` (``PB531``) an override without reason or by a role not allowed
     - :class:`MoveBlockedError` (``PB540``) ``advance`` on a move the engine blocks
     - :class:`MissingClockError` (``PB550``) an engine call without ``now``
+    - :class:`HookError` (``PB560``) a hook that cannot be registered or run (``async def``)
+        - :class:`HookFailedError` (``PB561``) a hook raised after the change was stored
     - :class:`EscalationError` (``PB700``) an escalation rule, sweep or sink cannot proceed
         - :class:`NotificationError` (``PB702``) a sink failed to deliver (retried later)
         - :class:`EscalationNotFoundError` (``PB703``) an unknown escalation id
@@ -90,6 +92,8 @@ __all__ = [
     "EvidenceMissingError",
     "GraphvizError",
     "GroupingError",
+    "HookError",
+    "HookFailedError",
     "ImportFileError",
     "ImportRowError",
     "InputFileError",
@@ -309,6 +313,38 @@ class MissingClockError(PlaybookError, TypeError):
     """An engine call without ``now``: the engine never reads the clock itself."""
 
     code = "PB550"
+
+
+class HookError(PlaybookError, TypeError):
+    """A hook that cannot be registered or run: not callable, or asynchronous (never awaited)."""
+
+    code = "PB560"
+
+
+class HookFailedError(HookError):
+    """A hook raised after the change it was called for had been stored.
+
+    The change stays stored (it committed before any hook ran) and every other
+    hook still ran; ``deal`` and ``result`` are what the call would have
+    returned, ``failures`` the exceptions of the hooks that raised.
+    """
+
+    code = "PB561"
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        deal: Any,
+        result: Any,
+        failures: Sequence[BaseException],
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.deal = deal
+        self.result = result
+        self.failures = tuple(failures)
 
 
 class StoreError(PlaybookError):

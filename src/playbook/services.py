@@ -12,6 +12,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from playbook.definition.files import playbook_from_text
 from playbook.errors import (
     ActorError,
     ConflictError,
+    HookFailedError,
     MoveBlockedError,
     OverrideError,
     PermissionDeniedError,
@@ -32,6 +34,7 @@ from playbook.model import Playbook
 from playbook.runtime.deals import DealState, as_deal
 from playbook.runtime.decisions import ActionCompleted, Advance, Decision, StageChanged
 from playbook.runtime.engine import Engine
+from playbook.runtime.hooks import Hooks
 from playbook.store.audit import record_refusal
 from playbook.store.repository import (
     ActionDone,
@@ -44,16 +47,21 @@ from playbook.values import Actor, check_actor, to_json_value
 
 __all__ = [
     "REFUSALS",
+    "DealCommand",
     "acknowledge",
     "advance",
+    "advancing",
     "apply",
     "authorise",
     "change_of",
     "complete_action",
+    "completing",
     "deal_state",
+    "decide_and_store",
     "engine_for",
     "recording_refusals",
     "registered_playbook",
+    "run_stored_hooks",
     "snooze",
 ]
 
@@ -138,15 +146,17 @@ def advance(
     Raises :class:`~playbook.errors.MoveBlockedError` (the engine's
     decision) when blocked, and :class:`~playbook.errors.ConflictError`
     when the deal changed meanwhile more than ``retries`` times in a row;
-    each retry reads the deal again and lets the engine decide again.
+    each retry reads the deal again and lets the engine decide again. With
+    ``retries > 0`` a deal migrated to a newer registered version of the
+    engine's playbook is decided by that version's engine (else PB503).
+
+    The hooks registered on ``engine`` run only for a move that is stored:
+    after the store's transaction committed, once, however many retries it
+    took (see :func:`run_stored_hooks`); ``on_blocked`` hooks after the refusal
+    is recorded.
     """
-
-    def decide(state: DealState) -> Advance:
-        return engine.advance(state, to_stage, actor=actor, now=now, override=override)
-
-    action = "override" if override else "advance"
-    with recording_refusals(store, action, actor=actor, now=now, deal=str(ref), subject=to_stage):
-        return _decide_and_apply(store, ref, engine, decide, actor=actor, now=now, retries=retries)
+    command = advancing(to_stage, override)
+    return _with_engine(store, ref, engine, command, actor=actor, now=now, retries=retries)
 
 
 def complete_action(
@@ -162,38 +172,166 @@ def complete_action(
 ) -> tuple[StoredDeal, Advance]:
     """Record a required action of the deal's stage as done, as the engine decides.
 
-    Errors and ``retries`` as for :func:`advance`.
+    Errors, ``retries`` and hooks (``on_action``) as for :func:`advance`.
+    """
+    command = completing(action_id, evidence)
+    return _with_engine(store, ref, engine, command, actor=actor, now=now, retries=retries)
+
+
+@dataclass(frozen=True, slots=True)
+class DealCommand:
+    """One gated change of a deal: its name in the refusals log, its subject, its decision.
+
+    ``decide`` asks an engine without running its hooks (``run_hooks=False``):
+    :func:`decide_and_store` runs them once the change is stored.
     """
 
-    def decide(state: DealState) -> Advance:
-        return engine.complete_action(state, action_id, actor=actor, now=now, evidence=evidence)
-
-    with recording_refusals(
-        store, "complete", actor=actor, now=now, deal=str(ref), subject=action_id
-    ):
-        return _decide_and_apply(store, ref, engine, decide, actor=actor, now=now, retries=retries)
+    action: str
+    subject: str
+    decide: Callable[[Engine, DealState, Actor, datetime], Advance]
 
 
-def _decide_and_apply(
+def advancing(to_stage: str, override: str | None = None) -> DealCommand:
+    """Moving a deal to ``to_stage`` (:meth:`Engine.advance`), for :func:`decide_and_store`."""
+
+    def decide(engine: Engine, state: DealState, actor: Actor, now: datetime) -> Advance:
+        return engine.advance(
+            state, to_stage, actor=actor, now=now, override=override, run_hooks=False
+        )
+
+    return DealCommand("override" if override else "advance", to_stage, decide)
+
+
+def completing(action_id: str, evidence: Any = None) -> DealCommand:
+    """Completing ``action_id`` (:meth:`Engine.complete_action`), for :func:`decide_and_store`."""
+
+    def decide(engine: Engine, state: DealState, actor: Actor, now: datetime) -> Advance:
+        return engine.complete_action(
+            state, action_id, actor=actor, now=now, evidence=evidence, run_hooks=False
+        )
+
+    return DealCommand("complete", action_id, decide)
+
+
+def decide_and_store(
     store: DealStore,
     ref: str | int,
-    engine: Engine,
-    decide: Callable[[DealState], Advance],
+    engine_of: Callable[[StoredDeal], Engine],
+    hooks: Hooks,
+    command: DealCommand,
     *,
+    actor: Actor,
+    now: datetime,
+    retries: int,
+    playbook_id: str | None = None,
+) -> tuple[StoredDeal, Advance]:
+    """Read the deal, let ``engine_of(deal)`` decide ``command``, store it, then run ``hooks``.
+
+    ``playbook_id`` narrows ``ref`` to one playbook's deals. A write that
+    loses an optimistic-lock race (PB602) reads and decides
+    again, up to ``retries`` times; refusals are recorded
+    (:func:`recording_refusals`). Hooks run only after the write committed:
+    the stored change's hooks once (:func:`run_stored_hooks`), ``on_blocked``
+    hooks once the refusal is recorded.
+    """
+    seen: list[DealState] = []
+    try:
+        with recording_refusals(
+            store, command.action, actor=actor, now=now, deal=str(ref), subject=command.subject
+        ):
+            stored, result = _store_decided(
+                store, (ref, playbook_id), engine_of, command, seen, actor, now, retries
+            )
+    except MoveBlockedError as blocked:
+        if isinstance(blocked.decision, Decision) and seen:
+            for call in hooks.blocked_calls(blocked.decision, seen[-1]):
+                call()
+        raise
+    run_stored_hooks(hooks, stored, result)
+    return stored, result
+
+
+def _store_decided(
+    store: DealStore,
+    which: tuple[str | int, str | None],
+    engine_of: Callable[[StoredDeal], Engine],
+    command: DealCommand,
+    seen: list[DealState],
     actor: Actor,
     now: datetime,
     retries: int,
 ) -> tuple[StoredDeal, Advance]:
     attempt = 0
     while True:
-        deal = store.get(ref, playbook_id=engine.playbook.id)
-        result = decide(deal_state(deal, engine.playbook))
+        deal = store.get(which[0], playbook_id=which[1])
+        engine = engine_of(deal)
+        state = deal_state(deal, engine.playbook)
+        seen.append(state)
+        result = command.decide(engine, state, actor, now)
         try:
             return apply(store, deal, result, engine.playbook, actor=actor, now=now), result
         except ConflictError:
             attempt += 1
             if attempt > retries:
                 raise
+
+
+def run_stored_hooks(hooks: Hooks, stored: StoredDeal, result: Advance) -> None:
+    """Run the hooks of a change that the store has committed: every one, in order.
+
+    A hook that raises does not stop the others (the change is stored either
+    way); afterwards :class:`~playbook.errors.HookFailedError` carries the
+    stored deal, the result and every exception. Nothing here retries a hook:
+    a process that dies between the commit and its hooks loses them, while the
+    history table keeps the change (see docs/embedding.md).
+    """
+    failures: list[Exception] = []
+    for call in hooks.calls(result.events, result.deal):
+        try:
+            call()
+        except Exception as error:  # every hook runs; all failures are reported below
+            failures.append(error)
+    if failures:
+        raise HookFailedError(
+            f"the change of deal {stored.ref!r} was stored (version {stored.version}), "
+            f"but {len(failures)} of its hooks raised: {failures[0]!r}",
+            hint="the change is stored: do not repeat it; fix the hook and redo its effect "
+            "(the exceptions are in .failures)",
+            details={"deal": stored.ref, "version": stored.version, "failures": len(failures)},
+            deal=stored,
+            result=result,
+            failures=failures,
+        ) from failures[0]
+
+
+def _with_engine(
+    store: DealStore,
+    ref: str | int,
+    engine: Engine,
+    command: DealCommand,
+    *,
+    actor: Actor,
+    now: datetime,
+    retries: int,
+) -> tuple[StoredDeal, Advance]:
+    engines = _pinned(store, engine, retries)
+    return decide_and_store(
+        store, ref, engines, engine.hooks, command, actor=actor, now=now, retries=retries,
+        playbook_id=engine.playbook.id,
+    )  # fmt: skip
+
+
+def _pinned(store: DealStore, engine: Engine, retries: int) -> Callable[[StoredDeal], Engine]:
+    """``engine``, or with ``retries`` the engine of the newer version a deal was migrated to."""
+    model = engine.playbook
+
+    def engine_of(deal: StoredDeal) -> Engine:
+        migrated = deal.playbook_id == model.id and deal.playbook_version > model.version
+        if retries > 0 and migrated:
+            return _engine(store, deal.playbook_id, deal.playbook_version)
+        return engine  # the engine refuses a deal pinned elsewhere (PB503)
+
+    return engine_of
 
 
 @contextmanager

@@ -48,6 +48,7 @@ __all__ = [
     "ActionRecord",
     "DealState",
     "as_deal",
+    "check_action",
     "check_stage",
     "new_deal",
     "unknown_action",
@@ -361,6 +362,18 @@ def _record(action_id: str, raw: Any, tz: tzinfo) -> ActionRecord:
 def _stage_actions(playbook: Playbook, stage: str) -> tuple[Any, ...]:
     found = playbook.stage(stage)
     return found.actions if found is not None else ()
+
+
+def check_action(playbook: Playbook, action_id: str) -> None:
+    """Raise :class:`~playbook.errors.UnknownActionError` unless some stage has ``action_id``."""
+    if playbook.action(action_id) is not None:
+        return
+    every = [action.id for stage in playbook.stages for action in stage.actions]
+    raise UnknownActionError(
+        f"playbook {playbook.key} has no action {action_id!r}",
+        hint=did_you_mean(action_id, every) or f"its actions: {', '.join(every) or 'none'}",
+        details={"action": action_id, "actions": every},
+    )
 
 
 def unknown_action(playbook: Playbook, stage: str, action_id: str) -> UnknownActionError:

@@ -14,13 +14,16 @@ to it: deals keep their stage as data. Decisions are read from the gates of
 machine costs ~10-20 µs per trigger, the tables well under one);
 :meth:`Engine.advance` then fires the machine's trigger on a throw-away cursor
 so that the enter and exit callbacks that an embedder registers
-(:meth:`Engine.on_enter`, :meth:`Engine.on_exit`) run. The answers and their
-reason codes are in :mod:`playbook.runtime.decisions`.
+(:meth:`Engine.on_enter`, :meth:`Engine.on_exit`; kept in a
+:class:`~playbook.runtime.hooks.Hooks` registry that engines may share) run.
+``run_hooks=False`` decides without running any hook: :mod:`playbook.services`
+runs them itself once the store has committed the change. The answers and
+their reason codes are in :mod:`playbook.runtime.decisions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
@@ -37,7 +40,14 @@ from playbook.errors import (
 )
 from playbook.model import Playbook, RequiredAction, Stage
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import ActionRecord, DealState, as_deal, check_stage, unknown_action
+from playbook.runtime.deals import (
+    ActionRecord,
+    DealState,
+    as_deal,
+    check_action,
+    check_stage,
+    unknown_action,
+)
 from playbook.runtime.decisions import (
     ActionCompleted,
     Advance,
@@ -51,18 +61,13 @@ from playbook.runtime.decisions import (
     StageChanged,
 )
 from playbook.runtime.gates import ActionCheck, Gate, build_gates
+from playbook.runtime.hooks import ActionHook, BlockedHook, Hook, Hooks, StageHook
 from playbook.runtime.words import Words
 from playbook.values import Actor, check_actor, coerce_fields, is_empty, require_now
 
-__all__ = ["BlockedHook", "Engine", "StageHook"]
+__all__ = ["ActionHook", "BlockedHook", "Engine", "StageHook"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-StageHook = Callable[[StageChanged, DealState], None]
-"""Called with the stage change and the deal after the move."""
-
-BlockedHook = Callable[[Decision, DealState], None]
-"""Called with the decision and the deal when ``advance`` refuses a move."""
 
 
 class _Cursor:
@@ -78,11 +83,19 @@ class Engine:
     """Enforces one playbook version on deals; build once and share (it is thread-safe
     once the hooks are registered).
 
-    Raises :class:`~playbook.errors.InvalidPlaybookError` when the playbook's
-    calendar names an unknown holiday country.
+    ``hooks`` is the registry its ``on_*`` methods add to (a new one when not
+    given); engines of several versions may share one. Raises
+    :class:`~playbook.errors.InvalidPlaybookError` when the playbook's calendar
+    names an unknown holiday country.
     """
 
-    def __init__(self, playbook: Playbook, *, calendar: WorkingCalendar | None = None) -> None:
+    def __init__(
+        self,
+        playbook: Playbook,
+        *,
+        calendar: WorkingCalendar | None = None,
+        hooks: Hooks | None = None,
+    ) -> None:
         self.playbook = playbook
         self.calendar = calendar or WorkingCalendar.from_playbook(playbook)
         self._words = Words(playbook, self.calendar.timezone)
@@ -90,28 +103,42 @@ class Engine:
         self._override_roles = frozenset(playbook.override_roles)
         self._may_override = bool(playbook.override_roles)
         self._actions = {s.id: {a.id: a for a in s.actions} for s in playbook.stages}
-        self._blocked_hooks: list[BlockedHook] = []
+        self.hooks = Hooks() if hooks is None else hooks
         self._gates = build_gates(playbook, self._words)
         self._machine = self._build_machine()
 
     # --- hooks ---------------------------------------------------------------------------
 
-    def on_enter(self, stage: str, callback: StageHook) -> None:
-        """Call ``callback(change, deal)`` after every ``advance`` into ``stage``."""
-        check_stage(self.playbook, stage)
-        self._machine.get_state(stage).add_callback("enter", _adapt(callback))
+    def on_enter(self, stage: str, callback: StageHook) -> Hook:
+        """Call ``callback(change, deal)`` after every ``advance`` into ``stage``.
 
-    def on_exit(self, stage: str, callback: StageHook) -> None:
+        Returns the handle that removes it. An ``async def`` callback is refused
+        (:class:`~playbook.errors.HookError`); an unknown stage too
+        (:class:`~playbook.errors.UnknownStageError`).
+        """
+        check_stage(self.playbook, stage)
+        return self.hooks.on_enter(stage, callback)
+
+    def on_exit(self, stage: str, callback: StageHook) -> Hook:
         """Call ``callback(change, deal)`` on every ``advance`` out of ``stage``.
 
         Exit callbacks run before enter callbacks; ``deal`` is the state after the move.
         """
         check_stage(self.playbook, stage)
-        self._machine.get_state(stage).add_callback("exit", _adapt(callback))
+        return self.hooks.on_exit(stage, callback)
 
-    def on_blocked(self, callback: BlockedHook) -> None:
+    def on_blocked(self, callback: BlockedHook) -> Hook:
         """Call ``callback(decision, deal)`` whenever ``advance`` refuses a move."""
-        self._blocked_hooks.append(callback)
+        return self.hooks.on_blocked(callback)
+
+    def on_action(self, action_id: str | None, callback: ActionHook) -> Hook:
+        """Call ``callback(event, deal)`` after ``complete_action`` of ``action_id`` (None: any).
+
+        Raises :class:`~playbook.errors.UnknownActionError` for an action no stage defines.
+        """
+        if action_id is not None:
+            check_action(self.playbook, action_id)
+        return self.hooks.on_action(action_id, callback)
 
     # --- decisions -----------------------------------------------------------------------
 
@@ -137,6 +164,7 @@ class Engine:
         actor: Actor,
         now: datetime,
         override: str | None = None,
+        run_hooks: bool = True,
     ) -> Advance:
         """Move ``deal`` to ``to_stage``: the new state and the :class:`StageChanged` event.
 
@@ -145,7 +173,9 @@ class Engine:
         an override role pass reasons PB543-PB546; a blank reason or an actor
         without such a role raises :class:`~playbook.errors.OverrideError`. The
         input deal is never changed; the new state is in ``to_stage``, entered at
-        ``now``, with no completed actions and ``version + 1``.
+        ``now``, with no completed actions and ``version + 1``. The hooks run
+        before it returns (blocked hooks before the error); ``run_hooks=False``
+        runs none, for a caller that runs them after storing the change.
         """
         at = require_now(now)
         state = self._deal(deal)
@@ -155,7 +185,7 @@ class Engine:
         overridden: tuple[str, ...] = ()
         if not decision.allowed:
             if why is None or not decision.overridable:
-                self._refuse(decision, state, overriding=why is not None)
+                self._refuse(decision, state, overriding=why is not None, run_hooks=run_hooks)
             overridden = tuple(dict.fromkeys(decision.codes))
         # A new visit of a stage starts with no completed actions.
         moved = replace(
@@ -177,7 +207,8 @@ class Engine:
             why if overridden else None,
             overridden,
         )
-        self._fire(self._gates[state.stage, to_stage], change, moved)
+        if run_hooks and self.hooks:
+            self._fire(self._gates[state.stage, to_stage], change, moved)
         return Advance(moved, (change,), decision)
 
     def complete_action(
@@ -188,6 +219,7 @@ class Engine:
         actor: Actor,
         now: datetime,
         evidence: Any = None,
+        run_hooks: bool = True,
     ) -> Advance:
         """Record ``action_id`` of the deal's current stage as done by ``actor`` at ``now``.
 
@@ -198,7 +230,8 @@ class Engine:
         value (else :class:`~playbook.errors.EvidenceMissingError`). Completing an
         action again replaces its record. Raises
         :class:`~playbook.errors.UnknownActionError` (with a did-you-mean) for an
-        action the current stage does not define.
+        action the current stage does not define. Action hooks run before it
+        returns, unless ``run_hooks=False``.
         """
         at = require_now(now)
         state = self._deal(deal)
@@ -211,6 +244,9 @@ class Engine:
         done = {**state.completed_actions, action.id: ActionRecord(action.id, who.id, at, proof)}
         updated = replace(state, fields=fields, completed_actions=done, version=state.version + 1)
         event = ActionCompleted(state.id, state.stage, action.id, who.id, at, proof)
+        if run_hooks:
+            for call in self.hooks.calls((event,), updated):
+                call()
         return Advance(updated, (event,))
 
     def next_steps(self, deal: Any, *, now: datetime, actor: Actor | None = None) -> NextSteps:
@@ -399,9 +435,11 @@ class Engine:
 
     # --- effects at the edge -------------------------------------------------------------
 
-    def _refuse(self, decision: Decision, state: DealState, *, overriding: bool) -> None:
-        for hook in self._blocked_hooks:
-            hook(decision, state)
+    def _refuse(
+        self, decision: Decision, state: DealState, *, overriding: bool, run_hooks: bool
+    ) -> None:
+        for call in self.hooks.blocked_calls(decision, state) if run_hooks else ():
+            call()
         summary = "; ".join(reason.message for reason in decision.reasons)
         hint = None
         if overriding:
@@ -426,6 +464,10 @@ class Engine:
             auto_transitions=False,
             send_event=True,
         )
+        for stage in self.playbook.stages:
+            state = machine.get_state(stage.id)
+            state.add_callback("exit", self._exit_hooks)
+            state.add_callback("enter", self._enter_hooks)
         for gate in self._gates.values():
             if gate.trigger is not None:
                 machine.add_transition(gate.trigger, gate.source.id, gate.target.id)
@@ -437,9 +479,10 @@ class Engine:
             _Cursor(gate.source.id), change=change, deal=deal
         )
 
+    def _exit_hooks(self, event: Any) -> None:
+        for call in self.hooks.stage_calls("exit", event.kwargs["change"], event.kwargs["deal"]):
+            call()
 
-def _adapt(callback: StageHook) -> Callable[[Any], None]:
-    def call(event: Any) -> None:
-        callback(event.kwargs["change"], event.kwargs["deal"])
-
-    return call
+    def _enter_hooks(self, event: Any) -> None:
+        for call in self.hooks.stage_calls("enter", event.kwargs["change"], event.kwargs["deal"]):
+            call()

@@ -216,7 +216,8 @@ class DealStore:
 
         Registering the same version again with the same text does nothing; a
         different text for a version already registered is refused: bump the
-        playbook's ``version`` when it changes.
+        playbook's ``version`` when it changes. A version higher than every
+        registered one becomes the active version (:meth:`active_version`).
         """
         digest = hashlib.sha256(source.encode()).hexdigest()
         with self.database.transaction(write=True) as session:
@@ -245,6 +246,18 @@ class DealStore:
         with self.database.transaction() as session:
             record = session.get(PlaybookRecord, (playbook_id, version))
             return None if record is None else record.source
+
+    def active_version(self, playbook_id: str) -> int | None:
+        """The version new deals of ``playbook_id`` follow: its highest registered one, or None.
+
+        Registered texts never change, so going back to an older text means
+        registering it as a new, higher version: that one is then active.
+        """
+        with self.database.transaction() as session:
+            found = session.scalar(
+                select(func.max(PlaybookRecord.version)).where(PlaybookRecord.id == playbook_id)
+            )
+            return None if found is None else int(found)
 
     def playbook_versions(self) -> list[tuple[str, int]]:
         """Every (playbook id, version) registered, in order."""
