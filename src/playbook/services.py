@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -18,12 +18,14 @@ from typing import Any
 from playbook.definition.files import playbook_from_text
 from playbook.errors import (
     ActorError,
+    AuthenticationError,
     ConflictError,
     MoveBlockedError,
     OverrideError,
     PermissionDeniedError,
     PlaybookError,
     PlaybookMismatchError,
+    StaleVersionError,
     StoreError,
 )
 from playbook.escalation import admin
@@ -45,6 +47,7 @@ from playbook.values import Actor, check_actor, to_json_value
 __all__ = [
     "REFUSALS",
     "acknowledge",
+    "actor_for",
     "advance",
     "apply",
     "authorise",
@@ -52,12 +55,15 @@ __all__ = [
     "complete_action",
     "deal_state",
     "engine_for",
+    "record",
     "recording_refusals",
     "registered_playbook",
+    "require_version",
     "snooze",
 ]
 
 REFUSALS: tuple[type[PlaybookError], ...] = (
+    AuthenticationError,
     MoveBlockedError,
     PermissionDeniedError,
     OverrideError,
@@ -132,13 +138,16 @@ def advance(
     now: datetime,
     override: str | None = None,
     retries: int = 0,
+    if_version: int | None = None,
 ) -> tuple[StoredDeal, Advance]:
     """Move the deal to ``to_stage`` if the engine allows it; persist the move atomically.
 
     Raises :class:`~playbook.errors.MoveBlockedError` (the engine's
     decision) when blocked, and :class:`~playbook.errors.ConflictError`
     when the deal changed meanwhile more than ``retries`` times in a row;
-    each retry reads the deal again and lets the engine decide again.
+    each retry reads the deal again and lets the engine decide again. With
+    ``if_version`` the deal must be at that version when read
+    (:class:`~playbook.errors.StaleVersionError` otherwise, never retried).
     """
 
     def decide(state: DealState) -> Advance:
@@ -146,7 +155,9 @@ def advance(
 
     action = "override" if override else "advance"
     with recording_refusals(store, action, actor=actor, now=now, deal=str(ref), subject=to_stage):
-        return _decide_and_apply(store, ref, engine, decide, actor=actor, now=now, retries=retries)
+        return _decide_and_apply(
+            store, ref, engine, decide, actor=actor, now=now, retries=retries, version=if_version
+        )
 
 
 def complete_action(
@@ -159,10 +170,11 @@ def complete_action(
     now: datetime,
     evidence: Any = None,
     retries: int = 0,
+    if_version: int | None = None,
 ) -> tuple[StoredDeal, Advance]:
     """Record a required action of the deal's stage as done, as the engine decides.
 
-    Errors and ``retries`` as for :func:`advance`.
+    Errors, ``retries`` and ``if_version`` as for :func:`advance`.
     """
 
     def decide(state: DealState) -> Advance:
@@ -171,7 +183,9 @@ def complete_action(
     with recording_refusals(
         store, "complete", actor=actor, now=now, deal=str(ref), subject=action_id
     ):
-        return _decide_and_apply(store, ref, engine, decide, actor=actor, now=now, retries=retries)
+        return _decide_and_apply(
+            store, ref, engine, decide, actor=actor, now=now, retries=retries, version=if_version
+        )
 
 
 def _decide_and_apply(
@@ -183,10 +197,13 @@ def _decide_and_apply(
     actor: Actor,
     now: datetime,
     retries: int,
+    version: int | None = None,
 ) -> tuple[StoredDeal, Advance]:
     attempt = 0
     while True:
         deal = store.get(ref, playbook_id=engine.playbook.id)
+        if version is not None:
+            require_version(deal, version)
         result = decide(deal_state(deal, engine.playbook))
         try:
             return apply(store, deal, result, engine.playbook, actor=actor, now=now), result
@@ -215,24 +232,89 @@ def recording_refusals(
     try:
         yield
     except REFUSALS as error:
-        recorded = True
-        try:
-            record_refusal(
-                store.database,
-                at=now,
-                actor=actor.id if actor is not None else "?",
-                actor_roles=actor.roles if actor is not None else (),
-                action=action,
-                code=error.code,
-                reason=_reason(error),
-                deal_ref=deal,
-                subject=subject,
-                details=_refusal_details(error),
-            )
-        except StoreError:
-            recorded = False
-        error.details.setdefault("recorded", recorded)
+        who, roles = (actor.id, actor.roles) if actor is not None else ("?", frozenset[str]())
+        record(store, error, action, actor=who, roles=roles, now=now, deal=deal, subject=subject)
         raise
+
+
+def record(
+    store: DealStore,
+    error: PlaybookError,
+    action: str,
+    *,
+    actor: str,
+    roles: Iterable[str],
+    now: datetime,
+    deal: str | None = None,
+    subject: str | None = None,
+) -> None:
+    """Record ``error`` as a refusal of ``action`` by ``actor``; ``details["recorded"]`` says if.
+
+    For callers that know who tried before there is an :class:`Actor` (a
+    request with a revoked token, a person holding none of a playbook's roles).
+    """
+    recorded = True
+    try:
+        record_refusal(
+            store.database,
+            at=now,
+            actor=actor,
+            actor_roles=roles,
+            action=action,
+            code=error.code,
+            reason=_reason(error),
+            deal_ref=deal,
+            subject=subject,
+            details=_refusal_details(error),
+        )
+    except StoreError:
+        recorded = False
+    error.details.setdefault("recorded", recorded)
+
+
+def require_version(deal: StoredDeal, version: int) -> None:
+    """Raise :class:`~playbook.errors.StaleVersionError` unless ``deal`` is at ``version``."""
+    if deal.version == version:
+        return
+    raise StaleVersionError(
+        f"deal {deal.ref!r} is at version {deal.version} (changed by {deal.updated_by} at "
+        f"{deal.updated_at.isoformat(timespec='seconds')}), not at version {version} you read",
+        hint="read the deal again (its ETag) and decide again",
+        details={
+            "deal": deal.ref,
+            "read_version": version,
+            "version": deal.version,
+            "changed_by": deal.updated_by,
+            "changed_at": deal.updated_at.isoformat(),
+        },
+    )
+
+
+def actor_for(
+    store: DealStore,
+    playbook: Playbook,
+    person: str,
+    roles: Iterable[str],
+    *,
+    action: str,
+    now: datetime,
+    deal: str | None = None,
+) -> Actor:
+    """``person`` acting on ``playbook``'s deals: with the roles they hold that it declares.
+
+    A person holding none of them may do nothing there: refused (and recorded)
+    with :class:`~playbook.errors.PermissionDeniedError`.
+    """
+    held = frozenset(roles) & frozenset(playbook.roles)
+    if held:
+        return Actor(person, held)
+    error = PermissionDeniedError(
+        f"{person} holds no role of playbook {playbook.key} and may not {action} its deals",
+        hint=f"its roles: {', '.join(sorted(playbook.roles))} (`playbook people set --roles`)",
+        details={"action": action, "allowed_roles": sorted(playbook.roles)},
+    )
+    record(store, error, action, actor=person, roles=roles, now=now, deal=deal)
+    raise error
 
 
 def _reason(error: PlaybookError) -> str:
