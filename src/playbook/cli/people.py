@@ -163,20 +163,26 @@ def tokens() -> None:
 @click.option(
     "--scope", "scopes", multiple=True, metavar="ROLE", help="Only this role (repeatable)."
 )
+@click.option("--now", metavar="TIME", help="When it is made, ISO 8601 (default: the clock).")
 @format_option
 @db_option
 def create(
-    person: str, days: int | None, scopes: tuple[str, ...], output_format: str, url: str | None
+    person: str,
+    days: int | None,
+    scopes: tuple[str, ...],
+    now: str | None,
+    output_format: str,
+    url: str | None,
 ) -> int:
     """Make an API token for PERSON and print it once (it cannot be shown again)."""
     from playbook.store.tokens import create_token
 
     expires = timedelta(days=days) if days is not None else None
-    now = parse_now(None)
+    made = parse_now(now)
     with open_database(url) as database:
-        secret, info = create_token(database, person, now=now, expires_in=expires, scopes=scopes)
+        secret, info = create_token(database, person, now=made, expires_in=expires, scopes=scopes)
     if output_format == "json":
-        click.echo(json.dumps({"token": secret, **info.to_dict(now)}, indent=2))
+        click.echo(json.dumps({"token": secret, **info.to_dict(made)}, indent=2))
         return 0
     click.echo(secret)
     click.echo(say("cli.tokens.shown_once", None, id=info.id, person=info.person), err=True)
