@@ -169,6 +169,7 @@ def import_people(
     at = require_now(now)
     added = updated = 0
     with database.transaction(write=True) as session:
+        _emails_free(session, people)
         for person in people:
             row = session.get(Person, person.name)
             if row is None:
@@ -177,9 +178,6 @@ def import_people(
             else:
                 _fill(row, person, at)
                 updated += 1
-        session.flush()
-        for person in people:
-            _email_free(session, person)
     return added, updated
 
 
@@ -232,6 +230,26 @@ def _no_duplicates(people: Sequence[PersonRecord]) -> None:
         if person.name in seen:
             raise PersonError(f"{person.name!r} appears twice", hint="keep one row per person")
         seen.add(person.name)
+
+
+def _emails_free(session: Session, people: Sequence[PersonRecord]) -> None:
+    """Refuse an email given twice, or held by someone the import does not change."""
+    names = {person.name for person in people}
+    wanted: dict[str, str] = {}
+    for person in people:
+        if person.email is None:
+            continue
+        if person.email in wanted:
+            raise PersonError(
+                f"{person.email} is given to {wanted[person.email]!r} and {person.name!r}"
+            )
+        wanted[person.email] = person.name
+    if not wanted:
+        return
+    held = session.execute(select(Person.name, Person.email).where(Person.email.in_(wanted)))
+    for holder, email in held:
+        if holder not in names and wanted.get(email or "") != holder:
+            raise PersonError(f"{email} is already the email of {holder!r}")
 
 
 def _email_free(session: Session, person: PersonRecord) -> None:
