@@ -9,6 +9,7 @@ The web workspace will be served by this same application, under ``/``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -61,6 +62,7 @@ def create_app(store: DealStore | None = None, *, max_body: int = MAX_BODY_BYTES
     app.include_router(api)
     problems.install(app)
     app.add_middleware(_Limits, max_body=max_body)
+    app.openapi = _pruned(app.openapi)  # type: ignore[method-assign]
     if store is not None:
         bind(app, store)
     return app
@@ -74,6 +76,21 @@ def bind(app: FastAPI, store: DealStore) -> None:
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the API (no store needed)."""
     return create_app().openapi()
+
+
+def _pruned(generate: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """The document without schemas nothing refers to (pydantic leaves one for JsonValue)."""
+
+    def document() -> dict[str, Any]:
+        found = generate()
+        schemas = found.get("components", {}).get("schemas", {})
+        text = json.dumps({key: value for key, value in found.items() if key != "components"})
+        text += json.dumps(schemas)
+        for name in [name for name in schemas if f'"#/components/schemas/{name}"' not in text]:
+            del schemas[name]
+        return found
+
+    return document
 
 
 def _me(caller: Annotated[Caller, Depends(reader)]) -> dict[str, Any]:

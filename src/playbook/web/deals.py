@@ -32,6 +32,7 @@ from playbook.web.schemas import (
     DealCreate,
     DealList,
     Decision,
+    ErrorBody,
     FieldsPatch,
     History,
     HistoryStep,
@@ -174,7 +175,12 @@ def check(
     "/{ref}/advance",
     response_model=Written,
     summary="Move the deal",
-    responses={409: {"description": "Blocked: the engine's decision is in error.decision."}},
+    responses={
+        409: {
+            "model": ErrorBody,
+            "description": "Blocked: the engine's decision is error.decision.",
+        }
+    },
 )
 def advance(
     ref: str,

@@ -14,7 +14,7 @@ from playbook import services
 from playbook.definition.validate import validate_text
 from playbook.errors import InvalidPlaybookError
 from playbook.web.access import Caller, reader
-from playbook.web.schemas import PlaybookVersions, ValidateRequest, Validation
+from playbook.web.schemas import ErrorBody, PlaybookVersions, ValidateRequest, Validation
 
 __all__ = ["router"]
 
@@ -36,7 +36,9 @@ def list_playbooks(caller: Annotated[Caller, Depends(reader)]) -> dict[str, Any]
     "/validate",
     response_model=Validation,
     summary="Validate a playbook text",
-    responses={422: {"description": "Invalid: every diagnostic in error.diagnostics."}},
+    responses={
+        422: {"model": ErrorBody, "description": "Invalid: every diagnostic in error.diagnostics."}
+    },
 )
 def validate(body: ValidateRequest, caller: Annotated[Caller, Depends(reader)]) -> dict[str, Any]:
     """Check a playbook's YAML text as `playbook validate` does; nothing is registered."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import JsonValue as _AnyJson
 
 __all__ = [
     "AckRequest",
@@ -48,6 +49,17 @@ __all__ = [
 _TEXT = 10_000  # the longest note, reason or evidence text a request may carry
 _NAME = 200  # ids and names: the width of the store's columns
 Name = Annotated[str, Field(min_length=1, max_length=_NAME)]
+JsonValue = Annotated[
+    _AnyJson,
+    WithJsonSchema(
+        {
+            "title": "JsonValue",
+            "description": "A JSON value: a deal field's value as the playbook types it "
+            "(decimals as strings, dates and times in ISO 8601), evidence, or error data.",
+            "type": ["string", "number", "boolean", "null", "array", "object"],
+        }
+    ),
+]
 Text = Annotated[str, Field(min_length=1, max_length=_TEXT)]
 
 
