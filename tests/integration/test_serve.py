@@ -18,13 +18,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from playbook.cli import main
 from playbook.store.testing import fresh_database
+from playbook.web import schemas
 
 PLAYBOOK = """\
 playbook: serve-test
@@ -530,3 +534,107 @@ def test_the_served_openapi_document_is_the_committed_one(server: Server) -> Non
     served = httpx.get(server.base + "/api/v1/openapi.json", timeout=30).json()
     assert served == committed
     assert served["openapi"].startswith("3.1")
+
+
+# --- every endpoint, from the OpenAPI document --------------------------------------------
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
+    "to": st.sampled_from(["lead", "offer", "won", "lost", "nowhere", ""]),
+    "override": st.none() | st.text(max_size=30),
+    "action": st.sampled_from(["first_call", "no_such_action"]),
+    "evidence": _JSON,
+    "kind": st.sampled_from(["call", "meeting", "note", "visit", "fax"]),
+    "note": st.none() | st.text(max_size=40),
+    "reason": st.text(max_size=40),
+    "until": st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat) | st.text(max_size=10),
+    "playbook": st.sampled_from(["serve-test", "other"]),
+    "playbook_version": st.none() | st.integers(-3, 2**70),
+    "external_id": st.text(min_size=1, max_size=30),
+    "fields": st.dictionaries(st.sampled_from(["amount", "minutes", "bogus"]), _JSON, max_size=3),
+    "text": st.just(PLAYBOOK) | st.text(max_size=200),
+    "file": st.text(max_size=20),
+}
+
+
+def _operations() -> list[tuple[str, str, str | None, str | None]]:
+    """(method, path, request body schema, 2xx response schema) of every operation."""
+    from playbook.web.app import openapi_document
+
+    found = []
+    for path, operations in openapi_document()["paths"].items():
+        for method, operation in operations.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            ok = next(r for s, r in operation["responses"].items() if s.startswith("2"))
+            answer = ok.get("content", {}).get("application/json", {}).get("schema", {})
+            found.append((method.upper(), path, _name(body.get("schema")), _name(answer)))
+    return found
+
+
+def _name(schema: dict[str, Any] | None) -> str | None:
+    return str(schema["$ref"]).rsplit("/", 1)[-1] if schema and "$ref" in schema else None
+
+
+def _body(model: str | None) -> st.SearchStrategy[Any]:
+    if model is None:
+        return st.none()
+    fields = getattr(schemas, model).model_fields
+    known = st.fixed_dictionaries({}, optional={f: _PLAUSIBLE.get(f, _JSON) for f in fields})
+    return known | st.builds(lambda d, k, v: {**d, k: v}, known, st.text(max_size=8), _JSON) | _JSON
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "path", "request_model", "response_model"), _operations())
+def test_every_endpoint_answers_its_schema_and_never_500(
+    server: Server,
+    escalated: tuple[str, int],
+    method: str,
+    path: str,
+    request_model: str | None,
+    response_model: str | None,
+) -> None:
+    """Random and plausible bodies, refs and queries: no 500, every answer matches its schema."""
+    ref, esc = escalated
+    mine = _new_deal(server)["external_id"]
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        body=_body(request_model),
+        deal=st.sampled_from([mine, ref, "NO-SUCH", "9" * 25]) | st.text(max_size=12),
+        escalation=st.sampled_from([esc, 0, -1, 2**70]),
+        query=st.dictionaries(
+            st.sampled_from(["limit", "after", "stage", "owner", "status", "deal", "playbook"]),
+            st.text(max_size=12) | st.integers(-5, 2**70).map(str),
+            max_size=3,
+        ),
+        who=st.sampled_from(["rita", "mara"]),
+    )
+    def call(body: Any, deal: str, escalation: int, query: dict[str, str], who: str) -> None:
+        url = path.removeprefix("/api/v1").format(
+            ref=quote(deal, safe="") or "x", escalation_id=escalation
+        )
+        with server.client(who) as client:
+            answer = client.request(method, url, params=query, json=body if request_model else None)
+        assert answer.status_code != 500, answer.text
+        data = answer.json()
+        if answer.status_code < 300 and response_model is not None:
+            getattr(schemas, response_model).model_validate(data)
+        elif answer.status_code >= 400:
+            schemas.ErrorBody.model_validate(data)
+
+    call()

@@ -9,6 +9,7 @@ with the roles they hold in that playbook. A deal's ``version`` is its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -47,6 +48,7 @@ router = APIRouter(prefix="/deals", tags=["deals"])
 
 _PAGE = 100
 _MAX_PAGE = 1000
+Decided = tuple[StoredDeal, Advance]
 IfMatch = Annotated[
     str | None,
     Header(description='The deal\'s ETag as read (e.g. "7"): refused with 412 if it moved on.'),
@@ -79,9 +81,36 @@ def _tagged(response: Response, deal: StoredDeal) -> dict[str, Any]:
     return deal.to_dict()
 
 
-def _written(response: Response, done: tuple[StoredDeal, Advance]) -> dict[str, Any]:
-    deal, result = done
-    return {"deal": _tagged(response, deal), "events": [e.to_dict() for e in result.events]}
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """A write the engine decides: who asks, on which deal, as which action, at which version."""
+
+    caller: Caller
+    request: Request
+    response: Response
+    ref: str
+    action: str
+    if_match: str | None
+
+
+def _decided(
+    write: _Write, service: Callable[..., Decided], *args: Any, **options: Any
+) -> dict[str, Any]:
+    """Run ``service`` (advance, complete) on the deal as the caller; the deal and its events."""
+    caller = write.caller
+    subject = _subject(caller, write.request, write.ref, write.action)
+    deal, result = service(
+        caller.store,
+        subject.deal.ref,
+        *args,
+        engine=subject.engine,
+        actor=subject.actor,
+        now=caller.now,
+        if_version=version_of(write.if_match),
+        **options,
+    )
+    events = [event.to_dict() for event in result.events]
+    return {"deal": _tagged(write.response, deal), "events": events}
 
 
 @router.get("", response_model=DealList, summary="List deals")
@@ -192,18 +221,12 @@ def advance(
 ) -> dict[str, Any]:
     """Move the deal to ``to`` if the engine allows it (or ``override`` with a reason)."""
     action = "override" if body.override else "advance"
-    subject = _subject(caller, request, ref, action)
-    done = services.advance(
-        caller.store,
-        subject.deal.ref,
+    return _decided(
+        _Write(caller, request, response, ref, action, if_match),
+        services.advance,
         body.to,
-        engine=subject.engine,
-        actor=subject.actor,
-        now=caller.now,
         override=body.override,
-        if_version=version_of(if_match),
     )
-    return _written(response, done)
 
 
 @router.post("/{ref}/complete", response_model=Written, summary="Complete a required action")
@@ -216,18 +239,12 @@ def complete(
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     """Record a required action of the deal's stage as done, with its evidence."""
-    subject = _subject(caller, request, ref, "complete")
-    done = services.complete_action(
-        caller.store,
-        subject.deal.ref,
+    return _decided(
+        _Write(caller, request, response, ref, "complete", if_match),
+        services.complete_action,
         body.action,
-        engine=subject.engine,
-        actor=subject.actor,
-        now=caller.now,
         evidence=body.evidence,
-        if_version=version_of(if_match),
     )
-    return _written(response, done)
 
 
 @router.post(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from playbook import services
 from playbook.escalation import admin
@@ -23,7 +23,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/escalations", tags=["escalations"])
 
 Status = Literal["open", "acked", "resolved", "dropped", "snoozed"]
-_ID = Annotated[int, Query(ge=1, le=2**62)]
+EscalationId = Annotated[int, Path(ge=1, le=2**62, description="The escalation's id.")]
 
 
 @router.get("", response_model=EscalationList, summary="List escalations")
@@ -43,7 +43,7 @@ def list_escalations(
 
 @router.post("/{escalation_id}/ack", response_model=Escalation, summary="Acknowledge")
 def acknowledge(
-    escalation_id: int, body: AckRequest, caller: Annotated[Caller, Depends(writer("ack"))]
+    escalation_id: EscalationId, body: AckRequest, caller: Annotated[Caller, Depends(writer("ack"))]
 ) -> dict[str, Any]:
     """Acknowledge an open escalation, with a reason."""
     actor = _actor(caller, escalation_id, "ack")
@@ -55,7 +55,9 @@ def acknowledge(
 
 @router.post("/{escalation_id}/snooze", response_model=Escalation, summary="Snooze")
 def snooze(
-    escalation_id: int, body: SnoozeRequest, caller: Annotated[Caller, Depends(writer("snooze"))]
+    escalation_id: EscalationId,
+    body: SnoozeRequest,
+    caller: Annotated[Caller, Depends(writer("snooze"))],
 ) -> dict[str, Any]:
     """Snooze the escalation's rule for its deal until ``until``, with a reason."""
     actor = _actor(caller, escalation_id, "snooze")
