@@ -2,8 +2,9 @@
 
 ``--playbooks DIR`` registers the playbooks found there first (a version
 already registered with another text stops the server before it starts).
-Exit codes: 0 stopped, 2 bad input (a playbook that is not valid), 3 the
-database cannot be used or the port cannot be bound.
+Exit codes: 0 stopped, 2 bad input (a playbook that is not valid, a folder
+without playbooks), 3 the database cannot be used; 1 when the server cannot
+listen (uvicorn says why, e.g. the port is taken).
 """
 
 from __future__ import annotations
