@@ -362,7 +362,7 @@ class Recipient(_Response):
     as_: str = Field(alias="as")
     name: str | None
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class Escalation(_Response):
