@@ -8,6 +8,7 @@ text, so that callers can render them in any format.
 Codes by area:
 
 ===========  ==================================================================
+``PB05x``    the HTTP API: requests it cannot use (``playbook serve``)
 ``PB1xx``    reading a file: size, encoding, YAML syntax, strict-YAML rules
 ``PB2xx``    the JSON Schema of the playbook format
 ``PB3xx``    semantic checks across the playbook (references, graph, types)
@@ -39,6 +40,7 @@ The classes below:
     - :class:`EvidenceMissingError` (``PB521``) completing an action without its evidence
     - :class:`PermissionDeniedError` (``PB530``) a role may not do this
     - :class:`OverrideError` (``PB531``) an override without reason or by a role not allowed
+    - :class:`AuthenticationError` (``PB532``) no token, or an unknown, revoked or expired one
     - :class:`MoveBlockedError` (``PB540``) ``advance`` on a move the engine blocks
     - :class:`MissingClockError` (``PB550``) an engine call without ``now``
     - :class:`HookError` (``PB560``) a hook that cannot be registered or run (``async def``)
@@ -67,6 +69,16 @@ The classes below:
         - :class:`DatabaseLockedError` (``PB606``) another writer holds the database's lock
         - :class:`DatabaseReadOnlyError` (``PB607``) the database cannot be written
         - :class:`DiskFullError` (``PB608``) the database's disk (or quota) is full
+        - :class:`StaleVersionError` (``PB609``) a request's ``If-Match`` names an older version
+        - :class:`PersonError` (``PB620``) a person record that cannot be used
+            - :class:`PersonNotFoundError` (``PB621``) no person with this name
+        - :class:`TokenError` (``PB622``) an API token that cannot be made or found
+    - :class:`RequestError` (``PB050``) an HTTP request the API cannot use
+        - :class:`MalformedBodyError` (``PB051``) a body that is not JSON
+        - :class:`InvalidBodyError` (``PB052``) wrong types, missing or unknown fields
+        - :class:`BodyTooLargeError` (``PB053``) a body over the size limit
+        - :class:`RouteNotFoundError` (``PB054``) no such path or method
+        - :class:`InternalError` (``PB059``) a bug: the request failed, nothing is shown of it
 """
 
 from __future__ import annotations
@@ -79,6 +91,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActorError",
+    "AuthenticationError",
+    "BodyTooLargeError",
     "CalendarError",
     "ConditionError",
     "ConflictError",
@@ -97,8 +111,11 @@ __all__ = [
     "ImportFileError",
     "ImportRowError",
     "InputFileError",
+    "InternalError",
+    "InvalidBodyError",
     "InvalidPlaybookError",
     "KpiError",
+    "MalformedBodyError",
     "MappingError",
     "MigrationError",
     "MissingClockError",
@@ -108,12 +125,18 @@ __all__ = [
     "PathNotFoundError",
     "PeriodError",
     "PermissionDeniedError",
+    "PersonError",
+    "PersonNotFoundError",
     "PlaybookError",
     "PlaybookVersionError",
+    "RequestError",
+    "RouteNotFoundError",
     "ScenarioError",
     "SchemaVersionError",
+    "StaleVersionError",
     "StoreError",
     "TargetExistsError",
+    "TokenError",
     "UnknownActionError",
     "UnknownStageError",
 ]
@@ -262,6 +285,13 @@ class OverrideError(PlaybookError, PermissionError):
     """An override without a reason, or by a role the playbook does not allow to override."""
 
     code = "PB531"
+    exit_code = 1
+
+
+class AuthenticationError(PlaybookError, PermissionError):
+    """A request without a token, or with one that is unknown, revoked or expired."""
+
+    code = "PB532"
     exit_code = 1
 
 
@@ -513,3 +543,67 @@ class TargetExistsError(PlaybookError, FileExistsError):
     """``playbook init`` would overwrite an existing file."""
 
     code = "PB940"
+
+
+class StaleVersionError(ConflictError):
+    """A write named (``If-Match``) a version of the deal that is no longer current."""
+
+    code = "PB609"
+
+
+class PersonError(StoreError, ValueError):
+    """A person record that cannot be used: a bad email, language or role, a duplicate."""
+
+    code = "PB620"
+
+
+class PersonNotFoundError(PersonError, KeyError):
+    """No person has this name."""
+
+    code = "PB621"
+
+    def __str__(self) -> str:
+        return PlaybookError.__str__(self)
+
+
+class TokenError(StoreError, ValueError):
+    """An API token that cannot be made (a scope the person does not hold) or found."""
+
+    code = "PB622"
+
+
+class RequestError(PlaybookError, ValueError):
+    """An HTTP request that the API cannot use."""
+
+    code = "PB050"
+
+
+class MalformedBodyError(RequestError):
+    """A request body that is not JSON (or not UTF-8)."""
+
+    code = "PB051"
+
+
+class InvalidBodyError(RequestError):
+    """A request whose values have the wrong type, or that misses or adds fields."""
+
+    code = "PB052"
+
+
+class BodyTooLargeError(RequestError):
+    """A request body over the server's size limit."""
+
+    code = "PB053"
+
+
+class RouteNotFoundError(RequestError):
+    """A path the API does not have, or a method the path does not take."""
+
+    code = "PB054"
+
+
+class InternalError(PlaybookError):
+    """A bug: the request failed in a way playbook did not foresee (logged, never shown)."""
+
+    code = "PB059"
+    exit_code = 70

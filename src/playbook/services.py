@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +19,7 @@ from typing import Any
 from playbook.definition.files import playbook_from_text
 from playbook.errors import (
     ActorError,
+    AuthenticationError,
     ConflictError,
     HookFailedError,
     MoveBlockedError,
@@ -26,6 +27,7 @@ from playbook.errors import (
     PermissionDeniedError,
     PlaybookError,
     PlaybookMismatchError,
+    StaleVersionError,
     StoreError,
 )
 from playbook.escalation import admin
@@ -49,6 +51,7 @@ __all__ = [
     "REFUSALS",
     "DealCommand",
     "acknowledge",
+    "actor_for",
     "advance",
     "advancing",
     "apply",
@@ -59,8 +62,10 @@ __all__ = [
     "deal_state",
     "decide_and_store",
     "engine_for",
+    "record",
     "recording_refusals",
     "registered_playbook",
+    "require_version",
     "run_stored_hooks",
     "snooze",
 ]
@@ -70,6 +75,7 @@ REFUSALS: tuple[type[PlaybookError], ...] = (
     PermissionDeniedError,
     OverrideError,
     ActorError,
+    AuthenticationError,
     PlaybookMismatchError,
 )
 """The errors that are a rule saying no to someone (recorded), not a mistake in the input."""
@@ -140,6 +146,7 @@ def advance(
     now: datetime,
     override: str | None = None,
     retries: int = 0,
+    if_version: int | None = None,
 ) -> tuple[StoredDeal, Advance]:
     """Move the deal to ``to_stage`` if the engine allows it; persist the move atomically.
 
@@ -153,10 +160,13 @@ def advance(
     The hooks registered on ``engine`` run only for a move that is stored:
     after the store's transaction committed, once, however many retries it
     took (see :func:`run_stored_hooks`); ``on_blocked`` hooks after the refusal
-    is recorded.
+    is recorded. With ``if_version`` the deal must be at that version when
+    read (:class:`~playbook.errors.StaleVersionError` otherwise, never retried).
     """
     command = advancing(to_stage, override)
-    return _with_engine(store, ref, engine, command, actor=actor, now=now, retries=retries)
+    return _with_engine(
+        store, ref, engine, command, actor=actor, now=now, retries=retries, version=if_version
+    )
 
 
 def complete_action(
@@ -169,13 +179,16 @@ def complete_action(
     now: datetime,
     evidence: Any = None,
     retries: int = 0,
+    if_version: int | None = None,
 ) -> tuple[StoredDeal, Advance]:
     """Record a required action of the deal's stage as done, as the engine decides.
 
-    Errors, ``retries`` and hooks (``on_action``) as for :func:`advance`.
+    Errors, ``retries``, ``if_version`` and hooks (``on_action``) as for :func:`advance`.
     """
     command = completing(action_id, evidence)
-    return _with_engine(store, ref, engine, command, actor=actor, now=now, retries=retries)
+    return _with_engine(
+        store, ref, engine, command, actor=actor, now=now, retries=retries, version=if_version
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +237,12 @@ def decide_and_store(
     now: datetime,
     retries: int,
     playbook_id: str | None = None,
+    version: int | None = None,
 ) -> tuple[StoredDeal, Advance]:
     """Read the deal, let ``engine_of(deal)`` decide ``command``, store it, then run ``hooks``.
 
-    ``playbook_id`` narrows ``ref`` to one playbook's deals. A write that
+    ``playbook_id`` narrows ``ref`` to one playbook's deals; ``version``, if
+    given, is the version the caller read (:func:`require_version`). A write that
     loses an optimistic-lock race (PB602) reads and decides
     again, up to ``retries`` times; refusals are recorded
     (:func:`recording_refusals`). Hooks run only after the write committed:
@@ -240,7 +255,7 @@ def decide_and_store(
             store, command.action, actor=actor, now=now, deal=str(ref), subject=command.subject
         ):
             stored, result = _store_decided(
-                store, (ref, playbook_id), engine_of, command, seen, actor, now, retries
+                store, (ref, playbook_id, version), engine_of, command, seen, actor, now, retries
             )
     except MoveBlockedError as blocked:
         if isinstance(blocked.decision, Decision) and seen:
@@ -253,7 +268,7 @@ def decide_and_store(
 
 def _store_decided(
     store: DealStore,
-    which: tuple[str | int, str | None],
+    which: tuple[str | int, str | None, int | None],
     engine_of: Callable[[StoredDeal], Engine],
     command: DealCommand,
     seen: list[DealState],
@@ -264,6 +279,8 @@ def _store_decided(
     attempt = 0
     while True:
         deal = store.get(which[0], playbook_id=which[1])
+        if which[2] is not None:
+            require_version(deal, which[2])
         engine = engine_of(deal)
         state = deal_state(deal, engine.playbook)
         seen.append(state)
@@ -313,11 +330,12 @@ def _with_engine(
     actor: Actor,
     now: datetime,
     retries: int,
+    version: int | None = None,
 ) -> tuple[StoredDeal, Advance]:
     engines = _pinned(store, engine, retries)
     return decide_and_store(
         store, ref, engines, engine.hooks, command, actor=actor, now=now, retries=retries,
-        playbook_id=engine.playbook.id,
+        playbook_id=engine.playbook.id, version=version,
     )  # fmt: skip
 
 
@@ -353,24 +371,89 @@ def recording_refusals(
     try:
         yield
     except REFUSALS as error:
-        recorded = True
-        try:
-            record_refusal(
-                store.database,
-                at=now,
-                actor=actor.id if actor is not None else "?",
-                actor_roles=actor.roles if actor is not None else (),
-                action=action,
-                code=error.code,
-                reason=_reason(error),
-                deal_ref=deal,
-                subject=subject,
-                details=_refusal_details(error),
-            )
-        except StoreError:
-            recorded = False
-        error.details.setdefault("recorded", recorded)
+        who, roles = (actor.id, actor.roles) if actor is not None else ("?", frozenset[str]())
+        record(store, error, action, actor=who, roles=roles, now=now, deal=deal, subject=subject)
         raise
+
+
+def record(
+    store: DealStore,
+    error: PlaybookError,
+    action: str,
+    *,
+    actor: str,
+    roles: Iterable[str],
+    now: datetime,
+    deal: str | None = None,
+    subject: str | None = None,
+) -> None:
+    """Record ``error`` as a refusal of ``action`` by ``actor``; ``details["recorded"]`` says if.
+
+    For callers that know who tried before there is an :class:`Actor` (a
+    request with a revoked token, a person holding none of a playbook's roles).
+    """
+    recorded = True
+    try:
+        record_refusal(
+            store.database,
+            at=now,
+            actor=actor,
+            actor_roles=roles,
+            action=action,
+            code=error.code,
+            reason=_reason(error),
+            deal_ref=deal,
+            subject=subject,
+            details=_refusal_details(error),
+        )
+    except StoreError:
+        recorded = False
+    error.details.setdefault("recorded", recorded)
+
+
+def require_version(deal: StoredDeal, version: int) -> None:
+    """Raise :class:`~playbook.errors.StaleVersionError` unless ``deal`` is at ``version``."""
+    if deal.version == version:
+        return
+    raise StaleVersionError(
+        f"deal {deal.ref!r} is at version {deal.version} (changed by {deal.updated_by} at "
+        f"{deal.updated_at.isoformat(timespec='seconds')}), not at version {version} you read",
+        hint="read the deal again (its ETag) and decide again",
+        details={
+            "deal": deal.ref,
+            "read_version": version,
+            "version": deal.version,
+            "changed_by": deal.updated_by,
+            "changed_at": deal.updated_at.isoformat(),
+        },
+    )
+
+
+def actor_for(
+    store: DealStore,
+    playbook: Playbook,
+    person: str,
+    roles: Iterable[str],
+    *,
+    action: str,
+    now: datetime,
+    deal: str | None = None,
+) -> Actor:
+    """``person`` acting on ``playbook``'s deals: with the roles they hold that it declares.
+
+    A person holding none of them may do nothing there: refused (and recorded)
+    with :class:`~playbook.errors.PermissionDeniedError`.
+    """
+    held = frozenset(roles) & frozenset(playbook.roles)
+    if held:
+        return Actor(person, held)
+    error = PermissionDeniedError(
+        f"{person} holds no role of playbook {playbook.key} and may not {action} its deals",
+        hint=f"its roles: {', '.join(sorted(playbook.roles))} (`playbook people set --roles`)",
+        details={"action": action, "allowed_roles": sorted(playbook.roles)},
+    )
+    record(store, error, action, actor=person, roles=roles, now=now, deal=deal)
+    raise error
 
 
 def _reason(error: PlaybookError) -> str:

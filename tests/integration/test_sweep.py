@@ -410,3 +410,16 @@ def test_upgrading_a_store_from_the_previous_revision_keeps_deals_and_enables_sw
         assert [(item.deal, item.level) for item in report.fired] == [("OLD", 1)]
     finally:
         database.dispose()
+
+
+def test_a_level_notifying_a_role_names_the_people_holding_it(
+    database: Database, deal_store: DealStore, sla: Playbook
+) -> None:
+    """The executive level names every person holding `executive` in the people table."""
+    with database.transaction(write=True) as session:
+        session.add(Person(name="zed", roles=["executive"], updated_at=START))
+        session.add(Person(name="eve", roles=["executive", "rep"], updated_at=START))
+        session.add(Person(name="kim", roles=["rep"], updated_at=START))
+    report = sweep(database, sla, now=at(12))
+    assert [str(p) for p in report.fired[2].notified] == ["executive eve", "executive zed"]
+    assert [str(p) for p in report.fired[1].notified] == ["manager bob"]

@@ -61,7 +61,7 @@ from playbook.runtime.calendar import WorkingCalendar
 from playbook.store.db import Database
 from playbook.store.escalation_models import ConditionHold, Delivery, EscalationRecord
 from playbook.store.fields import column_for
-from playbook.store.models import Deal
+from playbook.store.models import Deal, Person
 from playbook.values import require_now
 
 __all__ = ["SweepReport", "sweep"]
@@ -214,6 +214,7 @@ def _sweep_rule(
         resolved = _resolve(session, rule, now)
         warnings = _missing_fields(session, rule, now)
         snoozes = _snoozes(session, rule)
+        holders = _role_holders(session, rule)
         for level in rule.levels:
             threshold = query.threshold(rule, level, now)
             if threshold is None:
@@ -224,7 +225,9 @@ def _sweep_rule(
             rows = sorted(found_rows, key=lambda row: int(row.id))
             for start in range(0, len(rows), _INSERT_BATCH):
                 chunk = rows[start : start + _INSERT_BATCH]
-                found = [escalation_of(rule, level, row, now, message, snoozes) for row in chunk]
+                found = [
+                    escalation_of(rule, level, row, now, message, snoozes, holders) for row in chunk
+                ]
                 due = [item for item in found if item is not None]
                 recorded += _record(session, rule, level.number, due, sinks, now)
     report.resolved += resolved
@@ -232,6 +235,23 @@ def _sweep_rule(
     for item in recorded:
         (report.fired if item.status == "open" else report.dropped).append(item)
     return True
+
+
+def _role_holders(session: Session, rule: PreparedRule) -> dict[str, tuple[str, ...]]:
+    """The people holding each role the rule's levels notify (``playbook people``), by name."""
+    wanted = {
+        who
+        for level in rule.levels
+        for who in level.level.notify
+        if who not in ("owner", "manager")
+    }
+    if not wanted:
+        return {}
+    holders: dict[str, list[str]] = {role: [] for role in wanted}
+    for name, roles in session.execute(select(Person.name, Person.roles).order_by(Person.name)):
+        for role in wanted.intersection(roles or ()):
+            holders[role].append(name)
+    return {role: tuple(names) for role, names in holders.items() if names}
 
 
 def _snoozes(session: Session, rule: PreparedRule) -> dict[tuple[int, datetime], datetime]:
