@@ -28,7 +28,15 @@ from playbook.model import Condition, Playbook
 from playbook.store.fields import column_for
 from playbook.store.models import Deal, Person
 
-__all__ = ["BUILTIN_GROUPS", "Job", "Plan", "group_column", "measure_all", "overall"]
+__all__ = [
+    "BUILTIN_GROUPS",
+    "Job",
+    "Plan",
+    "group_column",
+    "measure_all",
+    "members_by_group",
+    "overall",
+]
 
 BUILTIN_GROUPS: tuple[str, ...] = ("owner", "team", "manager", "region")
 """Groupings every store knows; any ``enum`` (or string, boolean) field is one too."""
@@ -100,6 +108,34 @@ def _measure(
             rows.append(_finish(plan.aggregate, (*row[:width], *row[start : start + size]), width))
             start += size
     return found
+
+
+def members_by_group(units: Units, names: Sequence[str]) -> dict[tuple[Any, ...], int]:
+    """How many members each group has: the distinct owners of the playbook's deals in it,
+    and, grouped by team, manager or region (or not at all), the people declared in it.
+
+    A rep of the team who has no deal yet still counts; a deal's own ``team``
+    (which wins over the owner's) puts its owner in that team's members.
+    """
+    playbook = units.playbook
+    groups = [group_column(name, playbook) for name in names]
+    source: Any = Deal.__table__
+    if any(name in BUILTIN_GROUPS[1:] for name in names):
+        source = sa.outerjoin(Deal, Person, Person.name == Deal.owner)
+    owners = (
+        select(*groups, Deal.owner)
+        .select_from(source)
+        .where(Deal.playbook_id == playbook.id, Deal.owner.is_not(None))
+        .distinct()
+    )
+    found: dict[tuple[Any, ...], set[str]] = {}
+    for row in units.connection.execute(owners):
+        found.setdefault(tuple(row[:-1]), set()).add(row[-1])
+    if all(name in BUILTIN_GROUPS[1:] for name in names):
+        declared = select(*(getattr(Person, name) for name in names), Person.name)
+        for row in units.connection.execute(declared):
+            found.setdefault(tuple(row[:-1]), set()).add(row[-1])
+    return {key: len(names_) for key, names_ in found.items()}
 
 
 def group_column(name: str, playbook: Playbook) -> ColumnElement[Any]:

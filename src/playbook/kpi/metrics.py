@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, case, func, select
 
 from playbook.errors import KpiError
-from playbook.kpi.aggregate import Plan, group_column, measure_all
+from playbook.kpi.aggregate import Plan, group_column, measure_all, members_by_group
 from playbook.kpi.periods import Period
 from playbook.kpi.report import GroupFigure, KpiReport, Measured, judged_results
 from playbook.kpi.units import Units, measuring, reached, unit_column
@@ -49,8 +49,10 @@ def compute_kpis(
     """Measure the playbook's KPIs over ``period`` in the store, each against its target.
 
     ``by`` replaces every KPI's own grouping (``()`` for overall figures);
-    ``kpi_ids`` keeps only those KPIs. ``now`` decides how much of the period
-    has passed (for the pace of a running period). Raises
+    ``kpi_ids`` keeps only those KPIs. Every figure is computed as of one
+    instant: the period's end, or ``now`` inside a running period (history
+    recorded after it does not count); ``now`` also decides how much of the
+    period has passed (for the pace of a running period). Raises
     :class:`~playbook.errors.KpiError` when the playbook has no KPI or an
     unknown id is asked for, :class:`~playbook.errors.GroupingError` for an
     unknown grouping.
@@ -63,7 +65,7 @@ def compute_kpis(
         for name in names:
             group_column(name, playbook)  # an unknown grouping fails before any query runs
     notes: list[str] = []
-    with measuring(database, playbook, period) as units:
+    with measuring(database, playbook, period, now) as units:
         jobs = [(_plan(units, kpi), names, kpi.where) for kpi, names in chosen]
         measured: list[Measured] = [
             (kpi, names, rows)
@@ -71,7 +73,9 @@ def compute_kpis(
         ]
         for kpi, _names, rows in measured:
             notes += _field_notes(units.connection, playbook, kpi, rows)
-        results = judged_results(measured, period, now)
+        per_member = {names for kpi, names in chosen if kpi.per is not None}
+        members = {names: members_by_group(units, names) for names in per_member}
+        results = judged_results(measured, period, now, members)
         if all(result.n == 0 for result in results):
             notes.append(_history_note(units.connection, playbook, period))
     return KpiReport(playbook, period, now, tuple(results), tuple(notes), groupings)
@@ -165,7 +169,7 @@ _PLANS: dict[str, Callable[[Units, Kpi], Plan]] = {
     "conversion": lambda u, kpi: Plan(
         u.entries(_param(kpi, "from_stage")),
         "share",
-        reached(u.playbook, _param(kpi, "to_stage")),
+        reached(u.playbook, _param(kpi, "to_stage"), u.end),
     ),
     "win_rate": lambda u, kpi: Plan(u.closings(), "share", unit_column("won")),
     "won_deals": lambda u, kpi: Plan(u.closings(), "count", only="won"),
