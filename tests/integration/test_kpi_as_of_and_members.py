@@ -335,3 +335,33 @@ def test_running_period_is_measured_as_of_now(database: Database, playbook: Play
     stuck = dashboard(database, report).stuck
     assert [item.deal.ref for item in stuck] == ["D1"]
     assert stuck[0].days_since_activity == pytest.approx((now - times[0]).total_seconds() / 86400)
+
+
+def test_by_owner_table_has_team_subtotals(
+    team_store: Database, playbook: Playbook, db_url: str, tmp_path: Path
+) -> None:
+    """Grouped by owner, the table lists each team's reps, then the team's subtotal: its total
+    and per-member figure, judged per member."""
+    source = tmp_path / "team-leads.yaml"
+    source.write_text(PLAYBOOK, encoding="utf-8")
+    args = ["kpi", "--playbook", str(source), "--db", db_url, "--period", "2017-Q4"]
+    args += ["--now", "2018-02-01T00:00:00Z", "--kpi", "new_leads", "--by", "owner"]
+    result = CliRunner().invoke(cli, [*args, "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    expected = _expected_by_team()
+    position = 0
+    for team, reps in sorted(TEAMS.items()):
+        with_leads = [rep for rep in reps if LEADS[rep]]
+        found = [
+            i for i, line in enumerate(lines) if any(f"owner={r} " in line for r in with_leads)
+        ]
+        subtotal = next(i for i, line in enumerate(lines) if f"team={team} · subtotal" in line)
+        # Every rep of the team comes before its subtotal, and after the previous team's.
+        assert position <= min(found)
+        assert max(found) < subtotal
+        position = subtotal
+        total, members, per = expected[team]
+        shown = f"{per:.0f}" if per.is_integer() else f"{per:.2f}"
+        assert f"{total} · {shown} per member ({members})" in lines[subtotal]
+        assert ("met" if per >= 20 else "missed") in lines[subtotal]

@@ -116,7 +116,11 @@ def kpi(
         playbook = _playbook(database, playbook_path)
         warn_version_drift(database, playbook, lang)
         chosen = _period(playbook, period, first_day, last_day, at)
-        report = compute_kpis(database, playbook, chosen, now=at, by=by, kpi_ids=kpi_ids)
+        # Only the table shows team subtotals under a by-owner KPI's owners.
+        subtotals = output_format == "table"
+        report = compute_kpis(
+            database, playbook, chosen, now=at, by=by, kpi_ids=kpi_ids, team_subtotals=subtotals
+        )
         # Only the HTML page draws the funnel, the cycle times and the stuck deals.
         charts = dashboard(database, report) if output_format == "html" else None
     color = output is None and _terminal()

@@ -36,6 +36,7 @@ __all__ = [
     "measure_all",
     "members_by_group",
     "overall",
+    "owner_teams",
 ]
 
 BUILTIN_GROUPS: tuple[str, ...] = ("owner", "team", "manager", "region")
@@ -136,6 +137,27 @@ def members_by_group(units: Units, names: Sequence[str]) -> dict[tuple[Any, ...]
         for row in units.connection.execute(declared):
             found.setdefault(tuple(row[:-1]), set()).add(row[-1])
     return {key: len(names_) for key, names_ in found.items()}
+
+
+def owner_teams(units: Units) -> dict[str, str | None]:
+    """Each owner of the playbook's deals and the team the by-team figures put most of their
+    deals in (the deal's own team, else the owner's in ``people``)."""
+    team = group_column("team", units.playbook)
+    query = (
+        select(Deal.owner, team, func.count())
+        .select_from(sa.outerjoin(Deal, Person, Person.name == Deal.owner))
+        .where(Deal.playbook_id == units.playbook.id, Deal.owner.is_not(None))
+        .group_by(Deal.owner, team)
+    )
+    rows = sorted(
+        units.connection.execute(query),
+        # The most deals wins; a tie goes to the first team by name (the same on both databases).
+        key=lambda row: (str(row[0]), -int(row[2]), row[1] is None, str(row[1])),
+    )
+    teams: dict[str, str | None] = {}
+    for owner, name, _count in rows:
+        teams.setdefault(str(owner), None if name is None else str(name))
+    return teams
 
 
 def group_column(name: str, playbook: Playbook) -> ColumnElement[Any]:

@@ -9,7 +9,7 @@ the JSON form the ``json`` output and tools read. Pure: no database here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,6 +106,10 @@ class KpiReport:
     results: tuple[KpiResult, ...]
     notes: tuple[str, ...] = ()
     by: tuple[str, ...] | None = None
+    subtotals: tuple[KpiResult, ...] = ()
+    """The by-owner KPIs measured by team as well, when asked for (see ``compute_kpis``)."""
+    teams: Mapping[str, str | None] = field(default_factory=dict)
+    """Each owner's team, to place the owners of the by-owner table under their team."""
 
     @property
     def as_of(self) -> datetime:

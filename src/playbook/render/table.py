@@ -125,18 +125,24 @@ def _gap_text(result: KpiResult, unit: str, currency: str | None, lang: str | No
 
 
 def render_kpi_table(report: KpiReport, *, lang: str | None = None, color: bool = False) -> str:
-    """The report as a heading line, a table (one line per KPI and group) and its notes."""
+    """The report as a heading line, a table (one line per KPI and group) and its notes.
+
+    When the report holds team subtotals (``compute_kpis(team_subtotals=True)``),
+    the owners of a by-owner KPI are listed team by team, each team followed by
+    its subtotal line.
+    """
     playbook = report.playbook
     words = lang or playbook.language
     currency = playbook.currency
     rows: list[list[str]] = []
     styles: list[dict[int, str]] = []
-    for result in report.results:
+    for result, subtotal in _with_subtotals(report):
         unit = kpi_unit(result.kpi)
+        group = group_text(result.group, words)
         rows.append(
             [
                 result.title(playbook, words),
-                group_text(result.group, words),
+                f"{group} · {say('report.subtotal', words)}" if subtotal else group,
                 value_text(result, unit, currency, words),
                 target_text(result, unit, currency, words),
                 _gap_text(result, unit, currency, words),
@@ -158,6 +164,32 @@ def render_kpi_table(report: KpiReport, *, lang: str | None = None, color: bool 
     table = render_columns(headers, rows, right=(2, 4, 6), styles=styles)
     notes = [f"{say('report.notes', words)}: {note}" for note in report.notes]
     return "\n".join([heading, "", table, *(["", *notes] if notes else [])]) + "\n"
+
+
+def _with_subtotals(report: KpiReport) -> list[tuple[KpiResult, bool]]:
+    """The report's lines in table order, each with whether it is a team subtotal."""
+    if not report.subtotals:
+        return [(result, False) for result in report.results]
+    totals = {(r.kpi.id, r.group.get("team")): r for r in report.subtotals}
+    subtotalled = {kpi_id for kpi_id, _team in totals}
+    lines: list[tuple[KpiResult, bool]] = []
+    blocks: dict[str, list[KpiResult]] = {}
+    for result in report.results:
+        blocks.setdefault(result.kpi.id, []).append(result)
+    for kpi_id, results in blocks.items():
+        if kpi_id not in subtotalled:
+            lines += [(result, False) for result in results]
+            continue
+        teams: dict[str | None, list[KpiResult]] = {}
+        for result in results:
+            owner = result.group.get("owner")
+            teams.setdefault(report.teams.get(owner) if owner else None, []).append(result)
+        for team in sorted(teams, key=lambda name: (name is None, name or "")):
+            lines += [(result, False) for result in teams[team]]
+            total = totals.get((kpi_id, team))
+            if total is not None:
+                lines.append((total, True))
+    return lines
 
 
 def render_review(review: WeeklyReview, *, lang: str | None = None, color: bool = False) -> str:
