@@ -157,22 +157,15 @@ def worker(
     sinks = _sinks(sink_specs, "text", playbook)
     database = _open(url)
     warn_version_drift(database, playbook, lang, sweeping=True)
+    sweep_now = functools.partial(
+        run_sweep, database, playbook, sinks=sinks, lang=lang, lease=lease, clock=_clock
+    )
 
     def once(should_stop: Callable[[], bool]) -> None:
         # Deals migrate while the worker runs: which versions they are on is read every sweep.
         store = DealStore(database)
         pinned = pinned_playbooks(store, version_drift(store, playbook))
-        report = run_sweep(
-            database,
-            playbook,
-            now=_clock(),
-            sinks=sinks,
-            lang=lang,
-            lease=lease,
-            clock=_clock,
-            should_stop=should_stop,
-            pinned=pinned,
-        )
+        report = sweep_now(now=_clock(), should_stop=should_stop, pinned=pinned)
         click.echo(_summary(report), err=False)
         for warning in report.warnings + report.deliveries.errors:
             click.echo(f"warning: {warning}", err=True)

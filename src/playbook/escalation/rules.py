@@ -254,13 +254,14 @@ class PreparedRule:
         playbook: Playbook,
         rule: Escalation,
         calendar: WorkingCalendar,
+        *,
         pinned: Pinned | None = None,
     ) -> None:
         self.playbook = playbook
-        self.pinned = pinned
         self.rule = rule
         self.calendar = calendar
         self.kind = rule.trigger.kind
+        self.pinned = pinned
         self.stages = rule_stages(playbook, rule)
         self.levels = tuple(
             LevelTiming(number, level, calendar, rule.trigger.duration)

@@ -180,7 +180,7 @@ def _prepared_rules(playbook: Playbook, pinned: Mapping[int, Playbook]) -> Itera
     for model, deals in passes:
         calendar = _calendar(model)
         for rule in model.escalations:
-            yield PreparedRule(model, rule, calendar, deals)
+            yield PreparedRule(model, rule, calendar, pinned=deals)
 
 
 UnitFactory = Callable[[], AbstractContextManager[Session]]
