@@ -249,6 +249,8 @@ class Kpi:
     unit: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     line: int = 0
+    per: str | None = None
+    """``owner`` when the target is per member of a group (see docs/kpis.md)."""
 
 
 @dataclass(frozen=True, slots=True)

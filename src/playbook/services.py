@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
+
 from playbook.definition.files import playbook_from_text
 from playbook.errors import (
     ActorError,
@@ -38,6 +40,7 @@ from playbook.runtime.decisions import ActionCompleted, Advance, Decision, Stage
 from playbook.runtime.engine import Engine
 from playbook.runtime.hooks import Hooks
 from playbook.store.audit import record_refusal
+from playbook.store.models import Deal
 from playbook.store.repository import (
     ActionDone,
     DealChange,
@@ -50,6 +53,7 @@ from playbook.values import Actor, check_actor, to_json_value
 __all__ = [
     "REFUSALS",
     "DealCommand",
+    "VersionDrift",
     "acknowledge",
     "actor_for",
     "advance",
@@ -62,12 +66,14 @@ __all__ = [
     "deal_state",
     "decide_and_store",
     "engine_for",
+    "pinned_playbooks",
     "record",
     "recording_refusals",
     "registered_playbook",
     "require_version",
     "run_stored_hooks",
     "snooze",
+    "version_drift",
 ]
 
 REFUSALS: tuple[type[PlaybookError], ...] = (
@@ -562,6 +568,50 @@ def _remember(
     if len(cache) >= _CACHE_SIZE:
         cache.pop(next(iter(cache)))
     cache[key] = value
+
+
+# --- versions: the deals are pinned, the command line may give another one -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDrift:
+    """The playbook given is not the version (every) deal of its id is pinned to."""
+
+    playbook: Playbook
+    deals: dict[int, int]
+    """How many deals of the playbook's id are pinned to each version, by version."""
+    registered: frozenset[int]
+    """The versions among them whose text the store keeps."""
+
+    @property
+    def unregistered(self) -> tuple[int, ...]:
+        """The versions deals are pinned to that the store has no text of."""
+        return tuple(v for v in sorted(self.deals) if v not in self.registered)
+
+
+def version_drift(store: DealStore, playbook: Playbook) -> VersionDrift | None:
+    """How the store's deals of ``playbook``'s id are spread over versions, when any of them
+    is pinned to another version than ``playbook``'s; None when all are on it (or none exist)."""
+    with store.database.transaction() as session:
+        rows = session.execute(
+            select(Deal.playbook_version, func.count())
+            .where(Deal.playbook_id == playbook.id)
+            .group_by(Deal.playbook_version)
+        ).all()
+    deals = {int(version): int(count) for version, count in rows}
+    if set(deals) <= {playbook.version}:
+        return None
+    known = {v for pid, v in store.playbook_versions() if pid == playbook.id}
+    return VersionDrift(playbook, dict(sorted(deals.items())), frozenset(known & set(deals)))
+
+
+def pinned_playbooks(store: DealStore, drift: VersionDrift | None) -> dict[int, Playbook]:
+    """The playbook of each version deals are pinned to, rebuilt from the text the store keeps
+    (versions without a stored text are left out: the playbook given stands in for them)."""
+    if drift is None:
+        return {}
+    found = {v: registered_playbook(store, drift.playbook.id, v) for v in sorted(drift.registered)}
+    return {version: model for version, model in found.items() if model is not None}
 
 
 # --- supervision: acknowledging, snoozing and migrating are gated too ------------------------

@@ -599,6 +599,7 @@ def _kpis(ctx: _Context) -> list[Kpi]:
                 unit=raw.get("unit"),
                 params={k: raw[k] for k in _KPI_PARAMS if k in raw},
                 line=ctx.reporter.line(path),
+                per=raw.get("per"),
             )
         )
     return out

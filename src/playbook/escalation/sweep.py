@@ -30,7 +30,7 @@ Due times and episodes are those of :mod:`playbook.escalation.rules`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -53,7 +53,7 @@ from playbook.escalation import query
 from playbook.escalation.candidate import escalation_of
 from playbook.escalation.inserts import insert_rows, insert_statement, stored_time
 from playbook.escalation.outbox import DEFAULT_LEASE, DeliveryTally, deliver_pending
-from playbook.escalation.rules import Fired, PreparedRule
+from playbook.escalation.rules import Fired, Pinned, PreparedRule
 from playbook.escalation.sinks import Sink
 from playbook.escalation.times import utc_iso
 from playbook.model import Calendar, Playbook
@@ -125,6 +125,7 @@ def sweep(
     clock: Callable[[], datetime] | None = None,
     should_stop: Callable[[], bool] | None = None,
     explain_future: bool = False,
+    pinned: Mapping[int, Playbook] | None = None,
 ) -> SweepReport:
     """Fire every level of every escalation rule of ``playbook`` that is due at ``now``, once.
 
@@ -138,20 +139,22 @@ def sweep(
     nothing half-done. ``clock`` (default: ``now``) times the delivery leases.
     With ``explain_future``, deals created after ``now`` are counted in a warning.
 
+    ``pinned`` holds the playbook of versions deals are pinned to (rebuilt from
+    the texts the store keeps): the deals of such a version are evaluated by
+    the rules of that version, every other deal by ``playbook``'s.
+
     Raises :class:`~playbook.errors.CalendarError` for a calendar with no
     working day and :class:`~playbook.errors.DatabaseUnavailableError` when the
     database connection is lost (what was committed stays: run the sweep again).
     """
     now = require_now(now)
-    calendar = _calendar(playbook)
     report = SweepReport(playbook=playbook.key, now=now, dry_run=dry_run)
     names = tuple(sink.name for sink in sinks)
     try:
         with _units(database, dry_run) as unit:
             if explain_future:
                 report.warnings += _future_deals(unit, playbook, now)
-            for rule in playbook.escalations:
-                compiled = PreparedRule(playbook, rule, calendar)
+            for compiled in _prepared_rules(playbook, pinned or {}):
                 if not _sweep_rule(unit, compiled, report, names, lang, should_stop):
                     report.interrupted = True
                     return report
@@ -164,6 +167,20 @@ def sweep(
     except DBAPIError as error:
         raise _connection_lost(database, error) from error
     return report
+
+
+def _prepared_rules(playbook: Playbook, pinned: Mapping[int, Playbook]) -> Iterator[PreparedRule]:
+    """Every rule to evaluate: those of each pinned version on its deals, then ``playbook``'s
+    on every other deal (all of them when nothing is pinned)."""
+    passes: list[tuple[Playbook, Pinned | None]] = [
+        (model, Pinned(frozenset({version}), inside=True)) for version, model in pinned.items()
+    ]
+    rest = Pinned(frozenset(pinned), inside=False) if pinned else None
+    passes.append((playbook, rest))
+    for model, deals in passes:
+        calendar = _calendar(model)
+        for rule in model.escalations:
+            yield PreparedRule(model, rule, calendar, pinned=deals)
 
 
 UnitFactory = Callable[[], AbstractContextManager[Session]]
@@ -327,9 +344,11 @@ def _track_condition(session: Session, rule: PreparedRule, now: datetime) -> Non
     statement = insert_statement(session, _HOLDS).from_select(["deal_id", "rule", "since"], new)
     session.execute(statement.on_conflict_do_nothing(index_elements=["deal_id", "rule"]))
     still = exists().where(Deal.id == ConditionHold.deal_id, holds)
+    # Only the holds of the deals this rule is evaluated on (another version's pass keeps its own).
+    mine = exists().where(Deal.id == ConditionHold.deal_id, query.pinned(rule))
     session.execute(
         sa.delete(ConditionHold)
-        .where(ConditionHold.rule == rule.rule.id, ~still)
+        .where(ConditionHold.rule == rule.rule.id, mine, ~still)
         .execution_options(synchronize_session=False)
     )
 
@@ -355,6 +374,7 @@ def _resolve(session: Session, rule: PreparedRule, now: datetime) -> int:
             _E.rule == rule.rule.id,
             _E.playbook_id == rule.playbook.id,
             _E.status.in_(_LIVE),
+            query.pinned(rule),
             resolution.is_not(None),
         )
         .values(status="resolved", resolved_at=now, resolution=resolution)
