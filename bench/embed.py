@@ -56,7 +56,7 @@ roles:
 fields:
   amount: {type: decimal, min: 0, title: {en: Amount, zh: 金额}}
   budget_confirmed: {type: boolean, title: {en: Budget confirmed, zh: 预算已确认}}
-  industry: {type: enum, values: [energy, chemicals, manufacturing], title: {en: Industry, zh: 行业}}
+  industry: {type: enum, values: [energy, chemicals, manufacturing]}
   decision_maker: {type: string, title: {en: Decision maker, zh: 关键决策人}}
 stages:
   - id: lead
@@ -261,9 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             TARGETS["prepared"],
             "hand, typed",
         ),
-        _rated(
-            "check_dataclass", best_rate(rules, mine), hand_typed, TARGETS["dataclass"], "hand"
-        ),
+        _rated("check_dataclass", best_rate(rules, mine), hand_typed, TARGETS["dataclass"], "hand"),
     ]
     decide = engine_decide(engine)
     _rated("allowed_only_json", best_rate(decide, raw), hand_json, None, "hand, JSON")

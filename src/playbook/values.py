@@ -8,23 +8,29 @@ runtime and the store, so that neither imports the other.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import threading
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn, TypedDict, TypeVar
 
 from playbook.diagnostics import did_you_mean
 from playbook.errors import ActorError, DealFieldError, MissingClockError
 from playbook.model import FieldSpec, Playbook
 
+_V = TypeVar("_V")
+
 __all__ = [
     "Actor",
+    "ActorDict",
+    "FrozenMap",
     "check_actor",
+    "check_unknown_fields",
     "coerce_field",
     "coerce_fields",
     "is_empty",
@@ -36,31 +42,96 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Actor:
     """Who acts on a deal: an id, the roles held (at least one), a display name.
 
-    A single role may be given as a string. Raises :class:`~playbook.errors.ActorError`
-    when no role is given; :func:`check_actor` checks the roles against a playbook.
+    ``id`` must be non-empty text; ``roles`` is one role as a string or any
+    iterable of them. Raises :class:`~playbook.errors.ActorError` otherwise;
+    :func:`check_actor` checks the roles against a playbook.
     """
 
     id: str
     roles: frozenset[str]
-    name: str | None = None
+    name: str | None
 
-    def __post_init__(self) -> None:
-        raw: Any = self.roles
-        roles = frozenset((raw,) if isinstance(raw, str) else raw or ())
-        if not roles:
+    def __init__(self, id: str, roles: str | Iterable[str], name: str | None = None) -> None:
+        if not isinstance(id, str) or not id.strip():
             raise ActorError(
-                f"actor {self.id!r} has no role",
-                hint="give the actor at least one role of the playbook, e.g. sales_rep",
+                f"an actor id must be non-empty text, not {id!r}",
+                hint="pass the id of the person or system acting, e.g. Actor('li.na', 'sales_rep')",
             )
-        object.__setattr__(self, "roles", roles)
+        held = _roles(id, roles)
+        if name is not None and not isinstance(name, str):
+            raise ActorError(f"actor {id!r}: the name must be text, not {name!r}")
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "roles", held)
+        object.__setattr__(self, "name", name)
 
-    def to_dict(self) -> dict[str, Any]:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Actor, (self.id, self.roles, self.name))
+
+    def to_dict(self) -> ActorDict:
         """The JSON form: ``{"id", "roles" (sorted), "name"}``."""
         return {"id": self.id, "roles": sorted(self.roles), "name": self.name}
+
+
+class ActorDict(TypedDict):
+    """The JSON form of an :class:`Actor`."""
+
+    id: str
+    roles: list[str]
+    name: str | None
+
+
+def _roles(actor_id: str, raw: object) -> frozenset[str]:
+    if isinstance(raw, str):
+        items: tuple[object, ...] = (raw,)
+    elif isinstance(raw, Iterable):
+        items = tuple(raw)
+    else:
+        items = () if raw is None else (raw,)
+    bad = [item for item in items if not isinstance(item, str) or not item.strip()]
+    if bad:
+        raise ActorError(
+            f"actor {actor_id!r}: a role must be non-empty text, not {bad[0]!r}",
+            hint="give role ids of the playbook, e.g. 'sales_rep'",
+        )
+    if not items:
+        raise ActorError(
+            f"actor {actor_id!r} has no role",
+            hint="give the actor at least one role of the playbook, e.g. sales_rep",
+        )
+    return frozenset(item for item in items if isinstance(item, str))
+
+
+class FrozenMap(dict[str, _V]):
+    """A read-only dict: what immutable results hold instead of ``MappingProxyType``.
+
+    Unlike a mapping proxy it pickles and deep-copies, and reading it is a
+    plain dict read (the compiled conditions call ``.get`` on it).
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("this mapping is read-only")
+
+    __setitem__ = __delitem__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+    __ior__ = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (dict(self),))
+
+    def __copy__(self) -> FrozenMap[_V]:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> FrozenMap[_V]:
+        return FrozenMap({key: copy.deepcopy(value, memo) for key, value in self.items()})
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
 
 
 def check_actor(actor: Actor, playbook: Playbook) -> Actor:
@@ -89,12 +160,19 @@ def check_actor(actor: Actor, playbook: Playbook) -> Actor:
 # --- field values ------------------------------------------------------------------------
 
 
-def coerce_fields(playbook: Playbook, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Field values converted to their declared types; undeclared keys are kept untouched.
+def coerce_fields(
+    playbook: Playbook, raw: Mapping[str, Any], *, strict: bool = True
+) -> dict[str, Any]:
+    """Field values converted to their declared types.
 
-    ``None`` stays ``None`` (an empty field). Raises :class:`~playbook.errors.DealFieldError`
-    naming the field, the value and the expected type, or the constraint it breaks.
+    A key the playbook does not declare raises :class:`~playbook.errors.DealFieldError`
+    with a did-you-mean (a misspelt field must not be silently ignored); with
+    ``strict=False`` such keys are kept untouched. ``None`` stays ``None`` (an
+    empty field). A value that does not fit raises ``DealFieldError`` naming the
+    field, the value and the expected type, or the constraint it breaks.
     """
+    if strict:
+        check_unknown_fields(playbook, raw)
     converters = _field_converters(playbook)
     tz = playbook_zone(playbook)
     out: dict[str, Any] = {}
@@ -102,6 +180,23 @@ def coerce_fields(playbook: Playbook, raw: Mapping[str, Any]) -> dict[str, Any]:
         convert = converters.get(key)
         out[key] = value if convert is None or value is None else convert(value, tz)
     return out
+
+
+def check_unknown_fields(playbook: Playbook, names: Iterable[str]) -> None:
+    """Raise :class:`~playbook.errors.DealFieldError` (with a did-you-mean) for the first
+    of ``names`` that ``playbook`` does not declare as a field."""
+    declared = playbook.fields
+    unknown = [name for name in names if name not in declared]
+    if not unknown:
+        return
+    first = str(unknown[0])
+    hint = did_you_mean(first, declared) or f"declared fields: {', '.join(declared)}"
+    raise DealFieldError(
+        f"field {first!r} is not declared by playbook {playbook.key}",
+        hint=hint + " (or read deals with strict=False while you adopt the playbook)",
+        path=f"fields.{first}",
+        details={"unknown_fields": [str(name) for name in unknown]},
+    )
 
 
 def coerce_field(spec: FieldSpec, value: Any, tz: tzinfo = UTC) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
+from datetime import datetime
 from typing import Any, Literal
 
 from playbook.conditions import Predicate, render, to_python
@@ -26,21 +26,26 @@ from playbook.conditions.ir import (
     In,
     Not,
     Or,
+    all_of,
     operand_fields,
 )
 from playbook.conditions.ir import atoms as _atoms_of
 from playbook.i18n import LANGUAGES, join, say
 from playbook.model import Condition, Criterion, Playbook, RequiredAction, Stage
-from playbook.runtime.decisions import REASON_CODES, Reason, RuleRef
+from playbook.runtime.calendar import WorkingCalendar
+from playbook.runtime.deals import DealState, DealView
+from playbook.runtime.decisions import REASON_CODES, Deadline, Decision, Reason, RuleRef
 from playbook.runtime.words import Words, sentences
-from playbook.values import is_empty
+from playbook.values import FrozenMap, is_empty
 
 __all__ = ["ActionCheck", "Gate", "build_gates"]
 
 
-def build_gates(playbook: Playbook, words: Words) -> dict[tuple[str, str], Gate]:
+def build_gates(
+    playbook: Playbook, words: Words, calendar: WorkingCalendar
+) -> dict[tuple[str, str], Gate]:
     """The gate of every ordered pair of the playbook's stages (a stage to itself included)."""
-    return _GateBuilder(playbook, words).build()
+    return _GateBuilder(playbook, words, calendar).build()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +143,18 @@ class ActionCheck:
     ref: RuleRef
 
 
+_NO_VALUES: Mapping[str, Any] = FrozenMap()
+
+
 @dataclass(frozen=True, slots=True)
 class Gate:
-    """Everything that decides one ``(source, target)`` move, computed once."""
+    """Everything that decides one ``(source, target)`` move, computed once.
+
+    ``passes`` is the guard, the entry criteria and (for a forward move) the exit
+    criteria compiled into one predicate: an allowed move costs one call for all
+    of them. The reasons of a blocked move are worked out by :meth:`explain`
+    only when someone reads them.
+    """
 
     source: Stage
     target: Stage
@@ -154,14 +168,93 @@ class Gate:
     same_stage: bool = False
     forward: bool = False
     trigger: str | None = None
+    passes: Predicate | None = None
+    may_override: bool = False
+    calendar: WorkingCalendar | None = None
+
+    @property
+    def from_stage(self) -> str:
+        """The id of the stage the move starts from."""
+        return self.source.id
+
+    @property
+    def to_stage(self) -> str:
+        """The id of the stage the move goes to."""
+        return self.target.id
+
+    def decide(
+        self, deal: DealState | DealView, roles: frozenset[str] | None, now: datetime
+    ) -> Decision:
+        """The decision on ``deal``; its reasons are worked out when first read."""
+        return Decision.made(self, deal, roles, now, self.allows(deal, roles))
+
+    def allows(self, deal: DealState | DealView, roles: frozenset[str] | None) -> bool:
+        """True when nothing blocks the move for ``deal`` and an actor holding ``roles``."""
+        if self.fixed:
+            return False
+        values = deal.fields
+        if roles is not None:
+            for check in self.roles:
+                if roles.isdisjoint(check.roles) and (
+                    check.when is None or check.when.test(values)
+                ):
+                    return False
+        if self.passes is not None and not self.passes(values):
+            return False
+        if self.actions:
+            done = deal.completed_actions
+            for item in self.actions:
+                if item.action.id not in done and (item.when is None or item.when(values)):
+                    return False
+        return True
+
+    def explain(
+        self, deal: DealState | DealView, roles: frozenset[str] | None, now: datetime
+    ) -> tuple[Reason, ...]:
+        """Every reason the move is blocked for ``deal``, in the documented order."""
+        if self.same_stage:
+            return self.fixed
+        values = deal.fields
+        reasons = list(self.fixed)
+        if roles is not None:
+            for check in self.roles:
+                if roles.isdisjoint(check.roles) and (
+                    check.when is None or check.when.test(values)
+                ):
+                    reasons.append(check.reason(values))
+        if self.guard is not None and not self.guard.test(values):
+            reasons.append(self.guard.reason(values))
+        for criterion in self.entry:
+            if not criterion.test(values):
+                reasons.append(criterion.reason(values))
+        if self.forward:
+            done = deal.completed_actions
+            for item in self.actions:
+                if item.action.id not in done and (item.when is None or item.when(values)):
+                    reasons.append(
+                        Reason(item.ref, _NO_VALUES, (), self._deadline(item, deal, now))
+                    )
+            for criterion in self.exit:
+                if not criterion.test(values):
+                    reasons.append(criterion.reason(values))
+        return tuple(reasons)
+
+    def _deadline(
+        self, item: ActionCheck, deal: DealState | DealView, now: datetime
+    ) -> Deadline | None:
+        duration, start = item.action.due, deal.stage_entered_at
+        if duration is None or start is None or self.calendar is None:
+            return None
+        return Deadline(self.calendar, start, duration, now)
 
 
 class _GateBuilder:
     """Builds the ``(source, target)`` table of an engine once."""
 
-    def __init__(self, playbook: Playbook, words: Words) -> None:
+    def __init__(self, playbook: Playbook, words: Words, calendar: WorkingCalendar) -> None:
         self.playbook = playbook
         self.words = words
+        self.calendar = calendar
         self.entry = {s.id: self._criteria(s, s.entry, "entry") for s in playbook.stages}
         self.exit = {s.id: self._criteria(s, s.exit, "exit") for s in playbook.stages}
         self.actions = {s.id: self._actions(s) for s in playbook.stages}
@@ -184,6 +277,10 @@ class _GateBuilder:
         guard = None
         if move is not None and move.guard is not None:
             guard = self._guard(source, target, move.guard)
+        conditions = [move.guard.expr] if move is not None and move.guard is not None else []
+        conditions += [item.condition.expr for item in target.entry]
+        if forward:
+            conditions += [item.condition.expr for item in source.exit]
         return Gate(
             source,
             target,
@@ -196,6 +293,9 @@ class _GateBuilder:
             self.exit[source.id] if forward else (),
             forward=forward,
             trigger=f"to_{target.id}" if move is not None else None,
+            passes=to_python(all_of(conditions)) if conditions else None,
+            may_override=bool(self.playbook.override_roles),
+            calendar=self.calendar,
         )
 
     # --- reasons that do not depend on the deal ------------------------------------------
@@ -347,8 +447,8 @@ class _GateBuilder:
             action.line,
             texts,
             action.roles,
-            MappingProxyType(due),
-            MappingProxyType(late),
+            FrozenMap(due),
+            FrozenMap(late),
             self.words.tz,
         )
         when = action.when.test if action.when is not None else None
