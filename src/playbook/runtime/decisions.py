@@ -302,9 +302,14 @@ class Explainer(Protocol):
         ...
 
     def explain(
-        self, deal: DealState | DealView, roles: frozenset[str] | None, now: datetime
+        self,
+        deal: DealState | DealView,
+        roles: frozenset[str] | None,
+        now: datetime,
+        mask: int | None = None,
     ) -> tuple[Reason, ...]:
-        """Every reason the move is blocked for ``deal``, in order."""
+        """Every reason the move is blocked for ``deal``, in order (``mask``: the failing
+        conditions, when known)."""
         ...
 
 
@@ -331,15 +336,17 @@ class Decision:
     reasons written out.
     """
 
-    # A decision made by the engine holds its gate, the deal as read, the roles and the
-    # time: five slots. Its reasons are worked out when first read, so an allowed
-    # decision allocates nothing but itself and a blocked one kept for later stays small.
-    __slots__ = ("_deal", "_gate", "_now", "_reasons", "_roles")
+    # A decision made by the engine holds its gate, the deal as read, the roles, the time
+    # and a bit per failing condition: six slots. Its reasons are worked out when first
+    # read, so an allowed decision allocates nothing but itself and a blocked one kept
+    # for later stays small.
+    __slots__ = ("_deal", "_gate", "_mask", "_now", "_reasons", "_roles")
 
     _gate: Explainer | _Given
     _deal: DealState | DealView | None
     _roles: frozenset[str] | None
     _now: datetime | None
+    _mask: int
     _reasons: tuple[Reason, ...] | None
 
     def __init__(
@@ -353,6 +360,7 @@ class Decision:
     ) -> None:
         self._gate = _Given(allowed, deal_id, from_stage, to_stage, overridable)
         self._deal = self._roles = self._now = None
+        self._mask = 0
         self._reasons = tuple(reasons)
 
     @classmethod
@@ -362,6 +370,7 @@ class Decision:
         deal: DealState | DealView,
         roles: frozenset[str] | None,
         now: datetime,
+        mask: int,
         allowed: bool,
     ) -> Decision:
         """The engine's decision on ``deal`` at ``gate``; reasons are worked out when read."""
@@ -370,6 +379,7 @@ class Decision:
         decision._deal = deal
         decision._roles = roles
         decision._now = now
+        decision._mask = mask
         decision._reasons = _ALLOWED if allowed else None
         return decision
 
@@ -410,7 +420,8 @@ class Decision:
             assert self._deal is not None
             assert self._now is not None
             # Idempotent: two threads racing here compute and store equal tuples.
-            reasons = self._reasons = gate.explain(self._deal, self._roles, self._now)
+            reasons = gate.explain(self._deal, self._roles, self._now, self._mask)
+            self._reasons = reasons
         return reasons
 
     @property

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from playbook.conditions import Predicate, render, to_python
+from playbook.conditions.codegen import FailingMask, compile_failing
 from playbook.conditions.ir import (
     And,
     Compare,
@@ -26,7 +27,6 @@ from playbook.conditions.ir import (
     In,
     Not,
     Or,
-    all_of,
     operand_fields,
 )
 from playbook.conditions.ir import atoms as _atoms_of
@@ -150,10 +150,10 @@ _NO_VALUES: Mapping[str, Any] = FrozenMap()
 class Gate:
     """Everything that decides one ``(source, target)`` move, computed once.
 
-    ``passes`` is the guard, the entry criteria and (for a forward move) the exit
-    criteria compiled into one predicate: an allowed move costs one call for all
-    of them. The reasons of a blocked move are worked out by :meth:`explain`
-    only when someone reads them.
+    ``failing`` is the guard, the entry criteria and (for a forward move) the exit
+    criteria compiled into one generated function that returns a bit per failing
+    check: a decision costs one call for all of them. The reasons of a blocked
+    move are worked out by :meth:`explain` only when someone reads them.
     """
 
     source: Stage
@@ -168,7 +168,9 @@ class Gate:
     same_stage: bool = False
     forward: bool = False
     trigger: str | None = None
-    passes: Predicate | None = None
+    failing: FailingMask | None = None
+    conditions: tuple[_ConditionCheck, ...] = ()
+    """The checks ``failing`` tests, bit by bit: guard, entry, then exit criteria."""
     may_override: bool = False
     calendar: WorkingCalendar | None = None
 
@@ -186,58 +188,66 @@ class Gate:
         self, deal: DealState | DealView, roles: frozenset[str] | None, now: datetime
     ) -> Decision:
         """The decision on ``deal``; its reasons are worked out when first read."""
-        return Decision.made(self, deal, roles, now, self.allows(deal, roles))
-
-    def allows(self, deal: DealState | DealView, roles: frozenset[str] | None) -> bool:
-        """True when nothing blocks the move for ``deal`` and an actor holding ``roles``."""
-        if self.fixed:
-            return False
         values = deal.fields
-        if roles is not None:
-            for check in self.roles:
-                if roles.isdisjoint(check.roles) and (
-                    check.when is None or check.when.test(values)
-                ):
-                    return False
-        if self.passes is not None and not self.passes(values):
-            return False
-        if self.actions:
-            done = deal.completed_actions
-            for item in self.actions:
-                if item.action.id not in done and (item.when is None or item.when(values)):
-                    return False
-        return True
+        mask = self.failing(values) if self.failing is not None else 0
+        allowed = (
+            not mask
+            and not self.fixed
+            and (roles is None or not self._role_failures(values, roles))
+            and not (self.actions and self._open_actions(deal, values))
+        )
+        return Decision.made(self, deal, roles, now, mask, allowed)
 
     def explain(
-        self, deal: DealState | DealView, roles: frozenset[str] | None, now: datetime
+        self,
+        deal: DealState | DealView,
+        roles: frozenset[str] | None,
+        now: datetime,
+        mask: int | None = None,
     ) -> tuple[Reason, ...]:
-        """Every reason the move is blocked for ``deal``, in the documented order."""
+        """Every reason the move is blocked for ``deal``, in the documented order.
+
+        ``mask`` is what :attr:`failing` returned for the deal, when known.
+        """
         if self.same_stage:
             return self.fixed
         values = deal.fields
+        if mask is None:
+            mask = self.failing(values) if self.failing is not None else 0
         reasons = list(self.fixed)
         if roles is not None:
-            for check in self.roles:
-                if roles.isdisjoint(check.roles) and (
-                    check.when is None or check.when.test(values)
-                ):
-                    reasons.append(check.reason(values))
-        if self.guard is not None and not self.guard.test(values):
-            reasons.append(self.guard.reason(values))
-        for criterion in self.entry:
-            if not criterion.test(values):
-                reasons.append(criterion.reason(values))
-        if self.forward:
-            done = deal.completed_actions
-            for item in self.actions:
-                if item.action.id not in done and (item.when is None or item.when(values)):
-                    reasons.append(
-                        Reason(item.ref, _NO_VALUES, (), self._deadline(item, deal, now))
-                    )
-            for criterion in self.exit:
-                if not criterion.test(values):
-                    reasons.append(criterion.reason(values))
+            reasons += [check.reason(values) for check in self._role_failures(values, roles)]
+        conditions = self.conditions
+        before = len(conditions) - len(self.exit)
+        for index in range(before):
+            if mask >> index & 1:
+                reasons.append(conditions[index].reason(values))
+        for item in self._open_actions(deal, values):
+            deadline = self._deadline(item, deal, now)
+            reasons.append(Reason(item.ref, _NO_VALUES, (), deadline))
+        for index in range(before, len(conditions)):
+            if mask >> index & 1:
+                reasons.append(conditions[index].reason(values))
         return tuple(reasons)
+
+    def _role_failures(self, values: Mapping[str, Any], roles: frozenset[str]) -> list[_RoleCheck]:
+        return [
+            check
+            for check in self.roles
+            if roles.isdisjoint(check.roles) and (check.when is None or check.when.test(values))
+        ]
+
+    def _open_actions(
+        self, deal: DealState | DealView, values: Mapping[str, Any]
+    ) -> list[ActionCheck]:
+        if not self.actions:
+            return []
+        done = deal.completed_actions
+        return [
+            item
+            for item in self.actions
+            if item.action.id not in done and (item.when is None or item.when(values))
+        ]
 
     def _deadline(
         self, item: ActionCheck, deal: DealState | DealView, now: datetime
@@ -277,6 +287,7 @@ class _GateBuilder:
         guard = None
         if move is not None and move.guard is not None:
             guard = self._guard(source, target, move.guard)
+        # In the order of Gate.conditions: guard, entry, exit.
         conditions = [move.guard.expr] if move is not None and move.guard is not None else []
         conditions += [item.condition.expr for item in target.entry]
         if forward:
@@ -293,7 +304,12 @@ class _GateBuilder:
             self.exit[source.id] if forward else (),
             forward=forward,
             trigger=f"to_{target.id}" if move is not None else None,
-            passes=to_python(all_of(conditions)) if conditions else None,
+            failing=compile_failing(conditions) if conditions else None,
+            conditions=(
+                *((guard,) if guard is not None else ()),
+                *self.entry[target.id],
+                *(self.exit[source.id] if forward else ()),
+            ),
             may_override=bool(self.playbook.override_roles),
             calendar=self.calendar,
         )
