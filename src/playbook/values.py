@@ -233,7 +233,67 @@ def _field_converters(playbook: Playbook) -> dict[str, _Converter]:
 
 
 def _converter(spec: FieldSpec) -> _Converter:
-    """The conversion of one declared field: its type, then the constraints it declares."""
+    """The conversion of one declared field: its type, then the constraints it declares.
+
+    A value already of the field's type and within its bounds takes a short path;
+    anything else the full one, which also words the error.
+    """
+    checked = _checked_converter(spec)
+    fast = _FAST.get(spec.kind)
+    if fast is None or spec.pattern is not None or spec.min_length or spec.max_length:
+        return checked
+    return fast(spec, checked)
+
+
+def _fast_exact(kind: type) -> Callable[[FieldSpec, _Converter], _Converter]:
+    def build(spec: FieldSpec, checked: _Converter) -> _Converter:
+        allowed = frozenset(spec.type.values) if spec.type.values is not None else None
+
+        def coerce(value: Any, tz: tzinfo) -> Any:
+            if type(value) is kind and (allowed is None or value in allowed):
+                return value
+            return checked(value, tz)
+
+        return coerce
+
+    return build
+
+
+def _fast_decimal(spec: FieldSpec, checked: _Converter) -> _Converter:
+    low = None if spec.minimum is None else Decimal(str(spec.minimum))
+    high = None if spec.maximum is None else Decimal(str(spec.maximum))
+
+    def coerce(value: Any, tz: tzinfo) -> Any:
+        kind = type(value)
+        if kind is str and "," not in value:
+            try:
+                number = Decimal(value)
+            except ArithmeticError:
+                return checked(value, tz)
+        elif kind is Decimal:
+            number = value
+        else:
+            return checked(value, tz)
+        if (
+            number.is_finite()
+            and (low is None or number >= low)
+            and (high is None or number <= high)
+        ):
+            return number
+        return checked(value, tz)
+
+    return coerce
+
+
+_FAST: dict[str, Callable[[FieldSpec, _Converter], _Converter]] = {
+    "string": _fast_exact(str),
+    "enum": _fast_exact(str),
+    "boolean": _fast_exact(bool),
+    "decimal": _fast_decimal,
+}
+
+
+def _checked_converter(spec: FieldSpec) -> _Converter:
     convert = _CONVERTERS[spec.kind]
     checks = tuple(check for check, applies in _CONSTRAINTS if applies(spec))
 

@@ -264,7 +264,8 @@ def deal_mapping(obj: object, playbook: Playbook, *, strict: bool = True) -> Map
     Only names are checked here (unknown keys and, with ``strict``, undeclared
     fields); values are read when the engine needs them.
     """
-    if isinstance(obj, Mapping):
+    # type() first: isinstance against an ABC costs as much as the rest for an object.
+    if type(obj) is dict or isinstance(obj, Mapping):
         raw: Mapping[str, Any] = obj
     else:
         form = getattr(obj, "deal_form", None)
@@ -348,7 +349,7 @@ class DealView:
 
 def read_deal(obj: DealLike, playbook: Playbook, *, strict: bool = True) -> DealState | DealView:
     """``obj`` ready for a decision: a ``DealState`` as is, anything else as a :class:`DealView`."""
-    if isinstance(obj, DealState):
+    if type(obj) is DealState:
         return as_deal(obj, playbook)
     return DealView(deal_mapping(obj, playbook, strict=strict), playbook, strict=strict)
 
@@ -418,44 +419,77 @@ def _from_mapping(raw: Mapping[str, Any], playbook: Playbook, *, strict: bool) -
 
 def _attributes(obj: object, playbook: Playbook, *, strict: bool) -> dict[str, Any]:
     """The JSON form of an attribute object (a dataclass, attrs or Pydantic model, an ORM row)."""
+    layout = _layout(type(obj), playbook, strict)
+    if layout is not None:  # a declared class: its names were checked once
+        keys, fields = layout
+        raw = {key: getattr(obj, key) for key in keys}
+        if fields is not None:
+            raw["fields"] = {name: getattr(obj, name) for name in fields}
+        return raw
     if not hasattr(obj, "id"):
         raise DealError(
             f"a {type(obj).__name__} is not a deal: it has no `id` attribute",
             hint="pass a DealState, a mapping in the JSON form, or an object with id and stage",
         )
-    names = _attribute_names(obj)
     raw = {key: getattr(obj, key) for key in _DEAL_KEYS if hasattr(obj, key)}
     if "fields" not in raw:
-        if strict and names is not None:
-            _check_attributes(obj, names, playbook)
         raw["fields"] = {fid: getattr(obj, fid) for fid in playbook.fields if hasattr(obj, fid)}
     elif raw["fields"] is not None and not isinstance(raw["fields"], Mapping):
         raw["fields"] = dict(raw["fields"])
     return raw
 
 
-def _attribute_names(obj: object) -> tuple[str, ...] | None:
+_Layout = tuple[tuple[str, ...], tuple[str, ...] | None]
+# Per (class, playbook, strict): the deal keys and the field names a declared class has,
+# worked out (and checked) once. Keyed by id() with the playbook kept alongside, so an
+# id is never reused while its entry lives; bounded.
+_LAYOUTS: dict[tuple[type, int, bool], tuple[Playbook, _Layout]] = {}
+_LAYOUTS_SIZE = 256
+
+
+def _layout(cls: type, playbook: Playbook, strict: bool) -> _Layout | None:
+    cached = _LAYOUTS.get((cls, id(playbook), strict))
+    if cached is not None and cached[0] is playbook:
+        return cached[1]
+    names = _attribute_names(cls)
+    if names is None:
+        return None
+    if "id" not in names:
+        raise DealError(
+            f"a {cls.__name__} is not a deal: it has no `id` attribute",
+            hint="pass a DealState, a mapping in the JSON form, or an object with id and stage",
+        )
+    if strict and "fields" not in names:
+        _check_attributes(cls, names, playbook)
+    keys = tuple(name for name in names if name in _DEAL_KEYS)
+    fields = None if "fields" in names else tuple(n for n in names if n in playbook.fields)
+    if len(_LAYOUTS) >= _LAYOUTS_SIZE:
+        _LAYOUTS.pop(next(iter(_LAYOUTS)))
+    _LAYOUTS[cls, id(playbook), strict] = (playbook, (keys, fields))
+    return keys, fields
+
+
+def _attribute_names(cls: type) -> tuple[str, ...] | None:
     """The attributes a dataclass, attrs class or Pydantic model declares; None for others
     (an ORM row may carry columns of its own that are not deal fields)."""
-    if dataclasses.is_dataclass(obj):
-        return tuple(item.name for item in dataclasses.fields(obj))
-    declared = getattr(type(obj), "__attrs_attrs__", None)
+    if dataclasses.is_dataclass(cls):
+        return tuple(item.name for item in dataclasses.fields(cls))
+    declared = getattr(cls, "__attrs_attrs__", None)
     if declared is not None:
         return tuple(item.name for item in declared)
-    model_fields = getattr(type(obj), "model_fields", None)
+    model_fields = getattr(cls, "model_fields", None)
     if isinstance(model_fields, Mapping):
         return tuple(str(name) for name in model_fields)
     return None
 
 
-def _check_attributes(obj: object, names: tuple[str, ...], playbook: Playbook) -> None:
+def _check_attributes(cls: type, names: tuple[str, ...], playbook: Playbook) -> None:
     unknown = [name for name in names if name not in _DEAL_KEYS and name not in playbook.fields]
     if not unknown:
         return
     known = [*playbook.fields, *sorted(_DEAL_KEYS)]
     raise DealFieldError(
-        f"{type(obj).__name__}.{unknown[0]} is neither a deal key nor a field of "
-        f"playbook {playbook.key}",
+        f"{cls.__name__}.{unknown[0]} is neither a deal key nor a field of playbook {playbook.key}",
         hint=(did_you_mean(unknown[0], known) or f"declared fields: {', '.join(playbook.fields)}")
         + " (or read deals with strict=False while you adopt the playbook)",
         path=f"fields.{unknown[0]}",

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from types import MappingProxyType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from playbook.model import Duration, RequiredAction
 from playbook.runtime.calendar import WorkingCalendar
@@ -166,8 +166,7 @@ class Deadline:
         return f"Deadline(due={self.due.isoformat()}, overdue={self.overdue})"
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
+class Reason(NamedTuple):
     """Why a move is blocked: a stable code, the rule and its line, and what failed.
 
     ``message`` is in English; ``messages`` maps ``en`` and ``zh`` to the same
@@ -179,10 +178,10 @@ class Reason:
     """
 
     # What does not depend on the deal is shared by every reason from the same rule: a
-    # blocked check then builds a four-slot object per reason. Messages are written out,
-    # and an action's due time worked out on the calendar, only when someone reads them.
+    # reason is a four-item tuple (the cheapest immutable object to build). Messages are
+    # written out, and an action's due time worked out on the calendar, only when read.
     ref: RuleRef
-    values: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    values: Mapping[str, Any] = _EMPTY
     failed: tuple[str, ...] = ()
     deadline: Deadline | None = None
 
