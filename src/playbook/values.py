@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
-from typing import Any, NoReturn, TypedDict, TypeVar
+from typing import Any, NoReturn, TypeAlias, TypedDict, TypeVar
 
 from playbook.diagnostics import did_you_mean
 from playbook.errors import ActorError, DealFieldError, MissingClockError
@@ -29,6 +29,7 @@ __all__ = [
     "Actor",
     "ActorDict",
     "FrozenMap",
+    "JsonValue",
     "check_actor",
     "check_unknown_fields",
     "coerce_field",
@@ -321,7 +322,11 @@ def is_empty(value: Any) -> bool:
     return isinstance(value, list | tuple | set | frozenset) and not value
 
 
-def to_json_value(value: Any) -> Any:
+JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
+"""A value of a JSON form (what ``json.dumps`` writes)."""
+
+
+def to_json_value(value: object) -> JsonValue:
     """A field value in its JSON form: decimals as text, dates ISO, tuples as lists."""
     if isinstance(value, Decimal):
         return str(value)
@@ -331,7 +336,8 @@ def to_json_value(value: Any) -> Any:
         return [to_json_value(item) for item in value]
     if isinstance(value, Mapping):
         return {str(key): to_json_value(item) for key, item in value.items()}
-    return value
+    # Field values are JSON scalars once converted; anything else was kept as given.
+    return value  # type: ignore[return-value]
 
 
 def _exactly(kind: type) -> Callable[[Any, FieldSpec, tzinfo], Any]:

@@ -39,6 +39,7 @@ from playbook.errors import (
 from playbook.model import Playbook
 from playbook.values import (
     FrozenMap,
+    JsonValue,
     check_unknown_fields,
     coerce_fields,
     playbook_zone,
@@ -112,7 +113,7 @@ class ActionRecordDict(TypedDict):
 
     by: str | None
     at: str | None
-    evidence: Any
+    evidence: JsonValue
 
 
 class DealStateDict(TypedDict):
@@ -128,7 +129,7 @@ class DealStateDict(TypedDict):
     created_at: str | None
     last_activity_at: str | None
     version: int
-    fields: dict[str, Any]
+    fields: dict[str, JsonValue]
     completed_actions: dict[str, ActionRecordDict]
 
 

@@ -181,7 +181,7 @@ class Reason(NamedTuple):
     # reason is a four-item tuple (the cheapest immutable object to build). Messages are
     # written out, and an action's due time worked out on the calendar, only when read.
     ref: RuleRef
-    values: Mapping[str, Any] = _EMPTY
+    values: Mapping[str, object] = _EMPTY
     failed: tuple[str, ...] = ()
     deadline: Deadline | None = None
 

@@ -6,7 +6,9 @@ so that a caller type-checked with ``mypy --strict`` knows every key.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
+
+from playbook.values import JsonValue
 
 __all__ = [
     "ActionCompletedDict",
@@ -33,7 +35,7 @@ class ReasonDict(TypedDict):
     messages: dict[str, str]
     rule: str
     line: int
-    values: dict[str, Any]
+    values: dict[str, JsonValue]
     failed: list[str]
     roles: list[str]
     due: str | None
@@ -77,7 +79,7 @@ class ActionCompletedDict(TypedDict):
     action_id: str
     actor_id: str
     at: str
-    evidence: Any
+    evidence: JsonValue
 
 
 class OpenActionDict(TypedDict):
