@@ -14,7 +14,9 @@ and the Python/SQL agreement tests run through this code.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
+from types import CodeType
 from typing import Any
 
 from playbook.conditions import ir
@@ -136,6 +138,12 @@ def _build(source: str, names: dict[str, object], function: str) -> Any:
     # The source holds generated identifiers, keywords and the operators of _ORDERED only:
     # every name and value from a playbook is bound in `namespace`, never in the text.
     namespace: dict[str, Any] = {"__builtins__": {}, **names}
-    code = compile(source, f"<playbook.conditions.codegen {function}>", "exec")
-    exec(code, namespace)  # noqa: S102
+    exec(_code(source, function), namespace)  # noqa: S102
     return namespace[function]
+
+
+@functools.lru_cache(maxsize=1024)
+def _code(source: str, function: str) -> CodeType:
+    # The source depends only on a condition's shape (its values are bound names), so
+    # validating many playbooks compiles each shape once (compile() costs ~50 µs).
+    return compile(source, f"<playbook.conditions.codegen {function}>", "exec")
