@@ -106,17 +106,16 @@ def test_example_passes_mypy_strict_and_nothing_is_any(tmp_path: Path) -> None:
     """The example type-checks under mypy --strict, and no public answer is typed Any."""
     probe = tmp_path / "probe.py"
     probe.write_text(_PROBE, encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(EXAMPLE_FILE)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
     revealed = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(probe)],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            str(EXAMPLE_FILE),
+            str(probe),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -146,7 +146,10 @@ class Engine:
         at = require_now(now)
         state = self._read(deal)
         roles = None if actor is None else self._actor(actor).roles
-        return self._gate(state, to_stage).decide(state, roles, at)
+        gate = self._gates.get((state.stage, to_stage))
+        if gate is None:
+            gate = self._gate(state, to_stage)
+        return gate.decide(state, roles, at)
 
     def advance(
         self,

@@ -58,6 +58,8 @@ class _Node:
     fields: tuple[str, ...]
     children: tuple[_Node, ...] = ()
     atoms: tuple[_Node, ...] = ()
+    texts: tuple[str, ...] = ()
+    """``(text,)`` for an atom: what its reason reports as failed, built once."""
 
     def blame(self, values: Mapping[str, Any], out: list[_Node]) -> None:
         """Append the atoms that make this (false) node false."""
@@ -80,7 +82,8 @@ def _node(expr: Expr) -> _Node:
     test = to_python(expr)
     if isinstance(expr, Compare | In | Contains | Has):
         names = tuple(dict.fromkeys(ref.name for ref in operand_fields(expr)))
-        return _Node("atom", test, render(expr), names)
+        text = render(expr)
+        return _Node("atom", test, text, names, texts=(text,))
     if isinstance(expr, And | Or):
         children = tuple(_node(item) for item in expr.items)
         kind: Literal["and", "or"] = "and" if isinstance(expr, And) else "or"
@@ -104,8 +107,9 @@ class _ConditionCheck:
         """The reason for this check failing on ``values``."""
         tree = self.tree
         if tree.kind == "atom":  # the common case: one comparison, nothing to search
-            read = {name: values.get(name) for name in tree.fields}
-            return Reason(self.ref, read, (tree.text,))
+            name = tree.fields[0] if len(tree.fields) == 1 else None
+            read = {name: values.get(name)} if name else {n: values.get(n) for n in tree.fields}
+            return Reason(self.ref, read, tree.texts)
         blamed: list[_Node] = []
         tree.blame(values, blamed)
         read = {name: values.get(name) for atom in blamed for name in atom.fields}
