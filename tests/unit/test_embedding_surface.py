@@ -338,3 +338,35 @@ def test_generated_code_holds_no_text_from_the_playbook() -> None:
     assert sneaky not in code.co_consts
     assert "note" not in code.co_consts
     assert all(name.startswith("_") or name == "get" for name in code.co_names)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"amount": "2000000"},
+        {"amount": "200000", "decision_maker": "Wang", "industry": "energy"},
+        {"amount": "200000", "budget_confirmed": True, "visits": 2, "competitors": ["abb"]},
+        {"amount": "0", "budget_confirmed": False, "industry": "chemicals", "margin": 0.5},
+    ],
+)
+@pytest.mark.parametrize("actor", [None, REP, MANAGER])
+def test_allowed_exactly_when_no_reason(
+    engine: Engine, engine_playbook: Playbook, fields: dict[str, Any], actor: Actor | None
+) -> None:
+    """The fast answer (one generated function per gate) and the reasons always agree."""
+    stages = [stage.id for stage in engine_playbook.stages]
+    for source in stages:
+        for done in ((), ("tech_exchange",) if source == "qualified" else ()):
+            deal = {
+                "id": "D-1",
+                "stage": source,
+                "stage_entered_at": ENTERED.isoformat(),
+                "fields": fields,
+                "completed_actions": list(done),
+            }
+            for target in stages:
+                decision = engine.check(deal, target, actor=actor, now=NOW)
+                fresh = engine.check(deal, target, actor=actor, now=NOW)
+                assert decision.allowed == (fresh.reasons == ()), (source, target)
+                assert decision.overridable == fresh.overridable

@@ -219,19 +219,26 @@ class Gate:
         if mask is None:
             mask = self.failing(values) if self.failing is not None else 0
         reasons = list(self.fixed)
-        if roles is not None:
+        if roles is not None and self.roles:
             reasons += [check.reason(values) for check in self._role_failures(values, roles)]
-        conditions = self.conditions
-        before = len(conditions) - len(self.exit)
-        for index in range(before):
-            if mask >> index & 1:
-                reasons.append(conditions[index].reason(values))
-        for item in self._open_actions(deal, values):
-            deadline = self._deadline(item, deal, now)
-            reasons.append(Reason(item.ref, _NO_VALUES, (), deadline))
-        for index in range(before, len(conditions)):
-            if mask >> index & 1:
-                reasons.append(conditions[index].reason(values))
+        # Bits below `exit_bit` are the guard and entry criteria, the rest exit criteria;
+        # open actions go in between. Only the set bits are visited.
+        exit_bit = 1 << (len(self.conditions) - len(self.exit))
+        conditions = iter(self.conditions)
+        bit = 1
+        while bit < exit_bit and bit <= mask:
+            check = next(conditions)
+            if mask & bit:
+                reasons.append(check.reason(values))
+            bit <<= 1
+        if self.actions:
+            for item in self._open_actions(deal, values):
+                deadline = self._deadline(item, deal, now)
+                reasons.append(Reason(item.ref, _NO_VALUES, (), deadline))
+        if mask >= exit_bit:
+            for index, check in enumerate(self.conditions):
+                if mask >> index & 1 and 1 << index >= exit_bit:
+                    reasons.append(check.reason(values))
         return tuple(reasons)
 
     def _role_failures(self, values: Mapping[str, Any], roles: frozenset[str]) -> list[_RoleCheck]:
