@@ -83,7 +83,7 @@ The classes below:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
@@ -190,6 +190,12 @@ class PlaybookError(Exception):
             text += f" ({self.hint})"
         return text
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own pickling calls cls(*args), which loses the keyword arguments
+        # and fails for errors that take more (MoveBlockedError's decision): rebuild
+        # from the message and the attributes instead, so errors cross processes.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description of the error, for ``--format json``."""
         data: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -200,6 +206,14 @@ class PlaybookError(Exception):
         if self.details:
             data["details"] = self.details
         return data
+
+
+def _rebuild(cls: type[PlaybookError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """An error as pickled by :meth:`PlaybookError.__reduce__`."""
+    error = cls.__new__(cls, *args)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class InputFileError(PlaybookError, ValueError):
@@ -237,13 +251,10 @@ class DealFieldError(DealError):
     code = "PB501"
 
 
-class UnknownStageError(DealError, KeyError):
+class UnknownStageError(DealError, LookupError):
     """A stage id that the playbook (version) does not define."""
 
     code = "PB502"
-
-    def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return PlaybookError.__str__(self)
 
 
 class PlaybookVersionError(DealError):
@@ -258,13 +269,10 @@ class ActorError(PlaybookError, ValueError):
     code = "PB510"
 
 
-class UnknownActionError(PlaybookError, KeyError):
+class UnknownActionError(PlaybookError, LookupError):
     """An action id that the deal's current stage does not define."""
 
     code = "PB520"
-
-    def __str__(self) -> str:
-        return PlaybookError.__str__(self)
 
 
 class EvidenceMissingError(PlaybookError, ValueError):
@@ -324,7 +332,7 @@ class BlockedMove(Protocol):
     def codes(self) -> tuple[str, ...]:
         """The reason codes (PB541-PB547), in order."""
 
-    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+    def to_dict(self, lang: str | None = None) -> Mapping[str, object]:
         """The JSON form, messages in ``lang``."""
 
 
@@ -383,13 +391,10 @@ class StoreError(PlaybookError):
     code = "PB600"
 
 
-class DealNotFoundError(StoreError, KeyError):
+class DealNotFoundError(StoreError, LookupError):
     """No deal has this id (or external id)."""
 
     code = "PB601"
-
-    def __str__(self) -> str:
-        return PlaybookError.__str__(self)
 
 
 class ConflictError(StoreError):
@@ -487,13 +492,10 @@ class NotificationError(EscalationError):
     exit_code = 1
 
 
-class EscalationNotFoundError(EscalationError, KeyError):
+class EscalationNotFoundError(EscalationError, LookupError):
     """An escalation id that the store does not have."""
 
     code = "PB703"
-
-    def __str__(self) -> str:
-        return PlaybookError.__str__(self)
 
 
 class KpiError(PlaybookError):

@@ -147,6 +147,17 @@ class Condition:
     line: int = 0
     column: int = 0
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The predicate is generated code: a copy compiles its own from the IR.
+        return (_compiled, (self.expr, self.text, self.fields, self.line, self.column))
+
+
+def _compiled(expr: Expr, text: str, fields: frozenset[str], line: int, column: int) -> Condition:
+    """A :class:`Condition` rebuilt from its IR (how conditions pickle and copy)."""
+    from playbook.conditions.codegen import to_python  # only when a condition is unpickled
+
+    return Condition(expr, text, to_python(expr), fields, line, column)
+
 
 @dataclass(frozen=True, slots=True)
 class Criterion:

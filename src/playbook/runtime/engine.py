@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
 from transitions import Machine
@@ -42,32 +41,33 @@ from playbook.model import Playbook, RequiredAction, Stage
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import (
     ActionRecord,
+    DealLike,
     DealState,
+    DealView,
     as_deal,
     check_action,
     check_stage,
+    read_deal,
     unknown_action,
 )
 from playbook.runtime.decisions import (
     ActionCompleted,
     Advance,
     AvailableMove,
-    Deadline,
     Decision,
     MissingForStage,
     NextSteps,
     OpenAction,
-    Reason,
     StageChanged,
 )
-from playbook.runtime.gates import ActionCheck, Gate, build_gates
+from playbook.runtime.gates import Gate, build_gates
 from playbook.runtime.hooks import ActionHook, BlockedHook, Hook, Hooks, StageHook
 from playbook.runtime.words import Words
-from playbook.values import Actor, check_actor, coerce_fields, is_empty, require_now
+from playbook.values import Actor, FrozenMap, check_actor, coerce_fields, is_empty, require_now
 
 __all__ = ["ActionHook", "BlockedHook", "Engine", "StageHook"]
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_EMPTY: Mapping[str, Any] = FrozenMap()
 
 
 class _Cursor:
@@ -84,7 +84,9 @@ class Engine:
     once the hooks are registered).
 
     ``hooks`` is the registry its ``on_*`` methods add to (a new one when not
-    given); engines of several versions may share one. Raises
+    given); engines of several versions may share one. ``strict=False`` reads
+    deals that carry field names the playbook does not declare (kept
+    untouched) instead of refusing them: for gradual adoption. Raises
     :class:`~playbook.errors.InvalidPlaybookError` when the playbook's calendar
     names an unknown holiday country.
     """
@@ -95,8 +97,10 @@ class Engine:
         *,
         calendar: WorkingCalendar | None = None,
         hooks: Hooks | None = None,
+        strict: bool = True,
     ) -> None:
         self.playbook = playbook
+        self.strict = strict
         self.calendar = calendar or WorkingCalendar.from_playbook(playbook)
         self._words = Words(playbook, self.calendar.timezone)
         self._role_ids = frozenset(playbook.roles)
@@ -104,7 +108,7 @@ class Engine:
         self._may_override = bool(playbook.override_roles)
         self._actions = {s.id: {a.id: a for a in s.actions} for s in playbook.stages}
         self.hooks = Hooks() if hooks is None else hooks
-        self._gates = build_gates(playbook, self._words)
+        self._gates = build_gates(playbook, self._words, self.calendar)
         self._machine = self._build_machine()
 
     # --- hooks ---------------------------------------------------------------------------
@@ -142,23 +146,30 @@ class Engine:
 
     # --- decisions -----------------------------------------------------------------------
 
-    def check(self, deal: Any, to_stage: str, *, actor: Actor | None, now: datetime) -> Decision:
+    def check(
+        self, deal: DealLike, to_stage: str, *, actor: Actor | None, now: datetime
+    ) -> Decision:
         """Whether ``deal`` may move to ``to_stage`` now, with every reason it may not.
 
         Pure: nothing changes and no hook runs. ``actor=None`` skips the role
         checks (PB542), to ask whether the deal itself is ready. ``now`` must be
         timezone-aware (:class:`~playbook.errors.MissingClockError`). Raises
         :class:`~playbook.errors.UnknownStageError` for a target the playbook does
-        not define, and the errors of :func:`~playbook.runtime.deals.as_deal` for a bad deal.
+        not define, and the errors of :func:`~playbook.runtime.deals.as_deal` for a bad deal
+        (field values only when the decision reads them: the deal is read lazily).
+        The reasons are worked out when first read.
         """
         at = require_now(now)
-        state = self._deal(deal)
+        state = self._read(deal)
         roles = None if actor is None else self._actor(actor).roles
-        return self._decision(state, to_stage, roles, at)
+        gate = self._gates.get((state.stage, to_stage))
+        if gate is None:
+            gate = self._gate(state, to_stage)
+        return gate.decide(state, roles, at)
 
     def advance(
         self,
-        deal: Any,
+        deal: DealLike,
         to_stage: str,
         *,
         actor: Actor,
@@ -181,7 +192,7 @@ class Engine:
         state = self._deal(deal)
         who = self._actor(actor, required=True)
         why = self._override_reason(override, who)
-        decision = self._decision(state, to_stage, who.roles, at)
+        decision = self._gate(state, to_stage).decide(state, who.roles, at)
         overridden: tuple[str, ...] = ()
         if not decision.allowed:
             if why is None or not decision.overridable:
@@ -213,7 +224,7 @@ class Engine:
 
     def complete_action(
         self,
-        deal: Any,
+        deal: DealLike,
         action_id: str,
         *,
         actor: Actor,
@@ -249,14 +260,14 @@ class Engine:
                 call()
         return Advance(updated, (event,))
 
-    def next_steps(self, deal: Any, *, now: datetime, actor: Actor | None = None) -> NextSteps:
+    def next_steps(self, deal: DealLike, *, now: datetime, actor: Actor | None = None) -> NextSteps:
         """What to do next: open required actions (due, overdue), what the next stages
         miss, and every move the graph allows from here with whether it is allowed now.
 
         Without ``actor`` the role checks are skipped in ``available``.
         """
         at = require_now(now)
-        state = self._deal(deal)
+        state = self._read(deal)
         roles = None if actor is None else self._actor(actor).roles
         gates = [
             gate
@@ -273,63 +284,21 @@ class Engine:
 
     # --- the decision core ---------------------------------------------------------------
 
-    def _decision(
-        self, state: DealState, to_stage: str, roles: frozenset[str] | None, now: datetime
-    ) -> Decision:
+    def _gate(self, state: DealState | DealView, to_stage: str) -> Gate:
         gate = self._gates.get((state.stage, to_stage))
         if gate is None:
             check_stage(self.playbook, to_stage)
             raise AssertionError("every pair of stages has a gate")  # pragma: no cover
-        reasons = self._reasons(state, gate, roles, now)
-        if not reasons:
-            return Decision(True, state.id, state.stage, to_stage)
-        # Reasons come in a fixed order, and those an override never passes (graph, same
-        # stage, roles) come first: the first reason decides.
-        overridable = self._may_override and reasons[0].ref.overridable
-        return Decision(False, state.id, state.stage, to_stage, reasons, overridable)
+        return gate
 
-    def _reasons(
-        self, state: DealState, gate: Gate, roles: frozenset[str] | None, now: datetime
-    ) -> tuple[Reason, ...]:
-        if gate.same_stage:
-            return gate.fixed
-        values = state.fields
-        reasons = list(gate.fixed)
-        if roles is not None:
-            for check in gate.roles:
-                if roles.isdisjoint(check.roles) and (
-                    check.when is None or check.when.test(values)
-                ):
-                    reasons.append(check.reason(values))
-        if gate.guard is not None and not gate.guard.test(values):
-            reasons.append(gate.guard.reason(values))
-        for criterion in gate.entry:
-            if not criterion.test(values):
-                reasons.append(criterion.reason(values))
-        if gate.forward:
-            done = state.completed_actions
-            for item in gate.actions:
-                if item.action.id not in done and (item.when is None or item.when(values)):
-                    reasons.append(Reason(item.ref, _EMPTY, (), self._deadline(item, state, now)))
-            for criterion in gate.exit:
-                if not criterion.test(values):
-                    reasons.append(criterion.reason(values))
-        return tuple(reasons)
-
-    def _deadline(self, item: ActionCheck, state: DealState, now: datetime) -> Deadline | None:
-        duration, start = item.action.due, state.stage_entered_at
-        if duration is None or start is None:
-            return None
-        return Deadline(self.calendar, start, duration, now)
-
-    def _due(self, action: RequiredAction, state: DealState) -> datetime | None:
+    def _due(self, action: RequiredAction, state: DealState | DealView) -> datetime | None:
         if action.due is None or state.stage_entered_at is None:
             return None
         return self.calendar.add(state.stage_entered_at, action.due)
 
     # --- next steps ----------------------------------------------------------------------
 
-    def _open_actions(self, state: DealState, now: datetime) -> tuple[OpenAction, ...]:
+    def _open_actions(self, state: DealState | DealView, now: datetime) -> tuple[OpenAction, ...]:
         stage = self._stage(state.stage)
         values, done = state.fields, state.completed_actions
         out: list[OpenAction] = []
@@ -345,7 +314,7 @@ class Engine:
             )
         return tuple(out)
 
-    def _missing(self, state: DealState, gate: Gate) -> MissingForStage:
+    def _missing(self, state: DealState | DealView, gate: Gate) -> MissingForStage:
         values = state.fields
         failing = [check for check in gate.entry if not check.test(values)]
         empty = (name for check in failing for name in check.empty_fields(values))
@@ -357,23 +326,32 @@ class Engine:
         )
 
     def _available(
-        self, state: DealState, gate: Gate, roles: frozenset[str] | None, now: datetime
+        self, state: DealState | DealView, gate: Gate, roles: frozenset[str] | None, now: datetime
     ) -> AvailableMove:
-        reasons = self._reasons(state, gate, roles, now)
+        reasons = gate.explain(state, roles, now)
         titles = self._words.titles(gate.target.title, gate.target.id)
         return AvailableMove(gate.target.id, titles, not reasons, reasons)
 
     # --- inputs --------------------------------------------------------------------------
 
-    def _deal(self, deal: Any) -> DealState:
-        if (
+    def _deal(self, deal: DealLike) -> DealState:
+        if self._ready(deal):
+            return deal  # type: ignore[return-value]  # the hot path: already read
+        return as_deal(deal, self.playbook, strict=self.strict)
+
+    def _read(self, deal: DealLike) -> DealState | DealView:
+        """The deal for a decision: read lazily, values converted when the gate reads them."""
+        if self._ready(deal):
+            return deal  # type: ignore[return-value]
+        return read_deal(deal, self.playbook, strict=self.strict)
+
+    def _ready(self, deal: DealLike) -> bool:
+        return (
             type(deal) is DealState
             and deal.playbook_id == self.playbook.id
             and deal.playbook_version == self.playbook.version
             and deal.stage in self._actions
-        ):
-            return deal  # the hot path: a deal already read for this playbook
-        return as_deal(deal, self.playbook)
+        )
 
     def _actor(self, actor: Any, *, required: bool = False) -> Actor:
         if actor is None and required:

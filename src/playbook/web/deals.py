@@ -197,7 +197,7 @@ def check(
     subject = _subject(caller, request, ref, "check")
     state = services.deal_state(subject.deal, subject.playbook)
     decision = subject.engine.check(state, body.to, actor=subject.actor, now=caller.now)
-    return decision.to_dict(caller.language(subject.playbook))
+    return dict(decision.to_dict(caller.language(subject.playbook)))
 
 
 @router.post(
@@ -272,7 +272,7 @@ def next_steps(
     subject = _subject(caller, request, ref, "next")
     state = services.deal_state(subject.deal, subject.playbook)
     steps = subject.engine.next_steps(state, now=caller.now, actor=subject.actor)
-    return steps.to_dict(caller.language(subject.playbook))
+    return dict(steps.to_dict(caller.language(subject.playbook)))
 
 
 @router.get("/{ref}/history", response_model=History, summary="Who did what, when")
