@@ -34,6 +34,8 @@ The classes below:
         - :class:`DealFieldError` (``PB501``) a field value has the wrong type
         - :class:`UnknownStageError` (``PB502``) a stage the playbook does not have
         - :class:`PlaybookVersionError` (``PB503``) the deal is pinned to another version
+        - :class:`UnknownFieldError` (``PB504``) a field the playbook does not declare
+        - :class:`UnknownActivityKindError` (``PB505``) an activity kind it does not declare
     - :class:`ActorError` (``PB510``) the actor has no role or an unknown one
     - :class:`UnknownActionError` (``PB520``) an action id the stage does not define
     - :class:`EvidenceMissingError` (``PB521``) completing an action without its evidence
@@ -111,6 +113,8 @@ __all__ = [
     "StoreError",
     "TargetExistsError",
     "UnknownActionError",
+    "UnknownActivityKindError",
+    "UnknownFieldError",
     "UnknownStageError",
 ]
 
@@ -208,6 +212,21 @@ class DealFieldError(DealError):
     """A deal field holds a value of the wrong type for its declared field type."""
 
     code = "PB501"
+
+
+class UnknownFieldError(DealError, KeyError):
+    """A field id that the playbook (version) does not declare."""
+
+    code = "PB504"
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return PlaybookError.__str__(self)
+
+
+class UnknownActivityKindError(DealError):
+    """An activity kind that the playbook (version) does not declare."""
+
+    code = "PB505"
 
 
 class UnknownStageError(DealError, KeyError):

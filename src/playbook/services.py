@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from playbook.definition.files import playbook_from_text
 from playbook.errors import (
@@ -40,7 +40,7 @@ from playbook.store.repository import (
     StageMove,
     StoredDeal,
 )
-from playbook.values import Actor, check_actor, to_json_value
+from playbook.values import Actor, check_actor, parse_assignments, to_json_value
 
 __all__ = [
     "REFUSALS",
@@ -54,8 +54,11 @@ __all__ = [
     "engine_for",
     "recording_refusals",
     "registered_playbook",
+    "set_fields",
     "snooze",
 ]
+
+_Written = TypeVar("_Written")
 
 REFUSALS: tuple[type[PlaybookError], ...] = (
     MoveBlockedError,
@@ -174,6 +177,36 @@ def complete_action(
         return _decide_and_apply(store, ref, engine, decide, actor=actor, now=now, retries=retries)
 
 
+def set_fields(
+    store: DealStore,
+    ref: str | int,
+    assignments: Mapping[str, str],
+    *,
+    playbook: Playbook,
+    actor: Actor,
+    now: datetime,
+    reason: str | None = None,
+    retries: int = 0,
+) -> StoredDeal:
+    """Set field values of a deal from ``FIELD=VALUE`` texts, typed by ``playbook``; one step.
+
+    An empty text clears the field. Unknown fields raise
+    :class:`~playbook.errors.UnknownFieldError` (with a did-you-mean) and
+    values their type refuses :class:`~playbook.errors.DealFieldError`, before
+    anything is written. The step is recorded in the deal's history with who
+    and ``reason``, and each changed field remembers when it was set in the
+    tool (an import that keeps the newer value reads that). Conflicts as for
+    :func:`advance`.
+    """
+    typed = parse_assignments(playbook, assignments)
+
+    def write() -> StoredDeal:
+        deal = store.get(ref, playbook_id=playbook.id)
+        return store.update_fields(deal, playbook, typed, actor=actor, now=now, reason=reason)
+
+    return _retrying(write, retries)
+
+
 def _decide_and_apply(
     store: DealStore,
     ref: str | int,
@@ -184,12 +217,21 @@ def _decide_and_apply(
     now: datetime,
     retries: int,
 ) -> tuple[StoredDeal, Advance]:
-    attempt = 0
-    while True:
+
+    def write() -> tuple[StoredDeal, Advance]:
         deal = store.get(ref, playbook_id=engine.playbook.id)
         result = decide(deal_state(deal, engine.playbook))
+        return apply(store, deal, result, engine.playbook, actor=actor, now=now), result
+
+    return _retrying(write, retries)
+
+
+def _retrying(write: Callable[[], _Written], retries: int) -> _Written:
+    """``write()``, run again (it reads the deal afresh) after up to ``retries`` conflicts."""
+    attempt = 0
+    while True:
         try:
-            return apply(store, deal, result, engine.playbook, actor=actor, now=now), result
+            return write()
         except ConflictError:
             attempt += 1
             if attempt > retries:

@@ -8,25 +8,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from playbook.errors import DealFieldError, ImportRowError, MappingError
-from playbook.model import FieldSpec, Playbook, Stage
+from playbook.model import Playbook, Stage
 from playbook.store.dates import DateReader
 from playbook.store.mapping import ColumnMap, ImportMapping, Join
 from playbook.store.repository import json_fields
 from playbook.store.sources import Row, open_source
-from playbook.values import coerce_fields
+from playbook.values import coerce_fields, field_from_text
 
 if TYPE_CHECKING:
     pass
 
 __all__ = ["ImportedDeal", "RowConverter", "join_tables", "remember"]
-
-_TRUE = frozenset({"true", "yes", "y", "t", "1", "是", "真"})
-_FALSE = frozenset({"false", "no", "n", "f", "0", "否", "假"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,7 +338,7 @@ class _FieldColumn:
             value = None
         else:
             translated = self.column_map.translate(text)
-            value = self._typed(_from_text(translated, self.spec, self.column_map.separator))
+            value = self._typed(field_from_text(translated, self.spec, self.column_map.separator))
         if not isinstance(value, list):
             remember(self.known, raw, value)
         return value
@@ -385,23 +381,3 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
-
-
-def _from_text(text: str, spec: FieldSpec, separator: str) -> Any:
-    """A cell's text as the JSON-like value the field's kind expects (checked afterwards)."""
-    kind = spec.kind
-    try:
-        if kind == "integer":
-            return int(text.replace(",", ""))
-        if kind == "number":
-            return float(text.replace(",", ""))
-        if kind == "decimal":
-            return Decimal(text.replace(",", ""))
-    except (ValueError, ArithmeticError):
-        return text  # coerce_field reports it with the field's expected type
-    if kind == "boolean":
-        lowered = text.lower()
-        return True if lowered in _TRUE else False if lowered in _FALSE else text
-    if kind == "list":
-        return [item.strip() for item in text.split(separator) if item.strip()]
-    return text
