@@ -426,9 +426,9 @@ def log(
 @click.option(
     "--as",
     "person",
-    metavar="PERSON[:ROLE]",
+    metavar="PERSON:ROLE",
     required=True,
-    help="Who sets the values (and in which role), recorded in the history.",
+    help="Who sets the values, in which role of the playbook; recorded in the history.",
 )
 @_retry_option
 @format_option
