@@ -48,6 +48,7 @@ REQUIRED_CODES = frozenset(
         "PB104",
         "PB105",
         "PB319",
+        "PB320",
         "PB106",
         "PB107",
         "PB108",

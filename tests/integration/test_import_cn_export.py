@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from playbook.cli import cli
 from playbook.definition.files import playbook_from_file
+from playbook.errors import UnknownActivityKindError
 from playbook.kpi.metrics import compute_kpis
 from playbook.kpi.periods import parse_period
 from playbook.store.db import Database
@@ -197,7 +198,9 @@ def test_kpis_of_every_team_match_the_raw_export(url: str, database: Database) -
     report = compute_kpis(
         database, playbook, parse_period("2026"), now=datetime(2026, 12, 1, tzinfo=UTC)
     )
-    measured = {(r.kpi.id, str(r.group["team"])): r.value for r in report.results}
+    measured = {
+        (r.kpi.id, str(r.group["team"])): r.value for r in report.results if r.kpi.id != "wechats"
+    }
     expected = _expected()
     assert set(measured) == set(expected)
     for key, value in expected.items():
@@ -355,3 +358,25 @@ def test_a_date_in_an_undeclared_format_is_a_row_error(url: str, tmp_path: Path)
     assert '"line": 6' in result.output
     assert '"column": "签约日期"' in result.output
     assert "15.09.2026" in result.output
+
+
+def test_activity_kinds_come_from_the_playbook(url: str, database: Database) -> None:
+    """``deals log`` takes the playbook's own kinds (wechat), counted by ``activity_count``;
+    a kind it does not declare is refused with a did-you-mean, and nothing is written."""
+    assert _import(url, DATA / "mapping.yaml").exit_code == 0
+    logged = _run(url, "deals", "log", "OPP-0002", "--kind", "wechat", "--now", NOW)
+    assert logged.exit_code == 0, logged.output
+    before = _counts(database)
+    refused = CliRunner().invoke(
+        cli, ["deals", "log", "OPP-0002", "--kind", "wechat_msg", "--db", url]
+    )
+    assert isinstance(refused.exception, UnknownActivityKindError)
+    assert refused.exception.code == "PB505"
+    assert "did you mean 'wechat'" in str(refused.exception.hint)
+    assert _counts(database) == before
+    playbook, _ = playbook_from_file(DATA / "playbook.yaml")
+    report = compute_kpis(
+        database, playbook, parse_period("2026"), now=datetime(2026, 12, 1, tzinfo=UTC), by=()
+    )
+    counted = {r.kpi.id: r.value for r in report.results}
+    assert counted["wechats"] == 1

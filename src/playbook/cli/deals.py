@@ -47,6 +47,7 @@ from playbook.i18n import LANGUAGES as _LANGS
 from playbook.i18n import join, say
 from playbook.safetext import neutralise_cell, printable
 from playbook.services import deal_state, registered_playbook
+from playbook.store.repository import LOG_KINDS
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -389,7 +390,10 @@ def complete(write: _Write, deal_id: str, action_id: str, evidence: str | None) 
 @deals.command("log")
 @click.argument("deal_id")
 @click.option(
-    "--kind", required=True, type=click.Choice(["call", "meeting", "email", "note", "visit"])
+    "--kind",
+    required=True,
+    metavar="KIND",
+    help="One of the playbook's activity_kinds (default kinds: call, meeting, email, note, visit).",
 )
 @click.option("--note", help="What happened.")
 @click.option("--as", "roles", metavar="ROLE[,ROLE]", help="The actor's role(s) (recorded).")
@@ -407,10 +411,17 @@ def log(
     url: str | None,
     now: str | None,
 ) -> int:
-    """Log a call, meeting, email, note or visit on a deal."""
+    """Log an activity on a deal: a call, a meeting, or a kind the playbook declares."""
     with open_store(url) as store:
+        deal = store.get(deal_id)
+        pinned = registered_playbook(store, deal.playbook_id, deal.playbook_version)
         entry = store.log_activity(
-            deal_id, kind, actor=_actor_name(actor_id), now=parse_now(now), note=note
+            deal.id,
+            kind,
+            actor=_actor_name(actor_id),
+            now=parse_now(now),
+            note=note,
+            kinds=pinned.activity_ids if pinned is not None else LOG_KINDS,
         )
     if output_format == "json":
         click.echo(json.dumps(entry.to_dict(), ensure_ascii=False, indent=2))
@@ -565,6 +576,10 @@ def render_history(
             what = f"{move}{' (imported)' if entry.source == 'import' else ''}{extra}"
         elif entry.kind == "action":
             what = f"action {entry.action_id} done"
+        elif entry.kind == "fields" and entry.evidence:
+            values = entry.evidence.get("set", {})
+            what = "set " + ", ".join(f"{key}={value}" for key, value in values.items())
+            what += f" ({entry.note})" if entry.note else ""
         else:
             what = entry.kind + (f": {entry.note}" if entry.note else "")
         at = local_time(entry.at, zone)

@@ -11,18 +11,23 @@ their external id, existing ones are updated and no history is duplicated.
 another system; the engine did not decide it, so the stage changes it implies
 are recorded as imported history (actor ``import``, source ``import``) without
 running entry criteria or required actions. Every later, live move goes
-through the engine. For a row in stage S, the history is the forward path of
-open stages from the first stage to S (for a lost deal: up to the last open
-stage that has a date in the row), each entered at its date column
-(``stage_dates``). A stage without a date is taken as entered together with
-the one before it; the first stage is entered at the ``created`` column, else
-at the earliest date of the row, else - a row with no dates at all, like
-Maven's Prospecting deals - at the time of the import.
+through the engine. For a row in stage S, the history is the path from the
+first stage to S, each stage entered at its date column (``stage_dates``): an
+open stage whose date cell is empty was skipped; an open stage without a date
+column is taken as entered together with the one before it; a won stage
+before a won S is passed when its date is filled (a deal in after-sales was
+signed on its signing date: that is its close); a lost deal's path goes up to
+the last open stage that has a date. The first stage is entered at the
+``created`` column, else at the earliest date of the row, else - a row with no
+dates at all, like Maven's Prospecting deals - at the time of the import.
+Dates are read with the mapping's ``date_formats`` (:mod:`playbook.store.dates`).
 
 On re-import the stored history is compared by its stages: the same path
 changes nothing, a longer path in the file appends the new stage changes, a
 longer path in the store (the deal moved on live) keeps the store's stage, and
-two different paths are reported as a row error.
+two different paths are reported as a row error. Field values follow the
+mapping's ``on_empty`` and ``keep_newer`` rules (:mod:`playbook.store.import_writer`).
+With ``dry_run`` the whole import runs in one transaction that is rolled back.
 
 **Writing in bulk.** The file is streamed: memory holds one batch, whatever
 the size of the file. Each batch looks up its external ids in one query,

@@ -199,6 +199,13 @@ class ImportMapping:
                         stages,
                     )
         self._check_newer()
+        if self.last_activity is not None and self.last_activity_kind not in playbook.activity_ids:
+            self._fail(
+                f"the playbook {playbook.key} has no activity kind {self.last_activity_kind!r}",
+                ("last_activity", "kind"),
+                self.last_activity_kind,
+                playbook.activity_ids,
+            )
         for stage in self.stage_dates:
             if stage not in stages:
                 self._fail(

@@ -18,14 +18,20 @@ directly, with an atomic version increment that cannot conflict.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from playbook.errors import ConflictError, DealNotFoundError, StoreError
+from playbook.diagnostics import did_you_mean
+from playbook.errors import (
+    ConflictError,
+    DealNotFoundError,
+    StoreError,
+    UnknownActivityKindError,
+)
 from playbook.store.db import Database
 from playbook.store.models import Activity, Deal, PlaybookRecord, StageChange
 from playbook.store.records import (
@@ -330,15 +336,20 @@ class DealStore:
         now: datetime,
         note: str | None = None,
         playbook_id: str | None = None,
+        kinds: Sequence[str] = LOG_KINDS,
     ) -> HistoryEntry:
-        """Record a call, meeting, email, note or visit on a deal; it never conflicts.
+        """Record an activity of one of ``kinds`` on a deal (by default a call, meeting, email,
+        note or visit; a playbook declares its own); it never conflicts.
 
         The deal's version grows by one and its ``last_activity_at`` moves to
-        ``now`` unless it is already later.
+        ``now`` unless it is already later. Raises
+        :class:`~playbook.errors.UnknownActivityKindError` for another kind.
         """
-        if kind not in LOG_KINDS:
-            raise StoreError(
-                f"unknown activity kind {kind!r}", hint=f"use one of {', '.join(LOG_KINDS)}"
+        if kind not in kinds or kind in (FIELDS_KIND, "action"):
+            raise UnknownActivityKindError(
+                f"unknown activity kind {kind!r}",
+                hint=did_you_mean(kind, kinds) or f"use one of {', '.join(kinds)}",
+                details={"kind": kind, "kinds": list(kinds)},
             )
         at = require_now(now)
         actor_id = actor.id if isinstance(actor, Actor) else actor
