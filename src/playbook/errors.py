@@ -223,12 +223,6 @@ class UnknownFieldError(DealError, KeyError):
         return PlaybookError.__str__(self)
 
 
-class UnknownActivityKindError(DealError):
-    """An activity kind that the playbook (version) does not declare."""
-
-    code = "PB505"
-
-
 class UnknownStageError(DealError, KeyError):
     """A stage id that the playbook (version) does not define."""
 
@@ -334,6 +328,15 @@ class StoreError(PlaybookError):
     """The deal store cannot do what was asked."""
 
     code = "PB600"
+
+
+class UnknownActivityKindError(DealError, StoreError):
+    """An activity kind that the playbook (version) does not declare.
+
+    Also a :class:`StoreError`: the store refused it before kinds were declared.
+    """
+
+    code = "PB505"
 
 
 class DealNotFoundError(StoreError, KeyError):
