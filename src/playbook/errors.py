@@ -35,6 +35,8 @@ The classes below:
         - :class:`DealFieldError` (``PB501``) a field value has the wrong type
         - :class:`UnknownStageError` (``PB502``) a stage the playbook does not have
         - :class:`PlaybookVersionError` (``PB503``) the deal is pinned to another version
+        - :class:`UnknownFieldError` (``PB504``) a field the playbook does not declare
+        - :class:`UnknownActivityKindError` (``PB505``) an activity kind it does not declare
     - :class:`ActorError` (``PB510``) the actor has no role or an unknown one
     - :class:`UnknownActionError` (``PB520``) an action id the stage does not define
     - :class:`EvidenceMissingError` (``PB521``) completing an action without its evidence
@@ -138,6 +140,8 @@ __all__ = [
     "TargetExistsError",
     "TokenError",
     "UnknownActionError",
+    "UnknownActivityKindError",
+    "UnknownFieldError",
     "UnknownStageError",
 ]
 
@@ -249,6 +253,12 @@ class DealFieldError(DealError):
     """A deal field holds a value of the wrong type for its declared field type."""
 
     code = "PB501"
+
+
+class UnknownFieldError(DealError, LookupError):
+    """A field id that the playbook (version) does not declare."""
+
+    code = "PB504"
 
 
 class UnknownStageError(DealError, LookupError):
@@ -389,6 +399,15 @@ class StoreError(PlaybookError):
     """The deal store cannot do what was asked."""
 
     code = "PB600"
+
+
+class UnknownActivityKindError(DealError, StoreError):
+    """An activity kind that the playbook (version) does not declare.
+
+    Also a :class:`StoreError`: the store refused it before kinds were declared.
+    """
+
+    code = "PB505"
 
 
 class DealNotFoundError(StoreError, LookupError):

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from playbook.conditions import Expr, FieldType
 
 __all__ = [
+    "BUILTIN_ACTIVITY_KINDS",
+    "ActivityKind",
     "Calendar",
     "Condition",
     "Criterion",
@@ -111,6 +113,24 @@ class Role:
 
     id: str
     title: Text | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityKind:
+    """A kind of activity people log on deals (call, wechat, site_visit...)."""
+
+    id: str
+    title: Text | None = None
+
+
+BUILTIN_ACTIVITY_KINDS: tuple[ActivityKind, ...] = (
+    ActivityKind("call", Text.of({"en": "Call", "zh": "电话"})),
+    ActivityKind("meeting", Text.of({"en": "Meeting", "zh": "会议"})),
+    ActivityKind("email", Text.of({"en": "Email", "zh": "邮件"})),
+    ActivityKind("note", Text.of({"en": "Note", "zh": "备注"})),
+    ActivityKind("visit", Text.of({"en": "Visit", "zh": "拜访"})),
+)
+"""The kinds of a playbook that declares no ``activity_kinds``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +346,7 @@ class Playbook:
     transitions: tuple[Transition, ...]
     fields: Mapping[str, FieldSpec] = field(default_factory=dict)
     roles: Mapping[str, Role] = field(default_factory=dict)
+    activity_kinds: tuple[ActivityKind, ...] = BUILTIN_ACTIVITY_KINDS
     rules: tuple[TransitionRule, ...] = ()
     override_roles: tuple[str, ...] = ()
     kpis: tuple[Kpi, ...] = ()
@@ -348,6 +369,11 @@ class Playbook:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_stage_index", {s.id: s for s in self.stages})
         object.__setattr__(self, "_moves", {(t.source, t.target): t for t in self.transitions})
+
+    @property
+    def activity_ids(self) -> tuple[str, ...]:
+        """The ids of the activity kinds people may log, in declared order."""
+        return tuple(kind.id for kind in self.activity_kinds)
 
     @property
     def key(self) -> str:

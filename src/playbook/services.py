@@ -10,24 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 
 from playbook.definition.files import playbook_from_text
 from playbook.errors import (
-    ActorError,
-    AuthenticationError,
     ConflictError,
     HookFailedError,
     MoveBlockedError,
-    OverrideError,
     PermissionDeniedError,
-    PlaybookError,
     PlaybookMismatchError,
     StaleVersionError,
     StoreError,
@@ -35,11 +30,11 @@ from playbook.errors import (
 from playbook.escalation import admin
 from playbook.escalation.admin import EscalationView
 from playbook.model import Playbook
+from playbook.refusals import record, recording_refusals
 from playbook.runtime.deals import DealState, as_deal
 from playbook.runtime.decisions import ActionCompleted, Advance, Decision, StageChanged
 from playbook.runtime.engine import Engine
 from playbook.runtime.hooks import Hooks
-from playbook.store.audit import record_refusal
 from playbook.store.models import Deal
 from playbook.store.repository import (
     ActionDone,
@@ -48,10 +43,9 @@ from playbook.store.repository import (
     StageMove,
     StoredDeal,
 )
-from playbook.values import Actor, check_actor, to_json_value
+from playbook.values import Actor, check_actor, parse_assignments, to_json_value
 
 __all__ = [
-    "REFUSALS",
     "DealCommand",
     "VersionDrift",
     "acknowledge",
@@ -67,24 +61,15 @@ __all__ = [
     "decide_and_store",
     "engine_for",
     "pinned_playbooks",
-    "record",
-    "recording_refusals",
     "registered_playbook",
     "require_version",
     "run_stored_hooks",
+    "set_fields",
     "snooze",
     "version_drift",
 ]
 
-REFUSALS: tuple[type[PlaybookError], ...] = (
-    MoveBlockedError,
-    PermissionDeniedError,
-    OverrideError,
-    ActorError,
-    AuthenticationError,
-    PlaybookMismatchError,
-)
-"""The errors that are a rule saying no to someone (recorded), not a mistake in the input."""
+_Written = TypeVar("_Written")
 
 
 def deal_state(deal: StoredDeal, playbook: Playbook) -> DealState:
@@ -210,6 +195,36 @@ class DealCommand:
     decide: Callable[[Engine, DealState, Actor, datetime], Advance]
 
 
+def set_fields(
+    store: DealStore,
+    ref: str | int,
+    assignments: Mapping[str, str],
+    *,
+    playbook: Playbook,
+    actor: Actor,
+    now: datetime,
+    reason: str | None = None,
+    retries: int = 0,
+) -> StoredDeal:
+    """Set field values of a deal from ``FIELD=VALUE`` texts, typed by ``playbook``; one step.
+
+    An empty text clears the field. Unknown fields raise
+    :class:`~playbook.errors.UnknownFieldError` (with a did-you-mean) and
+    values their type refuses :class:`~playbook.errors.DealFieldError`, before
+    anything is written. The step is recorded in the deal's history with who
+    and ``reason``, and each changed field remembers when it was set in the
+    tool (an import that keeps the newer value reads that). Conflicts as for
+    :func:`advance`.
+    """
+    typed = parse_assignments(playbook, assignments)
+
+    def write() -> StoredDeal:
+        deal = store.get(ref, playbook_id=playbook.id)
+        return store.update_fields(deal, playbook, typed, actor=actor, now=now, reason=reason)
+
+    return _retrying(write, retries)
+
+
 def advancing(to_stage: str, override: str | None = None) -> DealCommand:
     """Moving a deal to ``to_stage`` (:meth:`Engine.advance`), for :func:`decide_and_store`."""
 
@@ -282,8 +297,7 @@ def _store_decided(
     now: datetime,
     retries: int,
 ) -> tuple[StoredDeal, Advance]:
-    attempt = 0
-    while True:
+    def write() -> tuple[StoredDeal, Advance]:
         deal = store.get(which[0], playbook_id=which[1])
         if which[2] is not None:
             require_version(deal, which[2])
@@ -291,8 +305,17 @@ def _store_decided(
         state = deal_state(deal, engine.playbook)
         seen.append(state)
         result = command.decide(engine, state, actor, now)
+        return apply(store, deal, result, engine.playbook, actor=actor, now=now), result
+
+    return _retrying(write, retries)
+
+
+def _retrying(write: Callable[[], _Written], retries: int) -> _Written:
+    """``write()``, run again (it reads the deal afresh) after up to ``retries`` conflicts."""
+    attempt = 0
+    while True:
         try:
-            return apply(store, deal, result, engine.playbook, actor=actor, now=now), result
+            return write()
         except ConflictError:
             attempt += 1
             if attempt > retries:
@@ -358,65 +381,6 @@ def _pinned(store: DealStore, engine: Engine, retries: int) -> Callable[[StoredD
     return engine_of
 
 
-@contextmanager
-def recording_refusals(
-    store: DealStore,
-    action: str,
-    *,
-    actor: Actor | None,
-    now: datetime,
-    deal: str | None = None,
-    subject: str | None = None,
-) -> Iterator[None]:
-    """Record any :data:`REFUSALS` error raised inside the block, then let it go on.
-
-    The refused write wrote nothing; the record is its own transaction. When
-    the record itself cannot be written (a read-only database), the refusal
-    still reaches the caller, with ``details["recorded"] = False``.
-    """
-    try:
-        yield
-    except REFUSALS as error:
-        who, roles = (actor.id, actor.roles) if actor is not None else ("?", frozenset[str]())
-        record(store, error, action, actor=who, roles=roles, now=now, deal=deal, subject=subject)
-        raise
-
-
-def record(
-    store: DealStore,
-    error: PlaybookError,
-    action: str,
-    *,
-    actor: str,
-    roles: Iterable[str],
-    now: datetime,
-    deal: str | None = None,
-    subject: str | None = None,
-) -> None:
-    """Record ``error`` as a refusal of ``action`` by ``actor``; ``details["recorded"]`` says if.
-
-    For callers that know who tried before there is an :class:`Actor` (a
-    request with a revoked token, a person holding none of a playbook's roles).
-    """
-    recorded = True
-    try:
-        record_refusal(
-            store.database,
-            at=now,
-            actor=actor,
-            actor_roles=roles,
-            action=action,
-            code=error.code,
-            reason=_reason(error),
-            deal_ref=deal,
-            subject=subject,
-            details=_refusal_details(error),
-        )
-    except StoreError:
-        recorded = False
-    error.details.setdefault("recorded", recorded)
-
-
 def require_version(deal: StoredDeal, version: int) -> None:
     """Raise :class:`~playbook.errors.StaleVersionError` unless ``deal`` is at ``version``."""
     if deal.version == version:
@@ -460,19 +424,6 @@ def actor_for(
     )
     record(store, error, action, actor=person, roles=roles, now=now, deal=deal)
     raise error
-
-
-def _reason(error: PlaybookError) -> str:
-    if isinstance(error, MoveBlockedError) and isinstance(error.decision, Decision):
-        reasons = [reason.text("en") for reason in error.decision.reasons]
-        return "; ".join(reasons) or error.message
-    return error.message + (f" ({error.hint})" if error.hint else "")
-
-
-def _refusal_details(error: PlaybookError) -> dict[str, Any]:
-    if isinstance(error, MoveBlockedError):
-        return {"codes": list(error.decision.codes)}
-    return {key: value for key, value in error.details.items() if key != "recorded"}
 
 
 def engine_for(

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, NoReturn, TypeAlias, TypedDict, TypeVar
 
 from playbook.diagnostics import did_you_mean
-from playbook.errors import ActorError, DealFieldError, MissingClockError
+from playbook.errors import ActorError, DealFieldError, MissingClockError, UnknownFieldError
 from playbook.model import FieldSpec, Playbook
 
 _V = TypeVar("_V")
@@ -34,7 +34,9 @@ __all__ = [
     "check_unknown_fields",
     "coerce_field",
     "coerce_fields",
+    "field_from_text",
     "is_empty",
+    "parse_assignments",
     "playbook_zone",
     "require_now",
     "to_json_value",
@@ -587,3 +589,50 @@ def require_now(now: Any) -> datetime:
             hint="pass an aware datetime, e.g. datetime.now(UTC)",
         )
     return now.astimezone(UTC)
+
+
+_TRUE = frozenset({"true", "yes", "y", "t", "1", "是", "真"})
+_FALSE = frozenset({"false", "no", "n", "f", "0", "否", "假"})
+
+
+def field_from_text(text: str, spec: FieldSpec, separator: str) -> Any:
+    """A cell's text as the JSON-like value the field's kind expects (checked afterwards)."""
+    kind = spec.kind
+    try:
+        if kind == "integer":
+            return int(text.replace(",", ""))
+        if kind == "number":
+            return float(text.replace(",", ""))
+        if kind == "decimal":
+            return Decimal(text.replace(",", ""))
+    except (ValueError, ArithmeticError):
+        return text  # coerce_field reports it with the field's expected type
+    if kind == "boolean":
+        lowered = text.lower()
+        return True if lowered in _TRUE else False if lowered in _FALSE else text
+    if kind == "list":
+        return [item.strip() for item in text.split(separator) if item.strip()]
+    return text
+
+
+def parse_assignments(playbook: Playbook, pairs: Mapping[str, str]) -> dict[str, Any]:
+    """``FIELD=VALUE`` texts as typed values of the playbook's fields; an empty text clears.
+
+    Raises :class:`~playbook.errors.UnknownFieldError` (with a did-you-mean)
+    for a field the playbook does not declare, and
+    :class:`~playbook.errors.DealFieldError` for a value its type refuses.
+    """
+    out: dict[str, Any] = {}
+    for name, text in pairs.items():
+        spec = playbook.fields.get(name)
+        if spec is None:
+            known = list(playbook.fields)
+            raise UnknownFieldError(
+                f"the playbook {playbook.key} declares no field {name!r}",
+                hint=did_you_mean(name, known) or "fields: " + ", ".join(known[:20]),
+                details={"field": name},
+            )
+        stripped = text.strip()
+        raw = field_from_text(stripped, spec, ";") if stripped else None
+        out[name] = coerce_fields(playbook, {name: raw})[name]
+    return out

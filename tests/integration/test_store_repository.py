@@ -94,7 +94,8 @@ def test_advance_persists_the_move_and_its_history(
     assert (moved.stage, moved.version, moved.stage_entered_at) == ("offer", 4, later)
     assert moved.actions == {}  # a new stage visit starts with no completed actions
     kinds = [(h.kind, h.deal_version) for h in store.history("D-1")]
-    assert kinds == [("stage_change", 1), ("action", 2), ("stage_change", 4)]
+    # every version step is in the history, field edits included (kind "fields")
+    assert kinds == [("stage_change", 1), ("action", 2), ("fields", 3), ("stage_change", 4)]
     assert result.events[0].to_stage == "offer"  # type: ignore[union-attr]
 
 

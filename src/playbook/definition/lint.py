@@ -239,13 +239,13 @@ def _stage_names(playbook: Playbook, value: Any) -> list[str]:
 
 def _kpi_params(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter) -> None:
     """PB316: a metric without a parameter it needs; PB403: grouping by an ungroupable field;
-    PB320: a per-member target on a figure that does not add up over members."""
+    PB321: a per-member target on a figure that does not add up over members."""
     for index, kpi in enumerate(playbook.kpis):
         path: YamlPath = ("kpis", index)
         if kpi.per is not None and not _adds_up(kpi):
             reporter.report(
                 (*path, "per"),
-                "PB320",
+                "PB321",
                 f"metric {kpi.metric!r} does not add up over members: a per-member target "
                 "needs a count or a sum",
                 hint="remove `per`, or measure a count or sum (stage_entries, won_deals, "

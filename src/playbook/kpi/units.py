@@ -28,7 +28,6 @@ from playbook.kpi.periods import Period
 from playbook.model import Playbook, Stage
 from playbook.store.db import Database
 from playbook.store.models import Activity, StageChange
-from playbook.store.repository import LOG_KINDS
 
 __all__ = ["Query", "Units", "measuring", "reached", "report_instant", "unit_column", "within"]
 
@@ -101,7 +100,7 @@ class Units:
 
     def activities(self, kind: str | None) -> sa.FromClause:
         """Activities of ``kind`` (else of every kind logged) in the period: ``deal_id``."""
-        kinds = [kind] if kind else list(LOG_KINDS)
+        kinds = [kind] if kind else list(self.playbook.activity_ids)
         return (
             select(Activity.deal_id)
             .where(Activity.kind.in_(kinds), within(Activity.at, self.start, self.end))

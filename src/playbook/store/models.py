@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -181,6 +182,8 @@ class Deal(Base):
     last_activity_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer)
+    fields_set_at: Mapped[dict[str, Any]] = mapped_column(JsonDocument, server_default=text("'{}'"))
+    """Field id → ISO time it was last set in the tool (not by an import)."""
 
 
 class StageChange(Base):
@@ -219,10 +222,6 @@ class Activity(Base):
     __tablename__ = "activities"
     __table_args__ = (
         UniqueConstraint("deal_id", "deal_version", name="uq_activities_deal_version"),
-        CheckConstraint(
-            "kind IN ('call', 'meeting', 'email', 'note', 'visit', 'action')",
-            name="ck_activities_kind",
-        ),
         Index("ix_activities_kind_at", "kind", "at"),
     )
 

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from playbook import services
+from playbook import refusals, services
 from playbook.errors import AuthenticationError, InvalidBodyError
 from playbook.i18n import LANGUAGES
 from playbook.model import Playbook
@@ -113,7 +113,7 @@ def _signed_in(action: str | None) -> Callable[..., Caller]:
             if action is not None:
                 who = str(error.details.get("person") or "?")
                 deal = request.path_params.get("ref")
-                services.record(store, error, action, actor=who, roles=(), now=now, deal=deal)
+                refusals.record(store, error, action, actor=who, roles=(), now=now, deal=deal)
             raise
         request.state.lang = asked or credentials.person.language
         return Caller(store, credentials, now, asked)

@@ -17,7 +17,7 @@ from playbook.store.migrations.columns import JSON, surrogate_key
 from playbook.store.models import UtcDateTime
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0006"
 
 
 def upgrade() -> None:
