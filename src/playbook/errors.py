@@ -578,13 +578,10 @@ class PersonError(StoreError, ValueError):
     code = "PB620"
 
 
-class PersonNotFoundError(PersonError, KeyError):
+class PersonNotFoundError(PersonError, LookupError):
     """No person has this name."""
 
     code = "PB621"
-
-    def __str__(self) -> str:
-        return PlaybookError.__str__(self)
 
 
 class TokenError(StoreError, ValueError):

@@ -239,6 +239,9 @@ def _every_error() -> list[PlaybookError]:
         cls = getattr(errors, name)
         if name == "MoveBlockedError":
             made.append(cls("blocked", Decision(False, "D-1", "a", "b"), hint="h"))
+        elif name == "HookFailedError":
+            failures = [ValueError("the hook failed")]
+            made.append(cls("stored, a hook raised", deal="D-1", result=None, failures=failures))
         elif name == "InvalidPlaybookError":
             found = Diagnostic("p.yaml", 4, 1, "error", "PB301", "unknown stage")
             made.append(cls("p.yaml is not valid", [found], file="p.yaml"))
