@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook.errors import InvalidPlaybookError, PlaybookError
+from playbook.i18n import LANGUAGES, spoken
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -28,8 +29,10 @@ __all__ = [
     "EARLIEST",
     "LATEST",
     "Decorator",
+    "command_lang",
     "db_option",
     "format_option",
+    "lang_option",
     "load_playbook",
     "now_option",
     "open_database",
@@ -39,6 +42,7 @@ __all__ = [
     "parse_now",
     "playbook_option",
     "print_error",
+    "store_lang",
 ]
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -71,6 +75,50 @@ def format_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--format", "output_format", type=click.Choice(["text", "json"]), default="text"
     )(command)
+
+
+def lang_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--lang en|zh`` (stored as ``lang``), read from ``$PLAYBOOK_LANG`` when not given.
+
+    The one language option of every command that speaks; :func:`command_lang`
+    turns it (or its absence) into the language the command uses.
+    """
+    return click.option(
+        "--lang",
+        type=click.Choice(LANGUAGES),
+        envvar="PLAYBOOK_LANG",
+        help="Language of what the command prints (default: $PLAYBOOK_LANG, "
+        "else the playbook's language, else English).",
+    )(command)
+
+
+def command_lang(lang: str | None, playbook: Playbook | None = None) -> str:
+    """The one language a command speaks: ``--lang``/``$PLAYBOOK_LANG``, the playbook's, English.
+
+    Every command computes it once and passes it to everything it renders
+    (and to :func:`print_error`), so that one run never mixes two languages.
+    """
+    if lang:
+        return spoken(lang)
+    return spoken(playbook.language) if playbook is not None else "en"
+
+
+def store_lang(lang: str | None, store: DealStore) -> str:
+    """:func:`command_lang` for a command that reads the store without one playbook.
+
+    Without ``--lang`` it is the language of the latest version of the store's
+    playbooks when they all speak the same one, else English.
+    """
+    if lang:
+        return spoken(lang)
+    from playbook.services import registered_playbook
+
+    latest = dict(store.playbook_versions())  # ordered by id, version: the last one wins
+    spoken_by = set()
+    for playbook_id, version in latest.items():
+        registered = registered_playbook(store, playbook_id, version)
+        spoken_by.add(spoken(registered.language) if registered is not None else "en")
+    return spoken_by.pop() if len(spoken_by) == 1 else "en"
 
 
 def playbook_option(help_text: str, *, required: bool = False) -> Decorator:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from playbook.errors import ConflictError, DealNotFoundError, StoreError
 from playbook.store.db import Database
 from playbook.store.models import Activity, Deal, PlaybookRecord, StageChange
-from playbook.values import Actor, coerce_fields, require_now, to_json_value
+from playbook.values import Actor, coerce_fields, require_now, to_json_value, utc_iso
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -151,12 +151,12 @@ class StoredDeal:
             "region": self.region,
             "fields": dict(self.fields),
             "completed_actions": dict(self.actions),
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
+            "created_at": utc_iso(self.created_at),
+            "updated_at": utc_iso(self.updated_at),
             "updated_by": self.updated_by,
-            "stage_entered_at": _iso(self.stage_entered_at),
-            "last_activity_at": _iso(self.last_activity_at),
-            "closed_at": _iso(self.closed_at),
+            "stage_entered_at": utc_iso(self.stage_entered_at),
+            "last_activity_at": utc_iso(self.last_activity_at),
+            "closed_at": utc_iso(self.closed_at),
             "version": self.version,
         }
 
@@ -183,7 +183,7 @@ class HistoryEntry:
         data: dict[str, Any] = {
             "deal_version": self.deal_version,
             "kind": self.kind,
-            "at": _iso(self.at),
+            "at": utc_iso(self.at),
             "actor": self.actor,
             "stage": self.stage,
         }
@@ -581,7 +581,7 @@ def _compare_and_set(
             "read_version": deal.version,
             "version": current.version,
             "changed_by": current.updated_by,
-            "changed_at": _iso(current.updated_at),
+            "changed_at": utc_iso(current.updated_at),
         },
     )
 
@@ -676,7 +676,3 @@ def _activity_entry(row: Activity) -> HistoryEntry:
         action_id=row.action_id,
         evidence=row.evidence,
     )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
