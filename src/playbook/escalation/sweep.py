@@ -56,6 +56,7 @@ from playbook.escalation.outbox import DEFAULT_LEASE, DeliveryTally, deliver_pen
 from playbook.escalation.rules import Fired, PreparedRule
 from playbook.escalation.sinks import Sink
 from playbook.escalation.times import utc_iso
+from playbook.i18n import say
 from playbook.model import Calendar, Playbook
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.store.db import Database
@@ -73,12 +74,6 @@ _ESCALATIONS = cast(Table, EscalationRecord.__table__)
 _DELIVERIES = cast(Table, Delivery.__table__)
 _HOLDS = cast(Table, ConditionHold.__table__)
 _LIVE = ("open", "acked")
-_RESOLUTIONS = {
-    "in_stage": "the deal left the stage",
-    "since_last_activity": "an activity was logged",
-    "condition": "the condition no longer holds",
-    "date_passed": "the date changed",
-}
 
 
 @dataclass(slots=True)
@@ -151,7 +146,7 @@ def sweep(
             if explain_future:
                 report.warnings += _future_deals(unit, playbook, now)
             for rule in playbook.escalations:
-                compiled = PreparedRule(playbook, rule, calendar)
+                compiled = PreparedRule(playbook, rule, calendar, lang)
                 if not _sweep_rule(unit, compiled, report, names, lang, should_stop):
                     report.interrupted = True
                     return report
@@ -218,7 +213,7 @@ def _sweep_rule(
             threshold = query.threshold(rule, level, now)
             if threshold is None:
                 continue
-            message = rule.playbook.label(level.level.message, lang, fallback="")
+            message = rule.playbook.label(level.level.message, rule.lang, fallback="")
             found_rows = session.execute(query.candidates(rule, level, threshold)).all()
             # Deal order: concurrent sweeps then take the unique-index locks in the same order.
             rows = sorted(found_rows, key=lambda row: int(row.id))
@@ -325,8 +320,8 @@ def _resolve(session: Session, rule: PreparedRule, now: datetime) -> int:
     same = query.same_episode(rule)
     resolution = sa.case(
         (sa.and_(same, query.scope(rule)), sa.null()),
-        (same, "the rule no longer applies to the deal (its stage or `when` changed)"),
-        else_=_RESOLUTIONS[rule.kind],
+        (same, say("escalation.no_longer_applies", rule.lang)),
+        else_=say(f"escalation.resolved.{rule.kind}", rule.lang),
     )
     done = session.execute(
         update(_E)

@@ -5,7 +5,7 @@ One catalogue, read through :func:`say`: keys are dotted by area
 ``list.or``, ``unit.days``), each with one text per language of
 :data:`LANGUAGES`; ``{name}`` placeholders are filled with
 :meth:`str.format_map`. The texts are data, one TOML file per area next to
-this module (``common``, ``engine``, ``cli``, ``report``, ``handbook``), read
+this module (``common``, ``engine``, ``cli``, ``report``, ``handbook``, ``escalation``), read
 once, when a first message is asked for.
 
 A language the catalogue does not speak (or None) reads English. A key that is
@@ -30,7 +30,7 @@ __all__ = ["AREAS", "LANGUAGES", "area_messages", "catalogue", "join", "say", "s
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 """The languages every message is written in; English first, the fallback."""
 
-AREAS: tuple[str, ...] = ("common", "engine", "cli", "report", "handbook")
+AREAS: tuple[str, ...] = ("common", "engine", "cli", "report", "handbook", "escalation")
 """The catalogue's files, ``playbook/i18n/<area>.toml``."""
 
 _SPOKEN = frozenset(LANGUAGES)
