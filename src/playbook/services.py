@@ -28,6 +28,7 @@ from playbook.errors import (
 )
 from playbook.escalation import admin
 from playbook.escalation.admin import EscalationView
+from playbook.i18n import LANGUAGES
 from playbook.model import Playbook
 from playbook.runtime.deals import DealState, as_deal
 from playbook.runtime.decisions import ActionCompleted, Advance, Decision, StageChanged
@@ -243,6 +244,11 @@ def _reason(error: PlaybookError) -> str:
 
 
 def _refusal_details(error: PlaybookError) -> dict[str, Any]:
+    if isinstance(error, MoveBlockedError) and isinstance(error.decision, Decision):
+        # The reasons in every language: the history and the audit show the reader's.
+        reasons = error.decision.reasons
+        messages = {lang: "; ".join(r.text(lang) for r in reasons) for lang in LANGUAGES}
+        return {"codes": list(error.decision.codes), "messages": messages}
     if isinstance(error, MoveBlockedError):
         return {"codes": list(error.decision.codes)}
     return {key: value for key, value in error.details.items() if key != "recorded"}

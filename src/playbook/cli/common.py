@@ -111,14 +111,9 @@ def store_lang(lang: str | None, store: DealStore) -> str:
     """
     if lang:
         return spoken(lang)
-    from playbook.services import registered_playbook
+    from playbook.render.deals import Registered
 
-    latest = dict(store.playbook_versions())  # ordered by id, version: the last one wins
-    spoken_by = set()
-    for playbook_id, version in latest.items():
-        registered = registered_playbook(store, playbook_id, version)
-        spoken_by.add(spoken(registered.language) if registered is not None else "en")
-    return spoken_by.pop() if len(spoken_by) == 1 else "en"
+    return Registered(store).language()
 
 
 def playbook_option(help_text: str, *, required: bool = False) -> Decorator:
