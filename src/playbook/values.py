@@ -421,18 +421,25 @@ def utc_iso(moment: datetime | None) -> str | None:
     return aware.astimezone(UTC).isoformat()
 
 
-def shown_time(moment: datetime | None, tz: tzinfo, *, empty: str = "-") -> str:
+def shown_time(
+    moment: datetime | None, tz: tzinfo, *, empty: str = "-", exact: bool = False
+) -> str:
     """``2026-10-10 09:30 +08:00``: a time as people read it, on the playbook's clock.
 
     Every text, HTML and CSV output shows times this way (JSON keeps
     :func:`utc_iso`); a naive ``moment`` is read as UTC, None shows ``empty``.
+    ``exact`` adds the seconds (and microseconds, when there are any), for
+    files that are read back: ISO 8601 readers take the form as it is.
     """
     if moment is None:
         return empty
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     local = aware.astimezone(tz)
     offset = local.isoformat()[-6:]
-    return f"{local:%Y-%m-%d %H:%M} {offset}"
+    if not exact:
+        return f"{local:%Y-%m-%d %H:%M} {offset}"
+    fraction = f".{local.microsecond:06d}" if local.microsecond else ""
+    return f"{local:%Y-%m-%d %H:%M:%S}{fraction} {offset}"
 
 
 def to_utc_datetime(value: Any, tz: tzinfo) -> datetime:

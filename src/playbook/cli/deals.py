@@ -236,11 +236,15 @@ def export_command(
         language = store_lang(lang, store)
         names = _declared_fields(store, playbook_id)
         selected = store.list_deals(playbook_id=playbook_id, stage=stage, owner=owner)
+        write = functools.partial(
+            export_deals, selected, fmt=output_format, field_names=names, raw=raw
+        )
+        zone_of = Registered(store).of  # CSV times on each deal's playbook clock
         if output is None:
-            count = export_deals(selected, sys.stdout, output_format, field_names=names, raw=raw)
+            count = write(sys.stdout, zone_of=zone_of)
         else:
             with _replacing(output) as handle:
-                count = export_deals(selected, handle, output_format, field_names=names, raw=raw)
+                count = write(handle, zone_of=zone_of)
     if output is not None:
         click.echo(say("cli.deals.written", language, count=f"{count:,}", file=output), err=True)
     return 0

@@ -56,14 +56,14 @@ from playbook.escalation.outbox import DEFAULT_LEASE, DeliveryTally, deliver_pen
 from playbook.escalation.rules import Fired, PreparedRule
 from playbook.escalation.sinks import Sink
 from playbook.escalation.times import utc_iso
-from playbook.i18n import say
+from playbook.i18n import say, spoken
 from playbook.model import Calendar, Playbook
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.store.db import Database
 from playbook.store.escalation_models import ConditionHold, Delivery, EscalationRecord
 from playbook.store.fields import column_for
 from playbook.store.models import Deal
-from playbook.values import require_now
+from playbook.values import playbook_zone, require_now, shown_time
 
 __all__ = ["SweepReport", "sweep"]
 
@@ -144,7 +144,7 @@ def sweep(
     try:
         with _units(database, dry_run) as unit:
             if explain_future:
-                report.warnings += _future_deals(unit, playbook, now)
+                report.warnings += _future_deals(unit, playbook, now, lang)
             for rule in playbook.escalations:
                 compiled = PreparedRule(playbook, rule, calendar, lang)
                 if not _sweep_rule(unit, compiled, report, names, lang, should_stop):
@@ -364,15 +364,15 @@ def _missing_fields(session: Session, rule: PreparedRule, now: datetime) -> list
         missing = column_for(name, spec.type).is_(None)
         count = session.scalar(select(func.count()).select_from(Deal).where(*scope, missing))
         if count:
-            warnings.append(
-                f"rule {rule.rule.id}: {count} deal(s) in its stages have no {name!r} "
-                f"(imported before the field existed?): the rule cannot fire for them "
-                f"until {name} is filled in"
-            )
+            field = rule.playbook.label(spec.title, rule.lang, name)
+            words = {"rule": rule.rule.id, "count": count, "field": field}
+            warnings.append(say("escalation.missing_field", rule.lang, **words))
     return warnings
 
 
-def _future_deals(unit: UnitFactory, playbook: Playbook, now: datetime) -> list[str]:
+def _future_deals(
+    unit: UnitFactory, playbook: Playbook, now: datetime, lang: str | None
+) -> list[str]:
     with unit() as session:
         count = session.scalar(
             select(func.count())
@@ -381,10 +381,9 @@ def _future_deals(unit: UnitFactory, playbook: Playbook, now: datetime) -> list[
         )
     if not count:
         return []
-    return [
-        f"{count} deal(s) were created after {utc_iso(now)}: nothing can fire for them at that "
-        "time (is --now right?)"
-    ]
+    lang = spoken(lang or playbook.language)
+    shown = shown_time(now, playbook_zone(playbook))
+    return [say("escalation.future_deals", lang, count=count, now=shown)]
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from importlib.resources import files
 from types import MappingProxyType
 from typing import Literal
 
-__all__ = ["AREAS", "LANGUAGES", "area_messages", "catalogue", "join", "say", "spoken"]
+__all__ = ["AREAS", "LANGUAGES", "area_messages", "catalogue", "counted", "join", "say", "spoken"]
 
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 """The languages every message is written in; English first, the fallback."""
@@ -65,6 +65,11 @@ def say(key: str, lang: str | None, **values: object) -> str:
     except KeyError:
         raise KeyError(f"no message {key!r} in playbook.i18n") from None
     return texts[spoken(lang)].format_map(values)
+
+
+def counted(key: str, count: int, lang: str | None) -> str:
+    """``1 error``, ``2 errors`` (``2 个错误``): the message ``key.one`` or ``key.many``."""
+    return say(f"{key}.{'one' if count == 1 else 'many'}", lang, count=count)
 
 
 def spoken(lang: str | None) -> str:
