@@ -46,8 +46,33 @@ TITLED_TIER = (
 # The words of notations and formats that are code, not prose: Mermaid, Graphviz, SQL URLs,
 # file suffixes, the time zone name and the currency code.
 CODE_WORDS = frozenset(
-    "flowchart LR classDef fill stroke class br sqlite db csv json yaml md html "
-    "Asia Shanghai CNY has len and or not in true false".split()
+    [
+        "flowchart",
+        "LR",
+        "classDef",
+        "fill",
+        "stroke",
+        "class",
+        "br",
+        "sqlite",
+        "db",
+        "csv",
+        "json",
+        "yaml",
+        "md",
+        "html",
+        "Asia",
+        "Shanghai",
+        "CNY",
+        "has",
+        "len",
+        "and",
+        "or",
+        "not",
+        "in",
+        "true",
+        "false",
+    ]
 )
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 WORD = re.compile(r"[A-Za-z]{2,}")
@@ -125,8 +150,10 @@ def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
         "review": [["review", "--owner", "wang", "--week", "2026-W47", "--now", NOW]],
         "audit": [["audit"]],
         "validate": [["validate", book, "--summary"]],
-        "check": [["check", "--playbook", book, "--deal", str(ws.root / "deal.json")]
-        + ["--to", "initial_contact", "--now", NOW]],
+        "check": [
+            ["check", "--playbook", book, "--deal", str(ws.root / "deal.json")]
+            + ["--to", "initial_contact", "--now", NOW]
+        ],
         "next": [["next", "--playbook", book, "--deal", str(ws.root / "deal.json"), "--now", NOW]],
         "test": [["test", str(ws.root / "acme.test.yaml"), "--coverage"]],
         "paths": [["paths", book, "--now", NOW]],
@@ -215,7 +242,9 @@ def test_chinese_playbook_speaks_chinese_everywhere(
     assert not offenders, offenders
 
 
-def test_english_playbook_prints_no_chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_english_playbook_prints_no_chinese(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every command on a ``language: en`` playbook prints no CJK character."""
     ws = _workspace(tmp_path / "en", "en")
     offenders = {}
