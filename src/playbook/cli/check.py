@@ -257,18 +257,22 @@ def _reason_lines(reason: Reason, model: Playbook, lang: str) -> list[str]:
     if reason.failed:
         lines.append(f"      {say('cli.failed', lang)}: {', '.join(reason.failed)}")
     if reason.values:
-        shown = ", ".join(f"{k} = {_shown(v, lang)}" for k, v in reason.values.items())
+        shown = ", ".join(f"{k} = {_shown(v, lang, model, k)}" for k, v in reason.values.items())
         lines.append(f"      {say('cli.values', lang)}: {shown}")
     return lines
 
 
-def _shown(value: Any, lang: str) -> str:
+def _shown(value: Any, lang: str, model: Playbook, field_id: str) -> str:
+    """A field's value as the reader reads it: an enum value by its title, else as JSON."""
     from playbook.values import is_empty, to_json_value
 
     if is_empty(value):
         return say("cli.empty", lang)
     if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
         return str(value)
+    spec = model.fields.get(field_id)
+    if spec is not None and spec.value_titles:
+        return model.value_label(field_id, value, lang)
     return json.dumps(to_json_value(value), ensure_ascii=False)
 
 
