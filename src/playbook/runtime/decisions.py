@@ -25,14 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 from playbook.model import Duration, RequiredAction
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import DealState
-from playbook.values import to_json_value
+from playbook.values import shown_time, to_json_value
 
 __all__ = [
     "REASON_CODES",
@@ -244,14 +244,12 @@ class Reason:
 
 
 def format_local_time(moment: datetime, zone: tzinfo | None) -> str:
-    """``2026-03-16 09:30 Asia/Shanghai``: ``moment`` in ``zone``, named by its IANA key.
+    """``2026-03-16 09:30 +08:00``: ``moment`` in ``zone`` with its offset (UTC without one).
 
-    Abbreviations are not used: CST is China Standard Time and US Central Time.
+    The one form every text output shows times in (:func:`playbook.values.shown_time`);
+    abbreviations are not used: CST is China Standard Time and US Central Time.
     """
-    local = moment.astimezone(zone) if zone is not None else moment
-    name = getattr(zone, "key", None) or local.tzname() or ""
-    text = f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
-    return f"{text} {name}" if name else text
+    return shown_time(moment, zone if zone is not None else UTC)
 
 
 @dataclass(frozen=True, slots=True)
