@@ -221,3 +221,34 @@ def test_english_playbook_prints_no_chinese(
         if found:
             offenders[command] = "".join(found)
     assert not offenders, offenders
+
+
+def test_every_command_has_the_one_lang_option() -> None:
+    """Each command takes the shared ``--lang en|zh``, read from ``PLAYBOOK_LANG`` when absent."""
+    context = click.Context(cli)
+    for path in _leaves(cli):
+        command: click.Command | None = cli
+        for name in path.split():
+            assert isinstance(command, click.Group)
+            command = command.get_command(context, name)
+        assert command is not None
+        options = [p for p in command.params if "--lang" in getattr(p, "opts", ())]
+        assert len(options) == 1, path
+        assert options[0].envvar == "PLAYBOOK_LANG", path
+        assert isinstance(options[0].type, click.Choice), path
+        assert list(options[0].type.choices) == ["en", "zh"], path
+
+
+def test_playbook_lang_overrides_the_playbook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``PLAYBOOK_LANG=en`` makes a Chinese playbook's commands speak English; --lang wins."""
+    ws = _workspace(tmp_path / "zh", "zh")
+    capsys.readouterr()
+    monkeypatch.setenv("PLAYBOOK_LANG", "en")
+    assert main(["graph", ws.path("acme.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "entry: has(industry) and has(customer_tier)" in out
+    assert not CJK.search(out)
+    assert main(["graph", ws.path("acme.yaml"), "--lang", "zh"]) == 0
+    assert "进入条件：has(industry) and has(customer_tier)" in capsys.readouterr().out

@@ -10,7 +10,14 @@ import json
 
 import click
 
-from playbook.cli.common import db_option, format_option, lang_option, open_store, parse_now
+from playbook.cli.common import (
+    db_option,
+    format_option,
+    lang_option,
+    open_store,
+    parse_now,
+    store_lang,
+)
 from playbook.i18n import say
 
 __all__ = ["audit"]
@@ -45,7 +52,7 @@ def audit(
     after = parse_now(since, option="--since") if since is not None else None
     with open_store(url) as store:
         registered = Registered(store)
-        language = lang or registered.language()
+        language = store_lang(lang, store)
         zone = registered.common_zone()
         entries = list_refusals(store.database, deal=deal, since=after, action=action, limit=limit)
     if output_format == "json":

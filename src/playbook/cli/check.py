@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook.cli.common import (
+    command_lang,
+    lang_option,
     load_playbook,
     options,
     parse_actor,
@@ -33,7 +35,7 @@ from playbook.cli.common import (
     print_error,
 )
 from playbook.errors import DealError, PlaybookError
-from playbook.i18n import LANGUAGES, say, spoken
+from playbook.i18n import say
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -94,11 +96,7 @@ _common = options(
         default="text",
         show_default=True,
     ),
-    click.option(
-        "--lang",
-        type=click.Choice(LANGUAGES),
-        help="Language of the messages (default: the playbook's language).",
-    ),
+    lang_option,
 )
 """The options ``check`` and ``next`` share."""
 
@@ -180,7 +178,7 @@ def _read_inputs(
     # Read and check the deal here, so that a bad deal is reported before anything else.
     deal = as_deal(_read_deal(deal_path), model)
     return _Inputs(
-        engine, deal, parse_now(now, engine.calendar.timezone), lang or _default_lang(model)
+        engine, deal, parse_now(now, engine.calendar.timezone), command_lang(lang, model)
     )
 
 
@@ -204,10 +202,6 @@ def _read_deal(path: Path) -> Any:
             column=error.colno,
             hint="see the deal JSON form in docs/embedding.md",
         ) from error
-
-
-def _default_lang(model: Playbook) -> str:
-    return spoken(model.language)
 
 
 def _fail(error: PlaybookError, output_format: str) -> int:

@@ -7,9 +7,11 @@ The CLI is the edge of the system: it is the only place that reads the clock
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +31,7 @@ __all__ = [
     "EARLIEST",
     "LATEST",
     "Decorator",
+    "chosen_lang",
     "command_lang",
     "db_option",
     "format_option",
@@ -95,12 +98,29 @@ def lang_option(command: Callable[..., Any]) -> Callable[..., Any]:
 def command_lang(lang: str | None, playbook: Playbook | None = None) -> str:
     """The one language a command speaks: ``--lang``/``$PLAYBOOK_LANG``, the playbook's, English.
 
-    Every command computes it once and passes it to everything it renders
-    (and to :func:`print_error`), so that one run never mixes two languages.
+    Every command computes it once and passes it to everything it renders,
+    so that one run never mixes two languages; :func:`chosen_lang` then gives
+    it to whatever reports a failure after the command (:func:`print_error`).
     """
     if lang:
-        return spoken(lang)
-    return spoken(playbook.language) if playbook is not None else "en"
+        return _chosen(spoken(lang))
+    return _chosen(spoken(playbook.language) if playbook is not None else "en")
+
+
+_CHOSEN: ContextVar[str | None] = ContextVar("playbook_cli_lang", default=None)
+
+
+def _chosen(lang: str) -> str:
+    _CHOSEN.set(lang)
+    return lang
+
+
+def chosen_lang() -> str:
+    """The language the running command chose, else ``$PLAYBOOK_LANG``, else English.
+
+    For the error a command raises: ``main`` prints it in the command's language.
+    """
+    return _CHOSEN.get() or spoken(os.environ.get("PLAYBOOK_LANG"))
 
 
 def store_lang(lang: str | None, store: DealStore) -> str:
@@ -110,10 +130,10 @@ def store_lang(lang: str | None, store: DealStore) -> str:
     playbooks when they all speak the same one, else English.
     """
     if lang:
-        return spoken(lang)
+        return _chosen(spoken(lang))
     from playbook.render.deals import Registered
 
-    return Registered(store).language()
+    return _chosen(Registered(store).language())
 
 
 def playbook_option(help_text: str, *, required: bool = False) -> Decorator:

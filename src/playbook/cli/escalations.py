@@ -345,7 +345,7 @@ def snooze_command(handling: _Handling, escalation_id: int, until_text: str) -> 
             now=handling.now,
         )
         registered = Registered(store)
-        language = handling.lang or registered.language()
+        language = store_lang(handling.lang, store)
         shown = shown_time(view.snoozed_until, registered.zone(view.playbook_id), empty="?")
     snoozed = {"id": view.id, "actor": view.snoozed_by, "until": shown}
     click.echo(say("cli.escalations.snoozed", language, **snoozed))
