@@ -228,7 +228,8 @@ def test_next_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert out.splitlines() == [
         "E-9 is in Qualified (qualified)",
         "Open actions:",
-        "  - Technical exchange [tech_exchange] (presales)  OVERDUE since 2026-03-05 09:00 +08:00",
+        "  - Technical exchange [tech_exchange] (Presales engineer)  OVERDUE since "
+        "2026-03-05 09:00 +08:00",
         "Missing for Proposal:",
         "  fill in: Site visits (visits)",
         "  - PB544 cannot enter Proposal: Visit the site before the proposal.",

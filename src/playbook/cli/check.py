@@ -35,7 +35,7 @@ from playbook.cli.common import (
     print_error,
 )
 from playbook.errors import DealError, PlaybookError
-from playbook.i18n import say
+from playbook.i18n import join, say
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -303,12 +303,18 @@ def _action_lines(steps: NextSteps, engine: Engine, lang: str) -> list[str]:
 
     lines = [say("cli.open_actions", lang)]
     for item in steps.open_actions:
-        line = f"  - {item.titles[lang]} [{item.action.id}] ({', '.join(item.action.roles)})"
+        roles = join([_role_name(engine.playbook, r, lang) for r in item.action.roles], lang, None)
+        line = f"  - {item.titles[lang]} [{item.action.id}] ({roles})"
         if item.due is not None:
             due = format_local_time(item.due, engine.calendar.timezone)
             line += "  " + say("cli.overdue" if item.overdue else "cli.due", lang, due=due)
         lines.append(line)
     return lines
+
+
+def _role_name(model: Playbook, role_id: str, lang: str) -> str:
+    role = model.roles.get(role_id)
+    return model.label(role.title if role is not None else None, lang, role_id)
 
 
 def _move_lines(steps: NextSteps, lang: str) -> list[str]:
