@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from typing import TYPE_CHECKING, Any, Literal
 
+from playbook.i18n import say
+
 if TYPE_CHECKING:
     from playbook.conditions import Expr, FieldType
 
@@ -95,6 +97,11 @@ class Duration:
         amount = int(self.amount) if float(self.amount).is_integer() else self.amount
         return f"{amount} {self.unit.replace('_', ' ')}"
 
+    def words(self, lang: str | None) -> str:
+        """The duration as a reader of ``lang`` reads it: ``5 working days``, ``5 个工作日``."""
+        amount = int(self.amount) if float(self.amount).is_integer() else self.amount
+        return f"{amount} {say(f'unit.{self.unit}', lang)}"
+
 
 @dataclass(frozen=True, slots=True)
 class Calendar:
@@ -149,11 +156,17 @@ class FieldSpec:
     min_items: int | None = None
     max_items: int | None = None
     line: int = 0
+    value_titles: tuple[tuple[str, Text], ...] = ()
+    """The titles of enum values (and list items) that have one: ``(id, title)`` pairs."""
 
     @property
     def kind(self) -> str:
         """The field's type name (``decimal``, ``enum``...)."""
         return self.type.kind
+
+    def value_title(self, value: str) -> Text | None:
+        """The title of the enum value (or list item) ``value``, or None when it has none."""
+        return next((title for key, title in self.value_titles if key == value), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,3 +431,18 @@ class Playbook:
         if text is None:
             return fallback
         return text.get(lang or self.language, self.language)
+
+    def value_label(self, field_id: str, value: object, lang: str | None = None) -> str:
+        """A field's value as a reader sees it: an enum value (list item) by its title.
+
+        Values without a title, and fields that are not enums or lists, show
+        as text; a list shows its items joined by commas. Ids stay what JSON
+        and conditions use: only what people read changes.
+        """
+        spec = self.fields.get(field_id)
+        if isinstance(value, list | tuple | frozenset | set):
+            return ", ".join(self.value_label(field_id, item, lang) for item in value)
+        text = str(value)
+        if spec is None or not spec.value_titles:
+            return text
+        return self.label(spec.value_title(text), lang, text)

@@ -24,6 +24,7 @@ from playbook.errors import (
     PlaybookMismatchError,
     StoreError,
 )
+from playbook.i18n import LANGUAGES
 from playbook.runtime.decisions import Decision
 from playbook.store.audit import record_refusal
 from playbook.store.repository import DealStore
@@ -109,6 +110,11 @@ def _reason(error: PlaybookError) -> str:
 
 
 def _refusal_details(error: PlaybookError) -> dict[str, Any]:
+    if isinstance(error, MoveBlockedError) and isinstance(error.decision, Decision):
+        # The reasons in every language: the history and the audit show the reader's.
+        reasons = error.decision.reasons
+        messages = {lang: "; ".join(r.text(lang) for r in reasons) for lang in LANGUAGES}
+        return {"codes": list(error.decision.codes), "messages": messages}
     if isinstance(error, MoveBlockedError):
         return {"codes": list(error.decision.codes)}
     return {key: value for key, value in error.details.items() if key != "recorded"}

@@ -12,13 +12,13 @@ import copy
 import math
 import re
 import threading
-import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
-from typing import Any, NoReturn, TypeAlias, TypedDict, TypeVar
+from typing import Any, NoReturn, TypeAlias, TypedDict, TypeVar, overload
 
+from playbook.definition.build import zone_named
 from playbook.diagnostics import did_you_mean
 from playbook.errors import ActorError, DealFieldError, MissingClockError, UnknownFieldError
 from playbook.model import FieldSpec, Playbook
@@ -39,8 +39,10 @@ __all__ = [
     "parse_assignments",
     "playbook_zone",
     "require_now",
+    "shown_time",
     "to_json_value",
     "to_utc_datetime",
+    "utc_iso",
     "zone",
 ]
 
@@ -551,11 +553,56 @@ _ZONES: dict[str, tzinfo] = {}
 
 
 def zone(name: str) -> tzinfo:
-    """The zone database's zone called ``name``, cached."""
-    zone = _ZONES.get(name)
-    if zone is None:
-        zone = _ZONES[name] = zoneinfo.ZoneInfo(name)
-    return zone
+    """The zone database's zone called ``name``, cached (a name the database lacks reads UTC).
+
+    A playbook's timezone was checked when it was built (PB3xx), so an unknown
+    name only reaches here from a store written by another release.
+    """
+    found = _ZONES.get(name)
+    if found is None:
+        found = _ZONES[name] = zone_named(name) or UTC
+    return found
+
+
+@overload
+def utc_iso(moment: datetime) -> str: ...
+
+
+@overload
+def utc_iso(moment: None) -> None: ...
+
+
+def utc_iso(moment: datetime | None) -> str | None:
+    """``moment`` in ISO 8601 with the ``+00:00`` offset, for JSON (None stays None).
+
+    A naive datetime is read as UTC, as the store means it, never as the
+    machine's local time.
+    """
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat()
+
+
+def shown_time(
+    moment: datetime | None, tz: tzinfo, *, empty: str = "-", exact: bool = False
+) -> str:
+    """``2026-10-10 09:30 +08:00``: a time as people read it, on the playbook's clock.
+
+    Every text, HTML and CSV output shows times this way (JSON keeps
+    :func:`utc_iso`); a naive ``moment`` is read as UTC, None shows ``empty``.
+    ``exact`` adds the seconds (and microseconds, when there are any), for
+    files that are read back: ISO 8601 readers take the form as it is.
+    """
+    if moment is None:
+        return empty
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    local = aware.astimezone(tz)
+    offset = local.isoformat()[-6:]
+    if not exact:
+        return f"{local:%Y-%m-%d %H:%M} {offset}"
+    fraction = f".{local.microsecond:06d}" if local.microsecond else ""
+    return f"{local:%Y-%m-%d %H:%M:%S}{fraction} {offset}"
 
 
 def to_utc_datetime(value: Any, tz: tzinfo) -> datetime:

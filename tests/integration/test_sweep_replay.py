@@ -187,13 +187,8 @@ def test_replay_resolves_what_activities_and_the_stage_move_made_moot(
         )
         for view in list_escalations(replay_db)
     }
-    assert views[("D-1", "judge_intent_30", 1, "2026-05-06")] == (
-        "resolved",
-        "the deal left the stage",
-    )
-    assert views[("D-1", "follow_up_15", 2, "2026-04-29")] == (
-        "resolved",
-        "an activity was logged",
-    )
+    # The playbook speaks Chinese: so do the resolutions the sweeps record.
+    assert views[("D-1", "judge_intent_30", 1, "2026-05-06")] == ("resolved", "商机已离开该阶段")
+    assert views[("D-1", "follow_up_15", 2, "2026-04-29")] == ("resolved", "已登记跟进记录")
     assert views[("D-1", "follow_up_15", 2, "2026-06-23")] == ("open", None)
     assert views[("D-1", "judge_intent_30", 1, "2026-06-08")] == ("open", None)

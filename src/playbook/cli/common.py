@@ -7,9 +7,11 @@ The CLI is the edge of the system: it is the only place that reads the clock
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook.errors import InvalidPlaybookError, PlaybookError
+from playbook.i18n import LANGUAGES, spoken
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -28,8 +31,11 @@ __all__ = [
     "EARLIEST",
     "LATEST",
     "Decorator",
+    "chosen_lang",
+    "command_lang",
     "db_option",
     "format_option",
+    "lang_option",
     "load_playbook",
     "now_option",
     "open_database",
@@ -39,6 +45,7 @@ __all__ = [
     "parse_now",
     "playbook_option",
     "print_error",
+    "store_lang",
 ]
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -71,6 +78,62 @@ def format_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--format", "output_format", type=click.Choice(["text", "json"]), default="text"
     )(command)
+
+
+def lang_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--lang en|zh`` (stored as ``lang``), read from ``$PLAYBOOK_LANG`` when not given.
+
+    The one language option of every command that speaks; :func:`command_lang`
+    turns it (or its absence) into the language the command uses.
+    """
+    return click.option(
+        "--lang",
+        type=click.Choice(LANGUAGES),
+        envvar="PLAYBOOK_LANG",
+        help="Language of what the command prints (default: $PLAYBOOK_LANG, "
+        "else the playbook's language, else English).",
+    )(command)
+
+
+def command_lang(lang: str | None, playbook: Playbook | None = None) -> str:
+    """The one language a command speaks: ``--lang``/``$PLAYBOOK_LANG``, the playbook's, English.
+
+    Every command computes it once and passes it to everything it renders,
+    so that one run never mixes two languages; :func:`chosen_lang` then gives
+    it to whatever reports a failure after the command (:func:`print_error`).
+    """
+    if lang:
+        return _chosen(spoken(lang))
+    return _chosen(spoken(playbook.language) if playbook is not None else "en")
+
+
+_CHOSEN: ContextVar[str | None] = ContextVar("playbook_cli_lang", default=None)
+
+
+def _chosen(lang: str) -> str:
+    _CHOSEN.set(lang)
+    return lang
+
+
+def chosen_lang() -> str:
+    """The language the running command chose, else ``$PLAYBOOK_LANG``, else English.
+
+    For the error a command raises: ``main`` prints it in the command's language.
+    """
+    return _CHOSEN.get() or spoken(os.environ.get("PLAYBOOK_LANG"))
+
+
+def store_lang(lang: str | None, store: DealStore) -> str:
+    """:func:`command_lang` for a command that reads the store without one playbook.
+
+    Without ``--lang`` it is the language of the latest version of the store's
+    playbooks when they all speak the same one, else English.
+    """
+    if lang:
+        return _chosen(spoken(lang))
+    from playbook.render.deals import Registered
+
+    return _chosen(Registered(store).language())
 
 
 def playbook_option(help_text: str, *, required: bool = False) -> Decorator:

@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING
 import click
 
 from playbook.cli.common import (
+    command_lang,
     db_option,
     format_option,
+    lang_option,
     load_playbook,
     now_option,
     open_store,
     parse_now,
     playbook_option,
 )
-from playbook.i18n import LANGUAGES, join, say
+from playbook.i18n import join, say
 
 if TYPE_CHECKING:
     from playbook.store.importer import DealPlan, ImportReport
@@ -51,6 +53,7 @@ _MAX_SHOWN = 20
 )
 @click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000))
 @format_option
+@lang_option
 @db_option
 @now_option("The time to record, ISO 8601 (default: the clock). For tests and replays.")
 def import_command(
@@ -61,6 +64,7 @@ def import_command(
     dry_run: bool,
     batch_size: int,
     output_format: str,
+    lang: str | None,
     url: str | None,
     now: str | None,
 ) -> int:
@@ -69,12 +73,13 @@ def import_command(
     from playbook.store.mapping import read_mapping
 
     playbook, source = load_playbook(playbook_path)
+    language = command_lang(lang, playbook)
     at = parse_now(now)
     chosen = read_mapping(mapping) if mapping is not None else None
     with open_store(url) as store:
         if not dry_run:
             store.register_playbook(playbook, source, path=str(playbook_path), now=at)
-        with _progress(file) as progress:
+        with _progress(file, language) as progress:
             report = import_deals(
                 store,
                 playbook,
@@ -86,20 +91,21 @@ def import_command(
                 progress=progress,
                 dry_run=dry_run,
             )
-    lang = playbook.language if playbook.language in LANGUAGES else "en"
-    _print_import(report, output_format, lang)
+    _print_import(report, output_format, language)
     return 1 if report.errors else 0
 
 
 @contextmanager
-def _progress(file: Path) -> Iterator[Callable[[int], None] | None]:
+def _progress(file: Path, lang: str) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on stderr when it is a terminal; nothing when piped."""
     if not sys.stderr.isatty():
         yield None
         return
     with file.open("rb") as handle:
         total = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-    with click.progressbar(length=max(total - 1, 1), label="importing", file=sys.stderr) as bar:
+    with click.progressbar(
+        length=max(total - 1, 1), label=say("cli.deals.importing", lang), file=sys.stderr
+    ) as bar:
         done = 0
 
         def advance(rows: int) -> None:

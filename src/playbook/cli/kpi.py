@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook.cli.common import (
+    command_lang,
     db_option,
+    lang_option,
     load_playbook,
     now_option,
     open_database,
@@ -33,7 +35,7 @@ from playbook.cli.common import (
     playbook_option,
     warn_version_drift,
 )
-from playbook.i18n import LANGUAGES as _LANGS
+from playbook.i18n import say
 from playbook.render.kpi_formats import (
     KPI_FORMATS,
     REVIEW_FORMATS,
@@ -52,11 +54,7 @@ __all__ = ["kpi", "review"]
 _common_options = options(
     playbook_option("The playbook file (default: the only playbook registered in the store)."),
     db_option,
-    click.option(
-        "--lang",
-        type=click.Choice(_LANGS),
-        help="Language of titles and labels (default: the playbook's language).",
-    ),
+    lang_option,
     click.option(
         "--output",
         "-o",
@@ -114,7 +112,8 @@ def kpi(
     by = _groupings(groupings)
     with open_database(url) as database:
         playbook = _playbook(database, playbook_path)
-        warn_version_drift(database, playbook, lang)
+        language = command_lang(lang, playbook)
+        warn_version_drift(database, playbook, language)
         chosen = _period(playbook, period, first_day, last_day, at)
         # Only the table shows team subtotals under a by-owner KPI's owners.
         subtotals = output_format == "table"
@@ -124,10 +123,11 @@ def kpi(
         # Only the HTML page draws the funnel, the cycle times and the stuck deals.
         charts = dashboard(database, report) if output_format == "html" else None
     color = output is None and _terminal()
-    _write(render_kpis(report, output_format, lang=lang, color=color, dashboard=charts), output)
+    text = render_kpis(report, output_format, lang=language, color=color, dashboard=charts)
+    _write(text, output, language)
     if output_format != "table":
         for note in report.notes:
-            click.echo(f"note: {note}", err=True)
+            click.echo(say("cli.note", language, text=note), err=True)
     return 1 if check and report.failing() else 0
 
 
@@ -157,11 +157,14 @@ def review(
     at = parse_now(now)
     with open_database(url) as database:
         playbook = _playbook(database, playbook_path)
-        warn_version_drift(database, playbook, lang)
+        language = command_lang(lang, playbook)
+        warn_version_drift(database, playbook, language)
         chosen = parse_week(week, at, playbook.timezone)
-        found = weekly_review(database, playbook, chosen, now=at, owner=owner, team=team, lang=lang)
+        found = weekly_review(
+            database, playbook, chosen, now=at, owner=owner, team=team, lang=language
+        )
     color = output is None and _terminal()
-    _write(render_weekly_review(found, output_format, lang=lang, color=color), output)
+    _write(render_weekly_review(found, output_format, lang=language, color=color), output, language)
     return 0
 
 
@@ -213,9 +216,9 @@ def _terminal() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-def _write(text: str, output: Path | None) -> None:
+def _write(text: str, output: Path | None, lang: str) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
     output.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {output}", err=True)
+    click.echo(say("cli.wrote", lang, file=output), err=True)

@@ -338,15 +338,26 @@ def _unique_items(
 # --- fields and conditions -------------------------------------------------------------
 
 
+def _value_id(value: Any) -> str:
+    """An enum value's id: the value itself, or the ``id`` of ``{id: key, title: ...}``."""
+    return str(value["id"]) if isinstance(value, Mapping) else str(value)
+
+
+def _value_titles(values: Iterable[Any]) -> tuple[tuple[str, Text], ...]:
+    titles = ((_value_id(v), _text(v.get("title"))) for v in values if isinstance(v, Mapping))
+    return tuple((key, title) for key, title in titles if title is not None)
+
+
 def _fields(ctx: _Context) -> dict[str, FieldSpec]:
     out: dict[str, FieldSpec] = {}
     for fid, raw in (ctx.data.get("fields") or {}).items():
         path: YamlPath = ("fields", fid)
-        values = raw.get("values")
+        values = [_value_id(value) for value in raw.get("values") or ()]
         kind = raw["type"]
         out[fid] = FieldSpec(
             id=fid,
             type=FieldType(kind, tuple(values) if values else None),
+            value_titles=_value_titles(raw.get("values") or ()),
             title=_text(raw.get("title")),
             description=_text(raw.get("description")),
             minimum=_bound(ctx, path, kind, raw, "min"),

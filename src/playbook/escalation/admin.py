@@ -55,6 +55,7 @@ class EscalationView:
     snoozed_by: str | None = None
     snoozed_until: datetime | None = None
     snooze_reason: str | None = None
+    playbook_id: str = ""
 
     @classmethod
     def of(cls, record: EscalationRecord, external_id: str | None) -> EscalationView:
@@ -76,6 +77,7 @@ class EscalationView:
             snoozed_by=record.snoozed_by,
             snoozed_until=record.snoozed_until,
             snooze_reason=record.snooze_reason,
+            playbook_id=record.playbook_id,
         )
 
     def to_dict(self) -> dict[str, Any]:

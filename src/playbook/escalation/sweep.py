@@ -56,13 +56,14 @@ from playbook.escalation.outbox import DEFAULT_LEASE, DeliveryTally, deliver_pen
 from playbook.escalation.rules import Fired, Pinned, PreparedRule
 from playbook.escalation.sinks import Sink
 from playbook.escalation.times import utc_iso
+from playbook.i18n import say, spoken
 from playbook.model import Calendar, Playbook
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.store.db import Database
 from playbook.store.escalation_models import ConditionHold, Delivery, EscalationRecord
 from playbook.store.fields import column_for
 from playbook.store.models import Deal, Person
-from playbook.values import require_now
+from playbook.values import playbook_zone, require_now, shown_time
 
 __all__ = ["SweepReport", "sweep"]
 
@@ -73,12 +74,6 @@ _ESCALATIONS = cast(Table, EscalationRecord.__table__)
 _DELIVERIES = cast(Table, Delivery.__table__)
 _HOLDS = cast(Table, ConditionHold.__table__)
 _LIVE = ("open", "acked")
-_RESOLUTIONS = {
-    "in_stage": "the deal left the stage",
-    "since_last_activity": "an activity was logged",
-    "condition": "the condition no longer holds",
-    "date_passed": "the date changed",
-}
 
 
 @dataclass(slots=True)
@@ -153,8 +148,8 @@ def sweep(
     try:
         with _units(database, dry_run) as unit:
             if explain_future:
-                report.warnings += _future_deals(unit, playbook, now)
-            for compiled in _prepared_rules(playbook, pinned or {}):
+                report.warnings += _future_deals(unit, playbook, now, lang)
+            for compiled in _prepared_rules(playbook, pinned or {}, lang):
                 if not _sweep_rule(unit, compiled, report, names, lang, should_stop):
                     report.interrupted = True
                     return report
@@ -169,7 +164,9 @@ def sweep(
     return report
 
 
-def _prepared_rules(playbook: Playbook, pinned: Mapping[int, Playbook]) -> Iterator[PreparedRule]:
+def _prepared_rules(
+    playbook: Playbook, pinned: Mapping[int, Playbook], lang: str | None
+) -> Iterator[PreparedRule]:
     """Every rule to evaluate: those of each pinned version on its deals, then ``playbook``'s
     on every other deal (all of them when nothing is pinned)."""
     passes: list[tuple[Playbook, Pinned | None]] = [
@@ -180,7 +177,7 @@ def _prepared_rules(playbook: Playbook, pinned: Mapping[int, Playbook]) -> Itera
     for model, deals in passes:
         calendar = _calendar(model)
         for rule in model.escalations:
-            yield PreparedRule(model, rule, calendar, pinned=deals)
+            yield PreparedRule(model, rule, calendar, pinned=deals, lang=lang)
 
 
 UnitFactory = Callable[[], AbstractContextManager[Session]]
@@ -236,7 +233,7 @@ def _sweep_rule(
             threshold = query.threshold(rule, level, now)
             if threshold is None:
                 continue
-            message = rule.playbook.label(level.level.message, lang, fallback="")
+            message = rule.playbook.label(level.level.message, rule.lang, fallback="")
             found_rows = session.execute(query.candidates(rule, level, threshold)).all()
             # Deal order: concurrent sweeps then take the unique-index locks in the same order.
             rows = sorted(found_rows, key=lambda row: int(row.id))
@@ -364,8 +361,8 @@ def _resolve(session: Session, rule: PreparedRule, now: datetime) -> int:
     same = query.same_episode(rule)
     resolution = sa.case(
         (sa.and_(same, query.scope(rule)), sa.null()),
-        (same, "the rule no longer applies to the deal (its stage or `when` changed)"),
-        else_=_RESOLUTIONS[rule.kind],
+        (same, say("escalation.no_longer_applies", rule.lang)),
+        else_=say(f"escalation.resolved.{rule.kind}", rule.lang),
     )
     done = session.execute(
         update(_E)
@@ -409,15 +406,15 @@ def _missing_fields(session: Session, rule: PreparedRule, now: datetime) -> list
         missing = column_for(name, spec.type).is_(None)
         count = session.scalar(select(func.count()).select_from(Deal).where(*scope, missing))
         if count:
-            warnings.append(
-                f"rule {rule.rule.id}: {count} deal(s) in its stages have no {name!r} "
-                f"(imported before the field existed?): the rule cannot fire for them "
-                f"until {name} is filled in"
-            )
+            field = rule.playbook.label(spec.title, rule.lang, name)
+            words = {"rule": rule.rule.id, "count": count, "field": field}
+            warnings.append(say("escalation.missing_field", rule.lang, **words))
     return warnings
 
 
-def _future_deals(unit: UnitFactory, playbook: Playbook, now: datetime) -> list[str]:
+def _future_deals(
+    unit: UnitFactory, playbook: Playbook, now: datetime, lang: str | None
+) -> list[str]:
     with unit() as session:
         count = session.scalar(
             select(func.count())
@@ -426,10 +423,9 @@ def _future_deals(unit: UnitFactory, playbook: Playbook, now: datetime) -> list[
         )
     if not count:
         return []
-    return [
-        f"{count} deal(s) were created after {utc_iso(now)}: nothing can fire for them at that "
-        "time (is --now right?)"
-    ]
+    lang = spoken(lang or playbook.language)
+    shown = shown_time(now, playbook_zone(playbook))
+    return [say("escalation.future_deals", lang, count=count, now=shown)]
 
 
 # --- helpers ------------------------------------------------------------------------------

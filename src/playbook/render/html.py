@@ -22,6 +22,7 @@ from playbook.kpi.report import kpi_unit
 from playbook.kpi.targets import CUMULATIVE_METRICS
 from playbook.render.labels import as_of_text, format_value, status_word
 from playbook.render.table import display_width, group_text, target_text, value_text
+from playbook.values import playbook_zone, shown_time
 
 if TYPE_CHECKING:
     from playbook.kpi.charts import Dashboard, FunnelStep, Histogram
@@ -99,7 +100,7 @@ def _header(dash: Dashboard, title: str, lang: str) -> str:
     report = dash.report
     period = report.period
     elapsed = report.elapsed
-    computed = report.computed_at.strftime("%Y-%m-%d %H:%M UTC")
+    computed = shown_time(report.computed_at, playbook_zone(report.playbook))
     return (
         '<header class="top">'
         f'<div><div class="eyebrow">{_e(say("report.report_title", lang))}</div>'

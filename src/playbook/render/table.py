@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from playbook.i18n import say
+from playbook.i18n import join, say
 from playbook.kpi.report import kpi_unit
 from playbook.render.labels import as_of_text, format_value, status_word
 
@@ -120,7 +120,7 @@ def _gap_text(result: KpiResult, unit: str, currency: str | None, lang: str | No
         return ""
     sign = "+" if result.gap > 0 else ""
     if unit == "ratio":
-        return f"{sign}{result.gap * 100:.1f} pp"
+        return say("report.points", lang, value=f"{sign}{result.gap * 100:.1f}")
     return sign + format_value(result.gap, unit, currency=currency, lang=lang)
 
 
@@ -233,7 +233,11 @@ def _deal_block(playbook: Playbook, item: ReviewedDeal, lang: str, color: bool) 
         head += f"  ({say('report.closed_this_week', lang)})"
     if color and item.escalations:
         head = f"{_COLOURS['missed']}{head}{_RESET}"
-    done = ", ".join(f"{kind} ×{count}" for kind, count in sorted(item.activities.items()))
+    done = join(
+        [f"{_activity(kind, lang)} ×{count}" for kind, count in sorted(item.activities.items())],
+        lang,
+        last=None,
+    )
     moves = ", ".join(f"{move.from_stage} → {move.to_stage}" for move in item.moves)
     lines = [head, f"  {say('report.this_week', lang)}: {done or say('report.nothing', lang)}"]
     if moves:
@@ -241,5 +245,13 @@ def _deal_block(playbook: Playbook, item: ReviewedDeal, lang: str, color: bool) 
     if item.missing:
         lines.append(f"  {say('report.missing', lang)}: " + "; ".join(item.missing))
     for escalation in item.escalations:
-        lines.append(f"  ! {escalation.rule} (L{escalation.level}, {escalation.status})")
+        status = say(f"cli.status.{escalation.status}", lang)
+        lines.append(f"  ! {escalation.rule} (L{escalation.level}, {status})")
     return lines
+
+
+_ACTIVITIES = frozenset({"action", "call", "meeting", "email", "note", "visit"})
+
+
+def _activity(kind: str, lang: str | None) -> str:
+    return say(f"cli.activity.{kind}", lang) if kind in _ACTIVITIES else kind

@@ -46,6 +46,7 @@ from playbook.values import (
     require_now,
     to_json_value,
     to_utc_datetime,
+    utc_iso,
 )
 
 __all__ = [
@@ -190,11 +191,11 @@ class DealState:
             "playbook": self.playbook_id,
             "playbook_version": self.playbook_version,
             "stage": self.stage,
-            "stage_entered_at": _iso(self.stage_entered_at),
+            "stage_entered_at": utc_iso(self.stage_entered_at),
             "owner": self.owner,
             "team": self.team,
-            "created_at": _iso(self.created_at),
-            "last_activity_at": _iso(self.last_activity_at),
+            "created_at": utc_iso(self.created_at),
+            "last_activity_at": utc_iso(self.last_activity_at),
             "version": self.version,
             "fields": {key: to_json_value(value) for key, value in self.fields.items()},
             "completed_actions": {
@@ -628,7 +629,3 @@ def unknown_action(playbook: Playbook, stage: str, action_id: str) -> UnknownAct
         hint=hint,
         details={"stage": stage, "action": action_id, "actions": here},
     )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

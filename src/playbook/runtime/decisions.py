@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -43,7 +43,7 @@ from playbook.runtime.forms import (
     ReasonKind,
     StageChangedDict,
 )
-from playbook.values import FrozenMap, to_json_value
+from playbook.values import FrozenMap, shown_time, to_json_value
 
 __all__ = [
     "REASON_CODES",
@@ -272,14 +272,12 @@ class Reason(NamedTuple):
 
 
 def format_local_time(moment: datetime, zone: tzinfo | None) -> str:
-    """``2026-03-16 09:30 Asia/Shanghai``: ``moment`` in ``zone``, named by its IANA key.
+    """``2026-03-16 09:30 +08:00``: ``moment`` in ``zone`` with its offset (UTC without one).
 
-    Abbreviations are not used: CST is China Standard Time and US Central Time.
+    The one form every text output shows times in (:func:`playbook.values.shown_time`);
+    abbreviations are not used: CST is China Standard Time and US Central Time.
     """
-    local = moment.astimezone(zone) if zone is not None else moment
-    name = getattr(zone, "key", None) or local.tzname() or ""
-    text = f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
-    return f"{text} {name}" if name else text
+    return shown_time(moment, zone if zone is not None else UTC)
 
 
 class Explainer(Protocol):

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-__all__ = ["ActionDone", "DealChange", "HistoryEntry", "StageMove", "StoredDeal", "iso_time"]
+from playbook.values import utc_iso
+
+__all__ = ["ActionDone", "DealChange", "HistoryEntry", "StageMove", "StoredDeal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +117,12 @@ class StoredDeal:
             "region": self.region,
             "fields": dict(self.fields),
             "completed_actions": dict(self.actions),
-            "created_at": iso_time(self.created_at),
-            "updated_at": iso_time(self.updated_at),
+            "created_at": utc_iso(self.created_at),
+            "updated_at": utc_iso(self.updated_at),
             "updated_by": self.updated_by,
-            "stage_entered_at": iso_time(self.stage_entered_at),
-            "last_activity_at": iso_time(self.last_activity_at),
-            "closed_at": iso_time(self.closed_at),
+            "stage_entered_at": utc_iso(self.stage_entered_at),
+            "last_activity_at": utc_iso(self.last_activity_at),
+            "closed_at": utc_iso(self.closed_at),
             "version": self.version,
         }
 
@@ -147,7 +149,7 @@ class HistoryEntry:
         data: dict[str, Any] = {
             "deal_version": self.deal_version,
             "kind": self.kind,
-            "at": iso_time(self.at),
+            "at": utc_iso(self.at),
             "actor": self.actor,
             "stage": self.stage,
         }
@@ -163,8 +165,3 @@ class HistoryEntry:
         if self.actor_roles:
             data["actor_roles"] = list(self.actor_roles)
         return data
-
-
-def iso_time(value: datetime | None) -> str | None:
-    """``value`` as ISO 8601 text in UTC; None stays None."""
-    return None if value is None else value.astimezone(UTC).isoformat()

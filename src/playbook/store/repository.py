@@ -40,9 +40,8 @@ from playbook.store.records import (
     HistoryEntry,
     StageMove,
     StoredDeal,
-    iso_time,
 )
-from playbook.values import Actor, coerce_fields, require_now, to_json_value
+from playbook.values import Actor, coerce_fields, require_now, to_json_value, utc_iso
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -488,7 +487,7 @@ def _compare_and_set(
             "read_version": deal.version,
             "version": current.version,
             "changed_by": current.updated_by,
-            "changed_at": iso_time(current.updated_at),
+            "changed_at": utc_iso(current.updated_at),
         },
     )
 
