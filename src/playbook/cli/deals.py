@@ -463,7 +463,6 @@ def log(
 )
 @_retry_option
 @format_option
-@lang_option
 @_store_options
 def set_command(
     deal_id: str,
