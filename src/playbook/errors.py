@@ -72,6 +72,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from playbook.i18n import Message, as_message
+
 if TYPE_CHECKING:
     from playbook.diagnostics import Diagnostic
 
@@ -118,18 +120,23 @@ __all__ = [
 class PlaybookError(Exception):
     """Root of every error that playbook raises on purpose.
 
-    ``message`` says what went wrong and what to do; ``hint`` may add a
-    did-you-mean. Position attributes are set when the error comes from a file.
+    ``msg`` (a :class:`~playbook.i18n.Message`) says what went wrong and what to
+    do, in any language of the catalogue; ``hint_msg`` may add a did-you-mean.
+    Playbook's own code always passes messages; a plain string (an embedder's
+    subclass, say) is accepted and shown as it is in every language.
+    ``message`` and ``hint`` are their English texts, as is ``str(error)``.
+    Position attributes are set when the error comes from a file.
     """
 
     code: ClassVar[str] = "PB000"
     exit_code: ClassVar[int] = 2
+    http_status: ClassVar[int] = 400
 
     def __init__(
         self,
-        message: str,
+        message: Message | str,
         *,
-        hint: str | None = None,
+        hint: Message | str | None = None,
         file: str | None = None,
         line: int | None = None,
         column: int | None = None,
@@ -137,9 +144,10 @@ class PlaybookError(Exception):
         code: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        self.msg = as_message(message)
+        # A plain string (an embedder's own words) is kept as it is, in every language.
+        self.hint_msg = None if hint is None else as_message(hint)
+        super().__init__(str(self.msg))
         self.file = file
         self.line = line
         self.column = column
@@ -149,7 +157,34 @@ class PlaybookError(Exception):
             # A finer code from the same area (e.g. PB103 for a duplicate key).
             self.code = code  # type: ignore[misc]
 
+    @property
+    def message(self) -> str:
+        """What went wrong and what to do, in English."""
+        return self.msg.render("en")
+
+    @property
+    def hint(self) -> str | None:
+        """The hint in English, or None."""
+        return self.hint_in("en")
+
+    def message_in(self, lang: str | None) -> str:
+        """The message in ``lang`` (English for None or a language the catalogue lacks)."""
+        return self.msg.render(lang)
+
+    def hint_in(self, lang: str | None) -> str | None:
+        """The hint in ``lang``, or None when there is none."""
+        return None if self.hint_msg is None else self.hint_msg.render(lang)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt without calling __init__ (subclasses take other arguments),
+        # then the attributes, code and details included, restored as they were.
+        return (_restore, (type(self), self.args), self.__dict__)
+
     def __str__(self) -> str:
+        return self.text_in("en")
+
+    def text_in(self, lang: str | None) -> str:
+        """The one-line form, ``file:line:col: CODE message (hint)``, in ``lang``."""
         where = ""
         if self.file:
             where = self.file
@@ -158,21 +193,39 @@ class PlaybookError(Exception):
                 if self.column:
                     where += f":{self.column}"
             where += ": "
-        text = f"{where}{self.code} {self.message}"
-        if self.hint:
-            text += f" ({self.hint})"
+        text = f"{where}{self.code} {self.message_in(lang)}"
+        hint = self.hint_in(lang)
+        if hint:
+            text += f" ({hint})"
         return text
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description of the error, for ``--format json``."""
-        data: dict[str, Any] = {"code": self.code, "message": self.message}
-        for key in ("hint", "file", "line", "column", "path"):
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        """A JSON-ready description of the error (message and hint in ``lang``).
+
+        Keys: ``code``, ``message``, ``http_status`` and, when set, ``hint``,
+        ``file``, ``line``, ``column``, ``path``, ``details``.
+        """
+        data: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message_in(lang),
+            "http_status": self.http_status,
+        }
+        hint = self.hint_in(lang)
+        if hint is not None:
+            data["hint"] = hint
+        for key in ("file", "line", "column", "path"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
         if self.details:
             data["details"] = self.details
         return data
+
+
+def _restore(cls: type[PlaybookError], args: tuple[Any, ...]) -> PlaybookError:
+    error = cls.__new__(cls)
+    error.args = args
+    return error
 
 
 class InputFileError(PlaybookError, ValueError):
@@ -187,7 +240,9 @@ class InvalidPlaybookError(PlaybookError, ValueError):
     code = "PB200"
     exit_code = 2  # bad input to the command that needed the playbook (validate itself says 1)
 
-    def __init__(self, message: str, diagnostics: Sequence[Diagnostic], **kw: Any) -> None:
+    def __init__(
+        self, message: Message | str, diagnostics: Sequence[Diagnostic], **kw: Any
+    ) -> None:
         super().__init__(message, **kw)
         self.diagnostics = list(diagnostics)
 
@@ -300,7 +355,7 @@ class MoveBlockedError(PlaybookError):
     code = "PB540"
     exit_code = 1
 
-    def __init__(self, message: str, decision: BlockedMove, **kw: Any) -> None:
+    def __init__(self, message: Message | str, decision: BlockedMove, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.decision = decision
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from playbook.definition.loader import Document, YamlPath
 from playbook.definition.report import positioned
 from playbook.diagnostics import Diagnostic, closest, path_to_str
+from playbook.i18n import Message
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -269,28 +270,36 @@ class _Describer:
         key_path = (*failure.path, name)
         if failure.keyword == "enum":
             allowed = list(failure.expected)
-            message = f"the key '{name}' is not allowed in {self._mapping_kind(failure, allowed)}"
+            message = Message(
+                "diag.schema.key_not_allowed",
+                name=name,
+                mapping_kind=self._mapping_kind(failure, allowed),
+            )
             # A key the format knows elsewhere is no typo: list what fits here instead.
             meant = None if name in _property_names() else _close(name, allowed)
             return self._unknown_key(key_path, message, meant, allowed)
         hint = self._comma_hint(key_path) if self.document.value_at(key_path) is None else None
         words = _pattern_words(failure.expected)
-        message = f"the key '{name}' in {failure.where} is not {words}"
+        message = Message("diag.schema.key_not", name=name, where=failure.where, words=words)
         return self.at(key_path, "PB204", message, hint=hint, key=True, extra={"bad_key": True})
 
     def _unknown_key(
-        self, key_path: YamlPath, message: str, meant: str | None, allowed: Sequence[str]
+        self, key_path: YamlPath, message: Message, meant: str | None, allowed: Sequence[str]
     ) -> Diagnostic:
-        hint = f"did you mean '{meant}'?" if meant else f"allowed here: {_listed(allowed)}"
+        hint = (
+            Message("diag.schema.did_you_mean", meant=meant)
+            if meant
+            else Message("diag.schema.allowed_here", listed=_listed(allowed))
+        )
         extra = {"mapping": path_to_str(key_path[:-1]), "meant": meant} if meant else {}
         return self.at(key_path, "PB202", message, hint=hint, key=True, extra=extra)
 
-    def _comma_hint(self, path: YamlPath) -> str | None:
+    def _comma_hint(self, path: YamlPath) -> Message | None:
         """For an empty value in a ``{...}`` mapping: the comma that most likely made it."""
         parent = self.document.mark(path[:-1])
         if self.document.text[parent.index : parent.index + 1] != "{":
             return None
-        return "in {a: b, c} a comma starts a new key: put text that has a comma in quotes"
+        return Message("diag.schema.comma_starts_key")
 
     def _mapping_kind(self, failure: _Failure, allowed: Sequence[str]) -> str:
         mapping = self.document.value_at(failure.path)
@@ -309,11 +318,15 @@ class _Describer:
         hint = None
         if failure.instance is None:
             hint = self._comma_hint(failure.path) if failure.path else None
-            hint = hint or "the value is missing: write one after the colon, or remove the key"
+            hint = hint or Message("diag.schema.value_missing_write_one")
         elif "string" in types and isinstance(failure.instance, bool | int | float):
-            hint = f'put it in quotes to make it text: "{_plain_text(failure.instance)}"'
+            hint = Message(
+                "diag.schema.put_quotes_make_text", plain_text=_plain_text(failure.instance)
+            )
         found = _describe_value(failure.instance)
-        message = f"{failure.where} should be {_expected(types)}, not {found}"
+        message = Message(
+            "diag.schema.should_not", where=failure.where, expected=_expected(types), found=found
+        )
         yield self.at(failure.path, "PB201", message, hint=hint)
 
     def _required(self, failure: _Failure) -> Iterator[Diagnostic]:
@@ -321,12 +334,13 @@ class _Describer:
         for name in failure.expected:
             if isinstance(failure.instance, Mapping) and name not in failure.instance:
                 about = properties.get(name, {}).get("description")
-                message = f"{failure.where} needs the key '{name}'"
-                missing = self._missing(failure.path, message, [name], about)
+                message = Message("diag.schema.needs_key", where=failure.where, name=name)
+                hint = Message("common.text", text=about) if about else None
+                missing = self._missing(failure.path, message, [name], hint)
                 yield dataclasses.replace(missing, path=path_to_str((*failure.path, name)))
 
     def _missing(
-        self, path: YamlPath, message: str, names: Sequence[str], hint: str | None = None
+        self, path: YamlPath, message: Message, names: Sequence[str], hint: Message | None = None
     ) -> Diagnostic:
         extra = {"mapping": path_to_str(path), "missing": tuple(names)}
         return self.at(path, "PB203", message, hint=hint, key=True, extra=extra)
@@ -337,68 +351,102 @@ class _Describer:
         for name in failure.instance:
             if name in known or any(re.search(p, name) for p in patterns):
                 continue
-            message = f"unknown key '{name}' in {failure.where}"
+            message = Message("diag.schema.unknown_key", name=name, where=failure.where)
             yield self._unknown_key((*failure.path, name), message, _close(name, known), known)
 
     def _enum(self, failure: _Failure) -> Iterator[Diagnostic]:
         allowed = [str(a) for a in failure.expected]
         value = failure.instance
         shown = repr(value) if isinstance(value, str) else _describe_value(value)
-        message = f"{failure.where} is {shown}, which is not one of: {_listed(allowed)}"
+        message = Message(
+            "diag.schema.which_not_one", where=failure.where, shown=shown, listed=_listed(allowed)
+        )
         meant = _close(value, allowed) if isinstance(value, str) else None
         yield self.at(
-            failure.path, "PB204", message, hint=f"did you mean '{meant}'?" if meant else None
+            failure.path,
+            "PB204",
+            message,
+            hint=Message("diag.schema.did_you_mean", meant=meant) if meant else None,
         )
 
     def _const(self, failure: _Failure) -> Iterator[Diagnostic]:
-        yield self.at(failure.path, "PB204", f"{failure.where} must be {failure.expected!r}")
+        yield self.at(
+            failure.path,
+            "PB204",
+            Message("diag.schema.must", where=failure.where, expected=failure.expected),
+        )
 
     def _pattern(self, failure: _Failure) -> Iterator[Diagnostic]:
         words = _pattern_words(failure.expected)
-        message = f"{failure.where} should be {words}, not {failure.instance!r}"
+        message = Message(
+            "diag.schema.should_not_2", where=failure.where, words=words, instance=failure.instance
+        )
         yield self.at(failure.path, "PB204", message)
 
     def _bound(self, failure: _Failure) -> Iterator[Diagnostic]:
         relation = _BOUNDS[failure.keyword]
-        message = (
-            f"{failure.where} is {failure.instance}, but must be {relation} {failure.expected}"
+        message = Message(
+            "diag.schema.but_must",
+            where=failure.where,
+            instance=failure.instance,
+            relation=relation,
+            expected=failure.expected,
         )
         yield self.at(failure.path, "PB204", message)
 
     def _size(self, failure: _Failure) -> Iterator[Diagnostic]:
         limit = failure.expected
         if failure.keyword == "minLength" and limit == 1:
-            yield self.at(failure.path, "PB204", f"{failure.where} must not be empty")
+            yield self.at(
+                failure.path, "PB204", Message("diag.schema.must_not_empty", where=failure.where)
+            )
             return
         what = _COUNTED.get(failure.keyword, "key")
         many = "at least" if failure.keyword.startswith("min") else "at most"
         plural = "" if limit == 1 else "s"
-        message = f"{failure.where} needs {many} {limit} {what}{plural}"
+        message = Message(
+            "diag.schema.needs",
+            where=failure.where,
+            many=many,
+            limit=limit,
+            what=what,
+            plural=plural,
+        )
         yield self.at(failure.path, "PB204", message)
 
     def _key_count(self, failure: _Failure) -> Iterator[Diagnostic]:
         known = list(failure.schema.get("properties", {}))
         if failure.keyword == "minProperties" and known:
-            message = f"{failure.where} needs one of the keys: {_listed(known)}"
+            message = Message(
+                "diag.schema.needs_one_keys", where=failure.where, listed=_listed(known)
+            )
             yield self._missing(failure.path, message, known)
         elif failure.keyword == "maxProperties" and failure.expected == 1:
-            message = f"{failure.where} takes one key, not {_quoted(failure.instance)}"
-            yield self.at(failure.path, "PB204", message, hint="keep one of them")
+            message = Message(
+                "diag.schema.takes_one_key_not",
+                where=failure.where,
+                quoted=_quoted(failure.instance),
+            )
+            yield self.at(failure.path, "PB204", message, hint=Message("diag.schema.keep_one_them"))
         else:
             yield from self._size(failure)
 
     def _unique_items(self, failure: _Failure) -> Iterator[Diagnostic]:
         items = list(failure.instance)
         repeated = next((x for i, x in enumerate(items) if x in items[:i]), None)
-        message = f"{failure.where} lists {repeated!r} more than once"
-        yield self.at(failure.path, "PB204", message, hint="remove the repetition")
+        message = Message(
+            "diag.schema.lists_more_than_once", where=failure.where, repeated=repeated
+        )
+        yield self.at(failure.path, "PB204", message, hint=Message("diag.schema.remove_repetition"))
 
     def _alternatives(self, failure: _Failure) -> Iterator[Diagnostic]:
         """``anyOf``/``oneOf``: "needs one of the keys", or the best match inside."""
         context = list(failure.error.context or ())
         if context and all(e.validator == "required" for e in context):
             names = [name for e in context for name in _Failure.of(e).expected]
-            message = f"{failure.where} needs one of the keys: {_listed(names)}"
+            message = Message(
+                "diag.schema.needs_one_keys", where=failure.where, listed=_listed(names)
+            )
             yield self._missing(failure.path, message, names)
             return
         from jsonschema.exceptions import best_match
@@ -412,13 +460,21 @@ class _Describer:
     def _not(self, failure: _Failure) -> Iterator[Diagnostic]:
         refused = failure.expected
         if isinstance(refused, Mapping) and list(refused) == ["required"]:
-            message = f"{failure.where} cannot have both {_quoted(refused['required'])}"
-            yield self.at(failure.path, "PB205", message, hint="keep one of them")
+            message = Message(
+                "diag.schema.cannot_have_both",
+                where=failure.where,
+                quoted=_quoted(refused["required"]),
+            )
+            yield self.at(failure.path, "PB205", message, hint=Message("diag.schema.keep_one_them"))
         else:
             yield from self._other(failure)
 
     def _other(self, failure: _Failure) -> Iterator[Diagnostic]:
-        yield self.at(failure.path, "PB205", f"{failure.where}: {failure.error.message}")
+        yield self.at(
+            failure.path,
+            "PB205",
+            Message("diag.schema.message", where=failure.where, message=failure.error.message),
+        )
 
 
 _HANDLERS: dict[str, Callable[[_Describer, _Failure], Iterator[Diagnostic]]] = {

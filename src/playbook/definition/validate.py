@@ -26,6 +26,7 @@ from playbook.definition.report import Reporter
 from playbook.definition.schema import validate_schema
 from playbook.diagnostics import Diagnostic, Severity
 from playbook.errors import InvalidPlaybookError, PathNotFoundError
+from playbook.i18n import Message
 from playbook.model import Playbook
 
 __all__ = [
@@ -154,8 +155,8 @@ def _skipped(file: str) -> Diagnostic:
         column=1,
         severity="note",
         code="PB116",
-        message="skipped: not a playbook (no top-level `playbook:` or `stages:` key)",
-        hint=f"name the file to check it anyway: playbook validate {file}",
+        msg=Message("diag.validate.skipped_not_playbook_no"),
+        hint_msg=Message("diag.validate.name_file_check_anyway", file=file),
     )
 
 
@@ -195,7 +196,9 @@ def _expanded(paths: Sequence[str | Path]) -> list[tuple[str | None, list[str]]]
                 seen.add(str(given))
         else:
             raise PathNotFoundError(
-                f"no such file or directory: {given}", hint="check the path", file=str(given)
+                Message("diag.validate.no_such_file_directory", given=given),
+                hint=Message("diag.validate.check_path"),
+                file=str(given),
             )
     return groups
 
@@ -203,8 +206,8 @@ def _expanded(paths: Sequence[str | Path]) -> list[tuple[str | None, list[str]]]
 def _no_playbooks(directory: str, others: int) -> PathNotFoundError:
     passed = f" ({others} other YAML file(s) skipped: not playbooks)" if others else ""
     return PathNotFoundError(
-        f"no playbook files (*.yaml, *.yml) under {directory}{passed}",
-        hint="name the files, or the directory that holds them",
+        Message("diag.validate.no_playbook_files_yaml", directory=directory, passed=passed),
+        hint=Message("diag.validate.name_files_directory_holds"),
         file=directory,
     )
 
@@ -237,13 +240,19 @@ def _model_of(result: FileResult) -> Playbook:
     errors = [d for d in result.diagnostics if d.severity == "error"]
     first = errors[0]
     raise InvalidPlaybookError(
-        f"{result.path} is not a valid playbook: {first.code} {first.message} "
-        f"(line {first.line}, column {first.column})",
+        Message(
+            "diag.validate.not_valid_playbook_line",
+            path=result.path,
+            code=first.code,
+            message=first.msg,
+            line=first.line,
+            column=first.column,
+        ),
         errors,
         file=result.path,
         line=first.line,
         column=first.column,
-        hint=f"run `playbook validate {result.path}` to see every problem",
+        hint=Message("diag.validate.run_playbook_validate_see", path=result.path),
     )
 
 

@@ -1,0 +1,132 @@
+"""A message that is not yet words: a catalogue key and the values for its placeholders.
+
+Errors and diagnostics carry a :class:`Message` rather than a sentence so that
+whoever shows them (the CLI, a report, an embedding server) picks the language:
+``message.render("zh")``. ``str(message)`` is the English text.
+
+A leaf like the rest of :mod:`playbook.i18n`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, NoReturn
+
+from playbook.i18n.texts import join, say
+
+__all__ = ["Items", "Message", "as_message"]
+
+
+class Items:
+    """A list to show as ``A, B and C`` (or ``A, B or C``) in the reader's language.
+
+    A plain list or tuple value of a :class:`Message` is joined with commas
+    only (``A, B, C``); wrap it in ``Items`` to end it with "and" or "or".
+    """
+
+    __slots__ = ("last", "values")
+
+    def __init__(self, values: Iterable[object], last: Literal["and", "or"] | None = "and") -> None:
+        object.__setattr__(self, "values", tuple(values))
+        object.__setattr__(self, "last", last)
+
+    values: tuple[object, ...]
+    last: Literal["and", "or"] | None
+
+    def render(self, lang: str | None) -> str:
+        """The items joined in ``lang``; items that are messages rendered in it too."""
+        return join([str(_shown(item, lang)) for item in self.values], lang, self.last)
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError("Items is immutable")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Items, (self.values, self.last))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Items) and (self.values, self.last) == (other.values, other.last)
+
+    def __hash__(self) -> int:
+        return hash((self.values, self.last))
+
+    def __repr__(self) -> str:
+        return f"Items({self.values!r}, last={self.last!r})"
+
+    def __str__(self) -> str:
+        return self.render("en")
+
+
+class Message:
+    """The catalogue message ``key`` with its placeholder ``values``; immutable and picklable.
+
+    Values that are messages (or :class:`Items`) are rendered in the same
+    language; a list or tuple is joined with the language's comma; any other
+    value is formatted as it is (so ``{name!r}`` and ``{amount:,}`` work in the
+    templates). Rendering raises :class:`KeyError` for a key the catalogue does
+    not have or a placeholder without a value: a bug in our code.
+    """
+
+    __slots__ = ("key", "values")
+
+    key: str
+    values: tuple[tuple[str, object], ...]
+
+    def __init__(self, key: str, /, **values: object) -> None:
+        frozen = tuple((name, _frozen(value)) for name, value in values.items())
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "values", frozen)
+
+    def render(self, lang: str | None) -> str:
+        """The message in ``lang`` (English for None or a language the catalogue lacks)."""
+        return say(self.key, lang, **{name: _shown(v, lang) for name, v in self.values})
+
+    @property
+    def arguments(self) -> Mapping[str, object]:
+        """The placeholder values, by name."""
+        return dict(self.values)
+
+    def __str__(self) -> str:
+        return self.render("en")
+
+    def __repr__(self) -> str:
+        args = "".join(f", {name}={value!r}" for name, value in self.values)
+        return f"Message({self.key!r}{args})"
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError("Message is immutable")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError("Message is immutable")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.key, self.values))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Message) and (self.key, self.values) == (other.key, other.values)
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.values))
+
+
+def as_message(text: Message | str) -> Message:
+    """``text`` as a message: a plain string (an embedder's own words) is shown as it is."""
+    return text if isinstance(text, Message) else Message("common.text", text=text)
+
+
+def _rebuild(key: str, values: tuple[tuple[str, object], ...]) -> Message:
+    return Message(key, **dict(values))
+
+
+def _frozen(value: object) -> object:
+    """Lists become tuples, so that a message never changes after it is made."""
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+def _shown(value: object, lang: str | None) -> object:
+    if isinstance(value, Message | Items):
+        return value.render(lang)
+    if isinstance(value, tuple):
+        return join([str(_shown(item, lang)) for item in value], lang, None)
+    return value
