@@ -28,6 +28,7 @@ from playbook.errors import (
 )
 from playbook.escalation import admin
 from playbook.escalation.admin import EscalationView
+from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.runtime.deals import DealState, as_deal
 from playbook.runtime.decisions import ActionCompleted, Advance, Decision, StageChanged
@@ -274,10 +275,8 @@ def engine_for(
         elif _digest(known) != _digest(text):
             with recording_refusals(store, "playbook", actor=actor, now=now, deal=deal.ref):
                 raise PlaybookMismatchError(
-                    f"the playbook file is not the text registered for {model.key}: "
-                    "an edited copy cannot move deals pinned to that version",
-                    hint="bump `version` in the file to make it a new version, or use the "
-                    "registered text",
+                    Message("error.services.playbook_file_not_text", key=model.key),
+                    hint=Message("error.services.bump_version_file_make"),
                     details={"playbook": model.key, "registered_sha256": _digest(known)},
                 )
     return _engine(store, deal.playbook_id, deal.playbook_version)
@@ -294,8 +293,8 @@ def _engine(store: DealStore, playbook_id: str, version: int) -> Engine:
     text = store.playbook_source(playbook_id, version)
     if text is None:
         raise StoreError(
-            f"the store has no copy of playbook {playbook_id}@{version}",
-            hint="pass the playbook file with --playbook",
+            Message("error.services.store_has_no_copy", playbook_id=playbook_id, version=version),
+            hint=Message("error.services.pass_playbook_file_playbook"),
         )
     key = (playbook_id, version, text)
     with _PARSED_LOCK:
@@ -366,9 +365,14 @@ def authorise(
         if not set(actor.roles) & set(playbook.override_roles):
             allowed = ", ".join(playbook.override_roles) or "none declared (overrides.roles)"
             raise PermissionDeniedError(
-                f"{actor.id} ({', '.join(sorted(actor.roles))}) may not {action} "
-                f"deals of {playbook.key}",
-                hint=f"roles that may: {allowed}",
+                Message(
+                    "error.services.may_not_deals",
+                    id=actor.id,
+                    names=sorted(actor.roles),
+                    action=action,
+                    key=playbook.key,
+                ),
+                hint=Message("error.services.roles_may", allowed=allowed),
                 details={"action": action, "allowed_roles": list(playbook.override_roles)},
             )
 
@@ -418,9 +422,17 @@ def _may_handle(
             return
         told = ", ".join(str(recipient) for recipient in view.notified) or "nobody"
         raise PermissionDeniedError(
-            f"{actor.id} ({', '.join(sorted(actor.roles))}) may not {action} escalation "
-            f"{escalation_id}: it notifies {told}",
-            hint="the people it notifies may, and roles that may override gates: "
-            + (", ".join(sorted(supervisors)) or "none declared"),
+            Message(
+                "error.services.may_not_escalation_notifies",
+                id=actor.id,
+                names=sorted(actor.roles),
+                action=action,
+                escalation_id=escalation_id,
+                told=told,
+            ),
+            hint=Message(
+                "error.services.people_notifies_may_roles",
+                value=(", ".join(sorted(supervisors)) or "none declared"),
+            ),
             details={"escalation": escalation_id, "action": action},
         )

@@ -20,6 +20,7 @@ from typing import Any
 
 from playbook.diagnostics import did_you_mean
 from playbook.errors import ActorError, DealFieldError, MissingClockError
+from playbook.i18n import Message
 from playbook.model import FieldSpec, Playbook
 
 __all__ = [
@@ -53,8 +54,8 @@ class Actor:
         roles = frozenset((raw,) if isinstance(raw, str) else raw or ())
         if not roles:
             raise ActorError(
-                f"actor {self.id!r} has no role",
-                hint="give the actor at least one role of the playbook, e.g. sales_rep",
+                Message("error.values.actor_has_no_role", id=self.id),
+                hint=Message("error.values.give_actor_at_least"),
             )
         object.__setattr__(self, "roles", roles)
 
@@ -70,17 +71,21 @@ def check_actor(actor: Actor, playbook: Playbook) -> Actor:
     """
     if not isinstance(actor, Actor):
         raise ActorError(
-            f"expected an Actor, got {type(actor).__name__}",
-            hint="pass actor=Actor('id', frozenset({'sales_rep'}))",
+            Message("error.values.expected_actor_got", name=type(actor).__name__),
+            hint=Message("error.values.pass_actor_actor_id"),
         )
     unknown = actor.roles.difference(playbook.roles)
     if unknown:
         known = sorted(playbook.roles)
         first = sorted(unknown)[0]
         raise ActorError(
-            f"actor {actor.id!r} holds roles that playbook {playbook.key} does not declare: "
-            f"{', '.join(sorted(unknown))}",
-            hint=did_you_mean(first, known) or f"declared roles: {', '.join(known)}",
+            Message(
+                "error.values.actor_holds_roles_playbook",
+                id=actor.id,
+                key=playbook.key,
+                names=sorted(unknown),
+            ),
+            hint=did_you_mean(first, known) or Message("error.values.declared_roles", names=known),
             details={"unknown_roles": sorted(unknown), "declared_roles": known},
         )
     return actor
@@ -370,7 +375,13 @@ _CONSTRAINTS = (
 
 def _field_error(spec: FieldSpec, value: Any, expected: str) -> DealFieldError:
     return DealFieldError(
-        f"field {spec.id!r} ({spec.kind}) cannot hold {value!r}: expected {expected}",
+        Message(
+            "error.values.field_cannot_hold_expected",
+            id=spec.id,
+            kind=spec.kind,
+            value=value,
+            expected=expected,
+        ),
         path=f"fields.{spec.id}",
         details={"field": spec.id, "value": repr(value), "type": spec.kind, "expected": expected},
     )
@@ -415,14 +426,16 @@ def require_now(now: Any) -> datetime:
         return now  # the common case, and the one the engine's hot path sees
     if now is None:
         raise MissingClockError(
-            "now is required: the engine never reads the clock",
-            hint="pass now=datetime.now(UTC) (or the time of the event you replay)",
+            Message("error.values.now_required_engine_never"),
+            hint=Message("error.values.pass_now_datetime_now"),
         )
     if not isinstance(now, datetime):
-        raise MissingClockError(f"now must be a datetime, not {type(now).__name__}")
+        raise MissingClockError(
+            Message("error.values.now_must_datetime_not", name=type(now).__name__)
+        )
     if now.tzinfo is None or now.utcoffset() is None:
         raise MissingClockError(
-            f"now ({now.isoformat()}) has no timezone",
-            hint="pass an aware datetime, e.g. datetime.now(UTC)",
+            Message("error.values.now_has_no_timezone", isoformat=now.isoformat()),
+            hint=Message("error.values.pass_aware_datetime_e"),
         )
     return now.astimezone(UTC)

@@ -35,6 +35,7 @@ from playbook.errors import (
     UnknownActionError,
     UnknownStageError,
 )
+from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.values import (
     coerce_fields,
@@ -200,8 +201,8 @@ def check_stage(playbook: Playbook, stage: str, *, deal_id: str | None = None) -
     known = [s.id for s in playbook.stages]
     owner = f"deal {deal_id!r} is in stage" if deal_id is not None else "stage"
     raise UnknownStageError(
-        f"{owner} {stage!r}, which playbook {playbook.key} does not define",
-        hint=did_you_mean(str(stage), known) or f"stages: {', '.join(known)}",
+        Message("error.deals.which_playbook_does_not", owner=owner, stage=stage, key=playbook.key),
+        hint=did_you_mean(str(stage), known) or Message("error.deals.stages", names=known),
         details={"stage": stage, "stages": known},
     )
 
@@ -213,9 +214,9 @@ def _from_mapping(raw: Mapping[str, Any], playbook: Playbook) -> DealState:
     unknown = sorted(str(key) for key in raw if key not in _DEAL_KEYS)
     if unknown:
         raise DealError(
-            f"unknown deal key {unknown[0]!r}",
+            Message("error.deals.unknown_deal_key", unknown=unknown[0]),
             hint=did_you_mean(unknown[0], _DEAL_KEYS)
-            or "field values go under `fields`; known keys: " + ", ".join(sorted(_DEAL_KEYS)),
+            or Message("error.deals.field_values_go_under", names=sorted(_DEAL_KEYS)),
             details={"unknown_keys": unknown},
         )
     deal_id = _deal_id(raw.get("id"))
@@ -226,7 +227,8 @@ def _from_mapping(raw: Mapping[str, Any], playbook: Playbook) -> DealState:
     if not isinstance(stage, str):
         what = "has no stage" if stage is None else f"has stage {stage!r}, which is not a stage id"
         raise DealError(
-            f"deal {deal_id!r} {what}", hint=f"new deals start in {playbook.first_stage.id!r}"
+            Message("error.deals.deal", deal_id=deal_id, what=what),
+            hint=Message("error.deals.new_deals_start", id=playbook.first_stage.id),
         )
     check_stage(playbook, stage, deal_id=deal_id)
     tz = playbook_zone(playbook)
@@ -255,8 +257,8 @@ def _attributes(obj: Any, playbook: Playbook) -> dict[str, Any]:
         raw["fields"] = dict(raw["fields"])
     if "id" not in raw:
         raise DealError(
-            f"a {type(obj).__name__} is not a deal: it has no `id` attribute",
-            hint="pass a DealState, a mapping in the JSON form, or an object with id and stage",
+            Message("error.deals.not_deal_has_no", name=type(obj).__name__),
+            hint=Message("error.deals.pass_dealstate_mapping_json"),
         )
     return raw
 
@@ -264,24 +266,36 @@ def _attributes(obj: Any, playbook: Playbook) -> dict[str, Any]:
 def _check_pin(deal_id: str, pinned_id: Any, pinned_version: Any, playbook: Playbook) -> None:
     if pinned_id is not None and pinned_id != playbook.id:
         raise PlaybookVersionError(
-            f"deal {deal_id!r} follows playbook {pinned_id!r}, not {playbook.id!r}",
-            hint="load the playbook the deal belongs to",
+            Message(
+                "error.deals.deal_follows_playbook_not",
+                deal_id=deal_id,
+                pinned_id=pinned_id,
+                id=playbook.id,
+            ),
+            hint=Message("error.deals.load_playbook_deal_belongs"),
             details={"deal_playbook": pinned_id, "playbook": playbook.id},
         )
     if pinned_version is not None and pinned_version != playbook.version:
         raise PlaybookVersionError(
-            f"deal {deal_id!r} is pinned to {playbook.id} version {pinned_version!r}, "
-            f"this is version {playbook.version}",
-            hint="load that version of the playbook, or migrate the deal (playbook migrate)",
+            Message(
+                "error.deals.deal_pinned_version_version",
+                deal_id=deal_id,
+                id=playbook.id,
+                pinned_version=pinned_version,
+                version=playbook.version,
+            ),
+            hint=Message("error.deals.load_version_playbook_migrate"),
             details={"deal_version": pinned_version, "playbook_version": playbook.version},
         )
 
 
 def _deal_id(value: Any) -> str:
     if value is None or value == "":
-        raise DealError("a deal needs an `id`", hint='add "id": "D-1" to the deal')
+        raise DealError(
+            Message("error.deals.deal_needs_id"), hint=Message("error.deals.add_id_d_1")
+        )
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise DealError(f"a deal id must be text or an integer, not {value!r}")
+        raise DealError(Message("error.deals.deal_id_must_text", value=value))
     return str(value)
 
 
@@ -290,8 +304,13 @@ def _mapping(value: Any, key: str, deal_id: str) -> Mapping[str, Any]:
         return _EMPTY
     if not isinstance(value, Mapping):
         raise DealError(
-            f"deal {deal_id!r}: `{key}` must be an object, not {type(value).__name__}",
-            hint='write "fields": {"amount": "1000.00", ...}',
+            Message(
+                "error.deals.deal_must_object_not",
+                deal_id=deal_id,
+                key=key,
+                name=type(value).__name__,
+            ),
+            hint=Message("error.deals.write_fields"),
         )
     return value
 
@@ -300,7 +319,9 @@ def _optional_text(raw: Mapping[str, Any], key: str, deal_id: str) -> str | None
     value = raw.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise DealError(f"deal {deal_id!r}: `{key}` must be text, not {value!r}")
+    raise DealError(
+        Message("error.deals.deal_must_text_not", deal_id=deal_id, key=key, value=value)
+    )
 
 
 def _optional_time(raw: Mapping[str, Any], key: str, tz: tzinfo) -> datetime | None:
@@ -311,15 +332,17 @@ def _optional_time(raw: Mapping[str, Any], key: str, tz: tzinfo) -> datetime | N
         return to_utc_datetime(value, tz)
     except (TypeError, ValueError) as error:
         raise DealError(
-            f"`{key}` is not a date and time: {value!r}",
-            hint="write ISO 8601, e.g. 2026-03-02T09:30:00+08:00",
+            Message("error.deals.not_date_time", key=key, value=value),
+            hint=Message("error.deals.write_iso_8601_e"),
             path=key,
         ) from error
 
 
 def _version(value: Any, deal_id: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise DealError(f"deal {deal_id!r}: `version` must be an integer >= 0, not {value!r}")
+        raise DealError(
+            Message("error.deals.deal_version_must_integer", deal_id=deal_id, value=value)
+        )
     return value
 
 
@@ -334,9 +357,7 @@ def _records(
     elif isinstance(raw, list | tuple | set | frozenset):
         entries = ((action_id, None) for action_id in raw)
     else:
-        raise DealError(
-            f"deal {deal_id!r}: `completed_actions` must be an object or a list of action ids"
-        )
+        raise DealError(Message("error.deals.deal_completed_actions_must", deal_id=deal_id))
     known = {action.id for action in _stage_actions(playbook, stage)}
     out: dict[str, ActionRecord] = {}
     for action_id, record in entries:
@@ -352,7 +373,7 @@ def _record(action_id: str, raw: Any, tz: tzinfo) -> ActionRecord:
     if raw is None or raw is True:
         return ActionRecord(action_id)
     if not isinstance(raw, Mapping):
-        raise DealError(f"completed action {action_id!r} must be an object with by, at, evidence")
+        raise DealError(Message("error.deals.completed_action_must_object", action_id=action_id))
     at = _optional_time(raw, "at", tz)
     by = raw.get("by")
     return ActionRecord(action_id, None if by is None else str(by), at, raw.get("evidence"))
@@ -368,13 +389,15 @@ def unknown_action(playbook: Playbook, stage: str, action_id: str) -> UnknownAct
     here = [action.id for action in _stage_actions(playbook, stage)]
     elsewhere = playbook.action(action_id)
     if elsewhere is not None:
-        hint = f"{action_id!r} belongs to stage {elsewhere.stage!r}"
+        hint = Message("error.deals.belongs_stage", action_id=action_id, stage=elsewhere.stage)
     else:
         hint = did_you_mean(action_id, here) or (
-            f"actions of {stage!r}: {', '.join(here)}" if here else f"{stage!r} has no actions"
+            Message("error.deals.actions", stage=stage, names=here)
+            if here
+            else Message("error.deals.has_no_actions", stage=stage)
         )
     return UnknownActionError(
-        f"stage {stage!r} has no action {action_id!r}",
+        Message("error.deals.stage_has_no_action", stage=stage, action_id=action_id),
         hint=hint,
         details={"stage": stage, "action": action_id, "actions": here},
     )
