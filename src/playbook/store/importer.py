@@ -60,6 +60,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from playbook.errors import ImportRowError
+from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.store.bulk import CHANGE_COLUMNS, DEAL_COLUMNS, BulkRows, bulk_connection
 from playbook.store.mapping import ImportMapping, default_mapping
@@ -220,10 +221,10 @@ def _prescan(source: RowSource, converter: RowConverter | None, path: str | Path
     if bad:
         first = bad[0]
         raise ImportRowError(
-            f"{len(bad)} bad row(s); nothing was imported (--strict). First: {first.message}",
+            Message("error.importer.bad_row_nothing_was", count=len(bad), message=first.msg),
             line=first.line,
             file=str(path),
-            hint="fix the rows, or import without --strict to skip them",
+            hint=Message("error.importer.fix_rows_import_without"),
             details={"errors": [error.to_dict() for error in bad[:100]], "count": len(bad)},
         )
 
@@ -279,8 +280,12 @@ class _BatchWriter:
             if earlier is not None:
                 self.report.errors.append(
                     ImportRowError(
-                        f"row {earlier.number}: external id {deal.external_id!r} appears again "
-                        f"on row {deal.number}; the later row is used",
+                        Message(
+                            "error.importer.row_external_id_appears",
+                            number=earlier.number,
+                            external_id=deal.external_id,
+                            number2=deal.number,
+                        ),
                         line=earlier.number,
                     )
                 )
@@ -418,11 +423,15 @@ class _BatchWriter:
         if stages[: len(path)] != path and path[: len(stages)] != stages:
             self.report.errors.append(
                 ImportRowError(
-                    f"row {deal.number}: deal {deal.external_id!r} went "
-                    f"{' → '.join(path)} in the store, the file says {' → '.join(stages)}; "
-                    "the row was not applied",
+                    Message(
+                        "error.importer.row_deal_went_store",
+                        number=deal.number,
+                        external_id=deal.external_id,
+                        join=" → ".join(path),
+                        join2=" → ".join(stages),
+                    ),
                     line=deal.number,
-                    hint="the store keeps its history; move the deal with `playbook deals advance`",
+                    hint=Message("error.importer.store_keeps_history_move"),
                 )
             )
             return []
@@ -450,8 +459,11 @@ class _BatchWriter:
         if getattr(done, "rowcount", 0) != 1:
             self.report.errors.append(
                 ImportRowError(
-                    f"row {deal.number}: deal {deal.external_id!r} changed during the import; "
-                    "run the import again",
+                    Message(
+                        "error.importer.row_deal_changed_during",
+                        number=deal.number,
+                        external_id=deal.external_id,
+                    ),
                     line=deal.number,
                 )
             )

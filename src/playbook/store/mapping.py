@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 from playbook.definition.loader import Document, YamlPath, read_document
 from playbook.diagnostics import did_you_mean
 from playbook.errors import MappingError
+from playbook.i18n import Message
 from playbook.model import Playbook
 
 __all__ = ["ColumnMap", "ImportMapping", "Join", "default_mapping", "read_mapping"]
@@ -132,7 +133,11 @@ class ImportMapping:
             spec = playbook.fields.get(field_id)
             if spec is None:
                 self._fail(
-                    f"the playbook {playbook.key} declares no field {field_id!r}",
+                    Message(
+                        "error.mapping.playbook_declares_no_field",
+                        key=playbook.key,
+                        field_id=field_id,
+                    ),
                     ("fields", field_id),
                     field_id,
                     list(playbook.fields),
@@ -142,7 +147,9 @@ class ImportMapping:
                 for raw, value in column_map.values.items():
                     if value not in spec.type.values:
                         self._fail(
-                            f"{value!r} is not a value of the enum field {field_id!r}",
+                            Message(
+                                "error.mapping.not_value_enum_field", value=value, field_id=field_id
+                            ),
                             ("fields", field_id, "values", raw),
                             value,
                             spec.type.values,
@@ -152,7 +159,9 @@ class ImportMapping:
             for raw, stage in self.stage.values.items():
                 if stage not in stages:
                     self._fail(
-                        f"the playbook {playbook.key} has no stage {stage!r}",
+                        Message(
+                            "error.mapping.playbook_has_no_stage", key=playbook.key, stage=stage
+                        ),
                         ("stage", "values", raw),
                         stage,
                         stages,
@@ -160,7 +169,7 @@ class ImportMapping:
         for stage in self.stage_dates:
             if stage not in stages:
                 self._fail(
-                    f"the playbook {playbook.key} has no stage {stage!r}",
+                    Message("error.mapping.playbook_has_no_stage", key=playbook.key, stage=stage),
                     ("stage_dates", stage),
                     stage,
                     stages,
@@ -169,11 +178,13 @@ class ImportMapping:
 
     def _need_column(self, column: str, available: list[str], path: YamlPath) -> None:
         if column not in available:
-            self._fail(f"the file has no column {column!r}", path, column, available)
+            self._fail(
+                Message("error.mapping.file_has_no_column", column=column), path, column, available
+            )
 
     def _fail(
         self,
-        message: str,
+        message: Message,
         path: YamlPath,
         name: str,
         choices: Iterable[str],
@@ -181,7 +192,7 @@ class ImportMapping:
         key: bool = False,
     ) -> NoReturn:
         choices = list(choices)
-        hint = did_you_mean(name, choices) or "known: " + ", ".join(choices[:20])
+        hint = did_you_mean(name, choices) or Message("error.mapping.known", names=choices[:20])
         line, column = _position(self.document, path, key=key)
         raise MappingError(
             message, hint=hint, file=self.file, line=line, column=column, path=_dotted(path)
@@ -195,7 +206,7 @@ def read_mapping(path: str | Path) -> ImportMapping:
     if errors or loaded.document is None:
         first = errors[0]
         raise MappingError(
-            first.message, hint=first.hint, file=first.file, line=first.line, column=first.column
+            first.msg, hint=first.hint_msg, file=first.file, line=first.line, column=first.column
         )
     return _Reader(loaded.document, Path(path)).mapping()
 
@@ -210,8 +221,8 @@ def default_mapping(header: Iterable[str], playbook: Playbook) -> ImportMapping:
     id_column = next((c for c in ("external_id", "id") if c in columns), None)
     if id_column is None:
         raise MappingError(
-            "the file has no external_id or id column, so a re-import could not find its deals",
-            hint="name the id column external_id, or write a mapping file (--mapping)",
+            Message("error.mapping.file_has_no_external"),
+            hint=Message("error.mapping.name_id_column_external"),
             details={"columns": columns},
         )
     return ImportMapping(
@@ -237,12 +248,20 @@ class _Reader:
         data = self._object(self.document.data, ())
         for key in data:
             if key not in _TOP_KEYS:
-                self._error(f"unknown mapping key {key!r}", (key,), key, _TOP_KEYS, key_=True)
+                self._error(
+                    Message("error.mapping.unknown_mapping_key", key=key),
+                    (key,),
+                    key,
+                    _TOP_KEYS,
+                    key_=True,
+                )
         if "external_id" not in data:
-            self._error("the mapping needs `external_id: <column>`", (), "", ())
+            self._error(Message("error.mapping.mapping_needs_external_id"), (), "", ())
         fmt = data.get("format")
         if fmt is not None and fmt not in _FORMATS:
-            self._error(f"unknown format {fmt!r}", ("format",), str(fmt), _FORMATS)
+            self._error(
+                Message("error.mapping.unknown_format", fmt=fmt), ("format",), str(fmt), _FORMATS
+            )
         return ImportMapping(
             external_id=self._text(data["external_id"], ("external_id",)),
             fields={
@@ -269,14 +288,14 @@ class _Reader:
         for key in data:
             if key not in ("column", "values", "separator"):
                 self._error(
-                    f"unknown key {key!r}",
+                    Message("error.mapping.unknown_key", key=key),
                     (*path, key),
                     key,
                     ("column", "values", "separator"),
                     key_=True,
                 )
         if "column" not in data:
-            self._error("`column: <name>` is missing", path, "", ())
+            self._error(Message("error.mapping.column_name_missing"), path, "", ())
         values = self._text_map(data.get("values", {}), (*path, "values"))
         separator = self._text(data.get("separator", ";"), (*path, "separator"))
         return ColumnMap(self._text(data["column"], (*path, "column")), values, separator)
@@ -289,7 +308,7 @@ class _Reader:
             data = self._object(item, path)
             for key in ("file", "on", "columns"):
                 if key not in data:
-                    self._error(f"a join needs `{key}`", path, "", ())
+                    self._error(Message("error.mapping.join_needs", key=key), path, "", ())
             on = self._text(data["on"], (*path, "on"))
             columns = data["columns"]
             if isinstance(columns, list):
@@ -310,7 +329,9 @@ class _Reader:
     def _delimiter(self, data: Mapping[str, Any]) -> str | None:
         value = self._optional(data, "delimiter")
         if value is not None and len(value.replace("\\t", "\t")) != 1:
-            self._error("`delimiter` must be one character", ("delimiter",), value, ())
+            self._error(
+                Message("error.mapping.delimiter_must_one_character"), ("delimiter",), value, ()
+            )
         return None if value is None else value.replace("\\t", "\t")
 
     def _optional(self, data: Mapping[str, Any], key: str) -> str | None:
@@ -319,12 +340,14 @@ class _Reader:
 
     def _object(self, value: Any, path: YamlPath) -> dict[str, Any]:
         if not isinstance(value, dict):
-            self._error("expected a mapping of keys to values here", path, "", ())
+            self._error(Message("error.mapping.expected_mapping_keys_values"), path, "", ())
         return value
 
     def _text(self, value: Any, path: YamlPath) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self._error(f"expected text here, found {value!r}", path, "", ())
+            self._error(
+                Message("error.mapping.expected_text_here_found", value=value), path, "", ()
+            )
         return str(value)
 
     def _text_map(self, value: Any, path: YamlPath) -> dict[str, str]:
@@ -333,7 +356,7 @@ class _Reader:
 
     def _error(
         self,
-        message: str,
+        message: Message,
         path: YamlPath,
         name: str,
         choices: Iterable[str],
