@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from playbook.errors import KpiError, PlaybookError
+from playbook.i18n import Message
 from playbook.kpi.periods import Period
 from playbook.model import Playbook, Stage
 from playbook.runtime.deals import as_deal
@@ -188,8 +189,8 @@ def weekly_review(
     """
     if (owner is None) == (team is None):
         raise KpiError(
-            "a review is for one rep or one team",
-            hint="give --owner NAME or --team NAME",
+            Message("error.review.review_one_rep_one"),
+            hint=Message("error.review.give_owner_name_team"),
         )
     as_of = min(now, week.end)
     words = lang or playbook.language
