@@ -18,7 +18,7 @@ import click
 
 from playbook.cli.common import db_option, format_option, load_playbook, open_store, parse_now
 from playbook.errors import MigrationError, StoreError
-from playbook.i18n import LANGUAGES
+from playbook.i18n import LANGUAGES, Message
 
 if TYPE_CHECKING:
     from playbook.authoring.coverage import TestReport
@@ -155,7 +155,10 @@ def paths(playbook_path: Path, output_format: str, write_to: Path | None, now: s
         if write_to.exists():
             from playbook.errors import TargetExistsError
 
-            raise TargetExistsError(f"{write_to} already exists", hint="choose another file")
+            raise TargetExistsError(
+                Message("error.cli_authoring.already_exists", write_to=write_to),
+                hint=Message("error.cli_authoring.choose_another_file"),
+            )
         relative = os.path.relpath(playbook_path.resolve(), write_to.resolve().parent)
         write_to.write_text(starter_scenarios(playbook, found, at, str(relative)), encoding="utf-8")
         click.echo(f"wrote {write_to}", err=True)
@@ -286,8 +289,13 @@ def _target_version(
         playbook, source = load_playbook(path)
         if playbook.version != version:
             raise MigrationError(
-                f"{path} is version {playbook.version}, not {version}",
-                hint="give the file of the version to migrate to",
+                Message(
+                    "error.cli_authoring.version_not",
+                    path=path,
+                    version=playbook.version,
+                    version2=version,
+                ),
+                hint=Message("error.cli_authoring.give_file_version_migrate"),
             )
         store.register_playbook(playbook, source, path=str(path), now=now)
         return playbook
@@ -298,9 +306,13 @@ def _target_version(
     ]
     if len(known) != 1:
         raise StoreError(
-            f"the store has {len(known)} playbook(s) at version {version}"
-            + (f" with id {playbook_id!r}" if playbook_id else ""),
-            hint="give the new version's file with --playbook (and --playbook-id if needed)",
+            Message(
+                "error.cli_authoring.store_has_playbook_at",
+                count=len(known),
+                version=version,
+                value=f" with id {playbook_id!r}" if playbook_id else "",
+            ),
+            hint=Message("error.cli_authoring.give_new_version_file"),
         )
     text = store.playbook_source(*known[0])
     assert text is not None

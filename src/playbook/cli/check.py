@@ -33,7 +33,7 @@ from playbook.cli.common import (
     print_error,
 )
 from playbook.errors import DealError, PlaybookError
-from playbook.i18n import LANGUAGES, say, spoken
+from playbook.i18n import LANGUAGES, Message, say, spoken
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -192,17 +192,19 @@ def _read_deal(path: Path) -> Any:
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise DealError(f"cannot read the deal file: {error}", file=str(path)) from error
+        raise DealError(
+            Message("error.cli_check.cannot_read_deal_file", error=error), file=str(path)
+        ) from error
     try:
         # Decimal keeps money exact: 0.1 stays 0.1, not 0.1000000000000000055...
         return json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
         raise DealError(
-            f"the deal is not valid JSON: {error.msg}",
+            Message("error.cli_check.deal_not_valid_json", msg=error.msg),
             file=str(path),
             line=error.lineno,
             column=error.colno,
-            hint="see the deal JSON form in docs/embedding.md",
+            hint=Message("error.cli_check.see_deal_json_form"),
         ) from error
 
 
