@@ -216,7 +216,7 @@ def run_tests(paths: Sequence[str | Path]) -> TestReport:
     files = [read_scenarios(path) for path in find_scenario_files(paths)]
     if not files:
         raise PathNotFoundError(
-            Message("error.coverage.no_scenario_files_test", names=[(str(p) for p in paths)]),
+            Message("error.coverage.no_scenario_files_test", names=[str(p) for p in paths]),
             hint=Message("error.coverage.write_one_next_playbook"),
         )
     results: list[ScenarioResult] = []

@@ -222,7 +222,7 @@ def _stranded(plan: MigrationPlan) -> MigrationError:
             count=len(plan.stranded),
             to_version=plan.to_version,
             lines=lines,
-            value=f"; and {more} more" if more else "",
+            value=Message("error.migrate.and_more", more=more) if more else "",
         ),
         hint=Message("error.migrate.map_their_stages_under", from_version=plan.from_version),
         details={"stranded": [m.to_dict() for m in plan.stranded]},

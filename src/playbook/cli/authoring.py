@@ -258,7 +258,7 @@ def migrate(
 
     at = parse_now(now)
     if not dry_run and not roles:
-        raise click.UsageError("give --as ROLE: migrating deals needs a role that may override")
+        raise click.UsageError(str(Message("cli.usage.migrate_needs_role")))
     with open_store(url) as store:
         new = _target_version(store, playbook_path, playbook_id, to_version, at)
         if not dry_run:
@@ -310,7 +310,9 @@ def _target_version(
                 "error.cli_authoring.store_has_playbook_at",
                 count=len(known),
                 version=version,
-                value=f" with id {playbook_id!r}" if playbook_id else "",
+                value=Message("error.cli_authoring.with_id", playbook_id=playbook_id)
+                if playbook_id
+                else "",
             ),
             hint=Message("error.cli_authoring.give_new_version_file"),
         )
@@ -368,7 +370,7 @@ def docs(
     from playbook.authoring.handbook import render_handbook
 
     if output is not None and len(playbook_paths) > 1:
-        raise click.UsageError("--output names one file: give one playbook")
+        raise click.UsageError(str(Message("cli.usage.output_one_playbook")))
     stale: list[Path] = []
     for path in playbook_paths:
         playbook = _valid_playbook(path)

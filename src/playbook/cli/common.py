@@ -7,6 +7,8 @@ The CLI is the edge of the system: it is the only place that reads the clock
 
 from __future__ import annotations
 
+from playbook.i18n import Message
+
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -116,12 +118,12 @@ def parse_now(text: str | None, tz: tzinfo = UTC, *, option: str = "--now") -> d
         moment = moment.astimezone(UTC)
     except (ValueError, OverflowError) as error:
         raise click.BadParameter(
-            f"{text!r} is not an ISO 8601 time, e.g. 2026-03-02T09:30:00+08:00",
+            str(Message("cli.usage.not_iso_time", text=text)),
             param_hint=option,
         ) from error
     if not EARLIEST <= moment < LATEST:
         raise click.BadParameter(
-            f"{text!r} is outside the years 1900 to 2999 that playbook works with",
+            str(Message("cli.usage.outside_years", text=text)),
             param_hint=option,
         )
     return moment

@@ -10,6 +10,8 @@ the next sweep retries them), 2 bad input, 3 database unavailable.
 
 from __future__ import annotations
 
+from playbook.i18n import Message
+
 import functools
 import json
 import os
@@ -435,7 +437,7 @@ def _until(text: str, now: datetime) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError as error:
         raise click.BadParameter(
-            f"{text!r} is neither an ISO 8601 time nor an interval such as 3d",
+            str(Message("cli.usage.not_time_or_interval", text=text)),
             param_hint="--until",
         ) from error
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)

@@ -6,6 +6,8 @@ Exit codes: 0 clean, 1 problems found (errors, or warnings with ``--strict``),
 
 from __future__ import annotations
 
+from playbook.i18n import Message
+
 import os
 import sys
 from collections.abc import Sequence
@@ -78,7 +80,8 @@ def _write(output: Path, text: str) -> None:
     except OSError as error:
         reason = error.strerror or error.__class__.__name__
         raise click.BadParameter(
-            f"cannot write {output}: {reason}", param_hint="--output"
+            str(Message("cli.usage.cannot_write", output=output, reason=reason)),
+            param_hint="--output",
         ) from error
 
 

@@ -337,7 +337,7 @@ def _unique_items(
             ctx.reporter.report(
                 (*path, "id"),
                 "PB301",
-                Message("diag.build.id_used_twice", kind=kind, item_id=item_id),
+                Message(f"diag.build.id_used_twice.{kind}", item_id=item_id),
             )
         seen.add(item_id)
         yield path, raw, item_id

@@ -62,14 +62,14 @@ def lint(built: Built, reporter: Reporter) -> None:
 def _references(built: Built, reporter: Reporter) -> None:
     """PB302/PB303/PB304: a stage, field or role that is not declared."""
     for ref in built.unknown:
-        listing = ", ".join(ref.known[:12]) or "none declared"
+        listing: list[object] = [*ref.known[:12]] or [Message("diag.lint.none_declared")]
         hint = did_you_mean(ref.name, ref.known) or Message(
-            "diag.lint.known", kind=ref.kind, listing=listing
+            f"diag.lint.known.{ref.kind}", listing=listing
         )
         reporter.report(
             ref.path,
             ref.code,
-            Message("diag.lint.unknown", kind=ref.kind, name=ref.name),
+            Message(f"diag.lint.unknown.{ref.kind}", name=ref.name),
             hint=hint,
         )
 
@@ -138,7 +138,7 @@ def _impossible_entry(playbook: Playbook, data: Mapping[str, Any], reporter: Rep
                 Message("diag.lint.entry_criteria_stage_can", id=stage.id),
                 hint=Message(
                     "diag.lint.check_bounds_values",
-                    names=Items([(c.condition.text for c in stage.entry)]),
+                    names=Items([c.condition.text for c in stage.entry]),
                 ),
             )
 
@@ -348,21 +348,18 @@ def _unused(built: Built, reporter: Reporter) -> None:
     used = built.used
     declared = (("field", built.playbook.fields), ("role", built.playbook.roles))
     for kind, names in declared:
-        section, code, why = _UNUSED[kind]
+        section, code = _UNUSED[kind]
         for name in names:
             if (kind, name) not in used:
                 reporter.report(
                     (section, name),
                     code,
-                    Message("diag.lint.declared_but", kind=kind, name=name, why=why),
+                    Message(f"diag.lint.declared_but.{kind}", name=name),
                     key=True,
                 )
 
 
-_UNUSED = {
-    "field": ("fields", "PB312", "no rule, action or KPI uses it"),
-    "role": ("roles", "PB313", "nothing refers to it"),
-}
+_UNUSED = {"field": ("fields", "PB312"), "role": ("roles", "PB313")}
 
 
 def _unsafe_sinks(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter) -> None:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from playbook.definition.loader import Document, YamlPath
 from playbook.definition.report import positioned
 from playbook.diagnostics import Diagnostic, closest, path_to_str
-from playbook.i18n import Message
+from playbook.i18n import Items, Message
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -46,34 +46,29 @@ SCHEMA_ID = "https://playbook.dev/schemas/playbook-1.schema.json"
 _SINK_PATTERN = "^(console|jsonl:.+|(webhook:)?(https?://|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}).*|(email:)?smtp://.+)$"
 
 PATTERN_WORDS = {
-    "^[a-z][a-z0-9_]*$": "an id: lowercase letters, digits and _, starting with a letter",
-    "^[a-z][a-z0-9_-]*$": "an id: lowercase letters, digits, - and _, starting with a letter",
-    "^([a-z][a-z0-9_]*|\\*)$": 'a stage id or "*"',
-    "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$": "a language code such as en, zh or zh-TW",
-    "^[A-Z]{3}$": "a three-letter ISO 4217 currency code such as CNY or EUR",
-    "^([01][0-9]|2[0-3]):[0-5][0-9]$": 'a time of day as HH:MM in quotes, such as "09:00"',
-    _SINK_PATTERN: "a sink: console, jsonl:PATH, webhook:URL or smtp://HOST:PORT?from=ADDR&to=ADDR",
+    "^[a-z][a-z0-9_]*$": Message("diag.schema.pattern.id"),
+    "^[a-z][a-z0-9_-]*$": Message("diag.schema.pattern.id_dash"),
+    "^([a-z][a-z0-9_]*|\\*)$": Message("diag.schema.pattern.stage_or_star"),
+    "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$": Message("diag.schema.pattern.language"),
+    "^[A-Z]{3}$": Message("diag.schema.pattern.currency"),
+    "^([01][0-9]|2[0-3]):[0-5][0-9]$": Message("diag.schema.pattern.time_of_day"),
+    _SINK_PATTERN: Message("diag.schema.pattern.sink"),
 }
 """Every ``pattern`` of the schema, in words (a test keeps the two in step)."""
 
 _TYPE_WORDS = {
-    "string": "text",
-    "number": "a number",
-    "integer": "a whole number",
-    "boolean": "true/false",
-    "array": "a list",
-    "object": "a mapping",
-    "null": "empty",
+    name: Message(f"diag.schema.type.{name}")
+    for name in ("string", "number", "integer", "boolean", "array", "object", "null")
 }
 # When the keys a mapping may have depend on one of its values, the message names it.
-_DISCRIMINATORS = {"type": "a field of type {}", "metric": "a KPI with metric {}"}
+_DISCRIMINATORS = {"type": "diag.schema.field_of_type", "metric": "diag.schema.kpi_with_metric"}
 # Of the diagnostics at one path, the first kind in this order is reported.
 _PRIORITY = {"PB201": 0, "PB203": 1, "PB202": 2, "PB204": 3, "PB205": 4}
 _BOUNDS = {
-    "minimum": "at least",
-    "maximum": "at most",
-    "exclusiveMinimum": "more than",
-    "exclusiveMaximum": "less than",
+    "minimum": Message("diag.schema.bound.at_least"),
+    "maximum": Message("diag.schema.bound.at_most"),
+    "exclusiveMinimum": Message("diag.schema.bound.more_than"),
+    "exclusiveMaximum": Message("diag.schema.bound.less_than"),
 }
 _COUNTED = {"minItems": "item", "maxItems": "item", "minLength": "character"}
 
@@ -205,22 +200,24 @@ class _Failure:
         )
 
     @property
-    def where(self) -> str:
+    def where(self) -> str | Message:
         """The path in words for messages."""
-        return path_to_str(self.path) or "the playbook"
+        return path_to_str(self.path) or Message("diag.schema.the_playbook")
 
 
-def _describe_value(value: Any) -> str:
+def _describe_value(value: Any) -> str | Message:
     if value is None:
-        return "empty"
+        return Message("diag.schema.type.null")
     if isinstance(value, bool):
         return _plain_text(value)
     if isinstance(value, str):
         shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"the text {shown!r}"
+        return Message("diag.literals.the_text", text=shown)
     if isinstance(value, int | float):
-        return f"the number {value}"
-    return "a list" if isinstance(value, list) else "a mapping"
+        return Message("diag.literals.the_number", number=value)
+    return Message(
+        "diag.schema.type.array" if isinstance(value, list) else "diag.schema.type.object"
+    )
 
 
 def _plain_text(value: Any) -> str:
@@ -229,21 +226,20 @@ def _plain_text(value: Any) -> str:
     return str(value)
 
 
-def _expected(types: Sequence[str]) -> str:
-    words = [_TYPE_WORDS.get(name, name) for name in types]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+def _expected(types: Sequence[str]) -> Items:
+    return Items([_TYPE_WORDS.get(name, name) for name in types], "or")
 
 
 def _listed(words: Iterable[Any]) -> str:
     return ", ".join(str(w) for w in words)
 
 
-def _quoted(names: Iterable[Any]) -> str:
-    return " and ".join(f"'{name}'" for name in names)
+def _quoted(names: Iterable[Any]) -> Items:
+    return Items([f"'{name}'" for name in names])
 
 
-def _pattern_words(pattern: Any) -> str:
-    return PATTERN_WORDS.get(str(pattern), f"text matching /{pattern}/")
+def _pattern_words(pattern: Any) -> Message:
+    return PATTERN_WORDS.get(str(pattern)) or Message("diag.schema.pattern.other", pattern=pattern)
 
 
 class _Describer:
@@ -301,15 +297,17 @@ class _Describer:
             return None
         return Message("diag.schema.comma_starts_key")
 
-    def _mapping_kind(self, failure: _Failure, allowed: Sequence[str]) -> str:
+    def _mapping_kind(self, failure: _Failure, allowed: Sequence[str]) -> str | Message:
         mapping = self.document.value_at(failure.path)
         if not isinstance(mapping, Mapping):
             return failure.where
         for key, words in _DISCRIMINATORS.items():
             if key in allowed and isinstance(mapping.get(key), str):
-                return f"{failure.where}, {words.format(mapping[key])}"
+                return Message(words, where=failure.where, value=mapping[key])
         present = [k for k in allowed if k in mapping]
-        return f"{failure.where} together with {_quoted(present)}" if present else failure.where
+        if not present:
+            return failure.where
+        return Message("diag.schema.together_with", where=failure.where, keys=_quoted(present))
 
     # --- one handler per schema keyword -------------------------------------------
 
@@ -402,15 +400,10 @@ class _Describer:
             )
             return
         what = _COUNTED.get(failure.keyword, "key")
-        many = "at least" if failure.keyword.startswith("min") else "at most"
-        plural = "" if limit == 1 else "s"
+        many = _BOUNDS["minimum" if failure.keyword.startswith("min") else "maximum"]
+        noun = Message(f"diag.schema.noun.{what}_{'one' if limit == 1 else 'many'}")
         message = Message(
-            "diag.schema.needs",
-            where=failure.where,
-            many=many,
-            limit=limit,
-            what=what,
-            plural=plural,
+            "diag.schema.needs", where=failure.where, many=many, limit=limit, what=noun
         )
         yield self.at(failure.path, "PB204", message)
 

@@ -204,7 +204,7 @@ def _expanded(paths: Sequence[str | Path]) -> list[tuple[str | None, list[str]]]
 
 
 def _no_playbooks(directory: str, others: int) -> PathNotFoundError:
-    passed = f" ({others} other YAML file(s) skipped: not playbooks)" if others else ""
+    passed = Message("diag.validate.others_skipped", others=others) if others else ""
     return PathNotFoundError(
         Message("diag.validate.no_playbook_files_yaml", directory=directory, passed=passed),
         hint=Message("diag.validate.name_files_directory_holds"),

@@ -106,7 +106,7 @@ class SinkPolicy:
         folder = (self.jsonl_dir or Path.cwd()).resolve()
         target = (folder / path).resolve() if problem is None else None
         if target is not None and not target.is_relative_to(folder):
-            problem = f"the jsonl: path {path!r} leads out of {folder} (through a link)"
+            problem = Message("error.policy.jsonl_leads_out", path=path, folder=folder)
         if problem is not None or target is None:
             raise EscalationError(
                 Message("error.policy.sink", sink=sink, problem=problem),

@@ -118,7 +118,11 @@ def group_column(name: str, playbook: Playbook) -> ColumnElement[Any]:
     if spec is not None and spec.kind in ("enum", "string", "boolean"):
         return column_for(name, spec.type)
     enums = [fid for fid, f in playbook.fields.items() if f.kind == "enum"]
-    why = "is not a field of the playbook" if spec is None else f"is a {spec.kind} field"
+    why = (
+        Message("error.aggregate.not_a_field")
+        if spec is None
+        else Message("error.aggregate.is_kind_field", kind=spec.kind)
+    )
     raise GroupingError(
         Message("error.aggregate.cannot_group_kpis_by", name=name, why=why),
         hint=Message("error.aggregate.group_by", names=[*BUILTIN_GROUPS, *enums]),

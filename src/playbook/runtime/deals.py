@@ -199,7 +199,11 @@ def check_stage(playbook: Playbook, stage: str, *, deal_id: str | None = None) -
     if playbook.has_stage(stage):
         return
     known = [s.id for s in playbook.stages]
-    owner = f"deal {deal_id!r} is in stage" if deal_id is not None else "stage"
+    owner = (
+        Message("error.deals.is_in_stage", deal_id=deal_id)
+        if deal_id is not None
+        else Message("error.deals.stage_word")
+    )
     raise UnknownStageError(
         Message("error.deals.which_playbook_does_not", owner=owner, stage=stage, key=playbook.key),
         hint=did_you_mean(str(stage), known) or Message("error.deals.stages", names=known),
@@ -225,7 +229,11 @@ def _from_mapping(raw: Mapping[str, Any], playbook: Playbook) -> DealState:
     _check_pin(deal_id, pinned_id, pinned_version, playbook)
     stage = raw.get("stage")
     if not isinstance(stage, str):
-        what = "has no stage" if stage is None else f"has stage {stage!r}, which is not a stage id"
+        what = (
+            Message("error.deals.has_no_stage")
+            if stage is None
+            else Message("error.deals.stage_not_id", stage=stage)
+        )
         raise DealError(
             Message("error.deals.deal", deal_id=deal_id, what=what),
             hint=Message("error.deals.new_deals_start", id=playbook.first_stage.id),

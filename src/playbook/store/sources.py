@@ -95,9 +95,14 @@ class RowSource:
                     cells = [restore_cell(cell) for cell in cells]
                     yield Row(reader.line_num, dict(zip(self.columns, cells, strict=True)))
             except csv.Error as error:
-                raise self._broken(reader.line_num, str(error)) from error
+                raise self._broken(
+                    reader.line_num, Message("common.text", text=str(error))
+                ) from error
             except UnicodeDecodeError as error:
-                raise self._broken(reader.line_num, f"not {self.encoding} text") from error
+                raise self._broken(
+                    reader.line_num,
+                    Message("error.sources.not_encoding_text", encoding=self.encoding),
+                ) from error
 
     def _jsonl_rows(self) -> Iterator[Row | ImportRowError]:
         with self.path.open(encoding=self.encoding) as handle:
@@ -107,7 +112,9 @@ class RowSource:
                         continue
                     yield _json_row(number, line)
             except UnicodeDecodeError as error:
-                raise self._broken(0, f"not {self.encoding} text") from error
+                raise self._broken(
+                    0, Message("error.sources.not_encoding_text", encoding=self.encoding)
+                ) from error
 
     def _json_rows(self) -> Iterator[Row | ImportRowError]:
         for number, record in enumerate(self.json_records(), 1):
@@ -126,21 +133,23 @@ class RowSource:
             try:
                 data = json.loads(self.path.read_text(encoding=self.encoding))
             except (ValueError, UnicodeDecodeError) as error:
-                raise self._broken(getattr(error, "lineno", 0), str(error)) from error
+                raise self._broken(
+                    getattr(error, "lineno", 0), Message("common.text", text=str(error))
+                ) from error
             if isinstance(data, dict) and isinstance(data.get("deals"), list):
                 data = data["deals"]
             if not isinstance(data, list):
-                raise self._broken(1, "a JSON import is an array of deal objects")
+                raise self._broken(1, Message("error.sources.json_array"))
             self._records = data
         return self._records
 
-    def _broken(self, line: int, reason: str) -> ImportFileError:
+    def _broken(self, line: int, reason: Message) -> ImportFileError:
         return ImportFileError(
             Message(
                 "error.sources.cannot_read_as",
                 path=self.path,
                 upper=self.format.upper(),
-                value=f" at line {line}" if line else "",
+                value=Message("error.sources.at_line", line=line) if line else "",
                 reason=reason,
             ),
             file=str(self.path),
