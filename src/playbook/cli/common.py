@@ -7,8 +7,6 @@ The CLI is the edge of the system: it is the only place that reads the clock
 
 from __future__ import annotations
 
-from playbook.i18n import Message
-
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook.errors import InvalidPlaybookError, PlaybookError
+from playbook.i18n import Message
 
 if TYPE_CHECKING:
     from playbook.model import Playbook

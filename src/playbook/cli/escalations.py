@@ -10,8 +10,6 @@ the next sweep retries them), 2 bad input, 3 database unavailable.
 
 from __future__ import annotations
 
-from playbook.i18n import Message
-
 import functools
 import json
 import os
@@ -27,6 +25,7 @@ import click
 
 from playbook.cli.common import db_option, load_playbook, open_store, options, playbook_option
 from playbook.errors import NotificationError, PlaybookError
+from playbook.i18n import Message
 
 if TYPE_CHECKING:
     from playbook.escalation.admin import EscalationView

@@ -14,8 +14,6 @@ id), 3 database unavailable or schema not current.
 
 from __future__ import annotations
 
-from playbook.i18n import Message
-
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -35,6 +33,7 @@ from playbook.cli.common import (
     playbook_option,
 )
 from playbook.i18n import LANGUAGES as _LANGS
+from playbook.i18n import Message
 from playbook.render.kpi_formats import (
     KPI_FORMATS,
     REVIEW_FORMATS,

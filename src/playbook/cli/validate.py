@@ -6,8 +6,6 @@ Exit codes: 0 clean, 1 problems found (errors, or warnings with ``--strict``),
 
 from __future__ import annotations
 
-from playbook.i18n import Message
-
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import click
+
+from playbook.i18n import Message
 
 if TYPE_CHECKING:
     from playbook.definition.validate import FileResult, ValidationReport

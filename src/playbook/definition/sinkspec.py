@@ -11,12 +11,12 @@ not parse, and a literal link-local or cloud-metadata address.
 
 from __future__ import annotations
 
-from playbook.i18n import Items, Message
-
 import ipaddress
 import re
 import urllib.parse
 from pathlib import PurePosixPath, PureWindowsPath
+
+from playbook.i18n import Items, Message
 
 __all__ = [
     "ALWAYS_REFUSED_NETWORKS",
