@@ -23,6 +23,30 @@ Exit codes (as in compilers and linters): 0 clean or allowed, 1 problems found
 or move blocked, 2 bad input or usage, 3 a fatal environment problem (a database
 that cannot be reached, for example).
 
+Every class also carries an ``http_status``, a hint for a server that embeds
+playbook and answers with the error (the library itself speaks no HTTP):
+
+======  =====================================================================
+400     bad input to a call: the root, actors, clocks, periods, groupings,
+        escalation commands without what they need
+403     a role may not do this (:class:`PermissionDeniedError`, :class:`OverrideError`)
+404     not found: a path, a deal, an escalation
+409     conflict or blocked: a move the engine blocks, a deal changed meanwhile,
+        another playbook version, an edited registered text, a migration that
+        strands deals, a file that exists
+422     an invalid playbook, condition, deal, scenario, import file or calendar
+500     the deal store cannot do what was asked (:class:`StoreError` itself)
+502     a notification sink failed to deliver
+503     the database (or Graphviz) is unavailable, locked, read-only or on another
+        schema version
+507     the database's disk is full
+======  =====================================================================
+
+Messages are catalogue keys (:class:`playbook.i18n.Message`), not sentences:
+``error.message`` and ``str(error)`` are English, ``error.message_in("zh")``
+and ``error.to_dict("zh")`` speak any language of :data:`playbook.i18n.LANGUAGES`.
+Errors pickle and deep-copy with their code, message, hint and details.
+
 The classes below:
 
 - :class:`PlaybookError` (``PB000``) the root
@@ -232,12 +256,14 @@ class InputFileError(PlaybookError, ValueError):
     """A file cannot be read as a playbook: size, encoding, YAML syntax, strict-YAML rules."""
 
     code = "PB100"
+    http_status = 422
 
 
 class InvalidPlaybookError(PlaybookError, ValueError):
     """A playbook failed validation; ``diagnostics`` lists every problem found."""
 
     code = "PB200"
+    http_status = 422
     exit_code = 2  # bad input to the command that needed the playbook (validate itself says 1)
 
     def __init__(
@@ -251,24 +277,28 @@ class ConditionError(PlaybookError, ValueError):
     """A condition does not parse, names an unknown field, or compares mismatched types."""
 
     code = "PB400"
+    http_status = 422
 
 
 class DealError(PlaybookError, ValueError):
     """A deal record cannot be used with this playbook."""
 
     code = "PB500"
+    http_status = 422
 
 
 class DealFieldError(DealError):
     """A deal field holds a value of the wrong type for its declared field type."""
 
     code = "PB501"
+    http_status = 422
 
 
 class UnknownStageError(DealError, KeyError):
     """A stage id that the playbook (version) does not define."""
 
     code = "PB502"
+    http_status = 422
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return PlaybookError.__str__(self)
@@ -278,18 +308,21 @@ class PlaybookVersionError(DealError):
     """The deal is pinned to a different playbook id or version than the engine's."""
 
     code = "PB503"
+    http_status = 409
 
 
 class ActorError(PlaybookError, ValueError):
     """The actor has no role, or a role that the playbook does not declare."""
 
     code = "PB510"
+    http_status = 400
 
 
 class UnknownActionError(PlaybookError, KeyError):
     """An action id that the deal's current stage does not define."""
 
     code = "PB520"
+    http_status = 422
 
     def __str__(self) -> str:
         return PlaybookError.__str__(self)
@@ -299,6 +332,7 @@ class EvidenceMissingError(PlaybookError, ValueError):
     """A required action needs evidence (a field value) that was not given."""
 
     code = "PB521"
+    http_status = 422
     exit_code = 1
 
 
@@ -306,6 +340,7 @@ class PermissionDeniedError(PlaybookError, PermissionError):
     """The actor's role is not allowed to do this."""
 
     code = "PB530"
+    http_status = 403
     exit_code = 1
 
 
@@ -313,6 +348,7 @@ class OverrideError(PlaybookError, PermissionError):
     """An override without a reason, or by a role the playbook does not allow to override."""
 
     code = "PB531"
+    http_status = 403
     exit_code = 1
 
 
@@ -353,6 +389,7 @@ class MoveBlockedError(PlaybookError):
     """``advance`` was asked for a move that the engine blocks; ``decision`` says why."""
 
     code = "PB540"
+    http_status = 409
     exit_code = 1
 
     def __init__(self, message: Message | str, decision: BlockedMove, **kw: Any) -> None:
@@ -364,18 +401,21 @@ class MissingClockError(PlaybookError, TypeError):
     """An engine call without ``now``: the engine never reads the clock itself."""
 
     code = "PB550"
+    http_status = 400
 
 
 class StoreError(PlaybookError):
     """The deal store cannot do what was asked."""
 
     code = "PB600"
+    http_status = 500
 
 
 class DealNotFoundError(StoreError, KeyError):
     """No deal has this id (or external id)."""
 
     code = "PB601"
+    http_status = 404
 
     def __str__(self) -> str:
         return PlaybookError.__str__(self)
@@ -385,6 +425,7 @@ class ConflictError(StoreError):
     """The deal changed since it was read; ``details`` say who changed it last and when."""
 
     code = "PB602"
+    http_status = 409
     exit_code = 1
 
 
@@ -392,6 +433,7 @@ class DatabaseUnavailableError(StoreError):
     """The database URL cannot be opened or the server cannot be reached."""
 
     code = "PB603"
+    http_status = 503
     exit_code = 3
 
 
@@ -399,6 +441,7 @@ class SchemaVersionError(StoreError):
     """The database schema is newer than this playbook release, or not created yet."""
 
     code = "PB604"
+    http_status = 503
     exit_code = 3
 
 
@@ -406,18 +449,21 @@ class ImportFileError(StoreError, ValueError):
     """A file to import is not usable at all: not CSV/JSON, no header, wrong delimiter."""
 
     code = "PB610"
+    http_status = 422
 
 
 class MappingError(StoreError, ValueError):
     """An import mapping names fields, columns or stages that do not exist."""
 
     code = "PB611"
+    http_status = 422
 
 
 class ImportRowError(StoreError, ValueError):
     """One row of an import cannot be used; ``line`` is its row number in the file."""
 
     code = "PB612"
+    http_status = 422
 
 
 class PlaybookMismatchError(StoreError):
@@ -428,12 +474,14 @@ class PlaybookMismatchError(StoreError):
     """
 
     code = "PB605"
+    http_status = 409
 
 
 class DatabaseLockedError(StoreError):
     """Another writer held the database's lock longer than this command waits."""
 
     code = "PB606"
+    http_status = 503
     exit_code = 3
 
 
@@ -441,6 +489,7 @@ class DatabaseReadOnlyError(StoreError):
     """The database cannot be written: a read-only file, replica, transaction or grant."""
 
     code = "PB607"
+    http_status = 503
     exit_code = 3
 
 
@@ -448,6 +497,7 @@ class DiskFullError(StoreError):
     """The database's disk, quota or size limit is full; nothing of the write was kept."""
 
     code = "PB608"
+    http_status = 507
     exit_code = 3
 
 
@@ -455,24 +505,28 @@ class PathNotFoundError(PlaybookError, FileNotFoundError):
     """A file or directory named on the command line does not exist, or holds no playbook."""
 
     code = "PB001"
+    http_status = 404
 
 
 class EscalationError(PlaybookError):
     """An escalation rule, sweep or notification cannot proceed."""
 
     code = "PB700"
+    http_status = 400
 
 
 class CalendarError(PlaybookError, ValueError):
     """A working calendar that cannot be used (no working day, unknown holiday country)."""
 
     code = "PB701"
+    http_status = 422
 
 
 class NotificationError(EscalationError):
     """A notification sink failed to deliver; the delivery is recorded and retried later."""
 
     code = "PB702"
+    http_status = 502
     exit_code = 1
 
 
@@ -480,6 +534,7 @@ class EscalationNotFoundError(EscalationError, KeyError):
     """An escalation id that the store does not have."""
 
     code = "PB703"
+    http_status = 404
 
     def __str__(self) -> str:
         return PlaybookError.__str__(self)
@@ -489,42 +544,49 @@ class KpiError(PlaybookError):
     """A KPI cannot be computed as asked."""
 
     code = "PB800"
+    http_status = 422
 
 
 class PeriodError(KpiError, ValueError):
     """A period (``2017-Q4``, ``2017-W52``, ``--from/--to``) that does not parse or is empty."""
 
     code = "PB801"
+    http_status = 400
 
 
 class GroupingError(KpiError, ValueError):
     """A KPI grouping (``--by``) that is neither built in nor an enum field."""
 
     code = "PB802"
+    http_status = 400
 
 
 class ScenarioError(PlaybookError, ValueError):
     """A playbook test scenario file that is invalid (unknown stage, field, rule...)."""
 
     code = "PB900"
+    http_status = 422
 
 
 class DiffError(PlaybookError, ValueError):
     """Two playbooks that cannot be compared (different playbook ids)."""
 
     code = "PB910"
+    http_status = 422
 
 
 class MigrationError(PlaybookError, ValueError):
     """A version migration that would strand deals or whose stage mapping has a cycle."""
 
     code = "PB920"
+    http_status = 409
 
 
 class GraphvizError(PlaybookError):
     """Graphviz is needed (``--format svg``) but missing or failing."""
 
     code = "PB930"
+    http_status = 503
     exit_code = 3
 
 
@@ -532,3 +594,4 @@ class TargetExistsError(PlaybookError, FileExistsError):
     """``playbook init`` would overwrite an existing file."""
 
     code = "PB940"
+    http_status = 409

@@ -262,24 +262,18 @@ _CONVERTERS: dict[str, Callable[[Any, FieldSpec, tzinfo], Any]] = {
 }
 
 _EXPECTED = {
-    "string": "text",
-    "number": "a number",
-    "integer": "a whole number (not a boolean)",
-    "decimal": 'a decimal number, e.g. "1200.50"',
-    "boolean": "true or false",
-    "date": 'an ISO date, e.g. "2026-03-01"',
-    "datetime": 'an ISO 8601 date and time, e.g. "2026-03-01T09:30:00+08:00"',
-    "list": "a list of text items",
+    kind: Message(f"error.values.expected.{kind}")
+    for kind in ("string", "number", "integer", "decimal", "boolean", "date", "datetime", "list")
 }
 
 
-def _expected(spec: FieldSpec) -> str:
+def _expected(spec: FieldSpec) -> Message:
     if spec.kind == "enum":
-        return "one of " + ", ".join(spec.type.values or ())
+        return Message("error.values.expected.enum", values=list(spec.type.values or ()))
     return _EXPECTED[spec.kind]
 
 
-def _enum_problem(spec: FieldSpec, value: Any) -> str | None:
+def _enum_problem(spec: FieldSpec, value: Any) -> Message | None:
     allowed = spec.type.values
     if allowed is None or spec.kind not in ("enum", "list"):
         return None
@@ -288,17 +282,19 @@ def _enum_problem(spec: FieldSpec, value: Any) -> str | None:
     if not bad:
         return None
     hint = did_you_mean(bad[0], allowed)
-    return f"{bad[0]!r} is not one of {', '.join(allowed)}" + (f" ({hint})" if hint else "")
+    if hint is None:
+        return Message("error.values.not_one_of", value=bad[0], values=list(allowed))
+    return Message("error.values.not_one_of_hint", value=bad[0], values=list(allowed), hint=hint)
 
 
-def _range_problem(spec: FieldSpec, value: Any) -> str | None:
+def _range_problem(spec: FieldSpec, value: Any) -> Message | None:
     if spec.kind not in ("number", "integer", "decimal", "date", "datetime"):
         return None
     low, high = _bound(spec.minimum, value), _bound(spec.maximum, value)
     if low is not None and value < low:
-        return f"at least {spec.minimum}"
+        return Message("error.values.at_least", bound=spec.minimum)
     if high is not None and value > high:
-        return f"at most {spec.maximum}"
+        return Message("error.values.at_most", bound=spec.maximum)
     return None
 
 
@@ -314,19 +310,19 @@ def _bound(bound: Any, value: Any) -> Any:
     return bound
 
 
-def _length_problem(spec: FieldSpec, value: Any) -> str | None:
+def _length_problem(spec: FieldSpec, value: Any) -> Message | None:
     if spec.kind != "string":
         return None
     return _size_problem(len(value), spec.min_length, spec.max_length, "characters", told=True)
 
 
-def _pattern_problem(spec: FieldSpec, value: Any) -> str | None:
+def _pattern_problem(spec: FieldSpec, value: Any) -> Message | None:
     if spec.pattern is None or spec.kind != "string" or re.fullmatch(spec.pattern, value):
         return None
-    return f"text matching {spec.pattern}"
+    return Message("error.values.text_matching", pattern=spec.pattern)
 
 
-def _items_problem(spec: FieldSpec, value: Any) -> str | None:
+def _items_problem(spec: FieldSpec, value: Any) -> Message | None:
     if spec.kind != "list":
         return None
     return _size_problem(len(value), spec.min_items, spec.max_items, "items")
@@ -334,19 +330,22 @@ def _items_problem(spec: FieldSpec, value: Any) -> str | None:
 
 def _size_problem(
     size: int, low: int | None, high: int | None, unit: str, *, told: bool = False
-) -> str | None:
+) -> Message | None:
     """What a text or list of ``size`` characters or items lacks against its declared bounds.
 
     ``told`` adds the size to a "too long" message (long texts are hard to count by eye).
     """
     if low is not None and size < low:
-        return f"at least {low} {unit}"
+        return Message(f"error.values.at_least_{unit}", bound=low)
     if high is not None and size > high:
-        return f"at most {high} {unit}" + (f" (it has {size})" if told else "")
+        if told:
+            return Message(f"error.values.at_most_{unit}_has", bound=high, size=size)
+        return Message(f"error.values.at_most_{unit}", bound=high)
     return None
 
 
-_CONSTRAINTS: tuple[tuple[Callable[[FieldSpec, Any], str | None], Callable[[FieldSpec], bool]], ...]
+_Check = Callable[[FieldSpec, Any], Message | None]
+_CONSTRAINTS: tuple[tuple[_Check, Callable[[FieldSpec], bool]], ...]
 _CONSTRAINTS = (
     (_enum_problem, lambda spec: spec.kind in ("enum", "list") and spec.type.values is not None),
     (
@@ -373,7 +372,7 @@ _CONSTRAINTS = (
 """Each constraint check, and when a field declaration needs it."""
 
 
-def _field_error(spec: FieldSpec, value: Any, expected: str) -> DealFieldError:
+def _field_error(spec: FieldSpec, value: Any, expected: Message) -> DealFieldError:
     return DealFieldError(
         Message(
             "error.values.field_cannot_hold_expected",
@@ -383,7 +382,12 @@ def _field_error(spec: FieldSpec, value: Any, expected: str) -> DealFieldError:
             expected=expected,
         ),
         path=f"fields.{spec.id}",
-        details={"field": spec.id, "value": repr(value), "type": spec.kind, "expected": expected},
+        details={
+            "field": spec.id,
+            "value": repr(value),
+            "type": spec.kind,
+            "expected": str(expected),
+        },
     )
 
 

@@ -118,14 +118,18 @@ def _asking(command: Callable[..., int]) -> Callable[..., int]:
         lang: str | None,
         **own: Any,
     ) -> int:
+        inputs: _Inputs | None = None
         try:
             inputs = _read_inputs(playbook_path, deal_path, now, lang)
             actor = parse_actor(actor_id, roles)
             return command(inputs, actor, output_format, **own)
         except _Reported as stop:
             return stop.exit_code
+        except _InLanguage as told:
+            return _fail(told.error, output_format, told.lang)
         except PlaybookError as error:
-            return _fail(error, output_format)
+            # Once the playbook is read, its language (or --lang) tells the error too.
+            return _fail(error, output_format, inputs.lang if inputs is not None else lang)
 
     return run
 
@@ -176,12 +180,23 @@ def _read_inputs(
     from playbook.runtime.engine import Engine
 
     model = _load_playbook(playbook_path)
-    engine = Engine(model)
-    # Read and check the deal here, so that a bad deal is reported before anything else.
-    deal = as_deal(_read_deal(deal_path), model)
-    return _Inputs(
-        engine, deal, parse_now(now, engine.calendar.timezone), lang or _default_lang(model)
-    )
+    lang = lang or _default_lang(model)
+    try:
+        engine = Engine(model)
+        # Read and check the deal here, so that a bad deal is reported before anything else.
+        deal = as_deal(_read_deal(deal_path), model)
+        return _Inputs(engine, deal, parse_now(now, engine.calendar.timezone), lang)
+    except PlaybookError as error:
+        raise _InLanguage(error, lang) from error
+
+
+class _InLanguage(Exception):
+    """An error met once the playbook is read: told in its language (or --lang)."""
+
+    def __init__(self, error: PlaybookError, lang: str) -> None:
+        super().__init__(error)
+        self.error = error
+        self.lang = lang
 
 
 def _load_playbook(path: Path) -> Playbook:
@@ -212,11 +227,11 @@ def _default_lang(model: Playbook) -> str:
     return spoken(model.language)
 
 
-def _fail(error: PlaybookError, output_format: str) -> int:
+def _fail(error: PlaybookError, output_format: str, lang: str | None) -> int:
     if output_format == "json":
-        click.echo(json.dumps({"error": error.to_dict()}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"error": error.to_dict(lang)}, ensure_ascii=False, indent=2))
     else:
-        print_error(error)
+        print_error(error, lang)
     return error.exit_code
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook.errors import InvalidPlaybookError, PlaybookError
-from playbook.i18n import Message
+from playbook.i18n import Message, say
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -149,15 +149,19 @@ def load_playbook(path: Path) -> tuple[Playbook, str]:
     return playbook_from_file(path)
 
 
-def print_error(error: PlaybookError) -> None:
-    """An error as the user reads it on stderr; an invalid playbook with its every error."""
+def print_error(error: PlaybookError, lang: str | None = None) -> None:
+    """An error as the user reads it on stderr, in ``lang``; an invalid playbook with every error.
+
+    Without ``lang``, an invalid playbook's problems are told in the language
+    the playbook declares, everything else in English.
+    """
     if isinstance(error, InvalidPlaybookError) and error.diagnostics:
-        _print_invalid(error)
+        _print_invalid(error, lang or error.details.get("language"))
         return
-    click.secho(f"error: {error}", fg="red", err=True)
+    click.secho(say("cli.error_line", lang, error=error.text_in(lang)), fg="red", err=True)
 
 
-def _print_invalid(error: Any) -> None:
+def _print_invalid(error: InvalidPlaybookError, lang: str | None) -> None:
     """Every error of an invalid playbook, compiler-style, with its source line."""
     from playbook.render.diagnostics import format_text
 
@@ -168,10 +172,10 @@ def _print_invalid(error: Any) -> None:
                 sources[diagnostic.file] = Path(diagnostic.file).read_text("utf-8-sig")
             except (OSError, UnicodeDecodeError, ValueError):
                 sources[diagnostic.file] = ""
-    click.secho(
-        f"error: {error.file or 'the playbook'} is not a valid playbook:", fg="red", err=True
-    )
-    click.echo(format_text(error.diagnostics, sources, color=sys.stderr.isatty()), err=True)
+    file = error.file or say("cli.the_playbook", lang)
+    click.secho(say("cli.invalid_playbook", lang, file=file), fg="red", err=True)
+    text = format_text(error.diagnostics, sources, color=sys.stderr.isatty(), lang=lang)
+    click.echo(text, err=True)
 
 
 @contextmanager

@@ -96,13 +96,14 @@ def render(report: ValidationReport, output_format: str, *, color: bool = False)
     from playbook.render import diagnostics as formats
 
     found = report.diagnostics
+    lang = report.language  # a Chinese playbook's problems are told in Chinese
     if output_format == "json":
-        return formats.format_json(found, len(report.files), report.skipped)
+        return formats.format_json(found, len(report.files), report.skipped, lang)
     if output_format == "github":
-        return formats.format_github(found)
+        return formats.format_github(found, lang)
     if output_format == "sarif":
-        return formats.format_sarif(found, len(report.files), __version__, report.skipped)
-    return formats.format_text(found, report.sources, color, report.skipped)
+        return formats.format_sarif(found, len(report.files), __version__, report.skipped, lang)
+    return formats.format_text(found, report.sources, color, report.skipped, lang)
 
 
 def summarize(report: ValidationReport) -> str:

@@ -230,8 +230,8 @@ def _expected(types: Sequence[str]) -> Items:
     return Items([_TYPE_WORDS.get(name, name) for name in types], "or")
 
 
-def _listed(words: Iterable[Any]) -> str:
-    return ", ".join(str(w) for w in words)
+def _listed(words: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(str(w) for w in words)  # joined with the reader's comma
 
 
 def _quoted(names: Iterable[Any]) -> Items:

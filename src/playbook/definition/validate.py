@@ -64,6 +64,13 @@ class FileResult:
         """True when the file has no error (warnings allowed)."""
         return not any(d.severity == "error" for d in self.diagnostics)
 
+    @property
+    def language(self) -> str | None:
+        """The ``language:`` the file declares (even when invalid), or None."""
+        data = self.document.data if self.document is not None else None
+        declared = data.get("language") if isinstance(data, Mapping) else None
+        return declared if isinstance(declared, str) else None
+
 
 @dataclass(frozen=True, slots=True)
 class ValidationReport:
@@ -92,6 +99,15 @@ class ValidationReport:
         for result in self.files:
             yield from result.diagnostics
         yield from map(_skipped, self.skipped)
+
+    @property
+    def language(self) -> str | None:
+        """The language every file checked declares, or None when they differ or say none.
+
+        Diagnostics are shown in it: a Chinese playbook's problems in Chinese.
+        """
+        declared = {f.language for f in self.files}
+        return declared.pop() if len(declared) == 1 else None
 
     @property
     def sources(self) -> dict[str, Document | str]:
@@ -253,6 +269,7 @@ def _model_of(result: FileResult) -> Playbook:
         line=first.line,
         column=first.column,
         hint=Message("diag.validate.run_playbook_validate_see", path=result.path),
+        details={"language": result.language} if result.language else None,
     )
 
 
