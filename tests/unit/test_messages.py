@@ -22,7 +22,7 @@ import pytest
 from playbook import errors
 from playbook.diagnostics import Diagnostic
 from playbook.errors import InvalidPlaybookError, MoveBlockedError, PlaybookError
-from playbook.i18n import LANGUAGES, Items, Message, catalogue, say
+from playbook.i18n import LANGUAGES, Items, Message, Translated, catalogue, say
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "playbook"
 
@@ -345,3 +345,21 @@ def test_nested_messages_and_items_render_in_the_same_language() -> None:
     assert (
         Message("error.engine.may_override_reason", names=roles).render("zh").startswith("a、b或c")
     )
+
+
+def test_a_blocked_move_tells_its_reasons_in_the_same_language() -> None:
+    """Reasons written in each language (Translated) join as clauses: ``; `` or ``，``."""
+    reasons = Items(
+        [Translated({"en": "needs budget", "zh": "需要预算"}), Translated({"en": "b", "zh": "乙"})],
+        "clause",
+    )
+    message = Message(
+        "error.engine.deal_cannot_move_from",
+        deal_id="D-1",
+        from_stage="lead",
+        to_stage="won",
+        summary=reasons,
+    )
+    assert message.render("en") == "deal 'D-1' cannot move from 'lead' to 'won': needs budget; b"
+    assert message.render("zh") == "商机 'D-1' 不能从 'lead' 推进到 'won'：需要预算，乙"
+    assert pickle.loads(pickle.dumps(message)) == message == copy.deepcopy(message)

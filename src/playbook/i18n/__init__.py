@@ -11,7 +11,7 @@ A leaf: imports nothing from the project, so that every layer, down to
 
 from __future__ import annotations
 
-from playbook.i18n.message import Items, Message, as_message
+from playbook.i18n.message import Items, Message, Translated, as_message
 from playbook.i18n.texts import AREAS, LANGUAGES, area_messages, catalogue, join, say, spoken
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "LANGUAGES",
     "Items",
     "Message",
+    "Translated",
     "area_messages",
     "as_message",
     "catalogue",

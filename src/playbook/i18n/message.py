@@ -12,30 +12,37 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, NoReturn
 
-from playbook.i18n.texts import join, say
+from playbook.i18n.texts import join, say, spoken
 
-__all__ = ["Items", "Message", "as_message"]
+__all__ = ["Items", "Message", "Translated", "as_message"]
+
+
+_Last = Literal["and", "or", "clause"] | None
 
 
 class Items:
     """A list to show as ``A, B and C`` (or ``A, B or C``) in the reader's language.
 
     A plain list or tuple value of a :class:`Message` is joined with commas
-    only (``A, B, C``); wrap it in ``Items`` to end it with "and" or "or".
+    only (``A, B, C``); wrap it in ``Items`` to end it with "and" or "or", or
+    to separate clauses (``A; B``, ``A，B`` in Chinese) with ``last="clause"``.
     """
 
     __slots__ = ("last", "values")
 
-    def __init__(self, values: Iterable[object], last: Literal["and", "or"] | None = "and") -> None:
+    def __init__(self, values: Iterable[object], last: _Last = "and") -> None:
         object.__setattr__(self, "values", tuple(values))
         object.__setattr__(self, "last", last)
 
     values: tuple[object, ...]
-    last: Literal["and", "or"] | None
+    last: _Last
 
     def render(self, lang: str | None) -> str:
         """The items joined in ``lang``; items that are messages rendered in it too."""
-        return join([str(_shown(item, lang)) for item in self.values], lang, self.last)
+        shown = [str(_shown(item, lang)) for item in self.values]
+        if self.last == "clause":
+            return say("list.clause", lang).join(shown)
+        return join(shown, lang, self.last)
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError("Items is immutable")
@@ -108,6 +115,43 @@ class Message:
         return hash((self.key, self.values))
 
 
+class Translated:
+    """A text already written in each language (an engine reason, a playbook label).
+
+    Rendered in the reader's language, else English, else any it has.
+    """
+
+    __slots__ = ("texts",)
+
+    texts: tuple[tuple[str, str], ...]
+
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        object.__setattr__(self, "texts", tuple(sorted(texts.items())))
+
+    def render(self, lang: str | None) -> str:
+        """The text in ``lang``, else in English, else the first there is."""
+        found = dict(self.texts)
+        return found.get(spoken(lang)) or found.get("en") or next(iter(found.values()), "")
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError("Translated is immutable")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Translated, (dict(self.texts),))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Translated) and self.texts == other.texts
+
+    def __hash__(self) -> int:
+        return hash(self.texts)
+
+    def __repr__(self) -> str:
+        return f"Translated({dict(self.texts)!r})"
+
+    def __str__(self) -> str:
+        return self.render("en")
+
+
 def as_message(text: Message | str) -> Message:
     """``text`` as a message: a plain string (an embedder's own words) is shown as it is."""
     return text if isinstance(text, Message) else Message("common.text", text=text)
@@ -125,7 +169,7 @@ def _frozen(value: object) -> object:
 
 
 def _shown(value: object, lang: str | None) -> object:
-    if isinstance(value, Message | Items):
+    if isinstance(value, Message | Items | Translated):
         return value.render(lang)
     if isinstance(value, tuple):
         return join([str(_shown(item, lang)) for item in value], lang, None)

@@ -35,7 +35,7 @@ from playbook.errors import (
     OverrideError,
     PermissionDeniedError,
 )
-from playbook.i18n import Items, Message
+from playbook.i18n import Items, Message, Translated
 from playbook.model import Playbook, RequiredAction, Stage
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import ActionRecord, DealState, as_deal, check_stage, unknown_action
@@ -408,7 +408,7 @@ class Engine:
     def _refuse(self, decision: Decision, state: DealState, *, overriding: bool) -> None:
         for hook in self._blocked_hooks:
             hook(decision, state)
-        summary = "; ".join(reason.message for reason in decision.reasons)
+        summary = Items([Translated(r.messages) for r in decision.reasons], "clause")
         hint = None
         if overriding:
             hint = Message(
