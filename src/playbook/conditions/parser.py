@@ -85,7 +85,7 @@ class _Parser:
 
     def _problem_here(self, message: Message, hint: Message | None = None) -> ConditionError:
         token = self.token
-        found = "the end of the condition" if token.kind == "end" else f"'{token.text}'"
+        found = Message("diag.parser.the_end") if token.kind == "end" else f"'{token.text}'"
         return problem(
             "PB401",
             Message("diag.parser.found", message=message, found=found),

@@ -190,7 +190,11 @@ def _reachability(playbook: Playbook, data: Mapping[str, Any], reporter: Reporte
             )
         if stage.is_open and stage.id not in can_close:
             nexts = sorted(forward[stage.id])
-            where = f"it only leads to {nexts}" if nexts else "it has no way forward"
+            where = (
+                Message("diag.lint.only_leads_to", stages=[f"'{s}'" for s in nexts])
+                if nexts
+                else Message("diag.lint.no_way_forward")
+            )
             reporter.report(
                 path,
                 "PB307",
@@ -306,6 +310,13 @@ def _date_passed(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter
             )
 
 
+def _duration_words(duration: Duration) -> Message:
+    """``2 days``, ``4 working hours`` (``2 天``, ``4 个工作小时``)."""
+    amount = duration.amount
+    shown = int(amount) if float(amount).is_integer() else amount
+    return Message("diag.lint.duration", amount=shown, unit=Message(f"unit.{duration.unit}"))
+
+
 def _level_order(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter) -> None:
     """PB311: an escalation level that does not come later than the one before it."""
     for path, raw in _raw_escalations(data):
@@ -319,9 +330,9 @@ def _level_order(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter
                     Message(
                         "diag.lint.level_comes_after_but",
                         value=i + 1,
-                        after=after,
+                        after=_duration_words(after),
                         i=i,
-                        previous=previous,
+                        previous=_duration_words(previous),
                     ),
                 )
             previous = after
