@@ -141,6 +141,51 @@ __all__ = [
 ]
 
 
+# The HTTP status of each class, by code (see the table above); a class not
+# listed (an embedder's own, say) answers like its parent.
+_HTTP_STATUS: dict[str, int] = {
+    "PB001": 404,
+    "PB100": 422,
+    "PB200": 422,
+    "PB400": 422,
+    "PB500": 422,
+    "PB501": 422,
+    "PB502": 422,
+    "PB503": 409,
+    "PB510": 400,
+    "PB520": 422,
+    "PB521": 422,
+    "PB530": 403,
+    "PB531": 403,
+    "PB540": 409,
+    "PB550": 400,
+    "PB600": 500,
+    "PB601": 404,
+    "PB602": 409,
+    "PB603": 503,
+    "PB604": 503,
+    "PB605": 409,
+    "PB606": 503,
+    "PB607": 503,
+    "PB608": 507,
+    "PB610": 422,
+    "PB611": 422,
+    "PB612": 422,
+    "PB700": 400,
+    "PB701": 422,
+    "PB702": 502,
+    "PB703": 404,
+    "PB800": 422,
+    "PB801": 400,
+    "PB802": 400,
+    "PB900": 422,
+    "PB910": 422,
+    "PB920": 409,
+    "PB930": 503,
+    "PB940": 409,
+}
+
+
 class PlaybookError(Exception):
     """Root of every error that playbook raises on purpose.
 
@@ -155,6 +200,11 @@ class PlaybookError(Exception):
     code: ClassVar[str] = "PB000"
     exit_code: ClassVar[int] = 2
     http_status: ClassVar[int] = 400
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "http_status" not in cls.__dict__ and cls.code in _HTTP_STATUS:
+            cls.http_status = _HTTP_STATUS[cls.code]
 
     def __init__(
         self,
@@ -256,14 +306,12 @@ class InputFileError(PlaybookError, ValueError):
     """A file cannot be read as a playbook: size, encoding, YAML syntax, strict-YAML rules."""
 
     code = "PB100"
-    http_status = 422
 
 
 class InvalidPlaybookError(PlaybookError, ValueError):
     """A playbook failed validation; ``diagnostics`` lists every problem found."""
 
     code = "PB200"
-    http_status = 422
     exit_code = 2  # bad input to the command that needed the playbook (validate itself says 1)
 
     def __init__(
@@ -277,28 +325,24 @@ class ConditionError(PlaybookError, ValueError):
     """A condition does not parse, names an unknown field, or compares mismatched types."""
 
     code = "PB400"
-    http_status = 422
 
 
 class DealError(PlaybookError, ValueError):
     """A deal record cannot be used with this playbook."""
 
     code = "PB500"
-    http_status = 422
 
 
 class DealFieldError(DealError):
     """A deal field holds a value of the wrong type for its declared field type."""
 
     code = "PB501"
-    http_status = 422
 
 
 class UnknownStageError(DealError, KeyError):
     """A stage id that the playbook (version) does not define."""
 
     code = "PB502"
-    http_status = 422
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return PlaybookError.__str__(self)
@@ -308,21 +352,18 @@ class PlaybookVersionError(DealError):
     """The deal is pinned to a different playbook id or version than the engine's."""
 
     code = "PB503"
-    http_status = 409
 
 
 class ActorError(PlaybookError, ValueError):
     """The actor has no role, or a role that the playbook does not declare."""
 
     code = "PB510"
-    http_status = 400
 
 
 class UnknownActionError(PlaybookError, KeyError):
     """An action id that the deal's current stage does not define."""
 
     code = "PB520"
-    http_status = 422
 
     def __str__(self) -> str:
         return PlaybookError.__str__(self)
@@ -332,7 +373,6 @@ class EvidenceMissingError(PlaybookError, ValueError):
     """A required action needs evidence (a field value) that was not given."""
 
     code = "PB521"
-    http_status = 422
     exit_code = 1
 
 
@@ -340,7 +380,6 @@ class PermissionDeniedError(PlaybookError, PermissionError):
     """The actor's role is not allowed to do this."""
 
     code = "PB530"
-    http_status = 403
     exit_code = 1
 
 
@@ -348,7 +387,6 @@ class OverrideError(PlaybookError, PermissionError):
     """An override without a reason, or by a role the playbook does not allow to override."""
 
     code = "PB531"
-    http_status = 403
     exit_code = 1
 
 
@@ -389,7 +427,6 @@ class MoveBlockedError(PlaybookError):
     """``advance`` was asked for a move that the engine blocks; ``decision`` says why."""
 
     code = "PB540"
-    http_status = 409
     exit_code = 1
 
     def __init__(self, message: Message | str, decision: BlockedMove, **kw: Any) -> None:
@@ -401,21 +438,18 @@ class MissingClockError(PlaybookError, TypeError):
     """An engine call without ``now``: the engine never reads the clock itself."""
 
     code = "PB550"
-    http_status = 400
 
 
 class StoreError(PlaybookError):
     """The deal store cannot do what was asked."""
 
     code = "PB600"
-    http_status = 500
 
 
 class DealNotFoundError(StoreError, KeyError):
     """No deal has this id (or external id)."""
 
     code = "PB601"
-    http_status = 404
 
     def __str__(self) -> str:
         return PlaybookError.__str__(self)
@@ -425,7 +459,6 @@ class ConflictError(StoreError):
     """The deal changed since it was read; ``details`` say who changed it last and when."""
 
     code = "PB602"
-    http_status = 409
     exit_code = 1
 
 
@@ -433,7 +466,6 @@ class DatabaseUnavailableError(StoreError):
     """The database URL cannot be opened or the server cannot be reached."""
 
     code = "PB603"
-    http_status = 503
     exit_code = 3
 
 
@@ -441,7 +473,6 @@ class SchemaVersionError(StoreError):
     """The database schema is newer than this playbook release, or not created yet."""
 
     code = "PB604"
-    http_status = 503
     exit_code = 3
 
 
@@ -449,21 +480,18 @@ class ImportFileError(StoreError, ValueError):
     """A file to import is not usable at all: not CSV/JSON, no header, wrong delimiter."""
 
     code = "PB610"
-    http_status = 422
 
 
 class MappingError(StoreError, ValueError):
     """An import mapping names fields, columns or stages that do not exist."""
 
     code = "PB611"
-    http_status = 422
 
 
 class ImportRowError(StoreError, ValueError):
     """One row of an import cannot be used; ``line`` is its row number in the file."""
 
     code = "PB612"
-    http_status = 422
 
 
 class PlaybookMismatchError(StoreError):
@@ -474,14 +502,12 @@ class PlaybookMismatchError(StoreError):
     """
 
     code = "PB605"
-    http_status = 409
 
 
 class DatabaseLockedError(StoreError):
     """Another writer held the database's lock longer than this command waits."""
 
     code = "PB606"
-    http_status = 503
     exit_code = 3
 
 
@@ -489,7 +515,6 @@ class DatabaseReadOnlyError(StoreError):
     """The database cannot be written: a read-only file, replica, transaction or grant."""
 
     code = "PB607"
-    http_status = 503
     exit_code = 3
 
 
@@ -497,7 +522,6 @@ class DiskFullError(StoreError):
     """The database's disk, quota or size limit is full; nothing of the write was kept."""
 
     code = "PB608"
-    http_status = 507
     exit_code = 3
 
 
@@ -505,28 +529,24 @@ class PathNotFoundError(PlaybookError, FileNotFoundError):
     """A file or directory named on the command line does not exist, or holds no playbook."""
 
     code = "PB001"
-    http_status = 404
 
 
 class EscalationError(PlaybookError):
     """An escalation rule, sweep or notification cannot proceed."""
 
     code = "PB700"
-    http_status = 400
 
 
 class CalendarError(PlaybookError, ValueError):
     """A working calendar that cannot be used (no working day, unknown holiday country)."""
 
     code = "PB701"
-    http_status = 422
 
 
 class NotificationError(EscalationError):
     """A notification sink failed to deliver; the delivery is recorded and retried later."""
 
     code = "PB702"
-    http_status = 502
     exit_code = 1
 
 
@@ -534,7 +554,6 @@ class EscalationNotFoundError(EscalationError, KeyError):
     """An escalation id that the store does not have."""
 
     code = "PB703"
-    http_status = 404
 
     def __str__(self) -> str:
         return PlaybookError.__str__(self)
@@ -544,49 +563,42 @@ class KpiError(PlaybookError):
     """A KPI cannot be computed as asked."""
 
     code = "PB800"
-    http_status = 422
 
 
 class PeriodError(KpiError, ValueError):
     """A period (``2017-Q4``, ``2017-W52``, ``--from/--to``) that does not parse or is empty."""
 
     code = "PB801"
-    http_status = 400
 
 
 class GroupingError(KpiError, ValueError):
     """A KPI grouping (``--by``) that is neither built in nor an enum field."""
 
     code = "PB802"
-    http_status = 400
 
 
 class ScenarioError(PlaybookError, ValueError):
     """A playbook test scenario file that is invalid (unknown stage, field, rule...)."""
 
     code = "PB900"
-    http_status = 422
 
 
 class DiffError(PlaybookError, ValueError):
     """Two playbooks that cannot be compared (different playbook ids)."""
 
     code = "PB910"
-    http_status = 422
 
 
 class MigrationError(PlaybookError, ValueError):
     """A version migration that would strand deals or whose stage mapping has a cycle."""
 
     code = "PB920"
-    http_status = 409
 
 
 class GraphvizError(PlaybookError):
     """Graphviz is needed (``--format svg``) but missing or failing."""
 
     code = "PB930"
-    http_status = 503
     exit_code = 3
 
 
@@ -594,4 +606,3 @@ class TargetExistsError(PlaybookError, FileExistsError):
     """``playbook init`` would overwrite an existing file."""
 
     code = "PB940"
-    http_status = 409

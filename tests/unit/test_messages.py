@@ -363,3 +363,16 @@ def test_a_blocked_move_tells_its_reasons_in_the_same_language() -> None:
     assert message.render("en") == "deal 'D-1' cannot move from 'lead' to 'won': needs budget; b"
     assert message.render("zh") == "商机 'D-1' 不能从 'lead' 推进到 'won'：需要预算，乙"
     assert pickle.loads(pickle.dumps(message)) == message == copy.deepcopy(message)
+
+
+def test_a_subclass_of_ones_own_answers_like_its_parent_or_as_it_says() -> None:
+    """An embedder's error class inherits the status of its parent unless it sets its own."""
+
+    class ArchiveMissing(errors.DealNotFoundError):
+        code = "XY001"
+
+    class ArchiveBusy(errors.StoreError):
+        code = "XY002"
+        http_status = 429
+
+    assert (ArchiveMissing.http_status, ArchiveBusy.http_status) == (404, 429)

@@ -244,13 +244,9 @@ def _date(ctx: _Context, path: YamlPath, value: Any) -> date | None:
         path,
         "PB318",
         Message(
-            "diag.build.outside_years", value=value, year=FIRST_DATE.year, year2=LAST_DATE.year
+            "diag.build.outside_years", value=value, first=FIRST_DATE.year, last=LAST_DATE.year
         ),
-        hint=Message(
-            "diag.build.write_date_between",
-            isoformat=FIRST_DATE.isoformat(),
-            isoformat2=LAST_DATE.isoformat(),
-        ),
+        hint=Message("diag.build.write_date_between", first=FIRST_DATE, last=LAST_DATE),
     )
     return None
 
