@@ -8,6 +8,7 @@ text, so that callers can render them in any format.
 Codes by area:
 
 ===========  ==================================================================
+``PB05x``    the HTTP API: requests it cannot use (``playbook serve``)
 ``PB1xx``    reading a file: size, encoding, YAML syntax, strict-YAML rules
 ``PB2xx``    the JSON Schema of the playbook format
 ``PB3xx``    semantic checks across the playbook (references, graph, types)
@@ -27,15 +28,20 @@ Every class also carries an ``http_status``, a hint for a server that embeds
 playbook and answers with the error (the library itself speaks no HTTP):
 
 ======  =====================================================================
-400     bad input to a call: the root, actors, clocks, periods, groupings,
-        escalation commands without what they need
-403     a role may not do this (:class:`PermissionDeniedError`, :class:`OverrideError`)
-404     not found: a path, a deal, an escalation
+400     bad input to a call: the root, clocks, periods, groupings, escalation
+        commands without what they need, a request body that is not JSON
+401     no API token, or an unknown, revoked or expired one
+403     a role may not do this (:class:`PermissionDeniedError`, :class:`OverrideError`,
+        an actor without a known role)
+404     not found: a path, a deal, a person, an escalation, an API route
 409     conflict or blocked: a move the engine blocks, a deal changed meanwhile,
         another playbook version, an edited registered text, a migration that
         strands deals, a file that exists
+412     a request's ``If-Match`` names an older version of the deal
+413     a request body over the size limit
 422     an invalid playbook, condition, deal, scenario, import file or calendar
-500     the deal store cannot do what was asked (:class:`StoreError` itself)
+500     the deal store cannot do what was asked (:class:`StoreError` itself), a hook
+        that cannot run or failed, a bug (:class:`InternalError`)
 502     a notification sink failed to deliver
 503     the database (or Graphviz) is unavailable, locked, read-only or on another
         schema version
@@ -58,13 +64,18 @@ The classes below:
         - :class:`DealFieldError` (``PB501``) a field value has the wrong type
         - :class:`UnknownStageError` (``PB502``) a stage the playbook does not have
         - :class:`PlaybookVersionError` (``PB503``) the deal is pinned to another version
+        - :class:`UnknownFieldError` (``PB504``) a field the playbook does not declare
+        - :class:`UnknownActivityKindError` (``PB505``) an activity kind it does not declare
     - :class:`ActorError` (``PB510``) the actor has no role or an unknown one
     - :class:`UnknownActionError` (``PB520``) an action id the stage does not define
     - :class:`EvidenceMissingError` (``PB521``) completing an action without its evidence
     - :class:`PermissionDeniedError` (``PB530``) a role may not do this
     - :class:`OverrideError` (``PB531``) an override without reason or by a role not allowed
+    - :class:`AuthenticationError` (``PB532``) no token, or an unknown, revoked or expired one
     - :class:`MoveBlockedError` (``PB540``) ``advance`` on a move the engine blocks
     - :class:`MissingClockError` (``PB550``) an engine call without ``now``
+    - :class:`HookError` (``PB560``) a hook that cannot be registered or run (``async def``)
+        - :class:`HookFailedError` (``PB561``) a hook raised after the change was stored
     - :class:`EscalationError` (``PB700``) an escalation rule, sweep or sink cannot proceed
         - :class:`NotificationError` (``PB702``) a sink failed to deliver (retried later)
         - :class:`EscalationNotFoundError` (``PB703``) an unknown escalation id
@@ -89,11 +100,21 @@ The classes below:
         - :class:`DatabaseLockedError` (``PB606``) another writer holds the database's lock
         - :class:`DatabaseReadOnlyError` (``PB607``) the database cannot be written
         - :class:`DiskFullError` (``PB608``) the database's disk (or quota) is full
+        - :class:`StaleVersionError` (``PB609``) a request's ``If-Match`` names an older version
+        - :class:`PersonError` (``PB620``) a person record that cannot be used
+            - :class:`PersonNotFoundError` (``PB621``) no person with this name
+        - :class:`TokenError` (``PB622``) an API token that cannot be made or found
+    - :class:`RequestError` (``PB050``) an HTTP request the API cannot use
+        - :class:`MalformedBodyError` (``PB051``) a body that is not JSON
+        - :class:`InvalidBodyError` (``PB052``) wrong types, missing or unknown fields
+        - :class:`BodyTooLargeError` (``PB053``) a body over the size limit
+        - :class:`RouteNotFoundError` (``PB054``) no such path or method
+        - :class:`InternalError` (``PB059``) a bug: the request failed, nothing is shown of it
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from playbook.i18n import Message, as_message
@@ -103,6 +124,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActorError",
+    "AuthenticationError",
+    "BodyTooLargeError",
     "CalendarError",
     "ConditionError",
     "ConflictError",
@@ -116,11 +139,16 @@ __all__ = [
     "EvidenceMissingError",
     "GraphvizError",
     "GroupingError",
+    "HookError",
+    "HookFailedError",
     "ImportFileError",
     "ImportRowError",
     "InputFileError",
+    "InternalError",
+    "InvalidBodyError",
     "InvalidPlaybookError",
     "KpiError",
+    "MalformedBodyError",
     "MappingError",
     "MigrationError",
     "MissingClockError",
@@ -130,13 +158,21 @@ __all__ = [
     "PathNotFoundError",
     "PeriodError",
     "PermissionDeniedError",
+    "PersonError",
+    "PersonNotFoundError",
     "PlaybookError",
     "PlaybookVersionError",
+    "RequestError",
+    "RouteNotFoundError",
     "ScenarioError",
     "SchemaVersionError",
+    "StaleVersionError",
     "StoreError",
     "TargetExistsError",
+    "TokenError",
     "UnknownActionError",
+    "UnknownActivityKindError",
+    "UnknownFieldError",
     "UnknownStageError",
 ]
 
@@ -145,6 +181,12 @@ __all__ = [
 # listed (an embedder's own, say) answers like its parent.
 _HTTP_STATUS: dict[str, int] = {
     "PB001": 404,
+    "PB050": 400,
+    "PB051": 400,
+    "PB052": 422,
+    "PB053": 413,
+    "PB054": 404,
+    "PB059": 500,
     "PB100": 422,
     "PB200": 422,
     "PB400": 422,
@@ -152,13 +194,18 @@ _HTTP_STATUS: dict[str, int] = {
     "PB501": 422,
     "PB502": 422,
     "PB503": 409,
-    "PB510": 400,
+    "PB504": 422,
+    "PB505": 422,
+    "PB510": 403,
     "PB520": 422,
     "PB521": 422,
     "PB530": 403,
     "PB531": 403,
+    "PB532": 401,
     "PB540": 409,
     "PB550": 400,
+    "PB560": 500,
+    "PB561": 500,
     "PB600": 500,
     "PB601": 404,
     "PB602": 409,
@@ -168,9 +215,13 @@ _HTTP_STATUS: dict[str, int] = {
     "PB606": 503,
     "PB607": 503,
     "PB608": 507,
+    "PB609": 412,
     "PB610": 422,
     "PB611": 422,
     "PB612": 422,
+    "PB620": 422,
+    "PB621": 404,
+    "PB622": 422,
     "PB700": 400,
     "PB701": 422,
     "PB702": 502,
@@ -339,13 +390,16 @@ class DealFieldError(DealError):
     code = "PB501"
 
 
-class UnknownStageError(DealError, KeyError):
+class UnknownFieldError(DealError, LookupError):
+    """A field id that the playbook (version) does not declare."""
+
+    code = "PB504"
+
+
+class UnknownStageError(DealError, LookupError):
     """A stage id that the playbook (version) does not define."""
 
     code = "PB502"
-
-    def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return PlaybookError.__str__(self)
 
 
 class PlaybookVersionError(DealError):
@@ -360,13 +414,10 @@ class ActorError(PlaybookError, ValueError):
     code = "PB510"
 
 
-class UnknownActionError(PlaybookError, KeyError):
+class UnknownActionError(PlaybookError, LookupError):
     """An action id that the deal's current stage does not define."""
 
     code = "PB520"
-
-    def __str__(self) -> str:
-        return PlaybookError.__str__(self)
 
 
 class EvidenceMissingError(PlaybookError, ValueError):
@@ -387,6 +438,13 @@ class OverrideError(PlaybookError, PermissionError):
     """An override without a reason, or by a role the playbook does not allow to override."""
 
     code = "PB531"
+    exit_code = 1
+
+
+class AuthenticationError(PlaybookError, PermissionError):
+    """A request without a token, or with one that is unknown, revoked or expired."""
+
+    code = "PB532"
     exit_code = 1
 
 
@@ -419,7 +477,7 @@ class BlockedMove(Protocol):
     def codes(self) -> tuple[str, ...]:
         """The reason codes (PB541-PB547), in order."""
 
-    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+    def to_dict(self, lang: str | None = None) -> Mapping[str, object]:
         """The JSON form, messages in ``lang``."""
 
 
@@ -440,19 +498,57 @@ class MissingClockError(PlaybookError, TypeError):
     code = "PB550"
 
 
+class HookError(PlaybookError, TypeError):
+    """A hook that cannot be registered or run: not callable, or asynchronous (never awaited)."""
+
+    code = "PB560"
+
+
+class HookFailedError(HookError):
+    """A hook raised after the change it was called for had been stored.
+
+    The change stays stored (it committed before any hook ran) and every other
+    hook still ran; ``deal`` and ``result`` are what the call would have
+    returned, ``failures`` the exceptions of the hooks that raised.
+    """
+
+    code = "PB561"
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: Message | str,
+        *,
+        deal: Any,
+        result: Any,
+        failures: Sequence[BaseException],
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.deal = deal
+        self.result = result
+        self.failures = tuple(failures)
+
+
 class StoreError(PlaybookError):
     """The deal store cannot do what was asked."""
 
     code = "PB600"
 
 
-class DealNotFoundError(StoreError, KeyError):
+class UnknownActivityKindError(DealError, StoreError):
+    """An activity kind that the playbook (version) does not declare.
+
+    Also a :class:`StoreError`: the store refused it before kinds were declared.
+    """
+
+    code = "PB505"
+
+
+class DealNotFoundError(StoreError, LookupError):
     """No deal has this id (or external id)."""
 
     code = "PB601"
-
-    def __str__(self) -> str:
-        return PlaybookError.__str__(self)
 
 
 class ConflictError(StoreError):
@@ -550,13 +646,10 @@ class NotificationError(EscalationError):
     exit_code = 1
 
 
-class EscalationNotFoundError(EscalationError, KeyError):
+class EscalationNotFoundError(EscalationError, LookupError):
     """An escalation id that the store does not have."""
 
     code = "PB703"
-
-    def __str__(self) -> str:
-        return PlaybookError.__str__(self)
 
 
 class KpiError(PlaybookError):
@@ -606,3 +699,64 @@ class TargetExistsError(PlaybookError, FileExistsError):
     """``playbook init`` would overwrite an existing file."""
 
     code = "PB940"
+
+
+class StaleVersionError(ConflictError):
+    """A write named (``If-Match``) a version of the deal that is no longer current."""
+
+    code = "PB609"
+
+
+class PersonError(StoreError, ValueError):
+    """A person record that cannot be used: a bad email, language or role, a duplicate."""
+
+    code = "PB620"
+
+
+class PersonNotFoundError(PersonError, LookupError):
+    """No person has this name."""
+
+    code = "PB621"
+
+
+class TokenError(StoreError, ValueError):
+    """An API token that cannot be made (a scope the person does not hold) or found."""
+
+    code = "PB622"
+
+
+class RequestError(PlaybookError, ValueError):
+    """An HTTP request that the API cannot use."""
+
+    code = "PB050"
+
+
+class MalformedBodyError(RequestError):
+    """A request body that is not JSON (or not UTF-8)."""
+
+    code = "PB051"
+
+
+class InvalidBodyError(RequestError):
+    """A request whose values have the wrong type, or that misses or adds fields."""
+
+    code = "PB052"
+
+
+class BodyTooLargeError(RequestError):
+    """A request body over the server's size limit."""
+
+    code = "PB053"
+
+
+class RouteNotFoundError(RequestError):
+    """A path the API does not have, or a method the path does not take."""
+
+    code = "PB054"
+
+
+class InternalError(PlaybookError):
+    """A bug: the request failed in a way playbook did not foresee (logged, never shown)."""
+
+    code = "PB059"
+    exit_code = 70

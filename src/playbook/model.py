@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from playbook.conditions import Expr, FieldType
 
 __all__ = [
+    "BUILTIN_ACTIVITY_KINDS",
+    "ActivityKind",
     "Calendar",
     "Condition",
     "Criterion",
@@ -114,6 +116,24 @@ class Role:
 
 
 @dataclass(frozen=True, slots=True)
+class ActivityKind:
+    """A kind of activity people log on deals (call, wechat, site_visit...)."""
+
+    id: str
+    title: Text | None = None
+
+
+BUILTIN_ACTIVITY_KINDS: tuple[ActivityKind, ...] = (
+    ActivityKind("call", Text.of({"en": "Call", "zh": "电话"})),
+    ActivityKind("meeting", Text.of({"en": "Meeting", "zh": "会议"})),
+    ActivityKind("email", Text.of({"en": "Email", "zh": "邮件"})),
+    ActivityKind("note", Text.of({"en": "Note", "zh": "备注"})),
+    ActivityKind("visit", Text.of({"en": "Visit", "zh": "拜访"})),
+)
+"""The kinds of a playbook that declares no ``activity_kinds``."""
+
+
+@dataclass(frozen=True, slots=True)
 class FieldSpec:
     """A declared deal field: its type and constraints."""
 
@@ -146,6 +166,17 @@ class Condition:
     fields: frozenset[str] = frozenset()
     line: int = 0
     column: int = 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The predicate is generated code: a copy compiles its own from the IR.
+        return (_compiled, (self.expr, self.text, self.fields, self.line, self.column))
+
+
+def _compiled(expr: Expr, text: str, fields: frozenset[str], line: int, column: int) -> Condition:
+    """A :class:`Condition` rebuilt from its IR (how conditions pickle and copy)."""
+    from playbook.conditions.codegen import to_python  # only when a condition is unpickled
+
+    return Condition(expr, text, to_python(expr), fields, line, column)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +280,8 @@ class Kpi:
     unit: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     line: int = 0
+    per: str | None = None
+    """``owner`` when the target is per member of a group (see docs/kpis.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +346,7 @@ class Playbook:
     transitions: tuple[Transition, ...]
     fields: Mapping[str, FieldSpec] = field(default_factory=dict)
     roles: Mapping[str, Role] = field(default_factory=dict)
+    activity_kinds: tuple[ActivityKind, ...] = BUILTIN_ACTIVITY_KINDS
     rules: tuple[TransitionRule, ...] = ()
     override_roles: tuple[str, ...] = ()
     kpis: tuple[Kpi, ...] = ()
@@ -335,6 +369,11 @@ class Playbook:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_stage_index", {s.id: s for s in self.stages})
         object.__setattr__(self, "_moves", {(t.source, t.target): t for t in self.transitions})
+
+    @property
+    def activity_ids(self) -> tuple[str, ...]:
+        """The ids of the activity kinds people may log, in declared order."""
+        return tuple(kind.id for kind in self.activity_kinds)
 
     @property
     def key(self) -> str:

@@ -38,8 +38,13 @@ NAMESPACES = (
     "diag",
 )
 SEPARATORS = frozenset({"、", "，", "或", "和", " 且 ", " 或 "})
-# The condition lexer reads a full-width comma as a comma: syntax, not a separator.
-ALLOWED_SEPARATORS = {("conditions/lexer.py", "，")}
+# The condition lexer reads a full-width comma as a comma: syntax, not a separator; the YAML
+# error hints name the full-width characters a Chinese keyboard types for punctuation.
+ALLOWED_SEPARATORS = {
+    ("conditions/lexer.py", "，"),
+    ("definition/yaml_errors.py", "，"),
+    ("definition/yaml_errors.py", "、"),
+}
 
 
 def _placeholders(text: str) -> set[str]:

@@ -197,3 +197,44 @@ def open_store(url: str | None) -> Iterator[DealStore]:
 
     with open_database(url) as database:
         yield DealStore(database)
+
+
+def warn_version_drift(
+    database: Database, playbook: Playbook, lang: str | None, *, sweeping: bool = False
+) -> dict[int, Playbook]:
+    """Warn on stderr when the store's deals of ``playbook``'s id are pinned to another version
+    than ``playbook``'s, with the deals per version; the exit code is left alone.
+
+    Returns the playbook of each pinned version whose text the store keeps
+    (what a sweep evaluates those deals by); ``{}`` when nothing drifts.
+    """
+    from playbook.i18n import join, say
+    from playbook.services import pinned_playbooks, version_drift
+    from playbook.store.repository import DealStore
+
+    store = DealStore(database)
+    drift = version_drift(store, playbook)
+    if drift is None:
+        return {}
+    counts = [say("cli.version_deals", lang, version=v, deals=n) for v, n in drift.deals.items()]
+    lines = [
+        say(
+            "cli.version_drift",
+            lang,
+            file=playbook.source or playbook.key,
+            playbook=playbook.id,
+            version=playbook.version,
+            counts=join(counts, lang),
+        )
+    ]
+    pinned = pinned_playbooks(store, drift) if sweeping else {}
+    if pinned:
+        versions = join(map(str, pinned), lang)
+        lines.append(say("cli.version_drift_pinned", lang, versions=versions))
+    if sweeping and drift.unregistered:
+        versions = join(map(str, drift.unregistered), lang)
+        lines.append(say("cli.version_drift_unregistered", lang, versions=versions))
+    if not sweeping:
+        lines.append(say("cli.version_drift_measured", lang))
+    click.secho("\n  ".join(lines), fg="yellow", err=True)
+    return pinned

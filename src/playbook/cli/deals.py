@@ -41,16 +41,18 @@ from playbook.cli.common import (
     parse_now,
     playbook_option,
 )
+from playbook.cli.deals_import import import_command
 from playbook.errors import MoveBlockedError
 from playbook.i18n import LANGUAGES as _LANGS
+from playbook.i18n import join, say
 from playbook.safetext import neutralise_cell, printable
 from playbook.services import deal_state, registered_playbook
+from playbook.store.repository import LOG_KINDS
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
     from playbook.runtime.engine import Engine
     from playbook.store.audit import RefusalEntry
-    from playbook.store.importer import ImportReport
     from playbook.store.repository import DealStore, HistoryEntry, StoredDeal
     from playbook.values import Actor
 
@@ -95,89 +97,10 @@ def deals() -> None:
     """Import, list, show, move and annotate deals in the deal store."""
 
 
+deals.add_command(import_command)
+
+
 # --- import / export ----------------------------------------------------------------------
-
-
-@deals.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@playbook_option("The playbook the deals follow.", required=True)
-@click.option(
-    "--mapping",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Mapping file (YAML) from columns to deal fields; default: columns by name.",
-)
-@click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
-@click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000))
-@format_option
-@db_option
-@_now_option
-def import_command(
-    file: Path,
-    playbook_path: Path,
-    mapping: Path | None,
-    strict: bool,
-    batch_size: int,
-    output_format: str,
-    url: str | None,
-    now: str | None,
-) -> int:
-    """Import deals from a CSV, JSON or JSON Lines FILE (re-importing updates, never duplicates)."""
-    from playbook.store.importer import import_deals
-    from playbook.store.mapping import read_mapping
-
-    playbook, source = load_playbook(playbook_path)
-    at = parse_now(now)
-    chosen = read_mapping(mapping) if mapping is not None else None
-    with open_store(url) as store:
-        store.register_playbook(playbook, source, path=str(playbook_path), now=at)
-        with _progress(file) as progress:
-            report = import_deals(
-                store,
-                playbook,
-                file,
-                now=at,
-                mapping=chosen,
-                strict=strict,
-                batch_size=batch_size,
-                progress=progress,
-            )
-    _print_import(report, output_format)
-    return 1 if report.errors else 0
-
-
-@contextmanager
-def _progress(file: Path) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on stderr when it is a terminal; nothing when piped."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    with file.open("rb") as handle:
-        total = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-    with click.progressbar(length=max(total - 1, 1), label="importing", file=sys.stderr) as bar:
-        done = 0
-
-        def advance(rows: int) -> None:
-            nonlocal done
-            bar.update(rows - done)
-            done = rows
-
-        yield advance
-
-
-def _print_import(report: ImportReport, output_format: str) -> None:
-    if output_format == "json":
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-        return
-    for error in report.errors[:_MAX_ERRORS_SHOWN]:
-        click.secho(f"{report.file}:{error.line}: {error.code} {error.message}", err=True)
-    if len(report.errors) > _MAX_ERRORS_SHOWN:
-        more = len(report.errors) - _MAX_ERRORS_SHOWN
-        click.secho(f"... and {more} more bad rows (--format json lists them all)", err=True)
-    click.echo(
-        f"{report.file}: {report.rows:,} rows: {report.created:,} created, "
-        f"{report.updated:,} updated, {report.unchanged:,} unchanged, {report.failed:,} failed; "
-        f"{report.stage_changes:,} stage changes recorded ({report.seconds:.1f} s)"
-    )
 
 
 @deals.command("export")
@@ -467,7 +390,10 @@ def complete(write: _Write, deal_id: str, action_id: str, evidence: str | None) 
 @deals.command("log")
 @click.argument("deal_id")
 @click.option(
-    "--kind", required=True, type=click.Choice(["call", "meeting", "email", "note", "visit"])
+    "--kind",
+    required=True,
+    metavar="KIND",
+    help="One of the playbook's activity_kinds (default kinds: call, meeting, email, note, visit).",
 )
 @click.option("--note", help="What happened.")
 @click.option("--as", "roles", metavar="ROLE[,ROLE]", help="The actor's role(s) (recorded).")
@@ -485,15 +411,82 @@ def log(
     url: str | None,
     now: str | None,
 ) -> int:
-    """Log a call, meeting, email, note or visit on a deal."""
+    """Log an activity on a deal: a call, a meeting, or a kind the playbook declares."""
     with open_store(url) as store:
+        deal = store.get(deal_id)
+        pinned = registered_playbook(store, deal.playbook_id, deal.playbook_version)
         entry = store.log_activity(
-            deal_id, kind, actor=_actor_name(actor_id), now=parse_now(now), note=note
+            deal.id,
+            kind,
+            actor=_actor_name(actor_id),
+            now=parse_now(now),
+            note=note,
+            kinds=pinned.activity_ids if pinned is not None else LOG_KINDS,
         )
     if output_format == "json":
         click.echo(json.dumps(entry.to_dict(), ensure_ascii=False, indent=2))
     else:
         click.echo(f"{deal_id}: {kind} logged (version {entry.deal_version})")
+    return 0
+
+
+@deals.command("set")
+@click.argument("deal_id")
+@click.argument("assignments", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@click.option("--reason", metavar="TEXT", help="Why the values change (kept in the history).")
+@click.option(
+    "--as",
+    "person",
+    metavar="PERSON:ROLE",
+    required=True,
+    help="Who sets the values, in which role of the playbook; recorded in the history.",
+)
+@_retry_option
+@format_option
+@_store_options
+def set_command(
+    deal_id: str,
+    assignments: tuple[str, ...],
+    reason: str | None,
+    person: str,
+    retry: bool,
+    output_format: str,
+    playbook_path: Path | None,
+    url: str | None,
+    now: str | None,
+) -> int:
+    """Set field values of a deal, each read as its field's type (FIELD= clears it)."""
+    pairs: dict[str, str] = {}
+    for item in assignments:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise click.BadParameter(
+                say("cli.usage.not_assignment", None, item=item),
+                param_hint="FIELD=VALUE",
+            )
+        pairs[name.strip()] = value
+    name, _, role = person.partition(":")
+    actor = _actor(name.strip() or None, role)
+    at = parse_now(now)
+    with open_store(url) as store:
+        deal = store.get(deal_id)
+        playbook = _engine(store, deal, playbook_path, actor, at).playbook
+        done = services.set_fields(
+            store,
+            deal_id,
+            pairs,
+            playbook=playbook,
+            actor=actor,
+            now=at,
+            reason=reason,
+            retries=RETRIES if retry else 0,
+        )
+    if output_format == "json":
+        click.echo(json.dumps({"deal": done.to_dict()}, ensure_ascii=False, indent=2))
+    else:
+        lang = _lang(playbook)
+        fields = join(list(pairs), lang, last=None)
+        click.echo(say("cli.fields_set", lang, deal=done.ref, fields=fields, version=done.version))
     return 0
 
 
@@ -583,6 +576,10 @@ def render_history(
             what = f"{move}{' (imported)' if entry.source == 'import' else ''}{extra}"
         elif entry.kind == "action":
             what = f"action {entry.action_id} done"
+        elif entry.kind == "fields" and entry.evidence:
+            values = entry.evidence.get("set", {})
+            what = "set " + ", ".join(f"{key}={value}" for key, value in values.items())
+            what += f" ({entry.note})" if entry.note else ""
         else:
             what = entry.kind + (f": {entry.note}" if entry.note else "")
         at = local_time(entry.at, zone)

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playbook.cli.common import db_option, load_playbook, open_store, options, playbook_option
+from playbook.cli.common import (
+    db_option,
+    load_playbook,
+    open_store,
+    options,
+    playbook_option,
+    warn_version_drift,
+)
 from playbook.errors import NotificationError, PlaybookError
 from playbook.i18n import Message
 
@@ -98,6 +105,7 @@ def sweep(
     lease = parse_interval(lease_text, minimum=0)
     database = _open(url)
     try:
+        pinned = warn_version_drift(database, playbook, lang, sweeping=True)
         report = run_sweep(
             database,
             playbook,
@@ -108,6 +116,7 @@ def sweep(
             lease=lease,
             clock=_clock,
             explain_future=now_text is not None,
+            pinned=pinned,
         )
     finally:
         database.dispose()
@@ -141,23 +150,23 @@ def worker(
     """Run sweeps on a schedule until SIGTERM or Ctrl-C (the sweep in progress completes)."""
     from playbook.escalation.sweep import sweep as run_sweep
     from playbook.escalation.worker import parse_interval, run_worker, stop_on_signals
+    from playbook.services import pinned_playbooks, version_drift
+    from playbook.store.repository import DealStore
 
     playbook = _playbook(playbook_path)
     every, lease = parse_interval(every_text), parse_interval(lease_text, minimum=0)
     sinks = _sinks(sink_specs, "text", playbook)
     database = _open(url)
+    warn_version_drift(database, playbook, lang, sweeping=True)
+    sweep_now = functools.partial(
+        run_sweep, database, playbook, sinks=sinks, lang=lang, lease=lease, clock=_clock
+    )
 
     def once(should_stop: Callable[[], bool]) -> None:
-        report = run_sweep(
-            database,
-            playbook,
-            now=_clock(),
-            sinks=sinks,
-            lang=lang,
-            lease=lease,
-            clock=_clock,
-            should_stop=should_stop,
-        )
+        # Deals migrate while the worker runs: which versions they are on is read every sweep.
+        store = DealStore(database)
+        pinned = pinned_playbooks(store, version_drift(store, playbook))
+        report = sweep_now(now=_clock(), should_stop=should_stop, pinned=pinned)
         click.echo(_summary(report), err=False)
         for warning in report.warnings + report.deliveries.errors:
             click.echo(f"warning: {warning}", err=True)

@@ -31,6 +31,7 @@ from playbook.cli.common import (
     options,
     parse_now,
     playbook_option,
+    warn_version_drift,
 )
 from playbook.i18n import LANGUAGES as _LANGS
 from playbook.i18n import Message
@@ -114,8 +115,13 @@ def kpi(
     by = _groupings(groupings)
     with open_database(url) as database:
         playbook = _playbook(database, playbook_path)
+        warn_version_drift(database, playbook, lang)
         chosen = _period(playbook, period, first_day, last_day, at)
-        report = compute_kpis(database, playbook, chosen, now=at, by=by, kpi_ids=kpi_ids)
+        # Only the table shows team subtotals under a by-owner KPI's owners.
+        subtotals = output_format == "table"
+        report = compute_kpis(
+            database, playbook, chosen, now=at, by=by, kpi_ids=kpi_ids, team_subtotals=subtotals
+        )
         # Only the HTML page draws the funnel, the cycle times and the stuck deals.
         charts = dashboard(database, report) if output_format == "html" else None
     color = output is None and _terminal()
@@ -152,6 +158,7 @@ def review(
     at = parse_now(now)
     with open_database(url) as database:
         playbook = _playbook(database, playbook_path)
+        warn_version_drift(database, playbook, lang)
         chosen = parse_week(week, at, playbook.timezone)
         found = weekly_review(database, playbook, chosen, now=at, owner=owner, team=team, lang=lang)
     color = output is None and _terminal()

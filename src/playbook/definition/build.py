@@ -27,6 +27,8 @@ from playbook.diagnostics import path_to_str
 from playbook.errors import ConditionError
 from playbook.i18n import Message
 from playbook.model import (
+    BUILTIN_ACTIVITY_KINDS,
+    ActivityKind,
     Calendar,
     Condition,
     Criterion,
@@ -106,6 +108,7 @@ def build(document: Document, reporter: Reporter) -> Built:
     ctx = _Context(document.data, reporter)
     calendar = _calendar(ctx)
     ctx.roles = _roles(ctx)
+    ctx.activity_kinds = _activity_kinds(ctx.data)
     fields = _fields(ctx)
     ctx.field_types = {fid: spec.type for fid, spec in fields.items()}
     ctx.field_ids = tuple(ctx.field_types)
@@ -125,6 +128,7 @@ def build(document: Document, reporter: Reporter) -> Built:
         transitions=tuple(transitions),
         fields=fields,
         roles=ctx.roles,
+        activity_kinds=ctx.activity_kinds,
         rules=tuple(rules),
         override_roles=override_roles or (),
         kpis=tuple(_kpis(ctx)),
@@ -151,6 +155,7 @@ class _Context:
         self.reporter = reporter
         self.tz = _timezone(data, reporter)
         self.roles: dict[str, Role] = {}
+        self.activity_kinds: tuple[ActivityKind, ...] = BUILTIN_ACTIVITY_KINDS
         self.role_ids: tuple[str, ...] = ()
         self.field_types: dict[str, FieldType] = {}
         self.field_ids: tuple[str, ...] = ()
@@ -295,6 +300,13 @@ def _roles(ctx: _Context) -> dict[str, Role]:
     roles = {rid: Role(rid, _text((spec or {}).get("title"))) for rid, spec in raw.items()}
     ctx.role_ids = tuple(roles)
     return roles
+
+
+def _activity_kinds(data: Mapping[str, Any]) -> tuple[ActivityKind, ...]:
+    raw = data.get("activity_kinds")
+    if not raw:
+        return BUILTIN_ACTIVITY_KINDS
+    return tuple(ActivityKind(kid, _text((spec or {}).get("title"))) for kid, spec in raw.items())
 
 
 def _roles_at(ctx: _Context, path: YamlPath, value: Any) -> tuple[str, ...] | None:
@@ -600,6 +612,9 @@ def _kpis(ctx: _Context) -> list[Kpi]:
         for key in ("field", "denominator"):
             if key in raw:
                 ctx.field_ref((*path, key), raw[key])
+        if "activity" in raw:
+            kinds = [kind.id for kind in ctx.activity_kinds]
+            ctx.refer((*path, "activity"), "activity_kind", str(raw["activity"]), kinds, "PB320")
         by = tuple(raw.get("by") or ())
         for j, group in enumerate(by):
             if group not in GROUP_BUILTINS:
@@ -619,6 +634,7 @@ def _kpis(ctx: _Context) -> list[Kpi]:
                 unit=raw.get("unit"),
                 params={k: raw[k] for k in _KPI_PARAMS if k in raw},
                 line=ctx.reporter.line(path),
+                per=raw.get("per"),
             )
         )
     return out

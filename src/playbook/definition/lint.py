@@ -25,7 +25,7 @@ from playbook.definition.report import Reporter
 from playbook.definition.sinkspec import spec_problem
 from playbook.diagnostics import did_you_mean
 from playbook.i18n import Items, Message
-from playbook.model import Duration, FieldSpec, Playbook
+from playbook.model import Duration, FieldSpec, Kpi, Playbook
 
 __all__ = ["lint"]
 
@@ -267,9 +267,17 @@ def _stage_names(playbook: Playbook, value: Any) -> list[str]:
 
 
 def _kpi_params(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter) -> None:
-    """PB316: a metric without a parameter it needs; PB403: grouping by an ungroupable field."""
+    """PB316: a metric without a parameter it needs; PB403: grouping by an ungroupable field;
+    PB321: a per-member target on a figure that does not add up over members."""
     for index, kpi in enumerate(playbook.kpis):
         path: YamlPath = ("kpis", index)
+        if kpi.per is not None and not _adds_up(kpi):
+            reporter.report(
+                (*path, "per"),
+                "PB321",
+                Message("diag.lint.per_member_not_additive", metric=kpi.metric),
+                hint=Message("diag.lint.remove_per_or_count"),
+            )
         for need in _KPI_NEEDS.get(kpi.metric, ()):
             if need not in kpi.params:
                 reporter.report(
@@ -286,6 +294,25 @@ def _kpi_params(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter)
                     Message("diag.lint.cannot_group_by_field", group=group, kind=spec.kind),
                     hint=Message("diag.lint.group_by_owner_team"),
                 )
+
+
+def _adds_up(kpi: Kpi) -> bool:
+    """Counts and sums add up over members; ratios, averages and percentiles do not."""
+    if kpi.metric in _ADDITIVE_METRICS:
+        return True
+    return kpi.metric == "field_aggregate" and kpi.params.get("aggregate") in ("sum", "count")
+
+
+_ADDITIVE_METRICS = frozenset(
+    {
+        "stage_entries",
+        "won_deals",
+        "won_value",
+        "activity_count",
+        "pipeline_value",
+        "weighted_pipeline",
+    }
+)
 
 
 def _raw_escalations(data: Mapping[str, Any]) -> Iterator[tuple[YamlPath, Mapping[str, Any]]]:

@@ -106,7 +106,7 @@ def list_escalations(
         if wanted is not None:
             query = query.where(column == wanted)
     if deal is not None:
-        by_id = _E.deal_id == int(deal) if deal.isdigit() else sa.false()
+        by_id = _E.deal_id == int(deal) if deal.isdigit() and len(deal) < 19 else sa.false()
         query = query.where(sa.or_(Deal.external_id == deal, by_id))
     if limit is not None:
         query = query.limit(limit)

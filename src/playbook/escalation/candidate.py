@@ -34,11 +34,13 @@ def escalation_of(
     now: datetime,
     message: str,
     snoozes: Mapping[tuple[int, datetime], datetime],
+    holders: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, Any] | None:
     """The escalation a candidate row makes (the fields of a :class:`Fired` without its id).
 
     Open, or dropped when found too late; None when not due. A snooze of the
     episode pushes the due time to the first working moment after it.
+    ``holders`` names the people holding each notified role (see :func:`_recipients`).
     """
     anchor = rule.anchor_time(row.anchor)
     due = level.due(anchor)
@@ -68,13 +70,19 @@ def escalation_of(
         "status": "dropped" if late else "open",
         "reason": reason,
         "trigger": _trigger_values(rule, row, anchor_iso, anchor, due),
-        "notified": _recipients(level.level, row),
+        "notified": _recipients(level.level, row, holders or {}),
         "message": message,
     }
 
 
-def _recipients(level: EscalationLevel, row: Any) -> tuple[Recipient, ...]:
-    """``owner`` is the deal's owner; ``manager`` the owner's manager (people table, else deal)."""
+def _recipients(
+    level: EscalationLevel, row: Any, holders: Mapping[str, tuple[str, ...]]
+) -> tuple[Recipient, ...]:
+    """``owner`` is the deal's owner; ``manager`` the owner's manager (people table, else deal).
+
+    Any other role is every person holding it (``playbook people``), one
+    recipient each; a role nobody holds stays unnamed.
+    """
     people: list[Recipient] = []
     for who in level.notify:
         if who == "owner":
@@ -82,7 +90,9 @@ def _recipients(level: EscalationLevel, row: Any) -> tuple[Recipient, ...]:
         elif who == "manager":
             people.append(Recipient("manager", row.person_manager or row.manager))
         else:
-            people.append(Recipient(who, None))
+            people += [Recipient(who, name) for name in holders.get(who, ())] or [
+                Recipient(who, None)
+            ]
     return tuple(people)
 
 

@@ -41,6 +41,7 @@ from playbook.runtime.deals import DealState
 __all__ = [
     "Fired",
     "LevelTiming",
+    "Pinned",
     "PreparedRule",
     "Recipient",
     "date_passed_at",
@@ -232,14 +233,35 @@ class LevelTiming:
 # --- one rule -----------------------------------------------------------------------------
 
 
-class PreparedRule:
-    """A rule of a playbook ready to be timed: its stages, trigger, levels and fixed texts."""
+@dataclass(frozen=True, slots=True)
+class Pinned:
+    """Which deals a rule is evaluated on, by the playbook version they are pinned to: only the
+    deals of ``versions`` (``inside``), or every deal but those."""
 
-    def __init__(self, playbook: Playbook, rule: Escalation, calendar: WorkingCalendar) -> None:
+    versions: frozenset[int]
+    inside: bool
+
+
+class PreparedRule:
+    """A rule of a playbook ready to be timed: its stages, trigger, levels and fixed texts.
+
+    ``pinned`` narrows the deals it is evaluated on to some playbook versions
+    (None: every deal of the playbook's id).
+    """
+
+    def __init__(
+        self,
+        playbook: Playbook,
+        rule: Escalation,
+        calendar: WorkingCalendar,
+        *,
+        pinned: Pinned | None = None,
+    ) -> None:
         self.playbook = playbook
         self.rule = rule
         self.calendar = calendar
         self.kind = rule.trigger.kind
+        self.pinned = pinned
         self.stages = rule_stages(playbook, rule)
         self.levels = tuple(
             LevelTiming(number, level, calendar, rule.trigger.duration)
