@@ -268,6 +268,7 @@ def test_rep_creates_checks_completes_and_advances_a_deal(server: Server) -> Non
     assert kinds == [
         ("stage_change", "rita", "lead"),
         ("action", "rita", "lead"),
+        ("fields", "rita", "lead"),  # the PATCH: set fields are recorded (as `deals set`)
         ("stage_change", "rita", "offer"),
         ("call", "rita", "offer"),
     ]
