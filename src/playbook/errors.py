@@ -24,6 +24,35 @@ Exit codes (as in compilers and linters): 0 clean or allowed, 1 problems found
 or move blocked, 2 bad input or usage, 3 a fatal environment problem (a database
 that cannot be reached, for example).
 
+Every class also carries an ``http_status``, a hint for a server that embeds
+playbook and answers with the error (the library itself speaks no HTTP):
+
+======  =====================================================================
+400     bad input to a call: the root, clocks, periods, groupings, escalation
+        commands without what they need, a request body that is not JSON
+401     no API token, or an unknown, revoked or expired one
+403     a role may not do this (:class:`PermissionDeniedError`, :class:`OverrideError`,
+        an actor without a known role)
+404     not found: a path, a deal, a person, an escalation, an API route
+409     conflict or blocked: a move the engine blocks, a deal changed meanwhile,
+        another playbook version, an edited registered text, a migration that
+        strands deals, a file that exists
+412     a request's ``If-Match`` names an older version of the deal
+413     a request body over the size limit
+422     an invalid playbook, condition, deal, scenario, import file or calendar
+500     the deal store cannot do what was asked (:class:`StoreError` itself), a hook
+        that cannot run or failed, a bug (:class:`InternalError`)
+502     a notification sink failed to deliver
+503     the database (or Graphviz) is unavailable, locked, read-only or on another
+        schema version
+507     the database's disk is full
+======  =====================================================================
+
+Messages are catalogue keys (:class:`playbook.i18n.Message`), not sentences:
+``error.message`` and ``str(error)`` are English, ``error.message_in("zh")``
+and ``error.to_dict("zh")`` speak any language of :data:`playbook.i18n.LANGUAGES`.
+Errors pickle and deep-copy with their code, message, hint and details.
+
 The classes below:
 
 - :class:`PlaybookError` (``PB000``) the root
@@ -88,6 +117,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from playbook.i18n import Message, as_message
+
 if TYPE_CHECKING:
     from playbook.diagnostics import Diagnostic
 
@@ -146,21 +177,91 @@ __all__ = [
 ]
 
 
+# The HTTP status of each class, by code (see the table above); a class not
+# listed (an embedder's own, say) answers like its parent.
+_HTTP_STATUS: dict[str, int] = {
+    "PB001": 404,
+    "PB050": 400,
+    "PB051": 400,
+    "PB052": 422,
+    "PB053": 413,
+    "PB054": 404,
+    "PB059": 500,
+    "PB100": 422,
+    "PB200": 422,
+    "PB400": 422,
+    "PB500": 422,
+    "PB501": 422,
+    "PB502": 422,
+    "PB503": 409,
+    "PB504": 422,
+    "PB505": 422,
+    "PB510": 403,
+    "PB520": 422,
+    "PB521": 422,
+    "PB530": 403,
+    "PB531": 403,
+    "PB532": 401,
+    "PB540": 409,
+    "PB550": 400,
+    "PB560": 500,
+    "PB561": 500,
+    "PB600": 500,
+    "PB601": 404,
+    "PB602": 409,
+    "PB603": 503,
+    "PB604": 503,
+    "PB605": 409,
+    "PB606": 503,
+    "PB607": 503,
+    "PB608": 507,
+    "PB609": 412,
+    "PB610": 422,
+    "PB611": 422,
+    "PB612": 422,
+    "PB620": 422,
+    "PB621": 404,
+    "PB622": 422,
+    "PB700": 400,
+    "PB701": 422,
+    "PB702": 502,
+    "PB703": 404,
+    "PB800": 422,
+    "PB801": 400,
+    "PB802": 400,
+    "PB900": 422,
+    "PB910": 422,
+    "PB920": 409,
+    "PB930": 503,
+    "PB940": 409,
+}
+
+
 class PlaybookError(Exception):
     """Root of every error that playbook raises on purpose.
 
-    ``message`` says what went wrong and what to do; ``hint`` may add a
-    did-you-mean. Position attributes are set when the error comes from a file.
+    ``msg`` (a :class:`~playbook.i18n.Message`) says what went wrong and what to
+    do, in any language of the catalogue; ``hint_msg`` may add a did-you-mean.
+    Playbook's own code always passes messages; a plain string (an embedder's
+    subclass, say) is accepted and shown as it is in every language.
+    ``message`` and ``hint`` are their English texts, as is ``str(error)``.
+    Position attributes are set when the error comes from a file.
     """
 
     code: ClassVar[str] = "PB000"
     exit_code: ClassVar[int] = 2
+    http_status: ClassVar[int] = 400
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "http_status" not in cls.__dict__ and cls.code in _HTTP_STATUS:
+            cls.http_status = _HTTP_STATUS[cls.code]
 
     def __init__(
         self,
-        message: str,
+        message: Message | str,
         *,
-        hint: str | None = None,
+        hint: Message | str | None = None,
         file: str | None = None,
         line: int | None = None,
         column: int | None = None,
@@ -168,9 +269,10 @@ class PlaybookError(Exception):
         code: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        self.msg = as_message(message)
+        # A plain string (an embedder's own words) is kept as it is, in every language.
+        self.hint_msg = None if hint is None else as_message(hint)
+        super().__init__(str(self.msg))
         self.file = file
         self.line = line
         self.column = column
@@ -180,7 +282,34 @@ class PlaybookError(Exception):
             # A finer code from the same area (e.g. PB103 for a duplicate key).
             self.code = code  # type: ignore[misc]
 
+    @property
+    def message(self) -> str:
+        """What went wrong and what to do, in English."""
+        return self.msg.render("en")
+
+    @property
+    def hint(self) -> str | None:
+        """The hint in English, or None."""
+        return self.hint_in("en")
+
+    def message_in(self, lang: str | None) -> str:
+        """The message in ``lang`` (English for None or a language the catalogue lacks)."""
+        return self.msg.render(lang)
+
+    def hint_in(self, lang: str | None) -> str | None:
+        """The hint in ``lang``, or None when there is none."""
+        return None if self.hint_msg is None else self.hint_msg.render(lang)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt without calling __init__ (subclasses take other arguments),
+        # then the attributes, code and details included, restored as they were.
+        return (_restore, (type(self), self.args), self.__dict__)
+
     def __str__(self) -> str:
+        return self.text_in("en")
+
+    def text_in(self, lang: str | None) -> str:
+        """The one-line form, ``file:line:col: CODE message (hint)``, in ``lang``."""
         where = ""
         if self.file:
             where = self.file
@@ -189,21 +318,27 @@ class PlaybookError(Exception):
                 if self.column:
                     where += f":{self.column}"
             where += ": "
-        text = f"{where}{self.code} {self.message}"
-        if self.hint:
-            text += f" ({self.hint})"
+        text = f"{where}{self.code} {self.message_in(lang)}"
+        hint = self.hint_in(lang)
+        if hint:
+            text += f" ({hint})"
         return text
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Exception's own pickling calls cls(*args), which loses the keyword arguments
-        # and fails for errors that take more (MoveBlockedError's decision): rebuild
-        # from the message and the attributes instead, so errors cross processes.
-        return (_rebuild, (type(self), self.args, self.__dict__))
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        """A JSON-ready description of the error (message and hint in ``lang``).
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description of the error, for ``--format json``."""
-        data: dict[str, Any] = {"code": self.code, "message": self.message}
-        for key in ("hint", "file", "line", "column", "path"):
+        Keys: ``code``, ``message``, ``http_status`` and, when set, ``hint``,
+        ``file``, ``line``, ``column``, ``path``, ``details``.
+        """
+        data: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message_in(lang),
+            "http_status": self.http_status,
+        }
+        hint = self.hint_in(lang)
+        if hint is not None:
+            data["hint"] = hint
+        for key in ("file", "line", "column", "path"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -212,11 +347,9 @@ class PlaybookError(Exception):
         return data
 
 
-def _rebuild(cls: type[PlaybookError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
-    """An error as pickled by :meth:`PlaybookError.__reduce__`."""
-    error = cls.__new__(cls, *args)
-    Exception.__init__(error, *args)
-    error.__dict__.update(state)
+def _restore(cls: type[PlaybookError], args: tuple[Any, ...]) -> PlaybookError:
+    error = cls.__new__(cls)
+    error.args = args
     return error
 
 
@@ -232,7 +365,9 @@ class InvalidPlaybookError(PlaybookError, ValueError):
     code = "PB200"
     exit_code = 2  # bad input to the command that needed the playbook (validate itself says 1)
 
-    def __init__(self, message: str, diagnostics: Sequence[Diagnostic], **kw: Any) -> None:
+    def __init__(
+        self, message: Message | str, diagnostics: Sequence[Diagnostic], **kw: Any
+    ) -> None:
         super().__init__(message, **kw)
         self.diagnostics = list(diagnostics)
 
@@ -352,7 +487,7 @@ class MoveBlockedError(PlaybookError):
     code = "PB540"
     exit_code = 1
 
-    def __init__(self, message: str, decision: BlockedMove, **kw: Any) -> None:
+    def __init__(self, message: Message | str, decision: BlockedMove, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.decision = decision
 
@@ -382,7 +517,7 @@ class HookFailedError(HookError):
 
     def __init__(
         self,
-        message: str,
+        message: Message | str,
         *,
         deal: Any,
         result: Any,

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from playbook.cli import main
+from playbook.i18n import say
 from playbook.store.testing import fresh_database
 from playbook.web import schemas
 
@@ -267,6 +268,7 @@ def test_rep_creates_checks_completes_and_advances_a_deal(server: Server) -> Non
     assert kinds == [
         ("stage_change", "rita", "lead"),
         ("action", "rita", "lead"),
+        ("fields", "rita", "lead"),  # the PATCH: set fields are recorded (as `deals set`)
         ("stage_change", "rita", "offer"),
         ("call", "rita", "offer"),
     ]
@@ -467,8 +469,9 @@ def test_bad_bodies_get_coded_errors_and_write_nothing(
     error = answer.json()["error"]
     assert error["code"] == code, case
     assert "Traceback" not in answer.text
-    if case == "unknown field":
-        assert error["hint"] == "did you mean 'override'?"
+    if case == "unknown field":  # mara reads zh: errors speak the request's language
+        assert error["hint"] == say("common.did_you_mean", "zh", choice="override")
+        assert error["hint"] == "您是不是想写 'override'？"
     after = _snapshot(server)
     assert after["deals"] == before["deals"]
 

@@ -482,7 +482,7 @@ def set_command(
         name, equals, value = item.partition("=")
         if not equals or not name.strip():
             raise click.BadParameter(
-                f"{item!r} is not FIELD=VALUE (write amount=1200, or amount= to clear it)",
+                say("cli.usage.not_assignment", None, item=item),
                 param_hint="FIELD=VALUE",
             )
         pairs[name.strip()] = value

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from playbook.cli.common import command_lang, lang_option
-from playbook.i18n import counted, join, say
+from playbook.i18n import Message, counted, join, say
 
 if TYPE_CHECKING:
     from playbook.definition.validate import FileResult, ValidationReport
@@ -84,7 +84,8 @@ def _write(output: Path, text: str) -> None:
     except OSError as error:
         reason = error.strerror or error.__class__.__name__
         raise click.BadParameter(
-            f"cannot write {output}: {reason}", param_hint="--output"
+            str(Message("cli.usage.cannot_write", output=output, reason=reason)),
+            param_hint="--output",
         ) from error
 
 
@@ -107,12 +108,13 @@ def render(
     from playbook.render import diagnostics as formats
 
     found = report.diagnostics
+    lang = report.language  # a Chinese playbook's problems are told in Chinese
     if output_format == "json":
-        return formats.format_json(found, len(report.files), report.skipped)
+        return formats.format_json(found, len(report.files), report.skipped, lang)
     if output_format == "github":
-        return formats.format_github(found)
+        return formats.format_github(found, lang)
     if output_format == "sarif":
-        return formats.format_sarif(found, len(report.files), __version__, report.skipped)
+        return formats.format_sarif(found, len(report.files), __version__, report.skipped, lang)
     return formats.format_text(found, report.sources, color, report.skipped, lang)
 
 

@@ -32,6 +32,7 @@ from playbook.errors import (
     StoreError,
     UnknownActivityKindError,
 )
+from playbook.i18n import Message
 from playbook.store.db import Database
 from playbook.store.models import Activity, Deal, PlaybookRecord, StageChange
 from playbook.store.records import (
@@ -101,9 +102,8 @@ class DealStore:
                 )
             elif known.sha256 != digest:
                 raise StoreError(
-                    f"playbook {playbook.key} is already in the store with different content",
-                    hint="deals are pinned to a version: bump `version` in the playbook when "
-                    "you change it",
+                    Message("error.repository.playbook_already_store_different", key=playbook.key),
+                    hint=Message("error.repository.deals_are_pinned_version"),
                     details={"playbook": playbook.key},
                 )
 
@@ -359,8 +359,8 @@ class DealStore:
         """
         if kind not in kinds or kind in (FIELDS_KIND, "action"):
             raise UnknownActivityKindError(
-                f"unknown activity kind {kind!r}",
-                hint=did_you_mean(kind, kinds) or f"use one of {', '.join(kinds)}",
+                Message("error.repository.unknown_activity_kind", kind=kind),
+                hint=did_you_mean(kind, kinds) or Message("error.repository.use_one", names=kinds),
                 details={"kind": kind, "kinds": list(kinds)},
             )
         at = require_now(now)
@@ -446,8 +446,8 @@ def _find(session: Session, ref: str | int, playbook_id: str | None) -> Deal:
     found = session.scalars(query.limit(2)).all()
     if len(found) > 1:
         raise StoreError(
-            f"more than one playbook has a deal with external id {text!r}",
-            hint="name the playbook (--playbook) or use the store id",
+            Message("error.repository.more_than_one_playbook", text=text),
+            hint=Message("error.repository.name_playbook_playbook_use"),
         )
     if found:
         return found[0]
@@ -456,8 +456,8 @@ def _find(session: Session, ref: str | int, playbook_id: str | None) -> Deal:
         if deal is not None and (playbook_id is None or deal.playbook_id == playbook_id):
             return deal
     raise DealNotFoundError(
-        f"no deal {text!r} in the store",
-        hint="`playbook deals list` shows the deals; ids are external ids or store ids",
+        Message("error.repository.no_deal_store", text=text),
+        hint=Message("error.repository.playbook_deals_list_shows"),
         details={"deal": text},
     )
 
@@ -476,12 +476,19 @@ def _compare_and_set(
         return
     current = session.get(Deal, deal.id)
     if current is None:
-        raise DealNotFoundError(f"deal {deal.ref!r} was deleted", details={"deal": deal.ref})
+        raise DealNotFoundError(
+            Message("error.repository.deal_was_deleted", ref=deal.ref), details={"deal": deal.ref}
+        )
     raise ConflictError(
-        f"deal {deal.ref!r} was changed by {current.updated_by} at "
-        f"{current.updated_at.isoformat(timespec='seconds')} while you worked on it "
-        f"(you read version {deal.version}, it is now at version {current.version})",
-        hint="read the deal again and decide again (the CLI does it with --retry)",
+        Message(
+            "error.repository.deal_was_changed_by",
+            ref=deal.ref,
+            updated_by=current.updated_by,
+            isoformat=current.updated_at.isoformat(timespec="seconds"),
+            version=deal.version,
+            version2=current.version,
+        ),
+        hint=Message("error.repository.read_deal_again_decide"),
         details={
             "deal": deal.ref,
             "read_version": deal.version,
