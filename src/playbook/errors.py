@@ -53,63 +53,8 @@ Messages are catalogue keys (:class:`playbook.i18n.Message`), not sentences:
 and ``error.to_dict("zh")`` speak any language of :data:`playbook.i18n.LANGUAGES`.
 Errors pickle and deep-copy with their code, message, hint and details.
 
-The classes below:
-
-- :class:`PlaybookError` (``PB000``) the root
-    - :class:`PathNotFoundError` (``PB001``) a path named on the command line does not exist
-    - :class:`InputFileError` (``PB100``) a file cannot be read as a playbook
-    - :class:`InvalidPlaybookError` (``PB200``) a playbook has error diagnostics
-    - :class:`ConditionError` (``PB400``) a condition does not parse or type-check
-    - :class:`DealError` (``PB500``) a deal record is not usable with the playbook
-        - :class:`DealFieldError` (``PB501``) a field value has the wrong type
-        - :class:`UnknownStageError` (``PB502``) a stage the playbook does not have
-        - :class:`PlaybookVersionError` (``PB503``) the deal is pinned to another version
-        - :class:`UnknownFieldError` (``PB504``) a field the playbook does not declare
-        - :class:`UnknownActivityKindError` (``PB505``) an activity kind it does not declare
-    - :class:`ActorError` (``PB510``) the actor has no role or an unknown one
-    - :class:`UnknownActionError` (``PB520``) an action id the stage does not define
-    - :class:`EvidenceMissingError` (``PB521``) completing an action without its evidence
-    - :class:`PermissionDeniedError` (``PB530``) a role may not do this
-    - :class:`OverrideError` (``PB531``) an override without reason or by a role not allowed
-    - :class:`AuthenticationError` (``PB532``) no token, or an unknown, revoked or expired one
-    - :class:`MoveBlockedError` (``PB540``) ``advance`` on a move the engine blocks
-    - :class:`MissingClockError` (``PB550``) an engine call without ``now``
-    - :class:`HookError` (``PB560``) a hook that cannot be registered or run (``async def``)
-        - :class:`HookFailedError` (``PB561``) a hook raised after the change was stored
-    - :class:`EscalationError` (``PB700``) an escalation rule, sweep or sink cannot proceed
-        - :class:`NotificationError` (``PB702``) a sink failed to deliver (retried later)
-        - :class:`EscalationNotFoundError` (``PB703``) an unknown escalation id
-    - :class:`CalendarError` (``PB701``) a calendar with no working day or unknown holidays
-    - :class:`KpiError` (``PB800``) a KPI cannot be computed as asked
-        - :class:`PeriodError` (``PB801``) a period that does not parse
-        - :class:`GroupingError` (``PB802``) an unknown ``--by`` grouping
-    - :class:`ScenarioError` (``PB900``) an invalid playbook test scenario
-    - :class:`DiffError` (``PB910``) playbooks that cannot be compared
-    - :class:`MigrationError` (``PB920``) a migration that strands deals or cycles
-    - :class:`GraphvizError` (``PB930``) Graphviz missing or failing
-    - :class:`TargetExistsError` (``PB940``) ``playbook init`` would overwrite a file
-    - :class:`StoreError` (``PB600``) the deal store cannot do what was asked
-        - :class:`DealNotFoundError` (``PB601``) no deal with this id
-        - :class:`ConflictError` (``PB602``) someone else changed the deal first
-        - :class:`DatabaseUnavailableError` (``PB603``) the database cannot be reached
-        - :class:`SchemaVersionError` (``PB604``) the database schema is not the one expected
-        - :class:`ImportFileError` (``PB610``) a file to import is not usable at all
-        - :class:`MappingError` (``PB611``) an import mapping names unknown things
-        - :class:`ImportRowError` (``PB612``) one row of an import cannot be used
-        - :class:`PlaybookMismatchError` (``PB605``) a file differs from the registered text
-        - :class:`DatabaseLockedError` (``PB606``) another writer holds the database's lock
-        - :class:`DatabaseReadOnlyError` (``PB607``) the database cannot be written
-        - :class:`DiskFullError` (``PB608``) the database's disk (or quota) is full
-        - :class:`StaleVersionError` (``PB609``) a request's ``If-Match`` names an older version
-        - :class:`PersonError` (``PB620``) a person record that cannot be used
-            - :class:`PersonNotFoundError` (``PB621``) no person with this name
-        - :class:`TokenError` (``PB622``) an API token that cannot be made or found
-    - :class:`RequestError` (``PB050``) an HTTP request the API cannot use
-        - :class:`MalformedBodyError` (``PB051``) a body that is not JSON
-        - :class:`InvalidBodyError` (``PB052``) wrong types, missing or unknown fields
-        - :class:`BodyTooLargeError` (``PB053``) a body over the size limit
-        - :class:`RouteNotFoundError` (``PB054``) no such path or method
-        - :class:`InternalError` (``PB059``) a bug: the request failed, nothing is shown of it
+Each class below says what it stands for; docs/embedding.md lists them with
+their codes and HTTP statuses, docs/diagnostics.md every code.
 """
 
 from __future__ import annotations
@@ -180,60 +125,25 @@ __all__ = [
 # The HTTP status of each class, by code (see the table above); a class not
 # listed (an embedder's own, say) answers like its parent.
 _HTTP_STATUS: dict[str, int] = {
-    "PB001": 404,
-    "PB050": 400,
-    "PB051": 400,
-    "PB052": 422,
-    "PB053": 413,
-    "PB054": 404,
-    "PB059": 500,
-    "PB100": 422,
-    "PB200": 422,
-    "PB400": 422,
-    "PB500": 422,
-    "PB501": 422,
-    "PB502": 422,
-    "PB503": 409,
-    "PB504": 422,
-    "PB505": 422,
-    "PB510": 403,
-    "PB520": 422,
-    "PB521": 422,
-    "PB530": 403,
-    "PB531": 403,
-    "PB532": 401,
-    "PB540": 409,
-    "PB550": 400,
-    "PB560": 500,
-    "PB561": 500,
-    "PB600": 500,
-    "PB601": 404,
-    "PB602": 409,
-    "PB603": 503,
-    "PB604": 503,
-    "PB605": 409,
-    "PB606": 503,
-    "PB607": 503,
-    "PB608": 507,
-    "PB609": 412,
-    "PB610": 422,
-    "PB611": 422,
-    "PB612": 422,
-    "PB620": 422,
-    "PB621": 404,
-    "PB622": 422,
-    "PB700": 400,
-    "PB701": 422,
-    "PB702": 502,
-    "PB703": 404,
-    "PB800": 422,
-    "PB801": 400,
-    "PB802": 400,
-    "PB900": 422,
-    "PB910": 422,
-    "PB920": 409,
-    "PB930": 503,
-    "PB940": 409,
+    code: status
+    for status, codes in {
+        400: "PB050 PB051 PB550 PB700 PB801 PB802",
+        401: "PB532",
+        403: "PB510 PB530 PB531",
+        404: "PB001 PB054 PB601 PB621 PB703",
+        409: "PB503 PB540 PB602 PB605 PB920 PB940",
+        412: "PB609",
+        413: "PB053",
+        422: (
+            "PB052 PB100 PB200 PB400 PB500 PB501 PB502 PB504 PB505 PB520 PB521 "
+            "PB610 PB611 PB612 PB620 PB622 PB701 PB800 PB900 PB910"
+        ),
+        500: "PB059 PB560 PB561 PB600",
+        502: "PB702",
+        503: "PB603 PB604 PB606 PB607 PB930",
+        507: "PB608",
+    }.items()
+    for code in codes.split()
 }
 
 

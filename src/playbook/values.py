@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any, NoReturn, TypeAlias, TypedDict, TypeVar, overload
 
-from playbook.definition.build import zone_named
+from playbook.definition.zones import zone_named
 from playbook.diagnostics import did_you_mean
 from playbook.errors import ActorError, DealFieldError, MissingClockError, UnknownFieldError
 from playbook.i18n import Message
@@ -568,11 +568,7 @@ _ZONES: dict[str, tzinfo] = {}
 
 
 def zone(name: str) -> tzinfo:
-    """The zone database's zone called ``name``, cached (a name the database lacks reads UTC).
-
-    A playbook's timezone was checked when it was built (PB3xx), so an unknown
-    name only reaches here from a store written by another release.
-    """
+    """The zone called ``name``, cached; UTC for a name that only another release knew."""
     found = _ZONES.get(name)
     if found is None:
         found = _ZONES[name] = zone_named(name) or UTC
@@ -588,11 +584,7 @@ def utc_iso(moment: None) -> None: ...
 
 
 def utc_iso(moment: datetime | None) -> str | None:
-    """``moment`` in ISO 8601 with the ``+00:00`` offset, for JSON (None stays None).
-
-    A naive datetime is read as UTC, as the store means it, never as the
-    machine's local time.
-    """
+    """``moment`` in ISO 8601 with ``+00:00``, for JSON; naive reads as UTC, as stored."""
     if moment is None:
         return None
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -10,19 +10,18 @@ report unknown names and unused declarations afterwards.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
-import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, time, tzinfo
+from datetime import date, time
 from typing import Any, NamedTuple
 
 from playbook.conditions import FieldType, parse_condition, referenced_fields, render, to_python
 from playbook.conditions.limits import FIRST_DATE, LAST_DATE
 from playbook.definition.loader import Document, YamlPath
 from playbook.definition.report import Reporter
+from playbook.definition.zones import timezone_of
 from playbook.diagnostics import path_to_str
 from playbook.errors import ConditionError
 from playbook.i18n import Message
@@ -153,7 +152,7 @@ class _Context:
     def __init__(self, data: dict[str, Any], reporter: Reporter) -> None:
         self.data = data
         self.reporter = reporter
-        self.tz = _timezone(data, reporter)
+        self.tz = timezone_of(data, reporter)
         self.roles: dict[str, Role] = {}
         self.activity_kinds: tuple[ActivityKind, ...] = BUILTIN_ACTIVITY_KINDS
         self.role_ids: tuple[str, ...] = ()
@@ -195,40 +194,6 @@ def _value_at(data: Any, path: YamlPath) -> Any:
     for part in path:
         data = data.get(part) if isinstance(data, Mapping) else None
     return data
-
-
-def _timezone(data: Mapping[str, Any], reporter: Reporter) -> tzinfo:
-    name = data.get("timezone", "UTC")
-    # Looked up as a name, never opened as a path: 'Asia' is a directory of the zone
-    # database and a long name is too long for a file name; both raised OSError.
-    zone = zone_named(name) if isinstance(name, str) else None
-    if zone is not None:
-        return zone
-    reporter.report(
-        ("timezone",),
-        "PB204",
-        Message("diag.build.unknown_timezone", name=name),
-        hint=Message("diag.build.use_iana_name_such"),
-    )
-    return zoneinfo.ZoneInfo("UTC")
-
-
-_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}")
-
-
-@functools.lru_cache(maxsize=64)
-def zone_named(name: str) -> tzinfo | None:
-    """The IANA zone called ``name``, or None: a name, never a path (``Asia`` is a folder).
-
-    Checked by its shape first (at most 64 characters, no ``..``), then looked
-    up; listing every zone name (``available_timezones``) costs 30 ms a process.
-    """
-    if len(name) > 64 or not _ZONE_NAME.fullmatch(name):
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, OSError, ValueError):
-        return None
 
 
 def _date(ctx: _Context, path: YamlPath, value: Any) -> date | None:
