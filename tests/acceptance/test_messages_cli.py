@@ -113,3 +113,25 @@ def test_check_tells_a_deal_error_in_the_playbooks_language(
         capsys, *args, "--now", "2026-03-02T10:00:00Z", "--format", "json", "--lang", "en"
     )
     assert json.loads(out)["error"]["hint"] == "did you mean 'lead'?"
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_validate_speaks_the_chosen_language_where_the_file_cannot_say(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """A file that does not parse declares no language: --lang or $PLAYBOOK_LANG decides."""
+    path = tmp_path / "broken.yaml"
+    path.write_text("playbook: x\nversion: 1\nstages:\n  - id: a\n    probability：0.25\n", "utf-8")
+    args = ["validate", str(path)]
+    if how == "option":
+        args += ["--lang", "zh"]
+    else:
+        monkeypatch.setenv("PLAYBOOK_LANG", "zh")
+    code, out, _ = _run(capsys, *args)
+    assert code == 1
+    assert "全角冒号" in out
+    assert "full-width colon" not in out
+    assert out.rstrip().endswith("共 1 个文件：1 个错误、0 个警告")

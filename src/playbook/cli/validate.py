@@ -63,7 +63,9 @@ def validate(
     from playbook.definition.validate import validate_paths
 
     report = validate_paths(paths)
-    language = command_lang(lang, _shared_playbook(report))
+    shared = _shared_playbook(report)
+    # --lang (or $PLAYBOOK_LANG), else the language the files declare, valid or not.
+    language = command_lang(lang or (None if shared else report.language), shared)
     color = output is None and _wants_color(sys.stdout)
     text = render(report, output_format, color=color, lang=language)
     summaries = summarize(report, language) if summary else ""
@@ -108,7 +110,7 @@ def render(
     from playbook.render import diagnostics as formats
 
     found = report.diagnostics
-    lang = report.language  # a Chinese playbook's problems are told in Chinese
+    lang = lang or report.language  # a Chinese playbook's problems are told in Chinese
     if output_format == "json":
         return formats.format_json(found, len(report.files), report.skipped, lang)
     if output_format == "github":
