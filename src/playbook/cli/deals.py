@@ -53,6 +53,7 @@ from playbook.render.deals import (
     render_history,
     render_table,
 )
+from playbook.render.table import activity_word
 from playbook.safetext import neutralise_cell
 from playbook.services import deal_state, registered_playbook
 from playbook.store.repository import LOG_KINDS
@@ -443,7 +444,7 @@ def log(
     if output_format == "json":
         click.echo(json.dumps(entry.to_dict(), ensure_ascii=False, indent=2))
     else:
-        what = say(f"cli.activity.{kind}", language)
+        what = activity_word(kind, language, pinned)
         click.echo(
             say("cli.deals.logged", language, deal=deal_id, kind=what, version=entry.deal_version)
         )
