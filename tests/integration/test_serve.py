@@ -342,9 +342,13 @@ CREDENTIALS = [
 
 @pytest.fixture(scope="module")
 def escalated(server: Server) -> tuple[str, int]:
-    """A deal of rita's with an open escalation (a sweep two days on): (deal ref, escalation id)."""
+    """A deal of rita's with an open escalation (a sweep a week on): (deal ref, escalation id).
+
+    A week, whatever the day: a day in the stage that ends on a Friday evening
+    is due at Monday's opening, the next working moment.
+    """
     ref = _new_deal(server)["external_id"]
-    later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    later = (datetime.now(UTC) + timedelta(days=7)).isoformat()
     playbook = str(server.folder / "playbooks" / "serve-test.yaml")
     _cli(server.db_url, "sweep", "--playbook", playbook, "--now", later)
     with server.client("rita") as rita:
