@@ -373,3 +373,31 @@ def test_allowed_exactly_when_no_reason(
                 fresh = engine.check(deal, target, actor=actor, now=NOW)
                 assert decision.allowed == (fresh.reasons == ()), (source, target)
                 assert decision.overridable == fresh.overridable
+
+
+def test_generated_source_holds_only_generated_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text given to ``compile`` has no quote, no field name and no value of the playbook."""
+    from playbook.conditions import codegen
+
+    sources: list[str] = []
+    compiled = codegen._code.__wrapped__
+
+    def spy(source: str, function: str) -> Any:
+        sources.append(source)
+        return compiled(source, function)
+
+    monkeypatch.setattr(codegen, "_code", spy)
+    fields = {"note_x": FieldType("string"), "size_y": FieldType("number")}
+    sneaky = "x') or __import__('os') or ('"
+    texts = [
+        f"note_x == {sneaky!r}",
+        f"note_x in [{sneaky!r}, 'b'] and size_y >= 3.5",
+        "not has(note_x) or size_y < -2",
+    ]
+    for text in texts:
+        codegen.compile_predicate(parse_condition(text, fields))
+    codegen.compile_failing([parse_condition(text, fields) for text in texts])
+    assert len(sources) == len(texts) + 1
+    for source in sources:
+        assert not set("'\"\\") & set(source), source
+        assert all(text not in source for text in ("note_x", "size_y", "3.5")), source
