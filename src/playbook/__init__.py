@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from playbook.runtime.decisions import Reason as Reason
     from playbook.runtime.decisions import StageChanged as StageChanged
     from playbook.runtime.engine import Engine as Engine
+    from playbook.store.db import Database as Database
     from playbook.store.db import open_database as open_database
     from playbook.store.repository import DealStore as DealStore
     from playbook.values import Actor as Actor
@@ -61,6 +62,7 @@ _LAZY: dict[str, str] = {
     "compute_kpis": "playbook.kpi.metrics",
     "parse_period": "playbook.kpi.periods",
     "open_database": "playbook.store.db",
+    "Database": "playbook.store.db",
     "DealStore": "playbook.store.repository",
     "Diagnostic": "playbook.diagnostics",
 }

@@ -65,6 +65,7 @@ The classes below:
         - :class:`DatabaseLockedError` (``PB606``) another writer holds the database's lock
         - :class:`DatabaseReadOnlyError` (``PB607``) the database cannot be written
         - :class:`DiskFullError` (``PB608``) the database's disk (or quota) is full
+        - :class:`ForeignHistoryError` (``PB609``) ``alembic_version`` is another application's
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ __all__ = [
     "EscalationError",
     "EscalationNotFoundError",
     "EvidenceMissingError",
+    "ForeignHistoryError",
     "GraphvizError",
     "GroupingError",
     "ImportFileError",
@@ -394,6 +396,16 @@ class DiskFullError(StoreError):
 
     code = "PB608"
     exit_code = 3
+
+
+class ForeignHistoryError(SchemaVersionError):
+    """The database has no store, and its ``alembic_version`` holds another application's history.
+
+    The store keeps its own version table (``playbook_alembic_version``) and
+    never touches the host application's; ``playbook db init`` adds the store.
+    """
+
+    code = "PB609"
 
 
 class PathNotFoundError(PlaybookError, FileNotFoundError):
