@@ -30,9 +30,11 @@ def test_empty_database_upgrades_to_head(db_url: str) -> None:
         assert upgrade(database) == (HEAD_REVISION, HEAD_REVISION)
         database.check_schema()
         names = set(inspect(database.engine).get_table_names())
-        assert {"deals", "stage_changes", "activities", "playbooks", "people"} <= names
-        indexes = {i["name"] for i in inspect(database.engine).get_indexes("deals")}
-        assert {"ix_deals_playbook_stage", "ix_deals_owner", "ix_deals_last_activity_at"} <= indexes
+        tables = {"deals", "stage_changes", "activities", "playbooks", "people"}
+        assert {f"playbook_{name}" for name in tables} <= names
+        indexes = {i["name"] for i in inspect(database.engine).get_indexes("playbook_deals")}
+        expected = {"ix_deals_playbook_stage", "ix_deals_owner", "ix_deals_last_activity_at"}
+        assert {name.replace("ix_", "ix_playbook_") for name in expected} <= indexes
     finally:
         database.dispose()
 
@@ -53,7 +55,8 @@ def test_previous_revision_upgrades_cleanly(db_url: str) -> None:
             )
         assert upgrade(database) == (REVISIONS[-2], HEAD_REVISION)
         with database.engine.connect() as connection:
-            assert connection.execute(text("SELECT count(*) FROM playbooks")).scalar() == 1
+            found = connection.execute(text("SELECT count(*) FROM playbook_playbooks"))
+            assert found.scalar() == 1
     finally:
         database.dispose()
 
@@ -83,7 +86,7 @@ def test_newer_schema_is_refused(db_url: str) -> None:
     try:
         upgrade(database)
         with database.engine.begin() as connection:
-            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+            connection.execute(text("UPDATE playbook_alembic_version SET version_num = '9999'"))
         with pytest.raises(SchemaVersionError, match="newer playbook") as newer:
             open_database(db_url)
         assert newer.value.exit_code == 3
