@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook import services
+from playbook.cli import deal_lifecycle
 from playbook.cli.common import (
     db_option,
     format_option,
@@ -497,6 +498,10 @@ def log(
     return 0
 
 
+deals.add_command(deal_lifecycle.reassign)
+deals.add_command(deal_lifecycle.delete)
+
+
 def _print_written(deal: StoredDeal, events: Sequence[Any], output_format: str) -> None:
     if output_format == "json":
         data = {"deal": deal.to_dict(), "events": [event.to_dict() for event in events]}
@@ -583,6 +588,9 @@ def render_history(
             what = f"{move}{' (imported)' if entry.source == 'import' else ''}{extra}"
         elif entry.kind == "action":
             what = f"action {entry.action_id} done"
+        elif entry.kind == "reassign":
+            what = deal_lifecycle.reassigned_text(entry.changes or {})
+            what += f": {entry.note}" if entry.note else ""
         else:
             what = entry.kind + (f": {entry.note}" if entry.note else "")
         at = local_time(entry.at, zone)
