@@ -234,7 +234,7 @@ def find_deal(session: Session, ref: str | int, playbook_id: str | None) -> Deal
 def _not_found(session: Session, text: str, playbook_id: str | None) -> DealNotFoundError:
     match = Deletion.external_id == text
     if text.isdigit() and len(text) < 19:
-        match = match | ((Deletion.deal_id == int(text)) & Deletion.external_id.is_(None))
+        match = match | (Deletion.deal_id == int(text))
     query = select(Deletion).where(match).order_by(Deletion.at.desc()).limit(1)
     if playbook_id is not None:
         query = query.where(Deletion.playbook_id == playbook_id)

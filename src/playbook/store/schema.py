@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.schema import CreateSchema
 
 from playbook.errors import SchemaVersionError
@@ -51,12 +51,16 @@ def upgrade(database: Database, revision: str = "head") -> tuple[str | None, str
             hint=f"known revisions: {', '.join(REVISIONS)} (or head)",
         )
     with database.engine.connect() as connection:
-        _prepare(connection, database.schema)
-        if before is None and target == HEAD_REVISION:
-            _create_at_head(connection, database.schema)
-        else:
-            _migrate(connection, database.schema, target)
-        connection.commit()
+        try:
+            _prepare(connection, database.schema)
+            if before is None and target == HEAD_REVISION:
+                _create_at_head(connection, database.schema)
+            else:
+                _migrate(connection, database.schema, target)
+            connection.commit()
+        finally:
+            if database.schema is not None:
+                connection.invalidate()  # its search_path must not go back to the pool
     return before, current_revision(database) or target
 
 
@@ -66,9 +70,16 @@ def current_revision(database: Database) -> str | None:
 
 
 def _prepare(connection: Connection, schema: str | None) -> None:
-    """Create the store's schema if missing and adopt an old-layout store's revision."""
+    """Create the store's schema if missing and adopt an old-layout store's revision.
+
+    With a schema, the revisions' unqualified names resolve in it: the
+    connection's ``search_path`` is set to it (committed, as a rolled-back SET
+    is undone) and the connection is discarded afterwards.
+    """
     if schema is not None:
         connection.execute(CreateSchema(schema, if_not_exists=True))
+        quoted = connection.dialect.identifier_preparer.quote_schema(schema)
+        connection.execute(text(f"SET search_path TO {quoted}"))
     layout.adopt_legacy(connection, schema, REVISIONS)
     connection.commit()
 
