@@ -297,3 +297,29 @@ def test_reassign_and_delete_are_recorded(database: Database, playbook: Playbook
                 text(f"SELECT count(*) FROM {table} WHERE deal_id = :id"), {"id": gone.id}
             )
             assert left.scalar() == 0
+
+
+def test_the_cli_takes_the_schema_from_the_url_or_the_environment(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PostgreSQL: ``?schema=`` and PLAYBOOK_DB_SCHEMA choose it; SQLite refuses one (PB603)."""
+    from playbook.cli import main
+
+    joined = f"{db_url}{'&' if '?' in db_url else '?'}schema=sales"
+    if not db_url.startswith("postgresql"):
+        assert main(["db", "init", "--db", joined]) == 3
+        assert "PB603" in capsys.readouterr().err
+        return
+    assert main(["db", "init", "--db", joined]) == 0
+    monkeypatch.setenv("PLAYBOOK_DB_SCHEMA", "sales")
+    assert main(["db", "current", "--db", db_url]) == 0
+    assert f"{HEAD_REVISION} (up to date)" in capsys.readouterr().out
+    monkeypatch.delenv("PLAYBOOK_DB_SCHEMA")
+    assert main(["db", "current", "--db", db_url]) == 0
+    assert "no schema" in capsys.readouterr().out  # the default schema has no store
+    engine = create_engine(db_url)
+    try:
+        assert "playbook_deals" in inspect(engine).get_table_names(schema="sales")
+        assert "playbook_deals" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
