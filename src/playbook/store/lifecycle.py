@@ -17,7 +17,7 @@ deal up afterwards says who deleted it and why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -297,16 +297,4 @@ def _erase(session: Session, deal_id: int) -> None:
 
 
 def _deleted(row: Deletion) -> DeletedDeal:
-    return DeletedDeal(
-        deal_id=row.deal_id,
-        external_id=row.external_id,
-        playbook_id=row.playbook_id,
-        playbook_version=row.playbook_version,
-        stage=row.stage,
-        owner=row.owner,
-        team=row.team,
-        deal_version=row.deal_version,
-        actor=row.actor,
-        at=row.at,
-        reason=row.reason,
-    )
+    return DeletedDeal(**{item.name: getattr(row, item.name) for item in fields(DeletedDeal)})
