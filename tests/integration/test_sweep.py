@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from playbook.definition.files import playbook_from_text
 from playbook.errors import CalendarError, DatabaseUnavailableError, NotificationError
@@ -280,13 +281,16 @@ def test_now_before_the_deal_was_created_fires_nothing_and_says_why(
     assert any("created after" in warning for warning in report.warnings)
 
 
+_INSERT_ESCALATION = re.compile(r"\s*INSERT INTO (\w+\.)?playbook_escalations\b", re.IGNORECASE)
+
+
 @pytest.fixture
 def dropping(database: Database) -> Iterator[list[int]]:
     """Break the connection at the Nth INSERT into escalations (N set by the test)."""
     countdown: list[int] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if countdown and statement.lstrip().upper().startswith("INSERT INTO ESCALATIONS"):
+        if countdown and _INSERT_ESCALATION.match(statement):
             countdown[0] -= 1
             if countdown[0] == 0:
                 dbapi = conn.dialect.loaded_dbapi
@@ -404,7 +408,16 @@ def test_upgrading_a_store_from_the_previous_revision_keeps_deals_and_enables_sw
     database = open_database(db_url, check_schema=False)
     try:
         assert upgrade(database, "0002") == (None, "0002")
-        DealStore(database).add_deal(sla, actor=REP, now=START, external_id="OLD", owner="ann")
+        with database.engine.begin() as connection:  # the tables of 0002 had no prefix
+            connection.execute(
+                text(
+                    "INSERT INTO deals (external_id, playbook_id, playbook_version, stage, owner, "
+                    "fields, actions, created_at, updated_at, updated_by, stage_entered_at, "
+                    "last_activity_at, version) VALUES ('OLD', :playbook, 1, 'lead', 'ann', "
+                    "'{}', '{}', :at, :at, 'ann', :at, :at, 1)"
+                ),
+                {"playbook": sla.id, "at": START.replace(tzinfo=None)},
+            )
         assert upgrade(database)[1] == HEAD_REVISION
         report = sweep(database, sla, now=at(5, 11))
         assert [(item.deal, item.level) for item in report.fired] == [("OLD", 1)]
