@@ -121,11 +121,14 @@ class Database:
         operation rolls back only its own savepoint); the caller's commit
         keeps it, the caller's rollback undoes it. Every operation raises
         :class:`~playbook.errors.StoreError` when ``connection`` has no
-        transaction open. The schema translation set on ``connection`` only
-        touches the store's own tables.
+        transaction open. The schema translation added to ``connection`` (to
+        any it already has) only touches the store's own tables.
         """
         layout.check_schema_name(schema, connection.dialect.name)
-        connection.execution_options(schema_translate_map=layout.translate_map(schema))
+        theirs = connection.get_execution_options().get("schema_translate_map") or {}
+        connection.execution_options(
+            schema_translate_map={**theirs, **layout.translate_map(schema)}
+        )
         engine = connection.engine.execution_options(
             schema_translate_map=layout.translate_map(schema)
         )
