@@ -19,7 +19,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: demo test lint typecheck layers pytest bench fuzz clean lock lock-check \
-        sync sync-dev sync-bench
+        sync sync-dev sync-bench serve openapi
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "playbook needs Python 3.11 or newer")'
@@ -64,6 +64,25 @@ demo: sync
 	$(BIN)/playbook kpi --playbook $(DEMO_PB) --db $(DEMO_DB) --period 2026-Q4 --by owner \
 	    --now $(DEMO_NOW) --format html --output $(DEMO)/kpi-report.html
 	@echo "KPI report written to $(DEMO)/kpi-report.html"
+	@echo "Serve the API on this database: make serve (a token for rep 李娜 is made and printed)"
+
+# The JSON API on the demo database: the demo's people (examples/demo/people.yaml)
+# with their roles, a token for one rep printed once, and the server on
+# http://127.0.0.1:8000/api/v1 until Ctrl-C.
+SERVE_PORT ?= 8000
+
+serve: sync
+	@test -f $(DEMO)/demo.db || { echo "run make demo first"; exit 2; }
+	$(BIN)/playbook people import examples/demo/people.yaml --db $(DEMO_DB)
+	@echo "API token of 李娜 (sales_rep), shown once:"
+	@$(BIN)/playbook tokens create 李娜 --expires 1 --db $(DEMO_DB)
+	$(BIN)/playbook serve --db $(DEMO_DB) --playbooks playbooks --port $(SERVE_PORT)
+
+# docs/openapi.json is the document `playbook serve` serves (a test compares them).
+openapi: sync
+	$(BIN)/python -c "import json, sys; from playbook.web.app import openapi_document; \
+	    sys.stdout.write(json.dumps(openapi_document(), indent=2, ensure_ascii=False) + '\n')" \
+	    > docs/openapi.json
 
 lint: sync-dev
 	$(BIN)/ruff check src tests bench

@@ -123,7 +123,8 @@ def checks_per_second(engine: Engine, deals: Sequence[DealState], codes: int) ->
     for _ in range(RUNS):
         start = time.perf_counter()
         for deal in deals:
-            check(deal, "solution", actor=REP, now=NOW)
+            # Reasons are worked out when read: read them, so the figure includes them.
+            _ = check(deal, "solution", actor=REP, now=NOW).reasons
         best = min(best, time.perf_counter() - start)
     return len(deals) / best
 

@@ -306,7 +306,11 @@ def _deal_units(
     if leads:
         yield "leads", 1
         first = leads[0].deal_version
-        reached = any(r.deal_version > first and r.to_stage in ("proposal", "won") for r in rows)
+        # Converted before the report's instant (the quarter's end: NOW is after it).
+        reached = any(
+            r.deal_version > first and r.to_stage in ("proposal", "won") and r.at < period.end
+            for r in rows
+        )
         yield "conversion", int(reached)
     for earlier, row in itertools.pairwise(rows):
         if row.from_stage == "qualified" and inside(row.at):

@@ -24,18 +24,37 @@ if TYPE_CHECKING:
     from playbook.kpi.metrics import compute_kpis as compute_kpis
     from playbook.kpi.periods import parse_period as parse_period
     from playbook.model import Playbook as Playbook
+    from playbook.pipeline import Pipeline as Pipeline
     from playbook.runtime.calendar import WorkingCalendar as WorkingCalendar
+    from playbook.runtime.deals import ActionRecord as ActionRecord
+    from playbook.runtime.deals import DealLike as DealLike
+    from playbook.runtime.deals import DealRecord as DealRecord
     from playbook.runtime.deals import DealState as DealState
+    from playbook.runtime.deals import HasDealForm as HasDealForm
+    from playbook.runtime.deals import as_deal as as_deal
+    from playbook.runtime.deals import new_deal as new_deal
+    from playbook.runtime.decisions import REASON_CODES as REASON_CODES
     from playbook.runtime.decisions import ActionCompleted as ActionCompleted
     from playbook.runtime.decisions import Advance as Advance
+    from playbook.runtime.decisions import AvailableMove as AvailableMove
+    from playbook.runtime.decisions import Deadline as Deadline
     from playbook.runtime.decisions import Decision as Decision
+    from playbook.runtime.decisions import Event as Event
+    from playbook.runtime.decisions import MissingForStage as MissingForStage
     from playbook.runtime.decisions import NextSteps as NextSteps
+    from playbook.runtime.decisions import OpenAction as OpenAction
     from playbook.runtime.decisions import Reason as Reason
+    from playbook.runtime.decisions import RuleRef as RuleRef
     from playbook.runtime.decisions import StageChanged as StageChanged
     from playbook.runtime.engine import Engine as Engine
+    from playbook.runtime.forms import DecisionDict as DecisionDict
+    from playbook.runtime.forms import NextStepsDict as NextStepsDict
+    from playbook.runtime.forms import ReasonDict as ReasonDict
+    from playbook.runtime.forms import ReasonKind as ReasonKind
     from playbook.store.db import Database as Database
     from playbook.store.db import open_database as open_database
     from playbook.store.repository import DealStore as DealStore
+    from playbook.store.repository import StoredDeal as StoredDeal
     from playbook.values import Actor as Actor
 
 __version__ = "0.1.0"
@@ -51,8 +70,26 @@ _LAZY: dict[str, str] = {
     "NextSteps": "playbook.runtime.decisions",
     "StageChanged": "playbook.runtime.decisions",
     "ActionCompleted": "playbook.runtime.decisions",
+    "AvailableMove": "playbook.runtime.decisions",
+    "OpenAction": "playbook.runtime.decisions",
+    "MissingForStage": "playbook.runtime.decisions",
+    "Deadline": "playbook.runtime.decisions",
+    "RuleRef": "playbook.runtime.decisions",
+    "Event": "playbook.runtime.decisions",
+    "REASON_CODES": "playbook.runtime.decisions",
+    "DecisionDict": "playbook.runtime.forms",
+    "NextStepsDict": "playbook.runtime.forms",
+    "ReasonDict": "playbook.runtime.forms",
+    "ReasonKind": "playbook.runtime.forms",
     "Actor": "playbook.values",
     "DealState": "playbook.runtime.deals",
+    "ActionRecord": "playbook.runtime.deals",
+    "DealLike": "playbook.runtime.deals",
+    "DealRecord": "playbook.runtime.deals",
+    "HasDealForm": "playbook.runtime.deals",
+    "as_deal": "playbook.runtime.deals",
+    "new_deal": "playbook.runtime.deals",
+    "StoredDeal": "playbook.store.repository",
     "WorkingCalendar": "playbook.runtime.calendar",
     "sweep": "playbook.escalation.sweep",
     "SweepReport": "playbook.escalation.sweep",
@@ -64,6 +101,7 @@ _LAZY: dict[str, str] = {
     "open_database": "playbook.store.db",
     "Database": "playbook.store.db",
     "DealStore": "playbook.store.repository",
+    "Pipeline": "playbook.pipeline",
     "Diagnostic": "playbook.diagnostics",
 }
 

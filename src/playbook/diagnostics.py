@@ -84,6 +84,10 @@ PB318 invalid-calendar: A calendar with no working days or a bad date.
 PB319 unsafe-sink: A notification sink refused whatever the operator allows: a `jsonl:` path
     that is absolute or leaves its folder, a URL that does not parse, a link-local or metadata
     address.
+PB320 unknown-activity-kind: A reference to an activity kind that is not declared in
+    `activity_kinds` (call, meeting, email, note and visit without that key).
+PB321 kpi-per-member-not-additive: A KPI with a per-member target (`per: owner`) whose metric
+    does not add up over members (a ratio, an average, a percentile).
 # PB4xx: conditions
 PB401 condition-syntax: A condition string does not parse.
 PB402 condition-unknown-field: A condition names a field that is not declared.

@@ -8,6 +8,7 @@ text, so that callers can render them in any format.
 Codes by area:
 
 ===========  ==================================================================
+``PB05x``    the HTTP API: requests it cannot use (``playbook serve``)
 ``PB1xx``    reading a file: size, encoding, YAML syntax, strict-YAML rules
 ``PB2xx``    the JSON Schema of the playbook format
 ``PB3xx``    semantic checks across the playbook (references, graph, types)
@@ -34,13 +35,18 @@ The classes below:
         - :class:`DealFieldError` (``PB501``) a field value has the wrong type
         - :class:`UnknownStageError` (``PB502``) a stage the playbook does not have
         - :class:`PlaybookVersionError` (``PB503``) the deal is pinned to another version
+        - :class:`UnknownFieldError` (``PB504``) a field the playbook does not declare
+        - :class:`UnknownActivityKindError` (``PB505``) an activity kind it does not declare
     - :class:`ActorError` (``PB510``) the actor has no role or an unknown one
     - :class:`UnknownActionError` (``PB520``) an action id the stage does not define
     - :class:`EvidenceMissingError` (``PB521``) completing an action without its evidence
     - :class:`PermissionDeniedError` (``PB530``) a role may not do this
     - :class:`OverrideError` (``PB531``) an override without reason or by a role not allowed
+    - :class:`AuthenticationError` (``PB532``) no token, or an unknown, revoked or expired one
     - :class:`MoveBlockedError` (``PB540``) ``advance`` on a move the engine blocks
     - :class:`MissingClockError` (``PB550``) an engine call without ``now``
+    - :class:`HookError` (``PB560``) a hook that cannot be registered or run (``async def``)
+        - :class:`HookFailedError` (``PB561``) a hook raised after the change was stored
     - :class:`EscalationError` (``PB700``) an escalation rule, sweep or sink cannot proceed
         - :class:`NotificationError` (``PB702``) a sink failed to deliver (retried later)
         - :class:`EscalationNotFoundError` (``PB703``) an unknown escalation id
@@ -65,12 +71,22 @@ The classes below:
         - :class:`DatabaseLockedError` (``PB606``) another writer holds the database's lock
         - :class:`DatabaseReadOnlyError` (``PB607``) the database cannot be written
         - :class:`DiskFullError` (``PB608``) the database's disk (or quota) is full
-        - :class:`ForeignHistoryError` (``PB609``) ``alembic_version`` is another application's
+        - :class:`StaleVersionError` (``PB609``) a request's ``If-Match`` names an older version
+        - :class:`ForeignHistoryError` (``PB613``) ``alembic_version`` is another application's
+        - :class:`PersonError` (``PB620``) a person record that cannot be used
+            - :class:`PersonNotFoundError` (``PB621``) no person with this name
+        - :class:`TokenError` (``PB622``) an API token that cannot be made or found
+    - :class:`RequestError` (``PB050``) an HTTP request the API cannot use
+        - :class:`MalformedBodyError` (``PB051``) a body that is not JSON
+        - :class:`InvalidBodyError` (``PB052``) wrong types, missing or unknown fields
+        - :class:`BodyTooLargeError` (``PB053``) a body over the size limit
+        - :class:`RouteNotFoundError` (``PB054``) no such path or method
+        - :class:`InternalError` (``PB059``) a bug: the request failed, nothing is shown of it
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
@@ -78,6 +94,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActorError",
+    "AuthenticationError",
+    "BodyTooLargeError",
     "CalendarError",
     "ConditionError",
     "ConflictError",
@@ -92,11 +110,16 @@ __all__ = [
     "ForeignHistoryError",
     "GraphvizError",
     "GroupingError",
+    "HookError",
+    "HookFailedError",
     "ImportFileError",
     "ImportRowError",
     "InputFileError",
+    "InternalError",
+    "InvalidBodyError",
     "InvalidPlaybookError",
     "KpiError",
+    "MalformedBodyError",
     "MappingError",
     "MigrationError",
     "MissingClockError",
@@ -106,13 +129,21 @@ __all__ = [
     "PathNotFoundError",
     "PeriodError",
     "PermissionDeniedError",
+    "PersonError",
+    "PersonNotFoundError",
     "PlaybookError",
     "PlaybookVersionError",
+    "RequestError",
+    "RouteNotFoundError",
     "ScenarioError",
     "SchemaVersionError",
+    "StaleVersionError",
     "StoreError",
     "TargetExistsError",
+    "TokenError",
     "UnknownActionError",
+    "UnknownActivityKindError",
+    "UnknownFieldError",
     "UnknownStageError",
 ]
 
@@ -165,6 +196,12 @@ class PlaybookError(Exception):
             text += f" ({self.hint})"
         return text
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own pickling calls cls(*args), which loses the keyword arguments
+        # and fails for errors that take more (MoveBlockedError's decision): rebuild
+        # from the message and the attributes instead, so errors cross processes.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description of the error, for ``--format json``."""
         data: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -175,6 +212,14 @@ class PlaybookError(Exception):
         if self.details:
             data["details"] = self.details
         return data
+
+
+def _rebuild(cls: type[PlaybookError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """An error as pickled by :meth:`PlaybookError.__reduce__`."""
+    error = cls.__new__(cls, *args)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class InputFileError(PlaybookError, ValueError):
@@ -212,13 +257,16 @@ class DealFieldError(DealError):
     code = "PB501"
 
 
-class UnknownStageError(DealError, KeyError):
+class UnknownFieldError(DealError, LookupError):
+    """A field id that the playbook (version) does not declare."""
+
+    code = "PB504"
+
+
+class UnknownStageError(DealError, LookupError):
     """A stage id that the playbook (version) does not define."""
 
     code = "PB502"
-
-    def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return PlaybookError.__str__(self)
 
 
 class PlaybookVersionError(DealError):
@@ -233,13 +281,10 @@ class ActorError(PlaybookError, ValueError):
     code = "PB510"
 
 
-class UnknownActionError(PlaybookError, KeyError):
+class UnknownActionError(PlaybookError, LookupError):
     """An action id that the deal's current stage does not define."""
 
     code = "PB520"
-
-    def __str__(self) -> str:
-        return PlaybookError.__str__(self)
 
 
 class EvidenceMissingError(PlaybookError, ValueError):
@@ -260,6 +305,13 @@ class OverrideError(PlaybookError, PermissionError):
     """An override without a reason, or by a role the playbook does not allow to override."""
 
     code = "PB531"
+    exit_code = 1
+
+
+class AuthenticationError(PlaybookError, PermissionError):
+    """A request without a token, or with one that is unknown, revoked or expired."""
+
+    code = "PB532"
     exit_code = 1
 
 
@@ -292,7 +344,7 @@ class BlockedMove(Protocol):
     def codes(self) -> tuple[str, ...]:
         """The reason codes (PB541-PB547), in order."""
 
-    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+    def to_dict(self, lang: str | None = None) -> Mapping[str, object]:
         """The JSON form, messages in ``lang``."""
 
 
@@ -313,19 +365,57 @@ class MissingClockError(PlaybookError, TypeError):
     code = "PB550"
 
 
+class HookError(PlaybookError, TypeError):
+    """A hook that cannot be registered or run: not callable, or asynchronous (never awaited)."""
+
+    code = "PB560"
+
+
+class HookFailedError(HookError):
+    """A hook raised after the change it was called for had been stored.
+
+    The change stays stored (it committed before any hook ran) and every other
+    hook still ran; ``deal`` and ``result`` are what the call would have
+    returned, ``failures`` the exceptions of the hooks that raised.
+    """
+
+    code = "PB561"
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        deal: Any,
+        result: Any,
+        failures: Sequence[BaseException],
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.deal = deal
+        self.result = result
+        self.failures = tuple(failures)
+
+
 class StoreError(PlaybookError):
     """The deal store cannot do what was asked."""
 
     code = "PB600"
 
 
-class DealNotFoundError(StoreError, KeyError):
+class UnknownActivityKindError(DealError, StoreError):
+    """An activity kind that the playbook (version) does not declare.
+
+    Also a :class:`StoreError`: the store refused it before kinds were declared.
+    """
+
+    code = "PB505"
+
+
+class DealNotFoundError(StoreError, LookupError):
     """No deal has this id (or external id)."""
 
     code = "PB601"
-
-    def __str__(self) -> str:
-        return PlaybookError.__str__(self)
 
 
 class ConflictError(StoreError):
@@ -405,7 +495,7 @@ class ForeignHistoryError(SchemaVersionError):
     never touches the host application's; ``playbook db init`` adds the store.
     """
 
-    code = "PB609"
+    code = "PB613"
 
 
 class PathNotFoundError(PlaybookError, FileNotFoundError):
@@ -433,13 +523,10 @@ class NotificationError(EscalationError):
     exit_code = 1
 
 
-class EscalationNotFoundError(EscalationError, KeyError):
+class EscalationNotFoundError(EscalationError, LookupError):
     """An escalation id that the store does not have."""
 
     code = "PB703"
-
-    def __str__(self) -> str:
-        return PlaybookError.__str__(self)
 
 
 class KpiError(PlaybookError):
@@ -489,3 +576,64 @@ class TargetExistsError(PlaybookError, FileExistsError):
     """``playbook init`` would overwrite an existing file."""
 
     code = "PB940"
+
+
+class StaleVersionError(ConflictError):
+    """A write named (``If-Match``) a version of the deal that is no longer current."""
+
+    code = "PB609"
+
+
+class PersonError(StoreError, ValueError):
+    """A person record that cannot be used: a bad email, language or role, a duplicate."""
+
+    code = "PB620"
+
+
+class PersonNotFoundError(PersonError, LookupError):
+    """No person has this name."""
+
+    code = "PB621"
+
+
+class TokenError(StoreError, ValueError):
+    """An API token that cannot be made (a scope the person does not hold) or found."""
+
+    code = "PB622"
+
+
+class RequestError(PlaybookError, ValueError):
+    """An HTTP request that the API cannot use."""
+
+    code = "PB050"
+
+
+class MalformedBodyError(RequestError):
+    """A request body that is not JSON (or not UTF-8)."""
+
+    code = "PB051"
+
+
+class InvalidBodyError(RequestError):
+    """A request whose values have the wrong type, or that misses or adds fields."""
+
+    code = "PB052"
+
+
+class BodyTooLargeError(RequestError):
+    """A request body over the server's size limit."""
+
+    code = "PB053"
+
+
+class RouteNotFoundError(RequestError):
+    """A path the API does not have, or a method the path does not take."""
+
+    code = "PB054"
+
+
+class InternalError(PlaybookError):
+    """A bug: the request failed in a way playbook did not foresee (logged, never shown)."""
+
+    code = "PB059"
+    exit_code = 70

@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from typing import TYPE_CHECKING, Any, Literal
 
+from playbook.i18n import say
+
 if TYPE_CHECKING:
     from playbook.conditions import Expr, FieldType
 
 __all__ = [
+    "BUILTIN_ACTIVITY_KINDS",
+    "ActivityKind",
     "Calendar",
     "Condition",
     "Criterion",
@@ -93,6 +97,11 @@ class Duration:
         amount = int(self.amount) if float(self.amount).is_integer() else self.amount
         return f"{amount} {self.unit.replace('_', ' ')}"
 
+    def words(self, lang: str | None) -> str:
+        """The duration as a reader of ``lang`` reads it: ``5 working days``, ``5 个工作日``."""
+        amount = int(self.amount) if float(self.amount).is_integer() else self.amount
+        return f"{amount} {say(f'unit.{self.unit}', lang)}"
+
 
 @dataclass(frozen=True, slots=True)
 class Calendar:
@@ -114,6 +123,24 @@ class Role:
 
 
 @dataclass(frozen=True, slots=True)
+class ActivityKind:
+    """A kind of activity people log on deals (call, wechat, site_visit...)."""
+
+    id: str
+    title: Text | None = None
+
+
+BUILTIN_ACTIVITY_KINDS: tuple[ActivityKind, ...] = (
+    ActivityKind("call", Text.of({"en": "Call", "zh": "电话"})),
+    ActivityKind("meeting", Text.of({"en": "Meeting", "zh": "会议"})),
+    ActivityKind("email", Text.of({"en": "Email", "zh": "邮件"})),
+    ActivityKind("note", Text.of({"en": "Note", "zh": "备注"})),
+    ActivityKind("visit", Text.of({"en": "Visit", "zh": "拜访"})),
+)
+"""The kinds of a playbook that declares no ``activity_kinds``."""
+
+
+@dataclass(frozen=True, slots=True)
 class FieldSpec:
     """A declared deal field: its type and constraints."""
 
@@ -129,11 +156,17 @@ class FieldSpec:
     min_items: int | None = None
     max_items: int | None = None
     line: int = 0
+    value_titles: tuple[tuple[str, Text], ...] = ()
+    """The titles of enum values (and list items) that have one: ``(id, title)`` pairs."""
 
     @property
     def kind(self) -> str:
         """The field's type name (``decimal``, ``enum``...)."""
         return self.type.kind
+
+    def value_title(self, value: str) -> Text | None:
+        """The title of the enum value (or list item) ``value``, or None when it has none."""
+        return next((title for key, title in self.value_titles if key == value), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +179,17 @@ class Condition:
     fields: frozenset[str] = frozenset()
     line: int = 0
     column: int = 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The predicate is generated code: a copy compiles its own from the IR.
+        return (_compiled, (self.expr, self.text, self.fields, self.line, self.column))
+
+
+def _compiled(expr: Expr, text: str, fields: frozenset[str], line: int, column: int) -> Condition:
+    """A :class:`Condition` rebuilt from its IR (how conditions pickle and copy)."""
+    from playbook.conditions.codegen import to_python  # only when a condition is unpickled
+
+    return Condition(expr, text, to_python(expr), fields, line, column)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +293,8 @@ class Kpi:
     unit: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     line: int = 0
+    per: str | None = None
+    """``owner`` when the target is per member of a group (see docs/kpis.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +359,7 @@ class Playbook:
     transitions: tuple[Transition, ...]
     fields: Mapping[str, FieldSpec] = field(default_factory=dict)
     roles: Mapping[str, Role] = field(default_factory=dict)
+    activity_kinds: tuple[ActivityKind, ...] = BUILTIN_ACTIVITY_KINDS
     rules: tuple[TransitionRule, ...] = ()
     override_roles: tuple[str, ...] = ()
     kpis: tuple[Kpi, ...] = ()
@@ -335,6 +382,11 @@ class Playbook:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_stage_index", {s.id: s for s in self.stages})
         object.__setattr__(self, "_moves", {(t.source, t.target): t for t in self.transitions})
+
+    @property
+    def activity_ids(self) -> tuple[str, ...]:
+        """The ids of the activity kinds people may log, in declared order."""
+        return tuple(kind.id for kind in self.activity_kinds)
 
     @property
     def key(self) -> str:
@@ -379,3 +431,18 @@ class Playbook:
         if text is None:
             return fallback
         return text.get(lang or self.language, self.language)
+
+    def value_label(self, field_id: str, value: object, lang: str | None = None) -> str:
+        """A field's value as a reader sees it: an enum value (list item) by its title.
+
+        Values without a title, and fields that are not enums or lists, show
+        as text; a list shows its items joined by commas. Ids stay what JSON
+        and conditions use: only what people read changes.
+        """
+        spec = self.fields.get(field_id)
+        if isinstance(value, list | tuple | frozenset | set):
+            return ", ".join(self.value_label(field_id, item, lang) for item in value)
+        text = str(value)
+        if spec is None or not spec.value_titles:
+            return text
+        return self.label(spec.value_title(text), lang, text)

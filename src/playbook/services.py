@@ -10,29 +10,32 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
 
 from playbook.definition.files import playbook_from_text
 from playbook.errors import (
-    ActorError,
     ConflictError,
+    HookFailedError,
     MoveBlockedError,
-    OverrideError,
     PermissionDeniedError,
-    PlaybookError,
     PlaybookMismatchError,
+    StaleVersionError,
     StoreError,
 )
 from playbook.escalation import admin
 from playbook.escalation.admin import EscalationView
 from playbook.model import Playbook
+from playbook.refusals import record, recording_refusals
 from playbook.runtime.deals import DealState, as_deal
 from playbook.runtime.decisions import ActionCompleted, Advance, Decision, StageChanged
 from playbook.runtime.engine import Engine
-from playbook.store.audit import record_refusal
+from playbook.runtime.hooks import Hooks
+from playbook.store.models import Deal
 from playbook.store.repository import (
     ActionDone,
     DealChange,
@@ -40,31 +43,33 @@ from playbook.store.repository import (
     StageMove,
     StoredDeal,
 )
-from playbook.values import Actor, check_actor, to_json_value
+from playbook.values import Actor, check_actor, parse_assignments, to_json_value
 
 __all__ = [
-    "REFUSALS",
+    "DealCommand",
+    "VersionDrift",
     "acknowledge",
+    "actor_for",
     "advance",
+    "advancing",
     "apply",
     "authorise",
     "change_of",
     "complete_action",
+    "completing",
     "deal_state",
+    "decide_and_store",
     "engine_for",
-    "recording_refusals",
+    "pinned_playbooks",
     "registered_playbook",
+    "require_version",
+    "run_stored_hooks",
+    "set_fields",
     "snooze",
+    "version_drift",
 ]
 
-REFUSALS: tuple[type[PlaybookError], ...] = (
-    MoveBlockedError,
-    PermissionDeniedError,
-    OverrideError,
-    ActorError,
-    PlaybookMismatchError,
-)
-"""The errors that are a rule saying no to someone (recorded), not a mistake in the input."""
+_Written = TypeVar("_Written")
 
 
 def deal_state(deal: StoredDeal, playbook: Playbook) -> DealState:
@@ -132,21 +137,27 @@ def advance(
     now: datetime,
     override: str | None = None,
     retries: int = 0,
+    if_version: int | None = None,
 ) -> tuple[StoredDeal, Advance]:
     """Move the deal to ``to_stage`` if the engine allows it; persist the move atomically.
 
     Raises :class:`~playbook.errors.MoveBlockedError` (the engine's
     decision) when blocked, and :class:`~playbook.errors.ConflictError`
     when the deal changed meanwhile more than ``retries`` times in a row;
-    each retry reads the deal again and lets the engine decide again.
+    each retry reads the deal again and lets the engine decide again. With
+    ``retries > 0`` a deal migrated to a newer registered version of the
+    engine's playbook is decided by that version's engine (else PB503).
+
+    The hooks registered on ``engine`` run only for a move that is stored:
+    after the store's transaction committed, once, however many retries it
+    took (see :func:`run_stored_hooks`); ``on_blocked`` hooks after the refusal
+    is recorded. With ``if_version`` the deal must be at that version when
+    read (:class:`~playbook.errors.StaleVersionError` otherwise, never retried).
     """
-
-    def decide(state: DealState) -> Advance:
-        return engine.advance(state, to_stage, actor=actor, now=now, override=override)
-
-    action = "override" if override else "advance"
-    with recording_refusals(store, action, actor=actor, now=now, deal=str(ref), subject=to_stage):
-        return _decide_and_apply(store, ref, engine, decide, actor=actor, now=now, retries=retries)
+    command = advancing(to_stage, override)
+    return _with_engine(
+        store, ref, engine, command, actor=actor, now=now, retries=retries, version=if_version
+    )
 
 
 def complete_action(
@@ -159,93 +170,260 @@ def complete_action(
     now: datetime,
     evidence: Any = None,
     retries: int = 0,
+    if_version: int | None = None,
 ) -> tuple[StoredDeal, Advance]:
     """Record a required action of the deal's stage as done, as the engine decides.
 
-    Errors and ``retries`` as for :func:`advance`.
+    Errors, ``retries``, ``if_version`` and hooks (``on_action``) as for :func:`advance`.
+    """
+    command = completing(action_id, evidence)
+    return _with_engine(
+        store, ref, engine, command, actor=actor, now=now, retries=retries, version=if_version
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DealCommand:
+    """One gated change of a deal: its name in the refusals log, its subject, its decision.
+
+    ``decide`` asks an engine without running its hooks (``run_hooks=False``):
+    :func:`decide_and_store` runs them once the change is stored.
     """
 
-    def decide(state: DealState) -> Advance:
-        return engine.complete_action(state, action_id, actor=actor, now=now, evidence=evidence)
-
-    with recording_refusals(
-        store, "complete", actor=actor, now=now, deal=str(ref), subject=action_id
-    ):
-        return _decide_and_apply(store, ref, engine, decide, actor=actor, now=now, retries=retries)
+    action: str
+    subject: str
+    decide: Callable[[Engine, DealState, Actor, datetime], Advance]
 
 
-def _decide_and_apply(
+def set_fields(
     store: DealStore,
     ref: str | int,
-    engine: Engine,
-    decide: Callable[[DealState], Advance],
+    assignments: Mapping[str, str],
+    *,
+    playbook: Playbook,
+    actor: Actor,
+    now: datetime,
+    reason: str | None = None,
+    retries: int = 0,
+) -> StoredDeal:
+    """Set field values of a deal from ``FIELD=VALUE`` texts, typed by ``playbook``; one step.
+
+    An empty text clears the field. Unknown fields raise
+    :class:`~playbook.errors.UnknownFieldError` (with a did-you-mean) and
+    values their type refuses :class:`~playbook.errors.DealFieldError`, before
+    anything is written. The step is recorded in the deal's history with who
+    and ``reason``, and each changed field remembers when it was set in the
+    tool (an import that keeps the newer value reads that). Conflicts as for
+    :func:`advance`.
+    """
+    typed = parse_assignments(playbook, assignments)
+
+    def write() -> StoredDeal:
+        deal = store.get(ref, playbook_id=playbook.id)
+        return store.update_fields(deal, playbook, typed, actor=actor, now=now, reason=reason)
+
+    return _retrying(write, retries)
+
+
+def advancing(to_stage: str, override: str | None = None) -> DealCommand:
+    """Moving a deal to ``to_stage`` (:meth:`Engine.advance`), for :func:`decide_and_store`."""
+
+    def decide(engine: Engine, state: DealState, actor: Actor, now: datetime) -> Advance:
+        return engine.advance(
+            state, to_stage, actor=actor, now=now, override=override, run_hooks=False
+        )
+
+    return DealCommand("override" if override else "advance", to_stage, decide)
+
+
+def completing(action_id: str, evidence: Any = None) -> DealCommand:
+    """Completing ``action_id`` (:meth:`Engine.complete_action`), for :func:`decide_and_store`."""
+
+    def decide(engine: Engine, state: DealState, actor: Actor, now: datetime) -> Advance:
+        return engine.complete_action(
+            state, action_id, actor=actor, now=now, evidence=evidence, run_hooks=False
+        )
+
+    return DealCommand("complete", action_id, decide)
+
+
+def decide_and_store(
+    store: DealStore,
+    ref: str | int,
+    engine_of: Callable[[StoredDeal], Engine],
+    hooks: Hooks,
+    command: DealCommand,
     *,
     actor: Actor,
     now: datetime,
     retries: int,
+    playbook_id: str | None = None,
+    version: int | None = None,
 ) -> tuple[StoredDeal, Advance]:
+    """Read the deal, let ``engine_of(deal)`` decide ``command``, store it, then run ``hooks``.
+
+    ``playbook_id`` narrows ``ref`` to one playbook's deals; ``version``, if
+    given, is the version the caller read (:func:`require_version`). A write that
+    loses an optimistic-lock race (PB602) reads and decides
+    again, up to ``retries`` times; refusals are recorded
+    (:func:`recording_refusals`). Hooks run only after the write committed:
+    the stored change's hooks once (:func:`run_stored_hooks`), ``on_blocked``
+    hooks once the refusal is recorded.
+    """
+    seen: list[DealState] = []
+    try:
+        with recording_refusals(
+            store, command.action, actor=actor, now=now, deal=str(ref), subject=command.subject
+        ):
+            stored, result = _store_decided(
+                store, (ref, playbook_id, version), engine_of, command, seen, actor, now, retries
+            )
+    except MoveBlockedError as blocked:
+        if isinstance(blocked.decision, Decision) and seen:
+            for call in hooks.blocked_calls(blocked.decision, seen[-1]):
+                call()
+        raise
+    run_stored_hooks(hooks, stored, result)
+    return stored, result
+
+
+def _store_decided(
+    store: DealStore,
+    which: tuple[str | int, str | None, int | None],
+    engine_of: Callable[[StoredDeal], Engine],
+    command: DealCommand,
+    seen: list[DealState],
+    actor: Actor,
+    now: datetime,
+    retries: int,
+) -> tuple[StoredDeal, Advance]:
+    def write() -> tuple[StoredDeal, Advance]:
+        deal = store.get(which[0], playbook_id=which[1])
+        if which[2] is not None:
+            require_version(deal, which[2])
+        engine = engine_of(deal)
+        state = deal_state(deal, engine.playbook)
+        seen.append(state)
+        result = command.decide(engine, state, actor, now)
+        return apply(store, deal, result, engine.playbook, actor=actor, now=now), result
+
+    return _retrying(write, retries)
+
+
+def _retrying(write: Callable[[], _Written], retries: int) -> _Written:
+    """``write()``, run again (it reads the deal afresh) after up to ``retries`` conflicts."""
     attempt = 0
     while True:
-        deal = store.get(ref, playbook_id=engine.playbook.id)
-        result = decide(deal_state(deal, engine.playbook))
         try:
-            return apply(store, deal, result, engine.playbook, actor=actor, now=now), result
+            return write()
         except ConflictError:
             attempt += 1
             if attempt > retries:
                 raise
 
 
-@contextmanager
-def recording_refusals(
+def run_stored_hooks(hooks: Hooks, stored: StoredDeal, result: Advance) -> None:
+    """Run the hooks of a change that the store has committed: every one, in order.
+
+    A hook that raises does not stop the others (the change is stored either
+    way); afterwards :class:`~playbook.errors.HookFailedError` carries the
+    stored deal, the result and every exception. Nothing here retries a hook:
+    a process that dies between the commit and its hooks loses them, while the
+    history table keeps the change (see docs/embedding.md).
+    """
+    failures: list[Exception] = []
+    for call in hooks.calls(result.events, result.deal):
+        try:
+            call()
+        except Exception as error:  # every hook runs; all failures are reported below
+            failures.append(error)
+    if failures:
+        raise HookFailedError(
+            f"the change of deal {stored.ref!r} was stored (version {stored.version}), "
+            f"but {len(failures)} of its hooks raised: {failures[0]!r}",
+            hint="the change is stored: do not repeat it; fix the hook and redo its effect "
+            "(the exceptions are in .failures)",
+            details={"deal": stored.ref, "version": stored.version, "failures": len(failures)},
+            deal=stored,
+            result=result,
+            failures=failures,
+        ) from failures[0]
+
+
+def _with_engine(
     store: DealStore,
-    action: str,
+    ref: str | int,
+    engine: Engine,
+    command: DealCommand,
     *,
-    actor: Actor | None,
+    actor: Actor,
+    now: datetime,
+    retries: int,
+    version: int | None = None,
+) -> tuple[StoredDeal, Advance]:
+    engines = _pinned(store, engine, retries)
+    return decide_and_store(
+        store, ref, engines, engine.hooks, command, actor=actor, now=now, retries=retries,
+        playbook_id=engine.playbook.id, version=version,
+    )  # fmt: skip
+
+
+def _pinned(store: DealStore, engine: Engine, retries: int) -> Callable[[StoredDeal], Engine]:
+    """``engine``, or with ``retries`` the engine of the newer version a deal was migrated to."""
+    model = engine.playbook
+
+    def engine_of(deal: StoredDeal) -> Engine:
+        migrated = deal.playbook_id == model.id and deal.playbook_version > model.version
+        if retries > 0 and migrated:
+            return _engine(store, deal.playbook_id, deal.playbook_version)
+        return engine  # the engine refuses a deal pinned elsewhere (PB503)
+
+    return engine_of
+
+
+def require_version(deal: StoredDeal, version: int) -> None:
+    """Raise :class:`~playbook.errors.StaleVersionError` unless ``deal`` is at ``version``."""
+    if deal.version == version:
+        return
+    raise StaleVersionError(
+        f"deal {deal.ref!r} is at version {deal.version} (changed by {deal.updated_by} at "
+        f"{deal.updated_at.isoformat(timespec='seconds')}), not at version {version} you read",
+        hint="read the deal again (its ETag) and decide again",
+        details={
+            "deal": deal.ref,
+            "read_version": version,
+            "version": deal.version,
+            "changed_by": deal.updated_by,
+            "changed_at": deal.updated_at.isoformat(),
+        },
+    )
+
+
+def actor_for(
+    store: DealStore,
+    playbook: Playbook,
+    person: str,
+    roles: Iterable[str],
+    *,
+    action: str,
     now: datetime,
     deal: str | None = None,
-    subject: str | None = None,
-) -> Iterator[None]:
-    """Record any :data:`REFUSALS` error raised inside the block, then let it go on.
+) -> Actor:
+    """``person`` acting on ``playbook``'s deals: with the roles they hold that it declares.
 
-    The refused write wrote nothing; the record is its own transaction. When
-    the record itself cannot be written (a read-only database), the refusal
-    still reaches the caller, with ``details["recorded"] = False``.
+    A person holding none of them may do nothing there: refused (and recorded)
+    with :class:`~playbook.errors.PermissionDeniedError`.
     """
-    try:
-        yield
-    except REFUSALS as error:
-        recorded = True
-        try:
-            record_refusal(
-                store.database,
-                at=now,
-                actor=actor.id if actor is not None else "?",
-                actor_roles=actor.roles if actor is not None else (),
-                action=action,
-                code=error.code,
-                reason=_reason(error),
-                deal_ref=deal,
-                subject=subject,
-                details=_refusal_details(error),
-            )
-        except StoreError:
-            recorded = False
-        error.details.setdefault("recorded", recorded)
-        raise
-
-
-def _reason(error: PlaybookError) -> str:
-    if isinstance(error, MoveBlockedError) and isinstance(error.decision, Decision):
-        reasons = [reason.text("en") for reason in error.decision.reasons]
-        return "; ".join(reasons) or error.message
-    return error.message + (f" ({error.hint})" if error.hint else "")
-
-
-def _refusal_details(error: PlaybookError) -> dict[str, Any]:
-    if isinstance(error, MoveBlockedError):
-        return {"codes": list(error.decision.codes)}
-    return {key: value for key, value in error.details.items() if key != "recorded"}
+    held = frozenset(roles) & frozenset(playbook.roles)
+    if held:
+        return Actor(person, held)
+    error = PermissionDeniedError(
+        f"{person} holds no role of playbook {playbook.key} and may not {action} its deals",
+        hint=f"its roles: {', '.join(sorted(playbook.roles))} (`playbook people set --roles`)",
+        details={"action": action, "allowed_roles": sorted(playbook.roles)},
+    )
+    record(store, error, action, actor=person, roles=roles, now=now, deal=deal)
+    raise error
 
 
 def engine_for(
@@ -341,6 +519,50 @@ def _remember(
     if len(cache) >= _CACHE_SIZE:
         cache.pop(next(iter(cache)))
     cache[key] = value
+
+
+# --- versions: the deals are pinned, the command line may give another one -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDrift:
+    """The playbook given is not the version (every) deal of its id is pinned to."""
+
+    playbook: Playbook
+    deals: dict[int, int]
+    """How many deals of the playbook's id are pinned to each version, by version."""
+    registered: frozenset[int]
+    """The versions among them whose text the store keeps."""
+
+    @property
+    def unregistered(self) -> tuple[int, ...]:
+        """The versions deals are pinned to that the store has no text of."""
+        return tuple(v for v in sorted(self.deals) if v not in self.registered)
+
+
+def version_drift(store: DealStore, playbook: Playbook) -> VersionDrift | None:
+    """How the store's deals of ``playbook``'s id are spread over versions, when any of them
+    is pinned to another version than ``playbook``'s; None when all are on it (or none exist)."""
+    with store.database.transaction() as session:
+        rows = session.execute(
+            select(Deal.playbook_version, func.count())
+            .where(Deal.playbook_id == playbook.id)
+            .group_by(Deal.playbook_version)
+        ).all()
+    deals = {int(version): int(count) for version, count in rows}
+    if set(deals) <= {playbook.version}:
+        return None
+    known = {v for pid, v in store.playbook_versions() if pid == playbook.id}
+    return VersionDrift(playbook, dict(sorted(deals.items())), frozenset(known & set(deals)))
+
+
+def pinned_playbooks(store: DealStore, drift: VersionDrift | None) -> dict[int, Playbook]:
+    """The playbook of each version deals are pinned to, rebuilt from the text the store keeps
+    (versions without a stored text are left out: the playbook given stands in for them)."""
+    if drift is None:
+        return {}
+    found = {v: registered_playbook(store, drift.playbook.id, v) for v in sorted(drift.registered)}
+    return {version: model for version, model in found.items() if model is not None}
 
 
 # --- supervision: acknowledging, snoozing and migrating are gated too ------------------------

@@ -8,59 +8,135 @@ runtime and the store, so that neither imports the other.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import threading
-import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn, TypeAlias, TypedDict, TypeVar, overload
 
+from playbook.definition.build import zone_named
 from playbook.diagnostics import did_you_mean
-from playbook.errors import ActorError, DealFieldError, MissingClockError
+from playbook.errors import ActorError, DealFieldError, MissingClockError, UnknownFieldError
 from playbook.model import FieldSpec, Playbook
+
+_V = TypeVar("_V")
 
 __all__ = [
     "Actor",
+    "ActorDict",
+    "FrozenMap",
+    "JsonValue",
     "check_actor",
+    "check_unknown_fields",
     "coerce_field",
     "coerce_fields",
+    "field_from_text",
     "is_empty",
+    "parse_assignments",
     "playbook_zone",
     "require_now",
+    "shown_time",
     "to_json_value",
     "to_utc_datetime",
+    "utc_iso",
     "zone",
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Actor:
     """Who acts on a deal: an id, the roles held (at least one), a display name.
 
-    A single role may be given as a string. Raises :class:`~playbook.errors.ActorError`
-    when no role is given; :func:`check_actor` checks the roles against a playbook.
+    ``id`` must be non-empty text; ``roles`` is one role as a string or any
+    iterable of them. Raises :class:`~playbook.errors.ActorError` otherwise;
+    :func:`check_actor` checks the roles against a playbook.
     """
 
     id: str
     roles: frozenset[str]
-    name: str | None = None
+    name: str | None
 
-    def __post_init__(self) -> None:
-        raw: Any = self.roles
-        roles = frozenset((raw,) if isinstance(raw, str) else raw or ())
-        if not roles:
+    def __init__(self, id: str, roles: str | Iterable[str], name: str | None = None) -> None:
+        if not isinstance(id, str) or not id.strip():
             raise ActorError(
-                f"actor {self.id!r} has no role",
-                hint="give the actor at least one role of the playbook, e.g. sales_rep",
+                f"an actor id must be non-empty text, not {id!r}",
+                hint="pass the id of the person or system acting, e.g. Actor('li.na', 'sales_rep')",
             )
-        object.__setattr__(self, "roles", roles)
+        held = _roles(id, roles)
+        if name is not None and not isinstance(name, str):
+            raise ActorError(f"actor {id!r}: the name must be text, not {name!r}")
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "roles", held)
+        object.__setattr__(self, "name", name)
 
-    def to_dict(self) -> dict[str, Any]:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Actor, (self.id, self.roles, self.name))
+
+    def to_dict(self) -> ActorDict:
         """The JSON form: ``{"id", "roles" (sorted), "name"}``."""
         return {"id": self.id, "roles": sorted(self.roles), "name": self.name}
+
+
+class ActorDict(TypedDict):
+    """The JSON form of an :class:`Actor`."""
+
+    id: str
+    roles: list[str]
+    name: str | None
+
+
+def _roles(actor_id: str, raw: object) -> frozenset[str]:
+    if isinstance(raw, str):
+        items: tuple[object, ...] = (raw,)
+    elif isinstance(raw, Iterable):
+        items = tuple(raw)
+    else:
+        items = () if raw is None else (raw,)
+    bad = [item for item in items if not isinstance(item, str) or not item.strip()]
+    if bad:
+        raise ActorError(
+            f"actor {actor_id!r}: a role must be non-empty text, not {bad[0]!r}",
+            hint="give role ids of the playbook, e.g. 'sales_rep'",
+        )
+    if not items:
+        raise ActorError(
+            f"actor {actor_id!r} has no role",
+            hint="give the actor at least one role of the playbook, e.g. sales_rep",
+        )
+    return frozenset(item for item in items if isinstance(item, str))
+
+
+class FrozenMap(dict[str, _V]):
+    """A read-only dict: what immutable results hold instead of ``MappingProxyType``.
+
+    Unlike a mapping proxy it pickles and deep-copies, and reading it is a
+    plain dict read (the compiled conditions call ``.get`` on it).
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("this mapping is read-only")
+
+    __setitem__ = __delitem__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+    __ior__ = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (dict(self),))
+
+    def __copy__(self) -> FrozenMap[_V]:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> FrozenMap[_V]:
+        return FrozenMap({key: copy.deepcopy(value, memo) for key, value in self.items()})
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
 
 
 def check_actor(actor: Actor, playbook: Playbook) -> Actor:
@@ -89,12 +165,19 @@ def check_actor(actor: Actor, playbook: Playbook) -> Actor:
 # --- field values ------------------------------------------------------------------------
 
 
-def coerce_fields(playbook: Playbook, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Field values converted to their declared types; undeclared keys are kept untouched.
+def coerce_fields(
+    playbook: Playbook, raw: Mapping[str, Any], *, strict: bool = True
+) -> dict[str, Any]:
+    """Field values converted to their declared types.
 
-    ``None`` stays ``None`` (an empty field). Raises :class:`~playbook.errors.DealFieldError`
-    naming the field, the value and the expected type, or the constraint it breaks.
+    A key the playbook does not declare raises :class:`~playbook.errors.DealFieldError`
+    with a did-you-mean (a misspelt field must not be silently ignored); with
+    ``strict=False`` such keys are kept untouched. ``None`` stays ``None`` (an
+    empty field). A value that does not fit raises ``DealFieldError`` naming the
+    field, the value and the expected type, or the constraint it breaks.
     """
+    if strict:
+        check_unknown_fields(playbook, raw)
     converters = _field_converters(playbook)
     tz = playbook_zone(playbook)
     out: dict[str, Any] = {}
@@ -102,6 +185,23 @@ def coerce_fields(playbook: Playbook, raw: Mapping[str, Any]) -> dict[str, Any]:
         convert = converters.get(key)
         out[key] = value if convert is None or value is None else convert(value, tz)
     return out
+
+
+def check_unknown_fields(playbook: Playbook, names: Iterable[str]) -> None:
+    """Raise :class:`~playbook.errors.DealFieldError` (with a did-you-mean) for the first
+    of ``names`` that ``playbook`` does not declare as a field."""
+    declared = playbook.fields
+    unknown = [name for name in names if name not in declared]
+    if not unknown:
+        return
+    first = str(unknown[0])
+    hint = did_you_mean(first, declared) or f"declared fields: {', '.join(declared)}"
+    raise DealFieldError(
+        f"field {first!r} is not declared by playbook {playbook.key}",
+        hint=hint + " (or read deals with strict=False while you adopt the playbook)",
+        path=f"fields.{first}",
+        details={"unknown_fields": [str(name) for name in unknown]},
+    )
 
 
 def coerce_field(spec: FieldSpec, value: Any, tz: tzinfo = UTC) -> Any:
@@ -138,7 +238,67 @@ def _field_converters(playbook: Playbook) -> dict[str, _Converter]:
 
 
 def _converter(spec: FieldSpec) -> _Converter:
-    """The conversion of one declared field: its type, then the constraints it declares."""
+    """The conversion of one declared field: its type, then the constraints it declares.
+
+    A value already of the field's type and within its bounds takes a short path;
+    anything else the full one, which also words the error.
+    """
+    checked = _checked_converter(spec)
+    fast = _FAST.get(spec.kind)
+    if fast is None or spec.pattern is not None or spec.min_length or spec.max_length:
+        return checked
+    return fast(spec, checked)
+
+
+def _fast_exact(kind: type) -> Callable[[FieldSpec, _Converter], _Converter]:
+    def build(spec: FieldSpec, checked: _Converter) -> _Converter:
+        allowed = frozenset(spec.type.values) if spec.type.values is not None else None
+
+        def coerce(value: Any, tz: tzinfo) -> Any:
+            if type(value) is kind and (allowed is None or value in allowed):
+                return value
+            return checked(value, tz)
+
+        return coerce
+
+    return build
+
+
+def _fast_decimal(spec: FieldSpec, checked: _Converter) -> _Converter:
+    low = None if spec.minimum is None else Decimal(str(spec.minimum))
+    high = None if spec.maximum is None else Decimal(str(spec.maximum))
+
+    def coerce(value: Any, tz: tzinfo) -> Any:
+        kind = type(value)
+        if kind is str and "," not in value:
+            try:
+                number = Decimal(value)
+            except ArithmeticError:
+                return checked(value, tz)
+        elif kind is Decimal:
+            number = value
+        else:
+            return checked(value, tz)
+        if (
+            number.is_finite()
+            and (low is None or number >= low)
+            and (high is None or number <= high)
+        ):
+            return number
+        return checked(value, tz)
+
+    return coerce
+
+
+_FAST: dict[str, Callable[[FieldSpec, _Converter], _Converter]] = {
+    "string": _fast_exact(str),
+    "enum": _fast_exact(str),
+    "boolean": _fast_exact(bool),
+    "decimal": _fast_decimal,
+}
+
+
+def _checked_converter(spec: FieldSpec) -> _Converter:
     convert = _CONVERTERS[spec.kind]
     checks = tuple(check for check, applies in _CONSTRAINTS if applies(spec))
 
@@ -166,7 +326,11 @@ def is_empty(value: Any) -> bool:
     return isinstance(value, list | tuple | set | frozenset) and not value
 
 
-def to_json_value(value: Any) -> Any:
+JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
+"""A value of a JSON form (what ``json.dumps`` writes)."""
+
+
+def to_json_value(value: object) -> JsonValue:
     """A field value in its JSON form: decimals as text, dates ISO, tuples as lists."""
     if isinstance(value, Decimal):
         return str(value)
@@ -176,7 +340,8 @@ def to_json_value(value: Any) -> Any:
         return [to_json_value(item) for item in value]
     if isinstance(value, Mapping):
         return {str(key): to_json_value(item) for key, item in value.items()}
-    return value
+    # Field values are JSON scalars once converted; anything else was kept as given.
+    return value  # type: ignore[return-value]
 
 
 def _exactly(kind: type) -> Callable[[Any, FieldSpec, tzinfo], Any]:
@@ -388,11 +553,56 @@ _ZONES: dict[str, tzinfo] = {}
 
 
 def zone(name: str) -> tzinfo:
-    """The zone database's zone called ``name``, cached."""
-    zone = _ZONES.get(name)
-    if zone is None:
-        zone = _ZONES[name] = zoneinfo.ZoneInfo(name)
-    return zone
+    """The zone database's zone called ``name``, cached (a name the database lacks reads UTC).
+
+    A playbook's timezone was checked when it was built (PB3xx), so an unknown
+    name only reaches here from a store written by another release.
+    """
+    found = _ZONES.get(name)
+    if found is None:
+        found = _ZONES[name] = zone_named(name) or UTC
+    return found
+
+
+@overload
+def utc_iso(moment: datetime) -> str: ...
+
+
+@overload
+def utc_iso(moment: None) -> None: ...
+
+
+def utc_iso(moment: datetime | None) -> str | None:
+    """``moment`` in ISO 8601 with the ``+00:00`` offset, for JSON (None stays None).
+
+    A naive datetime is read as UTC, as the store means it, never as the
+    machine's local time.
+    """
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat()
+
+
+def shown_time(
+    moment: datetime | None, tz: tzinfo, *, empty: str = "-", exact: bool = False
+) -> str:
+    """``2026-10-10 09:30 +08:00``: a time as people read it, on the playbook's clock.
+
+    Every text, HTML and CSV output shows times this way (JSON keeps
+    :func:`utc_iso`); a naive ``moment`` is read as UTC, None shows ``empty``.
+    ``exact`` adds the seconds (and microseconds, when there are any), for
+    files that are read back: ISO 8601 readers take the form as it is.
+    """
+    if moment is None:
+        return empty
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    local = aware.astimezone(tz)
+    offset = local.isoformat()[-6:]
+    if not exact:
+        return f"{local:%Y-%m-%d %H:%M} {offset}"
+    fraction = f".{local.microsecond:06d}" if local.microsecond else ""
+    return f"{local:%Y-%m-%d %H:%M:%S}{fraction} {offset}"
 
 
 def to_utc_datetime(value: Any, tz: tzinfo) -> datetime:
@@ -426,3 +636,50 @@ def require_now(now: Any) -> datetime:
             hint="pass an aware datetime, e.g. datetime.now(UTC)",
         )
     return now.astimezone(UTC)
+
+
+_TRUE = frozenset({"true", "yes", "y", "t", "1", "是", "真"})
+_FALSE = frozenset({"false", "no", "n", "f", "0", "否", "假"})
+
+
+def field_from_text(text: str, spec: FieldSpec, separator: str) -> Any:
+    """A cell's text as the JSON-like value the field's kind expects (checked afterwards)."""
+    kind = spec.kind
+    try:
+        if kind == "integer":
+            return int(text.replace(",", ""))
+        if kind == "number":
+            return float(text.replace(",", ""))
+        if kind == "decimal":
+            return Decimal(text.replace(",", ""))
+    except (ValueError, ArithmeticError):
+        return text  # coerce_field reports it with the field's expected type
+    if kind == "boolean":
+        lowered = text.lower()
+        return True if lowered in _TRUE else False if lowered in _FALSE else text
+    if kind == "list":
+        return [item.strip() for item in text.split(separator) if item.strip()]
+    return text
+
+
+def parse_assignments(playbook: Playbook, pairs: Mapping[str, str]) -> dict[str, Any]:
+    """``FIELD=VALUE`` texts as typed values of the playbook's fields; an empty text clears.
+
+    Raises :class:`~playbook.errors.UnknownFieldError` (with a did-you-mean)
+    for a field the playbook does not declare, and
+    :class:`~playbook.errors.DealFieldError` for a value its type refuses.
+    """
+    out: dict[str, Any] = {}
+    for name, text in pairs.items():
+        spec = playbook.fields.get(name)
+        if spec is None:
+            known = list(playbook.fields)
+            raise UnknownFieldError(
+                f"the playbook {playbook.key} declares no field {name!r}",
+                hint=did_you_mean(name, known) or "fields: " + ", ".join(known[:20]),
+                details={"field": name},
+            )
+        stripped = text.strip()
+        raw = field_from_text(stripped, spec, ";") if stripped else None
+        out[name] = coerce_fields(playbook, {name: raw})[name]
+    return out

@@ -22,7 +22,7 @@ NOW = "2026-03-02T10:00:00+08:00"
 
 def test_sample_scenarios_pass_with_full_coverage(capsys: pytest.CaptureFixture[str]) -> None:
     """`playbook test playbooks/ --min-coverage 100` exits 0 and says so."""
-    assert main(["test", str(PLAYBOOKS), "--min-coverage", "100"]) == 0
+    assert main(["test", str(PLAYBOOKS), "--min-coverage", "100", "--lang", "en"]) == 0
     out = capsys.readouterr().out
     assert "coverage: 100.0% (minimum 100%: ok)" in out
     assert out.rstrip().endswith("37 passed, 0 failed")
@@ -48,7 +48,7 @@ def test_failures_exit_1_with_file_line_expected_actual(
 ) -> None:
     """A failing scenario: exit 1, with where it failed and what was expected versus found."""
     path = _failing(tmp_path)
-    assert main(["test", str(path)]) == 1
+    assert main(["test", str(path), "--lang", "en"]) == 1
     out = capsys.readouterr().out
     assert f"FAIL {path}:3 wrong on purpose" in out
     assert f"{path}:6: check initial_contact: expected allowed" in out
@@ -60,9 +60,11 @@ def test_failures_exit_1_with_file_line_expected_actual(
 def test_machine_formats(tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
     """JSON and JUnit outputs carry the same failure; JUnit reads back with a JUnit parser."""
     target = tmp_path / f"out.{fmt}"
-    code = main(["test", str(_failing(tmp_path)), "--format", fmt, "--output", str(target)])
-    assert code == 1
+    args = ["test", str(_failing(tmp_path)), "--format", fmt, "--output", str(target)]
+    assert main([*args, "--lang", "en"]) == 1
     assert capsys.readouterr().err.strip() == "0 passed, 1 failed"
+    assert main(args) == 1  # the sample playbook is a Chinese one
+    assert capsys.readouterr().err.strip() == "通过 0 个，失败 1 个"
     if fmt == "json":
         data = json.loads(target.read_text(encoding="utf-8"))
         assert data["summary"]["failed"] == 1

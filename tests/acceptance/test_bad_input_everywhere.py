@@ -152,6 +152,17 @@ CASES: list[tuple[str, list[str]]] = [
     ("audit huge since", ["audit", "--since", "9999-12-31T23:59:59-12:00"]),
     *[(f"db on {f}", ["db", "current", "--db", f"sqlite:///{f}/x.db"]) for f in ["dir.yaml/nope"]],
     ("db on garbage url", ["db", "current", "--db", "nonsense://\x01"]),
+    ("people import garbage", ["people", "import", "garbage.json"]),
+    ("people import a playbook", ["people", "import", "pb.yaml"]),
+    ("people add bad email", ["people", "add", "x", "--email", "not-an-email"]),
+    ("people set unknown", ["people", "set", "nobody", "--team", "t"]),
+    ("people set clear unknown field", ["people", "set", "nobody", "--clear", "tema"]),
+    ("tokens create unknown person", ["tokens", "create", "nobody"]),
+    ("tokens revoke huge id", ["tokens", "revoke", HUGE]),
+    ("tokens revoke unknown id", ["tokens", "revoke", "424242"]),
+    ("tokens create huge expiry", ["tokens", "create", "nobody", "--expires", HUGE]),
+    ("serve on a missing folder", ["serve", "--db", "sqlite:///dir.yaml/nope/x.db"]),
+    ("serve garbage playbooks", ["serve", "--playbooks", "dir.yaml", "--port", "0"]),
     ("db on garbage file", ["deals", "list", "--db", "sqlite:///garbage.yaml"]),
 ]
 

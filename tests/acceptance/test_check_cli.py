@@ -109,7 +109,7 @@ def _engine_deal(**fields: Any) -> dict[str, Any]:
                 "      failed: amount < 500000, visits >= 1",
                 "      values: amount = 600000, visits = (empty)",
                 "  ✗ PB545 required action Technical exchange (Presales engineer) is not done; "
-                "due 2026-03-05 09:00 Asia/Shanghai",
+                "due 2026-03-05 09:00 +08:00",
                 "can be overridden with a reason by: manager",
             ],
             id="default-language-of-the-playbook",
@@ -228,8 +228,8 @@ def test_next_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert out.splitlines() == [
         "E-9 is in Qualified (qualified)",
         "Open actions:",
-        "  - Technical exchange [tech_exchange] (presales)  OVERDUE since 2026-03-05 09:00 "
-        "Asia/Shanghai",
+        "  - Technical exchange [tech_exchange] (Presales engineer)  OVERDUE since "
+        "2026-03-05 09:00 +08:00",
         "Missing for Proposal:",
         "  fill in: Site visits (visits)",
         "  - PB544 cannot enter Proposal: Visit the site before the proposal.",

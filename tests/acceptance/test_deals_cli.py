@@ -214,7 +214,7 @@ def test_text_output_shows_times_on_the_playbook_clock(
     assert local in out.splitlines()[1]
     assert _run(capsys, "deals", "list", "--format", "csv")[1].count(local) == 2
     code, out, _ = _run(capsys, "deals", "show", "D-2", "--now", NOW)
-    assert f"stage: lead since {local}" in out
+    assert f"stage: Lead (lead) since {local}" in out
     assert f"v1    {local}" in _run(capsys, "deals", "history", "D-2")[1]
     history = json.loads(_run(capsys, "deals", "history", "D-2", "--format", "json")[1])
     assert history[0]["at"] == NOW

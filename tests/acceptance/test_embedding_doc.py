@@ -83,3 +83,74 @@ def test_transaction_example_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["['wang']"]
+
+
+EXAMPLE_FILE = REPO / "examples" / "embedding" / "first_example.py"
+
+# Every public answer an embedder handles; reveal_type must show none of them as Any.
+_PROBE = """\
+from datetime import UTC, datetime
+from decimal import Decimal
+from dataclasses import dataclass
+
+import playbook
+from playbook import Actor, Engine
+
+@dataclass
+class MyDeal:
+    id: str
+    stage: str
+    amount: Decimal | None
+
+engine = Engine(playbook.load("playbooks/b2b-project-sales.yaml"))
+now = datetime(2026, 3, 20, tzinfo=UTC)
+rep = Actor("li.na", "sales_rep")
+decision = engine.check(MyDeal("D-1", "needs_analysis", None), "solution", actor=rep, now=now)
+reveal_type(decision)
+reveal_type(decision.reasons)
+reveal_type(decision.reasons[0].code)
+reveal_type(decision.reasons[0].due)
+reveal_type(decision.to_dict())
+reveal_type(decision.to_dict()["reasons"][0]["values"])
+lead = {"id": "D-1", "stage": "lead_identification"}
+moved = engine.advance(lead, "initial_contact", actor=rep, now=now)
+reveal_type(moved)
+reveal_type(moved.deal.to_dict())
+reveal_type(moved.events[0].to_dict())
+steps = engine.next_steps(moved.deal, now=now)
+reveal_type(steps.to_dict())
+reveal_type(playbook.as_deal({"id": "D-2", "stage": "lead_identification"}, engine.playbook))
+reveal_type(rep.to_dict())
+"""
+
+
+def test_example_file_is_the_doc_example() -> None:
+    """examples/embedding/first_example.py is the example of docs/embedding.md, word for word."""
+    assert EXAMPLE_FILE.read_text(encoding="utf-8") == _example()
+
+
+def test_example_passes_mypy_strict_and_nothing_is_any(tmp_path: Path) -> None:
+    """The example type-checks under mypy --strict, and no public answer is typed Any."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(_PROBE, encoding="utf-8")
+    revealed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            str(EXAMPLE_FILE),
+            str(probe),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    notes = [line for line in revealed.stdout.splitlines() if "Revealed type is" in line]
+    errors = [line for line in revealed.stdout.splitlines() if ": error:" in line]
+    assert not errors, revealed.stdout
+    assert len(notes) == _PROBE.count("reveal_type("), revealed.stdout
+    assert not [line for line in notes if "Any" in line], "\n".join(notes)

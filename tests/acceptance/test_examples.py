@@ -48,6 +48,8 @@ REQUIRED_CODES = frozenset(
         "PB104",
         "PB105",
         "PB319",
+        "PB320",
+        "PB321",
         "PB106",
         "PB107",
         "PB108",

@@ -165,6 +165,8 @@ class Reference:
         self.period = period
         self.outcome = {stage.id: stage.outcome for stage in playbook.stages}
         self.mine = {i: d for i, d in rows.deals.items() if d["playbook_id"] == playbook.id}
+        # The report's one instant: nothing recorded at or after it counts.
+        self.end = min(period.end, NOW)
 
     def closing(self, deal_id: int) -> dict[str, Any] | None:
         """The deal's last move from an open (or no) stage to a closed one, in the period."""
@@ -208,7 +210,10 @@ class Reference:
                 later = self.rows.changes[deal_id]
                 yield (
                     deal_id,
-                    any(c["deal_version"] > first and c["to_stage"] in reach for c in later),
+                    any(
+                        c["deal_version"] > first and c["to_stage"] in reach and c["at"] < self.end
+                        for c in later
+                    ),
                 )
 
     def _win_rate(self, kpi: Kpi) -> Iterator[tuple[int, Any]]:

@@ -12,6 +12,7 @@ from playbook import services
 from playbook.conditions import parse_condition
 from playbook.errors import (
     ConflictError,
+    DealFieldError,
     DealNotFoundError,
     MoveBlockedError,
     StoreError,
@@ -93,7 +94,8 @@ def test_advance_persists_the_move_and_its_history(
     assert (moved.stage, moved.version, moved.stage_entered_at) == ("offer", 4, later)
     assert moved.actions == {}  # a new stage visit starts with no completed actions
     kinds = [(h.kind, h.deal_version) for h in store.history("D-1")]
-    assert kinds == [("stage_change", 1), ("action", 2), ("stage_change", 4)]
+    # every version step is in the history, field edits included (kind "fields")
+    assert kinds == [("stage_change", 1), ("action", 2), ("fields", 3), ("stage_change", 4)]
     assert result.events[0].to_stage == "offer"  # type: ignore[union-attr]
 
 
@@ -251,3 +253,36 @@ def test_dates_are_not_datetimes(sales_playbook: Playbook) -> None:
     """(sanity) The test playbook's date field is a date: conditions compare days."""
     assert sales_playbook.fields["signed_on"].kind == "date"
     assert date(2026, 3, 1).isoformat() == "2026-03-01"
+
+
+def test_update_naming_an_undeclared_field_is_refused_and_writes_nothing(
+    store: DealStore, sales_playbook: Playbook
+) -> None:
+    """{"amout": 5} is a typo of amount: refused with a did-you-mean, the deal unchanged."""
+    deal = store.add_deal(sales_playbook, actor=REP, now=T0, external_id="D-1")
+    with pytest.raises(DealFieldError, match="amout") as caught:
+        store.update_fields(deal, sales_playbook, {"amout": 5}, actor=REP, now=T0)
+    assert "amount" in (caught.value.hint or "")
+    again = store.get("D-1")
+    assert (again.version, dict(again.fields)) == (1, {})
+    with pytest.raises(DealFieldError, match="amout"):
+        store.add_deal(sales_playbook, actor=REP, now=T0, external_id="D-2", fields={"amout": 5})
+    assert store.count() == 1
+
+
+def test_a_stored_deal_is_read_by_the_engine_with_its_ref_and_completed_actions(
+    store: DealStore, sales_playbook: Playbook, sales_engine: Engine
+) -> None:
+    """engine.check(StoredDeal) reads its external id and the actions it has done."""
+    store.add_deal(sales_playbook, actor=REP, now=T0, external_id="D-1")
+    later = T0 + timedelta(days=1)
+    services.complete_action(
+        store, "D-1", "first_call", engine=sales_engine, actor=REP, now=later, evidence="called"
+    )
+    stored = store.get("D-1")
+    decision = sales_engine.check(stored, "offer", actor=REP, now=later)
+    assert decision.deal_id == "D-1"
+    assert "PB545" not in decision.codes
+    assert decision == sales_engine.check(
+        deal_state(stored, sales_playbook), "offer", actor=REP, now=later
+    )

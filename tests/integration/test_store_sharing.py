@@ -3,7 +3,7 @@
 The host has its own ``deals``, ``people``, ``activities`` and ``playbooks``
 tables and its own Alembic history in ``alembic_version``; the store's tables
 are named ``playbook_…`` (and, on PostgreSQL, may live in a schema of their
-own). Also: the old layout upgrades, a foreign history gets PB609, the store
+own). Also: the old layout upgrades, a foreign history gets PB613, the store
 runs inside a caller's transaction, and reassignments and deletions are kept.
 """
 
@@ -92,12 +92,12 @@ def _host_rows(engine: Engine) -> dict[str, list[tuple[int, str]]]:
 def test_a_host_database_is_shared_and_both_work(
     db_url: str, host: Engine, playbook: Playbook
 ) -> None:
-    """PB609 before init; after init the store and the host's tables and history both work."""
+    """PB613 before init; after init the store and the host's tables and history both work."""
     before = _host_rows(host)
     for schema in _schemas(db_url):
         with pytest.raises(ForeignHistoryError, match="db init") as foreign:
             open_database(db_url, schema=schema)
-        assert foreign.value.code == "PB609"
+        assert foreign.value.code == "PB613"
         assert HOST_REVISION in str(foreign.value)
         database = open_database(db_url, check_schema=False, schema=schema)
         try:

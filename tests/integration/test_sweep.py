@@ -332,7 +332,7 @@ def test_the_cli_sweeps_lists_acks_and_snoozes(
     assert main([*sweep_args, "--sink", "console"]) == 0
     out = capsys.readouterr().out
     assert "1 fired" in out
-    assert "fired deal D-1 stale level 1 at 2026-03-05T10:00+00:00" in out
+    assert "fired deal D-1 stale level 1 at 2026-03-05 10:00 +00:00" in out
     assert "notify owner ann" in out
     [view] = list_escalations(database)
     common = ["--db", url, "--actor", "bob", "--as", "executive", "--now", "2026-03-05T12:00Z"]
@@ -351,7 +351,7 @@ def test_the_cli_sweeps_lists_acks_and_snoozes(
     assert main(["escalations", "list", "--db", url]) == 0
     listed = capsys.readouterr().out
     assert "acked by ann: on it" in listed
-    assert "snoozed until 2026-03-07T12:00" in listed
+    assert "snoozed until 2026-03-07 12:00 +00:00" in listed
     assert main(["escalations", "ack", "999", "--reason", "x", *owner]) == 2
     assert "PB703" in capsys.readouterr().err
 
@@ -398,6 +398,36 @@ def test_sinks_declared_in_the_playbook_deliver_and_the_command_line_replaces_th
     assert json.loads(line)["escalation"]["level"] == 2
 
 
+def _add_deal_at_0002(database: Database, sla: Playbook) -> None:
+    """The deal ``OLD`` (owner ann, in the first stage since START), written with the columns
+    revision 0002 has: the head models know later columns (``fields_set_at``, 0006)."""
+
+    sqlite = database.engine.dialect.name == "sqlite"  # UTC wall time, as UtcDateTime stores it
+    row = {
+        "pid": sla.id,
+        "stage": sla.first_stage.id,
+        "at": START.replace(tzinfo=None) if sqlite else START,
+    }
+    with database.engine.begin() as connection:
+        deal_id = connection.execute(
+            text(
+                "INSERT INTO deals (external_id, playbook_id, playbook_version, stage, owner, "
+                "fields, actions, created_at, updated_at, updated_by, stage_entered_at, "
+                "last_activity_at, version) VALUES ('OLD', :pid, 1, :stage, 'ann', '{}', '{}', "
+                ":at, :at, 'ann', :at, :at, 1) RETURNING id"
+            ),
+            row,
+        ).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO stage_changes (deal_id, from_stage, to_stage, actor, actor_roles, "
+                "at, playbook_version, deal_version, source) "
+                "VALUES (:deal, NULL, :stage, 'ann', '[]', :at, 1, 1, 'live')"
+            ),
+            {**row, "deal": deal_id},
+        )
+
+
 def test_upgrading_a_store_from_the_previous_revision_keeps_deals_and_enables_sweeps(
     db_url: str, sla: Playbook
 ) -> None:
@@ -408,18 +438,22 @@ def test_upgrading_a_store_from_the_previous_revision_keeps_deals_and_enables_sw
     database = open_database(db_url, check_schema=False)
     try:
         assert upgrade(database, "0002") == (None, "0002")
-        with database.engine.begin() as connection:  # the tables of 0002 had no prefix
-            connection.execute(
-                text(
-                    "INSERT INTO deals (external_id, playbook_id, playbook_version, stage, owner, "
-                    "fields, actions, created_at, updated_at, updated_by, stage_entered_at, "
-                    "last_activity_at, version) VALUES ('OLD', :playbook, 1, 'lead', 'ann', "
-                    "'{}', '{}', :at, :at, 'ann', :at, :at, 1)"
-                ),
-                {"playbook": sla.id, "at": START.replace(tzinfo=None)},
-            )
+        _add_deal_at_0002(database, sla)
         assert upgrade(database)[1] == HEAD_REVISION
         report = sweep(database, sla, now=at(5, 11))
         assert [(item.deal, item.level) for item in report.fired] == [("OLD", 1)]
     finally:
         database.dispose()
+
+
+def test_a_level_notifying_a_role_names_the_people_holding_it(
+    database: Database, deal_store: DealStore, sla: Playbook
+) -> None:
+    """The executive level names every person holding `executive` in the people table."""
+    with database.transaction(write=True) as session:
+        session.add(Person(name="zed", roles=["executive"], updated_at=START))
+        session.add(Person(name="eve", roles=["executive", "rep"], updated_at=START))
+        session.add(Person(name="kim", roles=["rep"], updated_at=START))
+    report = sweep(database, sla, now=at(12))
+    assert [str(p) for p in report.fired[2].notified] == ["executive eve", "executive zed"]
+    assert [str(p) for p in report.fired[1].notified] == ["manager bob"]

@@ -134,12 +134,15 @@ def test_every_batch_records_each_level_once_with_its_own_id_and_outbox_rows(
 def test_stored_times_and_chinese_text_read_back_as_reported(
     database: Database, deals: DealStore, batch_playbook: Playbook, tmp_path: Path
 ) -> None:
-    """Anchors keep their microseconds (same episode next sweep); reasons and names stay Chinese."""
+    """Anchors keep their microseconds (same episode next sweep); reasons and names stay Chinese.
+
+    The playbook is a Chinese one: its reasons are written in Chinese, times on its clock.
+    """
     sink = JsonLinesSink(tmp_path / "out.jsonl")
     report = sweep(database, batch_playbook, now=LATER, sinks=[sink])
     first = next(item for item in report.fired if item.deal == "合同-1" and item.level == 1)
     assert first.anchor_at == START + timedelta(microseconds=1)
-    assert first.reason.startswith("in stage 线索 since 2026-03-02T10:00+08:00")
+    assert first.reason.startswith("自 2026-03-02 10:00 +08:00 起停留在「线索」阶段")
     assert first.message == "请推进"
     assert Decimal(first.trigger["fields"]["amount"]) == Decimal("1000.50")
     assert [person.to_dict() for person in first.notified] == [{"as": "owner", "name": "张伟"}]
@@ -179,8 +182,9 @@ def test_one_update_resolves_each_escalation_for_its_own_reason(
         (view.deal, view.level): (view.status, view.resolution)
         for view in list_escalations(database)
     }
-    left = ("resolved", "the deal left the stage")
-    moot = ("resolved", "the rule no longer applies to the deal (its stage or `when` changed)")
+    # A Chinese playbook: the resolutions are recorded in Chinese.
+    left = ("resolved", "商机已离开该阶段")
+    moot = ("resolved", "规则已不再适用于该商机（阶段或 `when` 条件已变化）")
     assert resolutions[("合同-1", 1)] == resolutions[("合同-1", 2)] == left
     assert resolutions[("合同-2", 1)] == resolutions[("合同-2", 2)] == moot
     assert {resolutions[(f"合同-{n}", 1)] for n in (3, 5, 6, 7)} == {("open", None)}

@@ -133,12 +133,16 @@ def _replay(database: Database, b2b: Playbook, until: date) -> list[Fired]:
 EXPECTED = [
     # deal, rule, level, due (Shanghai), who
     ("D-1", "follow_up_15", 1, "2026-04-27T09:00", "owner li.na"),  # 04-25 is a Saturday
-    ("D-1", "follow_up_15", 2, "2026-04-28T15:00", "manager wang.wei"),  # 2 working days later
+    # 2 working days after level 1: the trigger fell on Saturday, so they count from
+    # Monday's opening, when the owner was told (Mon and Tue), and end at Wednesday's.
+    ("D-1", "follow_up_15", 2, "2026-04-29T09:00", "manager wang.wei"),
     ("D-1", "judge_intent_30", 1, "2026-05-06T09:00", "manager wang.wei"),  # May 1-5 off
     ("D-2", "judge_intent_30_large", 1, "2026-05-06T09:00", "manager wang.wei"),
-    ("D-2", "judge_intent_30_large", 2, "2026-05-08T10:00", "executive (no name on record)"),
+    # 3 working days from level 1 (Wed 05-06 09:00): Wed, Thu and Fri; Saturday 05-09 is a
+    # make-up working day, whose opening ends them.
+    ("D-2", "judge_intent_30_large", 2, "2026-05-09T09:00", "executive (no name on record)"),
     ("D-1", "follow_up_15", 1, "2026-05-25T09:00", "owner li.na"),  # new episode: 05-08 call
-    ("D-1", "follow_up_15", 2, "2026-05-26T11:00", "manager wang.wei"),
+    ("D-1", "follow_up_15", 2, "2026-05-27T09:00", "manager wang.wei"),  # 05-23 is a Saturday
     ("D-1", "judge_intent_30", 1, "2026-06-08T09:00", "manager wang.wei"),  # new stage visit
     ("D-1", "follow_up_15", 1, "2026-06-18T14:00", "owner li.na"),  # new episode: 06-03 call
     ("D-1", "follow_up_15", 2, "2026-06-23T14:00", "manager wang.wei"),  # 06-19 Dragon Boat
@@ -183,13 +187,8 @@ def test_replay_resolves_what_activities_and_the_stage_move_made_moot(
         )
         for view in list_escalations(replay_db)
     }
-    assert views[("D-1", "judge_intent_30", 1, "2026-05-06")] == (
-        "resolved",
-        "the deal left the stage",
-    )
-    assert views[("D-1", "follow_up_15", 2, "2026-04-28")] == (
-        "resolved",
-        "an activity was logged",
-    )
+    # The playbook speaks Chinese: so do the resolutions the sweeps record.
+    assert views[("D-1", "judge_intent_30", 1, "2026-05-06")] == ("resolved", "商机已离开该阶段")
+    assert views[("D-1", "follow_up_15", 2, "2026-04-29")] == ("resolved", "已登记跟进记录")
     assert views[("D-1", "follow_up_15", 2, "2026-06-23")] == ("open", None)
     assert views[("D-1", "judge_intent_30", 1, "2026-06-08")] == ("open", None)

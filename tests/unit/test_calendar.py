@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from playbook.errors import InvalidPlaybookError, MissingClockError
 from playbook.model import Calendar, Duration, Playbook
@@ -73,15 +75,29 @@ def test_is_working_day(calendar: WorkingCalendar, day: date, working: bool) -> 
             WEEKDAYS,
             datetime(2026, 3, 7, 10, tzinfo=UTC),
             Duration("working_days", 1),
-            datetime(2026, 3, 9, 10, tzinfo=UTC),
-            id="from-saturday-day-one-is-monday",
+            datetime(2026, 3, 10, 9, tzinfo=UTC),
+            id="from-saturday-count-from-monday-opening",
+        ),
+        pytest.param(
+            WEEKDAYS,
+            datetime(2026, 3, 8, 23, 59, tzinfo=UTC),
+            Duration("working_days", 1),
+            datetime(2026, 3, 10, 9, tzinfo=UTC),
+            id="any-weekend-moment-counts-from-monday-opening",
         ),
         pytest.param(
             WEEKDAYS,
             datetime(2026, 3, 7, 10, tzinfo=UTC),
             Duration("working_days", 0),
-            datetime(2026, 3, 7, 10, tzinfo=UTC),
-            id="zero-working-days",
+            datetime(2026, 3, 9, 9, tzinfo=UTC),
+            id="zero-working-days-from-saturday-is-monday-opening",
+        ),
+        pytest.param(
+            WEEKDAYS,
+            datetime(2026, 3, 4, 10, tzinfo=UTC),
+            Duration("working_days", 0),
+            datetime(2026, 3, 4, 10, tzinfo=UTC),
+            id="zero-working-days-on-a-working-day",
         ),
         pytest.param(
             WEEKDAYS,
@@ -291,3 +307,35 @@ def test_from_playbook_refuses_unknown_country_early(make_playbook: PlaybookFact
     broken = dataclasses.replace(model, calendar=Calendar(holidays_country="ZZ"))
     with pytest.raises(InvalidPlaybookError, match="ZZ"):
         WorkingCalendar.from_playbook(broken)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    start=st.datetimes(min_value=datetime(2025, 9, 1), max_value=datetime(2026, 2, 28)),
+    later=st.integers(min_value=0, max_value=5 * 86400),
+    amount=st.sampled_from([0, 1, 2, 3, 1.5]),
+)
+def test_working_days_never_make_a_later_start_land_earlier(
+    start: datetime, later: int, amount: float
+) -> None:
+    """The escalation sweep's SQL threshold needs due times that grow with the anchor.
+
+    Compared after moving both to the next working moment, as every due time is
+    (golden week, weekends and make-up Saturdays fall in the range).
+    """
+    first = start.replace(tzinfo=UTC)
+    second = first + timedelta(seconds=later)
+    duration = Duration("working_days", amount)
+    assert _open(CHINA.add(first, duration)) <= _open(CHINA.add(second, duration))
+
+
+def _open(moment: datetime) -> datetime:
+    """The moment, or the next opening of the calendar's working hours (plain Python)."""
+    local = moment.astimezone(SHANGHAI)
+    begin, end = CHINA.hours
+    if CHINA.is_working_day(local.date()) and local.time() < end:
+        return max(local, datetime.combine(local.date(), begin, SHANGHAI))
+    day = local.date() + timedelta(days=1)
+    while not CHINA.is_working_day(day):
+        day += timedelta(days=1)
+    return datetime.combine(day, begin, SHANGHAI)

@@ -35,7 +35,9 @@ from playbook.conditions import (
     render,
     to_python,
 )
+from playbook.conditions.codegen import compile_failing
 from playbook.conditions.ir import And, Or
+from playbook.conditions.predicate import closure_predicate
 
 FIELDS: dict[str, FieldType] = {
     "amount": FieldType("decimal"),
@@ -288,3 +290,17 @@ def test_a_condition_that_holds_for_a_deal_is_satisfiable(
     test = to_python(expr)
     if any(test(deal) for deal in batch):
         assert is_satisfiable(expr, FIELDS)
+
+
+@settings(max_examples=400, deadline=None)
+@given(conditions(), st.lists(deals(), min_size=1, max_size=5))
+def test_generated_code_agrees_with_the_closure_tree(
+    expr: Expr, batch: list[dict[str, Any]]
+) -> None:
+    """to_python's one generated function and the tree of closures give the same answers."""
+    generated, closures = to_python(expr), closure_predicate(expr)
+    both = compile_failing([expr, expr])
+    for deal in batch:
+        expected = closures(deal)
+        assert generated(deal) == expected
+        assert both(deal) == (0 if expected else 0b11)

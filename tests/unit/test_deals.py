@@ -73,7 +73,6 @@ def _deal(**changes: Any) -> dict[str, Any]:
         pytest.param("decision_maker", "王" * 20, "王" * 20, id="max-length-counts-characters"),
         pytest.param("contract_no", "C-42", "C-42", id="pattern"),
         pytest.param("amount", None, None, id="none-stays-empty"),
-        pytest.param("unknown_key", {"any": "thing"}, {"any": "thing"}, id="undeclared-kept"),
     ],
 )
 def test_coerce_fields_converts(model: Playbook, field: str, raw: Any, typed: Any) -> None:
@@ -81,6 +80,14 @@ def test_coerce_fields_converts(model: Playbook, field: str, raw: Any, typed: An
     result = coerce_fields(model, {field: raw})
     assert result == {field: typed}
     assert type(result[field]) is type(typed)
+
+
+def test_coerce_fields_keeps_undeclared_keys_only_when_not_strict(model: Playbook) -> None:
+    """strict=False keeps an undeclared key untouched (gradual adoption); strict refuses it."""
+    raw = {"unknown_key": {"any": "thing"}}
+    assert coerce_fields(model, raw, strict=False) == {"unknown_key": {"any": "thing"}}
+    with pytest.raises(DealFieldError, match="unknown_key"):
+        coerce_fields(model, raw)
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from playbook.authoring.diff import diff_playbooks, migrated_stage, render_diff
+from playbook.authoring.diff import diff_playbooks, migrated_stage
 from playbook.definition.validate import load
 from playbook.errors import DiffError
+from playbook.render.diff import render_diff
 
 REPO = Path(__file__).resolve().parents[2]
 MAVEN = REPO / "examples" / "maven-crm"

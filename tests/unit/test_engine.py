@@ -249,7 +249,7 @@ def test_unnamed_criteria_messages(
             NOW,
             datetime(2026, 3, 5, 9, tzinfo=SHANGHAI),
             False,
-            "; due 2026-03-05 09:00 Asia/Shanghai",
+            "; due 2026-03-05 09:00 +08:00",
             id="three-working-days",
         ),
         pytest.param(
@@ -257,7 +257,7 @@ def test_unnamed_criteria_messages(
             datetime(2026, 3, 5, 9, 1, tzinfo=SHANGHAI),
             datetime(2026, 3, 5, 9, tzinfo=SHANGHAI),
             True,
-            "; overdue since 2026-03-05 09:00 Asia/Shanghai",
+            "; overdue since 2026-03-05 09:00 +08:00",
             id="overdue",
         ),
         pytest.param(
@@ -265,7 +265,7 @@ def test_unnamed_criteria_messages(
             NOW,
             datetime(2026, 3, 11, 9, tzinfo=SHANGHAI),
             False,
-            "; due 2026-03-11 09:00 Asia/Shanghai",
+            "; due 2026-03-11 09:00 +08:00",
             id="weekend-and-extra-holiday-skipped",
         ),
     ],

@@ -43,9 +43,12 @@ def test_mermaid_has_every_stage_and_move(path: Path) -> None:
 @pytest.mark.parametrize(
     ("needle", "lang"),
     [
-        ("招标项目直接进入需求分析; roles: sales_rep, sales_manager; when public_tender", "zh"),
-        ("only executive, sales_manager if amount #gt;= 1000000", "zh"),
-        ("Sign the contract [sales_rep, 10 working days]", "en"),
+        ("招标项目直接进入需求分析，角色：销售代表、销售经理，条件：public_tender", "zh"),
+        ("仅限公司高管、销售经理（当 amount #gt;= 1000000）", "zh"),
+        ("签署合同 [销售代表, 10 个工作日]", "zh"),
+        ("Tender published: go to needs analysis; roles: Sales rep, Sales manager; when", "en"),
+        ("only Executive, Sales manager if amount #gt;= 1000000", "en"),
+        ("Sign the contract [Sales rep, 10 working days]", "en"),
     ],
 )
 def test_mermaid_labels(needle: str, lang: str) -> None:

@@ -25,10 +25,28 @@ CATALOGUE = catalogue()
 SRC = Path(__file__).resolve().parents[2] / "src" / "playbook"
 I18N = SRC / "i18n"
 KEY = re.compile(r"^[a-z]+(\.[A-Za-z0-9_]+)+$")
-NAMESPACES = ("reason", "cli", "report", "handbook", "list", "unit", "outcome", "common")
+NAMESPACES = (
+    "reason",
+    "cli",
+    "report",
+    "handbook",
+    "graph",
+    "list",
+    "unit",
+    "outcome",
+    "common",
+    "people",
+    "period",
+    "escalation",
+)
 SEPARATORS = frozenset({"、", "，", "或", "和", " 且 ", " 或 "})
-# The condition lexer reads a full-width comma as a comma: syntax, not a separator.
-ALLOWED_SEPARATORS = {("conditions/lexer.py", "，")}
+# The condition lexer reads a full-width comma as a comma: syntax, not a separator; the YAML
+# error hints name the full-width characters a Chinese keyboard types for punctuation.
+ALLOWED_SEPARATORS = {
+    ("conditions/lexer.py", "，"),
+    ("definition/yaml_errors.py", "，"),
+    ("definition/yaml_errors.py", "、"),
+}
 
 
 def _placeholders(text: str) -> set[str]:

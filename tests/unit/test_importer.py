@@ -161,6 +161,19 @@ def test_unusable_files_are_refused_before_reading_rows(
         (MAPPING.replace("Won: won", "Won: wonn"), "no stage 'wonn'", "'won'"),
         (MAPPING.replace("{GTXPro: GTX Pro}", "{GTXPro: GTX Prof}"), "not a value", "'GTX Pro'"),
         (MAPPING + "stage_dates_x: 1\n", "unknown mapping key", "'stage_dates'"),
+        (MAPPING + "on_empty: clean\n", "keep or clear", "'clear'"),
+        (
+            MAPPING.replace("value: close_value", "value: {column: close_value, on_empty: kep}"),
+            "keep or clear",
+            "'keep'",
+        ),
+        (
+            MAPPING.replace("value: close_value", "value: {column: close_value, keep_newer: true}"),
+            "no `updated:` column",
+            "updated",
+        ),
+        (MAPPING + "last_activity: {column: agent, kind: cal}\n", "no activity kind", "'call'"),
+        (MAPPING + "date_formats: [iso, YYYY/MM/DD]\n", "strptime", ""),
     ],
 )
 def test_mappings_naming_unknown_things_are_refused(

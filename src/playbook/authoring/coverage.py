@@ -74,6 +74,8 @@ class Coverage:
     playbook_path: str
     playbook_key: str
     items: tuple[CoverageItem, ...]
+    language: str = "en"
+    """The playbook's language: what ``playbook test`` speaks when every playbook agrees."""
 
     @property
     def percent(self) -> float:
@@ -116,7 +118,7 @@ def coverage_of(playbook: Playbook, trace: Trace, playbook_path: str) -> Coverag
         CoverageItem(category, item_id, line, covered)
         for category, item_id, line, covered in _items(playbook, trace)
     )
-    return Coverage(playbook_path, playbook.key, items)
+    return Coverage(playbook_path, playbook.key, items, playbook.language)
 
 
 def overall_percent(coverages: Sequence[Coverage]) -> float:

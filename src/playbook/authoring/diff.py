@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from playbook.store.repository import DealStore, StoredDeal
 
 __all__ = [
+    "CHANGE_SYMBOLS",
     "Change",
     "DealImpact",
     "Impact",
@@ -52,11 +53,11 @@ __all__ = [
     "diff_playbooks",
     "impact_on_deals",
     "migrated_stage",
-    "render_diff",
 ]
 
 ChangeKind = Literal["added", "removed", "changed"]
-_SYMBOL = {"added": "+", "removed": "-", "changed": "~"}
+CHANGE_SYMBOLS = {"added": "+", "removed": "-", "changed": "~"}
+"""How a change is marked in the text and Markdown forms."""
 _EXAMPLES = 5
 
 
@@ -70,7 +71,7 @@ class Change:
     details: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        text = f"{_SYMBOL[self.kind]} {self.area} {self.id}"
+        text = f"{CHANGE_SYMBOLS[self.kind]} {self.area} {self.id}"
         return text + (": " + "; ".join(self.details) if self.details else "")
 
     def to_dict(self) -> dict[str, Any]:
@@ -508,116 +509,3 @@ def _value(deal: DealState, name: str | None) -> Decimal:
 def _probability(playbook: Playbook, stage_id: str) -> float:
     stage = playbook.stage(stage_id)
     return stage.probability if stage is not None and stage.probability is not None else 0.0
-
-
-# --- rendering ----------------------------------------------------------------------------
-
-
-def render_diff(diff: PlaybookDiff, impact: Impact | None, fmt: str, source: str = "") -> str:
-    """The diff (and impact) as ``text`` or ``markdown``; ``source`` names the database."""
-    if fmt == "markdown":
-        return "\n".join(_markdown(diff, impact, source)) + "\n"
-    return "\n".join(_text(diff, impact)) + "\n"
-
-
-def _text(diff: PlaybookDiff, impact: Impact | None) -> Iterator[str]:
-    yield f"playbook {diff.new.id}: version {diff.old.version} → {diff.new.version}"
-    yield f"{len(diff.changes)} change(s)"
-    for change in diff.changes:
-        yield f"  {change}"
-    if impact is None:
-        return
-    yield ""
-    yield f"impact on {impact.open_deals:,} open deal(s) at {impact.now.isoformat()}:"
-    for line in _impact_lines(impact):
-        yield "  " + line
-
-
-def _impact_lines(impact: Impact) -> Iterator[str]:
-    yield f"{impact.count('failing'):,} would now fail the entry criteria of their stage"
-    for rule, count in impact.tally("failing").most_common():
-        yield f"  {rule}: {count:,} (e.g. {', '.join(impact.examples('failing', rule))})"
-    yield f"{impact.count('new_actions'):,} gain required actions"
-    for action, count in impact.tally("new_actions").most_common():
-        yield f"  {action}: {count:,}"
-    for name, verb in (("starts", "start"), ("stops", "stop")):
-        for rule, count in impact.tally(name).most_common():
-            yield f"escalation {rule} would {verb} firing today for {count:,} deal(s)"
-    if not impact.count("starts") and not impact.count("stops"):
-        yield "no escalation starts or stops firing today"
-    for deal in impact.stranded:
-        yield f"stranded: {deal.ref} in {deal.stage}: {deal.problem}"
-    if impact.created_after_now:
-        yield _later_line(impact)
-    yield _pipeline_line(impact)
-
-
-def _later_line(impact: Impact) -> str:
-    return (
-        f"{impact.created_after_now:,} of the deals were created after "
-        f"{impact.now.date().isoformat()}: no escalation can be due for them that day "
-        "(is --now right?)"
-    )
-
-
-def _pipeline_line(impact: Impact) -> str:
-    wins = f"expected wins {impact.expected_wins_old:,.1f} → {impact.expected_wins_new:,.1f}"
-    if impact.value_field is None:
-        return f"weighted pipeline: no value field (no pipeline KPI); {wins}"
-    old, new = impact.weighted_old, impact.weighted_new
-    return (
-        f"weighted pipeline ({impact.value_field}): {old:,.2f} → {new:,.2f} "
-        f"({_delta(old, new)}); {wins}"
-    )
-
-
-def _delta(old: Decimal, new: Decimal) -> str:
-    change = new - old
-    sign = "+" if change >= 0 else "−"
-    if not old:
-        return f"{sign}{abs(change):,.2f}"
-    return f"{sign}{abs(change):,.2f}, {sign}{abs(change) / old:.1%}"
-
-
-def _markdown(diff: PlaybookDiff, impact: Impact | None, source: str) -> Iterator[str]:
-    new = diff.new
-    yield f"### Playbook `{new.id}`: version {diff.old.version} → {new.version}"
-    yield ""
-    yield "| | part | change |"
-    yield "| --- | --- | --- |"
-    for change in diff.changes:
-        details = "; ".join(change.details).replace("|", "\\|") or change.kind
-        yield f"| {_SYMBOL[change.kind]} | {change.area} `{change.id}` | {details} |"
-    if impact is None:
-        return
-    where = f" in `{source}`" if source else ""
-    yield ""
-    day = impact.now.date().isoformat()
-    yield f"#### Impact on {impact.open_deals:,} open deals{where} ({day})"
-    yield ""
-    yield from _markdown_group(
-        impact, "failing", "would now fail the entry criteria of their stage", "criterion"
-    )
-    yield from _markdown_group(impact, "new_actions", "gain required actions", "action")
-    yield from _markdown_group(impact, "starts", "start an escalation today", "escalation")
-    yield from _markdown_group(impact, "stops", "stop an escalation today", "escalation")
-    for deal in impact.stranded:
-        yield f"- :warning: stranded: `{deal.ref}` in `{deal.stage}`: {deal.problem}"
-    if impact.created_after_now:
-        yield f"- :information_source: {_later_line(impact).replace('--now', '`--now`')}"
-    yield f"- {_pipeline_line(impact)}"
-
-
-def _markdown_group(impact: Impact, attribute: str, words: str, column: str) -> Iterator[str]:
-    count = impact.count(attribute)
-    yield f"- **{count:,} deals {words}**"
-    tally = impact.tally(attribute)
-    if not tally:
-        return
-    yield ""
-    yield f"  | {column} | deals | for example |"
-    yield "  | --- | ---: | --- |"
-    for item, total in tally.most_common():
-        examples = ", ".join(f"`{ref}`" for ref in impact.examples(attribute, item))
-        yield f"  | `{item}` | {total:,} | {examples} |"
-    yield ""

@@ -12,10 +12,11 @@ from __future__ import annotations
 import itertools
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Literal
 
 from playbook.errors import GraphvizError
+from playbook.i18n import join, say
 from playbook.model import Playbook, Stage, Transition
 
 __all__ = ["GraphFormat", "dot_available", "render_graph", "to_dot", "to_mermaid", "to_svg"]
@@ -41,35 +42,47 @@ def render_graph(playbook: Playbook, fmt: GraphFormat, lang: str | None = None) 
 
 def stage_lines(playbook: Playbook, stage: Stage, lang: str | None) -> list[str]:
     """What a stage box says: title, id and probability, entry criteria, required actions."""
+    lang = lang or playbook.language
     title = playbook.label(stage.title, lang, stage.id)
     head = f"{title} ({stage.id})"
     if stage.probability is not None:
         head += f" · {stage.probability:.0%}"
     lines = [head]
-    lines += [f"entry: {item.condition.text}" for item in stage.entry]
+    lines += [say("graph.entry", lang, condition=item.condition.text) for item in stage.entry]
     for action in stage.actions:
         if action.optional:
             continue
-        role = "/".join(action.roles) or "anyone"
-        when = f" if {action.when.text}" if action.when is not None else ""
-        due = f", {action.due}" if action.due is not None else ""
+        role = "/".join(_role(playbook, r, lang) for r in action.roles)
+        role = role or say("common.anyone", lang)
+        when = say("graph.if", lang, condition=action.when.text) if action.when else ""
+        due = f", {action.due.words(lang)}" if action.due is not None else ""
         lines.append(f"☐ {playbook.label(action.title, lang, action.id)} [{role}{due}]{when}")
     return lines
 
 
+def _role(playbook: Playbook, role_id: str, lang: str | None) -> str:
+    role = playbook.roles.get(role_id)
+    return playbook.label(role.title if role is not None else None, lang, role_id)
+
+
+def _roles(playbook: Playbook, ids: Iterable[str], lang: str | None) -> str:
+    return join([_role(playbook, r, lang) for r in ids], lang, last=None)
+
+
 def move_label(playbook: Playbook, move: Transition, lang: str | None) -> str:
     """What an arrow says: its title, who may make it, its guard and the rules on it."""
+    lang = lang or playbook.language
     parts: list[str] = []
     if move.title is not None:
         parts.append(playbook.label(move.title, lang))
     if move.roles is not None:
-        parts.append("roles: " + ", ".join(move.roles))
+        parts.append(say("graph.roles", lang, roles=_roles(playbook, move.roles, lang)))
     if move.guard is not None:
-        parts.append(f"when {move.guard.text}")
+        parts.append(say("graph.when", lang, condition=move.guard.text))
     for rule in playbook.rules_for(move.source, move.target):
-        limit = f"only {', '.join(rule.roles)}"
-        parts.append(limit + (f" if {rule.when.text}" if rule.when is not None else ""))
-    return "; ".join(parts)
+        limit = say("graph.only", lang, roles=_roles(playbook, rule.roles, lang))
+        parts.append(limit + (say("graph.if", lang, condition=rule.when.text) if rule.when else ""))
+    return say("list.clause", lang).join(parts)
 
 
 def _moves(playbook: Playbook) -> Iterator[tuple[Transition, bool]]:

@@ -63,10 +63,20 @@ class _Book:
         spec = self.playbook.fields.get(name)
         return self.text(spec.title if spec is not None else None, name)
 
+    def group(self, name: str) -> str:
+        """What KPI figures are grouped by: a person column or an enum field, by its title."""
+        if name in ("owner", "team", "manager", "region"):
+            return self.say(f"people.{name}")
+        return self.field(name)
+
+    def value(self, field_id: str, value: Any) -> str:
+        """A literal compared with ``field_id``: an enum value by its title."""
+        if isinstance(value, str):
+            return self.playbook.value_label(field_id, value, self.lang)
+        return _value(value)
+
     def duration(self, duration: Duration) -> str:
-        amount = duration.amount
-        shown = int(amount) if float(amount).is_integer() else amount
-        return f"{shown} {self.say(f'unit.{duration.unit}')}"
+        return duration.words(self.lang)
 
 
 def condition_words(expr: ir.Expr, playbook: Playbook, lang: str = "en") -> str:
@@ -85,16 +95,18 @@ def _words(expr: ir.Expr, book: _Book) -> str:
     if isinstance(expr, ir.Has):
         return book.say("handbook.filled", field=book.field(expr.field.name))
     if isinstance(expr, ir.Contains):
-        return f"{book.field(expr.field.name)} ∋ {expr.value}"
+        return f"{book.field(expr.field.name)} ∋ {book.value(expr.field.name, expr.value)}"
     if isinstance(expr, ir.In):
-        values = ", ".join(_value(v) for v in expr.values)
+        named = expr.operand.name if isinstance(expr.operand, ir.FieldRef) else ""
+        values = ", ".join(book.value(named, v) for v in expr.values)
         op = "∉" if expr.negated else "∈"
         return f"{_operand(expr.operand, book)} {op} {{{values}}}"
     assert isinstance(expr, ir.Compare)
     if isinstance(expr.right, ir.Literal) and expr.right.value is True and expr.op == "==":
         return book.say("handbook.yes", field=_operand(expr.left, book))
+    named = expr.left.name if isinstance(expr.left, ir.FieldRef) else ""
     right = (
-        _value(expr.right.value)
+        book.value(named, expr.right.value)
         if isinstance(expr.right, ir.Literal)
         else _operand(expr.right, book)
     )
@@ -249,8 +261,9 @@ def _kpi_row(book: _Book, kpi: Kpi) -> list[str]:
         targets.append(book.say("handbook.at_least", value=_target(kpi, kpi.target_min)))
     if kpi.target_max is not None:
         targets.append(book.say("handbook.at_most", value=_target(kpi, kpi.target_max)))
-    by = ", ".join(book.field(name) if name in book.playbook.fields else name for name in kpi.by)
-    return [book.text(kpi.title, kpi.id), ", ".join(targets) or "—", kpi.period or "—", by or "—"]
+    by = join([book.group(name) for name in kpi.by], book.lang, last=None)
+    period = book.say(f"period.{kpi.period}") if kpi.period else "—"
+    return [book.text(kpi.title, kpi.id), ", ".join(targets) or "—", period, by or "—"]
 
 
 def _target(kpi: Kpi, value: float) -> str:

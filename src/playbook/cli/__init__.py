@@ -44,6 +44,9 @@ _COMMANDS: dict[str, str] = {
     "graph": "playbook.cli.authoring:graph",
     "docs": "playbook.cli.authoring:docs",
     "init": "playbook.cli.authoring:init",
+    "people": "playbook.cli.people:people",
+    "tokens": "playbook.cli.people:tokens",
+    "serve": "playbook.cli.serve:serve",
 }
 
 INTERNAL_ERROR_EXIT = 70

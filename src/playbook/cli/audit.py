@@ -10,7 +10,15 @@ import json
 
 import click
 
-from playbook.cli.common import db_option, format_option, open_database, parse_now
+from playbook.cli.common import (
+    db_option,
+    format_option,
+    lang_option,
+    open_store,
+    parse_now,
+    store_lang,
+)
+from playbook.i18n import say
 
 __all__ = ["audit"]
 
@@ -25,6 +33,7 @@ __all__ = ["audit"]
 )
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True)
 @format_option
+@lang_option
 @db_option
 def audit(
     deal: str | None,
@@ -32,26 +41,33 @@ def audit(
     action: str | None,
     limit: int,
     output_format: str,
+    lang: str | None,
     url: str | None,
 ) -> int:
     """List refused attempts (blocked moves, roles not allowed, edited playbooks), oldest first."""
+    from playbook.render.deals import Registered, attempt_word, refusal_reason
     from playbook.store.audit import list_refusals
+    from playbook.values import shown_time
 
     after = parse_now(since, option="--since") if since is not None else None
-    with open_database(url) as database:
-        entries = list_refusals(database, deal=deal, since=after, action=action, limit=limit)
+    with open_store(url) as store:
+        registered = Registered(store)
+        language = store_lang(lang, store)
+        zone = registered.common_zone()
+        entries = list_refusals(store.database, deal=deal, since=after, action=action, limit=limit)
     if output_format == "json":
         click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2))
         return 0
     if not entries:
-        click.echo("no refused attempts")
+        click.echo(say("cli.audit.none", language))
         return 0
     for entry in entries:
         roles = ",".join(entry.actor_roles) or "-"
-        where = f"deal {entry.deal_ref}" if entry.deal_ref else "-"
-        subject = f" {entry.subject}" if entry.subject else ""
+        where = say("cli.audit.deal", language, deal=entry.deal_ref) if entry.deal_ref else "-"
+        what = attempt_word(entry.action, language) + (f" {entry.subject}" if entry.subject else "")
+        reason = refusal_reason(entry, language)
         click.echo(
-            f"{entry.at.isoformat(timespec='minutes')}  {entry.actor} ({roles})  "
-            f"{entry.action}{subject}  {where}: {entry.code} {entry.reason}"
+            f"{shown_time(entry.at, zone)}  {entry.actor} ({roles})  "
+            f"{what}  {where}: {entry.code} {reason}"
         )
     return 0

@@ -16,9 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playbook.cli.common import db_option, format_option, load_playbook, open_store, parse_now
+from playbook.cli.common import (
+    command_lang,
+    db_option,
+    format_option,
+    lang_option,
+    load_playbook,
+    open_store,
+    parse_now,
+)
 from playbook.errors import MigrationError, StoreError
-from playbook.i18n import LANGUAGES
+from playbook.i18n import join, say
 
 if TYPE_CHECKING:
     from playbook.authoring.coverage import TestReport
@@ -64,63 +72,78 @@ def _valid_playbook(path: Path) -> Playbook:
     metavar="PERCENT",
     help="Fail when the coverage is below PERCENT.",
 )
+@lang_option
 def test_command(
     paths: Sequence[Path],
     output_format: str,
     output: Path | None,
     show_coverage: bool,
     min_coverage: float | None,
+    lang: str | None,
 ) -> int:
     """Run the scenario files (*.test.yaml) in PATHS against their playbooks."""
     from playbook.authoring.coverage import junit_xml, run_tests
 
     report = run_tests(paths)
+    spoken_by = {coverage.language for coverage in report.coverages}
+    language = command_lang(lang or (spoken_by.pop() if len(spoken_by) == 1 else None))
     if output_format == "json":
         text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n"
     elif output_format == "junit":
         text = junit_xml(report)
     else:
-        text = _test_text(report, show_coverage or min_coverage is not None, min_coverage)
+        shown = show_coverage or min_coverage is not None
+        text = _test_text(report, shown, min_coverage, language)
     _emit(text, output)
     if output is not None and output_format != "text":
-        click.echo(_test_summary(report), err=True)
+        click.echo(_test_summary(report, language), err=True)
     return report.exit_code(min_coverage)
 
 
-def _test_text(report: TestReport, coverage: bool, min_coverage: float | None) -> str:
+def _test_text(report: TestReport, coverage: bool, min_coverage: float | None, lang: str) -> str:
     lines: list[str] = []
     for result in report.results:
         scenario = result.scenario
-        status = "PASS" if result.passed else "FAIL"
+        status = say("cli.test.pass" if result.passed else "cli.test.fail", lang)
         lines.append(f"{status} {scenario.file}:{scenario.line} {scenario.name}")
         if not result.passed:
             lines.append(f"  {scenario.file}:{result.failed_line}: {result.failure}")
-            lines.append(f"    expected: {result.expected}")
-            lines.append(f"    actual:   {result.actual}")
+            lines.append(f"    {say('cli.test.expected', lang)}: {result.expected}")
+            lines.append(f"    {say('cli.test.actual', lang)}:   {result.actual}")
     if coverage:
-        lines += _coverage_lines(report, min_coverage)
-    lines.append(_test_summary(report))
+        lines += _coverage_lines(report, min_coverage, lang)
+    lines.append(_test_summary(report, lang))
     return "\n".join(lines) + "\n"
 
 
-def _coverage_lines(report: TestReport, min_coverage: float | None) -> Iterator[str]:
+def _coverage_lines(report: TestReport, min_coverage: float | None, lang: str) -> Iterator[str]:
     yield ""
     for coverage in report.coverages:
-        parts = ", ".join(
-            f"{name} {done}/{total}" for name, (done, total) in coverage.by_category().items()
+        parts = join(
+            [
+                f"{say(f'cli.coverage.{name}', lang)} {done}/{total}"
+                for name, (done, total) in coverage.by_category().items()
+            ],
+            lang,
+            last=None,
         )
-        yield f"coverage {coverage.playbook_path}: {coverage.percent:.1f}% ({parts})"
+        percent = f"{coverage.percent:.1f}"
+        yield say(
+            "cli.test.coverage", lang, file=coverage.playbook_path, percent=percent, parts=parts
+        )
         for item in coverage.missing:
-            yield f"  not covered: {coverage.playbook_path}:{item.line}: {item.category} {item.id}"
-    total = f"coverage: {report.percent:.1f}%"
+            where = f"{coverage.playbook_path}:{item.line}"
+            category = say(f"cli.coverage.{item.category}", lang)
+            yield say("cli.test.not_covered", lang, where=where, category=category, id=item.id)
+    total = say("cli.test.total", lang, percent=f"{report.percent:.1f}")
     if min_coverage is not None:
-        verdict = "ok" if report.percent >= min_coverage else "FAILED"
-        total += f" (minimum {min_coverage:g}%: {verdict})"
+        verdict = say("cli.test.ok" if report.percent >= min_coverage else "cli.test.failed", lang)
+        total += say("cli.test.minimum", lang, minimum=f"{min_coverage:g}", verdict=verdict)
     yield total
 
 
-def _test_summary(report: TestReport) -> str:
-    return f"{report.passed} passed, {report.failed} failed"
+def _test_summary(report: TestReport, lang: str) -> str:
+    return say("cli.test.summary", lang, passed=report.passed, failed=report.failed)
 
 
 # --- playbook paths -----------------------------------------------------------------------
@@ -136,18 +159,31 @@ def _test_summary(report: TestReport) -> str:
     help="Also write the paths as a starter scenario file here.",
 )
 @_now_option
-def paths(playbook_path: Path, output_format: str, write_to: Path | None, now: str | None) -> int:
-    """List the shortest steps that take a new deal to each stage of PLAYBOOK_PATH."""
+@lang_option
+def paths(
+    playbook_path: Path,
+    output_format: str,
+    write_to: Path | None,
+    now: str | None,
+    lang: str | None,
+) -> int:
+    """List the shortest steps that take a new deal to each stage of PLAYBOOK_PATH.
+
+    The steps are written in the scenario files' own words (set, complete, advance).
+    """
     from playbook.authoring.paths import generate_paths, starter_scenarios
 
     playbook = _valid_playbook(playbook_path)
+    language = command_lang(lang, playbook)
     at = parse_now(now)
     found = generate_paths(playbook, at)
     if output_format == "json":
         click.echo(json.dumps([p.to_dict() for p in found], ensure_ascii=False, indent=2))
     else:
         for path in found:
-            route = " → ".join(path.moves) if path.reached else "not reached"
+            route = (
+                " → ".join(path.moves) if path.reached else say("cli.paths.not_reached", language)
+            )
             click.echo(f"{path.stage}: {route}")
             for step in path.steps:
                 click.echo(f"  {step}")
@@ -158,7 +194,7 @@ def paths(playbook_path: Path, output_format: str, write_to: Path | None, now: s
             raise TargetExistsError(f"{write_to} already exists", hint="choose another file")
         relative = os.path.relpath(playbook_path.resolve(), write_to.resolve().parent)
         write_to.write_text(starter_scenarios(playbook, found, at, str(relative)), encoding="utf-8")
-        click.echo(f"wrote {write_to}", err=True)
+        click.echo(say("cli.wrote", language, file=write_to), err=True)
     return 0 if all(p.reached for p in found) else 1
 
 
@@ -173,13 +209,21 @@ def paths(playbook_path: Path, output_format: str, write_to: Path | None, now: s
 )
 @db_option
 @_now_option
+@lang_option
 def diff(
-    old_path: Path, new_path: Path, output_format: str, url: str | None, now: str | None
+    old_path: Path,
+    new_path: Path,
+    output_format: str,
+    url: str | None,
+    now: str | None,
+    lang: str | None,
 ) -> int:
     """Show what changes from OLD_PATH to NEW_PATH and, with --db, what it does to open deals."""
-    from playbook.authoring.diff import diff_playbooks, impact_on_deals, render_diff
+    from playbook.authoring.diff import diff_playbooks, impact_on_deals
+    from playbook.render.diff import render_diff
 
     old, new = _valid_playbook(old_path), _valid_playbook(new_path)
+    language = command_lang(lang, new)
     changes = diff_playbooks(old, new)
     impact = None
     if url is not None:
@@ -189,7 +233,8 @@ def diff(
         data = changes.to_dict() | {"impact": impact.to_dict() if impact is not None else None}
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        click.echo(render_diff(changes, impact, output_format, _shown_url(url)), nl=False)
+        text = render_diff(changes, impact, output_format, _shown_url(url), language)
+        click.echo(text, nl=False)
     return 0
 
 
@@ -232,6 +277,7 @@ def _shown_url(url: str | None) -> str:
 )
 @db_option
 @_now_option
+@lang_option
 def migrate(
     from_version: int,
     to_version: int,
@@ -243,6 +289,7 @@ def migrate(
     roles: str | None,
     url: str | None,
     now: str | None,
+    lang: str | None,
 ) -> int:
     """Move the open deals pinned to --from-version onto --to-version of their playbook.
 
@@ -267,11 +314,16 @@ def migrate(
     if output_format == "json":
         click.echo(json.dumps(plan.to_dict() | {"dry_run": dry_run}, ensure_ascii=False, indent=2))
         return 0
-    verb = "would move" if dry_run else "moved"
-    click.echo(
-        f"{plan.playbook_id}: {verb} {len(plan.moves):,} open deal(s) "
-        f"from version {plan.from_version} to {plan.to_version}"
-    )
+    language = command_lang(lang, new)
+    verb = say("cli.migrate.would_move" if dry_run else "cli.migrate.moved", language)
+    summary = {
+        "playbook": plan.playbook_id,
+        "verb": verb,
+        "count": f"{len(plan.moves):,}",
+        "old": plan.from_version,
+        "new": plan.to_version,
+    }
+    click.echo(say("cli.migrate.summary", language, **summary))
     for (old, new_stage), count in sorted(plan.by_stage().items()):
         click.echo(f"  {old} → {new_stage}: {count:,}")
     return 0
@@ -315,14 +367,15 @@ def _target_version(
 @click.option(
     "--format", "output_format", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid"
 )
-@click.option("--lang", help="Language of the labels (default: the playbook's).")
+@lang_option
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
 def graph(playbook_path: Path, output_format: str, lang: str | None, output: Path | None) -> int:
     """Draw the stage graph of PLAYBOOK_PATH with guards, roles and required actions."""
     from playbook.authoring.graph import render_graph
 
     playbook = _valid_playbook(playbook_path)
-    _emit(render_graph(playbook, output_format, lang), output)  # type: ignore[arg-type]
+    language = command_lang(lang, playbook)
+    _emit(render_graph(playbook, output_format, language), output)  # type: ignore[arg-type]
     return 0
 
 
@@ -334,7 +387,7 @@ def graph(playbook_path: Path, output_format: str, lang: str | None, output: Pat
 @click.option(
     "--format", "output_format", type=click.Choice(["markdown", "html"]), default="markdown"
 )
-@click.option("--lang", type=click.Choice(LANGUAGES), help="Default: the playbook's language.")
+@lang_option
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--write", is_flag=True, help="Write each handbook next to its playbook.")
 @click.option("--check", is_flag=True, help="Exit 1 when a written handbook is missing or stale.")
@@ -360,7 +413,8 @@ def docs(
     stale: list[Path] = []
     for path in playbook_paths:
         playbook = _valid_playbook(path)
-        text = render_handbook(playbook, output_format, lang)  # type: ignore[arg-type]
+        language = command_lang(lang, playbook)
+        text = render_handbook(playbook, output_format, language)  # type: ignore[arg-type]
         if not (write or check):
             _emit(text, output)
             continue
@@ -370,8 +424,9 @@ def docs(
             if write:
                 target.write_text(text, encoding="utf-8")
     for target in stale:
-        verb = "rewrote" if write else "stale or missing"
-        click.echo(f"{verb}: {target}", err=True)
+        shown = command_lang(lang, _valid_playbook(playbook_paths[0]))
+        key = "cli.docs.rewrote" if write else "cli.docs.stale"
+        click.echo(say(key, shown, file=target), err=True)
     return 1 if check and stale else 0
 
 
@@ -403,11 +458,17 @@ def _current(path: Path) -> str | None:
     default=Path("."),
     help="Where to write the files (default: here).",
 )
-def init(name: str, template: str, directory: Path) -> int:
-    """Start playbook NAME (NAME.yaml) and its scenario file from a sample playbook."""
+@lang_option
+def init(name: str, template: str, directory: Path, lang: str | None) -> int:
+    """Start playbook NAME (NAME.yaml) and its scenario file from a sample playbook.
+
+    It speaks the sample playbook's language (the samples are written for a Chinese team).
+    """
     from playbook.authoring.scaffold import write_scaffold
 
-    for path in write_scaffold(name, template, directory):
-        click.echo(f"wrote {path}")
-    click.echo(f"next: edit {name}.yaml, then run `playbook test {directory}`")
+    written = write_scaffold(name, template, directory)
+    language = command_lang(lang, _valid_playbook(written[0]) if written else None)
+    for path in written:
+        click.echo(say("cli.wrote", language, file=path))
+    click.echo(say("cli.init.next", language, file=f"{name}.yaml", directory=directory))
     return 0

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook.cli.common import (
+    command_lang,
+    lang_option,
     load_playbook,
     options,
     parse_actor,
@@ -33,7 +35,7 @@ from playbook.cli.common import (
     print_error,
 )
 from playbook.errors import DealError, PlaybookError
-from playbook.i18n import LANGUAGES, say, spoken
+from playbook.i18n import join, say
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -94,11 +96,7 @@ _common = options(
         default="text",
         show_default=True,
     ),
-    click.option(
-        "--lang",
-        type=click.Choice(LANGUAGES),
-        help="Language of the messages (default: the playbook's language).",
-    ),
+    lang_option,
 )
 """The options ``check`` and ``next`` share."""
 
@@ -180,7 +178,7 @@ def _read_inputs(
     # Read and check the deal here, so that a bad deal is reported before anything else.
     deal = as_deal(_read_deal(deal_path), model)
     return _Inputs(
-        engine, deal, parse_now(now, engine.calendar.timezone), lang or _default_lang(model)
+        engine, deal, parse_now(now, engine.calendar.timezone), command_lang(lang, model)
     )
 
 
@@ -204,10 +202,6 @@ def _read_deal(path: Path) -> Any:
             column=error.colno,
             hint="see the deal JSON form in docs/embedding.md",
         ) from error
-
-
-def _default_lang(model: Playbook) -> str:
-    return spoken(model.language)
 
 
 def _fail(error: PlaybookError, output_format: str) -> int:
@@ -257,18 +251,22 @@ def _reason_lines(reason: Reason, model: Playbook, lang: str) -> list[str]:
     if reason.failed:
         lines.append(f"      {say('cli.failed', lang)}: {', '.join(reason.failed)}")
     if reason.values:
-        shown = ", ".join(f"{k} = {_shown(v, lang)}" for k, v in reason.values.items())
+        shown = ", ".join(f"{k} = {_shown(v, lang, model, k)}" for k, v in reason.values.items())
         lines.append(f"      {say('cli.values', lang)}: {shown}")
     return lines
 
 
-def _shown(value: Any, lang: str) -> str:
+def _shown(value: Any, lang: str, model: Playbook, field_id: str) -> str:
+    """A field's value as the reader reads it: an enum value by its title, else as JSON."""
     from playbook.values import is_empty, to_json_value
 
     if is_empty(value):
         return say("cli.empty", lang)
     if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
         return str(value)
+    spec = model.fields.get(field_id)
+    if spec is not None and spec.value_titles:
+        return model.value_label(field_id, value, lang)
     return json.dumps(to_json_value(value), ensure_ascii=False)
 
 
@@ -305,12 +303,18 @@ def _action_lines(steps: NextSteps, engine: Engine, lang: str) -> list[str]:
 
     lines = [say("cli.open_actions", lang)]
     for item in steps.open_actions:
-        line = f"  - {item.titles[lang]} [{item.action.id}] ({', '.join(item.action.roles)})"
+        roles = join([_role_name(engine.playbook, r, lang) for r in item.action.roles], lang, None)
+        line = f"  - {item.titles[lang]} [{item.action.id}] ({roles})"
         if item.due is not None:
             due = format_local_time(item.due, engine.calendar.timezone)
             line += "  " + say("cli.overdue" if item.overdue else "cli.due", lang, due=due)
         lines.append(line)
     return lines
+
+
+def _role_name(model: Playbook, role_id: str, lang: str) -> str:
+    role = model.roles.get(role_id)
+    return model.label(role.title if role is not None else None, lang, role_id)
 
 
 def _move_lines(steps: NextSteps, lang: str) -> list[str]:

@@ -7,9 +7,11 @@ The CLI is the edge of the system: it is the only place that reads the clock
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook.errors import InvalidPlaybookError, PlaybookError
+from playbook.i18n import LANGUAGES, spoken
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -28,8 +31,11 @@ __all__ = [
     "EARLIEST",
     "LATEST",
     "Decorator",
+    "chosen_lang",
+    "command_lang",
     "db_option",
     "format_option",
+    "lang_option",
     "load_playbook",
     "now_option",
     "open_database",
@@ -39,6 +45,7 @@ __all__ = [
     "parse_now",
     "playbook_option",
     "print_error",
+    "store_lang",
 ]
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -72,6 +79,62 @@ def format_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--format", "output_format", type=click.Choice(["text", "json"]), default="text"
     )(command)
+
+
+def lang_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--lang en|zh`` (stored as ``lang``), read from ``$PLAYBOOK_LANG`` when not given.
+
+    The one language option of every command that speaks; :func:`command_lang`
+    turns it (or its absence) into the language the command uses.
+    """
+    return click.option(
+        "--lang",
+        type=click.Choice(LANGUAGES),
+        envvar="PLAYBOOK_LANG",
+        help="Language of what the command prints (default: $PLAYBOOK_LANG, "
+        "else the playbook's language, else English).",
+    )(command)
+
+
+def command_lang(lang: str | None, playbook: Playbook | None = None) -> str:
+    """The one language a command speaks: ``--lang``/``$PLAYBOOK_LANG``, the playbook's, English.
+
+    Every command computes it once and passes it to everything it renders,
+    so that one run never mixes two languages; :func:`chosen_lang` then gives
+    it to whatever reports a failure after the command (:func:`print_error`).
+    """
+    if lang:
+        return _chosen(spoken(lang))
+    return _chosen(spoken(playbook.language) if playbook is not None else "en")
+
+
+_CHOSEN: ContextVar[str | None] = ContextVar("playbook_cli_lang", default=None)
+
+
+def _chosen(lang: str) -> str:
+    _CHOSEN.set(lang)
+    return lang
+
+
+def chosen_lang() -> str:
+    """The language the running command chose, else ``$PLAYBOOK_LANG``, else English.
+
+    For the error a command raises: ``main`` prints it in the command's language.
+    """
+    return _CHOSEN.get() or spoken(os.environ.get("PLAYBOOK_LANG"))
+
+
+def store_lang(lang: str | None, store: DealStore) -> str:
+    """:func:`command_lang` for a command that reads the store without one playbook.
+
+    Without ``--lang`` it is the language of the latest version of the store's
+    playbooks when they all speak the same one, else English.
+    """
+    if lang:
+        return _chosen(spoken(lang))
+    from playbook.render.deals import Registered
+
+    return _chosen(Registered(store).language())
 
 
 def playbook_option(help_text: str, *, required: bool = False) -> Decorator:
@@ -193,3 +256,44 @@ def open_store(url: str | None) -> Iterator[DealStore]:
 
     with open_database(url) as database:
         yield DealStore(database)
+
+
+def warn_version_drift(
+    database: Database, playbook: Playbook, lang: str | None, *, sweeping: bool = False
+) -> dict[int, Playbook]:
+    """Warn on stderr when the store's deals of ``playbook``'s id are pinned to another version
+    than ``playbook``'s, with the deals per version; the exit code is left alone.
+
+    Returns the playbook of each pinned version whose text the store keeps
+    (what a sweep evaluates those deals by); ``{}`` when nothing drifts.
+    """
+    from playbook.i18n import join, say
+    from playbook.services import pinned_playbooks, version_drift
+    from playbook.store.repository import DealStore
+
+    store = DealStore(database)
+    drift = version_drift(store, playbook)
+    if drift is None:
+        return {}
+    counts = [say("cli.version_deals", lang, version=v, deals=n) for v, n in drift.deals.items()]
+    lines = [
+        say(
+            "cli.version_drift",
+            lang,
+            file=playbook.source or playbook.key,
+            playbook=playbook.id,
+            version=playbook.version,
+            counts=join(counts, lang),
+        )
+    ]
+    pinned = pinned_playbooks(store, drift) if sweeping else {}
+    if pinned:
+        versions = join(map(str, pinned), lang)
+        lines.append(say("cli.version_drift_pinned", lang, versions=versions))
+    if sweeping and drift.unregistered:
+        versions = join(map(str, drift.unregistered), lang)
+        lines.append(say("cli.version_drift_unregistered", lang, versions=versions))
+    if not sweeping:
+        lines.append(say("cli.version_drift_measured", lang))
+    click.secho("\n  ".join(lines), fg="yellow", err=True)
+    return pinned

@@ -24,11 +24,12 @@ from playbook.cli.common import (
     parse_now,
 )
 from playbook.i18n import LANGUAGES, say
+from playbook.render.deals import reassign_values
 
 if TYPE_CHECKING:
     from playbook.values import Actor
 
-__all__ = ["delete", "reassign", "reassigned_text"]
+__all__ = ["delete", "reassign"]
 
 
 def _who(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -69,7 +70,7 @@ def reassign(deal_id: str, owner: str, team: str | None, reason: str | None, **w
         click.echo(json.dumps(done.to_dict(), ensure_ascii=False, indent=2))
         return 0
     changes = {"owner": [done.from_owner, done.to_owner], "team": [done.from_team, done.to_team]}
-    values = _values(changes, who["lang"])
+    values = reassign_values(changes, who["lang"])
     click.echo(
         say("cli.reassigned", who["lang"], deal=done.deal_ref, version=done.deal_version, **values)
     )
@@ -92,22 +93,6 @@ def delete(deal_id: str, reason: str, **who: Any) -> int:
             say("cli.deleted", who["lang"], deal=gone.ref, actor=gone.actor, reason=gone.reason)
         )
     return 0
-
-
-def reassigned_text(changes: Mapping[str, Any], lang: str | None = None) -> str:
-    """A reassignment's owner and team change in words, as a deal's history shows it."""
-    return say("cli.history_reassigned", lang, **_values(changes, lang))
-
-
-def _values(changes: Mapping[str, Any], lang: str | None) -> dict[str, str]:
-    nobody = say("cli.nobody", lang)
-    owner, team = changes.get("owner") or [None, None], changes.get("team") or [None, None]
-    return {
-        "from_owner": owner[0] or nobody,
-        "to_owner": owner[1] or nobody,
-        "from_team": team[0] or nobody,
-        "to_team": team[1] or nobody,
-    }
 
 
 def _actor(who: Mapping[str, Any]) -> Actor:

@@ -23,14 +23,23 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from playbook.cli.common import db_option, load_playbook, open_store, options, playbook_option
+from playbook.cli.common import (
+    command_lang,
+    db_option,
+    lang_option,
+    load_playbook,
+    open_store,
+    options,
+    playbook_option,
+    store_lang,
+    warn_version_drift,
+)
 from playbook.errors import NotificationError, PlaybookError
+from playbook.i18n import say
+from playbook.render.escalations import render_sweep, sweep_summary
 
 if TYPE_CHECKING:
-    from playbook.escalation.admin import EscalationView
-    from playbook.escalation.rules import Fired
     from playbook.escalation.sinks import Sink
-    from playbook.escalation.sweep import SweepReport
     from playbook.model import Playbook
     from playbook.store.db import Database
     from playbook.values import Actor
@@ -49,7 +58,7 @@ _common = options(
         help="Where notifications go (repeatable): console, jsonl:PATH, webhook:URL, "
         "smtp://HOST:PORT?from=ADDR&to=ADDR; NAME=SPEC names a sink.",
     ),
-    click.option("--lang", metavar="LANG", help="Language of titles and messages."),
+    lang_option,
     click.option(
         "--delivery-lease",
         "lease_text",
@@ -92,28 +101,31 @@ def sweep(
     from playbook.escalation.worker import parse_interval
 
     playbook = _playbook(playbook_path)
+    language = command_lang(lang, playbook)
     now = _now(now_text, playbook)
     sinks = _sinks(sink_specs, fmt, None if dry_run else playbook)  # a dry run sends nothing
     lease = parse_interval(lease_text, minimum=0)
     database = _open(url)
     try:
+        pinned = warn_version_drift(database, playbook, language, sweeping=True)
         report = run_sweep(
             database,
             playbook,
             now=now,
             sinks=sinks,
             dry_run=dry_run,
-            lang=lang,
+            lang=language,
             lease=lease,
             clock=_clock,
             explain_future=now_text is not None,
+            pinned=pinned,
         )
     finally:
         database.dispose()
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
-        click.echo(render_sweep(report, playbook, limit=show))
+        click.echo(render_sweep(report, playbook, limit=show, lang=language))
     return NotificationError.exit_code if report.deliveries.failed else 0
 
 
@@ -140,40 +152,44 @@ def worker(
     """Run sweeps on a schedule until SIGTERM or Ctrl-C (the sweep in progress completes)."""
     from playbook.escalation.sweep import sweep as run_sweep
     from playbook.escalation.worker import parse_interval, run_worker, stop_on_signals
+    from playbook.services import pinned_playbooks, version_drift
+    from playbook.store.repository import DealStore
 
     playbook = _playbook(playbook_path)
+    language = command_lang(lang, playbook)
+    zone = _zone(playbook.timezone)
     every, lease = parse_interval(every_text), parse_interval(lease_text, minimum=0)
     sinks = _sinks(sink_specs, "text", playbook)
     database = _open(url)
+    warn_version_drift(database, playbook, language, sweeping=True)
+    sweep_now = functools.partial(
+        run_sweep, database, playbook, sinks=sinks, lang=language, lease=lease, clock=_clock
+    )
 
     def once(should_stop: Callable[[], bool]) -> None:
-        report = run_sweep(
-            database,
-            playbook,
-            now=_clock(),
-            sinks=sinks,
-            lang=lang,
-            lease=lease,
-            clock=_clock,
-            should_stop=should_stop,
-        )
-        click.echo(_summary(report), err=False)
+        # Deals migrate while the worker runs: which versions they are on is read every sweep.
+        store = DealStore(database)
+        pinned = pinned_playbooks(store, version_drift(store, playbook))
+        report = sweep_now(now=_clock(), should_stop=should_stop, pinned=pinned)
+        click.echo(sweep_summary(report, zone, language), err=False)
         for warning in report.warnings + report.deliveries.errors:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(say("cli.warning", language, text=warning), err=True)
 
     def complain(error: PlaybookError) -> None:
-        click.secho(f"error: {error} (the worker carries on)", fg="red", err=True)
+        click.secho(say("cli.worker.carries_on", language, error=error), fg="red", err=True)
 
     stop = threading.Event()
     restore = stop_on_signals(stop)
-    click.echo(f"worker: sweeping {playbook.key} on {database.url} every {every_text}", err=True)
+    start = {"playbook": playbook.key, "url": database.url, "every": every_text}
+    click.echo(say("cli.worker.start", language, **start), err=True)
     try:
         stats = run_worker(once, every=every, stop=stop, on_error=complain, max_sweeps=max_sweeps)
     finally:
         restore()
         database.dispose()
-    why = "stopped by signal" if stats.stopped else "done"
-    click.echo(f"worker: {why} after {stats.sweeps} sweep(s), {stats.failures} failed", err=True)
+    why = say("cli.worker.by_signal" if stats.stopped else "cli.worker.done", language)
+    stopped = {"why": why, "sweeps": stats.sweeps, "failures": stats.failures}
+    click.echo(say("cli.worker.stopped", language, **stopped), err=True)
     return 0
 
 
@@ -194,6 +210,7 @@ def escalations() -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@lang_option
 def list_command(
     url: str | None,
     playbook_id: str | None,
@@ -202,23 +219,29 @@ def list_command(
     rule: str | None,
     limit: int,
     fmt: str,
+    lang: str | None,
 ) -> int:
-    """Show escalations, newest first."""
+    """Show escalations, newest first (times on each playbook's clock)."""
     from playbook.escalation.admin import list_escalations
+    from playbook.render.deals import Registered
+    from playbook.render.escalations import view_line
 
-    database = _open(url)
-    try:
+    with open_store(url) as store:
+        language = store_lang(lang, store)
         views = list_escalations(
-            database, playbook_id=playbook_id, status=status, deal=deal, rule=rule, limit=limit
+            store.database,
+            playbook_id=playbook_id,
+            status=status,
+            deal=deal,
+            rule=rule,
+            limit=limit,
         )
-    finally:
-        database.dispose()
+        registered = Registered(store)
+        lines = [view_line(v, language, registered.playbook(v.playbook_id)) for v in views]
     if fmt == "json":
         click.echo(json.dumps([v.to_dict() for v in views], ensure_ascii=False, indent=2))
-    elif not views:
-        click.echo("no escalations")
     else:
-        click.echo("\n".join(_view_line(view) for view in views))
+        click.echo("\n".join(lines) if lines else say("cli.escalations.none", language))
     return 0
 
 
@@ -234,6 +257,7 @@ _decision_options = options(
     click.option("--actor", "actor_id", metavar="NAME", help="Who (default: $PLAYBOOK_ACTOR)."),
     db_option,
     click.option("--now", "now_text", metavar="TIME", help="The time to record (ISO 8601)."),
+    lang_option,
 )
 """The options of a decision on one escalation (ack, snooze): why, who, where, when."""
 
@@ -247,6 +271,7 @@ class _Handling:
     actor_id: str | None
     url: str | None
     now: datetime
+    lang: str | None
 
     def actor(self) -> Actor:
         """Who decides, with the roles they claim."""
@@ -264,9 +289,11 @@ def _handling(command: Callable[..., int]) -> Callable[..., int]:
         actor_id: str | None,
         url: str | None,
         now_text: str | None,
+        lang: str | None,
         **own: Any,
     ) -> int:
-        return command(_Handling(reason, roles, actor_id, url, _now(now_text, None)), **own)
+        handling = _Handling(reason, roles, actor_id, url, _now(now_text, None), lang)
+        return command(handling, **own)
 
     return run
 
@@ -291,7 +318,9 @@ def ack(handling: _Handling, escalation_id: int) -> int:
             reason=handling.reason,
             now=handling.now,
         )
-    click.echo(f"escalation {view.id} acknowledged by {view.acked_by}: {view.ack_reason}")
+        language = store_lang(handling.lang, store)
+    acked = {"id": view.id, "actor": view.acked_by, "reason": view.ack_reason}
+    click.echo(say("cli.escalations.acked", language, **acked))
     return 0
 
 
@@ -305,6 +334,8 @@ def ack(handling: _Handling, escalation_id: int) -> int:
 def snooze_command(handling: _Handling, escalation_id: int, until_text: str) -> int:
     """Hold the escalation's rule back for its deal until a time (same rule as ack)."""
     from playbook import services
+    from playbook.render.deals import Registered
+    from playbook.values import shown_time
 
     until = _until(until_text, handling.now)
     with open_store(handling.url) as store:
@@ -316,8 +347,11 @@ def snooze_command(handling: _Handling, escalation_id: int, until_text: str) -> 
             reason=handling.reason,
             now=handling.now,
         )
-    until_iso = view.snoozed_until.isoformat() if view.snoozed_until else "?"
-    click.echo(f"escalation {view.id} snoozed by {view.snoozed_by} until {until_iso}")
+        registered = Registered(store)
+        language = store_lang(handling.lang, store)
+        shown = shown_time(view.snoozed_until, registered.zone(view.playbook_id), empty="?")
+    snoozed = {"id": view.id, "actor": view.snoozed_by, "until": shown}
+    click.echo(say("cli.escalations.snoozed", language, **snoozed))
     return 0
 
 
@@ -325,63 +359,6 @@ def _role_actor(actor_id: str | None, roles: str) -> Actor:
     from playbook.values import Actor
 
     return Actor(_actor(actor_id), frozenset(r.strip() for r in roles.split(",") if r.strip()))
-
-
-# --- rendering ----------------------------------------------------------------------------
-
-
-def render_sweep(report: SweepReport, playbook: Playbook, *, limit: int | None = None) -> str:
-    """The text form of a sweep: a summary, a line per escalation (up to ``limit``), warnings."""
-    lines = [_summary(report)]
-    tz = _zone(playbook.timezone)
-    items = [("fired", item) for item in report.fired]
-    items += [("dropped", item) for item in report.dropped]
-    shown = items if limit is None else items[:limit]
-    lines += [_fired_line(item, tz, verb) for verb, item in shown]
-    if len(shown) < len(items):
-        lines.append(f"  … and {len(items) - len(shown)} more (--show N, or --format json)")
-    lines += [f"warning: {warning}" for warning in report.warnings]
-    lines += [f"delivery failed: {error}" for error in report.deliveries.errors]
-    return "\n".join(lines)
-
-
-def _summary(report: SweepReport) -> str:
-    verb = "would fire" if report.dry_run else "fired"
-    text = (
-        f"sweep {report.playbook} at {report.now.isoformat(timespec='seconds')}: "
-        f"{len(report.fired)} {verb}, {len(report.dropped)} dropped (too late), "
-        f"{report.resolved} resolved"
-    )
-    tally = report.deliveries
-    if tally.sent or tally.failed or tally.pending:
-        text += f"; notifications {tally.sent} sent, {tally.failed} failed, {tally.pending} pending"
-    if report.interrupted:
-        text += " (stopped early: the rest is left for the next sweep)"
-    return text
-
-
-def _fired_line(item: Fired, tz: Any, verb: str) -> str:
-    when = item.fired_at.astimezone(tz).isoformat(timespec="minutes")
-    people = ", ".join(str(person) for person in item.notified)
-    return f"  {verb} deal {item.deal} {item.rule} level {item.level} at {when}: {item.reason}" + (
-        f"; notify {people}" if verb == "fired" else ""
-    )
-
-
-def _view_line(view: EscalationView) -> str:
-    people = ", ".join(str(person) for person in view.notified)
-    extra = ""
-    if view.status == "acked":
-        extra = f" by {view.acked_by}: {view.ack_reason}"
-    elif view.status == "resolved":
-        extra = f": {view.resolution}"
-    if view.snoozed_until is not None:
-        extra += f" (snoozed until {view.snoozed_until.isoformat(timespec='minutes')})"
-    return (
-        f"#{view.id} {view.status}{extra} deal {view.deal} {view.rule} level {view.level} "
-        f"[{view.stage}] {view.fired_at.isoformat(timespec='minutes')} notify {people}: "
-        f"{view.reason}"
-    )
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -24,15 +24,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook.cli.common import (
+    command_lang,
     db_option,
+    lang_option,
     load_playbook,
     now_option,
     open_database,
     options,
     parse_now,
     playbook_option,
+    warn_version_drift,
 )
-from playbook.i18n import LANGUAGES as _LANGS
+from playbook.i18n import say
 from playbook.render.kpi_formats import (
     KPI_FORMATS,
     REVIEW_FORMATS,
@@ -51,11 +54,7 @@ __all__ = ["kpi", "review"]
 _common_options = options(
     playbook_option("The playbook file (default: the only playbook registered in the store)."),
     db_option,
-    click.option(
-        "--lang",
-        type=click.Choice(_LANGS),
-        help="Language of titles and labels (default: the playbook's language).",
-    ),
+    lang_option,
     click.option(
         "--output",
         "-o",
@@ -113,15 +112,22 @@ def kpi(
     by = _groupings(groupings)
     with open_database(url) as database:
         playbook = _playbook(database, playbook_path)
+        language = command_lang(lang, playbook)
+        warn_version_drift(database, playbook, language)
         chosen = _period(playbook, period, first_day, last_day, at)
-        report = compute_kpis(database, playbook, chosen, now=at, by=by, kpi_ids=kpi_ids)
+        # Only the table shows team subtotals under a by-owner KPI's owners.
+        subtotals = output_format == "table"
+        report = compute_kpis(
+            database, playbook, chosen, now=at, by=by, kpi_ids=kpi_ids, team_subtotals=subtotals
+        )
         # Only the HTML page draws the funnel, the cycle times and the stuck deals.
         charts = dashboard(database, report) if output_format == "html" else None
     color = output is None and _terminal()
-    _write(render_kpis(report, output_format, lang=lang, color=color, dashboard=charts), output)
+    text = render_kpis(report, output_format, lang=language, color=color, dashboard=charts)
+    _write(text, output, language)
     if output_format != "table":
         for note in report.notes:
-            click.echo(f"note: {note}", err=True)
+            click.echo(say("cli.note", language, text=note), err=True)
     return 1 if check and report.failing() else 0
 
 
@@ -151,10 +157,14 @@ def review(
     at = parse_now(now)
     with open_database(url) as database:
         playbook = _playbook(database, playbook_path)
+        language = command_lang(lang, playbook)
+        warn_version_drift(database, playbook, language)
         chosen = parse_week(week, at, playbook.timezone)
-        found = weekly_review(database, playbook, chosen, now=at, owner=owner, team=team, lang=lang)
+        found = weekly_review(
+            database, playbook, chosen, now=at, owner=owner, team=team, lang=language
+        )
     color = output is None and _terminal()
-    _write(render_weekly_review(found, output_format, lang=lang, color=color), output)
+    _write(render_weekly_review(found, output_format, lang=language, color=color), output, language)
     return 0
 
 
@@ -206,9 +216,9 @@ def _terminal() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-def _write(text: str, output: Path | None) -> None:
+def _write(text: str, output: Path | None, lang: str) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
     output.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {output}", err=True)
+    click.echo(say("cli.wrote", lang, file=output), err=True)

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from playbook.cli.common import command_lang, lang_option
+from playbook.i18n import counted, join, say
+
 if TYPE_CHECKING:
     from playbook.definition.validate import FileResult, ValidationReport
     from playbook.model import Playbook
@@ -43,12 +46,14 @@ FORMATS = ("text", "json", "github", "sarif")
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write the report to this file instead of the standard output.",
 )
+@lang_option
 def validate(
     paths: Sequence[str],
     output_format: str,
     strict: bool,
     summary: bool,
     output: Path | None,
+    lang: str | None,
 ) -> int:
     """Check playbook files (or the *.yaml files under directories) against the format.
 
@@ -58,9 +63,10 @@ def validate(
     from playbook.definition.validate import validate_paths
 
     report = validate_paths(paths)
+    language = command_lang(lang, _shared_playbook(report))
     color = output is None and _wants_color(sys.stdout)
-    text = render(report, output_format, color=color)
-    summaries = summarize(report) if summary else ""
+    text = render(report, output_format, color=color, lang=language)
+    summaries = summarize(report, language) if summary else ""
     if output_format == "text":
         text = summaries + text
     elif summaries:
@@ -87,8 +93,16 @@ def _wants_color(stream: TextIO) -> bool:
     return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
-def render(report: ValidationReport, output_format: str, *, color: bool = False) -> str:
-    """The report in one of :data:`FORMATS`."""
+def _shared_playbook(report: ValidationReport) -> Playbook | None:
+    """A valid playbook whose language every valid one shares (None: none, or mixed)."""
+    valid = [f.playbook for f in report.files if f.playbook is not None]
+    return valid[0] if valid and len({p.language for p in valid}) == 1 else None
+
+
+def render(
+    report: ValidationReport, output_format: str, *, color: bool = False, lang: str | None = None
+) -> str:
+    """The report in one of :data:`FORMATS` (the text summary line in ``lang``)."""
     from playbook import __version__
     from playbook.render import diagnostics as formats
 
@@ -99,39 +113,38 @@ def render(report: ValidationReport, output_format: str, *, color: bool = False)
         return formats.format_github(found)
     if output_format == "sarif":
         return formats.format_sarif(found, len(report.files), __version__, report.skipped)
-    return formats.format_text(found, report.sources, color, report.skipped)
+    return formats.format_text(found, report.sources, color, report.skipped, lang)
 
 
-def summarize(report: ValidationReport) -> str:
-    """A few lines on each valid playbook of ``report``: what a reviewer wants to see first."""
-    return "".join(_summary(f, f.playbook) + "\n" for f in report.files if f.playbook)
+def summarize(report: ValidationReport, lang: str | None = None) -> str:
+    """A few lines on each valid playbook of ``report``: what a reviewer wants to see first.
+
+    In ``lang``; without it, each in its playbook's language.
+    """
+    return "".join(_summary(f, f.playbook, lang) + "\n" for f in report.files if f.playbook)
 
 
-def _summary(result: FileResult, playbook: Playbook) -> str:
+def _summary(result: FileResult, playbook: Playbook, lang: str | None) -> str:
+    lang = command_lang(lang, playbook)
+    won = say("outcome.won", lang)
     forward = [
-        f"{s.id} ({s.outcome})" if s.outcome == "won" else s.id
+        f"{s.id} ({won})" if s.outcome == "won" else s.id
         for s in playbook.stages
         if s.outcome != "lost"
     ]
-    lost = [s.id for s in playbook.stages if s.outcome == "lost"]
-    path = " → ".join(forward) + (f"; lost: {', '.join(lost)}" if lost else "")
-    actions = sum(len(s.actions) for s in playbook.stages)
-    counts = ", ".join(
-        [
-            _count(len(playbook.fields), "field"),
-            _count(len(playbook.roles), "role"),
-            _count(actions, "action"),
-            _count(len(playbook.kpis), "KPI"),
-            _count(len(playbook.escalations), "escalation"),
-        ]
-    )
-    title = playbook.label(playbook.title)
+    lost = join([s.id for s in playbook.stages if s.outcome == "lost"], lang, last=None)
+    path = " → ".join(forward) + (say("cli.summary.lost", lang, stages=lost) if lost else "")
+    numbers = {
+        "field": len(playbook.fields),
+        "role": len(playbook.roles),
+        "action": sum(len(s.actions) for s in playbook.stages),
+        "kpi": len(playbook.kpis),
+        "escalation": len(playbook.escalations),
+    }
+    counts = join([counted(f"cli.count.{k}", n, lang) for k, n in numbers.items()], lang, None)
+    title = playbook.label(playbook.title, lang)
     return (
         f"{playbook.id} v{playbook.version}: {title}  ({result.path})\n"
-        f"  stages: {path}\n"
+        f"  {say('cli.summary.stages', lang, path=path)}\n"
         f"  {counts}\n"
     )
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"

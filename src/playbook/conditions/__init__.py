@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, tzinfo
 
+from playbook.conditions.codegen import to_python
 from playbook.conditions.explain import AtomResult, evaluate_atoms
 from playbook.conditions.fieldtypes import FieldKind, FieldType
 from playbook.conditions.ir import (
@@ -38,7 +39,7 @@ from playbook.conditions.ir import (
     any_of,
     referenced_fields,
 )
-from playbook.conditions.predicate import Predicate, to_python
+from playbook.conditions.predicate import Predicate
 from playbook.conditions.render import render
 from playbook.conditions.satisfiable import is_satisfiable
 from playbook.conditions.structured import parse_source

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from playbook.conditions.codegen import to_python
 from playbook.conditions.ir import Compare, Contains, Expr, Has, In, atoms, operand_fields
-from playbook.conditions.predicate import to_python
 from playbook.conditions.render import render
 
 __all__ = ["AtomResult", "evaluate_atoms"]

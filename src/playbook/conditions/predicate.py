@@ -1,4 +1,4 @@
-"""Compile the IR to a Python predicate over a mapping of typed field values.
+"""Compile the IR to a tree of closures over a mapping of typed field values.
 
 No source text is ever generated or evaluated: the predicate is a tree of small
 closures, one per atom, joined by ``and``/``or`` combinators specialised for
@@ -22,7 +22,7 @@ from typing import Any
 from playbook.conditions import ir
 from playbook.conditions.visit import ExprVisitor
 
-__all__ = ["Predicate", "to_python"]
+__all__ = ["Predicate", "closure_predicate"]
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 _Reader = Callable[[Mapping[str, Any]], Any]
@@ -40,12 +40,14 @@ _EMPTY_TEXT = (None, "")
 _EMPTY_LIST: tuple[object, ...] = (None, [], ())
 
 
-def to_python(expr: ir.Expr) -> Predicate:
+def closure_predicate(expr: ir.Expr) -> Predicate:
     """A predicate that is true exactly when ``expr`` holds for a deal's field values.
 
     The deal is a mapping from field id to an already-typed value; a missing
     key and ``None`` are both null. The predicate has no side effects and is
-    safe to call from several threads.
+    safe to call from several threads. (:func:`playbook.conditions.to_python`
+    generates one function instead, and uses these closures for what it does
+    not write out itself.)
     """
     return _COMPILER.visit(expr)
 

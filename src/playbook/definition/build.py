@@ -26,6 +26,8 @@ from playbook.definition.report import Reporter
 from playbook.diagnostics import path_to_str
 from playbook.errors import ConditionError
 from playbook.model import (
+    BUILTIN_ACTIVITY_KINDS,
+    ActivityKind,
     Calendar,
     Condition,
     Criterion,
@@ -105,6 +107,7 @@ def build(document: Document, reporter: Reporter) -> Built:
     ctx = _Context(document.data, reporter)
     calendar = _calendar(ctx)
     ctx.roles = _roles(ctx)
+    ctx.activity_kinds = _activity_kinds(ctx.data)
     fields = _fields(ctx)
     ctx.field_types = {fid: spec.type for fid, spec in fields.items()}
     ctx.field_ids = tuple(ctx.field_types)
@@ -124,6 +127,7 @@ def build(document: Document, reporter: Reporter) -> Built:
         transitions=tuple(transitions),
         fields=fields,
         roles=ctx.roles,
+        activity_kinds=ctx.activity_kinds,
         rules=tuple(rules),
         override_roles=override_roles or (),
         kpis=tuple(_kpis(ctx)),
@@ -150,6 +154,7 @@ class _Context:
         self.reporter = reporter
         self.tz = _timezone(data, reporter)
         self.roles: dict[str, Role] = {}
+        self.activity_kinds: tuple[ActivityKind, ...] = BUILTIN_ACTIVITY_KINDS
         self.role_ids: tuple[str, ...] = ()
         self.field_types: dict[str, FieldType] = {}
         self.field_ids: tuple[str, ...] = ()
@@ -285,6 +290,13 @@ def _roles(ctx: _Context) -> dict[str, Role]:
     return roles
 
 
+def _activity_kinds(data: Mapping[str, Any]) -> tuple[ActivityKind, ...]:
+    raw = data.get("activity_kinds")
+    if not raw:
+        return BUILTIN_ACTIVITY_KINDS
+    return tuple(ActivityKind(kid, _text((spec or {}).get("title"))) for kid, spec in raw.items())
+
+
 def _roles_at(ctx: _Context, path: YamlPath, value: Any) -> tuple[str, ...] | None:
     """The role ids at ``path`` (one or a list), each recorded as a reference."""
     if value is None:
@@ -326,15 +338,26 @@ def _unique_items(
 # --- fields and conditions -------------------------------------------------------------
 
 
+def _value_id(value: Any) -> str:
+    """An enum value's id: the value itself, or the ``id`` of ``{id: key, title: ...}``."""
+    return str(value["id"]) if isinstance(value, Mapping) else str(value)
+
+
+def _value_titles(values: Iterable[Any]) -> tuple[tuple[str, Text], ...]:
+    titles = ((_value_id(v), _text(v.get("title"))) for v in values if isinstance(v, Mapping))
+    return tuple((key, title) for key, title in titles if title is not None)
+
+
 def _fields(ctx: _Context) -> dict[str, FieldSpec]:
     out: dict[str, FieldSpec] = {}
     for fid, raw in (ctx.data.get("fields") or {}).items():
         path: YamlPath = ("fields", fid)
-        values = raw.get("values")
+        values = [_value_id(value) for value in raw.get("values") or ()]
         kind = raw["type"]
         out[fid] = FieldSpec(
             id=fid,
             type=FieldType(kind, tuple(values) if values else None),
+            value_titles=_value_titles(raw.get("values") or ()),
             title=_text(raw.get("title")),
             description=_text(raw.get("description")),
             minimum=_bound(ctx, path, kind, raw, "min"),
@@ -580,6 +603,9 @@ def _kpis(ctx: _Context) -> list[Kpi]:
         for key in ("field", "denominator"):
             if key in raw:
                 ctx.field_ref((*path, key), raw[key])
+        if "activity" in raw:
+            kinds = [kind.id for kind in ctx.activity_kinds]
+            ctx.refer((*path, "activity"), "activity kind", str(raw["activity"]), kinds, "PB320")
         by = tuple(raw.get("by") or ())
         for j, group in enumerate(by):
             if group not in GROUP_BUILTINS:
@@ -599,6 +625,7 @@ def _kpis(ctx: _Context) -> list[Kpi]:
                 unit=raw.get("unit"),
                 params={k: raw[k] for k in _KPI_PARAMS if k in raw},
                 line=ctx.reporter.line(path),
+                per=raw.get("per"),
             )
         )
     return out

@@ -24,7 +24,7 @@ from playbook.definition.loader import YamlPath
 from playbook.definition.report import Reporter
 from playbook.definition.sinkspec import spec_problem
 from playbook.diagnostics import did_you_mean
-from playbook.model import Duration, FieldSpec, Playbook
+from playbook.model import Duration, FieldSpec, Kpi, Playbook
 
 __all__ = ["lint"]
 
@@ -238,9 +238,20 @@ def _stage_names(playbook: Playbook, value: Any) -> list[str]:
 
 
 def _kpi_params(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter) -> None:
-    """PB316: a metric without a parameter it needs; PB403: grouping by an ungroupable field."""
+    """PB316: a metric without a parameter it needs; PB403: grouping by an ungroupable field;
+    PB321: a per-member target on a figure that does not add up over members."""
     for index, kpi in enumerate(playbook.kpis):
         path: YamlPath = ("kpis", index)
+        if kpi.per is not None and not _adds_up(kpi):
+            reporter.report(
+                (*path, "per"),
+                "PB321",
+                f"metric {kpi.metric!r} does not add up over members: a per-member target "
+                "needs a count or a sum",
+                hint="remove `per`, or measure a count or sum (stage_entries, won_deals, "
+                "won_value, activity_count, pipeline_value, weighted_pipeline, "
+                "field_aggregate with sum or count)",
+            )
         for need in _KPI_NEEDS.get(kpi.metric, ()):
             if need not in kpi.params:
                 reporter.report(path, "PB316", f"metric {kpi.metric!r} needs `{need}`")
@@ -255,6 +266,25 @@ def _kpi_params(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter)
                     f"cannot group by {group!r}: it is a {spec.kind} field",
                     hint="group by owner, team, manager, region or an enum field",
                 )
+
+
+def _adds_up(kpi: Kpi) -> bool:
+    """Counts and sums add up over members; ratios, averages and percentiles do not."""
+    if kpi.metric in _ADDITIVE_METRICS:
+        return True
+    return kpi.metric == "field_aggregate" and kpi.params.get("aggregate") in ("sum", "count")
+
+
+_ADDITIVE_METRICS = frozenset(
+    {
+        "stage_entries",
+        "won_deals",
+        "won_value",
+        "activity_count",
+        "pipeline_value",
+        "weighted_pipeline",
+    }
+)
 
 
 def _raw_escalations(data: Mapping[str, Any]) -> Iterator[tuple[YamlPath, Mapping[str, Any]]]:

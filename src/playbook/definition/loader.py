@@ -43,6 +43,7 @@ from playbook.definition.yaml_compose import (
     compose,
     is_libyaml_nesting_refusal,
 )
+from playbook.definition.yaml_errors import indent_diagnostic, odd_indent_key, syntax_diagnostic
 from playbook.diagnostics import Diagnostic, path_to_str
 from playbook.errors import InputFileError
 
@@ -163,6 +164,8 @@ class LoadResult:
 
     document: Document | None
     diagnostics: list[Diagnostic]
+    text: str | None = None
+    """The file's text when it could be decoded (for the source line under a syntax error)."""
 
     @property
     def ok(self) -> bool:
@@ -238,8 +241,9 @@ class _Abort(Exception):
 class _Builder:
     """Walks the composed node graph into plain data, recording marks and problems."""
 
-    def __init__(self, file: str, max_nodes: int) -> None:
+    def __init__(self, file: str, max_nodes: int, text: str = "") -> None:
         self.file = file
+        self.text = text
         self.max_nodes = max_nodes
         self.count = 0
         self.positions: dict[YamlPath, Span] = {}
@@ -314,6 +318,12 @@ class _Builder:
                 )
                 continue
             child = (*path, key)
+            if odd_indent_key(key):
+                line = key_node.start_mark.line + 1
+                lines = self.text.splitlines()
+                found = indent_diagnostic(lines, line, self.file)
+                if found is not None:
+                    self.diagnostics.append(found)
             if key in out:
                 first_line = self.key_positions[child][0]
                 self.report(
@@ -467,54 +477,6 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
     return text, []
 
 
-def _tab_indent(text: str, file: str, line: int) -> Diagnostic | None:
-    """PB105 when ``line``, where parsing failed, has a tab before its content.
-
-    Checked only after a syntax error: a tab inside a block scalar or a flow
-    collection is valid YAML, and libyaml refuses every tab that would indent.
-    """
-    lines = text.splitlines()
-    if not 1 <= line <= len(lines):
-        return None
-    source = lines[line - 1]
-    lead = source[: len(source) - len(source.lstrip(" \t-?"))]
-    if "\t" not in lead:
-        return None
-    return _diag(
-        file,
-        "PB105",
-        "tab character used for indentation",
-        line,
-        lead.index("\t") + 1,
-        "indent with spaces",
-    )
-
-
-def _syntax_error(exc: yaml.YAMLError, file: str) -> Diagnostic:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    if (problem and "but found another document" in problem) or (
-        context and "single document" in context
-    ):
-        return _diag(
-            file,
-            "PB111",
-            "the file holds more than one YAML document (---)",
-            mark.line + 1 if mark else 1,
-            mark.column + 1 if mark else 1,
-            "keep one playbook per file",
-        )
-    message = f"{context}, {problem}" if context else str(problem)
-    return _diag(
-        file,
-        "PB104",
-        f"YAML syntax error: {message}",
-        mark.line + 1 if mark else 1,
-        mark.column + 1 if mark else 1,
-    )
-
-
 def _oversized(root: yaml.Node, limit: int) -> tuple[yaml.Node, YamlPath] | None:
     """The smallest node whose alias-expanded size exceeds ``limit`` and its path, or None."""
     sizes: dict[int, int] = {}
@@ -563,8 +525,7 @@ def read_text(text: str, file: str = "<string>", *, max_nodes: int = MAX_NODES) 
             mark = exc.problem_mark  # type: ignore[attr-defined]
             message = f"the document nests deeper than {MAX_DEPTH} levels"
             return LoadResult(None, [_diag(file, "PB115", message, mark.line + 1, mark.column + 1)])
-        syntax = _syntax_error(exc, file)
-        return LoadResult(None, [_tab_indent(text, file, syntax.line) or syntax])
+        return LoadResult(None, [syntax_diagnostic(exc, text, file)], text)
     if composed is None:
         return LoadResult(
             None,
@@ -578,7 +539,7 @@ def read_text(text: str, file: str = "<string>", *, max_nodes: int = MAX_NODES) 
             ],
         )
     node, aliased = composed
-    builder = _Builder(file, max_nodes)
+    builder = _Builder(file, max_nodes, text)
     # Without aliases the tree is no bigger than the text: the builder's own count suffices.
     culprit = _oversized(node, max_nodes) if aliased else None
     if culprit is not None:

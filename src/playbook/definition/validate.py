@@ -57,6 +57,8 @@ class FileResult:
     document: Document | None
     diagnostics: tuple[Diagnostic, ...]
     playbook: Playbook | None
+    text: str = ""
+    """The file's text when it was read but not composed (a YAML syntax error)."""
 
     @property
     def ok(self) -> bool:
@@ -94,8 +96,9 @@ class ValidationReport:
 
     @property
     def sources(self) -> dict[str, Document | str]:
-        """The document of each file checked (``""`` for a file that could not be read)."""
-        return {f.path: f.document if f.document is not None else "" for f in self.files}
+        """The document of each file checked (its text when it did not parse, ``""`` when it
+        could not be read)."""
+        return {f.path: f.document if f.document is not None else f.text for f in self.files}
 
     def exit_code(self, strict: bool = False) -> int:
         """0 when clean, 1 when there are errors (or, when ``strict``, warnings)."""
@@ -277,7 +280,7 @@ def _checked(name: str, loaded: LoadResult) -> FileResult:
     diagnostics.sort(key=Diagnostic.sort_key)
     if any(d.severity == "error" for d in diagnostics):
         playbook = None
-    return FileResult(name, document, tuple(diagnostics), playbook)
+    return FileResult(name, document, tuple(diagnostics), playbook, loaded.text or "")
 
 
 def check_document(document: Document) -> tuple[Playbook | None, list[Diagnostic]]:

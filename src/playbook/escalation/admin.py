@@ -55,6 +55,7 @@ class EscalationView:
     snoozed_by: str | None = None
     snoozed_until: datetime | None = None
     snooze_reason: str | None = None
+    playbook_id: str = ""
 
     @classmethod
     def of(cls, record: EscalationRecord, external_id: str | None) -> EscalationView:
@@ -76,6 +77,7 @@ class EscalationView:
             snoozed_by=record.snoozed_by,
             snoozed_until=record.snoozed_until,
             snooze_reason=record.snooze_reason,
+            playbook_id=record.playbook_id,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,7 +107,7 @@ def list_escalations(
         if wanted is not None:
             query = query.where(column == wanted)
     if deal is not None:
-        by_id = _E.deal_id == int(deal) if deal.isdigit() else sa.false()
+        by_id = _E.deal_id == int(deal) if deal.isdigit() and len(deal) < 19 else sa.false()
         query = query.where(sa.or_(Deal.external_id == deal, by_id))
     if limit is not None:
         query = query.limit(limit)

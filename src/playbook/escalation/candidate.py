@@ -21,8 +21,10 @@ from playbook.escalation.rules import (
     deal_label,
     working_moment,
 )
-from playbook.escalation.times import local_minutes, utc_iso
+from playbook.escalation.times import utc_iso
+from playbook.i18n import say
 from playbook.model import EscalationLevel
+from playbook.values import shown_time
 
 __all__ = ["escalation_of"]
 
@@ -34,11 +36,13 @@ def escalation_of(
     now: datetime,
     message: str,
     snoozes: Mapping[tuple[int, datetime], datetime],
+    holders: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, Any] | None:
     """The escalation a candidate row makes (the fields of a :class:`Fired` without its id).
 
     Open, or dropped when found too late; None when not due. A snooze of the
     episode pushes the due time to the first working moment after it.
+    ``holders`` names the people holding each notified role (see :func:`_recipients`).
     """
     anchor = rule.anchor_time(row.anchor)
     due = level.due(anchor)
@@ -51,8 +55,9 @@ def escalation_of(
     late = limit is not None and rule.calendar.add(due, limit) < now
     anchor_iso = utc_iso(anchor)
     reason = _reason(rule, row, anchor, due)
-    if late:
-        reason += f"; found {_span(due, now)} late (max_lateness {limit}): dropped, nobody told"
+    if late and limit is not None:
+        span = _span(due, now, rule.lang)
+        reason += say("escalation.late", rule.lang, span=span, duration=limit.words(rule.lang))
     return {
         "deal_id": row.id,
         "deal": deal_label(row.external_id, row.id),
@@ -68,13 +73,19 @@ def escalation_of(
         "status": "dropped" if late else "open",
         "reason": reason,
         "trigger": _trigger_values(rule, row, anchor_iso, anchor, due),
-        "notified": _recipients(level.level, row),
+        "notified": _recipients(level.level, row, holders or {}),
         "message": message,
     }
 
 
-def _recipients(level: EscalationLevel, row: Any) -> tuple[Recipient, ...]:
-    """``owner`` is the deal's owner; ``manager`` the owner's manager (people table, else deal)."""
+def _recipients(
+    level: EscalationLevel, row: Any, holders: Mapping[str, tuple[str, ...]]
+) -> tuple[Recipient, ...]:
+    """``owner`` is the deal's owner; ``manager`` the owner's manager (people table, else deal).
+
+    Any other role is every person holding it (``playbook people``), one
+    recipient each; a role nobody holds stays unnamed.
+    """
     people: list[Recipient] = []
     for who in level.notify:
         if who == "owner":
@@ -82,7 +93,9 @@ def _recipients(level: EscalationLevel, row: Any) -> tuple[Recipient, ...]:
         elif who == "manager":
             people.append(Recipient("manager", row.person_manager or row.manager))
         else:
-            people.append(Recipient(who, None))
+            people += [Recipient(who, name) for name in holders.get(who, ())] or [
+                Recipient(who, None)
+            ]
     return tuple(people)
 
 
@@ -101,25 +114,34 @@ def _trigger_values(
 
 
 def _reason(rule: PreparedRule, row: Any, anchor: datetime, due: datetime) -> str:
-    trigger = rule.rule.trigger
-    since = local_minutes(anchor, rule.calendar.timezone)
+    """Why the escalation fired, in the rule's language, times on the playbook's clock."""
+    trigger, lang = rule.rule.trigger, rule.lang
+    since = shown_time(anchor, rule.calendar.timezone)
+    duration = trigger.duration.words(lang) if trigger.duration else ""
+    span = _span(anchor, due, lang)
     if trigger.kind == "in_stage":
-        name = rule.stage_name(row.stage)
-        return f"in stage {name} since {since} ({_span(anchor, due)}; rule: {trigger.duration})"
+        stage = rule.stage_name(row.stage)
+        return say(
+            "escalation.in_stage", lang, stage=stage, since=since, span=span, duration=duration
+        )
     if trigger.kind == "since_last_activity":
-        return f"no activity since {since} ({_span(anchor, due)}; rule: {trigger.duration})"
+        return say(
+            "escalation.since_last_activity", lang, since=since, span=span, duration=duration
+        )
     if trigger.kind == "condition":
         text = trigger.condition.text if trigger.condition else ""
-        return f"{text} has held since {since} (rule: for {trigger.duration})"
-    after = f" by {trigger.duration}" if trigger.duration else ""
-    return f"{trigger.field} {row.anchor} has passed{after}"
+        return say("escalation.condition", lang, condition=text, since=since, duration=duration)
+    spec = rule.field_spec
+    field = rule.playbook.label(spec.title if spec else None, lang, trigger.field or "")
+    key = "escalation.date_passed_by" if duration else "escalation.date_passed"
+    return say(key, lang, field=field, value=row.anchor, duration=duration)
 
 
-def _span(start: datetime, end: datetime) -> str:
+def _span(start: datetime, end: datetime, lang: str) -> str:
     days = (end - start).total_seconds() / 86400
     if days >= 1:
-        return f"{math.floor(days)} day(s)"
-    return f"{math.floor(days * 24)} hour(s)"
+        return say("escalation.span_days", lang, count=math.floor(days))
+    return say("escalation.span_hours", lang, count=math.floor(days * 24))
 
 
 def _plain(value: Any) -> Any:

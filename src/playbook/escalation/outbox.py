@@ -20,6 +20,7 @@ from playbook.errors import EscalationError
 from playbook.escalation.rules import Recipient, deal_label
 from playbook.escalation.sinks import Notification, Sink
 from playbook.escalation.times import utc_iso
+from playbook.i18n import join, say, spoken
 from playbook.model import Playbook
 from playbook.store.db import Database
 from playbook.store.escalation_models import Delivery, EscalationRecord
@@ -183,6 +184,7 @@ def _deliver(
 
 def _notification(row: Any, playbook: Playbook, lang: str | None) -> Notification:
     """The notification of a claimed row, in ``lang`` (texts from the playbook as it is now)."""
+    lang = spoken(lang or playbook.language)
     record: EscalationRecord = row.EscalationRecord
     deal = deal_label(row.external_id, record.deal_id)
     rule = next((r for r in playbook.escalations if r.id == record.rule), None)
@@ -190,10 +192,12 @@ def _notification(row: Any, playbook: Playbook, lang: str | None) -> Notificatio
     level = rule.levels[record.level - 1] if rule and record.level <= len(rule.levels) else None
     message = playbook.label(level.message if level else None, lang, fallback="")
     people = Recipient.from_stored(record.notified)
-    tell = ", ".join(str(person) for person in people)
-    text = f"[{playbook.id}] deal {deal}: {title} (level {record.level})"
+    tell = join([person.shown(playbook, lang) for person in people], lang, last=None)
+    heading = {"playbook": playbook.id, "deal": deal, "title": title, "level": record.level}
+    text = say("escalation.notification", lang, **heading)
     text += f"\n{message}" if message else ""
-    text += f"\nWhy: {record.reason}.\nNotify: {tell}."
+    text += "\n" + say("escalation.why", lang, reason=record.reason)
+    text += "\n" + say("escalation.notify", lang, people=tell)
     body = {
         "id": record.id,
         "playbook": playbook.id,
@@ -212,5 +216,5 @@ def _notification(row: Any, playbook: Playbook, lang: str | None) -> Notificatio
         delivery_id=f"{playbook.id}-escalation-{record.id}-delivery-{row.id}",
         text=text,
         escalation=body,
-        subject=f"[{playbook.id}] {title}: deal {deal}",
+        subject=say("escalation.subject", lang, playbook=playbook.id, title=title, deal=deal),
     )

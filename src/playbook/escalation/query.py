@@ -25,7 +25,7 @@ from playbook.store.escalation_models import ConditionHold, EscalationRecord
 from playbook.store.fields import column_for
 from playbook.store.models import Deal, Person
 
-__all__ = ["anchor", "candidates", "held", "same_episode", "scope", "threshold"]
+__all__ = ["anchor", "candidates", "held", "pinned", "same_episode", "scope", "threshold"]
 
 _E = EscalationRecord
 
@@ -38,10 +38,20 @@ def scope(rule: PreparedRule, *, when: bool = True) -> ColumnElement[bool]:
         # `|| ''` keeps the planner off the stage index: without statistics (SQLite) it
         # would read every deal of the stages, when the time range is the selective part.
         playbook_id, stage = playbook_id.concat(""), stage.concat("")
-    clauses = [playbook_id == rule.playbook.id, stage.in_(rule.stages)]
+    clauses = [playbook_id == rule.playbook.id, stage.in_(rule.stages), pinned(rule)]
     if when and rule.rule.when is not None:
         clauses.append(to_sql(rule.rule.when.expr, column_for))
     return sa.and_(*clauses)
+
+
+def pinned(rule: PreparedRule) -> ColumnElement[bool]:
+    """The deals of the versions the rule is evaluated on (see :class:`Pinned`); true for all."""
+    if rule.pinned is None:
+        return sa.true()
+    versions = sorted(rule.pinned.versions)
+    if rule.pinned.inside:
+        return Deal.playbook_version.in_(versions)
+    return Deal.playbook_version.not_in(versions) if versions else sa.true()
 
 
 def held(rule: PreparedRule) -> ColumnElement[bool]:

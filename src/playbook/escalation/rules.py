@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, cast
 
 from playbook.escalation.times import utc_iso
+from playbook.i18n import say, spoken
 from playbook.model import Duration, Escalation, EscalationLevel, Playbook
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import DealState
@@ -41,6 +42,7 @@ from playbook.runtime.deals import DealState
 __all__ = [
     "Fired",
     "LevelTiming",
+    "Pinned",
     "PreparedRule",
     "Recipient",
     "date_passed_at",
@@ -76,7 +78,23 @@ class Recipient:
         return {"as": self.role, "name": self.name}
 
     def __str__(self) -> str:
-        return f"{self.role} {self.name}" if self.name else f"{self.role} (no name on record)"
+        return self.shown()
+
+    def shown(self, playbook: Playbook | None = None, lang: str | None = None) -> str:
+        """``Sales manager li``: the role by its title in ``lang`` (given a playbook), the name."""
+        role = self.role
+        if playbook is not None:
+            known = playbook.roles.get(role)
+            title = known.title if known is not None else None
+            role = playbook.label(
+                title, lang, say(f"people.{role}", lang) if role in _PEOPLE else role
+            )
+        if self.name:
+            return f"{role} {self.name}"
+        return say("escalation.nobody_named", lang, role=role)
+
+
+_PEOPLE = frozenset({"owner", "manager"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,14 +250,38 @@ class LevelTiming:
 # --- one rule -----------------------------------------------------------------------------
 
 
-class PreparedRule:
-    """A rule of a playbook ready to be timed: its stages, trigger, levels and fixed texts."""
+@dataclass(frozen=True, slots=True)
+class Pinned:
+    """Which deals a rule is evaluated on, by the playbook version they are pinned to: only the
+    deals of ``versions`` (``inside``), or every deal but those."""
 
-    def __init__(self, playbook: Playbook, rule: Escalation, calendar: WorkingCalendar) -> None:
+    versions: frozenset[int]
+    inside: bool
+
+
+class PreparedRule:
+    """A rule of a playbook ready to be timed: its stages, trigger, levels and fixed texts.
+
+    ``pinned`` narrows the deals it is evaluated on to some playbook versions
+    (None: every deal of the playbook's id).
+    """
+
+    def __init__(
+        self,
+        playbook: Playbook,
+        rule: Escalation,
+        calendar: WorkingCalendar,
+        *,
+        pinned: Pinned | None = None,
+        lang: str | None = None,
+    ) -> None:
         self.playbook = playbook
         self.rule = rule
+        # The language the rule's escalations are recorded in: the sweep's, else the playbook's.
+        self.lang = spoken(lang or playbook.language)
         self.calendar = calendar
         self.kind = rule.trigger.kind
+        self.pinned = pinned
         self.stages = rule_stages(playbook, rule)
         self.levels = tuple(
             LevelTiming(number, level, calendar, rule.trigger.duration)
@@ -248,16 +290,16 @@ class PreparedRule:
         self.field_spec = playbook.fields.get(rule.trigger.field or "")
         self.when_fields = tuple(sorted(rule.when.fields)) if rule.when is not None else ()
         # Texts every escalation of the rule repeats: computed once, not once per deal.
-        self.title = playbook.label(rule.title, fallback=rule.id)
+        self.title = playbook.label(rule.title, self.lang, fallback=rule.id)
         self.trigger_values = _constant_trigger_values(rule)
         self._stage_names: dict[str, str] = {}
 
     def stage_name(self, stage_id: str) -> str:
-        """The title of stage ``stage_id`` in the playbook's language (the id when unknown)."""
+        """The title of stage ``stage_id`` in the rule's language (the id when unknown)."""
         name = self._stage_names.get(stage_id)
         if name is None:
             stage = self.playbook.stage(stage_id)
-            name = self.playbook.label(stage.title if stage else None, fallback=stage_id)
+            name = self.playbook.label(stage.title if stage else None, self.lang, stage_id)
             self._stage_names[stage_id] = name
         return name
 

@@ -30,7 +30,7 @@ Due times and episodes are those of :mod:`playbook.escalation.rules`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -53,16 +53,17 @@ from playbook.escalation import query
 from playbook.escalation.candidate import escalation_of
 from playbook.escalation.inserts import insert_rows, insert_statement, stored_time
 from playbook.escalation.outbox import DEFAULT_LEASE, DeliveryTally, deliver_pending
-from playbook.escalation.rules import Fired, PreparedRule
+from playbook.escalation.rules import Fired, Pinned, PreparedRule
 from playbook.escalation.sinks import Sink
 from playbook.escalation.times import utc_iso
+from playbook.i18n import say, spoken
 from playbook.model import Calendar, Playbook
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.store.db import Database
 from playbook.store.escalation_models import ConditionHold, Delivery, EscalationRecord
 from playbook.store.fields import column_for
-from playbook.store.models import Deal
-from playbook.values import require_now
+from playbook.store.models import Deal, Person
+from playbook.values import playbook_zone, require_now, shown_time
 
 __all__ = ["SweepReport", "sweep"]
 
@@ -73,12 +74,6 @@ _ESCALATIONS = cast(Table, EscalationRecord.__table__)
 _DELIVERIES = cast(Table, Delivery.__table__)
 _HOLDS = cast(Table, ConditionHold.__table__)
 _LIVE = ("open", "acked")
-_RESOLUTIONS = {
-    "in_stage": "the deal left the stage",
-    "since_last_activity": "an activity was logged",
-    "condition": "the condition no longer holds",
-    "date_passed": "the date changed",
-}
 
 
 @dataclass(slots=True)
@@ -125,6 +120,7 @@ def sweep(
     clock: Callable[[], datetime] | None = None,
     should_stop: Callable[[], bool] | None = None,
     explain_future: bool = False,
+    pinned: Mapping[int, Playbook] | None = None,
 ) -> SweepReport:
     """Fire every level of every escalation rule of ``playbook`` that is due at ``now``, once.
 
@@ -138,20 +134,22 @@ def sweep(
     nothing half-done. ``clock`` (default: ``now``) times the delivery leases.
     With ``explain_future``, deals created after ``now`` are counted in a warning.
 
+    ``pinned`` holds the playbook of versions deals are pinned to (rebuilt from
+    the texts the store keeps): the deals of such a version are evaluated by
+    the rules of that version, every other deal by ``playbook``'s.
+
     Raises :class:`~playbook.errors.CalendarError` for a calendar with no
     working day and :class:`~playbook.errors.DatabaseUnavailableError` when the
     database connection is lost (what was committed stays: run the sweep again).
     """
     now = require_now(now)
-    calendar = _calendar(playbook)
     report = SweepReport(playbook=playbook.key, now=now, dry_run=dry_run)
     names = tuple(sink.name for sink in sinks)
     try:
         with _units(database, dry_run) as unit:
             if explain_future:
-                report.warnings += _future_deals(unit, playbook, now)
-            for rule in playbook.escalations:
-                compiled = PreparedRule(playbook, rule, calendar)
+                report.warnings += _future_deals(unit, playbook, now, lang)
+            for compiled in _prepared_rules(playbook, pinned or {}, lang):
                 if not _sweep_rule(unit, compiled, report, names, lang, should_stop):
                     report.interrupted = True
                     return report
@@ -164,6 +162,22 @@ def sweep(
     except DBAPIError as error:
         raise _connection_lost(database, error) from error
     return report
+
+
+def _prepared_rules(
+    playbook: Playbook, pinned: Mapping[int, Playbook], lang: str | None
+) -> Iterator[PreparedRule]:
+    """Every rule to evaluate: those of each pinned version on its deals, then ``playbook``'s
+    on every other deal (all of them when nothing is pinned)."""
+    passes: list[tuple[Playbook, Pinned | None]] = [
+        (model, Pinned(frozenset({version}), inside=True)) for version, model in pinned.items()
+    ]
+    rest = Pinned(frozenset(pinned), inside=False) if pinned else None
+    passes.append((playbook, rest))
+    for model, deals in passes:
+        calendar = _calendar(model)
+        for rule in model.escalations:
+            yield PreparedRule(model, rule, calendar, pinned=deals, lang=lang)
 
 
 UnitFactory = Callable[[], AbstractContextManager[Session]]
@@ -214,17 +228,20 @@ def _sweep_rule(
         resolved = _resolve(session, rule, now)
         warnings = _missing_fields(session, rule, now)
         snoozes = _snoozes(session, rule)
+        holders = _role_holders(session, rule)
         for level in rule.levels:
             threshold = query.threshold(rule, level, now)
             if threshold is None:
                 continue
-            message = rule.playbook.label(level.level.message, lang, fallback="")
+            message = rule.playbook.label(level.level.message, rule.lang, fallback="")
             found_rows = session.execute(query.candidates(rule, level, threshold)).all()
             # Deal order: concurrent sweeps then take the unique-index locks in the same order.
             rows = sorted(found_rows, key=lambda row: int(row.id))
             for start in range(0, len(rows), _INSERT_BATCH):
                 chunk = rows[start : start + _INSERT_BATCH]
-                found = [escalation_of(rule, level, row, now, message, snoozes) for row in chunk]
+                found = [
+                    escalation_of(rule, level, row, now, message, snoozes, holders) for row in chunk
+                ]
                 due = [item for item in found if item is not None]
                 recorded += _record(session, rule, level.number, due, sinks, now)
     report.resolved += resolved
@@ -232,6 +249,23 @@ def _sweep_rule(
     for item in recorded:
         (report.fired if item.status == "open" else report.dropped).append(item)
     return True
+
+
+def _role_holders(session: Session, rule: PreparedRule) -> dict[str, tuple[str, ...]]:
+    """The people holding each role the rule's levels notify (``playbook people``), by name."""
+    wanted = {
+        who
+        for level in rule.levels
+        for who in level.level.notify
+        if who not in ("owner", "manager")
+    }
+    if not wanted:
+        return {}
+    holders: dict[str, list[str]] = {role: [] for role in wanted}
+    for name, roles in session.execute(select(Person.name, Person.roles).order_by(Person.name)):
+        for role in wanted.intersection(roles or ()):
+            holders[role].append(name)
+    return {role: tuple(names) for role, names in holders.items() if names}
 
 
 def _snoozes(session: Session, rule: PreparedRule) -> dict[tuple[int, datetime], datetime]:
@@ -307,9 +341,11 @@ def _track_condition(session: Session, rule: PreparedRule, now: datetime) -> Non
     statement = insert_statement(session, _HOLDS).from_select(["deal_id", "rule", "since"], new)
     session.execute(statement.on_conflict_do_nothing(index_elements=["deal_id", "rule"]))
     still = exists().where(Deal.id == ConditionHold.deal_id, holds)
+    # Only the holds of the deals this rule is evaluated on (another version's pass keeps its own).
+    mine = exists().where(Deal.id == ConditionHold.deal_id, query.pinned(rule))
     session.execute(
         sa.delete(ConditionHold)
-        .where(ConditionHold.rule == rule.rule.id, ~still)
+        .where(ConditionHold.rule == rule.rule.id, mine, ~still)
         .execution_options(synchronize_session=False)
     )
 
@@ -325,8 +361,8 @@ def _resolve(session: Session, rule: PreparedRule, now: datetime) -> int:
     same = query.same_episode(rule)
     resolution = sa.case(
         (sa.and_(same, query.scope(rule)), sa.null()),
-        (same, "the rule no longer applies to the deal (its stage or `when` changed)"),
-        else_=_RESOLUTIONS[rule.kind],
+        (same, say("escalation.no_longer_applies", rule.lang)),
+        else_=say(f"escalation.resolved.{rule.kind}", rule.lang),
     )
     done = session.execute(
         update(_E)
@@ -335,6 +371,7 @@ def _resolve(session: Session, rule: PreparedRule, now: datetime) -> int:
             _E.rule == rule.rule.id,
             _E.playbook_id == rule.playbook.id,
             _E.status.in_(_LIVE),
+            query.pinned(rule),
             resolution.is_not(None),
         )
         .values(status="resolved", resolved_at=now, resolution=resolution)
@@ -369,15 +406,15 @@ def _missing_fields(session: Session, rule: PreparedRule, now: datetime) -> list
         missing = column_for(name, spec.type).is_(None)
         count = session.scalar(select(func.count()).select_from(Deal).where(*scope, missing))
         if count:
-            warnings.append(
-                f"rule {rule.rule.id}: {count} deal(s) in its stages have no {name!r} "
-                f"(imported before the field existed?): the rule cannot fire for them "
-                f"until {name} is filled in"
-            )
+            field = rule.playbook.label(spec.title, rule.lang, name)
+            words = {"rule": rule.rule.id, "count": count, "field": field}
+            warnings.append(say("escalation.missing_field", rule.lang, **words))
     return warnings
 
 
-def _future_deals(unit: UnitFactory, playbook: Playbook, now: datetime) -> list[str]:
+def _future_deals(
+    unit: UnitFactory, playbook: Playbook, now: datetime, lang: str | None
+) -> list[str]:
     with unit() as session:
         count = session.scalar(
             select(func.count())
@@ -386,10 +423,9 @@ def _future_deals(unit: UnitFactory, playbook: Playbook, now: datetime) -> list[
         )
     if not count:
         return []
-    return [
-        f"{count} deal(s) were created after {utc_iso(now)}: nothing can fire for them at that "
-        "time (is --now right?)"
-    ]
+    lang = spoken(lang or playbook.language)
+    shown = shown_time(now, playbook_zone(playbook))
+    return [say("escalation.future_deals", lang, count=count, now=shown)]
 
 
 # --- helpers ------------------------------------------------------------------------------

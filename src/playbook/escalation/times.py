@@ -3,7 +3,7 @@
 Escalation times are aware datetimes in UTC everywhere in the package; they
 are written in three forms, all made here so that the forms never disagree:
 
-* :func:`utc_iso` for JSON (reports, notifications, warnings);
+* :func:`utc_iso` for JSON (reports, notifications, warnings; the one of :mod:`playbook.values`);
 * :func:`sqlite_time` for the text a SQLite column stores (times inserted in a
   JSON document must compare equal, as text, to the ones SQLAlchemy wrote);
 * :func:`local_minutes` for people (reasons), in the playbook's timezone.
@@ -12,28 +12,10 @@ are written in three forms, all made here so that the forms never disagree:
 from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
-from typing import overload
+
+from playbook.values import utc_iso
 
 __all__ = ["local_minutes", "sqlite_time", "utc_iso"]
-
-
-@overload
-def utc_iso(moment: datetime) -> str: ...
-
-
-@overload
-def utc_iso(moment: None) -> None: ...
-
-
-def utc_iso(moment: datetime | None) -> str | None:
-    """``moment`` in ISO 8601 with the ``+00:00`` offset (None stays None).
-
-    A naive datetime is read as UTC, as the store means it, never as the
-    machine's local time.
-    """
-    if moment is None:
-        return None
-    return _aware(moment).astimezone(UTC).isoformat()
 
 
 def sqlite_time(moment: datetime) -> str:

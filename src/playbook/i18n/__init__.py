@@ -5,7 +5,7 @@ One catalogue, read through :func:`say`: keys are dotted by area
 ``list.or``, ``unit.days``), each with one text per language of
 :data:`LANGUAGES`; ``{name}`` placeholders are filled with
 :meth:`str.format_map`. The texts are data, one TOML file per area next to
-this module (``common``, ``engine``, ``cli``, ``report``, ``handbook``), read
+this module (``common``, ``engine``, ``cli``, ``report``, ``handbook``, ``escalation``), read
 once, when a first message is asked for.
 
 A language the catalogue does not speak (or None) reads English. A key that is
@@ -25,12 +25,12 @@ from importlib.resources import files
 from types import MappingProxyType
 from typing import Literal
 
-__all__ = ["AREAS", "LANGUAGES", "area_messages", "catalogue", "join", "say", "spoken"]
+__all__ = ["AREAS", "LANGUAGES", "area_messages", "catalogue", "counted", "join", "say", "spoken"]
 
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 """The languages every message is written in; English first, the fallback."""
 
-AREAS: tuple[str, ...] = ("common", "engine", "cli", "report", "handbook")
+AREAS: tuple[str, ...] = ("common", "engine", "cli", "report", "handbook", "escalation")
 """The catalogue's files, ``playbook/i18n/<area>.toml``."""
 
 _SPOKEN = frozenset(LANGUAGES)
@@ -65,6 +65,11 @@ def say(key: str, lang: str | None, **values: object) -> str:
     except KeyError:
         raise KeyError(f"no message {key!r} in playbook.i18n") from None
     return texts[spoken(lang)].format_map(values)
+
+
+def counted(key: str, count: int, lang: str | None) -> str:
+    """``1 error``, ``2 errors`` (``2 个错误``): the message ``key.one`` or ``key.many``."""
+    return say(f"{key}.{'one' if count == 1 else 'many'}", lang, count=count)
 
 
 def spoken(lang: str | None) -> str:

@@ -28,7 +28,16 @@ from playbook.model import Condition, Playbook
 from playbook.store.fields import column_for
 from playbook.store.models import Deal, Person
 
-__all__ = ["BUILTIN_GROUPS", "Job", "Plan", "group_column", "measure_all", "overall"]
+__all__ = [
+    "BUILTIN_GROUPS",
+    "Job",
+    "Plan",
+    "group_column",
+    "measure_all",
+    "members_by_group",
+    "overall",
+    "owner_teams",
+]
 
 BUILTIN_GROUPS: tuple[str, ...] = ("owner", "team", "manager", "region")
 """Groupings every store knows; any ``enum`` (or string, boolean) field is one too."""
@@ -100,6 +109,55 @@ def _measure(
             rows.append(_finish(plan.aggregate, (*row[:width], *row[start : start + size]), width))
             start += size
     return found
+
+
+def members_by_group(units: Units, names: Sequence[str]) -> dict[tuple[Any, ...], int]:
+    """How many members each group has: the distinct owners of the playbook's deals in it,
+    and, grouped by team, manager or region (or not at all), the people declared in it.
+
+    A rep of the team who has no deal yet still counts; a deal's own ``team``
+    (which wins over the owner's) puts its owner in that team's members.
+    """
+    playbook = units.playbook
+    groups = [group_column(name, playbook) for name in names]
+    source: Any = Deal.__table__
+    if any(name in BUILTIN_GROUPS[1:] for name in names):
+        source = sa.outerjoin(Deal, Person, Person.name == Deal.owner)
+    owners = (
+        select(*groups, Deal.owner)
+        .select_from(source)
+        .where(Deal.playbook_id == playbook.id, Deal.owner.is_not(None))
+        .distinct()
+    )
+    found: dict[tuple[Any, ...], set[str]] = {}
+    for row in units.connection.execute(owners):
+        found.setdefault(tuple(row[:-1]), set()).add(row[-1])
+    if all(name in BUILTIN_GROUPS[1:] for name in names):
+        declared = select(*(getattr(Person, name) for name in names), Person.name)
+        for row in units.connection.execute(declared):
+            found.setdefault(tuple(row[:-1]), set()).add(row[-1])
+    return {key: len(names_) for key, names_ in found.items()}
+
+
+def owner_teams(units: Units) -> dict[str, str | None]:
+    """Each owner of the playbook's deals and the team the by-team figures put most of their
+    deals in (the deal's own team, else the owner's in ``people``)."""
+    team = group_column("team", units.playbook)
+    query = (
+        select(Deal.owner, team, func.count())
+        .select_from(sa.outerjoin(Deal, Person, Person.name == Deal.owner))
+        .where(Deal.playbook_id == units.playbook.id, Deal.owner.is_not(None))
+        .group_by(Deal.owner, team)
+    )
+    rows = sorted(
+        units.connection.execute(query),
+        # The most deals wins; a tie goes to the first team by name (the same on both databases).
+        key=lambda row: (str(row[0]), -int(row[2]), row[1] is None, str(row[1])),
+    )
+    teams: dict[str, str | None] = {}
+    for owner, name, _count in rows:
+        teams.setdefault(str(owner), None if name is None else str(name))
+    return teams
 
 
 def group_column(name: str, playbook: Playbook) -> ColumnElement[Any]:

@@ -9,6 +9,7 @@ Both charts are measured in SQL over the same unit rows as the KPIs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import func, select
@@ -19,7 +20,7 @@ from playbook.kpi.periods import Period
 from playbook.kpi.report import KpiReport
 from playbook.kpi.review import StuckDeal, stuck_deals, value_field
 from playbook.kpi.targets import rounded
-from playbook.kpi.units import in_period, measuring, reached, unit_column
+from playbook.kpi.units import Units, measuring, reached, unit_column, within
 from playbook.model import Playbook, Stage
 from playbook.store.db import Database
 from playbook.store.models import Deal, StageChange
@@ -39,30 +40,33 @@ class FunnelStep:
     conversion: float | None
 
 
-def funnel(database: Database, playbook: Playbook, period: Period) -> tuple[FunnelStep, ...]:
+def funnel(
+    database: Database, playbook: Playbook, period: Period, as_of: datetime | None = None
+) -> tuple[FunnelStep, ...]:
     """Deals entering each open and won stage in the period, and the conversion between
-    adjacent ones (``conversion`` metric semantics)."""
+    adjacent ones (``conversion`` metric semantics), as of ``as_of`` (default: the end)."""
     path = [stage for stage in playbook.stages if stage.outcome != "lost"]
-    with measuring(database, playbook, period) as units:
-        counts = _entry_counts(units.connection, playbook, period)
+    with measuring(database, playbook, period, as_of) as units:
+        counts = _entry_counts(units, playbook)
         steps = []
         for stage, following in zip(path, [*path[1:], None], strict=True):
             rate = None
             if following is not None and stage.is_open:
                 cohort = units.entries(stage.id)
-                rate = overall(units, Plan(cohort, "share", reached(playbook, following.id)))
+                converted = reached(playbook, following.id, units.end)
+                rate = overall(units, Plan(cohort, "share", converted))
             steps.append(FunnelStep(stage, counts.get(stage.id, 0), rate))
     return tuple(steps)
 
 
-def _entry_counts(connection: sa.Connection, playbook: Playbook, period: Period) -> dict[str, int]:
+def _entry_counts(units: Units, playbook: Playbook) -> dict[str, int]:
     query = (
         select(StageChange.to_stage, func.count(sa.distinct(StageChange.deal_id)))
         .join(Deal, Deal.id == StageChange.deal_id)
-        .where(Deal.playbook_id == playbook.id, in_period(StageChange.at, period))
+        .where(Deal.playbook_id == playbook.id, within(StageChange.at, units.start, units.end))
         .group_by(StageChange.to_stage)
     )
-    return {stage: int(count) for stage, count in connection.execute(query)}
+    return {stage: int(count) for stage, count in units.connection.execute(query)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +82,17 @@ class Histogram:
 
 
 def cycle_time_histogram(
-    database: Database, playbook: Playbook, period: Period, *, outcome: str = "won", bins: int = 12
+    database: Database,
+    playbook: Playbook,
+    period: Period,
+    *,
+    outcome: str = "won",
+    bins: int = 12,
+    as_of: datetime | None = None,
 ) -> Histogram:
-    """The distribution of cycle times (first stage to ``outcome``) of deals closed in the period,
-    binned in SQL into at most ``bins`` bins of a round width."""
-    with measuring(database, playbook, period) as units:
+    """The distribution of cycle times (first stage to ``outcome``) of deals closed in the period
+    (before ``as_of``), binned in SQL into at most ``bins`` bins of a round width."""
+    with measuring(database, playbook, period, as_of) as units:
         cycles = units.cycles(outcome, playbook.first_stage.id)
         joined = cycles.join(Deal, Deal.id == cycles.c.deal_id)
         mine = [Deal.playbook_id == playbook.id, cycles.c.days.is_not(None)]
@@ -124,14 +134,15 @@ class Dashboard:
 def dashboard(database: Database, report: KpiReport) -> Dashboard:
     """Everything the HTML report shows for the report's playbook and period, besides ``report``.
 
-    Stuck deals are measured at the end of the period, or when the report was
-    computed if that is earlier.
+    Every chart is measured as of the report's instant (the period's end, or
+    when the report was computed if that is earlier): the stuck deals' stage,
+    days since their last activity and escalations too.
     """
-    playbook, period = report.playbook, report.period
+    playbook, period, as_of = report.playbook, report.period, report.as_of
     return Dashboard(
         report=report,
-        funnel=funnel(database, playbook, period),
-        cycle_times=cycle_time_histogram(database, playbook, period),
-        stuck=stuck_deals(database, playbook, now=min(report.computed_at, period.end)),
+        funnel=funnel(database, playbook, period, as_of),
+        cycle_times=cycle_time_histogram(database, playbook, period, as_of=as_of),
+        stuck=stuck_deals(database, playbook, now=as_of),
         value_field=value_field(playbook),
     )

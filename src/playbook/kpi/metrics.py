@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, case, func, select
 
 from playbook.errors import KpiError
-from playbook.kpi.aggregate import Plan, group_column, measure_all
+from playbook.kpi.aggregate import Plan, group_column, measure_all, members_by_group, owner_teams
 from playbook.kpi.periods import Period
-from playbook.kpi.report import GroupFigure, KpiReport, Measured, judged_results
+from playbook.kpi.report import GroupFigure, KpiReport, KpiResult, Measured, judged_results
 from playbook.kpi.units import Units, measuring, reached, unit_column
 from playbook.model import Kpi, Playbook
 from playbook.store.db import Database
@@ -45,15 +45,22 @@ def compute_kpis(
     now: datetime,
     by: Sequence[str] | None = None,
     kpi_ids: Sequence[str] | None = None,
+    team_subtotals: bool = False,
 ) -> KpiReport:
     """Measure the playbook's KPIs over ``period`` in the store, each against its target.
 
     ``by`` replaces every KPI's own grouping (``()`` for overall figures);
-    ``kpi_ids`` keeps only those KPIs. ``now`` decides how much of the period
-    has passed (for the pace of a running period). Raises
+    ``kpi_ids`` keeps only those KPIs. Every figure is computed as of one
+    instant: the period's end, or ``now`` inside a running period (history
+    recorded after it does not count); ``now`` also decides how much of the
+    period has passed (for the pace of a running period). Raises
     :class:`~playbook.errors.KpiError` when the playbook has no KPI or an
     unknown id is asked for, :class:`~playbook.errors.GroupingError` for an
     unknown grouping.
+
+    With ``team_subtotals``, the KPIs grouped by owner alone are measured by
+    team too (``subtotals``), and each owner's team is read (``teams``), so
+    that the by-owner table can show a subtotal under each team's owners.
     """
     groupings = None if by is None else tuple(by)
     chosen = [
@@ -63,18 +70,40 @@ def compute_kpis(
         for name in names:
             group_column(name, playbook)  # an unknown grouping fails before any query runs
     notes: list[str] = []
-    with measuring(database, playbook, period) as units:
-        jobs = [(_plan(units, kpi), names, kpi.where) for kpi, names in chosen]
-        measured: list[Measured] = [
-            (kpi, names, rows)
-            for (kpi, names), rows in zip(chosen, measure_all(units, jobs), strict=True)
-        ]
+    by_team = [(kpi, ("team",)) for kpi, names in chosen if names == ("owner",)]
+    by_team = by_team if team_subtotals else []
+    with measuring(database, playbook, period, now) as units:
+        measured, results = _results(units, chosen, now)
         for kpi, _names, rows in measured:
             notes += _field_notes(units.connection, playbook, kpi, rows)
-        results = judged_results(measured, period, now)
         if all(result.n == 0 for result in results):
             notes.append(_history_note(units.connection, playbook, period))
-    return KpiReport(playbook, period, now, tuple(results), tuple(notes), groupings)
+        subtotals = _results(units, by_team, now)[1] if by_team else []
+        teams = owner_teams(units) if by_team else {}
+    return KpiReport(
+        playbook,
+        period,
+        now,
+        tuple(results),
+        tuple(notes),
+        groupings,
+        subtotals=tuple(subtotals),
+        teams=teams,
+    )
+
+
+def _results(
+    units: Units, chosen: Sequence[tuple[Kpi, tuple[str, ...]]], now: datetime
+) -> tuple[list[Measured], list[KpiResult]]:
+    """The KPIs measured, each by its groupings, and judged against their targets."""
+    jobs = [(_plan(units, kpi), names, kpi.where) for kpi, names in chosen]
+    measured: list[Measured] = [
+        (kpi, names, rows)
+        for (kpi, names), rows in zip(chosen, measure_all(units, jobs), strict=True)
+    ]
+    per_member = {names for kpi, names in chosen if kpi.per is not None}
+    members = {names: members_by_group(units, names) for names in per_member}
+    return measured, judged_results(measured, units.period, now, members)
 
 
 def _chosen(playbook: Playbook, kpi_ids: Sequence[str] | None) -> tuple[Kpi, ...]:
@@ -165,7 +194,7 @@ _PLANS: dict[str, Callable[[Units, Kpi], Plan]] = {
     "conversion": lambda u, kpi: Plan(
         u.entries(_param(kpi, "from_stage")),
         "share",
-        reached(u.playbook, _param(kpi, "to_stage")),
+        reached(u.playbook, _param(kpi, "to_stage"), u.end),
     ),
     "win_rate": lambda u, kpi: Plan(u.closings(), "share", unit_column("won")),
     "won_deals": lambda u, kpi: Plan(u.closings(), "count", only="won"),

@@ -9,12 +9,19 @@ the JSON form the ``json`` output and tools read. Pure: no database here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from playbook.kpi.periods import Period
-from playbook.kpi.targets import Status, gap_to_target, is_cumulative, judge, rounded, target_scale
+from playbook.kpi.targets import (
+    Status,
+    gap_to_target,
+    is_cumulative,
+    judge,
+    rounded,
+    target_scale,
+)
 from playbook.model import Kpi, Playbook
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "KpiReport",
     "KpiResult",
     "Measured",
+    "Members",
     "judged_results",
     "kpi_unit",
 ]
@@ -39,7 +47,10 @@ class KpiResult:
     """One KPI figure for one group, with its target, gap and status.
 
     ``n`` is how many things the figure was computed from (deals, stays or
-    activities; see docs/kpis.md for each metric).
+    activities; see docs/kpis.md for each metric). For a KPI whose target is
+    per member (``per: owner``), ``members`` is how many members the group
+    has and ``per_member`` the figure divided by them: the gap and status
+    judge ``per_member`` then, and ``value`` stays the group's total.
     """
 
     kpi: Kpi
@@ -50,6 +61,13 @@ class KpiResult:
     target_max: float | None
     gap: float | None
     status: Status | None
+    members: int | None = None
+    per_member: float | None = None
+
+    @property
+    def judged(self) -> float | None:
+        """The figure the status judges: the per-member figure for a per-member KPI."""
+        return self.per_member if self.kpi.per is not None else self.value
 
     def title(self, playbook: Playbook, lang: str | None = None) -> str:
         """The KPI's title in ``lang`` (default: the playbook's language), else its id."""
@@ -62,7 +80,7 @@ class KpiResult:
             for key, bound in (("min", self.target_min), ("max", self.target_max))
             if bound is not None
         }
-        return {
+        found = {
             "id": self.kpi.id,
             "metric": self.kpi.metric,
             "unit": kpi_unit(self.kpi),
@@ -73,6 +91,9 @@ class KpiResult:
             "status": self.status,
             "n": self.n,
         }
+        if self.kpi.per is not None:
+            found.update(per=self.kpi.per, members=self.members, per_member=self.per_member)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +106,16 @@ class KpiReport:
     results: tuple[KpiResult, ...]
     notes: tuple[str, ...] = ()
     by: tuple[str, ...] | None = None
+    subtotals: tuple[KpiResult, ...] = ()
+    """The by-owner KPIs measured by team as well, when asked for (see ``compute_kpis``)."""
+    teams: Mapping[str, str | None] = field(default_factory=dict)
+    """Each owner's team, to place the owners of the by-owner table under their team."""
+
+    @property
+    def as_of(self) -> datetime:
+        """The instant every figure is computed at: the period's end, or the time of the
+        report inside a running period."""
+        return min(self.period.end, max(self.computed_at, self.period.start))
 
     @property
     def elapsed(self) -> float:
@@ -96,11 +127,12 @@ class KpiReport:
         return tuple(result for result in self.results if result.kpi.id == kpi_id)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"playbook", "period", "computed_at", "elapsed", "kpis": [...], "notes"}``."""
+        """``{"playbook", "period", "computed_at", "as_of", "elapsed", "kpis": [...], "notes"}``."""
         return {
             "playbook": self.playbook.key,
             "period": self.period.to_dict(),
             "computed_at": self.computed_at.astimezone(UTC).isoformat(),
+            "as_of": self.as_of.astimezone(UTC).isoformat(),
             "elapsed": round(self.elapsed, 4),
             "kpis": [result.to_dict() for result in self.results],
             "notes": list(self.notes),
@@ -127,12 +159,20 @@ def kpi_unit(kpi: Kpi) -> str:
     return "count"
 
 
-def judged_results(measured: Sequence[Measured], period: Period, now: datetime) -> list[KpiResult]:
+Members = Mapping[tuple[str, ...], Mapping[tuple[Any, ...], int]]
+"""How many members each group has, per groupings: for per-member targets."""
+
+
+def judged_results(
+    measured: Sequence[Measured], period: Period, now: datetime, members: Members | None = None
+) -> list[KpiResult]:
     """Every KPI's line per group, in order, judged against its target scaled to ``period``.
 
     Each KPI gets a line for every group another KPI of the same groupings
     has (a rep who logged calls but closed nothing shows a win rate of "no
     data" instead of being left out); a KPI without any group gets one line.
+    A KPI whose target is per member is judged on its figure divided by the
+    group's ``members`` (one per owner when grouped by owner).
     """
     seen: dict[tuple[str, ...], dict[tuple[Any, ...], None]] = {}
     for _kpi, names, rows in measured:
@@ -143,7 +183,8 @@ def judged_results(measured: Sequence[Measured], period: Period, now: datetime) 
         present = {key for key, _, _ in rows}
         missing = [key for key in seen.get(names, {}) if key not in present]
         every = rows + [(key, _empty_value(kpi), 0) for key in missing]
-        results += _judged(kpi, names, every, period, now)
+        sizes = (members or {}).get(names, {})
+        results += _judged(kpi, names, every, period, now, sizes)
     return results
 
 
@@ -153,6 +194,7 @@ def _judged(
     rows: Sequence[GroupFigure],
     period: Period,
     now: datetime,
+    sizes: Mapping[tuple[Any, ...], int],
 ) -> list[KpiResult]:
     scale = target_scale(kpi, period)
     low = None if kpi.target_min is None else rounded(kpi.target_min * scale)
@@ -160,19 +202,44 @@ def _judged(
     cumulative = is_cumulative(kpi)
     if not rows:
         rows = [((None,) * len(names), _empty_value(kpi), 0)]
-    return [
-        KpiResult(
-            kpi=kpi,
-            group=dict(zip(names, (_group_text(v) for v in key), strict=True)) if names else {},
-            value=value,
-            n=n,
-            target_min=low,
-            target_max=high,
-            gap=gap_to_target(value, low, high),
-            status=judge(value, low, high, cumulative=cumulative, elapsed=period.elapsed(now)),
+    results = []
+    for key, value, n in sorted(rows, key=_group_order):
+        members = _members(kpi, names, sizes, key)
+        per_member = _per_member(value, members)
+        judged = per_member if kpi.per is not None else value
+        results.append(
+            KpiResult(
+                kpi=kpi,
+                group=dict(zip(names, (_group_text(v) for v in key), strict=True)) if names else {},
+                value=value,
+                n=n,
+                target_min=low,
+                target_max=high,
+                gap=gap_to_target(judged, low, high),
+                status=judge(judged, low, high, cumulative=cumulative, elapsed=period.elapsed(now)),
+                members=members,
+                per_member=per_member if kpi.per is not None else None,
+            )
         )
-        for key, value, n in sorted(rows, key=_group_order)
-    ]
+    return results
+
+
+def _members(
+    kpi: Kpi, names: Sequence[str], sizes: Mapping[tuple[Any, ...], int], key: tuple[Any, ...]
+) -> int | None:
+    """How many members the group has, for a per-member KPI (one owner per owner group)."""
+    if kpi.per is None:
+        return None
+    if "owner" in names:
+        return 1
+    return sizes.get(key, 0)
+
+
+def _per_member(value: float | None, members: int | None) -> float | None:
+    # A group without members has no per-member figure (never a division by zero).
+    if value is None or not members:
+        return None
+    return rounded(value / members)
 
 
 def _group_order(row: GroupFigure) -> tuple[Any, ...]:

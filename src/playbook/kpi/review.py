@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from playbook.errors import KpiError, PlaybookError
 from playbook.kpi.periods import Period
+from playbook.kpi.units import Query, within
 from playbook.model import Playbook, Stage
 from playbook.runtime.deals import as_deal
 from playbook.runtime.decisions import NextSteps
@@ -42,7 +43,7 @@ __all__ = [
     "weekly_review",
 ]
 
-_OPEN_ESCALATION = ("open", "acked")
+_NEVER_OPEN = "dropped"  # found too late to be delivered: it was never open
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +201,9 @@ def weekly_review(
     )
     ids = [deal.id for deal in deals]
     with database.engine.connect() as connection:
-        activities = _activity_counts(connection, ids, week)
-        moves = _moves(connection, ids, week)
-        escalations = _escalations(connection, ids)
+        activities = _activity_counts(connection, ids, week.start, as_of)
+        moves = _moves(connection, ids, week.start, as_of)
+        escalations = _escalations(connection, ids, as_of)
     engine = Engine(playbook)
     reviewed = [
         ReviewedDeal(
@@ -237,13 +238,13 @@ def _reviewed(
 
 
 def _activity_counts(
-    connection: sa.Connection, ids: Sequence[int], week: Period
+    connection: sa.Connection, ids: Sequence[int], start: datetime, end: datetime
 ) -> dict[int, dict[str, int]]:
     counts: dict[int, dict[str, int]] = {}
     for chunk in _chunks(ids):
         query = (
             select(Activity.deal_id, Activity.kind, func.count())
-            .where(Activity.deal_id.in_(chunk), Activity.at >= week.start, Activity.at < week.end)
+            .where(Activity.deal_id.in_(chunk), within(Activity.at, start, end))
             .group_by(Activity.deal_id, Activity.kind)
         )
         for deal_id, kind, count in connection.execute(query):
@@ -251,15 +252,16 @@ def _activity_counts(
     return counts
 
 
-def _moves(connection: sa.Connection, ids: Sequence[int], week: Period) -> dict[int, list[Move]]:
+def _moves(
+    connection: sa.Connection, ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, list[Move]]:
     moves: dict[int, list[Move]] = {}
     for chunk in _chunks(ids):
         query = (
             select(StageChange)
             .where(
                 StageChange.deal_id.in_(chunk),
-                StageChange.at >= week.start,
-                StageChange.at < week.end,
+                within(StageChange.at, start, end),
                 StageChange.from_stage.is_not(None),
             )
             .order_by(StageChange.deal_id, StageChange.deal_version)
@@ -271,13 +273,23 @@ def _moves(connection: sa.Connection, ids: Sequence[int], week: Period) -> dict[
     return moves
 
 
-def _escalations(connection: sa.Connection, ids: Sequence[int]) -> dict[int, list[OpenEscalation]]:
+def _escalations(
+    connection: sa.Connection, ids: Sequence[int], as_of: datetime
+) -> dict[int, list[OpenEscalation]]:
+    """The escalations open at ``as_of``: fired before it and not resolved by then (a later
+    escalation, or one resolved later, is judged as it stood at that instant)."""
     found: dict[int, list[OpenEscalation]] = {}
     table = EscalationRecord.__table__
+    unresolved = sa.or_(table.c.resolved_at.is_(None), table.c.resolved_at >= as_of)
     for chunk in _chunks(ids):
         query = (
             select(table)
-            .where(table.c.deal_id.in_(chunk), table.c.status.in_(_OPEN_ESCALATION))
+            .where(
+                table.c.deal_id.in_(chunk),
+                table.c.status != _NEVER_OPEN,
+                table.c.fired_at < as_of,
+                unresolved,
+            )
             .order_by(table.c.deal_id, table.c.rule, table.c.level)
         )
         for row in connection.execute(query):
@@ -363,29 +375,88 @@ def stuck_deals(
     limit: int = 15,
     owners: Sequence[str] | None = None,
 ) -> tuple[StuckDeal, ...]:
-    """The ``limit`` open deals longest in their current stage at ``now`` (sorted in SQL)."""
-    open_ids = [stage.id for stage in playbook.stages if stage.is_open]
-    query = select(Deal.id).where(Deal.playbook_id == playbook.id, Deal.stage.in_(open_ids))
-    if owners:
-        query = query.where(Deal.owner.in_(list(owners)))
-    query = query.order_by(Deal.stage_entered_at, Deal.id).limit(limit)
-    money = value_field(playbook)
+    """The ``limit`` deals open at ``now`` longest in their stage then (sorted in SQL).
+
+    Everything is read as of ``now``, from the history recorded before it:
+    the stage a deal was in and since when, its last activity, and the
+    escalations fired before ``now`` and not resolved by then. A follow-up
+    or an escalation recorded later does not count.
+    """
     with database.engine.connect() as connection:
-        ids = [deal_id for (deal_id,) in connection.execute(query)]
-        escalations = _escalations(connection, ids)
+        rows = connection.execute(_open_at(playbook, now, limit, owners)).all()
+        ids = [row.deal_id for row in rows]
+        escalations = _escalations(connection, ids, now)
+        activity = _last_activity_before(connection, ids, now)
     found = {deal.id: deal for deal in DealStore(database).list_deals(where=Deal.id.in_(ids))}
-    deals = [found[deal_id] for deal_id in ids if deal_id in found]
+    money = value_field(playbook)
     return tuple(
         StuckDeal(
             deal=deal,
-            stage=_stage(playbook, deal.stage),
-            days_in_stage=_days(now, deal.stage_entered_at) or 0.0,
-            days_since_activity=_days(now, deal.last_activity_at),
+            stage=_stage(playbook, row.to_stage),
+            days_in_stage=_days(now, row.at) or 0.0,
+            days_since_activity=_days(now, _last_activity_at(deal, now, activity)),
             value=_float(deal.fields.get(money)) if money else None,
             escalations=len(escalations.get(deal.id, ())),
         )
-        for deal in deals
+        for row in rows
+        if (deal := found.get(row.deal_id)) is not None
     )
+
+
+def _open_at(playbook: Playbook, now: datetime, limit: int, owners: Sequence[str] | None) -> Query:
+    """Deals whose last stage change before ``now`` left them in an open stage: ``deal_id,
+    to_stage, at``, longest there first."""
+    open_ids = [stage.id for stage in playbook.stages if stage.is_open]
+    mine = [Deal.playbook_id == playbook.id, StageChange.at < now]
+    if owners:
+        mine.append(Deal.owner.in_(list(owners)))
+    last = (
+        select(StageChange.deal_id, func.max(StageChange.deal_version).label("version"))
+        .join(Deal, Deal.id == StageChange.deal_id)
+        .where(*mine)
+        .group_by(StageChange.deal_id)
+        .subquery()
+    )
+    same = sa.and_(
+        StageChange.deal_id == last.c.deal_id, StageChange.deal_version == last.c.version
+    )
+    return (
+        select(StageChange.deal_id, StageChange.to_stage, StageChange.at)
+        .join(last, same)
+        .where(StageChange.to_stage.in_(open_ids))
+        .order_by(StageChange.at, StageChange.deal_id)
+        .limit(limit)
+    )
+
+
+def _last_activity_before(
+    connection: sa.Connection, ids: Sequence[int], now: datetime
+) -> dict[int, datetime]:
+    """Each deal's last activity (logged, or a required action completed) before ``now``."""
+    found: dict[int, datetime] = {}
+    for chunk in _chunks(ids):
+        query = (
+            select(Activity.deal_id, func.max(Activity.at))
+            .where(Activity.deal_id.in_(chunk), Activity.at < now)
+            .group_by(Activity.deal_id)
+        )
+        found.update((row[0], row[1]) for row in connection.execute(query))
+    return found
+
+
+def _last_activity_at(
+    deal: StoredDeal, now: datetime, history: Mapping[int, datetime]
+) -> datetime | None:
+    """The deal's last activity as known at ``now``.
+
+    Its ``last_activity_at`` when that is before ``now`` (it may come from an
+    import that has no activity rows); else the history recorded before
+    ``now``, else its creation when that is before ``now``.
+    """
+    if deal.last_activity_at is not None and deal.last_activity_at < now:
+        return deal.last_activity_at
+    times = [t for t in (history.get(deal.id), deal.created_at) if t is not None and t < now]
+    return max(times) if times else None
 
 
 def value_field(playbook: Playbook) -> str | None:

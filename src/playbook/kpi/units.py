@@ -4,7 +4,9 @@ Each metric counts, sums or averages over one kind of unit row (see
 docs/kpis.md): a deal's entry into a stage in the period, a deal's close in
 the period (won or not), the days from a start stage to the close, a stay in
 a stage that ended in the period, a deal open at the end of the period, an
-activity logged in the period. :class:`Units` builds each kind once per report
+activity logged in the period. Every row is read as of one instant, the
+period's end or ``now`` inside a running period: what happened at or after it
+does not count (:func:`report_instant`). :class:`Units` builds each kind once per report
 (several KPIs read the same rows) on the report's connection, which
 :func:`measuring` opens.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,22 +28,24 @@ from playbook.kpi.periods import Period
 from playbook.model import Playbook, Stage
 from playbook.store.db import Database
 from playbook.store.models import Activity, StageChange
-from playbook.store.repository import LOG_KINDS
 
-__all__ = ["Query", "Units", "in_period", "measuring", "reached", "unit_column"]
+__all__ = ["Query", "Units", "measuring", "reached", "report_instant", "unit_column", "within"]
 
 Query = Select[*tuple[Any, ...]]
 
 
 @contextmanager
-def measuring(database: Database, playbook: Playbook, period: Period) -> Iterator[Units]:
-    """The unit rows of ``playbook`` over ``period``, on one connection for the block.
+def measuring(
+    database: Database, playbook: Playbook, period: Period, as_of: datetime | None = None
+) -> Iterator[Units]:
+    """The unit rows of ``playbook`` over ``period`` as known at ``as_of`` (default: the
+    period's end), on one connection for the block.
 
     The temporary tables the rows are kept in vanish when the block ends.
     """
     with database.engine.connect() as connection:
         without_jit(connection)
-        yield Units(connection, playbook, period)
+        yield Units(connection, playbook, period, as_of)
 
 
 class Units:
@@ -56,24 +61,33 @@ class Units:
     without the TEMP privilege) they are computed inline in each query instead.
     """
 
-    def __init__(self, connection: sa.Connection, playbook: Playbook, period: Period) -> None:
+    def __init__(
+        self,
+        connection: sa.Connection,
+        playbook: Playbook,
+        period: Period,
+        as_of: datetime | None = None,
+    ) -> None:
         self.connection = connection
         self.playbook = playbook
         self.period = period
+        self.start = period.start
+        self.end = report_instant(period, as_of)
+        """The one instant every figure is computed at: nothing at or after it counts."""
         self._built: dict[tuple[str, ...], sa.FromClause] = {}
         self._temporary = True
 
     def entries(self, stage: str) -> sa.FromClause:
         """Deals that entered ``stage`` in the period: ``deal_id, version`` (of the first entry)."""
-        return self._shared(("entries", stage), lambda: _entries(stage, self.period))
+        return self._shared(("entries", stage), lambda: _entries(stage, self.start, self.end))
 
     def closings(self) -> sa.FromClause:
         """Each deal's close in the period: ``deal_id, to_stage, at, deal_version, won``."""
-        return self._shared(("closings",), lambda: _closings(self.playbook, self.period))
+        return self._shared(("closings",), lambda: _closings(self.playbook, self.start, self.end))
 
     def open_at_end(self) -> sa.FromClause:
-        """Deals open at the end of the period: ``deal_id, stage``."""
-        return self._shared(("open",), lambda: _open_at_end(self.playbook, self.period))
+        """Deals open at the report's instant: ``deal_id, stage``."""
+        return self._shared(("open",), lambda: _open_at_end(self.playbook, self.end))
 
     def cycles(self, outcome: str, start_stage: str) -> sa.FromClause:
         """Cycle times of the deals closed in the period with ``outcome``: ``deal_id, days``."""
@@ -82,14 +96,14 @@ class Units:
 
     def stays(self, stage: str) -> sa.FromClause:
         """Stays in ``stage`` that ended in the period: ``deal_id, days``."""
-        return self._shared(("stays", stage), lambda: _stays(stage, self.period))
+        return self._shared(("stays", stage), lambda: _stays(stage, self.start, self.end))
 
     def activities(self, kind: str | None) -> sa.FromClause:
         """Activities of ``kind`` (else of every kind logged) in the period: ``deal_id``."""
-        kinds = [kind] if kind else list(LOG_KINDS)
+        kinds = [kind] if kind else list(self.playbook.activity_ids)
         return (
             select(Activity.deal_id)
-            .where(Activity.kind.in_(kinds), in_period(Activity.at, self.period))
+            .where(Activity.kind.in_(kinds), within(Activity.at, self.start, self.end))
             .subquery()
         )
 
@@ -120,21 +134,29 @@ class Units:
         return table
 
 
-def in_period(column: Any, period: Period) -> ColumnElement[bool]:
-    """``column`` (an instant) falls in the period: from its start, before its end."""
-    return sa.and_(column >= period.start, column < period.end)
+def report_instant(period: Period, as_of: datetime | None) -> datetime:
+    """The instant a report over ``period`` is computed at: the period's end, or ``as_of``
+    inside a running period (never before the period's start)."""
+    if as_of is None:
+        return period.end
+    return min(period.end, max(as_of, period.start))
+
+
+def within(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
+    """``column`` (an instant) falls from ``start`` (included) to ``end`` (excluded)."""
+    return sa.and_(column >= start, column < end)
 
 
 def _stage_ids(playbook: Playbook, test: Callable[[Stage], bool]) -> list[str]:
     return [stage.id for stage in playbook.stages if test(stage)]
 
 
-def _entries(stage: str, period: Period) -> Query:
+def _entries(stage: str, start: datetime, end: datetime) -> Query:
     """Deals that entered ``stage`` in the period, once each, with the version of their first
     entry in the period, in deal order."""
     return (
         select(StageChange.deal_id, func.min(StageChange.deal_version).label("version"))
-        .where(StageChange.to_stage == stage, in_period(StageChange.at, period))
+        .where(StageChange.to_stage == stage, within(StageChange.at, start, end))
         .group_by(StageChange.deal_id)
         # In deal order, the probes of a conversion walk the history index from start to end
         # instead of jumping around it: about twice as fast on both databases.
@@ -142,7 +164,7 @@ def _entries(stage: str, period: Period) -> Query:
     )
 
 
-def _closings(playbook: Playbook, period: Period) -> Query:
+def _closings(playbook: Playbook, start: datetime, end: datetime) -> Query:
     """Each deal's last close in the period: its last move from an open stage to a closed one."""
     closed = _stage_ids(playbook, lambda stage: stage.is_closed)
     open_ = _stage_ids(playbook, lambda stage: stage.is_open)
@@ -163,7 +185,7 @@ def _closings(playbook: Playbook, period: Period) -> Query:
         .where(
             StageChange.to_stage.in_(closed),
             sa.or_(StageChange.from_stage.is_(None), StageChange.from_stage.in_(open_)),
-            in_period(StageChange.at, period),
+            within(StageChange.at, start, end),
         )
         .subquery()
     )
@@ -184,8 +206,11 @@ def _reach(playbook: Playbook, target: str) -> list[str]:
     ]
 
 
-def reached(playbook: Playbook, target: str) -> Callable[[sa.FromClause], ColumnElement[Any]]:
-    """1 for a cohort member (see :meth:`Units.entries`) that later reached ``target``, else 0."""
+def reached(
+    playbook: Playbook, target: str, end: datetime
+) -> Callable[[sa.FromClause], ColumnElement[Any]]:
+    """1 for a cohort member (see :meth:`Units.entries`) that later reached ``target`` before
+    the report's instant ``end``, else 0."""
     stages = _reach(playbook, target)
 
     def read(cohort: sa.FromClause) -> ColumnElement[Any]:
@@ -197,6 +222,7 @@ def reached(playbook: Playbook, target: str) -> Callable[[sa.FromClause], Column
                 later.deal_id == cohort.c.deal_id,
                 later.deal_version > cohort.c.version,
                 later.to_stage.in_(stages),
+                later.at < end,
             )
             .exists()
         )
@@ -225,11 +251,11 @@ def _cycles(playbook: Playbook, closings: sa.FromClause, outcome: str, start_sta
     )
 
 
-def _stays(stage: str, period: Period) -> Query:
+def _stays(stage: str, start: datetime, end: datetime) -> Query:
     """Stays in ``stage`` that ended in the period, with their length in days."""
     leaving = (
         select(StageChange.deal_id, StageChange.deal_version, StageChange.at)
-        .where(StageChange.from_stage == stage, in_period(StageChange.at, period))
+        .where(StageChange.from_stage == stage, within(StageChange.at, start, end))
         .order_by(StageChange.deal_id)  # the probes then walk the history index in order
         .subquery()
     )
@@ -248,8 +274,8 @@ def _stays(stage: str, period: Period) -> Query:
     return select(leaving.c.deal_id, DaysBetween(leaving.c.at, entered).label("days"))
 
 
-def _open_at_end(playbook: Playbook, period: Period) -> Query:
-    """Deals whose last stage change before the period's end put them in an open stage."""
+def _open_at_end(playbook: Playbook, end: datetime) -> Query:
+    """Deals whose last stage change before the report's instant put them in an open stage."""
     open_ = _stage_ids(playbook, lambda stage: stage.is_open)
     if not open_:
         return select(StageChange.deal_id, StageChange.to_stage.label("stage")).where(sa.false())
@@ -264,7 +290,7 @@ def _open_at_end(playbook: Playbook, period: Period) -> Query:
     version = sa.cast(StageChange.deal_version, sa.BigInteger())
     last = (
         select(StageChange.deal_id, func.max(version * codes + stage_code).label("code"))
-        .where(StageChange.at < period.end)
+        .where(StageChange.at < end)
         .group_by(StageChange.deal_id)
         .subquery()
     )

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from playbook.definition.loader import Document
 from playbook.diagnostics import RULES, Diagnostic, Rule, Severity
+from playbook.i18n import counted, join, say
 
 __all__ = [
     "DOCS_URL",
@@ -47,34 +48,41 @@ def format_text(
     sources: Mapping[str, Document | str],
     color: bool = False,
     skipped: Collection[str] = (),
+    lang: str | None = None,
 ) -> str:
     """Compiler-style text: a heading, the source line, a caret and a hint per diagnostic.
 
     ``sources`` holds the text (or document) of every file that was checked;
-    the closing summary line counts them, and the ``skipped`` files apart.
-    ANSI colours only when ``color``.
+    the closing summary line counts them (in ``lang``), and the ``skipped``
+    files apart. ANSI colours only when ``color``.
     """
     paint = _Painter(color)
     blocks = [_text_block(d, sources.get(d.file), paint) for d in diagnostics]
     files = len({*sources, *(d.file for d in diagnostics)} - set(skipped))
-    blocks.append(paint.bold(summary_line(diagnostics, files, len(skipped))))
+    blocks.append(paint.bold(summary_line(diagnostics, files, len(skipped), lang)))
     return "\n".join(blocks) + "\n"
 
 
-def summary_line(diagnostics: Sequence[Diagnostic], files: int, skipped: int = 0) -> str:
-    """``N errors, M warnings in K files`` (notes, and files skipped, only when there are some)."""
+def summary_line(
+    diagnostics: Sequence[Diagnostic], files: int, skipped: int = 0, lang: str | None = None
+) -> str:
+    """``N errors, M warnings in K files`` (notes, and files skipped, only when there are some).
+
+    In ``lang`` (English by default).
+    """
     counts = Counter(d.severity for d in diagnostics)
-    parts = [_plural(counts["error"], "error"), _plural(counts["warning"], "warning")]
+    parts = [_plural(counts["error"], "error", lang), _plural(counts["warning"], "warning", lang)]
     if counts["note"]:
-        parts.append(_plural(counts["note"], "note"))
-    line = f"{', '.join(parts)} in {_plural(files, 'file')}"
+        parts.append(_plural(counts["note"], "note", lang))
+    shown = join(parts, lang, last=None)
+    line = say("cli.validate.summary", lang, counts=shown, files=_plural(files, "file", lang))
     if skipped:
-        line += f" ({_plural(skipped, 'other YAML file')} skipped: not playbooks)"
+        line += say("cli.validate.skipped", lang, count=_plural(skipped, "other_yaml", lang))
     return line
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def _plural(count: int, noun: str, lang: str | None) -> str:
+    return counted(f"cli.count.{noun}", count, lang)
 
 
 class _Painter:

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from playbook.i18n import say
 from playbook.kpi.report import kpi_unit
 from playbook.kpi.targets import CUMULATIVE_METRICS
-from playbook.render.labels import format_value, status_word
-from playbook.render.table import display_width, group_text, target_text
+from playbook.render.labels import as_of_text, format_value, status_word
+from playbook.render.table import display_width, group_text, target_text, value_text
+from playbook.values import playbook_zone, shown_time
 
 if TYPE_CHECKING:
     from playbook.kpi.charts import Dashboard, FunnelStep, Histogram
@@ -99,13 +100,14 @@ def _header(dash: Dashboard, title: str, lang: str) -> str:
     report = dash.report
     period = report.period
     elapsed = report.elapsed
-    computed = report.computed_at.strftime("%Y-%m-%d %H:%M UTC")
+    computed = shown_time(report.computed_at, playbook_zone(report.playbook))
     return (
         '<header class="top">'
         f'<div><div class="eyebrow">{_e(say("report.report_title", lang))}</div>'
         f"<h1>{_e(title)}</h1>"
         f'<div class="sub">{_e(say("report.period", lang))} <b>{_e(period.label)}</b> · '
         f"{period.first_day.isoformat()} – {period.last_day.isoformat()} · "
+        f"{_e(as_of_text(report.as_of, period.timezone, lang))} · "
         f"{_e(say('report.generated', lang))} {_e(computed)}</div></div>"
         f'<div class="elapsed"><div class="track"><div class="fill" '
         f'style="width:{elapsed * 100:.1f}%"></div></div>'
@@ -149,7 +151,7 @@ def _kpi_cards(dash: Dashboard, lang: str) -> str:
         title = playbook.label(kpi.title, lang, kpi.id)
         first = results[0]
         if len(results) == 1:
-            value = format_value(first.value, unit, currency=playbook.currency, lang=lang)
+            value = value_text(first, unit, playbook.currency, lang)
             detail = target_text(first, unit, playbook.currency, lang)
             badge = _badge(first.status, lang)
         else:
@@ -169,8 +171,9 @@ def _kpi_cards(dash: Dashboard, lang: str) -> str:
 
 
 def _range(results: Sequence[KpiResult], unit: str, currency: str | None, lang: str) -> str:
-    """The lowest and highest figure over the groups: ``47.9 – 51.4 days``."""
-    values = [float(r.value) for r in results if r.value is not None]
+    """The lowest and highest figure over the groups: ``47.9 – 51.4 days`` (per member for a
+    per-member KPI: the figure its status judges)."""
+    values = [float(r.judged) for r in results if r.judged is not None]
     if not values:
         return "–"
     low = format_value(min(values), unit, currency=currency, lang=lang)
@@ -218,23 +221,24 @@ def _kpi_charts(dash: Dashboard, lang: str) -> str:
 def _kpi_bars(
     kpi: Kpi, results: Sequence[KpiResult], playbook: Playbook, lang: str, pace: float
 ) -> str:
-    shown = [result for result in results if result.value is not None][:_MAX_GROUPS]
-    missing = [result for result in results if result.value is None]
+    # A per-member KPI draws its per-member figure: the one its target and status are for.
+    shown = [result for result in results if result.judged is not None][:_MAX_GROUPS]
+    missing = [result for result in results if result.judged is None]
     if not shown:
         return _empty(lang)
     unit = kpi_unit(kpi)
     bounds = [b for r in shown for b in (r.target_min, r.target_max) if b is not None]
-    top = max([float(r.value or 0) for r in shown] + bounds + [1e-9]) * 1.12
+    top = max([float(r.judged or 0) for r in shown] + bounds + [1e-9]) * 1.12
     label_w, bar_w, row_h = 170, 280, 24
     width, height = label_w + bar_w + 130, row_h * len(shown) + 28
     marks = []
     for i, result in enumerate(shown):
         y = 8 + i * row_h
-        value = float(result.value or 0)
+        value = float(result.judged or 0)
         w = max(1.5, bar_w * value / top) if value > 0 else 1.5
         colour = STATUS_COLOURS[result.status or "none"]
         label = group_text(result.group, lang) if result.group else say("report.all", lang)
-        text = format_value(result.value, unit, currency=playbook.currency, lang=lang)
+        text = value_text(result, unit, playbook.currency, lang)
         marks.append(
             f'<text x="{label_w - 8}" y="{y + 15}" class="lbl" text-anchor="end">'
             f"{_e(_short(_values_only(label), 26))}<title>{_e(label)}</title></text>"

@@ -1,8 +1,9 @@
 """KPI reports and weekly reviews as JSON, and KPI reports as CSV, for tools.
 
-JSON: ``{"playbook", "period": {...}, "computed_at", "elapsed", "kpis":
+JSON: ``{"playbook", "period": {...}, "computed_at", "as_of", "elapsed", "kpis":
 [{"id", "metric", "unit", "group", "value", "target", "gap", "status", "n"}],
-"notes"}``, UTF-8 (Chinese is not escaped). ``value`` is null when there is no
+"notes"}`` (a per-member KPI adds ``per``, ``members`` and ``per_member``),
+UTF-8 (Chinese is not escaped). ``value`` is null when there is no
 data (a win rate with no closed deal), never 0.
 
 CSV: one row per KPI and group; one column per grouping key.
@@ -33,11 +34,15 @@ def kpi_json(report: KpiReport, *, lang: str | None = None) -> str:
 
 def kpi_csv(report: KpiReport, *, lang: str | None = None) -> str:
     """The report as CSV: kpi, title, metric, unit, the grouping keys, value, target_min,
-    target_max, gap, status, n, period_from, period_to."""
+    target_max, gap, status, n, (members, per_member when a KPI's target is per member),
+    period_from, period_to."""
     words = lang or report.playbook.language
     keys = list(dict.fromkeys(key for result in report.results for key in result.group))
     columns = ["kpi", "title", "metric", "unit", *keys]
     columns += ["value", "target_min", "target_max", "gap", "status", "n"]
+    per_member = any(result.kpi.per is not None for result in report.results)
+    if per_member:
+        columns += ["members", "per_member"]
     columns += ["period_from", "period_to"]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
@@ -59,6 +64,8 @@ def kpi_csv(report: KpiReport, *, lang: str | None = None) -> str:
             "period_to": report.period.last_day.isoformat(),
         }
         row.update({key: _cell(result.group.get(key)) for key in keys})
+        if per_member:
+            row.update(members=_cell(result.members), per_member=_cell(result.per_member))
         writer.writerow(row)
     return out.getvalue()
 

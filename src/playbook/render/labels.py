@@ -7,11 +7,13 @@ as integers. The words come from :mod:`playbook.i18n` (``report.*`` keys).
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Mapping
+from datetime import datetime
 
 from playbook.i18n import say
 
-__all__ = ["format_value", "status_word", "unit_of"]
+__all__ = ["as_of_text", "format_value", "status_word", "unit_of"]
 
 _UNITS: Mapping[str, str] = {
     "conversion": "ratio",
@@ -55,3 +57,10 @@ def format_value(
     if unit == "score":
         return f"{value:,.2f}"
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def as_of_text(instant: datetime, timezone: str, lang: str | None = "en") -> str:
+    """``as of 2018-01-01 00:00 Asia/Shanghai``: the instant a report's figures are computed
+    at, in the playbook's timezone."""
+    local = instant.astimezone(zoneinfo.ZoneInfo(timezone))
+    return say("report.as_of", lang, instant=f"{local:%Y-%m-%d %H:%M} {timezone}")

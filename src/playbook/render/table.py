@@ -12,9 +12,9 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from playbook.i18n import say
+from playbook.i18n import join, say
 from playbook.kpi.report import kpi_unit
-from playbook.render.labels import format_value, status_word
+from playbook.render.labels import as_of_text, format_value, status_word
 
 if TYPE_CHECKING:
     from playbook.kpi.report import KpiReport, KpiResult
@@ -88,18 +88,31 @@ def group_text(group: Mapping[str, str | None], lang: str | None = "en") -> str:
 
 
 def target_text(result: KpiResult, unit: str, currency: str | None, lang: str | None) -> str:
-    """``≥ 60.0%``, ``≤ 60.0 days``, ``10–20``; empty when the KPI has no target."""
+    """``≥ 60.0%``, ``≤ 60.0 days``, ``10–20``, ``≥ 20 per member``; empty when the KPI has no
+    target."""
     low, high = result.target_min, result.target_max
     if low is not None and high is not None:
-        return (
+        text = (
             f"{format_value(low, unit, currency=currency, lang=lang)}–"
             f"{format_value(high, unit, currency=currency, lang=lang)}"
         )
-    if low is not None:
-        return f"≥ {format_value(low, unit, currency=currency, lang=lang)}"
-    if high is not None:
-        return f"≤ {format_value(high, unit, currency=currency, lang=lang)}"
-    return ""
+    elif low is not None:
+        text = f"≥ {format_value(low, unit, currency=currency, lang=lang)}"
+    elif high is not None:
+        text = f"≤ {format_value(high, unit, currency=currency, lang=lang)}"
+    else:
+        return ""
+    return say("report.per_member_target", lang, target=text) if result.kpi.per else text
+
+
+def value_text(result: KpiResult, unit: str, currency: str | None, lang: str | None) -> str:
+    """The figure; for a per-member KPI over a group, its total next to the per-member figure
+    and the number of members (``85 · 8.5 per member (10)``)."""
+    total = format_value(result.value, unit, currency=currency, lang=lang)
+    if result.kpi.per is None or result.members in (None, 1):
+        return total
+    per = format_value(result.per_member, unit, currency=currency, lang=lang)
+    return say("report.per_member_value", lang, total=total, per=per, members=result.members)
 
 
 def _gap_text(result: KpiResult, unit: str, currency: str | None, lang: str | None) -> str:
@@ -107,24 +120,30 @@ def _gap_text(result: KpiResult, unit: str, currency: str | None, lang: str | No
         return ""
     sign = "+" if result.gap > 0 else ""
     if unit == "ratio":
-        return f"{sign}{result.gap * 100:.1f} pp"
+        return say("report.points", lang, value=f"{sign}{result.gap * 100:.1f}")
     return sign + format_value(result.gap, unit, currency=currency, lang=lang)
 
 
 def render_kpi_table(report: KpiReport, *, lang: str | None = None, color: bool = False) -> str:
-    """The report as a heading line, a table (one line per KPI and group) and its notes."""
+    """The report as a heading line, a table (one line per KPI and group) and its notes.
+
+    When the report holds team subtotals (``compute_kpis(team_subtotals=True)``),
+    the owners of a by-owner KPI are listed team by team, each team followed by
+    its subtotal line.
+    """
     playbook = report.playbook
     words = lang or playbook.language
     currency = playbook.currency
     rows: list[list[str]] = []
     styles: list[dict[int, str]] = []
-    for result in report.results:
+    for result, subtotal in _with_subtotals(report):
         unit = kpi_unit(result.kpi)
+        group = group_text(result.group, words)
         rows.append(
             [
                 result.title(playbook, words),
-                group_text(result.group, words),
-                format_value(result.value, unit, currency=currency, lang=words),
+                f"{group} · {say('report.subtotal', words)}" if subtotal else group,
+                value_text(result, unit, currency, words),
                 target_text(result, unit, currency, words),
                 _gap_text(result, unit, currency, words),
                 status_word(result.status, words),
@@ -139,11 +158,38 @@ def render_kpi_table(report: KpiReport, *, lang: str | None = None, color: bool 
     heading = (
         f"{playbook.label(playbook.title, words, playbook.id)} · {say('report.period', words)} "
         f"{period.label} ({days if period.kind else ''}"
-        f"{report.elapsed * 100:.0f}% {say('report.elapsed', words)})"
+        f"{report.elapsed * 100:.0f}% {say('report.elapsed', words)}) · "
+        f"{as_of_text(report.as_of, period.timezone, words)}"
     )
     table = render_columns(headers, rows, right=(2, 4, 6), styles=styles)
     notes = [f"{say('report.notes', words)}: {note}" for note in report.notes]
     return "\n".join([heading, "", table, *(["", *notes] if notes else [])]) + "\n"
+
+
+def _with_subtotals(report: KpiReport) -> list[tuple[KpiResult, bool]]:
+    """The report's lines in table order, each with whether it is a team subtotal."""
+    if not report.subtotals:
+        return [(result, False) for result in report.results]
+    totals = {(r.kpi.id, r.group.get("team")): r for r in report.subtotals}
+    subtotalled = {kpi_id for kpi_id, _team in totals}
+    lines: list[tuple[KpiResult, bool]] = []
+    blocks: dict[str, list[KpiResult]] = {}
+    for result in report.results:
+        blocks.setdefault(result.kpi.id, []).append(result)
+    for kpi_id, results in blocks.items():
+        if kpi_id not in subtotalled:
+            lines += [(result, False) for result in results]
+            continue
+        teams: dict[str | None, list[KpiResult]] = {}
+        for result in results:
+            owner = result.group.get("owner")
+            teams.setdefault(report.teams.get(owner) if owner else None, []).append(result)
+        for team in sorted(teams, key=lambda name: (name is None, name or "")):
+            lines += [(result, False) for result in teams[team]]
+            total = totals.get((kpi_id, team))
+            if total is not None:
+                lines.append((total, True))
+    return lines
 
 
 def render_review(review: WeeklyReview, *, lang: str | None = None, color: bool = False) -> str:
@@ -155,7 +201,8 @@ def render_review(review: WeeklyReview, *, lang: str | None = None, color: bool 
     lines = [
         f"{playbook.label(playbook.review.title if playbook.review else None, words, '')}"
         or say("report.review_title", words),
-        f"{who} · {review.week.label} ({review.week.first_day} – {review.week.last_day})",
+        f"{who} · {review.week.label} ({review.week.first_day} – {review.week.last_day}) · "
+        f"{as_of_text(review.as_of, review.week.timezone, words)}",
         "",
         _summary_line(counts, words),
     ]
@@ -186,7 +233,11 @@ def _deal_block(playbook: Playbook, item: ReviewedDeal, lang: str, color: bool) 
         head += f"  ({say('report.closed_this_week', lang)})"
     if color and item.escalations:
         head = f"{_COLOURS['missed']}{head}{_RESET}"
-    done = ", ".join(f"{kind} ×{count}" for kind, count in sorted(item.activities.items()))
+    done = join(
+        [f"{_activity(kind, lang)} ×{count}" for kind, count in sorted(item.activities.items())],
+        lang,
+        last=None,
+    )
     moves = ", ".join(f"{move.from_stage} → {move.to_stage}" for move in item.moves)
     lines = [head, f"  {say('report.this_week', lang)}: {done or say('report.nothing', lang)}"]
     if moves:
@@ -194,5 +245,13 @@ def _deal_block(playbook: Playbook, item: ReviewedDeal, lang: str, color: bool) 
     if item.missing:
         lines.append(f"  {say('report.missing', lang)}: " + "; ".join(item.missing))
     for escalation in item.escalations:
-        lines.append(f"  ! {escalation.rule} (L{escalation.level}, {escalation.status})")
+        status = say(f"cli.status.{escalation.status}", lang)
+        lines.append(f"  ! {escalation.rule} (L{escalation.level}, {status})")
     return lines
+
+
+_ACTIVITIES = frozenset({"action", "call", "meeting", "email", "note", "visit"})
+
+
+def _activity(kind: str, lang: str | None) -> str:
+    return say(f"cli.activity.{kind}", lang) if kind in _ACTIVITIES else kind

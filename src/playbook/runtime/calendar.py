@@ -140,8 +140,9 @@ class WorkingCalendar:
         """``start + duration`` on this calendar, as an aware UTC datetime.
 
         ``start`` must be timezone-aware. ``days`` and ``working_days`` keep the
-        local time of day; ``working_days`` counts only working days (from a
-        non-working day, the first working day after it is day one);
+        local time of day; ``working_days`` counts only working days (a start on a
+        non-working day counts from the opening of the next working day, so two
+        working days from a Saturday end at Wednesday's opening);
         ``working_hours`` counts time inside the working hours of working days.
         A fractional working day is that share of the working hours.
         """
@@ -163,6 +164,13 @@ class WorkingCalendar:
 
     def _add_working_days(self, start: datetime, amount: float) -> datetime:
         local = start.astimezone(self._tz)
+        if not self.is_working_day(local.date()):
+            # Every moment of a non-working stretch counts from the opening of the working day
+            # after it: keeping its time of day would make a later start land earlier (Saturday
+            # 23:59 past Tuesday's closing, Sunday 00:00 before its opening) and the due time
+            # would not grow with the anchor, which the sweep's SQL threshold relies on.
+            opening = datetime.combine(self.next_working_day(local.date()), self.hours[0])
+            local = self._localize(opening).astimezone(self._tz)
         whole = math.floor(amount)
         day = self.next_working_day(local.date(), whole) if whole else local.date()
         # Same wall-clock time on the landing day; a time in a DST gap moves forward.

@@ -22,38 +22,52 @@ engine's playbook. Times without an offset are read in the playbook's timezone.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, TypeAlias, TypedDict
 
 from playbook.diagnostics import did_you_mean
 from playbook.errors import (
     DealError,
+    DealFieldError,
     PlaybookVersionError,
     UnknownActionError,
     UnknownStageError,
 )
 from playbook.model import Playbook
 from playbook.values import (
+    FrozenMap,
+    JsonValue,
+    check_unknown_fields,
     coerce_fields,
     playbook_zone,
     require_now,
     to_json_value,
     to_utc_datetime,
+    utc_iso,
 )
 
 __all__ = [
     "ActionRecord",
+    "ActionRecordDict",
+    "DealLike",
+    "DealRecord",
     "DealState",
+    "DealStateDict",
+    "DealView",
+    "HasDealForm",
     "as_deal",
+    "check_action",
     "check_stage",
+    "deal_mapping",
     "new_deal",
+    "read_deal",
     "unknown_action",
 ]
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_EMPTY: Mapping[str, Any] = FrozenMap()
 
 _DEAL_KEYS = frozenset(
     {
@@ -73,6 +87,54 @@ _DEAL_KEYS = frozenset(
 )
 
 
+class HasDealForm(Protocol):
+    """An object that gives its deal in the JSON form (the deal store's ``StoredDeal``)."""
+
+    def deal_form(self) -> Mapping[str, Any]:
+        """The deal as a mapping in the JSON form."""
+        ...
+
+
+class DealRecord(Protocol):
+    """An application's own deal object (a dataclass, attrs or Pydantic model, an ORM row):
+    an ``id`` and a ``stage``, field values in ``fields`` or as attributes named like them."""
+
+    @property
+    def id(self) -> object:
+        """The deal's id: text or an integer."""
+        ...
+
+    @property
+    def stage(self) -> str:
+        """The id of the stage the deal is in."""
+        ...
+
+
+class ActionRecordDict(TypedDict):
+    """The JSON form of an :class:`ActionRecord`."""
+
+    by: str | None
+    at: str | None
+    evidence: JsonValue
+
+
+class DealStateDict(TypedDict):
+    """The JSON form of a :class:`DealState`."""
+
+    id: str
+    playbook: str
+    playbook_version: int
+    stage: str
+    stage_entered_at: str | None
+    owner: str | None
+    team: str | None
+    created_at: str | None
+    last_activity_at: str | None
+    version: int
+    fields: dict[str, JsonValue]
+    completed_actions: dict[str, ActionRecordDict]
+
+
 @dataclass(frozen=True, slots=True)
 class ActionRecord:
     """A required action done in the deal's current stage visit: by whom, when, with what."""
@@ -82,7 +144,7 @@ class ActionRecord:
     at: datetime | None = None
     evidence: Any = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ActionRecordDict:
         """The JSON form: ``{"by", "at" (ISO), "evidence"}``."""
         return {
             "by": self.by,
@@ -114,32 +176,36 @@ class DealState:
     version: int = 0
 
     def __post_init__(self) -> None:
-        # Read-only views: a DealState handed to an application cannot be changed behind
+        # Read-only copies: a DealState handed to an application cannot be changed behind
         # the engine's back, and two states never share a mutable dict.
-        if not isinstance(self.fields, MappingProxyType):
-            object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
-        if not isinstance(self.completed_actions, MappingProxyType):
-            done = MappingProxyType(dict(self.completed_actions))
+        if type(self.fields) is not FrozenMap:
+            object.__setattr__(self, "fields", FrozenMap(self.fields))
+        if type(self.completed_actions) is not FrozenMap:
+            done = FrozenMap(self.completed_actions)
             object.__setattr__(self, "completed_actions", done)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> DealStateDict:
         """The JSON form (decimals as strings, dates and times in ISO 8601)."""
         return {
             "id": self.id,
             "playbook": self.playbook_id,
             "playbook_version": self.playbook_version,
             "stage": self.stage,
-            "stage_entered_at": _iso(self.stage_entered_at),
+            "stage_entered_at": utc_iso(self.stage_entered_at),
             "owner": self.owner,
             "team": self.team,
-            "created_at": _iso(self.created_at),
-            "last_activity_at": _iso(self.last_activity_at),
+            "created_at": utc_iso(self.created_at),
+            "last_activity_at": utc_iso(self.last_activity_at),
             "version": self.version,
             "fields": {key: to_json_value(value) for key, value in self.fields.items()},
             "completed_actions": {
                 key: record.to_dict() for key, record in self.completed_actions.items()
             },
         }
+
+
+DealLike: TypeAlias = DealState | Mapping[str, object] | HasDealForm | DealRecord
+"""What the engine reads as a deal: see :func:`as_deal`."""
 
 
 def new_deal(
@@ -170,27 +236,134 @@ def new_deal(
     )
 
 
-def as_deal(obj: Any, playbook: Playbook) -> DealState:
+def as_deal(obj: DealLike, playbook: Playbook, *, strict: bool = True) -> DealState:
     """``obj`` as a :class:`DealState` of ``playbook``, checked.
 
     ``obj`` may be a ``DealState`` (returned as is once its playbook and stage
-    are checked), a mapping in the JSON form, or an object with attributes of
-    the same names (an ORM row: field values come from ``obj.fields`` when it
-    has that attribute, else from attributes named like the declared fields).
+    are checked), a mapping in the JSON form, an object with a ``deal_form()``
+    method that returns one (the deal store's ``StoredDeal``), or an object with
+    attributes of the same names (a dataclass, attrs or Pydantic model, an ORM
+    row: field values come from ``obj.fields`` when it has that attribute, else
+    from attributes named like the declared fields).
 
     Raises :class:`~playbook.errors.PlaybookVersionError` for a deal pinned to
     another playbook or version, :class:`~playbook.errors.UnknownStageError`
     for a stage the playbook does not have, :class:`~playbook.errors.DealFieldError`
-    for a field value of the wrong type, and :class:`~playbook.errors.DealError`
-    for a record that lacks an id or has keys the JSON form does not define.
+    for a field the playbook does not declare (unless ``strict=False``) or a
+    value of the wrong type, and :class:`~playbook.errors.DealError` for a record
+    that lacks an id or has keys (or, for a dataclass, attrs or Pydantic object,
+    attributes) that the JSON form does not define.
     """
     if isinstance(obj, DealState):
         _check_pin(obj.id, obj.playbook_id, obj.playbook_version, playbook)
         check_stage(playbook, obj.stage, deal_id=obj.id)
         return obj
-    if isinstance(obj, Mapping):
-        return _from_mapping(obj, playbook)
-    return _from_mapping(_attributes(obj, playbook), playbook)
+    return _from_mapping(deal_mapping(obj, playbook, strict=strict), playbook, strict=strict)
+
+
+def deal_mapping(obj: object, playbook: Playbook, *, strict: bool = True) -> Mapping[str, Any]:
+    """The JSON form of a deal given as a mapping, a ``deal_form()`` object or attributes.
+
+    Only names are checked here (unknown keys and, with ``strict``, undeclared
+    fields); values are read when the engine needs them.
+    """
+    # type() first: isinstance against an ABC costs as much as the rest for an object.
+    if type(obj) is dict or isinstance(obj, Mapping):
+        raw: Mapping[str, Any] = obj
+    else:
+        form = getattr(obj, "deal_form", None)
+        raw = form() if callable(form) else _attributes(obj, playbook, strict=strict)
+    if not raw.keys() <= _DEAL_KEYS:
+        _unknown_keys(raw)
+    fields = raw.get("fields")
+    if strict and isinstance(fields, Mapping) and not fields.keys() <= playbook.fields.keys():
+        check_unknown_fields(playbook, fields)
+    return raw
+
+
+_UNREAD: Any = object()
+
+
+class DealView:
+    """A deal read lazily for a decision: what :meth:`Engine.check` works on.
+
+    Names are checked when the view is made (unknown keys, undeclared fields, the
+    id, the pin and the stage); field values are converted when a decision first
+    reads them, completed actions and the stage entry time likewise, each once
+    per view. It reads the same mapping as :func:`as_deal` and raises the same
+    errors, only later; :meth:`state` gives the full, checked :class:`DealState`.
+    """
+
+    __slots__ = ("_done", "_entered", "_fields", "_playbook", "_raw", "_strict", "id", "stage")
+
+    def __init__(self, raw: Mapping[str, Any], playbook: Playbook, *, strict: bool) -> None:
+        deal_id = _deal_id(raw.get("id"))
+        pinned_id, pinned_version = raw.get("playbook"), raw.get("playbook_version")
+        if pinned_id is not None or pinned_version is not None:
+            _check_pin(deal_id, pinned_id, pinned_version, playbook)
+        stage = raw.get("stage")
+        if type(stage) is not str or not playbook.has_stage(stage):
+            _bad_stage(deal_id, stage, playbook)
+        self.id: str = deal_id
+        self.stage: str = str(stage)
+        self._raw, self._playbook, self._strict = raw, playbook, strict
+        self._fields = self._done = self._entered = _UNREAD
+
+    @property
+    def playbook_id(self) -> str:
+        """The id of the playbook the deal was read for."""
+        return self._playbook.id
+
+    @property
+    def playbook_version(self) -> int:
+        """The version of the playbook the deal was read for."""
+        return self._playbook.version
+
+    @property
+    def fields(self) -> Mapping[str, Any]:
+        """The field values, converted to their declared types on first read."""
+        if self._fields is _UNREAD:
+            raw = _mapping(self._raw.get("fields"), "fields", self.id)
+            # Names were checked when the view was made.
+            self._fields = coerce_fields(self._playbook, raw, strict=False)
+        return self._fields  # type: ignore[no-any-return]
+
+    @property
+    def completed_actions(self) -> Mapping[str, ActionRecord]:
+        """The actions done in the current visit of the stage, read on first use."""
+        if self._done is _UNREAD:
+            tz = playbook_zone(self._playbook)
+            raw = self._raw.get("completed_actions")
+            self._done = _records(raw, self._playbook, self.stage, self.id, tz)
+        return self._done  # type: ignore[no-any-return]
+
+    @property
+    def stage_entered_at(self) -> datetime | None:
+        """When the deal entered its stage (aware UTC), read on first use."""
+        if self._entered is _UNREAD:
+            tz = playbook_zone(self._playbook)
+            self._entered = _optional_time(self._raw, "stage_entered_at", tz)
+        return self._entered  # type: ignore[no-any-return]
+
+    def state(self) -> DealState:
+        """The whole deal, every value read and checked."""
+        return _from_mapping(self._raw, self._playbook, strict=self._strict)
+
+
+def read_deal(obj: DealLike, playbook: Playbook, *, strict: bool = True) -> DealState | DealView:
+    """``obj`` ready for a decision: a ``DealState`` as is, anything else as a :class:`DealView`."""
+    if type(obj) is DealState:
+        return as_deal(obj, playbook)
+    return DealView(deal_mapping(obj, playbook, strict=strict), playbook, strict=strict)
+
+
+def _bad_stage(deal_id: str, stage: object, playbook: Playbook) -> None:
+    if not isinstance(stage, str):
+        what = "has no stage" if stage is None else f"has stage {stage!r}, which is not a stage id"
+        raise DealError(
+            f"deal {deal_id!r} {what}", hint=f"new deals start in {playbook.first_stage.id!r}"
+        )
+    check_stage(playbook, stage, deal_id=deal_id)
 
 
 def check_stage(playbook: Playbook, stage: str, *, deal_id: str | None = None) -> None:
@@ -209,33 +382,34 @@ def check_stage(playbook: Playbook, stage: str, *, deal_id: str | None = None) -
 # --- reading the JSON form ---------------------------------------------------------------
 
 
-def _from_mapping(raw: Mapping[str, Any], playbook: Playbook) -> DealState:
+def _unknown_keys(raw: Mapping[str, Any]) -> None:
     unknown = sorted(str(key) for key in raw if key not in _DEAL_KEYS)
-    if unknown:
-        raise DealError(
-            f"unknown deal key {unknown[0]!r}",
-            hint=did_you_mean(unknown[0], _DEAL_KEYS)
-            or "field values go under `fields`; known keys: " + ", ".join(sorted(_DEAL_KEYS)),
-            details={"unknown_keys": unknown},
-        )
+    raise DealError(
+        f"unknown deal key {unknown[0]!r}",
+        hint=did_you_mean(unknown[0], _DEAL_KEYS)
+        or "field values go under `fields`; known keys: " + ", ".join(sorted(_DEAL_KEYS)),
+        details={"unknown_keys": unknown},
+    )
+
+
+def _from_mapping(raw: Mapping[str, Any], playbook: Playbook, *, strict: bool) -> DealState:
     deal_id = _deal_id(raw.get("id"))
     pinned_id = raw.get("playbook")
     pinned_version = raw.get("playbook_version")
     _check_pin(deal_id, pinned_id, pinned_version, playbook)
     stage = raw.get("stage")
-    if not isinstance(stage, str):
-        what = "has no stage" if stage is None else f"has stage {stage!r}, which is not a stage id"
-        raise DealError(
-            f"deal {deal_id!r} {what}", hint=f"new deals start in {playbook.first_stage.id!r}"
-        )
-    check_stage(playbook, stage, deal_id=deal_id)
+    if not isinstance(stage, str) or not playbook.has_stage(stage):
+        _bad_stage(deal_id, stage, playbook)
+    assert isinstance(stage, str)
     tz = playbook_zone(playbook)
     return DealState(
         id=deal_id,
         playbook_id=playbook.id,
         playbook_version=playbook.version,
         stage=stage,
-        fields=coerce_fields(playbook, _mapping(raw.get("fields"), "fields", deal_id)),
+        fields=coerce_fields(
+            playbook, _mapping(raw.get("fields"), "fields", deal_id), strict=strict
+        ),
         stage_entered_at=_optional_time(raw, "stage_entered_at", tz),
         created_at=_optional_time(raw, "created_at", tz),
         last_activity_at=_optional_time(raw, "last_activity_at", tz),
@@ -246,19 +420,84 @@ def _from_mapping(raw: Mapping[str, Any], playbook: Playbook) -> DealState:
     )
 
 
-def _attributes(obj: Any, playbook: Playbook) -> dict[str, Any]:
-    """The JSON form of an attribute object (an embedder's ORM row)."""
+def _attributes(obj: object, playbook: Playbook, *, strict: bool) -> dict[str, Any]:
+    """The JSON form of an attribute object (a dataclass, attrs or Pydantic model, an ORM row)."""
+    layout = _layout(type(obj), playbook, strict)
+    if layout is not None:  # a declared class: its names were checked once
+        keys, fields = layout
+        raw = {key: getattr(obj, key) for key in keys}
+        if fields is not None:
+            raw["fields"] = {name: getattr(obj, name) for name in fields}
+        return raw
+    if not hasattr(obj, "id"):
+        raise DealError(
+            f"a {type(obj).__name__} is not a deal: it has no `id` attribute",
+            hint="pass a DealState, a mapping in the JSON form, or an object with id and stage",
+        )
     raw = {key: getattr(obj, key) for key in _DEAL_KEYS if hasattr(obj, key)}
     if "fields" not in raw:
         raw["fields"] = {fid: getattr(obj, fid) for fid in playbook.fields if hasattr(obj, fid)}
     elif raw["fields"] is not None and not isinstance(raw["fields"], Mapping):
         raw["fields"] = dict(raw["fields"])
-    if "id" not in raw:
+    return raw
+
+
+_Layout = tuple[tuple[str, ...], tuple[str, ...] | None]
+# Per (class, playbook, strict): the deal keys and the field names a declared class has,
+# worked out (and checked) once. Keyed by id() with the playbook kept alongside, so an
+# id is never reused while its entry lives; bounded.
+_LAYOUTS: dict[tuple[type, int, bool], tuple[Playbook, _Layout]] = {}
+_LAYOUTS_SIZE = 256
+
+
+def _layout(cls: type, playbook: Playbook, strict: bool) -> _Layout | None:
+    cached = _LAYOUTS.get((cls, id(playbook), strict))
+    if cached is not None and cached[0] is playbook:
+        return cached[1]
+    names = _attribute_names(cls)
+    if names is None:
+        return None
+    if "id" not in names:
         raise DealError(
-            f"a {type(obj).__name__} is not a deal: it has no `id` attribute",
+            f"a {cls.__name__} is not a deal: it has no `id` attribute",
             hint="pass a DealState, a mapping in the JSON form, or an object with id and stage",
         )
-    return raw
+    if strict and "fields" not in names:
+        _check_attributes(cls, names, playbook)
+    keys = tuple(name for name in names if name in _DEAL_KEYS)
+    fields = None if "fields" in names else tuple(n for n in names if n in playbook.fields)
+    if len(_LAYOUTS) >= _LAYOUTS_SIZE:
+        _LAYOUTS.pop(next(iter(_LAYOUTS)))
+    _LAYOUTS[cls, id(playbook), strict] = (playbook, (keys, fields))
+    return keys, fields
+
+
+def _attribute_names(cls: type) -> tuple[str, ...] | None:
+    """The attributes a dataclass, attrs class or Pydantic model declares; None for others
+    (an ORM row may carry columns of its own that are not deal fields)."""
+    if dataclasses.is_dataclass(cls):
+        return tuple(item.name for item in dataclasses.fields(cls))
+    declared = getattr(cls, "__attrs_attrs__", None)
+    if declared is not None:
+        return tuple(item.name for item in declared)
+    model_fields = getattr(cls, "model_fields", None)
+    if isinstance(model_fields, Mapping):
+        return tuple(str(name) for name in model_fields)
+    return None
+
+
+def _check_attributes(cls: type, names: tuple[str, ...], playbook: Playbook) -> None:
+    unknown = [name for name in names if name not in _DEAL_KEYS and name not in playbook.fields]
+    if not unknown:
+        return
+    known = [*playbook.fields, *sorted(_DEAL_KEYS)]
+    raise DealFieldError(
+        f"{cls.__name__}.{unknown[0]} is neither a deal key nor a field of playbook {playbook.key}",
+        hint=(did_you_mean(unknown[0], known) or f"declared fields: {', '.join(playbook.fields)}")
+        + " (or read deals with strict=False while you adopt the playbook)",
+        path=f"fields.{unknown[0]}",
+        details={"unknown_fields": unknown},
+    )
 
 
 def _check_pin(deal_id: str, pinned_id: Any, pinned_version: Any, playbook: Playbook) -> None:
@@ -363,6 +602,18 @@ def _stage_actions(playbook: Playbook, stage: str) -> tuple[Any, ...]:
     return found.actions if found is not None else ()
 
 
+def check_action(playbook: Playbook, action_id: str) -> None:
+    """Raise :class:`~playbook.errors.UnknownActionError` unless some stage has ``action_id``."""
+    if playbook.action(action_id) is not None:
+        return
+    every = [action.id for stage in playbook.stages for action in stage.actions]
+    raise UnknownActionError(
+        f"playbook {playbook.key} has no action {action_id!r}",
+        hint=did_you_mean(action_id, every) or f"its actions: {', '.join(every) or 'none'}",
+        details={"action": action_id, "actions": every},
+    )
+
+
 def unknown_action(playbook: Playbook, stage: str, action_id: str) -> UnknownActionError:
     """The error for ``action_id`` not being an action of ``stage`` (with a did-you-mean)."""
     here = [action.id for action in _stage_actions(playbook, stage)]
@@ -378,7 +629,3 @@ def unknown_action(playbook: Playbook, stage: str, action_id: str) -> UnknownAct
         hint=hint,
         details={"stage": stage, "action": action_id, "actions": here},
     )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -23,36 +23,54 @@ only points at it, and works out an open action's due time when first read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from playbook.model import Duration, RequiredAction
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import DealState
-from playbook.values import to_json_value
+from playbook.runtime.deals import DealState, DealView
+from playbook.runtime.forms import (
+    ActionCompletedDict,
+    AvailableMoveDict,
+    DecisionDict,
+    MissingForStageDict,
+    NextStepsDict,
+    OpenActionDict,
+    ReasonDict,
+    ReasonKind,
+    StageChangedDict,
+)
+from playbook.values import FrozenMap, shown_time, to_json_value
 
 __all__ = [
     "REASON_CODES",
     "ActionCompleted",
+    "ActionCompletedDict",
     "Advance",
     "AvailableMove",
+    "AvailableMoveDict",
     "Deadline",
     "Decision",
+    "DecisionDict",
     "Event",
+    "Explainer",
     "MissingForStage",
+    "MissingForStageDict",
     "NextSteps",
+    "NextStepsDict",
     "OpenAction",
+    "OpenActionDict",
     "Reason",
+    "ReasonDict",
     "ReasonKind",
     "RuleRef",
     "StageChanged",
     "format_local_time",
 ]
 
-ReasonKind = Literal["graph", "role", "guard", "entry", "action", "exit", "stage"]
 
 REASON_CODES: Mapping[str, tuple[str, ReasonKind]] = MappingProxyType(
     {
@@ -68,7 +86,7 @@ REASON_CODES: Mapping[str, tuple[str, ReasonKind]] = MappingProxyType(
 """Every reason code: its name and kind."""
 
 _OVERRIDABLE = frozenset({"PB543", "PB544", "PB545", "PB546"})
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_EMPTY: Mapping[str, Any] = FrozenMap()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +122,29 @@ class Deadline:
     __slots__ = ("_calendar", "_due", "_duration", "_now", "_start")
 
     def __init__(
-        self, calendar: WorkingCalendar, start: datetime, duration: Duration, now: datetime
+        self,
+        calendar: WorkingCalendar | None,
+        start: datetime,
+        duration: Duration | None,
+        now: datetime,
+        due: datetime | None = None,
     ) -> None:
         self._calendar = calendar
         self._start = start
         self._duration = duration
         self._now = now
-        self._due: datetime | None = None
+        self._due = due
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The calendar stays behind: a copy carries the worked-out time.
+        return (Deadline, (None, self._start, None, self._now, self.due))
 
     @property
     def due(self) -> datetime:
         """The due time, aware UTC."""
         if self._due is None:
+            assert self._calendar is not None
+            assert self._duration is not None
             # Idempotent: two threads racing here compute and store the same value.
             self._due = self._calendar.add(self._start, self._duration)
         return self._due
@@ -137,8 +166,7 @@ class Deadline:
         return f"Deadline(due={self.due.isoformat()}, overdue={self.overdue})"
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
+class Reason(NamedTuple):
     """Why a move is blocked: a stable code, the rule and its line, and what failed.
 
     ``message`` is in English; ``messages`` maps ``en`` and ``zh`` to the same
@@ -150,10 +178,10 @@ class Reason:
     """
 
     # What does not depend on the deal is shared by every reason from the same rule: a
-    # blocked check then builds a four-slot object per reason. Messages are written out,
-    # and an action's due time worked out on the calendar, only when someone reads them.
+    # reason is a four-item tuple (the cheapest immutable object to build). Messages are
+    # written out, and an action's due time worked out on the calendar, only when read.
     ref: RuleRef
-    values: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    values: Mapping[str, object] = _EMPTY
     failed: tuple[str, ...] = ()
     deadline: Deadline | None = None
 
@@ -225,7 +253,7 @@ class Reason:
             return template
         return template.replace("{due}", format_local_time(due, ref.zone))
 
-    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+    def to_dict(self, lang: str | None = None) -> ReasonDict:
         """The JSON form; ``message`` is in ``lang`` (default English)."""
         return {
             "code": self.code,
@@ -244,37 +272,201 @@ class Reason:
 
 
 def format_local_time(moment: datetime, zone: tzinfo | None) -> str:
-    """``2026-03-16 09:30 Asia/Shanghai``: ``moment`` in ``zone``, named by its IANA key.
+    """``2026-03-16 09:30 +08:00``: ``moment`` in ``zone`` with its offset (UTC without one).
 
-    Abbreviations are not used: CST is China Standard Time and US Central Time.
+    The one form every text output shows times in (:func:`playbook.values.shown_time`);
+    abbreviations are not used: CST is China Standard Time and US Central Time.
     """
-    local = moment.astimezone(zone) if zone is not None else moment
-    name = getattr(zone, "key", None) or local.tzname() or ""
-    text = f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
-    return f"{text} {name}" if name else text
+    return shown_time(moment, zone if zone is not None else UTC)
+
+
+class Explainer(Protocol):
+    """What a decision made by the engine reads its stages and reasons from (a gate)."""
+
+    @property
+    def from_stage(self) -> str:
+        """The stage the move starts from."""
+        ...
+
+    @property
+    def to_stage(self) -> str:
+        """The stage the move goes to."""
+        ...
+
+    @property
+    def may_override(self) -> bool:
+        """True when the playbook has override roles."""
+        ...
+
+    def explain(
+        self,
+        deal: DealState | DealView,
+        roles: frozenset[str] | None,
+        now: datetime,
+        mask: int | None = None,
+    ) -> tuple[Reason, ...]:
+        """Every reason the move is blocked for ``deal``, in order (``mask``: the failing
+        conditions, when known)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
-    """Whether ``deal_id`` may move from ``from_stage`` to ``to_stage``, with every reason not.
-
-    ``overridable`` is true for a blocked move whose reasons an actor holding
-    one of the playbook's override roles could pass with a written reason.
-    """
+class _Given:
+    """What a decision built by hand (not by the engine) holds."""
 
     allowed: bool
     deal_id: str
     from_stage: str
     to_stage: str
-    reasons: tuple[Reason, ...] = ()
-    overridable: bool = False
+    overridable: bool
+
+
+_ALLOWED: tuple[Reason, ...] = ()
+
+
+class Decision:
+    """Whether ``deal_id`` may move from ``from_stage`` to ``to_stage``, with every reason not.
+
+    ``overridable`` is true for a blocked move whose reasons an actor holding
+    one of the playbook's override roles could pass with a written reason.
+    Immutable; equal when every attribute is; pickles and copies with its
+    reasons written out.
+    """
+
+    # A decision made by the engine holds its gate, the deal as read, the roles, the time
+    # and a bit per failing condition: six slots. Its reasons are worked out when first
+    # read, so an allowed decision allocates nothing but itself and a blocked one kept
+    # for later stays small.
+    __slots__ = ("_deal", "_gate", "_mask", "_now", "_reasons", "_roles")
+
+    _gate: Explainer | _Given
+    _deal: DealState | DealView | None
+    _roles: frozenset[str] | None
+    _now: datetime | None
+    _mask: int
+    _reasons: tuple[Reason, ...] | None
+
+    def __init__(
+        self,
+        allowed: bool,
+        deal_id: str,
+        from_stage: str,
+        to_stage: str,
+        reasons: Iterable[Reason] = (),
+        overridable: bool = False,
+    ) -> None:
+        self._gate = _Given(allowed, deal_id, from_stage, to_stage, overridable)
+        self._deal = self._roles = self._now = None
+        self._mask = 0
+        self._reasons = tuple(reasons)
+
+    @classmethod
+    def made(
+        cls,
+        gate: Explainer,
+        deal: DealState | DealView,
+        roles: frozenset[str] | None,
+        now: datetime,
+        mask: int,
+        allowed: bool,
+    ) -> Decision:
+        """The engine's decision on ``deal`` at ``gate``; reasons are worked out when read."""
+        decision = _new(cls)
+        decision._gate = gate
+        decision._deal = deal
+        decision._roles = roles
+        decision._now = now
+        decision._mask = mask
+        decision._reasons = _ALLOWED if allowed else None
+        return decision
+
+    @property
+    def allowed(self) -> bool:
+        """True when the move may be made now."""
+        gate = self._gate
+        if type(gate) is _Given:
+            return gate.allowed
+        return self._reasons is _ALLOWED
+
+    @property
+    def deal_id(self) -> str:
+        """The deal's id."""
+        gate = self._gate
+        if isinstance(gate, _Given):
+            return gate.deal_id
+        assert self._deal is not None
+        return self._deal.id
+
+    @property
+    def from_stage(self) -> str:
+        """The stage the deal is in."""
+        return self._gate.from_stage
+
+    @property
+    def to_stage(self) -> str:
+        """The stage it was asked to move to."""
+        return self._gate.to_stage
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        """Every reason the move is blocked, in a stable order (empty when allowed)."""
+        reasons = self._reasons
+        if reasons is None:
+            gate = self._gate
+            assert not isinstance(gate, _Given)
+            assert self._deal is not None
+            assert self._now is not None
+            # Idempotent: two threads racing here compute and store equal tuples.
+            reasons = gate.explain(self._deal, self._roles, self._now, self._mask)
+            self._reasons = reasons
+        return reasons
+
+    @property
+    def overridable(self) -> bool:
+        """True when an override role could pass every reason with a written reason."""
+        gate = self._gate
+        if isinstance(gate, _Given):
+            return gate.overridable
+        if self._reasons is _ALLOWED or not gate.may_override:
+            return False
+        # Reasons come in a fixed order, and those an override never passes (graph,
+        # same stage, roles) come first: the first reason decides.
+        return self.reasons[0].ref.overridable
 
     @property
     def codes(self) -> tuple[str, ...]:
         """The reason codes, in order."""
         return tuple(reason.code for reason in self.reasons)
 
-    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.allowed,
+            self.deal_id,
+            self.from_stage,
+            self.to_stage,
+            self.reasons,
+            self.overridable,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Decision(allowed={self.allowed!r}, deal_id={self.deal_id!r}, "
+            f"from_stage={self.from_stage!r}, to_stage={self.to_stage!r}, "
+            f"reasons={self.reasons!r}, overridable={self.overridable!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Decision, self._key())
+
+    def to_dict(self, lang: str | None = None) -> DecisionDict:
         """The JSON form: ``allowed``, the deal and stages, and ``reasons`` in ``lang``."""
         return {
             "allowed": self.allowed,
@@ -284,6 +476,9 @@ class Decision:
             "overridable": self.overridable,
             "reasons": [reason.to_dict(lang) for reason in self.reasons],
         }
+
+
+_new = object.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +501,7 @@ class StageChanged:
     overridden: tuple[str, ...] = ()
     type: ClassVar[str] = "stage_changed"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> StageChangedDict:
         """The JSON form, with ``"type": "stage_changed"``."""
         return {
             "type": self.type,
@@ -335,7 +530,7 @@ class ActionCompleted:
     evidence: Any = None
     type: ClassVar[str] = "action_completed"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ActionCompletedDict:
         """The JSON form, with ``"type": "action_completed"``."""
         return {
             "type": self.type,
@@ -369,7 +564,7 @@ class OpenAction:
     due: datetime | None
     overdue: bool
 
-    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+    def to_dict(self, lang: str | None = None) -> OpenActionDict:
         """The JSON form; ``title`` in ``lang``."""
         return {
             "action": self.action.id,
@@ -390,7 +585,7 @@ class MissingForStage:
     fields: tuple[str, ...]
     failing: tuple[Reason, ...]
 
-    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+    def to_dict(self, lang: str | None = None) -> MissingForStageDict:
         """The JSON form; texts in ``lang``."""
         return {
             "stage": self.stage,
@@ -409,7 +604,7 @@ class AvailableMove:
     allowed: bool
     reasons: tuple[Reason, ...]
 
-    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+    def to_dict(self, lang: str | None = None) -> AvailableMoveDict:
         """The JSON form; texts in ``lang``."""
         return {
             "to": self.target,
@@ -429,7 +624,7 @@ class NextSteps:
     missing_for_next: tuple[MissingForStage, ...]
     available: tuple[AvailableMove, ...]
 
-    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+    def to_dict(self, lang: str | None = None) -> NextStepsDict:
         """The JSON form; texts in ``lang``."""
         return {
             "deal_id": self.deal_id,

@@ -14,16 +14,18 @@ to it: deals keep their stage as data. Decisions are read from the gates of
 machine costs ~10-20 µs per trigger, the tables well under one);
 :meth:`Engine.advance` then fires the machine's trigger on a throw-away cursor
 so that the enter and exit callbacks that an embedder registers
-(:meth:`Engine.on_enter`, :meth:`Engine.on_exit`) run. The answers and their
-reason codes are in :mod:`playbook.runtime.decisions`.
+(:meth:`Engine.on_enter`, :meth:`Engine.on_exit`; kept in a
+:class:`~playbook.runtime.hooks.Hooks` registry that engines may share) run.
+``run_hooks=False`` decides without running any hook: :mod:`playbook.services`
+runs them itself once the store has committed the change. The answers and
+their reason codes are in :mod:`playbook.runtime.decisions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
 from transitions import Machine
@@ -37,32 +39,35 @@ from playbook.errors import (
 )
 from playbook.model import Playbook, RequiredAction, Stage
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import ActionRecord, DealState, as_deal, check_stage, unknown_action
+from playbook.runtime.deals import (
+    ActionRecord,
+    DealLike,
+    DealState,
+    DealView,
+    as_deal,
+    check_action,
+    check_stage,
+    read_deal,
+    unknown_action,
+)
 from playbook.runtime.decisions import (
     ActionCompleted,
     Advance,
     AvailableMove,
-    Deadline,
     Decision,
     MissingForStage,
     NextSteps,
     OpenAction,
-    Reason,
     StageChanged,
 )
-from playbook.runtime.gates import ActionCheck, Gate, build_gates
+from playbook.runtime.gates import Gate, build_gates
+from playbook.runtime.hooks import ActionHook, BlockedHook, Hook, Hooks, StageHook
 from playbook.runtime.words import Words
-from playbook.values import Actor, check_actor, coerce_fields, is_empty, require_now
+from playbook.values import Actor, FrozenMap, check_actor, coerce_fields, is_empty, require_now
 
-__all__ = ["BlockedHook", "Engine", "StageHook"]
+__all__ = ["ActionHook", "BlockedHook", "Engine", "StageHook"]
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-StageHook = Callable[[StageChanged, DealState], None]
-"""Called with the stage change and the deal after the move."""
-
-BlockedHook = Callable[[Decision, DealState], None]
-"""Called with the decision and the deal when ``advance`` refuses a move."""
+_EMPTY: Mapping[str, Any] = FrozenMap()
 
 
 class _Cursor:
@@ -78,65 +83,99 @@ class Engine:
     """Enforces one playbook version on deals; build once and share (it is thread-safe
     once the hooks are registered).
 
-    Raises :class:`~playbook.errors.InvalidPlaybookError` when the playbook's
-    calendar names an unknown holiday country.
+    ``hooks`` is the registry its ``on_*`` methods add to (a new one when not
+    given); engines of several versions may share one. ``strict=False`` reads
+    deals that carry field names the playbook does not declare (kept
+    untouched) instead of refusing them: for gradual adoption. Raises
+    :class:`~playbook.errors.InvalidPlaybookError` when the playbook's calendar
+    names an unknown holiday country.
     """
 
-    def __init__(self, playbook: Playbook, *, calendar: WorkingCalendar | None = None) -> None:
+    def __init__(
+        self,
+        playbook: Playbook,
+        *,
+        calendar: WorkingCalendar | None = None,
+        hooks: Hooks | None = None,
+        strict: bool = True,
+    ) -> None:
         self.playbook = playbook
+        self.strict = strict
         self.calendar = calendar or WorkingCalendar.from_playbook(playbook)
         self._words = Words(playbook, self.calendar.timezone)
         self._role_ids = frozenset(playbook.roles)
         self._override_roles = frozenset(playbook.override_roles)
         self._may_override = bool(playbook.override_roles)
         self._actions = {s.id: {a.id: a for a in s.actions} for s in playbook.stages}
-        self._blocked_hooks: list[BlockedHook] = []
-        self._gates = build_gates(playbook, self._words)
+        self.hooks = Hooks() if hooks is None else hooks
+        self._gates = build_gates(playbook, self._words, self.calendar)
         self._machine = self._build_machine()
 
     # --- hooks ---------------------------------------------------------------------------
 
-    def on_enter(self, stage: str, callback: StageHook) -> None:
-        """Call ``callback(change, deal)`` after every ``advance`` into ``stage``."""
-        check_stage(self.playbook, stage)
-        self._machine.get_state(stage).add_callback("enter", _adapt(callback))
+    def on_enter(self, stage: str, callback: StageHook) -> Hook:
+        """Call ``callback(change, deal)`` after every ``advance`` into ``stage``.
 
-    def on_exit(self, stage: str, callback: StageHook) -> None:
+        Returns the handle that removes it. An ``async def`` callback is refused
+        (:class:`~playbook.errors.HookError`); an unknown stage too
+        (:class:`~playbook.errors.UnknownStageError`).
+        """
+        check_stage(self.playbook, stage)
+        return self.hooks.on_enter(stage, callback)
+
+    def on_exit(self, stage: str, callback: StageHook) -> Hook:
         """Call ``callback(change, deal)`` on every ``advance`` out of ``stage``.
 
         Exit callbacks run before enter callbacks; ``deal`` is the state after the move.
         """
         check_stage(self.playbook, stage)
-        self._machine.get_state(stage).add_callback("exit", _adapt(callback))
+        return self.hooks.on_exit(stage, callback)
 
-    def on_blocked(self, callback: BlockedHook) -> None:
+    def on_blocked(self, callback: BlockedHook) -> Hook:
         """Call ``callback(decision, deal)`` whenever ``advance`` refuses a move."""
-        self._blocked_hooks.append(callback)
+        return self.hooks.on_blocked(callback)
+
+    def on_action(self, action_id: str | None, callback: ActionHook) -> Hook:
+        """Call ``callback(event, deal)`` after ``complete_action`` of ``action_id`` (None: any).
+
+        Raises :class:`~playbook.errors.UnknownActionError` for an action no stage defines.
+        """
+        if action_id is not None:
+            check_action(self.playbook, action_id)
+        return self.hooks.on_action(action_id, callback)
 
     # --- decisions -----------------------------------------------------------------------
 
-    def check(self, deal: Any, to_stage: str, *, actor: Actor | None, now: datetime) -> Decision:
+    def check(
+        self, deal: DealLike, to_stage: str, *, actor: Actor | None, now: datetime
+    ) -> Decision:
         """Whether ``deal`` may move to ``to_stage`` now, with every reason it may not.
 
         Pure: nothing changes and no hook runs. ``actor=None`` skips the role
         checks (PB542), to ask whether the deal itself is ready. ``now`` must be
         timezone-aware (:class:`~playbook.errors.MissingClockError`). Raises
         :class:`~playbook.errors.UnknownStageError` for a target the playbook does
-        not define, and the errors of :func:`~playbook.runtime.deals.as_deal` for a bad deal.
+        not define, and the errors of :func:`~playbook.runtime.deals.as_deal` for a bad deal
+        (field values only when the decision reads them: the deal is read lazily).
+        The reasons are worked out when first read.
         """
         at = require_now(now)
-        state = self._deal(deal)
+        state = self._read(deal)
         roles = None if actor is None else self._actor(actor).roles
-        return self._decision(state, to_stage, roles, at)
+        gate = self._gates.get((state.stage, to_stage))
+        if gate is None:
+            gate = self._gate(state, to_stage)
+        return gate.decide(state, roles, at)
 
     def advance(
         self,
-        deal: Any,
+        deal: DealLike,
         to_stage: str,
         *,
         actor: Actor,
         now: datetime,
         override: str | None = None,
+        run_hooks: bool = True,
     ) -> Advance:
         """Move ``deal`` to ``to_stage``: the new state and the :class:`StageChanged` event.
 
@@ -145,17 +184,19 @@ class Engine:
         an override role pass reasons PB543-PB546; a blank reason or an actor
         without such a role raises :class:`~playbook.errors.OverrideError`. The
         input deal is never changed; the new state is in ``to_stage``, entered at
-        ``now``, with no completed actions and ``version + 1``.
+        ``now``, with no completed actions and ``version + 1``. The hooks run
+        before it returns (blocked hooks before the error); ``run_hooks=False``
+        runs none, for a caller that runs them after storing the change.
         """
         at = require_now(now)
         state = self._deal(deal)
         who = self._actor(actor, required=True)
         why = self._override_reason(override, who)
-        decision = self._decision(state, to_stage, who.roles, at)
+        decision = self._gate(state, to_stage).decide(state, who.roles, at)
         overridden: tuple[str, ...] = ()
         if not decision.allowed:
             if why is None or not decision.overridable:
-                self._refuse(decision, state, overriding=why is not None)
+                self._refuse(decision, state, overriding=why is not None, run_hooks=run_hooks)
             overridden = tuple(dict.fromkeys(decision.codes))
         # A new visit of a stage starts with no completed actions.
         moved = replace(
@@ -177,17 +218,19 @@ class Engine:
             why if overridden else None,
             overridden,
         )
-        self._fire(self._gates[state.stage, to_stage], change, moved)
+        if run_hooks and self.hooks:
+            self._fire(self._gates[state.stage, to_stage], change, moved)
         return Advance(moved, (change,), decision)
 
     def complete_action(
         self,
-        deal: Any,
+        deal: DealLike,
         action_id: str,
         *,
         actor: Actor,
         now: datetime,
         evidence: Any = None,
+        run_hooks: bool = True,
     ) -> Advance:
         """Record ``action_id`` of the deal's current stage as done by ``actor`` at ``now``.
 
@@ -198,7 +241,8 @@ class Engine:
         value (else :class:`~playbook.errors.EvidenceMissingError`). Completing an
         action again replaces its record. Raises
         :class:`~playbook.errors.UnknownActionError` (with a did-you-mean) for an
-        action the current stage does not define.
+        action the current stage does not define. Action hooks run before it
+        returns, unless ``run_hooks=False``.
         """
         at = require_now(now)
         state = self._deal(deal)
@@ -211,16 +255,19 @@ class Engine:
         done = {**state.completed_actions, action.id: ActionRecord(action.id, who.id, at, proof)}
         updated = replace(state, fields=fields, completed_actions=done, version=state.version + 1)
         event = ActionCompleted(state.id, state.stage, action.id, who.id, at, proof)
+        if run_hooks:
+            for call in self.hooks.calls((event,), updated):
+                call()
         return Advance(updated, (event,))
 
-    def next_steps(self, deal: Any, *, now: datetime, actor: Actor | None = None) -> NextSteps:
+    def next_steps(self, deal: DealLike, *, now: datetime, actor: Actor | None = None) -> NextSteps:
         """What to do next: open required actions (due, overdue), what the next stages
         miss, and every move the graph allows from here with whether it is allowed now.
 
         Without ``actor`` the role checks are skipped in ``available``.
         """
         at = require_now(now)
-        state = self._deal(deal)
+        state = self._read(deal)
         roles = None if actor is None else self._actor(actor).roles
         gates = [
             gate
@@ -237,63 +284,21 @@ class Engine:
 
     # --- the decision core ---------------------------------------------------------------
 
-    def _decision(
-        self, state: DealState, to_stage: str, roles: frozenset[str] | None, now: datetime
-    ) -> Decision:
+    def _gate(self, state: DealState | DealView, to_stage: str) -> Gate:
         gate = self._gates.get((state.stage, to_stage))
         if gate is None:
             check_stage(self.playbook, to_stage)
             raise AssertionError("every pair of stages has a gate")  # pragma: no cover
-        reasons = self._reasons(state, gate, roles, now)
-        if not reasons:
-            return Decision(True, state.id, state.stage, to_stage)
-        # Reasons come in a fixed order, and those an override never passes (graph, same
-        # stage, roles) come first: the first reason decides.
-        overridable = self._may_override and reasons[0].ref.overridable
-        return Decision(False, state.id, state.stage, to_stage, reasons, overridable)
+        return gate
 
-    def _reasons(
-        self, state: DealState, gate: Gate, roles: frozenset[str] | None, now: datetime
-    ) -> tuple[Reason, ...]:
-        if gate.same_stage:
-            return gate.fixed
-        values = state.fields
-        reasons = list(gate.fixed)
-        if roles is not None:
-            for check in gate.roles:
-                if roles.isdisjoint(check.roles) and (
-                    check.when is None or check.when.test(values)
-                ):
-                    reasons.append(check.reason(values))
-        if gate.guard is not None and not gate.guard.test(values):
-            reasons.append(gate.guard.reason(values))
-        for criterion in gate.entry:
-            if not criterion.test(values):
-                reasons.append(criterion.reason(values))
-        if gate.forward:
-            done = state.completed_actions
-            for item in gate.actions:
-                if item.action.id not in done and (item.when is None or item.when(values)):
-                    reasons.append(Reason(item.ref, _EMPTY, (), self._deadline(item, state, now)))
-            for criterion in gate.exit:
-                if not criterion.test(values):
-                    reasons.append(criterion.reason(values))
-        return tuple(reasons)
-
-    def _deadline(self, item: ActionCheck, state: DealState, now: datetime) -> Deadline | None:
-        duration, start = item.action.due, state.stage_entered_at
-        if duration is None or start is None:
-            return None
-        return Deadline(self.calendar, start, duration, now)
-
-    def _due(self, action: RequiredAction, state: DealState) -> datetime | None:
+    def _due(self, action: RequiredAction, state: DealState | DealView) -> datetime | None:
         if action.due is None or state.stage_entered_at is None:
             return None
         return self.calendar.add(state.stage_entered_at, action.due)
 
     # --- next steps ----------------------------------------------------------------------
 
-    def _open_actions(self, state: DealState, now: datetime) -> tuple[OpenAction, ...]:
+    def _open_actions(self, state: DealState | DealView, now: datetime) -> tuple[OpenAction, ...]:
         stage = self._stage(state.stage)
         values, done = state.fields, state.completed_actions
         out: list[OpenAction] = []
@@ -309,7 +314,7 @@ class Engine:
             )
         return tuple(out)
 
-    def _missing(self, state: DealState, gate: Gate) -> MissingForStage:
+    def _missing(self, state: DealState | DealView, gate: Gate) -> MissingForStage:
         values = state.fields
         failing = [check for check in gate.entry if not check.test(values)]
         empty = (name for check in failing for name in check.empty_fields(values))
@@ -321,23 +326,32 @@ class Engine:
         )
 
     def _available(
-        self, state: DealState, gate: Gate, roles: frozenset[str] | None, now: datetime
+        self, state: DealState | DealView, gate: Gate, roles: frozenset[str] | None, now: datetime
     ) -> AvailableMove:
-        reasons = self._reasons(state, gate, roles, now)
+        reasons = gate.explain(state, roles, now)
         titles = self._words.titles(gate.target.title, gate.target.id)
         return AvailableMove(gate.target.id, titles, not reasons, reasons)
 
     # --- inputs --------------------------------------------------------------------------
 
-    def _deal(self, deal: Any) -> DealState:
-        if (
+    def _deal(self, deal: DealLike) -> DealState:
+        if self._ready(deal):
+            return deal  # type: ignore[return-value]  # the hot path: already read
+        return as_deal(deal, self.playbook, strict=self.strict)
+
+    def _read(self, deal: DealLike) -> DealState | DealView:
+        """The deal for a decision: read lazily, values converted when the gate reads them."""
+        if self._ready(deal):
+            return deal  # type: ignore[return-value]
+        return read_deal(deal, self.playbook, strict=self.strict)
+
+    def _ready(self, deal: DealLike) -> bool:
+        return (
             type(deal) is DealState
             and deal.playbook_id == self.playbook.id
             and deal.playbook_version == self.playbook.version
             and deal.stage in self._actions
-        ):
-            return deal  # the hot path: a deal already read for this playbook
-        return as_deal(deal, self.playbook)
+        )
 
     def _actor(self, actor: Any, *, required: bool = False) -> Actor:
         if actor is None and required:
@@ -399,9 +413,11 @@ class Engine:
 
     # --- effects at the edge -------------------------------------------------------------
 
-    def _refuse(self, decision: Decision, state: DealState, *, overriding: bool) -> None:
-        for hook in self._blocked_hooks:
-            hook(decision, state)
+    def _refuse(
+        self, decision: Decision, state: DealState, *, overriding: bool, run_hooks: bool
+    ) -> None:
+        for call in self.hooks.blocked_calls(decision, state) if run_hooks else ():
+            call()
         summary = "; ".join(reason.message for reason in decision.reasons)
         hint = None
         if overriding:
@@ -426,6 +442,10 @@ class Engine:
             auto_transitions=False,
             send_event=True,
         )
+        for stage in self.playbook.stages:
+            state = machine.get_state(stage.id)
+            state.add_callback("exit", self._exit_hooks)
+            state.add_callback("enter", self._enter_hooks)
         for gate in self._gates.values():
             if gate.trigger is not None:
                 machine.add_transition(gate.trigger, gate.source.id, gate.target.id)
@@ -437,9 +457,10 @@ class Engine:
             _Cursor(gate.source.id), change=change, deal=deal
         )
 
+    def _exit_hooks(self, event: Any) -> None:
+        for call in self.hooks.stage_calls("exit", event.kwargs["change"], event.kwargs["deal"]):
+            call()
 
-def _adapt(callback: StageHook) -> Callable[[Any], None]:
-    def call(event: Any) -> None:
-        callback(event.kwargs["change"], event.kwargs["deal"])
-
-    return call
+    def _enter_hooks(self, event: Any) -> None:
+        for call in self.hooks.stage_calls("enter", event.kwargs["change"], event.kwargs["deal"]):
+            call()

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
+from datetime import datetime
 from typing import Any, Literal
 
 from playbook.conditions import Predicate, render, to_python
+from playbook.conditions.codegen import FailingMask, compile_failing
 from playbook.conditions.ir import (
     And,
     Compare,
@@ -31,16 +32,20 @@ from playbook.conditions.ir import (
 from playbook.conditions.ir import atoms as _atoms_of
 from playbook.i18n import LANGUAGES, join, say
 from playbook.model import Condition, Criterion, Playbook, RequiredAction, Stage
-from playbook.runtime.decisions import REASON_CODES, Reason, RuleRef
+from playbook.runtime.calendar import WorkingCalendar
+from playbook.runtime.deals import DealState, DealView
+from playbook.runtime.decisions import REASON_CODES, Deadline, Decision, Reason, RuleRef
 from playbook.runtime.words import Words, sentences
-from playbook.values import is_empty
+from playbook.values import FrozenMap, is_empty
 
 __all__ = ["ActionCheck", "Gate", "build_gates"]
 
 
-def build_gates(playbook: Playbook, words: Words) -> dict[tuple[str, str], Gate]:
+def build_gates(
+    playbook: Playbook, words: Words, calendar: WorkingCalendar
+) -> dict[tuple[str, str], Gate]:
     """The gate of every ordered pair of the playbook's stages (a stage to itself included)."""
-    return _GateBuilder(playbook, words).build()
+    return _GateBuilder(playbook, words, calendar).build()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,8 @@ class _Node:
     fields: tuple[str, ...]
     children: tuple[_Node, ...] = ()
     atoms: tuple[_Node, ...] = ()
+    texts: tuple[str, ...] = ()
+    """``(text,)`` for an atom: what its reason reports as failed, built once."""
 
     def blame(self, values: Mapping[str, Any], out: list[_Node]) -> None:
         """Append the atoms that make this (false) node false."""
@@ -75,7 +82,8 @@ def _node(expr: Expr) -> _Node:
     test = to_python(expr)
     if isinstance(expr, Compare | In | Contains | Has):
         names = tuple(dict.fromkeys(ref.name for ref in operand_fields(expr)))
-        return _Node("atom", test, render(expr), names)
+        text = render(expr)
+        return _Node("atom", test, text, names, texts=(text,))
     if isinstance(expr, And | Or):
         children = tuple(_node(item) for item in expr.items)
         kind: Literal["and", "or"] = "and" if isinstance(expr, And) else "or"
@@ -99,8 +107,9 @@ class _ConditionCheck:
         """The reason for this check failing on ``values``."""
         tree = self.tree
         if tree.kind == "atom":  # the common case: one comparison, nothing to search
-            read = {name: values.get(name) for name in tree.fields}
-            return Reason(self.ref, read, (tree.text,))
+            name = tree.fields[0] if len(tree.fields) == 1 else None
+            read = {name: values.get(name)} if name else {n: values.get(n) for n in tree.fields}
+            return Reason(self.ref, read, tree.texts)
         blamed: list[_Node] = []
         tree.blame(values, blamed)
         read = {name: values.get(name) for atom in blamed for name in atom.fields}
@@ -138,9 +147,18 @@ class ActionCheck:
     ref: RuleRef
 
 
+_NO_VALUES: Mapping[str, Any] = FrozenMap()
+
+
 @dataclass(frozen=True, slots=True)
 class Gate:
-    """Everything that decides one ``(source, target)`` move, computed once."""
+    """Everything that decides one ``(source, target)`` move, computed once.
+
+    ``failing`` is the guard, the entry criteria and (for a forward move) the exit
+    criteria compiled into one generated function that returns a bit per failing
+    check: a decision costs one call for all of them. The reasons of a blocked
+    move are worked out by :meth:`explain` only when someone reads them.
+    """
 
     source: Stage
     target: Stage
@@ -154,14 +172,110 @@ class Gate:
     same_stage: bool = False
     forward: bool = False
     trigger: str | None = None
+    failing: FailingMask | None = None
+    conditions: tuple[_ConditionCheck, ...] = ()
+    """The checks ``failing`` tests, bit by bit: guard, entry, then exit criteria."""
+    may_override: bool = False
+    calendar: WorkingCalendar | None = None
+
+    @property
+    def from_stage(self) -> str:
+        """The id of the stage the move starts from."""
+        return self.source.id
+
+    @property
+    def to_stage(self) -> str:
+        """The id of the stage the move goes to."""
+        return self.target.id
+
+    def decide(
+        self, deal: DealState | DealView, roles: frozenset[str] | None, now: datetime
+    ) -> Decision:
+        """The decision on ``deal``; its reasons are worked out when first read."""
+        values = deal.fields
+        mask = self.failing(values) if self.failing is not None else 0
+        allowed = (
+            not mask
+            and not self.fixed
+            and (roles is None or not self._role_failures(values, roles))
+            and not (self.actions and self._open_actions(deal, values))
+        )
+        return Decision.made(self, deal, roles, now, mask, allowed)
+
+    def explain(
+        self,
+        deal: DealState | DealView,
+        roles: frozenset[str] | None,
+        now: datetime,
+        mask: int | None = None,
+    ) -> tuple[Reason, ...]:
+        """Every reason the move is blocked for ``deal``, in the documented order.
+
+        ``mask`` is what :attr:`failing` returned for the deal, when known.
+        """
+        if self.same_stage:
+            return self.fixed
+        values = deal.fields
+        if mask is None:
+            mask = self.failing(values) if self.failing is not None else 0
+        reasons = list(self.fixed)
+        if roles is not None and self.roles:
+            reasons += [check.reason(values) for check in self._role_failures(values, roles)]
+        # Bits below `exit_bit` are the guard and entry criteria, the rest exit criteria;
+        # open actions go in between. Only the set bits are visited.
+        exit_bit = 1 << (len(self.conditions) - len(self.exit))
+        conditions = iter(self.conditions)
+        bit = 1
+        while bit < exit_bit and bit <= mask:
+            check = next(conditions)
+            if mask & bit:
+                reasons.append(check.reason(values))
+            bit <<= 1
+        if self.actions:
+            for item in self._open_actions(deal, values):
+                deadline = self._deadline(item, deal, now)
+                reasons.append(Reason(item.ref, _NO_VALUES, (), deadline))
+        if mask >= exit_bit:
+            for index, check in enumerate(self.conditions):
+                if mask >> index & 1 and 1 << index >= exit_bit:
+                    reasons.append(check.reason(values))
+        return tuple(reasons)
+
+    def _role_failures(self, values: Mapping[str, Any], roles: frozenset[str]) -> list[_RoleCheck]:
+        return [
+            check
+            for check in self.roles
+            if roles.isdisjoint(check.roles) and (check.when is None or check.when.test(values))
+        ]
+
+    def _open_actions(
+        self, deal: DealState | DealView, values: Mapping[str, Any]
+    ) -> list[ActionCheck]:
+        if not self.actions:
+            return []
+        done = deal.completed_actions
+        return [
+            item
+            for item in self.actions
+            if item.action.id not in done and (item.when is None or item.when(values))
+        ]
+
+    def _deadline(
+        self, item: ActionCheck, deal: DealState | DealView, now: datetime
+    ) -> Deadline | None:
+        duration, start = item.action.due, deal.stage_entered_at
+        if duration is None or start is None or self.calendar is None:
+            return None
+        return Deadline(self.calendar, start, duration, now)
 
 
 class _GateBuilder:
     """Builds the ``(source, target)`` table of an engine once."""
 
-    def __init__(self, playbook: Playbook, words: Words) -> None:
+    def __init__(self, playbook: Playbook, words: Words, calendar: WorkingCalendar) -> None:
         self.playbook = playbook
         self.words = words
+        self.calendar = calendar
         self.entry = {s.id: self._criteria(s, s.entry, "entry") for s in playbook.stages}
         self.exit = {s.id: self._criteria(s, s.exit, "exit") for s in playbook.stages}
         self.actions = {s.id: self._actions(s) for s in playbook.stages}
@@ -184,6 +298,11 @@ class _GateBuilder:
         guard = None
         if move is not None and move.guard is not None:
             guard = self._guard(source, target, move.guard)
+        # In the order of Gate.conditions: guard, entry, exit.
+        conditions = [move.guard.expr] if move is not None and move.guard is not None else []
+        conditions += [item.condition.expr for item in target.entry]
+        if forward:
+            conditions += [item.condition.expr for item in source.exit]
         return Gate(
             source,
             target,
@@ -196,6 +315,14 @@ class _GateBuilder:
             self.exit[source.id] if forward else (),
             forward=forward,
             trigger=f"to_{target.id}" if move is not None else None,
+            failing=compile_failing(conditions) if conditions else None,
+            conditions=(
+                *((guard,) if guard is not None else ()),
+                *self.entry[target.id],
+                *(self.exit[source.id] if forward else ()),
+            ),
+            may_override=bool(self.playbook.override_roles),
+            calendar=self.calendar,
         )
 
     # --- reasons that do not depend on the deal ------------------------------------------
@@ -347,8 +474,8 @@ class _GateBuilder:
             action.line,
             texts,
             action.roles,
-            MappingProxyType(due),
-            MappingProxyType(late),
+            FrozenMap(due),
+            FrozenMap(late),
             self.words.tz,
         )
         when = action.when.test if action.when is not None else None

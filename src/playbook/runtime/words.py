@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import tzinfo
-from types import MappingProxyType
 
 from playbook.i18n import LANGUAGES, join, say
 from playbook.model import Playbook, Stage, Text
+from playbook.values import FrozenMap
 
 __all__ = ["Words", "sentences"]
 
@@ -33,7 +33,7 @@ class Words:
 
     def titles(self, text: Text | None, fallback: str) -> Mapping[str, str]:
         """``text`` in every language, read-only."""
-        return MappingProxyType({lang: self.label(text, lang, fallback) for lang in LANGUAGES})
+        return FrozenMap({lang: self.label(text, lang, fallback) for lang in LANGUAGES})
 
     def stage(self, stage: Stage, lang: str) -> str:
         """The stage's title in ``lang``, its id without one."""
@@ -57,6 +57,6 @@ class Words:
 
 def sentences(key: str, **fills: Callable[[str], str]) -> Mapping[str, str]:
     """The catalogue's sentence ``key`` in every language, each placeholder filled per language."""
-    return MappingProxyType(
+    return FrozenMap(
         {lang: say(key, lang, **{k: fill(lang) for k, fill in fills.items()}) for lang in LANGUAGES}
     )

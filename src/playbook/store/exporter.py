@@ -1,10 +1,13 @@
 """Exporting deals to CSV, JSON or JSON Lines, in the layout the importer reads back.
 
 One row per deal: ``external_id``, the store ``id``, the playbook and its
-version, ``stage``, the people columns, the times (ISO 8601, UTC) and
-``version``, then one column per field (CSV) or a nested ``fields`` object
-(JSON and JSON Lines). Importing an export with no mapping file restores the
-deals: the default mapping reads exactly these columns.
+version, ``stage``, the people columns, the times and ``version``, then one
+column per field (CSV) or a nested ``fields`` object (JSON and JSON Lines).
+JSON times are ISO 8601 in UTC; CSV times are on the clock of each deal's
+playbook, with the offset (``2026-10-10 09:30:00 +08:00``), as a spreadsheet
+shows them to the people who work there; both read back to the same instant.
+Importing an export with no mapping file restores the deals: the default
+mapping reads exactly these columns.
 
 CSV cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``,
 ``@`` ...) get a leading ``'`` unless ``raw`` is asked for; the importer strips
@@ -15,11 +18,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, tzinfo
 from typing import Any, TextIO
 
 from playbook.safetext import neutralise_cell
 from playbook.store.repository import StoredDeal
+from playbook.values import shown_time
 
 __all__ = ["EXPORT_COLUMNS", "FORMATS", "export_deals"]
 
@@ -52,15 +57,17 @@ def export_deals(
     *,
     field_names: Iterable[str] = (),
     raw: bool = False,
+    zone_of: Callable[[StoredDeal], tzinfo] | None = None,
 ) -> int:
     """Write ``deals`` to ``out`` as ``fmt`` (csv, json, jsonl); return how many were written.
 
     A CSV export streams, so its field columns are fixed up front:
     ``field_names`` (the playbook's declared fields). Fields that no playbook
-    declares appear only in JSON and JSON Lines exports.
+    declares appear only in JSON and JSON Lines exports. CSV times are shown
+    in ``zone_of(deal)`` (default UTC).
     """
     if fmt == "csv":
-        return _csv(deals, out, list(field_names), raw=raw)
+        return _csv(deals, out, list(field_names), raw=raw, zone_of=zone_of or (lambda _: UTC))
     if fmt == "jsonl":
         return _jsonl(deals, out)
     if fmt == "json":
@@ -76,13 +83,26 @@ def _record(deal: StoredDeal) -> dict[str, Any]:
     return record
 
 
-def _csv(deals: Iterable[StoredDeal], out: TextIO, field_names: list[str], *, raw: bool) -> int:
+_TIMES = ("created_at", "stage_entered_at", "last_activity_at", "closed_at", "updated_at")
+
+
+def _csv(
+    deals: Iterable[StoredDeal],
+    out: TextIO,
+    field_names: list[str],
+    *,
+    raw: bool,
+    zone_of: Callable[[StoredDeal], tzinfo],
+) -> int:
     writer = csv.writer(out, lineterminator="\n")
     columns = [*EXPORT_COLUMNS, *(name for name in field_names if name not in EXPORT_COLUMNS)]
     writer.writerow(columns)
     count = 0
     for deal in deals:
         record = _record(deal)
+        zone = zone_of(deal)
+        for column in _TIMES:
+            record[column] = shown_time(getattr(deal, column), zone, empty="", exact=True)
         values = {**record, **record.pop("fields")}
         cells = [_cell(values.get(column)) for column in columns]
         writer.writerow(cells if raw else [neutralise_cell(cell) for cell in cells])

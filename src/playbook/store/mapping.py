@@ -11,8 +11,12 @@ A mapping is a small YAML file, read with the strict loader::
       engaging: engage_date
       won: close_date
       lost: close_date
-    fields:                              # field id: column (or {column, values, separator})
-      product: {column: product, values: {GTXPro: GTX Pro}}
+    last_activity: last_contact          # the last follow-up (or {column, kind})
+    updated: modified_at                 # when the source system last changed the row
+    date_formats: [iso, "%Y/%m/%d", excel]
+    on_empty: keep                       # an empty cell keeps the stored value (or: clear)
+    fields:                              # field id: column (or {column, values, separator,
+      product: {column: product, values: {GTXPro: GTX Pro}}   # on_empty, keep_newer})
       close_value: close_value
     join:                                # more columns from other files, matched on a key
       - file: sales_teams.csv            # relative to the mapping file
@@ -35,8 +39,16 @@ from playbook.definition.loader import Document, YamlPath, read_document
 from playbook.diagnostics import did_you_mean
 from playbook.errors import MappingError
 from playbook.model import Playbook
+from playbook.store.dates import DEFAULT_DATE_FORMATS, check_date_format
 
-__all__ = ["ColumnMap", "ImportMapping", "Join", "default_mapping", "read_mapping"]
+__all__ = [
+    "EMPTY_POLICIES",
+    "ColumnMap",
+    "ImportMapping",
+    "Join",
+    "default_mapping",
+    "read_mapping",
+]
 
 _PEOPLE = ("owner", "team", "manager", "region")
 _TOP_KEYS = frozenset(
@@ -51,10 +63,19 @@ _TOP_KEYS = frozenset(
         "created",
         "fields",
         "join",
+        "last_activity",
+        "updated",
+        "date_formats",
+        "on_empty",
         *_PEOPLE,
     }
 )
 _FORMATS = ("csv", "json", "jsonl")
+_COLUMN_KEYS = ("column", "values", "separator", "on_empty", "keep_newer")
+EMPTY_POLICIES = ("keep", "clear")
+"""What an empty cell does to a stored field value: leave it, or clear it."""
+DEFAULT_FOLLOW_UP_KIND = "note"
+"""The activity kind a ``last_activity`` date is recorded as, unless the mapping names one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +85,10 @@ class ColumnMap:
     column: str
     values: Mapping[str, str] = field(default_factory=dict)
     separator: str = ";"
+    on_empty: str | None = None
+    """``keep`` or ``clear``; None: the mapping's own ``on_empty``."""
+    keep_newer: bool = False
+    """The store's value wins when it was set in the tool after the row's ``updated`` time."""
 
     def translate(self, raw: str) -> str:
         """``raw`` through the ``values`` table (unchanged when it is not listed)."""
@@ -91,6 +116,11 @@ class ImportMapping:
     stage_dates: Mapping[str, str] = field(default_factory=dict)
     stage_entered: str | None = None
     created: str | None = None
+    last_activity: str | None = None
+    last_activity_kind: str = DEFAULT_FOLLOW_UP_KIND
+    updated: str | None = None
+    date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
+    on_empty: str = "keep"
     people: Mapping[str, str] = field(default_factory=dict)
     joins: tuple[Join, ...] = ()
     format: str | None = None
@@ -106,7 +136,7 @@ class ImportMapping:
             named.setdefault(self.stage.column, ("stage", "column"))
         for stage, column in self.stage_dates.items():
             named.setdefault(column, ("stage_dates", stage))
-        for key in ("stage_entered", "created"):
+        for key in ("stage_entered", "created", "last_activity", "updated"):
             value = getattr(self, key)
             if value is not None:
                 named.setdefault(value, (key,))
@@ -115,6 +145,17 @@ class ImportMapping:
         for field_id, column_map in self.fields.items():
             named.setdefault(column_map.column, ("fields", field_id))
         return named
+
+    def empty_policy(self, field_id: str) -> str:
+        """``keep`` or ``clear``: what an empty cell of ``field_id`` does to its stored value."""
+        column_map = self.fields.get(field_id)
+        own = None if column_map is None else column_map.on_empty
+        return own or self.on_empty
+
+    def unused(self, header: Iterable[str]) -> list[str]:
+        """The columns of the file the mapping does not read (joins' ``on`` columns count)."""
+        used = set(self.columns()) | {join.on for join in self.joins}
+        return [column for column in header if column not in used]
 
     def check(self, playbook: Playbook, header: Iterable[str]) -> None:
         """Raise :class:`~playbook.errors.MappingError` for anything unknown.
@@ -157,6 +198,14 @@ class ImportMapping:
                         stage,
                         stages,
                     )
+        self._check_newer()
+        if self.last_activity is not None and self.last_activity_kind not in playbook.activity_ids:
+            self._fail(
+                f"the playbook {playbook.key} has no activity kind {self.last_activity_kind!r}",
+                ("last_activity", "kind"),
+                self.last_activity_kind,
+                playbook.activity_ids,
+            )
         for stage in self.stage_dates:
             if stage not in stages:
                 self._fail(
@@ -164,6 +213,20 @@ class ImportMapping:
                     ("stage_dates", stage),
                     stage,
                     stages,
+                    key=True,
+                )
+
+    def _check_newer(self) -> None:
+        if self.updated is not None:
+            return
+        for field_id, column_map in self.fields.items():
+            if column_map.keep_newer:
+                self._fail(
+                    f"field {field_id!r} keeps the newer value, but the mapping has no "
+                    "`updated:` column saying when the file's row last changed",
+                    ("fields", field_id, "keep_newer"),
+                    "",
+                    (),
                     key=True,
                 )
 
@@ -181,7 +244,9 @@ class ImportMapping:
         key: bool = False,
     ) -> NoReturn:
         choices = list(choices)
-        hint = did_you_mean(name, choices) or "known: " + ", ".join(choices[:20])
+        hint = did_you_mean(name, choices) or (
+            "known: " + ", ".join(choices[:20]) if choices else "add `updated: <column>`"
+        )
         line, column = _position(self.document, path, key=key)
         raise MappingError(
             message, hint=hint, file=self.file, line=line, column=column, path=_dotted(path)
@@ -243,6 +308,7 @@ class _Reader:
         fmt = data.get("format")
         if fmt is not None and fmt not in _FORMATS:
             self._error(f"unknown format {fmt!r}", ("format",), str(fmt), _FORMATS)
+        follow_up, follow_kind = self._follow_up(data.get("last_activity"))
         return ImportMapping(
             external_id=self._text(data["external_id"], ("external_id",)),
             fields={
@@ -253,6 +319,11 @@ class _Reader:
             stage_dates=self._text_map(data.get("stage_dates", {}), ("stage_dates",)),
             stage_entered=self._optional(data, "stage_entered"),
             created=self._optional(data, "created"),
+            last_activity=follow_up,
+            last_activity_kind=follow_kind,
+            updated=self._optional(data, "updated"),
+            date_formats=self._date_formats(data.get("date_formats")),
+            on_empty=self._policy(data.get("on_empty", "keep"), ("on_empty",)),
             people={role: self._text(data[role], (role,)) for role in _PEOPLE if role in data},
             joins=tuple(self._joins(data.get("join", []))),
             format=fmt,
@@ -267,19 +338,64 @@ class _Reader:
             return ColumnMap(value)
         data = self._object(value, path)
         for key in data:
-            if key not in ("column", "values", "separator"):
-                self._error(
-                    f"unknown key {key!r}",
-                    (*path, key),
-                    key,
-                    ("column", "values", "separator"),
-                    key_=True,
-                )
+            if key not in _COLUMN_KEYS:
+                self._error(f"unknown key {key!r}", (*path, key), key, _COLUMN_KEYS, key_=True)
         if "column" not in data:
             self._error("`column: <name>` is missing", path, "", ())
         values = self._text_map(data.get("values", {}), (*path, "values"))
         separator = self._text(data.get("separator", ";"), (*path, "separator"))
-        return ColumnMap(self._text(data["column"], (*path, "column")), values, separator)
+        on_empty = data.get("on_empty")
+        keep_newer = data.get("keep_newer", False)
+        if not isinstance(keep_newer, bool):
+            self._error("`keep_newer` is true or false", (*path, "keep_newer"), "", ())
+        return ColumnMap(
+            self._text(data["column"], (*path, "column")),
+            values,
+            separator,
+            on_empty=None if on_empty is None else self._policy(on_empty, (*path, "on_empty")),
+            keep_newer=keep_newer,
+        )
+
+    def _policy(self, value: Any, path: YamlPath) -> str:
+        text = self._text(value, path)
+        if text not in EMPTY_POLICIES:
+            self._error(f"`on_empty` is keep or clear, not {text!r}", path, text, EMPTY_POLICIES)
+        return text
+
+    def _follow_up(self, value: Any) -> tuple[str | None, str]:
+        """``last_activity: COLUMN`` or ``{column, kind}``: the column and the activity kind."""
+        if value is None:
+            return None, DEFAULT_FOLLOW_UP_KIND
+        path: YamlPath = ("last_activity",)
+        if not isinstance(value, dict):
+            return self._text(value, path), DEFAULT_FOLLOW_UP_KIND
+        for key in value:
+            if key not in ("column", "kind"):
+                self._error(
+                    f"unknown key {key!r}", (*path, key), key, ("column", "kind"), key_=True
+                )
+        if "column" not in value:
+            self._error("`column: <name>` is missing", path, "", ())
+        kind = self._text(value.get("kind", DEFAULT_FOLLOW_UP_KIND), (*path, "kind"))
+        return self._text(value["column"], (*path, "column")), kind
+
+    def _date_formats(self, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return DEFAULT_DATE_FORMATS
+        items = value if isinstance(value, list) else [value]
+        formats = []
+        for index, item in enumerate(items):
+            path: YamlPath = (
+                ("date_formats", index) if isinstance(value, list) else ("date_formats",)
+            )
+            text = self._text(item, path)
+            problem = check_date_format(text)
+            if problem is not None:
+                self._error(f"date format {text!r}: {problem}", path, "", ())
+            formats.append(text)
+        if not formats:
+            self._error("`date_formats` lists at least one format", ("date_formats",), "", ())
+        return tuple(formats)
 
     def _joins(self, value: Any) -> list[Join]:
         items = value if isinstance(value, list) else [value]

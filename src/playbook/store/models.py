@@ -32,6 +32,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -42,6 +43,7 @@ __all__ = [
     "SCHEMA_PLACEHOLDER",
     "TABLE_PREFIX",
     "Activity",
+    "ApiToken",
     "Assignment",
     "Base",
     "Deal",
@@ -132,15 +134,42 @@ class PlaybookRecord(Base):
 
 
 class Person(Base):
-    """A deal owner and where they sit: manager, team, region (filled by imports)."""
+    """A person: where they sit (manager, team, region), the roles they hold, their language.
+
+    Deal imports fill the first columns for owners; ``playbook people`` manages
+    the rest. ``roles`` are what the API trusts: a request's roles come from
+    its token's person, never from the request.
+    """
 
     __tablename__ = "playbook_people"
+    __table_args__ = (Index("ix_playbook_people_email", "email", unique=True),)
 
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     manager: Mapped[str | None] = mapped_column(String(200))
     team: Mapped[str | None] = mapped_column(String(200))
     region: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime]
+    email: Mapped[str | None] = mapped_column(String(320))
+    roles: Mapped[list[str]] = mapped_column(JsonDocument, default=list, server_default="[]")
+    language: Mapped[str | None] = mapped_column(String(10))
+
+
+class ApiToken(Base):
+    """An API token of a person: only the SHA-256 of its secret is kept, never the secret."""
+
+    __tablename__ = "playbook_api_tokens"
+    __table_args__ = (Index("ix_playbook_api_tokens_person", "person"),)
+
+    id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
+    person: Mapped[str] = mapped_column(
+        String(200), ForeignKey("playbook_people.name", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    prefix: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JsonDocument)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class Deal(Base):
@@ -180,6 +209,8 @@ class Deal(Base):
     last_activity_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer)
+    fields_set_at: Mapped[dict[str, Any]] = mapped_column(JsonDocument, server_default=text("'{}'"))
+    """Field id → ISO time it was last set in the tool (not by an import)."""
 
 
 class StageChange(Base):
@@ -227,10 +258,6 @@ class Activity(Base):
     __tablename__ = "playbook_activities"
     __table_args__ = (
         UniqueConstraint("deal_id", "deal_version", name="uq_playbook_activities_deal_version"),
-        CheckConstraint(
-            "kind IN ('call', 'meeting', 'email', 'note', 'visit', 'action')",
-            name="ck_activities_kind",
-        ),
         Index("ix_playbook_activities_kind_at_deal", "kind", "at", "deal_id"),
     )
 

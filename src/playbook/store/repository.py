@@ -19,24 +19,37 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from playbook.errors import ConflictError, DealNotFoundError, StoreError
+from playbook.diagnostics import did_you_mean
+from playbook.errors import (
+    ConflictError,
+    DealNotFoundError,
+    StoreError,
+    UnknownActivityKindError,
+)
 from playbook.store.db import Database
 from playbook.store.lifecycle import DealLifecycle
 from playbook.store.lifecycle import find_deal as _find
 from playbook.store.models import Activity, Assignment, Deal, PlaybookRecord, StageChange
-from playbook.values import Actor, coerce_fields, require_now, to_json_value
+from playbook.store.records import (
+    ActionDone,
+    DealChange,
+    HistoryEntry,
+    StageMove,
+    StoredDeal,
+)
+from playbook.values import Actor, coerce_fields, require_now, to_json_value, utc_iso
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
 
 __all__ = [
+    "FIELDS_KIND",
     "LOG_KINDS",
     "ActionDone",
     "DealChange",
@@ -49,160 +62,11 @@ __all__ = [
 
 LOG_KINDS: tuple[str, ...] = ("call", "meeting", "email", "note", "visit")
 """Activities a user logs by hand (``action`` rows come from completed required actions)."""
+FIELDS_KIND = "fields"
+"""The activity kind recording field values set in the tool (``deals set``)."""
 
 IMPORT_ACTOR = "import"
 """The actor recorded on stage changes read from an imported file."""
-
-
-@dataclass(frozen=True, slots=True)
-class StageMove:
-    """A stage change to record: who moved the deal, when, and any override's reason."""
-
-    from_stage: str
-    to_stage: str
-    actor_id: str
-    actor_roles: tuple[str, ...]
-    at: datetime
-    override_reason: str | None
-    playbook_version: int
-
-
-@dataclass(frozen=True, slots=True)
-class ActionDone:
-    """A required action completed: by whom, when, with what evidence (JSON-able)."""
-
-    stage: str
-    action_id: str
-    actor_id: str
-    at: datetime
-    evidence: Any
-
-
-@dataclass(frozen=True, slots=True)
-class DealChange:
-    """What one decided write changes: the deal's new state and the events to record.
-
-    ``fields`` hold typed values (stored through :func:`json_fields`);
-    ``actions`` hold completed actions in their JSON form.
-    """
-
-    stage: str
-    fields: Mapping[str, Any]
-    actions: Mapping[str, Any]
-    stage_entered_at: datetime | None
-    last_activity_at: datetime | None
-    events: tuple[StageMove | ActionDone, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDeal:
-    """A deal as stored: its row, with fields and completed actions in their JSON form."""
-
-    id: int
-    external_id: str | None
-    playbook_id: str
-    playbook_version: int
-    stage: str
-    owner: str | None
-    team: str | None
-    manager: str | None
-    region: str | None
-    fields: Mapping[str, Any]
-    actions: Mapping[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    updated_by: str
-    stage_entered_at: datetime
-    last_activity_at: datetime | None
-    closed_at: datetime | None
-    version: int
-
-    @property
-    def ref(self) -> str:
-        """How users name the deal: its external id, else its store id."""
-        return self.external_id if self.external_id is not None else str(self.id)
-
-    def deal_form(self) -> dict[str, Any]:
-        """The deal in the engine's JSON form (``playbook.runtime.deals.as_deal`` reads it)."""
-        return {
-            "id": self.ref,
-            "playbook": self.playbook_id,
-            "playbook_version": self.playbook_version,
-            "stage": self.stage,
-            "stage_entered_at": self.stage_entered_at,
-            "created_at": self.created_at,
-            "last_activity_at": self.last_activity_at,
-            "owner": self.owner,
-            "team": self.team,
-            "fields": dict(self.fields),
-            "completed_actions": dict(self.actions),
-            "version": self.version,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form: every column, times in ISO 8601 UTC."""
-        return {
-            "id": self.id,
-            "external_id": self.external_id,
-            "playbook": self.playbook_id,
-            "playbook_version": self.playbook_version,
-            "stage": self.stage,
-            "owner": self.owner,
-            "team": self.team,
-            "manager": self.manager,
-            "region": self.region,
-            "fields": dict(self.fields),
-            "completed_actions": dict(self.actions),
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-            "updated_by": self.updated_by,
-            "stage_entered_at": _iso(self.stage_entered_at),
-            "last_activity_at": _iso(self.last_activity_at),
-            "closed_at": _iso(self.closed_at),
-            "version": self.version,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One version step of a deal: a stage change or an activity."""
-
-    deal_version: int
-    kind: str
-    at: datetime
-    actor: str
-    stage: str
-    from_stage: str | None = None
-    override_reason: str | None = None
-    source: str | None = None
-    note: str | None = None
-    action_id: str | None = None
-    evidence: Mapping[str, Any] | None = None
-    actor_roles: Sequence[str] = field(default_factory=tuple)
-    changes: Mapping[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form; ``kind`` is ``stage_change``, ``reassign`` or the activity kind."""
-        data: dict[str, Any] = {
-            "deal_version": self.deal_version,
-            "kind": self.kind,
-            "at": _iso(self.at),
-            "actor": self.actor,
-            "stage": self.stage,
-        }
-        optional = {
-            "from_stage": self.from_stage,
-            "override_reason": self.override_reason,
-            "source": self.source,
-            "note": self.note,
-            "action_id": self.action_id,
-            "evidence": self.evidence,
-            "changes": self.changes,
-        }
-        data.update({key: value for key, value in optional.items() if value is not None})
-        if self.actor_roles:
-            data["actor_roles"] = list(self.actor_roles)
-        return data
 
 
 class DealStore(DealLifecycle):
@@ -223,7 +87,8 @@ class DealStore(DealLifecycle):
 
         Registering the same version again with the same text does nothing; a
         different text for a version already registered is refused: bump the
-        playbook's ``version`` when it changes.
+        playbook's ``version`` when it changes. A version higher than every
+        registered one becomes the active version (:meth:`active_version`).
         """
         digest = hashlib.sha256(source.encode()).hexdigest()
         with self.database.transaction(write=True) as session:
@@ -252,6 +117,18 @@ class DealStore(DealLifecycle):
         with self.database.transaction() as session:
             record = session.get(PlaybookRecord, (playbook_id, version))
             return None if record is None else record.source
+
+    def active_version(self, playbook_id: str) -> int | None:
+        """The version new deals of ``playbook_id`` follow: its highest registered one, or None.
+
+        Registered texts never change, so going back to an older text means
+        registering it as a new, higher version: that one is then active.
+        """
+        with self.database.transaction() as session:
+            found = session.scalar(
+                select(func.max(PlaybookRecord.version)).where(PlaybookRecord.id == playbook_id)
+            )
+            return None if found is None else int(found)
 
     def playbook_versions(self) -> list[tuple[str, int]]:
         """Every (playbook id, version) registered, in order."""
@@ -395,18 +272,42 @@ class DealStore(DealLifecycle):
         *,
         actor: Actor,
         now: datetime,
+        reason: str | None = None,
     ) -> StoredDeal:
         """Set (or, with None, clear) field values of ``deal`` as read; one version step.
 
-        Raises :class:`~playbook.errors.ConflictError` when the deal changed
-        since ``deal`` was read.
+        The step is recorded in the deal's history as an activity of kind
+        ``fields`` (who, when, ``reason`` as its note, the values set and the
+        values before), and each changed field's ``fields_set_at`` moves to
+        ``now``: an import that keeps the newer value reads it. Raises
+        :class:`~playbook.errors.ConflictError` when the deal changed since
+        ``deal`` was read.
         """
         at = require_now(now)
-        merged = {**deal.fields, **json_fields(coerce_fields(playbook, changes))}
-        merged = {key: value for key, value in merged.items() if value is not None}
-        values = {"fields": merged, "updated_at": at, "updated_by": actor.id}
+        typed = json_fields(coerce_fields(playbook, changes))
+        merged = {key: value for key, value in deal.fields.items() if key not in changes}
+        merged.update(typed)
+        values = {
+            "fields": merged,
+            "fields_set_at": fields_set_at(deal, merged, at),
+            "updated_at": at,
+            "updated_by": actor.id,
+        }
+        before = {key: deal.fields.get(key) for key in changes}
+        record = Activity(
+            deal_id=deal.id,
+            kind=FIELDS_KIND,
+            actor=actor.id,
+            at=at,
+            note=reason,
+            stage=deal.stage,
+            action_id=None,
+            evidence={"set": {key: typed.get(key) for key in changes}, "was": before},
+            deal_version=deal.version + 1,
+        )
         with self.database.transaction(write=True) as session:
             _compare_and_set(session, deal, deal.version + 1, values)
+            session.add(record)
         return self.get(deal.id)
 
     def apply(
@@ -427,17 +328,15 @@ class DealStore(DealLifecycle):
         at = require_now(now)
         steps = max(1, len(change.events))
         stage = change.stage
-        closed_at = deal.closed_at if stage == deal.stage else None
-        target = playbook.stage(stage)
-        if closed_at is None and target is not None and target.is_closed:
-            closed_at = at
+        fields = json_fields(change.fields)
         values = {
             "stage": stage,
-            "fields": json_fields(change.fields),
+            "fields": fields,
+            "fields_set_at": fields_set_at(deal, fields, at),
             "actions": dict(change.actions),
             "stage_entered_at": change.stage_entered_at or deal.stage_entered_at,
             "last_activity_at": _last_activity(deal, change),
-            "closed_at": closed_at,
+            "closed_at": _closed_at(deal, stage, playbook, at),
             "updated_at": at,
             "updated_by": actor.id,
         }
@@ -456,15 +355,20 @@ class DealStore(DealLifecycle):
         now: datetime,
         note: str | None = None,
         playbook_id: str | None = None,
+        kinds: Sequence[str] = LOG_KINDS,
     ) -> HistoryEntry:
-        """Record a call, meeting, email, note or visit on a deal; it never conflicts.
+        """Record an activity of one of ``kinds`` on a deal (by default a call, meeting, email,
+        note or visit; a playbook declares its own); it never conflicts.
 
         The deal's version grows by one and its ``last_activity_at`` moves to
-        ``now`` unless it is already later.
+        ``now`` unless it is already later. Raises
+        :class:`~playbook.errors.UnknownActivityKindError` for another kind.
         """
-        if kind not in LOG_KINDS:
-            raise StoreError(
-                f"unknown activity kind {kind!r}", hint=f"use one of {', '.join(LOG_KINDS)}"
+        if kind not in kinds or kind in (FIELDS_KIND, "action"):
+            raise UnknownActivityKindError(
+                f"unknown activity kind {kind!r}",
+                hint=did_you_mean(kind, kinds) or f"use one of {', '.join(kinds)}",
+                details={"kind": kind, "kinds": list(kinds)},
             )
         at = require_now(now)
         actor_id = actor.id if isinstance(actor, Actor) else actor
@@ -566,7 +470,7 @@ def _compare_and_set(
             "read_version": deal.version,
             "version": current.version,
             "changed_by": current.updated_by,
-            "changed_at": _iso(current.updated_at),
+            "changed_at": utc_iso(current.updated_at),
         },
     )
 
@@ -606,6 +510,26 @@ def _record_event(
     )
 
 
+def fields_set_at(deal: StoredDeal, fields: Mapping[str, Any], at: datetime) -> dict[str, str]:
+    """``deal.fields_set_at`` with ``at`` for every field whose value ``fields`` changes."""
+    stamped = dict(deal.fields_set_at)
+    when = at.astimezone(UTC).isoformat()
+    for name in set(fields) | set(deal.fields):
+        if fields.get(name) != deal.fields.get(name):
+            stamped[name] = when
+    return stamped
+
+
+def _closed_at(deal: StoredDeal, stage: str, playbook: Playbook, at: datetime) -> datetime | None:
+    """When the deal closed; kept while it stays closed with one outcome (won → after-sales)."""
+    target = playbook.stage(stage)
+    if target is None or not target.is_closed:
+        return None
+    before = playbook.stage(deal.stage)
+    same = before is not None and before.outcome == target.outcome
+    return deal.closed_at if same and deal.closed_at is not None else at
+
+
 def _last_activity(deal: StoredDeal, change: DealChange) -> datetime | None:
     """The later of the engine's last activity and any action completed now."""
     times = [t for t in (change.last_activity_at, deal.last_activity_at) if t is not None]
@@ -633,6 +557,7 @@ def _stored(row: Deal) -> StoredDeal:
         last_activity_at=row.last_activity_at,
         closed_at=row.closed_at,
         version=row.version,
+        fields_set_at=dict(row.fields_set_at or {}),
     )
 
 
@@ -676,7 +601,3 @@ def _assignment_entry(row: Assignment) -> HistoryEntry:
         actor_roles=tuple(row.actor_roles or ()),
         changes={"owner": owner, "team": team},
     )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()

@@ -7,25 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
-from decimal import Decimal
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from playbook.errors import DealFieldError, ImportRowError, MappingError
-from playbook.model import FieldSpec, Playbook, Stage
+from playbook.model import Playbook, Stage
+from playbook.store.dates import DateReader
 from playbook.store.mapping import ColumnMap, ImportMapping, Join
 from playbook.store.repository import json_fields
 from playbook.store.sources import Row, open_source
-from playbook.values import coerce_fields
+from playbook.values import coerce_fields, field_from_text
 
 if TYPE_CHECKING:
     pass
 
 __all__ = ["ImportedDeal", "RowConverter", "join_tables", "remember"]
-
-_TRUE = frozenset({"true", "yes", "y", "t", "1", "是", "真"})
-_FALSE = frozenset({"false", "no", "n", "f", "0", "否", "假"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +36,20 @@ class ImportedDeal:
     people: Mapping[str, str | None]
     history: tuple[tuple[str, datetime | None], ...]
     closed: bool
+    last_activity: datetime | None = None
+    """The row's last follow-up (``last_activity`` column)."""
+    updated: datetime | None = None
+    """When the source system last changed the row (``updated`` column)."""
+
+    @property
+    def closed_index(self) -> int | None:
+        """Where in ``history`` the deal closed: its first stage of the current outcome."""
+        if not self.closed:
+            return None
+        return next(i for i, (stage, _) in enumerate(self.history) if stage in self.outcome)
+
+    outcome: frozenset[str] = frozenset()
+    """The stages of the deal's outcome (won or lost) when it is closed."""
 
 
 NAME_LIMIT = 200
@@ -97,6 +108,7 @@ class RowConverter:
         self.mapping = mapping
         self.joins = joins
         self.tz: tzinfo = ZoneInfo(playbook.timezone)
+        self.dates = DateReader(mapping.date_formats, self.tz)
         self.fields = [
             _FieldColumn(playbook, field_id, column_map)
             for field_id, column_map in mapping.fields.items()
@@ -105,6 +117,10 @@ class RowConverter:
         self.stages = {stage.id: stage for stage in playbook.stages}
         self.first = playbook.first_stage.id
         self.paths = {stage.id: _candidates(playbook, stage) for stage in playbook.stages}
+        self.outcomes = {
+            outcome: frozenset(s.id for s in playbook.stages if s.outcome == outcome)
+            for outcome in ("won", "lost")
+        }
 
     def convert(self, item: Row | ImportRowError) -> ImportedDeal | ImportRowError:
         if isinstance(item, ImportRowError):
@@ -128,6 +144,7 @@ class RowConverter:
         for name, value in fields.items():
             if _holds_nul(value):
                 raise self._error(row, f"{name}: the value holds a NUL character")
+        mapping = self.mapping
         return ImportedDeal(
             number=row.number,
             external_id=external_id,
@@ -136,6 +153,9 @@ class RowConverter:
             people=people,
             history=self._history(row, values, stage),
             closed=stage.is_closed,
+            last_activity=self._moment(row, values, mapping.last_activity),
+            updated=self._moment(row, values, mapping.updated),
+            outcome=self.outcomes.get(stage.outcome, frozenset()),
         )
 
     def _fits(self, row: Row, column: str, value: str | None) -> None:
@@ -191,7 +211,11 @@ class RowConverter:
     def _history(
         self, row: Row, values: Mapping[str, Any], target: Stage
     ) -> tuple[tuple[str, datetime | None], ...]:
-        dated = [(stage, self._date(row, values, stage)) for stage in self.paths[target.id]]
+        dated = [
+            (stage, at)
+            for stage in self.paths[target.id]
+            if (at := self._date(row, values, stage)) is not None or self._undated_entry(stage)
+        ]
         if target.outcome == "lost":
             last = max((i for i, (_, at) in enumerate(dated) if at is not None), default=0)
             dated = dated[: last + 1]
@@ -231,11 +255,24 @@ class RowConverter:
             out.append((stage, previous))
         return tuple(out)
 
+    def _undated_entry(self, stage: str) -> bool:
+        """Whether ``stage``, passed on the way without a date, is taken as entered.
+
+        A stage whose date column is empty was skipped (the export says it was
+        never entered); an open stage without a date column is taken as entered
+        with the stage before it; a closed stage is passed only with its date.
+        """
+        return stage == self.first or (
+            stage not in self.mapping.stage_dates and self.stages[stage].is_open
+        )
+
     def _date(self, row: Row, values: Mapping[str, Any], stage: str) -> datetime | None:
         column = self.mapping.stage_dates.get(stage)
         return None if column is None else self._moment(row, values, column)
 
-    def _moment(self, row: Row, values: Mapping[str, Any], column: str) -> datetime | None:
+    def _moment(self, row: Row, values: Mapping[str, Any], column: str | None) -> datetime | None:
+        if column is None:
+            return None
         raw = values.get(column)
         if isinstance(raw, str) and raw in self.moments:
             return self.moments[raw]
@@ -244,23 +281,31 @@ class RowConverter:
             moment = None
         else:
             try:
-                moment = _to_moment(text, self.tz)
+                moment = self.dates.read(text)
             except ValueError:
                 raise self._error(
                     row,
-                    f"{column}: {text!r} is not a date",
-                    hint="write ISO dates (2017-03-01) or times (2017-03-01T09:30:00+08:00)",
+                    f"{column}: {text!r} is not a date in the mapping's formats "
+                    f"({self.dates.describe()})",
+                    hint="declare its format under date_formats in the mapping "
+                    '(iso, excel, or a pattern such as "%Y/%m/%d" or "%Y年%m月%d日")',
+                    column=column,
                 ) from None
         if isinstance(raw, str):
             remember(self.moments, raw, moment)
         return moment
 
-    def _error(self, row: Row, message: str, hint: str | None = None) -> ImportRowError:
+    def _error(
+        self, row: Row, message: str, hint: str | None = None, column: str | None = None
+    ) -> ImportRowError:
+        details: dict[str, Any] = {"row": row.number}
+        if column is not None:
+            details["column"] = column
         return ImportRowError(
             f"row {row.number}: {message}",
             line=row.number,
             hint=hint,
-            details={"row": row.number},
+            details=details,
         )
 
 
@@ -293,7 +338,7 @@ class _FieldColumn:
             value = None
         else:
             translated = self.column_map.translate(text)
-            value = self._typed(_from_text(translated, self.spec, self.column_map.separator))
+            value = self._typed(field_from_text(translated, self.spec, self.column_map.separator))
         if not isinstance(value, list):
             remember(self.known, raw, value)
         return value
@@ -316,12 +361,19 @@ def remember(known: dict[_Key, _Value], key: _Key, value: _Value) -> None:
 
 
 def _candidates(playbook: Playbook, target: Stage) -> list[str]:
-    """The open stages a deal passes through, in order, before reaching ``target``."""
-    return (
-        [s.id for s in playbook.stages if s.is_open and s.index < target.index]
-        if (target.outcome != "lost")
-        else [s.id for s in playbook.stages if s.is_open]
-    )
+    """The stages a deal may pass through, in order, before reaching ``target``.
+
+    The open stages before it, and for a won stage also the won stages before
+    it (a deal in after-sales was signed on the way); for a lost deal every
+    open stage (how far it got is read from its dates).
+    """
+    if target.outcome == "lost":
+        return [s.id for s in playbook.stages if s.is_open]
+    return [
+        s.id
+        for s in playbook.stages
+        if s.index < target.index and (s.is_open or s.outcome == target.outcome)
+    ]
 
 
 def _text(value: Any) -> str | None:
@@ -329,33 +381,3 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
-
-
-def _from_text(text: str, spec: FieldSpec, separator: str) -> Any:
-    """A cell's text as the JSON-like value the field's kind expects (checked afterwards)."""
-    kind = spec.kind
-    try:
-        if kind == "integer":
-            return int(text.replace(",", ""))
-        if kind == "number":
-            return float(text.replace(",", ""))
-        if kind == "decimal":
-            return Decimal(text.replace(",", ""))
-    except (ValueError, ArithmeticError):
-        return text  # coerce_field reports it with the field's expected type
-    if kind == "boolean":
-        lowered = text.lower()
-        return True if lowered in _TRUE else False if lowered in _FALSE else text
-    if kind == "list":
-        return [item.strip() for item in text.split(separator) if item.strip()]
-    return text
-
-
-def _to_moment(text: str, tz: tzinfo) -> datetime:
-    if len(text) == 10:
-        day = date.fromisoformat(text)
-        return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(UTC)

@@ -26,7 +26,7 @@ from playbook.store.migrations.columns import JSON, KEY, reference, surrogate_ke
 from playbook.store.models import UtcDateTime
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0008"
 
 _TABLES: tuple[str, ...] = (
     "playbooks",
@@ -38,6 +38,7 @@ _TABLES: tuple[str, ...] = (
     "escalations",
     "escalation_deliveries",
     "escalation_conditions",
+    "api_tokens",
 )
 _SEQUENCES: tuple[str, ...] = (
     "deals",
@@ -46,6 +47,7 @@ _SEQUENCES: tuple[str, ...] = (
     "refusals",
     "escalations",
     "escalation_deliveries",
+    "api_tokens",
 )
 """The tables with a serial ``id``, whose sequence PostgreSQL named after the table."""
 _FOREIGN_KEYS: tuple[tuple[str, str], ...] = (
@@ -55,6 +57,7 @@ _FOREIGN_KEYS: tuple[tuple[str, str], ...] = (
     ("escalations", "deal_id"),
     ("escalation_deliveries", "escalation_id"),
     ("escalation_conditions", "deal_id"),
+    ("api_tokens", "person"),
 )
 _UNIQUE: tuple[tuple[str, str], ...] = (
     ("deals", "uq_deals_playbook_external_id"),
@@ -63,7 +66,10 @@ _UNIQUE: tuple[tuple[str, str], ...] = (
     ("escalations", "uq_escalations_once"),
     ("escalation_deliveries", "uq_escalation_deliveries_sink"),
 )
+_COLUMN_UNIQUE: tuple[tuple[str, str], ...] = (("api_tokens", "sha256"),)
+"""Unique columns whose constraint PostgreSQL named after the table (``<table>_<column>_key``)."""
 _INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("ix_people_email", "people", ("email",)),
     ("ix_deals_playbook_stage", "deals", ("playbook_id", "stage")),
     ("ix_deals_owner", "deals", ("owner",)),
     ("ix_deals_stage_entered_at", "deals", ("stage_entered_at",)),
@@ -81,7 +87,10 @@ _INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("ix_escalation_deliveries_status", "escalation_deliveries", ("status", "sink")),
     ("ix_refusals_deal_at", "refusals", ("deal_id", "at")),
     ("ix_refusals_at", "refusals", ("at",)),
+    ("ix_api_tokens_person", "api_tokens", ("person",)),
 )
+_UNIQUE_INDEXES = frozenset({"ix_people_email"})
+"""The indexes above that are unique (an email belongs to one person)."""
 
 
 def upgrade() -> None:
@@ -121,7 +130,8 @@ def _rename(*, forward: bool) -> None:
         return
     for index, name, columns in _INDEXES:
         op.drop_index(old_name(index), table_name=new_table(name))
-        op.create_index(new_name(index), new_table(name), list(columns))
+        unique = index in _UNIQUE_INDEXES
+        op.create_index(new_name(index), new_table(name), list(columns), unique=unique)
 
 
 def _rename_postgres(
@@ -152,6 +162,8 @@ def _rename_postgres(
         constraint(name, f"{old_table(name)}_{column}_fkey", f"{new_table(name)}_{column}_fkey")
     for name, unique in _UNIQUE:
         constraint(name, old_name(unique), new_name(unique))
+    for name, column in _COLUMN_UNIQUE:
+        constraint(name, f"{old_table(name)}_{column}_key", f"{new_table(name)}_{column}_key")
     for index, _name, _columns in _INDEXES:
         op.execute(f"ALTER INDEX {qualified(old_name(index))} RENAME TO {quote(new_name(index))}")
 

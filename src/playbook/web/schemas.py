@@ -1,0 +1,440 @@
+"""The JSON shapes of the API, as pydantic models: request bodies and every response.
+
+Requests refuse unknown fields (``extra="forbid"``) and wrong types; the
+OpenAPI document is generated from these classes, so every response the
+engine builds (decisions, reasons, next steps, events) has a typed schema.
+Responses are built from the library's own ``to_dict`` forms and checked
+against these models on the way out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import JsonValue as _AnyJson
+
+__all__ = [
+    "AckRequest",
+    "AdvanceRequest",
+    "AvailableMove",
+    "CheckRequest",
+    "CompleteRequest",
+    "Deal",
+    "DealCreate",
+    "DealList",
+    "Decision",
+    "DiagnosticOut",
+    "ErrorBody",
+    "ErrorOut",
+    "Escalation",
+    "EscalationList",
+    "FieldsPatch",
+    "History",
+    "HistoryStep",
+    "LogRequest",
+    "Me",
+    "NextSteps",
+    "PlaybookVersion",
+    "PlaybookVersions",
+    "Reason",
+    "Refusal",
+    "SnoozeRequest",
+    "ValidateRequest",
+    "Validation",
+    "Written",
+]
+
+_TEXT = 10_000  # the longest note, reason or evidence text a request may carry
+_NAME = 200  # ids and names: the width of the store's columns
+Name = Annotated[str, Field(min_length=1, max_length=_NAME)]
+JsonValue = Annotated[
+    _AnyJson,
+    WithJsonSchema(
+        {
+            "title": "JsonValue",
+            "description": "A JSON value: a deal field's value as the playbook types it "
+            "(decimals as strings, dates and times in ISO 8601), evidence, or error data.",
+            "type": ["string", "number", "boolean", "null", "array", "object"],
+        }
+    ),
+]
+Text = Annotated[str, Field(min_length=1, max_length=_TEXT)]
+
+
+class _Request(BaseModel):
+    """A request body: unknown fields are refused, nothing is coerced silently."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class DiagnosticOut(_Response):
+    """One problem of a playbook text, at its line and column."""
+
+    file: str
+    line: int
+    column: int
+    severity: Literal["error", "warning", "note"]
+    code: str
+    message: str
+    path: str
+    hint: str | None = None
+
+
+class Reason(_Response):
+    """Why a move is blocked: a stable code (PB541-PB547), the rule and its line, in words."""
+
+    code: str
+    kind: Literal["graph", "role", "guard", "entry", "action", "exit", "stage"]
+    message: str = Field(description="In the request's language.")
+    messages: dict[str, str] = Field(description="The message in every language (en, zh).")
+    rule: str
+    line: int
+    values: dict[str, JsonValue]
+    failed: list[str]
+    roles: list[str]
+    due: datetime | None
+    overdue: bool
+    overridable: bool
+
+
+class Decision(_Response):
+    """Whether a deal may move to a stage, with every reason it may not."""
+
+    allowed: bool
+    deal_id: str
+    from_stage: str
+    to_stage: str
+    overridable: bool
+    reasons: list[Reason]
+
+
+class ErrorOut(_Response):
+    """What went wrong: a stable code (PBnnn), what to do, and the data behind it."""
+
+    code: str = Field(examples=["PB540"])
+    message: str
+    hint: str | None = None
+    details: dict[str, JsonValue] = Field(default_factory=dict)
+    decision: Decision | None = Field(None, description="A blocked move (409): the reasons.")
+    diagnostics: list[DiagnosticOut] | None = Field(
+        None, description="An invalid playbook (422): every problem with its line."
+    )
+
+
+class ErrorBody(_Response):
+    """Every error response: ``{"error": {...}}``."""
+
+    error: ErrorOut
+
+
+# --- people -------------------------------------------------------------------------------
+
+
+class Me(_Response):
+    """Who the token stands for, and the roles it acts with."""
+
+    name: str
+    email: str | None
+    team: str | None
+    manager: str | None
+    language: str | None
+    roles: list[str] = Field(description="The person's roles, narrowed by the token's scopes.")
+
+
+# --- deals --------------------------------------------------------------------------------
+
+
+class CompletedAction(_Response):
+    """A required action done in the current visit of the stage."""
+
+    by: str
+    at: datetime | None
+    evidence: JsonValue
+
+
+class Deal(_Response):
+    """A deal as stored; ``version`` is also its ``ETag``."""
+
+    id: int
+    external_id: str | None
+    playbook: str
+    playbook_version: int
+    stage: str
+    owner: str | None
+    team: str | None
+    manager: str | None
+    region: str | None
+    fields: dict[str, JsonValue]
+    completed_actions: dict[str, CompletedAction]
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+    stage_entered_at: datetime
+    last_activity_at: datetime | None
+    closed_at: datetime | None
+    version: int
+
+
+class DealList(_Response):
+    """One page of deals in store-id order; ``next_after`` continues it (None: the last page)."""
+
+    deals: list[Deal]
+    next_after: int | None
+
+
+class DealCreate(_Request):
+    """A new deal, in its playbook's first stage; the owner defaults to the caller."""
+
+    playbook: Name
+    playbook_version: int | None = Field(None, ge=1, description="Default: the latest.")
+    external_id: Name | None = None
+    owner: Name | None = None
+    team: Name | None = None
+    manager: Name | None = None
+    region: Name | None = None
+    fields: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class FieldsPatch(_Request):
+    """Field values to set; ``null`` clears a field. Send ``If-Match`` with the version read."""
+
+    fields: dict[str, JsonValue]
+
+
+class CheckRequest(_Request):
+    """The stage to check a move to."""
+
+    to: Name
+
+
+class AdvanceRequest(_Request):
+    """The stage to move to; ``override`` passes failing gates with this reason (roles allowing)."""
+
+    to: Name
+    override: Text | None = None
+
+
+class CompleteRequest(_Request):
+    """A required action of the current stage, done, with the evidence it asks for."""
+
+    action: Name
+    evidence: JsonValue = None
+
+
+class LogRequest(_Request):
+    """A call, meeting, email, note or visit."""
+
+    kind: Literal["call", "meeting", "email", "note", "visit"]
+    note: Text | None = None
+
+
+class StageChangedEvent(_Response):
+    """The deal moved."""
+
+    type: Literal["stage_changed"]
+    deal_id: str
+    playbook: str
+    playbook_version: int
+    from_stage: str
+    to_stage: str
+    actor_id: str
+    actor_roles: list[str]
+    at: datetime
+    override_reason: str | None
+    overridden: list[str]
+
+
+class ActionCompletedEvent(_Response):
+    """A required action was done."""
+
+    type: Literal["action_completed"]
+    deal_id: str
+    stage: str
+    action_id: str
+    actor_id: str
+    at: datetime
+    evidence: JsonValue
+
+
+Event = Annotated[StageChangedEvent | ActionCompletedEvent, Field(discriminator="type")]
+
+
+class Written(_Response):
+    """A write the engine allowed: the deal as now stored and what happened."""
+
+    deal: Deal
+    events: list[Event]
+
+
+class OpenAction(_Response):
+    """A required action not done yet."""
+
+    action: str
+    title: str
+    roles: list[str]
+    due: datetime | None
+    overdue: bool
+    evidence: str | None
+
+
+class MissingForStage(_Response):
+    """What keeps the deal out of a next stage."""
+
+    stage: str
+    title: str
+    fields: list[str]
+    failing: list[Reason]
+
+
+class AvailableMove(_Response):
+    """A move the graph allows, and whether it is allowed now."""
+
+    to: str
+    title: str
+    allowed: bool
+    reasons: list[Reason]
+
+
+class NextSteps(_Response):
+    """What the deal needs next, in the request's language."""
+
+    deal_id: str
+    stage: str
+    open_actions: list[OpenAction]
+    missing_for_next: list[MissingForStage]
+    available: list[AvailableMove]
+
+
+class HistoryStep(_Response):
+    """One version step: a stage change (``stage_change``) or an activity; who did it."""
+
+    deal_version: int
+    kind: str
+    at: datetime
+    actor: str
+    stage: str
+    from_stage: str | None = None
+    override_reason: str | None = None
+    source: str | None = None
+    note: str | None = None
+    action_id: str | None = None
+    evidence: JsonValue = None
+    actor_roles: list[str] = Field(default_factory=list)
+
+
+class Refusal(_Response):
+    """A refused attempt on the deal: who, what, and the rule's answer."""
+
+    id: int
+    at: datetime
+    actor: str
+    actor_roles: list[str]
+    action: str
+    deal: str | None
+    subject: str | None
+    code: str
+    reason: str
+    details: dict[str, JsonValue]
+
+
+class History(_Response):
+    """Every step of a deal, oldest first, and the attempts that were refused."""
+
+    steps: list[HistoryStep]
+    refusals: list[Refusal]
+
+
+# --- escalations --------------------------------------------------------------------------
+
+
+class Recipient(_Response):
+    """Someone an escalation notifies: as owner, manager or a role, by name when known."""
+
+    as_: str = Field(alias="as")
+    name: str | None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Escalation(_Response):
+    """An escalation as stored."""
+
+    id: int
+    deal: str
+    rule: str
+    level: int
+    stage: str
+    status: str
+    fired_at: datetime
+    reason: str
+    notified: list[Recipient]
+    resolved_at: datetime | None
+    resolution: str | None
+    acked_by: str | None
+    ack_reason: str | None
+    snoozed_by: str | None
+    snoozed_until: datetime | None
+    snooze_reason: str | None
+
+
+class EscalationList(_Response):
+    """Escalations, oldest first."""
+
+    escalations: list[Escalation]
+
+
+class AckRequest(_Request):
+    """Why it is acknowledged."""
+
+    reason: Text
+
+
+class SnoozeRequest(_Request):
+    """Until when, and why."""
+
+    until: datetime
+    reason: Text
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+# --- playbooks ----------------------------------------------------------------------------
+
+
+class PlaybookVersion(_Response):
+    """A registered playbook version."""
+
+    id: str
+    version: int
+    title: str
+
+
+class PlaybookVersions(_Response):
+    """Every registered playbook version."""
+
+    playbooks: list[PlaybookVersion]
+
+
+class ValidateRequest(_Request):
+    """A playbook's YAML text, and the file name to show in diagnostics."""
+
+    text: Annotated[str, Field(max_length=512 * 1024)]
+    file: Name = "upload.yaml"
+
+
+class Validation(_Response):
+    """A valid playbook (warnings and notes may remain)."""
+
+    valid: Literal[True]
+    playbook: str
+    version: int
+    diagnostics: list[DiagnosticOut]

@@ -1,0 +1,83 @@
+"""YAML syntax errors point at the mistake, show the line, and name a full-width character."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from playbook.cli import main
+from playbook.definition.loader import read_text
+from playbook.i18n import say
+
+HEAD = "playbook: p\nversion: 1\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "line", "column", "char"),
+    [
+        # The colon: libyaml notices on the next line; the mistake is on this one.
+        ("stages:\n  - id: lead\n    probability：0.25\n    title: x\n", "PB104", 5, 16, "："),
+        ("title: {en: Example，zh: 示例}\n", "PB104", 3, 20, "，"),
+        ("stages:\n  - id: lead\n  　title: Lead\n", "PB105", 5, 3, "\u3000"),
+        ("a:\n　　b: 1\n", "PB105", 4, 1, "\u3000"),
+        ("title: “Lead: first”\n", "PB104", 3, 8, "“"),
+        ("title: {en: Lead, zh: 线索（初筛: 电话）}\n", "PB104", 3, 25, "（"),
+    ],
+)
+def test_full_width_character_is_pointed_at_and_named(
+    body: str, code: str, line: int, column: int, char: str
+) -> None:
+    """The diagnostic stands on the full-width character, and its hint says so in en and zh."""
+    diagnostics = read_text(HEAD + body, "p.yaml").diagnostics
+    found = [d for d in diagnostics if d.code == code]
+    assert [(d.line, d.column) for d in found] == [(line, column)]
+    hint = found[0].hint or ""
+    assert f"U+{ord(char):04X}" in hint
+    assert any("\u4e00" <= c <= "\u9fff" for c in hint)  # the Chinese half
+    if char != "\u3000":
+        assert char in hint
+
+
+def test_key_without_colon_is_reported_on_its_own_line() -> None:
+    """Without any full-width character, a key missing its colon is reported where it stands,
+    not on the next line where libyaml gave up."""
+    diagnostics = read_text(
+        HEAD + "stages:\n  - id: lead\n    probability 0.25\n    x: 1\n"
+    ).diagnostics
+    assert [(d.code, d.line, d.column, d.hint) for d in diagnostics] == [("PB104", 5, 5, None)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "title: {en: Lead, zh: 线索：初筛}\n",
+        "title: 线索，初筛（首次）“确认”\n",
+        "description: 全角空格　在文字里\n",
+        'title: "赢单：签约"\n',
+    ],
+)
+def test_full_width_characters_inside_text_stay_valid(body: str) -> None:
+    """Full-width punctuation inside a value is text: no diagnostic from the loader."""
+    result = read_text(HEAD + body)
+    assert result.diagnostics == []
+    assert result.document is not None
+
+
+def test_hint_is_written_in_both_languages() -> None:
+    """The hint reads the catalogue in English and Chinese."""
+    diagnostics = read_text(HEAD + "title: {en: Example，zh: 示例}\n").diagnostics
+    assert say("common.yaml_fullwidth.comma", "en") in (diagnostics[0].hint or "")
+    assert say("common.yaml_fullwidth.comma", "zh") in (diagnostics[0].hint or "")
+
+
+def test_syntax_error_shows_the_source_line_with_a_caret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``playbook validate`` prints the line of a syntax error and a caret under the column."""
+    path = tmp_path / "p.yaml"
+    path.write_text(HEAD + "stages:\n  - id: lead\n    probability：0.25\n", encoding="utf-8")
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert " 5 |     probability：0.25\n" in out
+    assert "\n   |                ^" in out
