@@ -58,7 +58,7 @@ _CODE = (
 CODE_WORDS = frozenset(word for line in _CODE for word in line.split())
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 WORD = re.compile(r"[A-Za-z]{2,}")
-CODE = re.compile(r"\bPB\d{3}\b")
+CODE = re.compile(r"\bPB\d{3}\b|\bpbt_[\w-]+")  # error codes, and API tokens (random)
 
 
 @dataclass
@@ -89,7 +89,16 @@ def _workspace(root: Path, lang: str) -> Workspace:
     maker = "王总" if lang == "zh" else "Mr Wang"
     (root / "deals.csv").write_text(DEALS.format(maker=maker), encoding="utf-8")
     (root / "deal.json").write_text(DEAL_JSON, encoding="utf-8")
+    (root / "people.yaml").write_text(PEOPLE, encoding="utf-8")
     return Workspace(root, lang)
+
+
+PEOPLE = """people:
+  - {name: li, email: li@example.com, team: east, roles: [sales_manager]}
+  - {name: zhao, team: east, manager: li, roles: [sales_rep]}
+"""
+
+NOT_WALKED = {"serve": "a server that runs until stopped; tests/integration/test_serve.py runs it"}
 
 
 def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
@@ -119,6 +128,17 @@ def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
             ["deals", "advance", "D-1", "--to", "lost", *sales, NOW],
         ],
         "deals history": [["deals", "history", "D-1"]],
+        "deals set": [
+            ["deals", "set", "D-1", "amount=1200", "--as", "wang:sales_rep", "--now", NOW]
+        ],
+        "people import": [["people", "import", ws.path("people.yaml")]],
+        "people add": [["people", "add", "zhou", "--team", "east", "--roles", "sales_rep"]],
+        "people set": [["people", "set", "zhou", "--manager", "li"]],
+        "people list": [["people", "list"]],
+        "tokens create": [["tokens", "create", "zhou", "--expires", "30", "--now", NOW]],
+        "tokens list": [["tokens", "list"]],
+        "tokens revoke": [["tokens", "revoke", "1"]],
+        "people remove": [["people", "remove", "zhao"]],
         "kpi": [
             ["kpi", "--period", "2026-Q4", "--now", NOW],
             ["kpi", "--period", "2026-Q4", "--now", NOW, "--format", "csv"],
@@ -164,7 +184,7 @@ def _allowed(ws: Workspace) -> set[str]:
     texts += [value for spec in book.fields.values() for value in spec.type.values or ()]
     texts += [move.guard.text for move in book.transitions if move.guard is not None]
     texts += [rule.when.text for rule in book.rules if rule.when is not None]
-    typed = [DEALS, DEAL_JSON, (ws.root / "acme.test.yaml").read_text(encoding="utf-8")]
+    typed = [DEALS, DEAL_JSON, PEOPLE, (ws.root / "acme.test.yaml").read_text(encoding="utf-8")]
     typed += [arg for runs in _invocations(ws).values() for args in runs for arg in args]
     return {word for text in texts + typed for word in WORD.findall(text)} | CODE_WORDS
 
@@ -177,7 +197,8 @@ def _walk(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str,
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(ws.root)
     invocations = _invocations(ws)
-    assert set(invocations) == set(_leaves(cli)), "every command needs an invocation here"
+    walked = set(_leaves(cli)) - set(NOT_WALKED)
+    assert set(invocations) == walked, "every command needs an invocation here"
     # A store that knows the playbook: `db` commands then speak its language too.
     assert main(["db", "init"]) == 0
     assert main(invocations["deals import"][0]) == 0

@@ -148,6 +148,14 @@ def _named_keys(tree: ast.Module) -> list[str]:
         if isinstance(node, ast.JoinedStr)
         for part in node.values
     }
+    # A foreign key names a column (``ForeignKey("people.name")``), never a message.
+    parts |= {
+        id(arg)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and "ForeignKey" in (getattr(node.func, "attr", None), getattr(node.func, "id", None))
+        for arg in node.args
+    }
     return [
         node.value
         for node in ast.walk(tree)

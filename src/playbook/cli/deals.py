@@ -468,7 +468,6 @@ deals.add_command(deal_lifecycle.delete)
 )
 @_retry_option
 @format_option
-@lang_option
 @_store_options
 def set_command(
     deal_id: str,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from playbook.cli.common import db_option, load_playbook, open_store
+from playbook.cli.common import db_option, lang_option, load_playbook, open_store, store_lang
 from playbook.i18n import say
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ __all__ = ["serve"]
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-def serve(url: str | None, folder: Path | None, host: str, port: int) -> int:
+@lang_option
+def serve(url: str | None, folder: Path | None, host: str, port: int, lang: str | None) -> int:
     """Serve the JSON API (/api/v1) on the deal store; people sign requests with API tokens."""
     import uvicorn
 
@@ -44,7 +45,8 @@ def serve(url: str | None, folder: Path | None, host: str, port: int) -> int:
         if folder is not None:
             _register(store, folder)
         app = create_app(store)
-        click.echo(say("cli.serve.listening", None, host=host, port=port), err=True)
+        language = store_lang(lang, store)
+        click.echo(say("cli.serve.listening", language, host=host, port=port), err=True)
         uvicorn.run(
             app, host=host, port=port, log_level="warning", server_header=False, access_log=False
         )
