@@ -391,7 +391,8 @@ def test_gated_endpoints_refuse_and_record(
 def _snapshot(server: Server) -> dict[str, list[Any]]:
     return {
         "deals": [
-            tuple(r) for r in server.rows("SELECT id, version, stage FROM playbook_deals ORDER BY id")
+            tuple(r)
+            for r in server.rows("SELECT id, version, stage FROM playbook_deals ORDER BY id")
         ],
         "escalations": [
             tuple(r) for r in server.rows("SELECT id, status FROM playbook_escalations ORDER BY id")
@@ -425,7 +426,9 @@ def test_the_notified_owner_and_a_manager_handle_an_escalation(
         acked = rita.post(f"/escalations/{esc}/ack", json={"reason": "called them"})
     assert acked.status_code == 200, acked.text
     assert (acked.json()["acked_by"], acked.json()["status"]) == ("rita", "acked")
-    stored = server.rows("SELECT acked_by, snoozed_by FROM playbook_escalations WHERE id = :i", i=esc)
+    stored = server.rows(
+        "SELECT acked_by, snoozed_by FROM playbook_escalations WHERE id = :i", i=esc
+    )
     assert tuple(stored[0]) == ("rita", "mara")
 
 

@@ -18,12 +18,14 @@ import click
 from playbook.cli.common import (
     db_option,
     format_option,
+    lang_option,
     now_option,
     open_store,
     parse_actor,
     parse_now,
+    store_lang,
 )
-from playbook.i18n import LANGUAGES, say
+from playbook.i18n import say
 from playbook.render.deals import reassign_values
 
 if TYPE_CHECKING:
@@ -44,7 +46,7 @@ def _who(command: Callable[..., Any]) -> Callable[..., Any]:
             metavar="NAME",
             help="Who acts (default: $PLAYBOOK_ACTOR, else the login name).",
         ),
-        click.option("--lang", type=click.Choice(LANGUAGES), help="Language of the output."),
+        lang_option,
         format_option,
         db_option,
         now_option("The time to record, ISO 8601 (default: the clock). For tests and replays."),
@@ -66,14 +68,13 @@ def reassign(deal_id: str, owner: str, team: str | None, reason: str | None, **w
         done = store.reassign(
             deal_id, owner=owner, team=team, reason=reason, actor=actor, now=parse_now(who["now"])
         )
+        lang = store_lang(who["lang"], store)
     if who["output_format"] == "json":
         click.echo(json.dumps(done.to_dict(), ensure_ascii=False, indent=2))
         return 0
     changes = {"owner": [done.from_owner, done.to_owner], "team": [done.from_team, done.to_team]}
-    values = reassign_values(changes, who["lang"])
-    click.echo(
-        say("cli.reassigned", who["lang"], deal=done.deal_ref, version=done.deal_version, **values)
-    )
+    values = reassign_values(changes, lang)
+    click.echo(say("cli.reassigned", lang, deal=done.deal_ref, version=done.deal_version, **values))
     return 0
 
 
@@ -86,12 +87,11 @@ def delete(deal_id: str, reason: str, **who: Any) -> int:
     actor = _actor(who)
     with open_store(who["url"]) as store:
         gone = store.delete(deal_id, reason=reason, actor=actor, now=parse_now(who["now"]))
+        lang = store_lang(who["lang"], store)
     if who["output_format"] == "json":
         click.echo(json.dumps(gone.to_dict(), ensure_ascii=False, indent=2))
     else:
-        click.echo(
-            say("cli.deleted", who["lang"], deal=gone.ref, actor=gone.actor, reason=gone.reason)
-        )
+        click.echo(say("cli.deleted", lang, deal=gone.ref, actor=gone.actor, reason=gone.reason))
     return 0
 
 
