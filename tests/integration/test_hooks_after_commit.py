@@ -266,14 +266,14 @@ def _refuse_lost_moves(store: DealStore) -> None:
     """A trigger that makes the database roll back any move into `lost`."""
     statements = {
         "sqlite": [
-            "CREATE TRIGGER refuse_lost BEFORE INSERT ON stage_changes "
+            "CREATE TRIGGER refuse_lost BEFORE INSERT ON playbook_stage_changes "
             "WHEN NEW.to_stage = 'lost' BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
         ],
         "postgresql": [
             "CREATE FUNCTION refuse_lost() RETURNS trigger AS $$ BEGIN "
             "IF NEW.to_stage = 'lost' THEN RAISE EXCEPTION 'refused by test'; END IF; "
             "RETURN NEW; END $$ LANGUAGE plpgsql",
-            "CREATE TRIGGER refuse_lost BEFORE INSERT ON stage_changes "
+            "CREATE TRIGGER refuse_lost BEFORE INSERT ON playbook_stage_changes "
             "FOR EACH ROW EXECUTE FUNCTION refuse_lost()",
         ],
     }[store.database.dialect]

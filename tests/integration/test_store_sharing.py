@@ -109,7 +109,9 @@ def test_a_host_database_is_shared_and_both_work(
             assert [d.external_id for d in store.list_deals()] == ["D-1"]
             store.log_activity(deal.id, "call", actor=REP, now=NOW, note="hello")
             assert [e.kind for e in store.history(deal.id)] == ["stage_change", "call"]
-            report = compute_kpis(database, playbook, parse_period("2026-03"), now=NOW)
+            # A running month is reported as of `now`: an entry made at NOW counts just after.
+            later = NOW + timedelta(hours=1)
+            report = compute_kpis(database, playbook, parse_period("2026-03"), now=later)
             assert [r.value for r in report.for_kpi("leads")] == [1]
         finally:
             database.dispose()
