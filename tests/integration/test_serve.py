@@ -267,6 +267,7 @@ def test_rep_creates_checks_completes_and_advances_a_deal(server: Server) -> Non
     assert kinds == [
         ("stage_change", "rita", "lead"),
         ("action", "rita", "lead"),
+        ("fields", "rita", "lead"),  # the PATCH: one version step, like `deals set`
         ("stage_change", "rita", "offer"),
         ("call", "rita", "offer"),
     ]

@@ -444,7 +444,7 @@ def log(
     if output_format == "json":
         click.echo(json.dumps(entry.to_dict(), ensure_ascii=False, indent=2))
     else:
-        what = say(f"cli.activity.{kind}", language)
+        what = _kind_word(kind, pinned, language)
         click.echo(
             say("cli.deals.logged", language, deal=deal_id, kind=what, version=entry.deal_version)
         )
@@ -515,6 +515,16 @@ def set_command(
         shown = {"deal": done.ref, "fields": fields, "version": done.version}
         click.echo(say("cli.fields_set", language, **shown))
     return 0
+
+
+def _kind_word(kind: str, playbook: Playbook | None, lang: str) -> str:
+    """An activity kind as the reader says it: the playbook's title for it, else its id."""
+    from playbook.model import BUILTIN_ACTIVITY_KINDS
+
+    kinds = playbook.activity_kinds if playbook is not None else BUILTIN_ACTIVITY_KINDS
+    declared = {item.id: item for item in kinds}
+    title = declared[kind].title if kind in declared else None
+    return title.get(lang) if title is not None else kind
 
 
 def _print_written(deal: StoredDeal, events: Sequence[Any], output_format: str, lang: str) -> None:
