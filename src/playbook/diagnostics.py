@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any, Literal
 
+from playbook.i18n import Message, as_message
+
 __all__ = [
     "RULES",
     "Diagnostic",
@@ -139,18 +141,49 @@ def path_to_str(path: tuple[str | int, ...]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
-    """One problem at one place in one file. Lines and columns are 1-based, in characters."""
+    """One problem at one place in one file. Lines and columns are 1-based, in characters.
+
+    ``msg`` and ``hint_msg`` are catalogue messages, shown in any language with
+    :meth:`message_in` and :meth:`hint_in`; ``message`` and ``hint`` are English.
+    Playbook's own code always passes messages; a plain string (an embedder's
+    own check, say) is accepted and shown as it is in every language.
+    """
 
     file: str
     line: int
     column: int
     severity: Severity
     code: str
-    message: str
+    msg: Message | str
     path: str = ""
-    hint: str | None = None
+    hint_msg: Message | str | None = None
     end_column: int | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        # A plain string (an embedder's own words) is shown as it is, in every language.
+        if not isinstance(self.msg, Message):
+            object.__setattr__(self, "msg", as_message(self.msg))
+        if self.hint_msg is not None and not isinstance(self.hint_msg, Message):
+            object.__setattr__(self, "hint_msg", as_message(self.hint_msg))
+
+    @property
+    def message(self) -> str:
+        """What is wrong and what to do, in English."""
+        return self.message_in("en")
+
+    @property
+    def hint(self) -> str | None:
+        """The hint in English, or None."""
+        return self.hint_in("en")
+
+    def message_in(self, lang: str | None) -> str:
+        """The message in ``lang`` (English for None or a language the catalogue lacks)."""
+        return as_message(self.msg).render(lang)
+
+    def hint_in(self, lang: str | None) -> str | None:
+        """The hint in ``lang``, or None when there is none."""
+        return None if self.hint_msg is None else as_message(self.hint_msg).render(lang)
 
     @property
     def rule(self) -> Rule:
@@ -161,19 +194,20 @@ class Diagnostic:
         """Order by file, then position, then code."""
         return (self.file, self.line, self.column, self.code)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form: file, line, column, severity, code, message, path (+ hint)."""
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        """The JSON form (file, line, column, severity, code, message, path, hint) in ``lang``."""
         data: dict[str, Any] = {
             "file": self.file,
             "line": self.line,
             "column": self.column,
             "severity": self.severity,
             "code": self.code,
-            "message": self.message,
+            "message": self.message_in(lang),
             "path": self.path,
         }
-        if self.hint:
-            data["hint"] = self.hint
+        hint = self.hint_in(lang)
+        if hint:
+            data["hint"] = hint
         return data
 
 
@@ -185,7 +219,7 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+def did_you_mean(word: str, choices: Iterable[str]) -> Message | None:
     """A ``did you mean 'x'?`` hint for a misspelt ``word``, or None when nothing is close."""
     found = closest(word, choices)
-    return f"did you mean {found!r}?" if found else None
+    return Message("common.did_you_mean", choice=found) if found else None

@@ -24,70 +24,45 @@ Exit codes (as in compilers and linters): 0 clean or allowed, 1 problems found
 or move blocked, 2 bad input or usage, 3 a fatal environment problem (a database
 that cannot be reached, for example).
 
-The classes below:
+Every class also carries an ``http_status``, a hint for a server that embeds
+playbook and answers with the error (the library itself speaks no HTTP):
 
-- :class:`PlaybookError` (``PB000``) the root
-    - :class:`PathNotFoundError` (``PB001``) a path named on the command line does not exist
-    - :class:`InputFileError` (``PB100``) a file cannot be read as a playbook
-    - :class:`InvalidPlaybookError` (``PB200``) a playbook has error diagnostics
-    - :class:`ConditionError` (``PB400``) a condition does not parse or type-check
-    - :class:`DealError` (``PB500``) a deal record is not usable with the playbook
-        - :class:`DealFieldError` (``PB501``) a field value has the wrong type
-        - :class:`UnknownStageError` (``PB502``) a stage the playbook does not have
-        - :class:`PlaybookVersionError` (``PB503``) the deal is pinned to another version
-        - :class:`UnknownFieldError` (``PB504``) a field the playbook does not declare
-        - :class:`UnknownActivityKindError` (``PB505``) an activity kind it does not declare
-    - :class:`ActorError` (``PB510``) the actor has no role or an unknown one
-    - :class:`UnknownActionError` (``PB520``) an action id the stage does not define
-    - :class:`EvidenceMissingError` (``PB521``) completing an action without its evidence
-    - :class:`PermissionDeniedError` (``PB530``) a role may not do this
-    - :class:`OverrideError` (``PB531``) an override without reason or by a role not allowed
-    - :class:`AuthenticationError` (``PB532``) no token, or an unknown, revoked or expired one
-    - :class:`MoveBlockedError` (``PB540``) ``advance`` on a move the engine blocks
-    - :class:`MissingClockError` (``PB550``) an engine call without ``now``
-    - :class:`HookError` (``PB560``) a hook that cannot be registered or run (``async def``)
-        - :class:`HookFailedError` (``PB561``) a hook raised after the change was stored
-    - :class:`EscalationError` (``PB700``) an escalation rule, sweep or sink cannot proceed
-        - :class:`NotificationError` (``PB702``) a sink failed to deliver (retried later)
-        - :class:`EscalationNotFoundError` (``PB703``) an unknown escalation id
-    - :class:`CalendarError` (``PB701``) a calendar with no working day or unknown holidays
-    - :class:`KpiError` (``PB800``) a KPI cannot be computed as asked
-        - :class:`PeriodError` (``PB801``) a period that does not parse
-        - :class:`GroupingError` (``PB802``) an unknown ``--by`` grouping
-    - :class:`ScenarioError` (``PB900``) an invalid playbook test scenario
-    - :class:`DiffError` (``PB910``) playbooks that cannot be compared
-    - :class:`MigrationError` (``PB920``) a migration that strands deals or cycles
-    - :class:`GraphvizError` (``PB930``) Graphviz missing or failing
-    - :class:`TargetExistsError` (``PB940``) ``playbook init`` would overwrite a file
-    - :class:`StoreError` (``PB600``) the deal store cannot do what was asked
-        - :class:`DealNotFoundError` (``PB601``) no deal with this id
-        - :class:`ConflictError` (``PB602``) someone else changed the deal first
-        - :class:`DatabaseUnavailableError` (``PB603``) the database cannot be reached
-        - :class:`SchemaVersionError` (``PB604``) the database schema is not the one expected
-        - :class:`ImportFileError` (``PB610``) a file to import is not usable at all
-        - :class:`MappingError` (``PB611``) an import mapping names unknown things
-        - :class:`ImportRowError` (``PB612``) one row of an import cannot be used
-        - :class:`PlaybookMismatchError` (``PB605``) a file differs from the registered text
-        - :class:`DatabaseLockedError` (``PB606``) another writer holds the database's lock
-        - :class:`DatabaseReadOnlyError` (``PB607``) the database cannot be written
-        - :class:`DiskFullError` (``PB608``) the database's disk (or quota) is full
-        - :class:`StaleVersionError` (``PB609``) a request's ``If-Match`` names an older version
-        - :class:`ForeignHistoryError` (``PB613``) ``alembic_version`` is another application's
-        - :class:`PersonError` (``PB620``) a person record that cannot be used
-            - :class:`PersonNotFoundError` (``PB621``) no person with this name
-        - :class:`TokenError` (``PB622``) an API token that cannot be made or found
-    - :class:`RequestError` (``PB050``) an HTTP request the API cannot use
-        - :class:`MalformedBodyError` (``PB051``) a body that is not JSON
-        - :class:`InvalidBodyError` (``PB052``) wrong types, missing or unknown fields
-        - :class:`BodyTooLargeError` (``PB053``) a body over the size limit
-        - :class:`RouteNotFoundError` (``PB054``) no such path or method
-        - :class:`InternalError` (``PB059``) a bug: the request failed, nothing is shown of it
+======  =====================================================================
+400     bad input to a call: the root, clocks, periods, groupings, escalation
+        commands without what they need, a request body that is not JSON
+401     no API token, or an unknown, revoked or expired one
+403     a role may not do this (:class:`PermissionDeniedError`, :class:`OverrideError`,
+        an actor without a known role)
+404     not found: a path, a deal, a person, an escalation, an API route
+409     conflict or blocked: a move the engine blocks, a deal changed meanwhile,
+        another playbook version, an edited registered text, a migration that
+        strands deals, a file that exists
+412     a request's ``If-Match`` names an older version of the deal
+413     a request body over the size limit
+422     an invalid playbook, condition, deal, scenario, import file or calendar
+500     the deal store cannot do what was asked (:class:`StoreError` itself), a hook
+        that cannot run or failed, a bug (:class:`InternalError`)
+502     a notification sink failed to deliver
+503     the database (or Graphviz) is unavailable, locked, read-only or on another
+        schema version
+507     the database's disk is full
+======  =====================================================================
+
+Messages are catalogue keys (:class:`playbook.i18n.Message`), not sentences:
+``error.message`` and ``str(error)`` are English, ``error.message_in("zh")``
+and ``error.to_dict("zh")`` speak any language of :data:`playbook.i18n.LANGUAGES`.
+Errors pickle and deep-copy with their code, message, hint and details.
+
+Each class below says what it stands for; docs/embedding.md lists them with
+their codes and HTTP statuses, docs/diagnostics.md every code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from playbook.i18n import Message, as_message
 
 if TYPE_CHECKING:
     from playbook.diagnostics import Diagnostic
@@ -148,21 +123,56 @@ __all__ = [
 ]
 
 
+# The HTTP status of each class, by code (see the table above); a class not
+# listed (an embedder's own, say) answers like its parent.
+_HTTP_STATUS: dict[str, int] = {
+    code: status
+    for status, codes in {
+        400: "PB050 PB051 PB550 PB700 PB801 PB802",
+        401: "PB532",
+        403: "PB510 PB530 PB531",
+        404: "PB001 PB054 PB601 PB621 PB703",
+        409: "PB503 PB540 PB602 PB605 PB920 PB940",
+        412: "PB609",
+        413: "PB053",
+        422: (
+            "PB052 PB100 PB200 PB400 PB500 PB501 PB502 PB504 PB505 PB520 PB521 "
+            "PB610 PB611 PB612 PB620 PB622 PB701 PB800 PB900 PB910"
+        ),
+        500: "PB059 PB560 PB561 PB600",
+        502: "PB702",
+        503: "PB603 PB604 PB606 PB607 PB930",
+        507: "PB608",
+    }.items()
+    for code in codes.split()
+}
+
+
 class PlaybookError(Exception):
     """Root of every error that playbook raises on purpose.
 
-    ``message`` says what went wrong and what to do; ``hint`` may add a
-    did-you-mean. Position attributes are set when the error comes from a file.
+    ``msg`` (a :class:`~playbook.i18n.Message`) says what went wrong and what to
+    do, in any language of the catalogue; ``hint_msg`` may add a did-you-mean.
+    Playbook's own code always passes messages; a plain string (an embedder's
+    subclass, say) is accepted and shown as it is in every language.
+    ``message`` and ``hint`` are their English texts, as is ``str(error)``.
+    Position attributes are set when the error comes from a file.
     """
 
     code: ClassVar[str] = "PB000"
     exit_code: ClassVar[int] = 2
+    http_status: ClassVar[int] = 400
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "http_status" not in cls.__dict__ and cls.code in _HTTP_STATUS:
+            cls.http_status = _HTTP_STATUS[cls.code]
 
     def __init__(
         self,
-        message: str,
+        message: Message | str,
         *,
-        hint: str | None = None,
+        hint: Message | str | None = None,
         file: str | None = None,
         line: int | None = None,
         column: int | None = None,
@@ -170,9 +180,10 @@ class PlaybookError(Exception):
         code: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        self.msg = as_message(message)
+        # A plain string (an embedder's own words) is kept as it is, in every language.
+        self.hint_msg = None if hint is None else as_message(hint)
+        super().__init__(str(self.msg))
         self.file = file
         self.line = line
         self.column = column
@@ -182,7 +193,34 @@ class PlaybookError(Exception):
             # A finer code from the same area (e.g. PB103 for a duplicate key).
             self.code = code  # type: ignore[misc]
 
+    @property
+    def message(self) -> str:
+        """What went wrong and what to do, in English."""
+        return self.msg.render("en")
+
+    @property
+    def hint(self) -> str | None:
+        """The hint in English, or None."""
+        return self.hint_in("en")
+
+    def message_in(self, lang: str | None) -> str:
+        """The message in ``lang`` (English for None or a language the catalogue lacks)."""
+        return self.msg.render(lang)
+
+    def hint_in(self, lang: str | None) -> str | None:
+        """The hint in ``lang``, or None when there is none."""
+        return None if self.hint_msg is None else self.hint_msg.render(lang)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt without calling __init__ (subclasses take other arguments),
+        # then the attributes, code and details included, restored as they were.
+        return (_restore, (type(self), self.args), self.__dict__)
+
     def __str__(self) -> str:
+        return self.text_in("en")
+
+    def text_in(self, lang: str | None) -> str:
+        """The one-line form, ``file:line:col: CODE message (hint)``, in ``lang``."""
         where = ""
         if self.file:
             where = self.file
@@ -191,21 +229,27 @@ class PlaybookError(Exception):
                 if self.column:
                     where += f":{self.column}"
             where += ": "
-        text = f"{where}{self.code} {self.message}"
-        if self.hint:
-            text += f" ({self.hint})"
+        text = f"{where}{self.code} {self.message_in(lang)}"
+        hint = self.hint_in(lang)
+        if hint:
+            text += f" ({hint})"
         return text
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Exception's own pickling calls cls(*args), which loses the keyword arguments
-        # and fails for errors that take more (MoveBlockedError's decision): rebuild
-        # from the message and the attributes instead, so errors cross processes.
-        return (_rebuild, (type(self), self.args, self.__dict__))
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        """A JSON-ready description of the error (message and hint in ``lang``).
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description of the error, for ``--format json``."""
-        data: dict[str, Any] = {"code": self.code, "message": self.message}
-        for key in ("hint", "file", "line", "column", "path"):
+        Keys: ``code``, ``message``, ``http_status`` and, when set, ``hint``,
+        ``file``, ``line``, ``column``, ``path``, ``details``.
+        """
+        data: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message_in(lang),
+            "http_status": self.http_status,
+        }
+        hint = self.hint_in(lang)
+        if hint is not None:
+            data["hint"] = hint
+        for key in ("file", "line", "column", "path"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -214,11 +258,9 @@ class PlaybookError(Exception):
         return data
 
 
-def _rebuild(cls: type[PlaybookError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
-    """An error as pickled by :meth:`PlaybookError.__reduce__`."""
-    error = cls.__new__(cls, *args)
-    Exception.__init__(error, *args)
-    error.__dict__.update(state)
+def _restore(cls: type[PlaybookError], args: tuple[Any, ...]) -> PlaybookError:
+    error = cls.__new__(cls)
+    error.args = args
     return error
 
 
@@ -234,7 +276,9 @@ class InvalidPlaybookError(PlaybookError, ValueError):
     code = "PB200"
     exit_code = 2  # bad input to the command that needed the playbook (validate itself says 1)
 
-    def __init__(self, message: str, diagnostics: Sequence[Diagnostic], **kw: Any) -> None:
+    def __init__(
+        self, message: Message | str, diagnostics: Sequence[Diagnostic], **kw: Any
+    ) -> None:
         super().__init__(message, **kw)
         self.diagnostics = list(diagnostics)
 
@@ -354,7 +398,7 @@ class MoveBlockedError(PlaybookError):
     code = "PB540"
     exit_code = 1
 
-    def __init__(self, message: str, decision: BlockedMove, **kw: Any) -> None:
+    def __init__(self, message: Message | str, decision: BlockedMove, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.decision = decision
 
@@ -384,7 +428,7 @@ class HookFailedError(HookError):
 
     def __init__(
         self,
-        message: str,
+        message: Message | str,
         *,
         deal: Any,
         result: Any,

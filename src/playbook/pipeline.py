@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from playbook.errors import StoreError
+from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.runtime.deals import check_action, check_stage
 from playbook.runtime.decisions import Advance
@@ -78,7 +79,8 @@ class Pipeline:
     def _build(self, playbook_id: str, version: int) -> Engine:
         model = registered_playbook(self.store, playbook_id, version)
         if model is None:
-            raise _unregistered(f"{playbook_id}@{version}")
+            pinned = f"{playbook_id}@{version}"
+            raise _unregistered(pinned)
         with self._lock:  # two threads may build it; both keep the first one stored
             return self._engines.setdefault((playbook_id, version), Engine(model, hooks=self.hooks))
 
@@ -191,7 +193,7 @@ class Pipeline:
 
 def _unregistered(name: str) -> StoreError:
     return StoreError(
-        f"the store has no copy of playbook {name}",
-        hint="register it first (Pipeline.register, or `playbook migrate --playbook FILE`)",
+        Message("error.pipeline.unregistered", name=name),
+        hint=Message("error.pipeline.register_first"),
         details={"playbook": name},
     )

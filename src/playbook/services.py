@@ -29,6 +29,7 @@ from playbook.errors import (
 )
 from playbook.escalation import admin
 from playbook.escalation.admin import EscalationView
+from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.refusals import record, recording_refusals
 from playbook.runtime.deals import DealState, as_deal
@@ -339,10 +340,14 @@ def run_stored_hooks(hooks: Hooks, stored: StoredDeal, result: Advance) -> None:
             failures.append(error)
     if failures:
         raise HookFailedError(
-            f"the change of deal {stored.ref!r} was stored (version {stored.version}), "
-            f"but {len(failures)} of its hooks raised: {failures[0]!r}",
-            hint="the change is stored: do not repeat it; fix the hook and redo its effect "
-            "(the exceptions are in .failures)",
+            Message(
+                "error.services.hooks_failed",
+                ref=stored.ref,
+                version=stored.version,
+                count=len(failures),
+                first=repr(failures[0]),
+            ),
+            hint=Message("error.services.change_is_stored"),
             details={"deal": stored.ref, "version": stored.version, "failures": len(failures)},
             deal=stored,
             result=result,
@@ -386,9 +391,15 @@ def require_version(deal: StoredDeal, version: int) -> None:
     if deal.version == version:
         return
     raise StaleVersionError(
-        f"deal {deal.ref!r} is at version {deal.version} (changed by {deal.updated_by} at "
-        f"{deal.updated_at.isoformat(timespec='seconds')}), not at version {version} you read",
-        hint="read the deal again (its ETag) and decide again",
+        Message(
+            "error.services.stale_version",
+            ref=deal.ref,
+            version=deal.version,
+            by=deal.updated_by,
+            at=deal.updated_at.isoformat(timespec="seconds"),
+            read=version,
+        ),
+        hint=Message("error.services.read_again"),
         details={
             "deal": deal.ref,
             "read_version": version,
@@ -418,8 +429,10 @@ def actor_for(
     if held:
         return Actor(person, held)
     error = PermissionDeniedError(
-        f"{person} holds no role of playbook {playbook.key} and may not {action} its deals",
-        hint=f"its roles: {', '.join(sorted(playbook.roles))} (`playbook people set --roles`)",
+        Message(
+            "error.services.no_role_of_playbook", person=person, key=playbook.key, action=action
+        ),
+        hint=Message("error.services.its_roles", names=sorted(playbook.roles)),
         details={"action": action, "allowed_roles": sorted(playbook.roles)},
     )
     record(store, error, action, actor=person, roles=roles, now=now, deal=deal)
@@ -452,10 +465,8 @@ def engine_for(
         elif _digest(known) != _digest(text):
             with recording_refusals(store, "playbook", actor=actor, now=now, deal=deal.ref):
                 raise PlaybookMismatchError(
-                    f"the playbook file is not the text registered for {model.key}: "
-                    "an edited copy cannot move deals pinned to that version",
-                    hint="bump `version` in the file to make it a new version, or use the "
-                    "registered text",
+                    Message("error.services.playbook_file_not_text", key=model.key),
+                    hint=Message("error.services.bump_version_file_make"),
                     details={"playbook": model.key, "registered_sha256": _digest(known)},
                 )
     return _engine(store, deal.playbook_id, deal.playbook_version)
@@ -472,8 +483,8 @@ def _engine(store: DealStore, playbook_id: str, version: int) -> Engine:
     text = store.playbook_source(playbook_id, version)
     if text is None:
         raise StoreError(
-            f"the store has no copy of playbook {playbook_id}@{version}",
-            hint="pass the playbook file with --playbook",
+            Message("error.services.store_has_no_copy", playbook_id=playbook_id, version=version),
+            hint=Message("error.services.pass_playbook_file_playbook"),
         )
     key = (playbook_id, version, text)
     with _PARSED_LOCK:
@@ -588,9 +599,14 @@ def authorise(
         if not set(actor.roles) & set(playbook.override_roles):
             allowed = ", ".join(playbook.override_roles) or "none declared (overrides.roles)"
             raise PermissionDeniedError(
-                f"{actor.id} ({', '.join(sorted(actor.roles))}) may not {action} "
-                f"deals of {playbook.key}",
-                hint=f"roles that may: {allowed}",
+                Message(
+                    "error.services.may_not_deals",
+                    id=actor.id,
+                    names=sorted(actor.roles),
+                    action=action,
+                    key=playbook.key,
+                ),
+                hint=Message("error.services.roles_may", allowed=allowed),
                 details={"action": action, "allowed_roles": list(playbook.override_roles)},
             )
 
@@ -640,9 +656,17 @@ def _may_handle(
             return
         told = ", ".join(str(recipient) for recipient in view.notified) or "nobody"
         raise PermissionDeniedError(
-            f"{actor.id} ({', '.join(sorted(actor.roles))}) may not {action} escalation "
-            f"{escalation_id}: it notifies {told}",
-            hint="the people it notifies may, and roles that may override gates: "
-            + (", ".join(sorted(supervisors)) or "none declared"),
+            Message(
+                "error.services.may_not_escalation_notifies",
+                id=actor.id,
+                names=sorted(actor.roles),
+                action=action,
+                escalation_id=escalation_id,
+                told=told,
+            ),
+            hint=Message(
+                "error.services.people_notifies_may_roles",
+                value=(", ".join(sorted(supervisors)) or "none declared"),
+            ),
             details={"escalation": escalation_id, "action": action},
         )

@@ -18,9 +18,10 @@ from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any, NoReturn, TypeAlias, TypedDict, TypeVar, overload
 
-from playbook.definition.build import zone_named
+from playbook.definition.zones import zone_named
 from playbook.diagnostics import did_you_mean
 from playbook.errors import ActorError, DealFieldError, MissingClockError, UnknownFieldError
+from playbook.i18n import Message
 from playbook.model import FieldSpec, Playbook
 
 _V = TypeVar("_V")
@@ -63,12 +64,12 @@ class Actor:
     def __init__(self, id: str, roles: str | Iterable[str], name: str | None = None) -> None:
         if not isinstance(id, str) or not id.strip():
             raise ActorError(
-                f"an actor id must be non-empty text, not {id!r}",
-                hint="pass the id of the person or system acting, e.g. Actor('li.na', 'sales_rep')",
+                Message("error.values.actor_id_not_text", id=id),
+                hint=Message("error.values.pass_actor_id"),
             )
         held = _roles(id, roles)
         if name is not None and not isinstance(name, str):
-            raise ActorError(f"actor {id!r}: the name must be text, not {name!r}")
+            raise ActorError(Message("error.values.actor_name_not_text", id=id, name=name))
         object.__setattr__(self, "id", id)
         object.__setattr__(self, "roles", held)
         object.__setattr__(self, "name", name)
@@ -99,13 +100,13 @@ def _roles(actor_id: str, raw: object) -> frozenset[str]:
     bad = [item for item in items if not isinstance(item, str) or not item.strip()]
     if bad:
         raise ActorError(
-            f"actor {actor_id!r}: a role must be non-empty text, not {bad[0]!r}",
-            hint="give role ids of the playbook, e.g. 'sales_rep'",
+            Message("error.values.role_not_text", id=actor_id, role=bad[0]),
+            hint=Message("error.values.give_role_ids"),
         )
     if not items:
         raise ActorError(
-            f"actor {actor_id!r} has no role",
-            hint="give the actor at least one role of the playbook, e.g. sales_rep",
+            Message("error.values.actor_has_no_role", id=actor_id),
+            hint=Message("error.values.give_actor_at_least"),
         )
     return frozenset(item for item in items if isinstance(item, str))
 
@@ -146,17 +147,21 @@ def check_actor(actor: Actor, playbook: Playbook) -> Actor:
     """
     if not isinstance(actor, Actor):
         raise ActorError(
-            f"expected an Actor, got {type(actor).__name__}",
-            hint="pass actor=Actor('id', frozenset({'sales_rep'}))",
+            Message("error.values.expected_actor_got", name=type(actor).__name__),
+            hint=Message("error.values.pass_actor_actor_id"),
         )
     unknown = actor.roles.difference(playbook.roles)
     if unknown:
         known = sorted(playbook.roles)
         first = sorted(unknown)[0]
         raise ActorError(
-            f"actor {actor.id!r} holds roles that playbook {playbook.key} does not declare: "
-            f"{', '.join(sorted(unknown))}",
-            hint=did_you_mean(first, known) or f"declared roles: {', '.join(known)}",
+            Message(
+                "error.values.actor_holds_roles_playbook",
+                id=actor.id,
+                key=playbook.key,
+                names=sorted(unknown),
+            ),
+            hint=did_you_mean(first, known) or Message("error.values.declared_roles", names=known),
             details={"unknown_roles": sorted(unknown), "declared_roles": known},
         )
     return actor
@@ -195,10 +200,10 @@ def check_unknown_fields(playbook: Playbook, names: Iterable[str]) -> None:
     if not unknown:
         return
     first = str(unknown[0])
-    hint = did_you_mean(first, declared) or f"declared fields: {', '.join(declared)}"
+    hint = did_you_mean(first, declared) or Message("error.deals.declared_fields", names=declared)
     raise DealFieldError(
-        f"field {first!r} is not declared by playbook {playbook.key}",
-        hint=hint + " (or read deals with strict=False while you adopt the playbook)",
+        Message("error.values.field_not_declared", id=first, key=playbook.key),
+        hint=Message("error.deals.or_strict_false", hint=hint),
         path=f"fields.{first}",
         details={"unknown_fields": [str(name) for name in unknown]},
     )
@@ -422,24 +427,18 @@ _CONVERTERS: dict[str, Callable[[Any, FieldSpec, tzinfo], Any]] = {
 }
 
 _EXPECTED = {
-    "string": "text",
-    "number": "a number",
-    "integer": "a whole number (not a boolean)",
-    "decimal": 'a decimal number, e.g. "1200.50"',
-    "boolean": "true or false",
-    "date": 'an ISO date, e.g. "2026-03-01"',
-    "datetime": 'an ISO 8601 date and time, e.g. "2026-03-01T09:30:00+08:00"',
-    "list": "a list of text items",
+    kind: Message(f"error.values.expected.{kind}")
+    for kind in ("string", "number", "integer", "decimal", "boolean", "date", "datetime", "list")
 }
 
 
-def _expected(spec: FieldSpec) -> str:
+def _expected(spec: FieldSpec) -> Message:
     if spec.kind == "enum":
-        return "one of " + ", ".join(spec.type.values or ())
+        return Message("error.values.expected.enum", values=list(spec.type.values or ()))
     return _EXPECTED[spec.kind]
 
 
-def _enum_problem(spec: FieldSpec, value: Any) -> str | None:
+def _enum_problem(spec: FieldSpec, value: Any) -> Message | None:
     allowed = spec.type.values
     if allowed is None or spec.kind not in ("enum", "list"):
         return None
@@ -448,17 +447,19 @@ def _enum_problem(spec: FieldSpec, value: Any) -> str | None:
     if not bad:
         return None
     hint = did_you_mean(bad[0], allowed)
-    return f"{bad[0]!r} is not one of {', '.join(allowed)}" + (f" ({hint})" if hint else "")
+    if hint is None:
+        return Message("error.values.not_one_of", value=bad[0], values=list(allowed))
+    return Message("error.values.not_one_of_hint", value=bad[0], values=list(allowed), hint=hint)
 
 
-def _range_problem(spec: FieldSpec, value: Any) -> str | None:
+def _range_problem(spec: FieldSpec, value: Any) -> Message | None:
     if spec.kind not in ("number", "integer", "decimal", "date", "datetime"):
         return None
     low, high = _bound(spec.minimum, value), _bound(spec.maximum, value)
     if low is not None and value < low:
-        return f"at least {spec.minimum}"
+        return Message("error.values.at_least", bound=spec.minimum)
     if high is not None and value > high:
-        return f"at most {spec.maximum}"
+        return Message("error.values.at_most", bound=spec.maximum)
     return None
 
 
@@ -474,19 +475,19 @@ def _bound(bound: Any, value: Any) -> Any:
     return bound
 
 
-def _length_problem(spec: FieldSpec, value: Any) -> str | None:
+def _length_problem(spec: FieldSpec, value: Any) -> Message | None:
     if spec.kind != "string":
         return None
     return _size_problem(len(value), spec.min_length, spec.max_length, "characters", told=True)
 
 
-def _pattern_problem(spec: FieldSpec, value: Any) -> str | None:
+def _pattern_problem(spec: FieldSpec, value: Any) -> Message | None:
     if spec.pattern is None or spec.kind != "string" or re.fullmatch(spec.pattern, value):
         return None
-    return f"text matching {spec.pattern}"
+    return Message("error.values.text_matching", pattern=spec.pattern)
 
 
-def _items_problem(spec: FieldSpec, value: Any) -> str | None:
+def _items_problem(spec: FieldSpec, value: Any) -> Message | None:
     if spec.kind != "list":
         return None
     return _size_problem(len(value), spec.min_items, spec.max_items, "items")
@@ -494,19 +495,22 @@ def _items_problem(spec: FieldSpec, value: Any) -> str | None:
 
 def _size_problem(
     size: int, low: int | None, high: int | None, unit: str, *, told: bool = False
-) -> str | None:
+) -> Message | None:
     """What a text or list of ``size`` characters or items lacks against its declared bounds.
 
     ``told`` adds the size to a "too long" message (long texts are hard to count by eye).
     """
     if low is not None and size < low:
-        return f"at least {low} {unit}"
+        return Message(f"error.values.at_least_{unit}", bound=low)
     if high is not None and size > high:
-        return f"at most {high} {unit}" + (f" (it has {size})" if told else "")
+        if told:
+            return Message(f"error.values.at_most_{unit}_has", bound=high, size=size)
+        return Message(f"error.values.at_most_{unit}", bound=high)
     return None
 
 
-_CONSTRAINTS: tuple[tuple[Callable[[FieldSpec, Any], str | None], Callable[[FieldSpec], bool]], ...]
+_Check = Callable[[FieldSpec, Any], Message | None]
+_CONSTRAINTS: tuple[tuple[_Check, Callable[[FieldSpec], bool]], ...]
 _CONSTRAINTS = (
     (_enum_problem, lambda spec: spec.kind in ("enum", "list") and spec.type.values is not None),
     (
@@ -533,11 +537,22 @@ _CONSTRAINTS = (
 """Each constraint check, and when a field declaration needs it."""
 
 
-def _field_error(spec: FieldSpec, value: Any, expected: str) -> DealFieldError:
+def _field_error(spec: FieldSpec, value: Any, expected: Message) -> DealFieldError:
     return DealFieldError(
-        f"field {spec.id!r} ({spec.kind}) cannot hold {value!r}: expected {expected}",
+        Message(
+            "error.values.field_cannot_hold_expected",
+            id=spec.id,
+            kind=spec.kind,
+            value=value,
+            expected=expected,
+        ),
         path=f"fields.{spec.id}",
-        details={"field": spec.id, "value": repr(value), "type": spec.kind, "expected": expected},
+        details={
+            "field": spec.id,
+            "value": repr(value),
+            "type": spec.kind,
+            "expected": str(expected),
+        },
     )
 
 
@@ -553,11 +568,7 @@ _ZONES: dict[str, tzinfo] = {}
 
 
 def zone(name: str) -> tzinfo:
-    """The zone database's zone called ``name``, cached (a name the database lacks reads UTC).
-
-    A playbook's timezone was checked when it was built (PB3xx), so an unknown
-    name only reaches here from a store written by another release.
-    """
+    """The zone called ``name``, cached; UTC for a name that only another release knew."""
     found = _ZONES.get(name)
     if found is None:
         found = _ZONES[name] = zone_named(name) or UTC
@@ -573,11 +584,7 @@ def utc_iso(moment: None) -> None: ...
 
 
 def utc_iso(moment: datetime | None) -> str | None:
-    """``moment`` in ISO 8601 with the ``+00:00`` offset, for JSON (None stays None).
-
-    A naive datetime is read as UTC, as the store means it, never as the
-    machine's local time.
-    """
+    """``moment`` in ISO 8601 with ``+00:00``, for JSON; naive reads as UTC, as stored."""
     if moment is None:
         return None
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -625,15 +632,17 @@ def require_now(now: Any) -> datetime:
         return now  # the common case, and the one the engine's hot path sees
     if now is None:
         raise MissingClockError(
-            "now is required: the engine never reads the clock",
-            hint="pass now=datetime.now(UTC) (or the time of the event you replay)",
+            Message("error.values.now_required_engine_never"),
+            hint=Message("error.values.pass_now_datetime_now"),
         )
     if not isinstance(now, datetime):
-        raise MissingClockError(f"now must be a datetime, not {type(now).__name__}")
+        raise MissingClockError(
+            Message("error.values.now_must_datetime_not", name=type(now).__name__)
+        )
     if now.tzinfo is None or now.utcoffset() is None:
         raise MissingClockError(
-            f"now ({now.isoformat()}) has no timezone",
-            hint="pass an aware datetime, e.g. datetime.now(UTC)",
+            Message("error.values.now_has_no_timezone", isoformat=now.isoformat()),
+            hint=Message("error.values.pass_aware_datetime_e"),
         )
     return now.astimezone(UTC)
 
@@ -675,8 +684,9 @@ def parse_assignments(playbook: Playbook, pairs: Mapping[str, str]) -> dict[str,
         if spec is None:
             known = list(playbook.fields)
             raise UnknownFieldError(
-                f"the playbook {playbook.key} declares no field {name!r}",
-                hint=did_you_mean(name, known) or "fields: " + ", ".join(known[:20]),
+                Message("error.values.no_such_field", key=playbook.key, id=name),
+                hint=did_you_mean(name, known)
+                or Message("error.deals.declared_fields", names=known[:20]),
                 details={"field": name},
             )
         stripped = text.strip()

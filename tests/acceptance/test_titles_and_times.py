@@ -140,8 +140,8 @@ def test_deals_show_and_check_show_titles_json_keeps_ids(
 ) -> None:
     """Text shows the title; JSON the id; the conditions still compare ids."""
     out = _run(capsys, "deals", "show", "D-1")
-    assert "  客户等级: 重点客户" in out
-    assert "  竞争对手: ABB 公司, siemens" in out
+    assert "  客户等级：重点客户" in out
+    assert "  竞争对手：ABB 公司, siemens" in out
     assert "  Customer tier: Key account" in _run(capsys, "deals", "show", "D-1", "--lang", "en")
     data = json.loads(_run(capsys, "deals", "show", "D-1", "--format", "json"))
     assert data["deal"]["fields"]["tier"] == "key"

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from playbook.cli import main
+from playbook.i18n import say
 from playbook.store.testing import fresh_database
 from playbook.web import schemas
 
@@ -267,7 +268,7 @@ def test_rep_creates_checks_completes_and_advances_a_deal(server: Server) -> Non
     assert kinds == [
         ("stage_change", "rita", "lead"),
         ("action", "rita", "lead"),
-        ("fields", "rita", "lead"),  # the PATCH: one version step, like `deals set`
+        ("fields", "rita", "lead"),  # the PATCH: set fields are recorded (as `deals set`)
         ("stage_change", "rita", "offer"),
         ("call", "rita", "offer"),
     ]
@@ -341,9 +342,13 @@ CREDENTIALS = [
 
 @pytest.fixture(scope="module")
 def escalated(server: Server) -> tuple[str, int]:
-    """A deal of rita's with an open escalation (a sweep two days on): (deal ref, escalation id)."""
+    """A deal of rita's with an open escalation (a sweep a week on): (deal ref, escalation id).
+
+    A week, whatever the day: a day in the stage that ends on a Friday evening
+    is due at Monday's opening, the next working moment.
+    """
     ref = _new_deal(server)["external_id"]
-    later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    later = (datetime.now(UTC) + timedelta(days=7)).isoformat()
     playbook = str(server.folder / "playbooks" / "serve-test.yaml")
     _cli(server.db_url, "sweep", "--playbook", playbook, "--now", later)
     with server.client("rita") as rita:
@@ -471,8 +476,9 @@ def test_bad_bodies_get_coded_errors_and_write_nothing(
     error = answer.json()["error"]
     assert error["code"] == code, case
     assert "Traceback" not in answer.text
-    if case == "unknown field":
-        assert error["hint"] == "did you mean 'override'?"
+    if case == "unknown field":  # mara reads zh: errors speak the request's language
+        assert error["hint"] == say("common.did_you_mean", "zh", choice="override")
+        assert error["hint"] == "您是不是想写 'override'？"
     after = _snapshot(server)
     assert after["deals"] == before["deals"]
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from playbook.conditions import (
@@ -258,6 +258,14 @@ def _plain(value: object) -> object:
 
 @settings(max_examples=400, deadline=None)
 @given(conditions())
+@example(
+    And(
+        (
+            Compare("==", FieldRef("amount", FieldType("decimal")), Literal(Decimal("-0"))),
+            Compare("==", FieldRef("score", FieldType("number")), Literal(-0.0)),
+        )
+    )
+)
 def test_render_parses_back_to_the_same_ir(expr: Expr) -> None:
     """The canonical string form of any condition parses back to the very same IR."""
     text = render(expr)

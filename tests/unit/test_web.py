@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from playbook import errors
+from playbook.i18n import Message
 from playbook.web.access import preferred_language, version_of
 from playbook.web.app import openapi_document
-from playbook.web.problems import status_of
+from playbook.web.problems import error_body, status_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,6 +120,20 @@ def test_an_if_match_that_is_not_a_version_is_refused(header: str) -> None:
 def test_each_error_class_has_its_status(error: errors.PlaybookError, status: int) -> None:
     """Subclasses before their parents: a stale If-Match is 412, not the 409 of a conflict."""
     assert status_of(error) == status
+
+
+def test_an_error_body_speaks_the_request_language() -> None:
+    """Message and hint in the language asked for; English without one."""
+    error = errors.DealNotFoundError(
+        Message("error.repository.no_deal_store", text="D-9"),
+        hint=Message("error.repository.playbook_deals_list_shows"),
+    )
+    english = error_body(error)["error"]
+    chinese = error_body(error, "zh")["error"]
+    assert (english["message"], english["hint"]) == (error.message, error.hint)
+    assert (chinese["message"], chinese["hint"]) == (error.message_in("zh"), error.hint_in("zh"))
+    assert chinese["message"] != english["message"]
+    assert any("\u4e00" <= char <= "\u9fff" for char in chinese["message"])
 
 
 def test_importing_playbook_or_validating_never_loads_the_web_framework() -> None:

@@ -32,11 +32,13 @@ def test_full_width_character_is_pointed_at_and_named(
     diagnostics = read_text(HEAD + body, "p.yaml").diagnostics
     found = [d for d in diagnostics if d.code == code]
     assert [(d.line, d.column) for d in found] == [(line, column)]
-    hint = found[0].hint or ""
-    assert f"U+{ord(char):04X}" in hint
-    assert any("\u4e00" <= c <= "\u9fff" for c in hint)  # the Chinese half
-    if char != "\u3000":
-        assert char in hint
+    for lang in ("en", "zh"):
+        hint = found[0].hint_in(lang) or ""
+        assert f"U+{ord(char):04X}" in hint
+        if char != "\u3000":
+            assert char in hint
+    chinese = found[0].hint_in("zh") or ""
+    assert any("\u4e00" <= c <= "\u9fff" for c in chinese)  # the Chinese hint
 
 
 def test_key_without_colon_is_reported_on_its_own_line() -> None:
@@ -67,8 +69,8 @@ def test_full_width_characters_inside_text_stay_valid(body: str) -> None:
 def test_hint_is_written_in_both_languages() -> None:
     """The hint reads the catalogue in English and Chinese."""
     diagnostics = read_text(HEAD + "title: {en: Example，zh: 示例}\n").diagnostics
-    assert say("common.yaml_fullwidth.comma", "en") in (diagnostics[0].hint or "")
-    assert say("common.yaml_fullwidth.comma", "zh") in (diagnostics[0].hint or "")
+    assert say("common.yaml_fullwidth.comma", "en") in (diagnostics[0].hint_in("en") or "")
+    assert say("common.yaml_fullwidth.comma", "zh") in (diagnostics[0].hint_in("zh") or "")
 
 
 def test_syntax_error_shows_the_source_line_with_a_caret(

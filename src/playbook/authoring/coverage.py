@@ -34,6 +34,7 @@ from playbook.authoring.scenarios import ScenarioResult, Trace, criterion_rule, 
 from playbook.definition.loader import read_document
 from playbook.definition.validate import find_playbooks, is_playbook_like, load
 from playbook.errors import PathNotFoundError
+from playbook.i18n import Message
 from playbook.model import Playbook
 
 __all__ = [
@@ -217,8 +218,8 @@ def run_tests(paths: Sequence[str | Path]) -> TestReport:
     files = [read_scenarios(path) for path in find_scenario_files(paths)]
     if not files:
         raise PathNotFoundError(
-            "no scenario files (*.test.yaml) under " + ", ".join(str(p) for p in paths),
-            hint="write one next to the playbook, or start from `playbook paths --write`",
+            Message("error.coverage.no_scenario_files_test", names=[str(p) for p in paths]),
+            hint=Message("error.coverage.write_one_next_playbook"),
         )
     results: list[ScenarioResult] = []
     traces: dict[str, tuple[Playbook, Trace]] = {}

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from playbook.authoring.scenarios import due_escalations
 from playbook.errors import DealError, DiffError
+from playbook.i18n import Message
 from playbook.model import (
     Criterion,
     Escalation,
@@ -104,8 +105,8 @@ def diff_playbooks(old: Playbook, new: Playbook) -> PlaybookDiff:
     """
     if old.id != new.id:
         raise DiffError(
-            f"these are two different playbooks: {old.id!r} and {new.id!r}",
-            hint="compare two versions of the same playbook (the same `playbook:` id)",
+            Message("error.diff.these_are_two_different", id=old.id, id2=new.id),
+            hint=Message("error.diff.compare_two_versions_same"),
             details={"old": old.id, "new": new.id},
         )
     changes: list[Change] = []

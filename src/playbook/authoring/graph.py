@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Literal
 
 from playbook.errors import GraphvizError
-from playbook.i18n import join, say
+from playbook.i18n import Message, join, say
 from playbook.model import Playbook, Stage, Transition
 
 __all__ = ["GraphFormat", "dot_available", "render_graph", "to_dot", "to_mermaid", "to_svg"]
@@ -178,9 +178,8 @@ def run_dot(source: str, output: str = "svg") -> str:
     program = shutil.which("dot")
     if program is None:
         raise GraphvizError(
-            "Graphviz is not installed: `dot` is not on the PATH",
-            hint="install Graphviz (apt-get install graphviz, brew install graphviz), "
-            "or use --format dot or mermaid",
+            Message("error.graph.graphviz_not_installed_dot"),
+            hint=Message("error.graph.install_graphviz_apt_get"),
         )
     try:
         done = subprocess.run(  # noqa: S603 (a fixed program; the DOT text goes to stdin)
@@ -192,10 +191,10 @@ def run_dot(source: str, output: str = "svg") -> str:
             timeout=_TIMEOUT_S,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise GraphvizError(f"Graphviz could not run: {error}") from error
+        raise GraphvizError(Message("error.graph.graphviz_could_not_run", error=error)) from error
     if done.returncode != 0:
         raise GraphvizError(
-            f"Graphviz rejected the diagram: {done.stderr.strip()}",
+            Message("error.graph.graphviz_rejected_diagram", strip=done.stderr.strip()),
             details={"returncode": done.returncode},
         )
     return done.stdout

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, update
 
 from playbook.errors import ConflictError, DealError, MigrationError
+from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.values import coerce_fields, require_now
 
@@ -126,8 +127,8 @@ def resolve_mapping(mapping: Mapping[str, str]) -> dict[str, str]:
             if current in seen:
                 cycle = " → ".join([*seen[seen.index(current) :], current])
                 raise MigrationError(
-                    f"the stage mapping has a cycle: {cycle}",
-                    hint="map every old stage straight to its stage in the new version",
+                    Message("error.migrate.stage_mapping_has_cycle", cycle=cycle),
+                    hint=Message("error.migrate.map_every_old_stage"),
                     details={"cycle": [*seen[seen.index(current) :], current]},
                 )
             seen.append(current)
@@ -144,9 +145,12 @@ def plan_migration(store: DealStore, new: Playbook, from_version: int) -> Migrat
     """
     if from_version >= new.version:
         raise MigrationError(
-            f"deals move from an older version to a newer one: {from_version} is not older "
-            f"than {new.version}",
-            hint="give the new playbook file, and --from-version the version deals are on",
+            Message(
+                "error.migrate.deals_move_from_older",
+                from_version=from_version,
+                version=new.version,
+            ),
+            hint=Message("error.migrate.give_new_playbook_file"),
         )
     mapping = resolve_mapping(_declared(new, from_version))
     moves = tuple(
@@ -213,10 +217,14 @@ def _stranded(plan: MigrationPlan) -> MigrationError:
     lines = "; ".join(f"{m.ref} ({m.from_stage}): {m.problem}" for m in listed)
     more = len(plan.stranded) - len(listed)
     return MigrationError(
-        f"{len(plan.stranded)} open deal(s) would be stranded by moving to version "
-        f"{plan.to_version}: {lines}" + (f"; and {more} more" if more else ""),
-        hint=f"map their stages under `migrations: [{{from: {plan.from_version}, stages: ...}}]` "
-        "in the new version",
+        Message(
+            "error.migrate.open_deal_would_stranded",
+            count=len(plan.stranded),
+            to_version=plan.to_version,
+            lines=lines,
+            value=Message("error.migrate.and_more", more=more) if more else "",
+        ),
+        hint=Message("error.migrate.map_their_stages_under", from_version=plan.from_version),
         details={"stranded": [m.to_dict() for m in plan.stranded]},
     )
 
@@ -240,8 +248,8 @@ def _write(session: Session, move: DealMove, new: Playbook, actor: str, at: date
     )
     if getattr(changed, "rowcount", 0) != 1:
         raise ConflictError(
-            f"deal {move.ref!r} changed while it was being migrated; nothing was migrated",
-            hint="run the migration again",
+            Message("error.migrate.deal_changed_while_was", ref=move.ref),
+            hint=Message("error.migrate.run_migration_again"),
             details={"deal": move.ref},
         )
     session.execute(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from playbook.definition.validate import validate_text
 from playbook.errors import PlaybookError, TargetExistsError
+from playbook.i18n import Message
 
 __all__ = ["TEMPLATES", "Scaffold", "render_scaffold", "write_scaffold"]
 
@@ -48,13 +49,14 @@ def render_scaffold(name: str, template: str = "b2b") -> Scaffold:
     """
     if not _ID.match(name):
         raise PlaybookError(
-            f"{name!r} is not a playbook id",
-            hint="use lowercase letters, digits, - and _, starting with a letter",
+            Message("error.scaffold.not_playbook_id", name=name),
+            hint=Message("error.scaffold.use_lowercase_letters_digits"),
         )
     sample = TEMPLATES.get(template)
     if sample is None:
         raise PlaybookError(
-            f"unknown template {template!r}", hint="use one of " + ", ".join(TEMPLATES)
+            Message("error.scaffold.unknown_template", template=template),
+            hint=Message("error.scaffold.use_one", names=TEMPLATES),
         )
     playbook = _renamed(_template(f"{sample}.yaml"), name)
     scenarios = _template(f"{sample}.test.yaml").replace(
@@ -79,7 +81,8 @@ def write_scaffold(name: str, template: str, directory: Path) -> list[Path]:
     for path, _ in targets:
         if path.exists():
             raise TargetExistsError(
-                f"{path} already exists", hint="choose another name or remove the file first"
+                Message("error.scaffold.already_exists", path=path),
+                hint=Message("error.scaffold.choose_another_name_remove"),
             )
     directory.mkdir(parents=True, exist_ok=True)
     for path, text in targets:

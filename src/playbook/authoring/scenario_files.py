@@ -32,6 +32,7 @@ from playbook.authoring.scenarios import (
 from playbook.definition.loader import Document, read_document
 from playbook.definition.validate import load
 from playbook.errors import DealError, PathNotFoundError, ScenarioError
+from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.runtime.deals import DealState, as_deal
 from playbook.values import coerce_fields
@@ -84,7 +85,9 @@ def find_scenario_files(paths: Sequence[str | Path]) -> list[Path]:
             found[path] = None
         else:
             raise PathNotFoundError(
-                f"no such file or directory: {given}", hint="check the path", file=str(given)
+                Message("error.scenario_files.no_such_file_directory", given=given),
+                hint=Message("error.scenario_files.check_path"),
+                file=str(given),
             )
     return list(found)
 
@@ -107,7 +110,10 @@ def read_scenarios(path: str | Path, playbook: Playbook | None = None) -> Scenar
     if loaded.document is None or errors:
         first = errors[0]
         raise ScenarioError(
-            f"{first.code} {first.message}", file=str(path), line=first.line, column=first.column
+            Message("error.scenario_files.message", code=first.code, message=first.msg),
+            file=str(path),
+            line=first.line,
+            column=first.column,
         )
     reader = _Reader(loaded.document)
     playbook_path = reader.playbook_path(Path(path))
@@ -123,7 +129,7 @@ class _Reader:
         self.file = document.file
 
     def fail(
-        self, path: _YamlPath, message: str, hint: str | None = None, *, key: bool = False
+        self, path: _YamlPath, message: Message, hint: Message | None = None, *, key: bool = False
     ) -> NoReturn:
         mark = self.doc.mark(path, key=key)
         raise ScenarioError(message, hint=hint, file=self.file, line=mark.line, column=mark.column)
@@ -134,7 +140,7 @@ class _Reader:
     def playbook_path(self, path: Path) -> Path:
         data = self.doc.data
         if not isinstance(data, Mapping):
-            self.fail((), "a scenario file is a mapping with `playbook` and `scenarios`")
+            self.fail((), Message("error.scenario_files.scenario_file_mapping_playbook"))
         named = data.get("playbook")
         if named is None:
             stem = path.name
@@ -142,13 +148,15 @@ class _Reader:
                 stem = stem.removesuffix(suffix)
             return path.with_name(stem + ".yaml")
         if not isinstance(named, str):
-            self.fail(("playbook",), "`playbook` is the path of the playbook file, as text")
+            self.fail(("playbook",), Message("error.scenario_files.playbook_path_playbook_file"))
         return path.parent / named
 
     def load_playbook(self, path: Path) -> Playbook:
         if not path.is_file():
             self.fail(
-                ("playbook",), f"the playbook {path} does not exist", "name it with `playbook:`"
+                ("playbook",),
+                Message("error.scenario_files.playbook_does_not_exist", path=path),
+                Message("error.scenario_files.name_playbook"),
             )
         return load(path)
 
@@ -157,7 +165,7 @@ class _Reader:
         self._keys((), data, frozenset({"playbook", "scenarios"}))
         items = data.get("scenarios")
         if not isinstance(items, list) or not items:
-            self.fail(("scenarios",), "`scenarios` must be a non-empty list of scenarios")
+            self.fail(("scenarios",), Message("error.scenario_files.scenarios_must_non_empty"))
         known = _Names(playbook)
         scenarios = tuple(
             self._scenario(("scenarios", i), raw, playbook, known) for i, raw in enumerate(items)
@@ -166,24 +174,27 @@ class _Reader:
 
     def _keys(self, path: _YamlPath, raw: Any, allowed: frozenset[str]) -> None:
         if not isinstance(raw, Mapping):
-            self.fail(path, "expected a mapping here")
+            self.fail(path, Message("error.scenario_files.expected_mapping_here"))
         for key in raw:
             if key not in allowed:
                 self.fail(
-                    (*path, key), f"unknown key {key!r}", _did_you_mean(key, allowed), key=True
+                    (*path, key),
+                    Message("error.scenario_files.unknown_key", key=key),
+                    _did_you_mean(key, allowed),
+                    key=True,
                 )
 
     def _scenario(self, path: _YamlPath, raw: Any, playbook: Playbook, known: _Names) -> Scenario:
         self._keys(path, raw, _SCENARIO_KEYS)
         name = raw.get("name")
         if not isinstance(name, str) or not name.strip():
-            self.fail(path, "every scenario needs a `name`")
+            self.fail(path, Message("error.scenario_files.every_scenario_needs_name"))
         now = self._time((*path, "now"), raw.get("now"), playbook, required=True)
         assert now is not None
         deal = self._deal((*path, "deal"), raw.get("deal") or {}, playbook, known, now, name)
         steps_raw = raw.get("steps")
         if not isinstance(steps_raw, list) or not steps_raw:
-            self.fail((*path, "steps"), "`steps` must be a non-empty list")
+            self.fail((*path, "steps"), Message("error.scenario_files.steps_must_non_empty"))
         steps = tuple(
             self._step((*path, "steps", i), item, playbook, known)
             for i, item in enumerate(steps_raw)
@@ -195,14 +206,22 @@ class _Reader:
     ) -> datetime | None:
         if raw is None:
             if required:
-                self.fail(path, "a scenario needs `now`: the time its steps run at")
+                self.fail(path, Message("error.scenario_files.scenario_needs_now_time"))
             return None
         if not isinstance(raw, str):
-            self.fail(path, f"{raw!r} is not a time", "write ISO 8601: 2026-03-02T09:30:00+08:00")
+            self.fail(
+                path,
+                Message("error.scenario_files.not_time", raw=raw),
+                Message("error.scenario_files.write_iso_8601_2026"),
+            )
         try:
             return _parse_time(raw, playbook)
         except ValueError:
-            self.fail(path, f"{raw!r} is not a time", "write ISO 8601: 2026-03-02T09:30:00+08:00")
+            self.fail(
+                path,
+                Message("error.scenario_files.not_time", raw=raw),
+                Message("error.scenario_files.write_iso_8601_2026"),
+            )
         raise AssertionError  # pragma: no cover
 
     def _deal(
@@ -221,7 +240,10 @@ class _Reader:
         self._fields((*path, "fields"), fields, playbook, known)
         done = raw.get("completed_actions") or []
         if not isinstance(done, list):
-            self.fail((*path, "completed_actions"), "`completed_actions` is a list of action ids")
+            self.fail(
+                (*path, "completed_actions"),
+                Message("error.scenario_files.completed_actions_list_action"),
+            )
         for i, action in enumerate(done):
             known.action((*path, "completed_actions", i), action, self, stage=stage)
         times = {}
@@ -240,40 +262,44 @@ class _Reader:
         try:
             return as_deal(record, playbook)
         except DealError as error:
-            self.fail(path, f"the deal is not valid: {error.message}", error.hint)
+            self.fail(
+                path,
+                Message("error.scenario_files.deal_not_valid", message=error.msg),
+                error.hint_msg,
+            )
         raise AssertionError  # pragma: no cover
 
     def _fields(
         self, path: _YamlPath, raw: Any, playbook: Playbook, known: _Names
     ) -> dict[str, Any]:
         if not isinstance(raw, Mapping):
-            self.fail(path, "field values are a mapping: {field: value}")
+            self.fail(path, Message("error.scenario_files.field_values_are_mapping"))
         for key, value in raw.items():
             known.field((*path, key), key, self)
             try:
                 coerce_fields(playbook, {key: value})
             except DealError as error:
-                self.fail((*path, key), error.message, error.hint)
+                self.fail((*path, key), error.msg, error.hint_msg)
         return dict(raw)
 
     def _step(self, path: _YamlPath, raw: Any, playbook: Playbook, known: _Names) -> Step:
         self._keys(path, raw, _STEP_KEYS)
         kinds = [kind for kind in STEP_KINDS if kind in raw]
         if len(kinds) != 1:
-            self.fail(path, "a step has exactly one of: " + ", ".join(STEP_KINDS))
+            self.fail(path, Message("error.scenario_files.step_has_exactly_one", names=STEP_KINDS))
         kind = kinds[0]
         target = self._target((*path, kind), kind, raw[kind], playbook, known)
         roles = self._roles((*path, "as"), raw.get("as"), known)
         if kind in ("advance", "complete") and roles is None:
-            self.fail(path, f"a `{kind}` step needs `as`: the role(s) of who acts")
+            self.fail(path, Message("error.scenario_files.step_needs_as_role", kind=kind))
         expect = None
         if "expect" in raw:
             expect = self._expect((*path, "expect"), raw["expect"], kind, known)
         elif kind in ("check", "sweep"):
-            self.fail(path, f"a `{kind}` step needs `expect`: what the engine must answer")
+            self.fail(path, Message("error.scenario_files.step_needs_expect_what", kind=kind))
         override = raw.get("override")
         if override is not None and kind != "advance":
-            self.fail((*path, "override"), "only an `advance` step can override")
+            self.fail((*path, "override"), Message("error.scenario_files.only_advance_step_can"))
         return Step(
             kind,
             target,
@@ -301,8 +327,8 @@ class _Reader:
             if raw not in _LOG_KINDS:
                 self.fail(
                     path,
-                    f"unknown activity {raw!r}",
-                    "log one of: " + ", ".join(sorted(_LOG_KINDS)),
+                    Message("error.scenario_files.unknown_activity", raw=raw),
+                    Message("error.scenario_files.log_one", names=sorted(_LOG_KINDS)),
                 )
             return raw
         return self._time(path, raw, playbook, required=True)
@@ -312,7 +338,7 @@ class _Reader:
             return None
         roles = [raw] if isinstance(raw, str) else raw
         if not isinstance(roles, list) or not roles:
-            self.fail(path, "`as` is a role id or a list of role ids")
+            self.fail(path, Message("error.scenario_files.as_role_id_list"))
         for i, role in enumerate(roles):
             known.role(path if isinstance(raw, str) else (*path, i), role, self)
         return tuple(roles)
@@ -321,16 +347,16 @@ class _Reader:
         self._keys(path, raw, _EXPECT_KEYS)
         allowed = raw.get("allowed")
         if allowed is not None and not isinstance(allowed, bool):
-            self.fail((*path, "allowed"), "`allowed` is true or false")
+            self.fail((*path, "allowed"), Message("error.scenario_files.allowed_true_false"))
         about_escalations = "fire" in raw or "levels" in raw
         if kind == "sweep" and not about_escalations:
-            self.fail(path, "a sweep expects `fire` (and optionally `levels`)")
+            self.fail(path, Message("error.scenario_files.sweep_expects_fire_optionally"))
         if kind != "sweep" and about_escalations:
-            self.fail(path, "only a `sweep` step expects `fire` or `levels`")
+            self.fail(path, Message("error.scenario_files.only_sweep_step_expects"))
         reasons = self._codes((*path, "reasons"), raw.get("reasons"))
         error = raw.get("error")
         if error is not None and not (isinstance(error, str) and _CODE.match(error)):
-            self.fail((*path, "error"), "`error` is a code such as PB530")
+            self.fail((*path, "error"), Message("error.scenario_files.error_code_such_as"))
         rules = self._list((*path, "rules"), raw.get("rules"))
         for i, rule in enumerate(rules or ()):
             known.rule((*path, "rules", i), rule, self)
@@ -343,25 +369,32 @@ class _Reader:
         levels = raw.get("levels")
         if levels is not None:
             if not isinstance(levels, Mapping):
-                self.fail((*path, "levels"), "`levels` maps escalation ids to a number of levels")
+                self.fail(
+                    (*path, "levels"), Message("error.scenario_files.levels_maps_escalation_ids")
+                )
             for key, count in levels.items():
                 known.escalation((*path, "levels", key), key, self)
                 if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                    self.fail((*path, "levels", key), "a number of levels is an integer >= 0")
+                    self.fail(
+                        (*path, "levels", key),
+                        Message("error.scenario_files.number_levels_integer_0"),
+                    )
         return Expectation(allowed, reasons, rules, stage, error, fire, levels)
 
     def _codes(self, path: _YamlPath, raw: Any) -> tuple[str, ...] | None:
         codes = self._list(path, raw)
         for i, code in enumerate(codes or ()):
             if not _CODE.match(code):
-                self.fail((*path, i), f"{code!r} is not a reason code such as PB544")
+                self.fail(
+                    (*path, i), Message("error.scenario_files.not_reason_code_such", code=code)
+                )
         return codes
 
     def _list(self, path: _YamlPath, raw: Any) -> tuple[str, ...] | None:
         if raw is None:
             return None
         if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-            self.fail(path, "expected a list of text")
+            self.fail(path, Message("error.scenario_files.expected_list_text"))
         return tuple(raw)
 
 
@@ -378,42 +411,63 @@ class _Names:
 
     def stage(self, path: _YamlPath, value: Any, reader: _Reader) -> None:
         if value not in self.stages:
-            reader.fail(path, f"unknown stage {value!r}", _did_you_mean(value, self.stages))
+            reader.fail(
+                path,
+                Message("error.scenario_files.unknown_stage", value=value),
+                _did_you_mean(value, self.stages),
+            )
 
     def field(self, path: _YamlPath, value: Any, reader: _Reader) -> None:
         if value not in self.playbook.fields:
             reader.fail(
                 path,
-                f"unknown field {value!r}",
+                Message("error.scenario_files.unknown_field", value=value),
                 _did_you_mean(value, self.playbook.fields),
                 key=True,
             )
 
     def role(self, path: _YamlPath, value: Any, reader: _Reader) -> None:
         if value not in self.playbook.roles:
-            reader.fail(path, f"unknown role {value!r}", _did_you_mean(value, self.playbook.roles))
+            reader.fail(
+                path,
+                Message("error.scenario_files.unknown_role", value=value),
+                _did_you_mean(value, self.playbook.roles),
+            )
 
     def action(
         self, path: _YamlPath, value: Any, reader: _Reader, stage: str | None = None
     ) -> None:
         if value not in self.actions:
-            reader.fail(path, f"unknown action {value!r}", _did_you_mean(value, self.actions))
+            reader.fail(
+                path,
+                Message("error.scenario_files.unknown_action", value=value),
+                _did_you_mean(value, self.actions),
+            )
         if stage is not None and self.actions[value] != stage:
-            reader.fail(path, f"action {value!r} belongs to stage {self.actions[value]!r}")
+            reader.fail(
+                path,
+                Message(
+                    "error.scenario_files.action_belongs_stage",
+                    value=value,
+                    actions=self.actions[value],
+                ),
+            )
 
     def rule(self, path: _YamlPath, value: str, reader: _Reader) -> None:
         if value not in self.rules and value not in self.rule_ids:
             reader.fail(
                 path,
-                f"unknown rule {value!r}",
+                Message("error.scenario_files.unknown_rule", value=value),
                 _did_you_mean(value, [*self.rules, *self.rule_ids])
-                or "rules are paths such as stages[solution].entry.budget_known, or their ids",
+                or Message("error.scenario_files.rules_are_paths_such"),
             )
 
     def escalation(self, path: _YamlPath, value: Any, reader: _Reader) -> None:
         if value not in self.escalations:
             reader.fail(
-                path, f"unknown escalation rule {value!r}", _did_you_mean(value, self.escalations)
+                path,
+                Message("error.scenario_files.unknown_escalation_rule", value=value),
+                _did_you_mean(value, self.escalations),
             )
 
 
@@ -431,6 +485,6 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[:60] or "deal"
 
 
-def _did_you_mean(name: Any, candidates: Iterable[str]) -> str | None:
+def _did_you_mean(name: Any, candidates: Iterable[str]) -> Message | None:
     close = get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
+    return Message("common.did_you_mean", choice=close[0]) if close else None

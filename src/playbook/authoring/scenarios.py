@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from playbook.errors import MoveBlockedError, PlaybookError
 from playbook.escalation.rules import deal_anchor, due_at
+from playbook.i18n import Message
 from playbook.model import Escalation, Playbook
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import DealState
@@ -234,7 +235,7 @@ def _rule_matches(actual: str, expected: str) -> bool:
 class _Failed(Exception):
     """A step did not do what it expected."""
 
-    def __init__(self, message: str, expected: str, actual: str) -> None:
+    def __init__(self, message: Message, expected: str, actual: str) -> None:
         super().__init__(message)
         self.expected = expected
         self.actual = actual
@@ -258,17 +259,30 @@ class _Run:
             handler(step)
         except PlaybookError as error:
             if step.expect is None or step.expect.error is None:
-                raise _Failed(f"{step.describe()} raised {error}", "success", error.code) from error
+                raise _Failed(
+                    Message("error.scenarios.raised", describe=step.describe(), error=error),
+                    "success",
+                    error.code,
+                ) from error
             if error.code != step.expect.error:
                 raise _Failed(
-                    f"{step.describe()}: expected error {step.expect.error}, got {error.code}",
+                    Message(
+                        "error.scenarios.expected_error_got",
+                        describe=step.describe(),
+                        error=step.expect.error,
+                        code=error.code,
+                    ),
                     step.expect.error,
                     error.code,
                 ) from error
             return
         if step.expect is not None and step.expect.error is not None:
             raise _Failed(
-                f"{step.describe()}: expected error {step.expect.error}, it succeeded",
+                Message(
+                    "error.scenarios.expected_error_succeeded",
+                    describe=step.describe(),
+                    error=step.expect.error,
+                ),
                 step.expect.error,
                 "success",
             )
@@ -329,15 +343,25 @@ class _Run:
         assert expect is not None
         if expect.fire is not None and set(expect.fire) != set(fired):
             raise _Failed(
-                f"{step.describe()}: expected {_names(expect.fire)} to fire, got {_names(fired)}",
+                Message(
+                    "error.scenarios.expected_fire_got",
+                    describe=step.describe(),
+                    names=_names(expect.fire),
+                    names2=_names(fired),
+                ),
                 _names(expect.fire),
                 _names(fired),
             )
         for rule_id, count in (expect.levels or {}).items():
             if fired.get(rule_id, 0) != count:
                 raise _Failed(
-                    f"{step.describe()}: expected {count} level(s) of {rule_id} due, "
-                    f"got {fired.get(rule_id, 0)}",
+                    Message(
+                        "error.scenarios.expected_level_due_got",
+                        describe=step.describe(),
+                        count=count,
+                        rule_id=rule_id,
+                        get=fired.get(rule_id, 0),
+                    ),
                     str(count),
                     str(fired.get(rule_id, 0)),
                 )
@@ -363,14 +387,23 @@ class _Run:
             allowed = True
         if allowed is not None and decision.allowed != allowed:
             raise _Failed(
-                f"{step.describe()}: expected {_verdict(allowed)}, got {_decision(decision)}",
+                Message(
+                    "error.scenarios.expected_got",
+                    describe=step.describe(),
+                    verdict=_verdict(allowed),
+                    decision=_decision(decision),
+                ),
                 _verdict(allowed),
                 _decision(decision),
             )
         if expect.reasons is not None and sorted(expect.reasons) != sorted(decision.codes):
             raise _Failed(
-                f"{step.describe()}: expected reasons {_names(expect.reasons)}, "
-                f"got {_names(decision.codes)}",
+                Message(
+                    "error.scenarios.expected_reasons_got",
+                    describe=step.describe(),
+                    names=_names(expect.reasons),
+                    names2=_names(decision.codes),
+                ),
                 _names(expect.reasons),
                 _names(decision.codes),
             )
@@ -384,7 +417,12 @@ class _Run:
         extra = [a for a in actual if not any(_rule_matches(a, r) for r in rules)]
         if unmatched or extra:
             raise _Failed(
-                f"{step.describe()}: expected rules {_names(rules)}, got {_names(actual)}",
+                Message(
+                    "error.scenarios.expected_rules_got",
+                    describe=step.describe(),
+                    names=_names(rules),
+                    names2=_names(actual),
+                ),
                 _names(rules),
                 _names(actual),
             )
@@ -393,7 +431,12 @@ class _Run:
         expected = step.expect.stage if step.expect is not None else None
         if expected is not None and self.deal.stage != expected:
             raise _Failed(
-                f"{step.describe()}: expected the deal in {expected}, it is in {self.deal.stage}",
+                Message(
+                    "error.scenarios.expected_deal",
+                    describe=step.describe(),
+                    expected=expected,
+                    stage=self.deal.stage,
+                ),
                 expected,
                 self.deal.stage,
             )

@@ -19,8 +19,9 @@ from typing import Any
 
 import click
 
-from playbook.cli.common import print_error
+from playbook.cli.common import chosen_lang, error_lang, forget_lang, print_error
 from playbook.errors import PlaybookError
+from playbook.i18n import say
 
 __all__ = ["cli", "main"]
 
@@ -83,34 +84,30 @@ def cli() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (``python -m playbook`` and the console script)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    forget_lang()
     try:
         result: Any = cli.main(args=args, prog_name="playbook", standalone_mode=False)
     except PlaybookError as error:
-        print_error(error)
+        print_error(error, error_lang())
         return error.exit_code
     except click.exceptions.Exit as stop:
         return stop.exit_code
     except click.Abort:
-        click.echo("aborted", err=True)
+        click.echo(say("cli.aborted", chosen_lang()), err=True)
         return 130
     except click.ClickException as error:
         error.show()
         return error.exit_code
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        click.echo(say("cli.interrupted", chosen_lang()), err=True)
         return 130
     except BrokenPipeError:
         return 1
     except Exception as error:  # the last line of defence: no traceback for users
         if os.environ.get("PLAYBOOK_DEBUG"):
             raise
-        click.secho(
-            f"internal error: {error.__class__.__name__}: {error}\n"
-            "This is a bug in playbook. Run again with PLAYBOOK_DEBUG=1 to see the traceback "
-            "and include it in your report.",
-            fg="red",
-            err=True,
-        )
+        what = f"{error.__class__.__name__}: {error}"
+        click.secho(say("cli.internal_error", chosen_lang(), error=what), fg="red", err=True)
         return INTERNAL_ERROR_EXIT
     return result if isinstance(result, int) else 0
 

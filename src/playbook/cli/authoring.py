@@ -26,7 +26,7 @@ from playbook.cli.common import (
     parse_now,
 )
 from playbook.errors import MigrationError, StoreError
-from playbook.i18n import join, say
+from playbook.i18n import Message, join, say
 
 if TYPE_CHECKING:
     from playbook.authoring.coverage import TestReport
@@ -191,7 +191,10 @@ def paths(
         if write_to.exists():
             from playbook.errors import TargetExistsError
 
-            raise TargetExistsError(f"{write_to} already exists", hint="choose another file")
+            raise TargetExistsError(
+                Message("error.cli_authoring.already_exists", write_to=write_to),
+                hint=Message("error.cli_authoring.choose_another_file"),
+            )
         relative = os.path.relpath(playbook_path.resolve(), write_to.resolve().parent)
         write_to.write_text(starter_scenarios(playbook, found, at, str(relative)), encoding="utf-8")
         click.echo(say("cli.wrote", language, file=write_to), err=True)
@@ -302,7 +305,7 @@ def migrate(
 
     at = parse_now(now)
     if not dry_run and not roles:
-        raise click.UsageError("give --as ROLE: migrating deals needs a role that may override")
+        raise click.UsageError(str(Message("cli.usage.migrate_needs_role")))
     with open_store(url) as store:
         new = _target_version(store, playbook_path, playbook_id, to_version, at)
         if not dry_run:
@@ -338,8 +341,13 @@ def _target_version(
         playbook, source = load_playbook(path)
         if playbook.version != version:
             raise MigrationError(
-                f"{path} is version {playbook.version}, not {version}",
-                hint="give the file of the version to migrate to",
+                Message(
+                    "error.cli_authoring.version_not",
+                    path=path,
+                    version=playbook.version,
+                    version2=version,
+                ),
+                hint=Message("error.cli_authoring.give_file_version_migrate"),
             )
         store.register_playbook(playbook, source, path=str(path), now=now)
         return playbook
@@ -350,9 +358,15 @@ def _target_version(
     ]
     if len(known) != 1:
         raise StoreError(
-            f"the store has {len(known)} playbook(s) at version {version}"
-            + (f" with id {playbook_id!r}" if playbook_id else ""),
-            hint="give the new version's file with --playbook (and --playbook-id if needed)",
+            Message(
+                "error.cli_authoring.store_has_playbook_at",
+                count=len(known),
+                version=version,
+                value=Message("error.cli_authoring.with_id", playbook_id=playbook_id)
+                if playbook_id
+                else "",
+            ),
+            hint=Message("error.cli_authoring.give_new_version_file"),
         )
     text = store.playbook_source(*known[0])
     assert text is not None
@@ -409,7 +423,7 @@ def docs(
     from playbook.authoring.handbook import render_handbook
 
     if output is not None and len(playbook_paths) > 1:
-        raise click.UsageError("--output names one file: give one playbook")
+        raise click.UsageError(str(Message("cli.usage.output_one_playbook")))
     stale: list[Path] = []
     for path in playbook_paths:
         playbook = _valid_playbook(path)

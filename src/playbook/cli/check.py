@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook.cli.common import (
+    chosen_lang,
     command_lang,
     lang_option,
     load_playbook,
@@ -35,7 +36,7 @@ from playbook.cli.common import (
     print_error,
 )
 from playbook.errors import DealError, PlaybookError
-from playbook.i18n import join, say
+from playbook.i18n import Message, join, say
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -116,6 +117,7 @@ def _asking(command: Callable[..., int]) -> Callable[..., int]:
         lang: str | None,
         **own: Any,
     ) -> int:
+        inputs: _Inputs | None = None
         try:
             inputs = _read_inputs(playbook_path, deal_path, now, lang)
             actor = parse_actor(actor_id, roles)
@@ -123,7 +125,8 @@ def _asking(command: Callable[..., int]) -> Callable[..., int]:
         except _Reported as stop:
             return stop.exit_code
         except PlaybookError as error:
-            return _fail(error, output_format)
+            # Once the playbook is read, its language (or --lang) tells the error too.
+            return _fail(error, output_format, inputs.lang if inputs is not None else chosen_lang())
 
     return run
 
@@ -174,12 +177,11 @@ def _read_inputs(
     from playbook.runtime.engine import Engine
 
     model = _load_playbook(playbook_path)
+    language = command_lang(lang, model)
     engine = Engine(model)
     # Read and check the deal here, so that a bad deal is reported before anything else.
     deal = as_deal(_read_deal(deal_path), model)
-    return _Inputs(
-        engine, deal, parse_now(now, engine.calendar.timezone), command_lang(lang, model)
-    )
+    return _Inputs(engine, deal, parse_now(now, engine.calendar.timezone), language)
 
 
 def _load_playbook(path: Path) -> Playbook:
@@ -190,25 +192,27 @@ def _read_deal(path: Path) -> Any:
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise DealError(f"cannot read the deal file: {error}", file=str(path)) from error
+        raise DealError(
+            Message("error.cli_check.cannot_read_deal_file", error=error), file=str(path)
+        ) from error
     try:
         # Decimal keeps money exact: 0.1 stays 0.1, not 0.1000000000000000055...
         return json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
         raise DealError(
-            f"the deal is not valid JSON: {error.msg}",
+            Message("error.cli_check.deal_not_valid_json", msg=error.msg),
             file=str(path),
             line=error.lineno,
             column=error.colno,
-            hint="see the deal JSON form in docs/embedding.md",
+            hint=Message("error.cli_check.see_deal_json_form"),
         ) from error
 
 
-def _fail(error: PlaybookError, output_format: str) -> int:
+def _fail(error: PlaybookError, output_format: str, lang: str | None) -> int:
     if output_format == "json":
-        click.echo(json.dumps({"error": error.to_dict()}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"error": error.to_dict(lang)}, ensure_ascii=False, indent=2))
     else:
-        print_error(error)
+        print_error(error, lang)
     return error.exit_code
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook.errors import InvalidPlaybookError, PlaybookError
-from playbook.i18n import LANGUAGES, spoken
+from playbook.i18n import LANGUAGES, Message, say, spoken
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
@@ -34,6 +34,8 @@ __all__ = [
     "chosen_lang",
     "command_lang",
     "db_option",
+    "error_lang",
+    "forget_lang",
     "format_option",
     "lang_option",
     "load_playbook",
@@ -116,6 +118,21 @@ def _chosen(lang: str) -> str:
     return lang
 
 
+def forget_lang() -> None:
+    """Start a command with no language chosen (``main`` runs one command per call)."""
+    _CHOSEN.set(None)
+
+
+def error_lang() -> str | None:
+    """The language to tell a failure in: the command's, else ``$PLAYBOOK_LANG``, else None.
+
+    None lets :func:`print_error` tell an invalid playbook's problems in the
+    language that playbook declares.
+    """
+    told = _CHOSEN.get() or os.environ.get("PLAYBOOK_LANG")
+    return spoken(told) if told else None
+
+
 def chosen_lang() -> str:
     """The language the running command chose, else ``$PLAYBOOK_LANG``, else English.
 
@@ -180,12 +197,12 @@ def parse_now(text: str | None, tz: tzinfo = UTC, *, option: str = "--now") -> d
         moment = moment.astimezone(UTC)
     except (ValueError, OverflowError) as error:
         raise click.BadParameter(
-            f"{text!r} is not an ISO 8601 time, e.g. 2026-03-02T09:30:00+08:00",
+            str(Message("cli.usage.not_iso_time", text=text)),
             param_hint=option,
         ) from error
     if not EARLIEST <= moment < LATEST:
         raise click.BadParameter(
-            f"{text!r} is outside the years 1900 to 2999 that playbook works with",
+            str(Message("cli.usage.outside_years", text=text)),
             param_hint=option,
         )
     return moment
@@ -212,15 +229,19 @@ def load_playbook(path: Path) -> tuple[Playbook, str]:
     return playbook_from_file(path)
 
 
-def print_error(error: PlaybookError) -> None:
-    """An error as the user reads it on stderr; an invalid playbook with its every error."""
+def print_error(error: PlaybookError, lang: str | None = None) -> None:
+    """An error as the user reads it on stderr, in ``lang``; an invalid playbook with every error.
+
+    Without ``lang``, an invalid playbook's problems are told in the language
+    the playbook declares, everything else in English.
+    """
     if isinstance(error, InvalidPlaybookError) and error.diagnostics:
-        _print_invalid(error)
+        _print_invalid(error, lang or error.details.get("language"))
         return
-    click.secho(f"error: {error}", fg="red", err=True)
+    click.secho(say("cli.error_line", lang, error=error.text_in(lang)), fg="red", err=True)
 
 
-def _print_invalid(error: Any) -> None:
+def _print_invalid(error: InvalidPlaybookError, lang: str | None) -> None:
     """Every error of an invalid playbook, compiler-style, with its source line."""
     from playbook.render.diagnostics import format_text
 
@@ -231,10 +252,10 @@ def _print_invalid(error: Any) -> None:
                 sources[diagnostic.file] = Path(diagnostic.file).read_text("utf-8-sig")
             except (OSError, UnicodeDecodeError, ValueError):
                 sources[diagnostic.file] = ""
-    click.secho(
-        f"error: {error.file or 'the playbook'} is not a valid playbook:", fg="red", err=True
-    )
-    click.echo(format_text(error.diagnostics, sources, color=sys.stderr.isatty()), err=True)
+    file = error.file or say("cli.the_playbook", lang)
+    click.secho(say("cli.invalid_playbook", lang, file=file), fg="red", err=True)
+    text = format_text(error.diagnostics, sources, color=sys.stderr.isatty(), lang=lang)
+    click.echo(text, err=True)
 
 
 @contextmanager

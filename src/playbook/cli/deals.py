@@ -54,6 +54,7 @@ from playbook.render.deals import (
     render_history,
     render_table,
 )
+from playbook.render.table import activity_word
 from playbook.safetext import neutralise_cell
 from playbook.services import deal_state, registered_playbook
 from playbook.store.repository import LOG_KINDS
@@ -444,7 +445,7 @@ def log(
     if output_format == "json":
         click.echo(json.dumps(entry.to_dict(), ensure_ascii=False, indent=2))
     else:
-        what = _kind_word(kind, pinned, language)
+        what = activity_word(kind, language, pinned)
         click.echo(
             say("cli.deals.logged", language, deal=deal_id, kind=what, version=entry.deal_version)
         )
@@ -487,7 +488,7 @@ def set_command(
         name, equals, value = item.partition("=")
         if not equals or not name.strip():
             raise click.BadParameter(
-                f"{item!r} is not FIELD=VALUE (write amount=1200, or amount= to clear it)",
+                say("cli.usage.not_assignment", None, item=item),
                 param_hint="FIELD=VALUE",
             )
         pairs[name.strip()] = value
@@ -515,16 +516,6 @@ def set_command(
         shown = {"deal": done.ref, "fields": fields, "version": done.version}
         click.echo(say("cli.fields_set", language, **shown))
     return 0
-
-
-def _kind_word(kind: str, playbook: Playbook | None, lang: str) -> str:
-    """An activity kind as the reader says it: the playbook's title for it, else its id."""
-    from playbook.model import BUILTIN_ACTIVITY_KINDS
-
-    kinds = playbook.activity_kinds if playbook is not None else BUILTIN_ACTIVITY_KINDS
-    declared = {item.id: item for item in kinds}
-    title = declared[kind].title if kind in declared else None
-    return title.get(lang) if title is not None else kind
 
 
 def _print_written(deal: StoredDeal, events: Sequence[Any], output_format: str, lang: str) -> None:

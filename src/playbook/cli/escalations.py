@@ -35,7 +35,7 @@ from playbook.cli.common import (
     warn_version_drift,
 )
 from playbook.errors import NotificationError, PlaybookError
-from playbook.i18n import say
+from playbook.i18n import Message, say
 from playbook.render.escalations import render_sweep, sweep_summary
 
 if TYPE_CHECKING:
@@ -412,7 +412,7 @@ def _until(text: str, now: datetime) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError as error:
         raise click.BadParameter(
-            f"{text!r} is neither an ISO 8601 time nor an interval such as 3d",
+            str(Message("cli.usage.not_time_or_interval", text=text)),
             param_hint="--until",
         ) from error
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)

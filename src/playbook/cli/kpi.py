@@ -35,7 +35,7 @@ from playbook.cli.common import (
     playbook_option,
     warn_version_drift,
 )
-from playbook.i18n import say
+from playbook.i18n import Message, say
 from playbook.render.kpi_formats import (
     KPI_FORMATS,
     REVIEW_FORMATS,
@@ -153,7 +153,7 @@ def review(
     from playbook.kpi.review import weekly_review
 
     if (owner is None) == (team is None):
-        raise click.UsageError("give exactly one of --owner NAME and --team NAME")
+        raise click.UsageError(str(Message("cli.usage.owner_or_team")))
     at = parse_now(now)
     with open_database(url) as database:
         playbook = _playbook(database, playbook_path)
@@ -182,13 +182,13 @@ def _period(
     from playbook.kpi.periods import current_period, parse_period, period_between
 
     if period is not None and (first is not None or last is not None):
-        raise click.UsageError("give either --period or --from/--to, not both")
+        raise click.UsageError(str(Message("cli.usage.period_or_range")))
     if period is not None:
         return parse_period(period, playbook.timezone)
     if first is not None and last is not None:
         return period_between(first, last, playbook.timezone)
     if first is not None or last is not None:
-        raise click.UsageError("--from and --to go together: give both dates")
+        raise click.UsageError(str(Message("cli.usage.from_and_to")))
     return current_period("quarter", now, playbook.timezone)
 
 
@@ -202,10 +202,8 @@ def _playbook(database: Database, path: Path | None) -> Playbook:
     versions = store.playbook_versions()
     ids = sorted({playbook_id for playbook_id, _ in versions})
     if len(ids) != 1:
-        known = ", ".join(ids) or "none"
-        raise click.UsageError(
-            f"give --playbook FILE: the store holds {len(ids)} playbooks ({known})"
-        )
+        known: list[object] = [*ids] or [Message("cli.usage.none")]
+        raise click.UsageError(str(Message("cli.usage.give_playbook", count=len(ids), known=known)))
     latest = max(version for playbook_id, version in versions if playbook_id == ids[0])
     registered = registered_playbook(store, ids[0], latest)
     assert registered is not None

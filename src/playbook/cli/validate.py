@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from playbook.cli.common import command_lang, lang_option
-from playbook.i18n import counted, join, say
+from playbook.i18n import Message, counted, join, say
 
 if TYPE_CHECKING:
     from playbook.definition.validate import FileResult, ValidationReport
@@ -63,7 +63,9 @@ def validate(
     from playbook.definition.validate import validate_paths
 
     report = validate_paths(paths)
-    language = command_lang(lang, _shared_playbook(report))
+    shared = _shared_playbook(report)
+    # --lang (or $PLAYBOOK_LANG), else the language the files declare, valid or not.
+    language = command_lang(lang or (None if shared else report.language), shared)
     color = output is None and _wants_color(sys.stdout)
     text = render(report, output_format, color=color, lang=language)
     summaries = summarize(report, language) if summary else ""
@@ -84,7 +86,8 @@ def _write(output: Path, text: str) -> None:
     except OSError as error:
         reason = error.strerror or error.__class__.__name__
         raise click.BadParameter(
-            f"cannot write {output}: {reason}", param_hint="--output"
+            str(Message("cli.usage.cannot_write", output=output, reason=reason)),
+            param_hint="--output",
         ) from error
 
 
@@ -107,12 +110,13 @@ def render(
     from playbook.render import diagnostics as formats
 
     found = report.diagnostics
+    lang = lang or report.language  # a Chinese playbook's problems are told in Chinese
     if output_format == "json":
-        return formats.format_json(found, len(report.files), report.skipped)
+        return formats.format_json(found, len(report.files), report.skipped, lang)
     if output_format == "github":
-        return formats.format_github(found)
+        return formats.format_github(found, lang)
     if output_format == "sarif":
-        return formats.format_sarif(found, len(report.files), __version__, report.skipped)
+        return formats.format_sarif(found, len(report.files), __version__, report.skipped, lang)
     return formats.format_text(found, report.sources, color, report.skipped, lang)
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 from playbook.conditions.limits import MAX_DIGITS
 from playbook.conditions.syntax import ROOT, Loc, problem
 from playbook.errors import ConditionError
+from playbook.i18n import Message
 
 __all__ = ["Token", "TokenKind", "tokenize"]
 
@@ -47,16 +48,16 @@ _PUNCT = "()[],"
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"'}
 
 # Slips from other languages and from Chinese input methods, with what to write instead.
-_SLIPS: tuple[tuple[str, str], ...] = (
-    ("=>", "write >= for 'greater than or equal'"),
-    ("=<", "write <= for 'less than or equal'"),
-    ("<>", "write != for 'not equal'"),
-    ("&&", "write 'and'"),
-    ("||", "write 'or'"),
-    ("=", "write == to compare"),
-    ("!", "write 'not'"),
-    ("&", "write 'and'"),
-    ("|", "write 'or'"),
+_SLIPS: tuple[tuple[str, Message], ...] = (
+    ("=>", Message("diag.lexer.write_ge")),
+    ("=<", Message("diag.lexer.write_le")),
+    ("<>", Message("diag.lexer.write_ne")),
+    ("&&", Message("diag.lexer.write_and")),
+    ("||", Message("diag.lexer.write_or")),
+    ("=", Message("diag.lexer.write_eq")),
+    ("!", Message("diag.lexer.write_not")),
+    ("&", Message("diag.lexer.write_and")),
+    ("|", Message("diag.lexer.write_or")),
 )
 _FULLWIDTH = {
     "（": "(",
@@ -115,10 +116,9 @@ def _number(text: str, match: re.Match[str], base: Loc) -> Token:
         whole = match.group() + tail.group()
         raise problem(
             "PB401",
-            f"'{whole}' is not a number",
+            Message("diag.lexer.not_number", whole=whole),
             base.span(match.start(), len(whole)),
-            "write numbers with digits and at most one decimal point, "
-            "no separators or exponents: 1000000.50",
+            Message("diag.lexer.write_numbers_digits_at"),
         )
     raw = match.group()
     digits = len(raw.split(".")[0].lstrip("-"))
@@ -126,9 +126,9 @@ def _number(text: str, match: re.Match[str], base: Loc) -> Token:
         # int() refuses past 4,300 digits; no field holds a number of even 31.
         raise problem(
             "PB406",
-            f"a number of {digits} digits before the point is too large",
+            Message("diag.lexer.number_digits_before_point", digits=digits),
             base.span(match.start(), len(raw)),
-            f"numbers are below 1e{MAX_DIGITS} in magnitude",
+            Message("diag.lexer.numbers_are_below_1e", MAX_DIGITS=MAX_DIGITS),
         )
     value: int | Decimal = Decimal(raw) if "." in raw else int(raw)
     return Token("number", raw, match.start(), value)
@@ -147,9 +147,9 @@ def _string(text: str, start: int, base: Loc) -> Token:
             if escaped not in _ESCAPES:
                 raise problem(
                     "PB401",
-                    f"unknown escape '\\{escaped}' in a text value",
+                    Message("diag.lexer.unknown_escape_text_value", escaped=escaped),
                     base.span(pos, 1 + len(escaped)),
-                    "only \\\\, \\' and \\\" are escapes; write \\\\ for one backslash",
+                    Message("diag.lexer.only_are_escapes_write"),
                 )
             out.append(_ESCAPES[escaped])
             pos += 2
@@ -158,9 +158,9 @@ def _string(text: str, start: int, base: Loc) -> Token:
         pos += 1
     raise problem(
         "PB401",
-        "a quoted text value is not closed",
+        Message("diag.lexer.quoted_text_value_not"),
         base.span(start, len(text) - start),
-        f"end it with {quote}",
+        Message("diag.lexer.end", quote=quote),
     )
 
 
@@ -168,20 +168,27 @@ def _unexpected(text: str, pos: int, base: Loc) -> ConditionError:
     char = text[pos]
     for slip, hint in _SLIPS:
         if text.startswith(slip, pos):
-            return problem("PB401", f"unexpected '{slip}'", base.span(pos, len(slip)), hint)
+            return problem(
+                "PB401",
+                Message("diag.lexer.unexpected", slip=slip),
+                base.span(pos, len(slip)),
+                hint,
+            )
     if char in _FULLWIDTH:
         return problem(
             "PB401",
-            f"unexpected full-width character '{char}'",
+            Message("diag.lexer.unexpected_full_width_character", char=char),
             base.span(pos, 1),
-            f"write the ASCII character {_FULLWIDTH[char]} instead",
+            Message("diag.lexer.write_ascii_character_instead", FULLWIDTH=_FULLWIDTH[char]),
         )
     word = _WORD.match(text, pos)
     if word:
         return problem(
             "PB401",
-            f"unexpected '{word.group()}': text values must be quoted",
+            Message("diag.lexer.unexpected_text_values_must", group=word.group()),
             base.span(pos, len(word.group())),
-            f"write '{word.group()}'",
+            Message("diag.lexer.write", group=word.group()),
         )
-    return problem("PB401", f"unexpected character '{char}'", base.span(pos, 1))
+    return problem(
+        "PB401", Message("diag.lexer.unexpected_character", char=char), base.span(pos, 1)
+    )

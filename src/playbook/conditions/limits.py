@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from playbook.i18n import Message
+
 __all__ = [
     "DECIMAL_DIGITS",
     "DECIMAL_LIMIT",
@@ -68,13 +70,13 @@ def shown(value: object) -> str:
     return repr(value)
 
 
-def decimal_problem(value: Decimal) -> str | None:
+def decimal_problem(value: Decimal) -> Message | None:
     """Why ``value`` (finite) is outside the decimals both databases compare exactly, or None."""
     if abs(value) >= DECIMAL_LIMIT:
-        return f"decimals are below {DECIMAL_LIMIT:,.0f} in magnitude"
+        return Message("diag.limits.decimals_below", limit=DECIMAL_LIMIT)
     digits = value.normalize().as_tuple()
     if len(digits.digits) > DECIMAL_DIGITS:
-        return f"decimals have at most {DECIMAL_DIGITS} significant digits"
+        return Message("diag.limits.decimal_digits", digits=DECIMAL_DIGITS)
     if isinstance(digits.exponent, int) and -digits.exponent > DECIMAL_PLACES:
-        return f"decimals have at most {DECIMAL_PLACES} digits after the point"
+        return Message("diag.limits.decimal_places", places=DECIMAL_PLACES)
     return None

@@ -28,6 +28,7 @@ from playbook.conditions.limits import (
 )
 from playbook.conditions.syntax import Loc, did_you_mean, problem
 from playbook.errors import ConditionError
+from playbook.i18n import Message
 
 __all__ = ["convert", "describe"]
 
@@ -41,21 +42,21 @@ _MAX_LISTED = 8
 _T = TypeVar("_T")
 
 
-def describe(raw: object) -> str:
+def describe(raw: object) -> Message:
     """How a literal reads in a message: ``the text 'abc'``, ``the number 5``, ``true``."""
     if isinstance(raw, bool):
-        return "true" if raw else "false"
+        return Message("common.text", text="true" if raw else "false")
     if isinstance(raw, str):
-        return f"the text {raw!r}"
+        return Message("diag.literals.the_text", text=raw)
     if isinstance(raw, int):
-        return f"the number {shown(raw)}"
+        return Message("diag.literals.the_number", number=shown(raw))
     if isinstance(raw, float | Decimal):
-        return f"the number {raw}"
+        return Message("diag.literals.the_number", number=str(raw))
     if isinstance(raw, list | tuple):
-        return "a list"
+        return Message("diag.literals.a_list")
     if isinstance(raw, dict):
-        return "a mapping"
-    return repr(raw)
+        return Message("diag.literals.a_mapping")
+    return Message("common.text", text=repr(raw))
 
 
 def convert(raw: object, target: FieldType, what: str, loc: Loc, tz: tzinfo) -> LiteralValue:
@@ -81,29 +82,37 @@ def convert(raw: object, target: FieldType, what: str, loc: Loc, tz: tzinfo) -> 
     return text
 
 
-def _mismatch(raw: object, what: str, loc: Loc, hint: str | None = None) -> ConditionError:
-    return problem("PB403", f"{what} cannot be compared with {describe(raw)}", loc, hint)
+def _mismatch(raw: object, what: str, loc: Loc, hint: Message | None = None) -> ConditionError:
+    return problem(
+        "PB403",
+        Message("diag.literals.cannot_compared", what=what, describe=describe(raw)),
+        loc,
+        hint,
+    )
 
 
-def _bool_hint(raw: object) -> str | None:
+def _bool_hint(raw: object) -> Message | None:
     if isinstance(raw, str) and raw.lower() in ("true", "false"):
-        return f"write {raw.lower()} without quotes"
-    return "compare a boolean field with true or false"
+        return Message("diag.literals.write_without_quotes", word=raw.lower())
+    return Message("diag.literals.compare_boolean")
 
 
 def _number(raw: object, kind: str, what: str, loc: Loc) -> LiteralValue:
     if isinstance(raw, bool) or not isinstance(raw, int | float | Decimal):
         hint = None
         if isinstance(raw, str) and _NUMBER_TEXT.fullmatch(raw.strip()):
-            hint = f"write the number without quotes: {raw.strip()}"
+            hint = Message("diag.literals.write_number_without_quotes", strip=raw.strip())
         raise _mismatch(raw, what, loc, hint)
     if isinstance(raw, float | Decimal) and not math.isfinite(raw):
         raise problem(
-            "PB406", f"{raw} is not a number a field can hold", loc, "write a finite number"
+            "PB406",
+            Message("diag.literals.not_number_field_can", raw=raw),
+            loc,
+            Message("diag.literals.write_finite_number"),
         )
     if abs(raw) >= 10**MAX_DIGITS:
         # Before float() (which overflows) and int() (str() of it fails past 4,300 digits).
-        raise _too_large(raw, loc, f"numbers are below 1e{MAX_DIGITS} in magnitude")
+        raise _too_large(raw, loc, Message("diag.literals.numbers_below", digits=MAX_DIGITS))
     if kind == "number":
         return _float(raw, loc)
     if kind == "decimal":
@@ -111,19 +120,22 @@ def _number(raw: object, kind: str, what: str, loc: Loc) -> LiteralValue:
     if isinstance(raw, int) or raw == int(raw):
         return _integer(int(raw), what, loc)
     raise problem(
-        "PB406", f"{what} holds whole numbers, not {raw}", loc, "compare with a whole number"
+        "PB406",
+        Message("diag.literals.holds_whole_numbers_not", what=what, raw=raw),
+        loc,
+        Message("diag.literals.compare_whole_number"),
     )
 
 
-def _too_large(raw: int | float | Decimal, loc: Loc, hint: str) -> ConditionError:
+def _too_large(raw: int | float | Decimal, loc: Loc, hint: Message) -> ConditionError:
     text = shown(raw) if isinstance(raw, int) else str(raw)
-    return problem("PB406", f"{text} is outside what a field can hold", loc, hint)
+    return problem("PB406", Message("diag.literals.outside_what_field_can", text=text), loc, hint)
 
 
 def _float(raw: int | float | Decimal, loc: Loc) -> float:
     value = float(raw)
     if abs(value) >= float(10**MAX_DIGITS):  # rounding up to 1e30 would render as 31 digits
-        raise _too_large(raw, loc, f"numbers are below 1e{MAX_DIGITS} in magnitude")
+        raise _too_large(raw, loc, Message("diag.literals.numbers_below", digits=MAX_DIGITS))
     return value
 
 
@@ -140,20 +152,24 @@ def _integer(value: int, what: str, loc: Loc) -> int:
         return value
     raise problem(
         "PB406",
-        f"{what} holds 64-bit integers, not {value}",
+        Message("diag.literals.holds_64_bit_integers", what=what, value=value),
         loc,
-        "compare with a whole number between -9223372036854775807 and 9223372036854775807",
+        Message("diag.literals.compare_whole_number_between"),
     )
 
 
 def _text(raw: object, what: str, loc: Loc, kind: str) -> str:
     if isinstance(raw, str):
         return raw
-    hint = f"quote it: '{shown(raw)}'" if isinstance(raw, int | float | Decimal) else None
+    hint = (
+        Message("diag.literals.quote", shown=shown(raw))
+        if isinstance(raw, int | float | Decimal)
+        else None
+    )
     if kind == "date":
-        hint = "write the date as quoted text: '2026-12-31'"
+        hint = Message("diag.literals.write_date_as_quoted")
     elif kind == "datetime":
-        hint = "write the time as quoted text: '2026-12-31T18:00:00+08:00'"
+        hint = Message("diag.literals.write_time_as_quoted")
     raise _mismatch(raw, what, loc, hint)
 
 
@@ -162,7 +178,10 @@ def _date(text: str, loc: Loc) -> date:
     if day is not None:
         return _in_range(day, text, loc)
     raise problem(
-        "PB406", f"{text!r} is not a date", loc, "write dates as 'YYYY-MM-DD', e.g. '2026-12-31'"
+        "PB406",
+        Message("diag.literals.not_date", text=text),
+        loc,
+        Message("diag.literals.write_dates_as_yyyy"),
     )
 
 
@@ -176,9 +195,9 @@ def _datetime(text: str, loc: Loc, tz: tzinfo) -> datetime:
         return moment.astimezone(UTC)
     raise problem(
         "PB406",
-        f"{text!r} is not a date and time",
+        Message("diag.literals.not_date_time", text=text),
         loc,
-        "write ISO 8601: '2026-12-31T18:00:00+08:00' (without an offset, the playbook's timezone)",
+        Message("diag.literals.write_iso_8601_2026"),
     )
 
 
@@ -197,9 +216,15 @@ def _in_range(day: date, text: str, loc: Loc) -> date:
         return day
     raise problem(
         "PB406",
-        f"{text!r} is outside the years {FIRST_DATE.year} to {LAST_DATE.year}",
+        Message(
+            "diag.literals.outside_years", text=text, year=FIRST_DATE.year, year2=LAST_DATE.year
+        ),
         loc,
-        f"write a date between {FIRST_DATE.isoformat()} and {LAST_DATE.isoformat()}",
+        Message(
+            "diag.literals.write_date_between",
+            isoformat=FIRST_DATE.isoformat(),
+            isoformat2=LAST_DATE.isoformat(),
+        ),
     )
 
 
@@ -209,5 +234,9 @@ def _choice(text: str, values: tuple[str, ...], what: str, loc: Loc) -> None:
     hint = did_you_mean(text, values)
     if hint is None:
         listed = ", ".join(values[:_MAX_LISTED]) + (", …" if len(values) > _MAX_LISTED else "")
-        hint = f"the values are: {listed}" if values else "this field declares no values"
-    raise problem("PB406", f"{text!r} is not a value of {what}", loc, hint)
+        hint = (
+            Message("diag.literals.values_are", listed=listed)
+            if values
+            else Message("diag.literals.field_declares_no_values")
+        )
+    raise problem("PB406", Message("diag.literals.not_value", text=text, what=what), loc, hint)

@@ -21,6 +21,7 @@ from playbook.conditions.lexer import Token, tokenize
 from playbook.conditions.limits import MAX_DEPTH
 from playbook.conditions.syntax import ROOT, Loc, did_you_mean, problem
 from playbook.errors import ConditionError
+from playbook.i18n import Message
 
 __all__ = ["FUNCTIONS", "KEYWORDS", "parse_string"]
 
@@ -79,37 +80,44 @@ class _Parser:
 
     def _expect(self, text: str, what: str) -> Token:
         if self.token.text != text or self.token.kind not in ("punct", "op"):
-            raise self._problem_here(f"expected {what}")
+            raise self._problem_here(Message("diag.parser.expected", what=what))
         return self._next()
 
-    def _problem_here(self, message: str, hint: str | None = None) -> ConditionError:
+    def _problem_here(self, message: Message, hint: Message | None = None) -> ConditionError:
         token = self.token
-        found = "the end of the condition" if token.kind == "end" else f"'{token.text}'"
-        return problem("PB401", f"{message}, found {found}", self._token_loc(token), hint)
+        found = Message("diag.parser.the_end") if token.kind == "end" else f"'{token.text}'"
+        return problem(
+            "PB401",
+            Message("diag.parser.found", message=message, found=found),
+            self._token_loc(token),
+            hint,
+        )
 
     # --- grammar ---
 
     def condition(self) -> syntax.SCond:
         if self._at_end():
-            raise problem("PB401", "the condition is empty", self._loc(0, len(self.text)))
+            raise problem(
+                "PB401", Message("diag.parser.condition_empty"), self._loc(0, len(self.text))
+            )
         cond = self._or()
         if not self._at_end():
             raise self._problem_here(
-                "expected 'and', 'or' or the end", self._hint_after_condition()
+                Message("diag.parser.expected_end"), self._hint_after_condition()
             )
         return cond
 
-    def _hint_after_condition(self) -> str | None:
+    def _hint_after_condition(self) -> Message | None:
         token = self.token
         if token.kind == "name" and token.text.lower() in KEYWORDS:
-            return f"keywords are lowercase: write '{token.text.lower()}'"
+            return Message("diag.parser.keywords_lowercase", keyword=token.text.lower())
         if token.kind == "op":
-            return "a comparison cannot follow a comparison or has(): write a < b and b < c"
+            return Message("diag.parser.comparison_after_comparison")
         if token.text == ")":
-            return "this ')' has no matching '('"
+            return Message("diag.parser.unmatched_paren")
         if token.text == ",":
-            return "write numbers without thousands separators: 1000000"
-        return "join conditions with 'and' or 'or'"
+            return Message("diag.parser.no_thousands_separators")
+        return Message("diag.parser.join_conditions")
 
     def _or(self) -> syntax.SCond:
         items, loc = self._joined("or", self._and)
@@ -145,9 +153,9 @@ class _Parser:
         if self.depth >= MAX_DEPTH:
             raise problem(
                 "PB401",
-                f"the condition nests deeper than {MAX_DEPTH} levels",
+                Message("diag.parser.condition_nests_deeper_than", MAX_DEPTH=MAX_DEPTH),
                 self._token_loc(self.token),
-                "split it into simpler conditions",
+                Message("diag.parser.split_into_simpler_conditions"),
             )
         self.depth += 1
         return self._next()
@@ -162,7 +170,8 @@ class _Parser:
             cond = self._or()
             if not self._is("punct", ")"):
                 raise self._problem_here(
-                    "expected ')'", f"close the '(' at character {opening.offset + 1}"
+                    Message("diag.parser.expected_2"),
+                    Message("diag.parser.close_at_character", value=opening.offset + 1),
                 )
             self._next()
             self.depth -= 0 if free else 1
@@ -205,9 +214,10 @@ class _Parser:
             return self._named_value(token)
         if token.text == "[":
             raise self._problem_here(
-                "expected a value", "a list of values is only allowed after 'in'"
+                Message("diag.parser.expected_value"),
+                Message("diag.parser.list_values_only_allowed"),
             )
-        raise self._problem_here("expected a field name or a value")
+        raise self._problem_here(Message("diag.parser.expected_field_name_value"))
 
     def _named_value(self, token: Token) -> syntax.SValue:
         word = token.text
@@ -218,7 +228,7 @@ class _Parser:
             self._next()
             return syntax.SLit(None, self._token_loc(token))
         if word in KEYWORDS:
-            raise self._problem_here("expected a field name or a value")
+            raise self._problem_here(Message("diag.parser.expected_field_name_value"))
         if self._peek().text == "(":
             return self._function(token)
         self._next()
@@ -231,19 +241,27 @@ class _Parser:
         if token.text == "has":
             raise problem(
                 "PB401",
-                "has(...) is a condition, not a value",
+                Message("diag.parser.has_condition_not_value"),
                 self._token_loc(token),
-                "use has(x) on its own, or combine it with and/or",
+                Message("diag.parser.use_has_x_on"),
             )
-        hint = did_you_mean(token.text, FUNCTIONS) or "the functions are has(field) and len(field)"
-        raise problem("PB404", f"unknown function '{token.text}'", self._token_loc(token), hint)
+        hint = did_you_mean(token.text, FUNCTIONS) or Message("diag.parser.functions_are_has_field")
+        raise problem(
+            "PB404",
+            Message("diag.parser.unknown_function", text=token.text),
+            self._token_loc(token),
+            hint,
+        )
 
     def _call_argument(self) -> syntax.SField:
         name = self._next().text
         self._next()  # the "(" that made this a call
         token = self.token
         if token.kind != "name" or token.text in KEYWORDS:
-            raise self._problem_here(f"{name}() takes a field name", f"write {name}(field_id)")
+            raise self._problem_here(
+                Message("diag.parser.takes_field_name", name=name),
+                Message("diag.parser.write_field_id", name=name),
+            )
         self._next()
         self._expect(")", f"')' after the field name of {name}()")
         return syntax.SField(token.text, self._token_loc(token))
@@ -264,7 +282,8 @@ class _Parser:
         token = self.token
         if token.kind == "name" and token.text not in ("true", "false", *_NULL_WORDS):
             raise self._problem_here(
-                "expected a value in the list", f"quote text values: '{token.text}'"
+                Message("diag.parser.expected_value_list"),
+                Message("diag.parser.quote_text_values", text=token.text),
             )
         value = self._value()
         assert isinstance(value, syntax.SLit)

@@ -99,6 +99,8 @@ def render_literal(value: ir.LiteralValue) -> str:
 
 def _number(value: float | Decimal) -> str:
     exact = Decimal(repr(value)) if isinstance(value, float) else value
+    if exact.is_zero():
+        exact = abs(exact)  # -0 equals 0 everywhere: one way to write it, so it parses back alike
     text = format(exact, "f")
     if "." in text and isinstance(value, float):
         text = text.rstrip("0").rstrip(".") or "0"

@@ -22,6 +22,7 @@ from playbook.conditions import syntax
 from playbook.conditions.limits import MAX_DEPTH, shown
 from playbook.conditions.parser import parse_string
 from playbook.conditions.syntax import ROOT, Loc, did_you_mean, problem
+from playbook.i18n import Message
 
 __all__ = ["OPS", "parse_source"]
 
@@ -46,8 +47,10 @@ def parse_source(source: object, loc: Loc = ROOT, *, depth: int = 0) -> syntax.S
     if isinstance(source, Mapping):
         return _mapping(source, loc, depth)
     what = "a list" if isinstance(source, list | tuple) else f"the value {shown(source)}"
-    hint = "combine a list of conditions with {all: [...]} or {any: [...]}"
-    raise problem("PB401", f"a condition is text or a mapping, not {what}", loc, hint)
+    hint = Message("diag.structured.combine_list_conditions")
+    raise problem(
+        "PB401", Message("diag.structured.condition_text_mapping_not", what=what), loc, hint
+    )
 
 
 def _mapping(data: Mapping[Any, Any], loc: Loc, depth: int) -> syntax.SCond:
@@ -56,17 +59,16 @@ def _mapping(data: Mapping[Any, Any], loc: Loc, depth: int) -> syntax.SCond:
     if len(data) != 1:
         raise problem(
             "PB401",
-            "a structured condition has one key: all, any, not or required "
-            "(or the keys field, op and value)",
+            Message("diag.structured.structured_condition_has_one"),
             loc,
         )
     key, value = next(iter(data.items()))
     if key in ("all", "any", "not") and depth >= MAX_DEPTH:
         raise problem(
             "PB401",
-            f"the condition nests deeper than {MAX_DEPTH} levels",
+            Message("diag.structured.condition_nests_deeper_than", MAX_DEPTH=MAX_DEPTH),
             loc.child(key),
-            "split it into simpler conditions",
+            Message("diag.structured.split_into_simpler_conditions"),
         )
     if key in ("all", "any"):
         return _combination(key, value, loc, depth + 1)
@@ -76,7 +78,10 @@ def _mapping(data: Mapping[Any, Any], loc: Loc, depth: int) -> syntax.SCond:
         return _required(value, loc)
     hint = did_you_mean(_key_text(key), _COMBINATORS + _COMPARISON_KEYS)
     raise problem(
-        "PB401", f"unknown key {_key_text(key)!r} in a condition", _key_loc(loc, key), hint
+        "PB401",
+        Message("diag.structured.unknown_key_condition", key_text=_key_text(key)),
+        _key_loc(loc, key),
+        hint,
     )
 
 
@@ -90,7 +95,9 @@ def _key_loc(loc: Loc, key: object) -> Loc:
 
 def _combination(key: str, value: object, loc: Loc, depth: int) -> syntax.SCond:
     if not isinstance(value, list | tuple):
-        raise problem("PB401", f"'{key}' takes a list of conditions", loc.child(key))
+        raise problem(
+            "PB401", Message("diag.structured.takes_list_conditions", key=key), loc.child(key)
+        )
     items = tuple(
         parse_source(item, loc.child(key, i), depth=depth) for i, item in enumerate(value)
     )
@@ -100,7 +107,9 @@ def _combination(key: str, value: object, loc: Loc, depth: int) -> syntax.SCond:
 def _required(value: object, loc: Loc) -> syntax.SCond:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list | tuple):
-        raise problem("PB401", "'required' takes a list of field ids", loc.child("required"))
+        raise problem(
+            "PB401", Message("diag.structured.required_takes_list_field"), loc.child("required")
+        )
     checks: list[syntax.SCond] = []
     for i, name in enumerate(names):
         where = loc.child("required") if isinstance(value, str) else loc.child("required", i)
@@ -110,7 +119,7 @@ def _required(value: object, loc: Loc) -> syntax.SCond:
 
 def _field_name(name: object, loc: Loc) -> syntax.SField:
     if not isinstance(name, str):
-        raise problem("PB401", f"a field id is text, not {shown(name)}", loc)
+        raise problem("PB401", Message("diag.structured.field_id_text_not", shown=shown(name)), loc)
     return syntax.SField(name, loc)
 
 
@@ -119,14 +128,22 @@ def _comparison(data: Mapping[Any, Any], loc: Loc) -> syntax.SCond:
         if key not in _COMPARISON_KEYS:
             hint = did_you_mean(_key_text(key), _COMPARISON_KEYS)
             raise problem(
-                "PB401", f"unknown key {_key_text(key)!r} in a comparison", _key_loc(loc, key), hint
+                "PB401",
+                Message("diag.structured.unknown_key_comparison", key_text=_key_text(key)),
+                _key_loc(loc, key),
+                hint,
             )
     if "field" in data and "len" in data:
-        raise problem("PB401", "a comparison has 'field' or 'len', not both", loc.child("len"))
+        raise problem(
+            "PB401", Message("diag.structured.comparison_has_field_len"), loc.child("len")
+        )
     for key in ("op", "value"):
         if key not in data:
             raise problem(
-                "PB401", f"a comparison needs '{key}'", loc, "write {field: f, op: '>=', value: v}"
+                "PB401",
+                Message("diag.structured.comparison_needs", key=key),
+                loc,
+                Message("diag.structured.write_2"),
             )
     left = _operand(data, loc)
     op = _op(data["op"], loc.child("op"))
@@ -156,9 +173,12 @@ def _op(op: object, loc: Loc) -> str:
     hint = None
     if isinstance(text, str):
         slip = _OP_SLIPS.get(text)
-        hint = f"write '{slip}'" if slip else did_you_mean(text, OPS)
+        hint = Message("diag.structured.write", slip=slip) if slip else did_you_mean(text, OPS)
     raise problem(
-        "PB401", f"unknown operator {shown(op)}", loc, hint or "use one of " + ", ".join(OPS)
+        "PB401",
+        Message("diag.structured.unknown_operator", shown=shown(op)),
+        loc,
+        hint or Message("diag.structured.use_one", names=OPS),
     )
 
 
@@ -176,6 +196,9 @@ def _value(value: object, loc: Loc) -> syntax.SValue:
 def _list(value: object, loc: Loc) -> syntax.SLit:
     if not isinstance(value, list | tuple):
         raise problem(
-            "PB403", "'in' and 'not_in' compare with a list of values", loc, "write value: [a, b]"
+            "PB403",
+            Message("diag.structured.not_compare_list_values"),
+            loc,
+            Message("diag.structured.write_value_b"),
         )
     return syntax.SLit(tuple(syntax.SLit(item, loc.child(i)) for i, item in enumerate(value)), loc)

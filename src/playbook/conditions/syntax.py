@@ -12,6 +12,7 @@ from typing import Any
 
 from playbook.diagnostics import did_you_mean
 from playbook.errors import ConditionError
+from playbook.i18n import Message
 
 __all__ = [
     "ROOT",
@@ -68,7 +69,7 @@ ROOT = Loc()
 """The location of a whole condition."""
 
 
-def problem(code: str, message: str, loc: Loc, hint: str | None = None) -> ConditionError:
+def problem(code: str, message: Message, loc: Loc, hint: Message | None = None) -> ConditionError:
     """The :class:`ConditionError` of one problem at ``loc``, for the caller to raise."""
     return ConditionError(message, hint=hint, code=code, details=loc.details())
 

@@ -24,6 +24,7 @@ from playbook.conditions.fieldtypes import FieldType, family
 from playbook.conditions.literals import convert, describe
 from playbook.conditions.syntax import Loc, did_you_mean, problem
 from playbook.errors import ConditionError
+from playbook.i18n import Message
 
 __all__ = ["check"]
 
@@ -76,8 +77,10 @@ class _Checker:
         if ftype is None:
             hint = did_you_mean(node.name, self.fields)
             if hint is None and not self.fields:
-                hint = "declare it under 'fields'"
-            raise problem("PB402", f"unknown field '{node.name}'", node.loc, hint)
+                hint = Message("diag.typecheck.declare_under_fields")
+            raise problem(
+                "PB402", Message("diag.typecheck.unknown_field", name=node.name), node.loc, hint
+            )
         return ir.FieldRef(node.name, ftype)
 
     def operand(self, node: syntax.SField | syntax.SLen) -> ir.Operand:
@@ -87,27 +90,33 @@ class _Checker:
         if ref.type.kind not in ("string", "list"):
             raise problem(
                 "PB403",
-                f"len() counts text characters or list items; '{ref.name}' is a "
-                f"{ref.type.kind} field",
+                Message(
+                    "diag.typecheck.len_counts_text_characters", name=ref.name, kind=ref.type.kind
+                ),
                 node.field.loc,
-                "len() works on string and list fields",
+                Message("diag.typecheck.len_works_on_string"),
             )
         return ir.Len(ref)
 
     def check_op(self, op: str, operand: ir.Operand, loc: Loc) -> None:
         kind = _kind(operand)
-        hint: str | None = None
+        hint: Message | None = None
         if kind == "list" and op != "contains":
-            hint = "list fields use contains, has() and len()"
+            hint = Message("diag.typecheck.list_fields_use_contains")
         elif kind == "boolean" and op not in ("==", "!="):  # in [true] adds nothing to ==
-            hint = "compare a boolean field with == true or == false"
+            hint = Message("diag.typecheck.compare_boolean_field_true")
         elif kind == "enum" and op in _ORDERED:
-            hint = "enum values have no order; use in [...]"
+            hint = Message("diag.typecheck.enum_values_have_no")
         elif op == "contains" and kind != "list":
-            hint = "contains looks for an item of a list field; compare text with == or in [...]"
+            hint = Message("diag.typecheck.contains_looks_item_list")
         if hint is not None:
             shown = op.replace("_", " ")
-            raise problem("PB405", f"'{shown}' does not apply to {_what(operand)}", loc, hint)
+            raise problem(
+                "PB405",
+                Message("diag.typecheck.does_not_apply", shown=shown, what=_what(operand)),
+                loc,
+                hint,
+            )
 
     def literal(self, node: syntax.SLit, operand: ir.Operand, op: str) -> ir.Literal:
         if node.value is None:
@@ -121,9 +130,7 @@ class _Checker:
         left, right, op = node.left, node.right, node.op
         if isinstance(left, syntax.SLit):
             if isinstance(right, syntax.SLit):
-                raise problem(
-                    "PB403", "this compares two values; one side must be a field", node.loc
-                )
+                raise problem("PB403", Message("diag.typecheck.compares_two_values_one"), node.loc)
             left, right, op = right, left, _FLIPPED[op]
         subject = self.operand(left)
         self.check_op(op, subject, node.op_loc)
@@ -134,7 +141,7 @@ class _Checker:
         if family(_kind(subject)) != family(_kind(other)):
             raise problem(
                 "PB403",
-                f"{_what(subject)} cannot be compared with {_what(other)}",
+                Message("diag.typecheck.cannot_compared", what=_what(subject), what2=_what(other)),
                 right.loc,
             )
         return ir.Compare(_OPS[op], subject, other)
@@ -155,9 +162,9 @@ class _Checker:
         if not isinstance(node.item, syntax.SLit):
             raise problem(
                 "PB403",
-                "contains looks for a value, not a field",
+                Message("diag.typecheck.contains_looks_value_not"),
                 node.item.loc,
-                "write the item as quoted text: competitors contains 'abb'",
+                Message("diag.typecheck.write_item_as_quoted"),
             )
         return ir.Contains(subject, str(self.literal(node.item, subject, "contains").value))
 
@@ -165,9 +172,9 @@ class _Checker:
         if isinstance(node, syntax.SLit):
             raise problem(
                 "PB403",
-                f"the left side of '{op}' must be a field",
+                Message("diag.typecheck.left_side_must_field", op=op),
                 node.loc,
-                f"write field {op} ...",
+                Message("diag.typecheck.write_field", op=op),
             )
         return node
 
@@ -178,19 +185,24 @@ class _Checker:
                 return ir.Const(value.value)
             raise problem(
                 "PB403",
-                f"{describe(value.value)} on its own is not a condition",
+                Message("diag.typecheck.on_own_not_condition", describe=describe(value.value)),
                 node.loc,
-                "compare it with a field: amount >= 50000",
+                Message("diag.typecheck.compare_field_amount_50000"),
             )
         operand = self.operand(value)
         if isinstance(operand, ir.FieldRef) and operand.type.kind == "boolean":
             return ir.Compare("==", operand, ir.Literal(True))
         hint = (
-            f"did you mean has({operand.name})?"
+            Message("diag.typecheck.did_you_mean_has", name=operand.name)
             if isinstance(operand, ir.FieldRef)
-            else (f"compare it: len({operand.field.name}) > 0")
+            else (Message("diag.typecheck.compare_len_0", name=operand.field.name))
         )
-        raise problem("PB403", f"{_what(operand)} is not a condition on its own", node.loc, hint)
+        raise problem(
+            "PB403",
+            Message("diag.typecheck.not_condition_on_own", what=_what(operand)),
+            node.loc,
+            hint,
+        )
 
 
 def _kind(operand: ir.Operand) -> str:
@@ -205,10 +217,13 @@ def _what(operand: ir.Operand) -> str:
 
 def _null(node: syntax.SLit, operand: ir.Operand, op: str) -> ConditionError:
     name = operand.field.name if isinstance(operand, ir.Len) else operand.name
-    hints = {"==": f"write: not has({name})", "!=": f"write: has({name})"}
+    hints = {
+        "==": Message("diag.typecheck.write_not_has", name=name),
+        "!=": Message("diag.typecheck.write_has", name=name),
+    }
     return problem(
         "PB406",
-        "null is not a value to compare with: a missing value makes every comparison false",
+        Message("diag.typecheck.null_not_value_compare"),
         node.loc,
-        hints.get(op, f"test for a value with has({name})"),
+        hints.get(op, Message("diag.typecheck.test_with_has", name=name)),
     )

@@ -10,21 +10,21 @@ report unknown names and unused declarations afterwards.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
-import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, time, tzinfo
+from datetime import date, time
 from typing import Any, NamedTuple
 
 from playbook.conditions import FieldType, parse_condition, referenced_fields, render, to_python
 from playbook.conditions.limits import FIRST_DATE, LAST_DATE
 from playbook.definition.loader import Document, YamlPath
 from playbook.definition.report import Reporter
+from playbook.definition.zones import timezone_of
 from playbook.diagnostics import path_to_str
 from playbook.errors import ConditionError
+from playbook.i18n import Message
 from playbook.model import (
     BUILTIN_ACTIVITY_KINDS,
     ActivityKind,
@@ -152,7 +152,7 @@ class _Context:
     def __init__(self, data: dict[str, Any], reporter: Reporter) -> None:
         self.data = data
         self.reporter = reporter
-        self.tz = _timezone(data, reporter)
+        self.tz = timezone_of(data, reporter)
         self.roles: dict[str, Role] = {}
         self.activity_kinds: tuple[ActivityKind, ...] = BUILTIN_ACTIVITY_KINDS
         self.role_ids: tuple[str, ...] = ()
@@ -196,45 +196,16 @@ def _value_at(data: Any, path: YamlPath) -> Any:
     return data
 
 
-def _timezone(data: Mapping[str, Any], reporter: Reporter) -> tzinfo:
-    name = data.get("timezone", "UTC")
-    # Looked up as a name, never opened as a path: 'Asia' is a directory of the zone
-    # database and a long name is too long for a file name; both raised OSError.
-    zone = zone_named(name) if isinstance(name, str) else None
-    if zone is not None:
-        return zone
-    reporter.report(
-        ("timezone",),
-        "PB204",
-        f"unknown timezone {name!r}",
-        hint="use an IANA name such as Asia/Shanghai or Europe/Berlin",
-    )
-    return zoneinfo.ZoneInfo("UTC")
-
-
-_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}")
-
-
-@functools.lru_cache(maxsize=64)
-def zone_named(name: str) -> tzinfo | None:
-    """The IANA zone called ``name``, or None: a name, never a path (``Asia`` is a folder).
-
-    Checked by its shape first (at most 64 characters, no ``..``), then looked
-    up; listing every zone name (``available_timezones``) costs 30 ms a process.
-    """
-    if len(name) > 64 or not _ZONE_NAME.fullmatch(name):
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, OSError, ValueError):
-        return None
-
-
 def _date(ctx: _Context, path: YamlPath, value: Any) -> date | None:
     try:
         day = date.fromisoformat(str(value))
     except ValueError:
-        ctx.reporter.report(path, "PB318", f"{value!r} is not a date", hint="write YYYY-MM-DD")
+        ctx.reporter.report(
+            path,
+            "PB318",
+            Message("diag.build.not_date", value=value),
+            hint=Message("diag.build.write_yyyy_mm_dd"),
+        )
         return None
     if FIRST_DATE <= day <= LAST_DATE:
         return day
@@ -242,8 +213,10 @@ def _date(ctx: _Context, path: YamlPath, value: Any) -> date | None:
     ctx.reporter.report(
         path,
         "PB318",
-        f"{value!r} is outside the years {FIRST_DATE.year} to {LAST_DATE.year}",
-        hint=f"write a date between {FIRST_DATE.isoformat()} and {LAST_DATE.isoformat()}",
+        Message(
+            "diag.build.outside_years", value=value, first=FIRST_DATE.year, last=LAST_DATE.year
+        ),
+        hint=Message("diag.build.write_date_between", first=FIRST_DATE, last=LAST_DATE),
     )
     return None
 
@@ -258,7 +231,9 @@ def _calendar(ctx: _Context) -> Calendar:
     path: YamlPath = ("calendar",)
     weekdays = frozenset(WEEKDAYS[d] for d in raw.get("weekdays", list(WEEKDAYS)[:5]))
     if not weekdays:
-        ctx.reporter.report((*path, "weekdays"), "PB318", "the calendar has no working weekday")
+        ctx.reporter.report(
+            (*path, "weekdays"), "PB318", Message("diag.build.calendar_has_no_working")
+        )
     hours = None
     if "hours" in raw:
         hours = _hours(ctx, (*path, "hours"), raw["hours"])
@@ -275,10 +250,12 @@ def _hours(ctx: _Context, path: YamlPath, raw: Mapping[str, Any]) -> tuple[time,
     try:
         start, end = time.fromisoformat(raw["start"]), time.fromisoformat(raw["end"])
     except (KeyError, ValueError):
-        ctx.reporter.report(path, "PB318", "working hours need start and end as HH:MM")
+        ctx.reporter.report(path, "PB318", Message("diag.build.working_hours_need_start"))
         return None
     if start >= end:
-        ctx.reporter.report(path, "PB318", f"working hours end ({end}) before they start ({start})")
+        ctx.reporter.report(
+            path, "PB318", Message("diag.build.working_hours_end_before", end=end, start=start)
+        )
         return None
     return start, end
 
@@ -330,7 +307,11 @@ def _unique_items(
         path: YamlPath = (section, i)
         item_id = str(raw["id"])
         if item_id in seen:
-            ctx.reporter.report((*path, "id"), "PB301", f"{kind} id {item_id!r} used twice")
+            ctx.reporter.report(
+                (*path, "id"),
+                "PB301",
+                Message(f"diag.build.id_used_twice.{kind}", item_id=item_id),
+            )
         seen.add(item_id)
         yield path, raw, item_id
 
@@ -428,7 +409,9 @@ def _criteria(
         named = isinstance(item, Mapping) and "condition" in item
         cid = str(item["id"]) if named and "id" in item else f"{kind}[{i}]"
         if cid in seen:
-            ctx.reporter.report((*item_path, "id"), "PB301", f"criterion id {cid!r} used twice")
+            ctx.reporter.report(
+                (*item_path, "id"), "PB301", Message("diag.build.criterion_id_used_twice", cid=cid)
+            )
         seen.add(cid)
         condition = _condition(
             ctx,
@@ -465,7 +448,7 @@ def _stages(ctx: _Context) -> list[Stage]:
             ctx.reporter.report(
                 (*path, "id"),
                 "PB301",
-                f"stage id {sid!r} is already used by stages[{seen_stage[sid]}]",
+                Message("diag.build.stage_id_already_used", sid=sid, seen_stage=seen_stage[sid]),
             )
             continue
         seen_stage[sid] = index
@@ -504,8 +487,10 @@ def _actions(
             ctx.reporter.report(
                 (*apath, "id"),
                 "PB301",
-                f"action id {aid!r} is already used at {path_to_str(seen[aid])}",
-                hint="action ids are unique across the playbook",
+                Message(
+                    "diag.build.action_id_already_used", aid=aid, path_to_str=path_to_str(seen[aid])
+                ),
+                hint=Message("diag.build.action_ids_are_unique"),
             )
             continue
         seen[aid] = apath
@@ -605,7 +590,7 @@ def _kpis(ctx: _Context) -> list[Kpi]:
                 ctx.field_ref((*path, key), raw[key])
         if "activity" in raw:
             kinds = [kind.id for kind in ctx.activity_kinds]
-            ctx.refer((*path, "activity"), "activity kind", str(raw["activity"]), kinds, "PB320")
+            ctx.refer((*path, "activity"), "activity_kind", str(raw["activity"]), kinds, "PB320")
         by = tuple(raw.get("by") or ())
         for j, group in enumerate(by):
             if group not in GROUP_BUILTINS:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from playbook.definition.validate import load_text
 from playbook.errors import InputFileError
+from playbook.i18n import Message
 from playbook.model import Playbook
 
 __all__ = ["playbook_from_file", "playbook_from_text"]
@@ -28,6 +29,8 @@ def playbook_from_file(path: str | Path) -> tuple[Playbook, str]:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise InputFileError(
-            f"cannot read the playbook {path}: {error}", file=str(path), code="PB114"
+            Message("diag.files.cannot_read_playbook", path=path, error=error),
+            file=str(path),
+            code="PB114",
         ) from error
     return playbook_from_text(text, str(path)), text

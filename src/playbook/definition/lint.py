@@ -24,6 +24,7 @@ from playbook.definition.loader import YamlPath
 from playbook.definition.report import Reporter
 from playbook.definition.sinkspec import spec_problem
 from playbook.diagnostics import did_you_mean
+from playbook.i18n import Items, Message
 from playbook.model import Duration, FieldSpec, Kpi, Playbook
 
 __all__ = ["lint"]
@@ -61,9 +62,16 @@ def lint(built: Built, reporter: Reporter) -> None:
 def _references(built: Built, reporter: Reporter) -> None:
     """PB302/PB303/PB304: a stage, field or role that is not declared."""
     for ref in built.unknown:
-        listing = ", ".join(ref.known[:12]) or "none declared"
-        hint = did_you_mean(ref.name, ref.known) or f"known {ref.kind}s: {listing}"
-        reporter.report(ref.path, ref.code, f"unknown {ref.kind} {ref.name!r}", hint=hint)
+        listing: list[object] = [*ref.known[:12]] or [Message("diag.lint.none_declared")]
+        hint = did_you_mean(ref.name, ref.known) or Message(
+            f"diag.lint.known.{ref.kind}", listing=listing
+        )
+        reporter.report(
+            ref.path,
+            ref.code,
+            Message(f"diag.lint.unknown.{ref.kind}", name=ref.name),
+            hint=hint,
+        )
 
 
 def _field_spec(fid: str, spec: FieldSpec, reporter: Reporter) -> None:
@@ -74,22 +82,28 @@ def _field_spec(fid: str, spec: FieldSpec, reporter: Reporter) -> None:
         reporter.report(
             path,
             "PB315",
-            f"{fid!r} is a word of the condition language and cannot name a field",
-            hint=f"rename it, e.g. {fid}_value",
+            Message("diag.lint.word_condition_language_cannot", fid=fid),
+            hint=Message("diag.lint.rename_e_g_value", fid=fid),
             key=True,
         )
     if spec.kind == "enum" and not values:
-        reporter.report(path, "PB315", f"enum field {fid!r} needs a list of values")
+        reporter.report(path, "PB315", Message("diag.lint.enum_field_needs_list", fid=fid))
     if values and len(set(values)) != len(values):
         dupes = sorted({v for v in values if values.count(v) > 1})
-        reporter.report((*path, "values"), "PB315", f"duplicate values {dupes}")
+        reporter.report(
+            (*path, "values"), "PB315", Message("diag.lint.duplicate_values", dupes=dupes)
+        )
     if spec.pattern is not None:
         try:
             re.compile(spec.pattern)
         except re.error as exc:
-            reporter.report((*path, "pattern"), "PB315", f"invalid regular expression: {exc}")
+            reporter.report(
+                (*path, "pattern"),
+                "PB315",
+                Message("diag.lint.invalid_regular_expression", exc=exc),
+            )
         except RecursionError:  # Python's regex parser recurses once per nested group
-            message = "invalid regular expression: it nests groups too deeply"
+            message = Message("diag.lint.invalid_regular_expression_nests")
             reporter.report((*path, "pattern"), "PB315", message)
     pairs = (
         ("min", "max", spec.minimum, spec.maximum),
@@ -99,7 +113,11 @@ def _field_spec(fid: str, spec: FieldSpec, reporter: Reporter) -> None:
     for low_key, high_key, low, high in pairs:
         if low is not None and high is not None and low > high:
             reporter.report(
-                (*path, low_key), "PB315", f"{low_key} ({low}) is greater than {high_key} ({high})"
+                (*path, low_key),
+                "PB315",
+                Message(
+                    "diag.lint.greater_than", low_key=low_key, low=low, high_key=high_key, high=high
+                ),
             )
 
 
@@ -117,9 +135,11 @@ def _impossible_entry(playbook: Playbook, data: Mapping[str, Any], reporter: Rep
             reporter.report(
                 ("stages", _document_index(data, stage.id), "entry"),
                 "PB309",
-                f"the entry criteria of stage {stage.id!r} can never all hold",
-                hint="check the bounds and values: "
-                + " and ".join(c.condition.text for c in stage.entry),
+                Message("diag.lint.entry_criteria_stage_can", id=stage.id),
+                hint=Message(
+                    "diag.lint.check_bounds_values",
+                    names=Items([c.condition.text for c in stage.entry]),
+                ),
             )
 
 
@@ -135,14 +155,14 @@ def _outcomes(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter) -
         reporter.report(
             ("stages", 0, "outcome"),
             "PB314",
-            f"the first stage {first.id!r} must be open: new deals start there",
+            Message("diag.lint.first_stage_must_open", id=first.id),
         )
     if not any(s.outcome == "won" for s in playbook.stages):
         reporter.report(
             ("stages",),
             "PB308",
-            "no stage has outcome won",
-            hint="mark the stage where the deal is won with `outcome: won`",
+            Message("diag.lint.no_stage_has_outcome"),
+            hint=Message("diag.lint.mark_stage_where_deal"),
         )
 
 
@@ -165,17 +185,21 @@ def _reachability(playbook: Playbook, data: Mapping[str, Any], reporter: Reporte
             reporter.report(
                 path,
                 "PB306",
-                f"stage {stage.id!r} cannot be reached from the first stage",
-                hint="add a transition into it under transitions.allow, or remove it",
+                Message("diag.lint.stage_cannot_reached_from", id=stage.id),
+                hint=Message("diag.lint.add_transition_into_under"),
             )
         if stage.is_open and stage.id not in can_close:
             nexts = sorted(forward[stage.id])
-            where = f"it only leads to {nexts}" if nexts else "it has no way forward"
+            where = (
+                Message("diag.lint.only_leads_to", stages=[f"'{s}'" for s in nexts])
+                if nexts
+                else Message("diag.lint.no_way_forward")
+            )
             reporter.report(
                 path,
                 "PB307",
-                f"open stage {stage.id!r} can never reach a won or lost stage: {where}",
-                hint="allow a move from it (or from its cycle) to a closed stage",
+                Message("diag.lint.open_stage_can_never", id=stage.id, where=where),
+                hint=Message("diag.lint.allow_move_from_from"),
             )
 
 
@@ -203,8 +227,13 @@ def _probabilities(playbook: Playbook, data: Mapping[str, Any], reporter: Report
             reporter.report(
                 ("stages", after.index, "probability"),
                 "PB310",
-                f"probability {after.probability} of {after.id!r} is lower than "
-                f"{before.probability} of {before.id!r} before it",
+                Message(
+                    "diag.lint.probability_lower_than_before",
+                    probability=after.probability,
+                    id=after.id,
+                    probability2=before.probability,
+                    id2=before.id,
+                ),
             )
 
 
@@ -222,7 +251,7 @@ def _reopened_lost(playbook: Playbook, data: Mapping[str, Any], reporter: Report
                     reporter.report(
                         ("transitions", "allow", i, "from"),
                         "PB317",
-                        f"this move reopens deals from the lost stage {source!r}",
+                        Message("diag.lint.move_reopens_deals_from", source=source),
                     )
 
 
@@ -246,15 +275,14 @@ def _kpi_params(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter)
             reporter.report(
                 (*path, "per"),
                 "PB321",
-                f"metric {kpi.metric!r} does not add up over members: a per-member target "
-                "needs a count or a sum",
-                hint="remove `per`, or measure a count or sum (stage_entries, won_deals, "
-                "won_value, activity_count, pipeline_value, weighted_pipeline, "
-                "field_aggregate with sum or count)",
+                Message("diag.lint.per_member_not_additive", metric=kpi.metric),
+                hint=Message("diag.lint.remove_per_or_count"),
             )
         for need in _KPI_NEEDS.get(kpi.metric, ()):
             if need not in kpi.params:
-                reporter.report(path, "PB316", f"metric {kpi.metric!r} needs `{need}`")
+                reporter.report(
+                    path, "PB316", Message("diag.lint.metric_needs", metric=kpi.metric, need=need)
+                )
         for j, group in enumerate(kpi.by):
             spec = playbook.fields.get(group)
             if group in GROUP_BUILTINS or spec is None:
@@ -263,8 +291,8 @@ def _kpi_params(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter)
                 reporter.report(
                     (*path, "by", j),
                     "PB403",
-                    f"cannot group by {group!r}: it is a {spec.kind} field",
-                    hint="group by owner, team, manager, region or an enum field",
+                    Message("diag.lint.cannot_group_by_field", group=group, kind=spec.kind),
+                    hint=Message("diag.lint.group_by_owner_team"),
                 )
 
 
@@ -305,8 +333,15 @@ def _date_passed(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter
             reporter.report(
                 (*path, "trigger", "date_passed"),
                 "PB403",
-                f"date_passed needs a date or datetime field; {name!r} is {spec.kind}",
+                Message("diag.lint.date_passed_needs_date", name=name, kind=spec.kind),
             )
+
+
+def _duration_words(duration: Duration) -> Message:
+    """``2 days``, ``4 working hours`` (``2 天``, ``4 个工作小时``)."""
+    amount = duration.amount
+    shown = int(amount) if float(amount).is_integer() else amount
+    return Message("diag.lint.duration", amount=shown, unit=Message(f"unit.{duration.unit}"))
 
 
 def _level_order(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter) -> None:
@@ -319,8 +354,13 @@ def _level_order(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter
                 reporter.report(
                     (*path, "levels", i, "after"),
                     "PB311",
-                    f"level {i + 1} comes after {after} but level {i} already after "
-                    f"{previous}: delays must increase from level to level",
+                    Message(
+                        "diag.lint.level_comes_after_but",
+                        value=i + 1,
+                        after=_duration_words(after),
+                        i=i,
+                        previous=_duration_words(previous),
+                    ),
                 )
             previous = after
 
@@ -332,7 +372,11 @@ def _migration_versions(playbook: Playbook, data: Mapping[str, Any], reporter: R
             reporter.report(
                 ("migrations", i, "from"),
                 "PB204",
-                f"migration from version {raw['from']}: it must be older than {playbook.version}",
+                Message(
+                    "diag.lint.migration_from_version_must",
+                    raw=raw["from"],
+                    version=playbook.version,
+                ),
             )
 
 
@@ -342,18 +386,18 @@ def _unused(built: Built, reporter: Reporter) -> None:
     used = built.used
     declared = (("field", built.playbook.fields), ("role", built.playbook.roles))
     for kind, names in declared:
-        section, code, why = _UNUSED[kind]
+        section, code = _UNUSED[kind]
         for name in names:
             if (kind, name) not in used:
                 reporter.report(
-                    (section, name), code, f"{kind} {name!r} is declared but {why}", key=True
+                    (section, name),
+                    code,
+                    Message(f"diag.lint.declared_but.{kind}", name=name),
+                    key=True,
                 )
 
 
-_UNUSED = {
-    "field": ("fields", "PB312", "no rule, action or KPI uses it"),
-    "role": ("roles", "PB313", "nothing refers to it"),
-}
+_UNUSED = {"field": ("fields", "PB312"), "role": ("roles", "PB313")}
 
 
 def _unsafe_sinks(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter) -> None:
@@ -364,8 +408,8 @@ def _unsafe_sinks(playbook: Playbook, data: Mapping[str, Any], reporter: Reporte
             reporter.report(
                 ("notifications", name),
                 "PB319",
-                f"notification sink {name!r} is unsafe: {why}",
-                hint="no sweep sends to it, whatever the operator allows",
+                Message("diag.lint.notification_sink_unsafe", name=name, why=why),
+                hint=Message("diag.lint.no_sweep_sends_whatever"),
             )
 
 

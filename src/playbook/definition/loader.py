@@ -46,6 +46,7 @@ from playbook.definition.yaml_compose import (
 from playbook.definition.yaml_errors import indent_diagnostic, odd_indent_key, syntax_diagnostic
 from playbook.diagnostics import Diagnostic, path_to_str
 from playbook.errors import InputFileError
+from playbook.i18n import Message
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -251,7 +252,12 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
 
     def report(
-        self, node: yaml.Node, code: str, message: str, path: YamlPath, hint: str | None = None
+        self,
+        node: yaml.Node,
+        code: str,
+        message: Message,
+        path: YamlPath,
+        hint: Message | None = None,
     ) -> None:
         self.diagnostics.append(
             Diagnostic(
@@ -260,9 +266,9 @@ class _Builder:
                 column=node.start_mark.column + 1,
                 severity="error",
                 code=code,
-                message=message,
+                msg=message,
                 path=path_to_str(path),
-                hint=hint,
+                hint_msg=hint,
             )
         )
 
@@ -272,13 +278,18 @@ class _Builder:
             self.report(
                 node,
                 "PB109",
-                f"the document expands to more than {self.max_nodes:,} nodes through aliases",
+                Message("diag.loader.document_expands_more_than", max_nodes=self.max_nodes),
                 path,
-                "remove the anchors and aliases (&name / *name), or write the content out",
+                Message("diag.loader.remove_anchors_aliases_name"),
             )
             raise _Abort
         if depth > MAX_DEPTH:
-            self.report(node, "PB115", f"the document nests deeper than {MAX_DEPTH} levels", path)
+            self.report(
+                node,
+                "PB115",
+                Message("diag.loader.document_nests_deeper_than", MAX_DEPTH=MAX_DEPTH),
+                path,
+            )
             raise _Abort
         # Written out rather than a helper: this runs once per node and per key.
         start, end = node.start_mark, node.end_mark.index
@@ -288,10 +299,9 @@ class _Builder:
             self.report(
                 node,
                 "PB108",
-                f"the tag {node.tag!r} is not allowed: "
-                "playbooks hold only text, numbers, lists and maps",
+                Message("diag.loader.tag_not_allowed_playbooks", tag=node.tag),
                 path,
-                "remove the tag",
+                Message("diag.loader.remove_tag"),
             )
             return None
         if isinstance(node, yaml.MappingNode):
@@ -305,16 +315,16 @@ class _Builder:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                self.report(key_node, "PB113", "a mapping key must be plain text", path)
+                self.report(key_node, "PB113", Message("diag.loader.mapping_key_must_plain"), path)
                 continue
             key = str(key_node.value)
             if key == "<<" and not key_node.style:
                 self.report(
                     key_node,
                     "PB112",
-                    "merge keys (<<) are not supported",
+                    Message("diag.loader.merge_keys_are_not"),
                     path,
-                    "write the keys out in full",
+                    Message("diag.loader.write_keys_out_full"),
                 )
                 continue
             child = (*path, key)
@@ -329,9 +339,11 @@ class _Builder:
                 self.report(
                     key_node,
                     "PB106",
-                    f"duplicate key {key!r} (first defined at line {first_line})",
+                    Message(
+                        "diag.loader.duplicate_key_first_defined", key=key, first_line=first_line
+                    ),
                     child,
-                    "remove one of them; YAML loaders silently keep only the last",
+                    Message("diag.loader.remove_one_them_yaml"),
                 )
                 continue
             start, end = key_node.start_mark, key_node.end_mark.index
@@ -358,9 +370,9 @@ class _Builder:
             self.report(
                 node,
                 "PB107",
-                f"{text!r} is a boolean in YAML 1.1 but text in YAML 1.2",
+                Message("diag.loader.boolean_yaml_1_1", text=text),
                 path,
-                f'write "{text}" in quotes for text, or true/false for a yes/no value',
+                Message("diag.loader.write_quotes_text_true", text=text),
             )
             return text
         if text[0] not in _NUMBER_STARTS:  # most values: no number pattern can match
@@ -380,9 +392,9 @@ class _Builder:
                 self.report(
                     node,
                     "PB107",
-                    f"{text!r} is ambiguous: {why}",
+                    Message("diag.loader.ambiguous", text=text, why=why),
                     path,
-                    f'write "{text}" in quotes',
+                    Message("diag.loader.write_quotes", text=text),
                 )
                 return text
         return text
@@ -403,9 +415,9 @@ class _Builder:
             self.report(
                 node,
                 "PB204",
-                "the number is too large for any value of a playbook",
+                Message("diag.loader.number_too_large_any"),
                 path,
-                f"numbers are below 1e{MAX_DIGITS} in magnitude",
+                Message("diag.loader.numbers_are_below_1e", MAX_DIGITS=MAX_DIGITS),
             )
         return value
 
@@ -417,7 +429,9 @@ class _Builder:
         matches = isinstance(value, expected) and not is_bool_mismatch
         if matches:
             return float(value) if tag.endswith("float") else value
-        self.report(node, "PB108", f"{text!r} does not match its tag {tag}", path)
+        self.report(
+            node, "PB108", Message("diag.loader.does_not_match_tag", text=text, tag=tag), path
+        )
         return None
 
 
@@ -425,10 +439,15 @@ class _Builder:
 
 
 def _diag(
-    file: str, code: str, message: str, line: int = 1, column: int = 1, hint: str | None = None
+    file: str,
+    code: str,
+    message: Message,
+    line: int = 1,
+    column: int = 1,
+    hint: Message | None = None,
 ) -> Diagnostic:
     return Diagnostic(
-        file=file, line=line, column=column, severity="error", code=code, message=message, hint=hint
+        file=file, line=line, column=column, severity="error", code=code, msg=message, hint_msg=hint
     )
 
 
@@ -440,9 +459,9 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
             _diag(
                 file,
                 "PB103",
-                "the file contains NUL bytes: it is not a text file",
+                Message("diag.loader.file_contains_nul_bytes"),
                 line,
-                hint="is this the right file?",
+                hint=Message("diag.loader.right_file"),
             )
         ]
     try:
@@ -454,10 +473,10 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
             _diag(
                 file,
                 "PB102",
-                f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+                Message("diag.loader.file_not_valid_utf", raw=raw[exc.start], start=exc.start),
                 line,
                 col,
-                "save the file as UTF-8",
+                Message("diag.loader.save_file_as_utf"),
             )
         ]
     bad = re.search(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]", text)
@@ -468,8 +487,7 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
             _diag(
                 file,
                 "PB103",
-                f"the file contains the control character U+{ord(bad.group()):04X}: "
-                "it is not a text file",
+                Message("diag.loader.file_contains_control_character", ord=ord(bad.group())),
                 line,
                 col,
             )
@@ -519,11 +537,14 @@ def read_text(text: str, file: str = "<string>", *, max_nodes: int = MAX_NODES) 
         composed = compose(text)
     except NestingError as exc:
         line, column = exc.mark.line + 1, exc.mark.column + 1
-        return LoadResult(None, [_diag(file, "PB115", str(exc), line, column)])
+        return LoadResult(
+            None,
+            [_diag(file, "PB115", Message("diag.loader.too_deep", depth=MAX_DEPTH), line, column)],
+        )
     except yaml.YAMLError as exc:
         if is_libyaml_nesting_refusal(exc):
             mark = exc.problem_mark  # type: ignore[attr-defined]
-            message = f"the document nests deeper than {MAX_DEPTH} levels"
+            message = Message("diag.loader.document_nests_deeper_than", MAX_DEPTH=MAX_DEPTH)
             return LoadResult(None, [_diag(file, "PB115", message, mark.line + 1, mark.column + 1)])
         return LoadResult(None, [syntax_diagnostic(exc, text, file)], text)
     if composed is None:
@@ -533,8 +554,8 @@ def read_text(text: str, file: str = "<string>", *, max_nodes: int = MAX_NODES) 
                 _diag(
                     file,
                     "PB110",
-                    "the file is empty",
-                    hint="a playbook starts with `playbook: <id>`",
+                    Message("diag.loader.file_empty"),
+                    hint=Message("diag.loader.playbook_starts_playbook_id"),
                 )
             ],
         )
@@ -553,7 +574,9 @@ def read_text(text: str, file: str = "<string>", *, max_nodes: int = MAX_NODES) 
     except _Abort:
         return LoadResult(None, builder.diagnostics)
     except RecursionError:
-        return LoadResult(None, [_diag(file, "PB115", "the document nests too deeply")])
+        return LoadResult(
+            None, [_diag(file, "PB115", Message("diag.loader.document_nests_too_deeply"))]
+        )
     document = Document(file, text, data, builder.positions, builder.key_positions)
     return LoadResult(document, builder.diagnostics)
 
@@ -568,7 +591,9 @@ def read_document(
             raw = handle.read(max_bytes + 1)
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
-        return LoadResult(None, [_diag(name, "PB114", f"cannot read the file: {reason}")])
+        return LoadResult(
+            None, [_diag(name, "PB114", Message("diag.loader.cannot_read_file", reason=reason))]
+        )
     if len(raw) > max_bytes:
         return LoadResult(
             None,
@@ -576,9 +601,8 @@ def read_document(
                 _diag(
                     name,
                     "PB101",
-                    f"the file is larger than {max_bytes // 1024:,} KiB; "
-                    "a playbook is configuration",
-                    hint="split it, or check that this is the right file",
+                    Message("diag.loader.file_larger_than_kib", value=max_bytes // 1024),
+                    hint=Message("diag.loader.split_check_right_file"),
                 )
             ],
         )
@@ -595,8 +619,8 @@ def load_document(path: str | Path) -> Document:
     if errors or result.document is None:
         first = errors[0]
         raise InputFileError(
-            first.message,
-            hint=first.hint,
+            first.msg,
+            hint=first.hint_msg,
             file=first.file,
             line=first.line,
             column=first.column,

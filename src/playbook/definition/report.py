@@ -12,6 +12,7 @@ from typing import Any, TypedDict, Unpack
 from playbook.definition.loader import Document, YamlPath
 from playbook.diagnostics import RULES, Diagnostic, Severity, path_to_str
 from playbook.errors import ConditionError
+from playbook.i18n import Message
 
 __all__ = ["Placement", "Reporter", "positioned"]
 
@@ -19,7 +20,7 @@ __all__ = ["Placement", "Reporter", "positioned"]
 class Placement(TypedDict, total=False):
     """Where and how a diagnostic is placed, beyond its path: see :func:`positioned`."""
 
-    hint: str | None
+    hint: Message | None
     key: bool
     at: tuple[int, int] | None
     severity: Severity | None
@@ -27,7 +28,7 @@ class Placement(TypedDict, total=False):
 
 
 def positioned(
-    document: Document, path: YamlPath, code: str, message: str, **placement: Unpack[Placement]
+    document: Document, path: YamlPath, code: str, message: Message, **placement: Unpack[Placement]
 ) -> Diagnostic:
     """A diagnostic at the value of ``path`` in ``document``.
 
@@ -44,9 +45,9 @@ def positioned(
         column=at[1],
         severity=placement.get("severity") or RULES[code].severity,
         code=code,
-        message=message,
+        msg=message,
         path=path_to_str(path),
-        hint=placement.get("hint"),
+        hint_msg=placement.get("hint"),
         extra=placement.get("extra") or {},
     )
 
@@ -59,7 +60,7 @@ class Reporter:
         self.diagnostics: list[Diagnostic] = []
 
     def report(
-        self, path: YamlPath, code: str, message: str, **placement: Unpack[Placement]
+        self, path: YamlPath, code: str, message: Message, **placement: Unpack[Placement]
     ) -> None:
         """Record ``code`` at ``path`` (see :func:`positioned` for the placement)."""
         self.diagnostics.append(positioned(self.doc, path, code, message, **placement))
@@ -78,4 +79,4 @@ class Reporter:
             at = self.doc.locate_in_scalar(path, offset)
         elif subpath:
             target = (*path, *subpath)
-        self.report(target, error.code, error.message, hint=error.hint, at=at, severity="error")
+        self.report(target, error.code, error.msg, hint=error.hint_msg, at=at, severity="error")

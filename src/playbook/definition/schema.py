@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from playbook.definition.loader import Document, YamlPath
 from playbook.definition.report import positioned
 from playbook.diagnostics import Diagnostic, closest, path_to_str
+from playbook.i18n import Items, Message
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -45,34 +46,29 @@ SCHEMA_ID = "https://playbook.dev/schemas/playbook-1.schema.json"
 _SINK_PATTERN = "^(console|jsonl:.+|(webhook:)?(https?://|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}).*|(email:)?smtp://.+)$"
 
 PATTERN_WORDS = {
-    "^[a-z][a-z0-9_]*$": "an id: lowercase letters, digits and _, starting with a letter",
-    "^[a-z][a-z0-9_-]*$": "an id: lowercase letters, digits, - and _, starting with a letter",
-    "^([a-z][a-z0-9_]*|\\*)$": 'a stage id or "*"',
-    "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$": "a language code such as en, zh or zh-TW",
-    "^[A-Z]{3}$": "a three-letter ISO 4217 currency code such as CNY or EUR",
-    "^([01][0-9]|2[0-3]):[0-5][0-9]$": 'a time of day as HH:MM in quotes, such as "09:00"',
-    _SINK_PATTERN: "a sink: console, jsonl:PATH, webhook:URL or smtp://HOST:PORT?from=ADDR&to=ADDR",
+    "^[a-z][a-z0-9_]*$": Message("diag.schema.pattern.id"),
+    "^[a-z][a-z0-9_-]*$": Message("diag.schema.pattern.id_dash"),
+    "^([a-z][a-z0-9_]*|\\*)$": Message("diag.schema.pattern.stage_or_star"),
+    "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$": Message("diag.schema.pattern.language"),
+    "^[A-Z]{3}$": Message("diag.schema.pattern.currency"),
+    "^([01][0-9]|2[0-3]):[0-5][0-9]$": Message("diag.schema.pattern.time_of_day"),
+    _SINK_PATTERN: Message("diag.schema.pattern.sink"),
 }
 """Every ``pattern`` of the schema, in words (a test keeps the two in step)."""
 
 _TYPE_WORDS = {
-    "string": "text",
-    "number": "a number",
-    "integer": "a whole number",
-    "boolean": "true/false",
-    "array": "a list",
-    "object": "a mapping",
-    "null": "empty",
+    name: Message(f"diag.schema.type.{name}")
+    for name in ("string", "number", "integer", "boolean", "array", "object", "null")
 }
 # When the keys a mapping may have depend on one of its values, the message names it.
-_DISCRIMINATORS = {"type": "a field of type {}", "metric": "a KPI with metric {}"}
+_DISCRIMINATORS = {"type": "diag.schema.field_of_type", "metric": "diag.schema.kpi_with_metric"}
 # Of the diagnostics at one path, the first kind in this order is reported.
 _PRIORITY = {"PB201": 0, "PB203": 1, "PB202": 2, "PB204": 3, "PB205": 4}
 _BOUNDS = {
-    "minimum": "at least",
-    "maximum": "at most",
-    "exclusiveMinimum": "more than",
-    "exclusiveMaximum": "less than",
+    "minimum": Message("diag.schema.bound.at_least"),
+    "maximum": Message("diag.schema.bound.at_most"),
+    "exclusiveMinimum": Message("diag.schema.bound.more_than"),
+    "exclusiveMaximum": Message("diag.schema.bound.less_than"),
 }
 _COUNTED = {"minItems": "item", "maxItems": "item", "minLength": "character"}
 
@@ -204,22 +200,24 @@ class _Failure:
         )
 
     @property
-    def where(self) -> str:
+    def where(self) -> str | Message:
         """The path in words for messages."""
-        return path_to_str(self.path) or "the playbook"
+        return path_to_str(self.path) or Message("diag.schema.the_playbook")
 
 
-def _describe_value(value: Any) -> str:
+def _describe_value(value: Any) -> str | Message:
     if value is None:
-        return "empty"
+        return Message("diag.schema.type.null")
     if isinstance(value, bool):
         return _plain_text(value)
     if isinstance(value, str):
         shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"the text {shown!r}"
+        return Message("diag.literals.the_text", text=shown)
     if isinstance(value, int | float):
-        return f"the number {value}"
-    return "a list" if isinstance(value, list) else "a mapping"
+        return Message("diag.literals.the_number", number=value)
+    return Message(
+        "diag.schema.type.array" if isinstance(value, list) else "diag.schema.type.object"
+    )
 
 
 def _plain_text(value: Any) -> str:
@@ -228,21 +226,20 @@ def _plain_text(value: Any) -> str:
     return str(value)
 
 
-def _expected(types: Sequence[str]) -> str:
-    words = [_TYPE_WORDS.get(name, name) for name in types]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+def _expected(types: Sequence[str]) -> Items:
+    return Items([_TYPE_WORDS.get(name, name) for name in types], "or")
 
 
-def _listed(words: Iterable[Any]) -> str:
-    return ", ".join(str(w) for w in words)
+def _listed(words: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(str(w) for w in words)  # joined with the reader's comma
 
 
-def _quoted(names: Iterable[Any]) -> str:
-    return " and ".join(f"'{name}'" for name in names)
+def _quoted(names: Iterable[Any]) -> Items:
+    return Items([f"'{name}'" for name in names])
 
 
-def _pattern_words(pattern: Any) -> str:
-    return PATTERN_WORDS.get(str(pattern), f"text matching /{pattern}/")
+def _pattern_words(pattern: Any) -> Message:
+    return PATTERN_WORDS.get(str(pattern)) or Message("diag.schema.pattern.other", pattern=pattern)
 
 
 class _Describer:
@@ -269,38 +266,48 @@ class _Describer:
         key_path = (*failure.path, name)
         if failure.keyword == "enum":
             allowed = list(failure.expected)
-            message = f"the key '{name}' is not allowed in {self._mapping_kind(failure, allowed)}"
+            message = Message(
+                "diag.schema.key_not_allowed",
+                name=name,
+                mapping_kind=self._mapping_kind(failure, allowed),
+            )
             # A key the format knows elsewhere is no typo: list what fits here instead.
             meant = None if name in _property_names() else _close(name, allowed)
             return self._unknown_key(key_path, message, meant, allowed)
         hint = self._comma_hint(key_path) if self.document.value_at(key_path) is None else None
         words = _pattern_words(failure.expected)
-        message = f"the key '{name}' in {failure.where} is not {words}"
+        message = Message("diag.schema.key_not", name=name, where=failure.where, words=words)
         return self.at(key_path, "PB204", message, hint=hint, key=True, extra={"bad_key": True})
 
     def _unknown_key(
-        self, key_path: YamlPath, message: str, meant: str | None, allowed: Sequence[str]
+        self, key_path: YamlPath, message: Message, meant: str | None, allowed: Sequence[str]
     ) -> Diagnostic:
-        hint = f"did you mean '{meant}'?" if meant else f"allowed here: {_listed(allowed)}"
+        hint = (
+            Message("diag.schema.did_you_mean", meant=meant)
+            if meant
+            else Message("diag.schema.allowed_here", listed=_listed(allowed))
+        )
         extra = {"mapping": path_to_str(key_path[:-1]), "meant": meant} if meant else {}
         return self.at(key_path, "PB202", message, hint=hint, key=True, extra=extra)
 
-    def _comma_hint(self, path: YamlPath) -> str | None:
+    def _comma_hint(self, path: YamlPath) -> Message | None:
         """For an empty value in a ``{...}`` mapping: the comma that most likely made it."""
         parent = self.document.mark(path[:-1])
         if self.document.text[parent.index : parent.index + 1] != "{":
             return None
-        return "in {a: b, c} a comma starts a new key: put text that has a comma in quotes"
+        return Message("diag.schema.comma_starts_key")
 
-    def _mapping_kind(self, failure: _Failure, allowed: Sequence[str]) -> str:
+    def _mapping_kind(self, failure: _Failure, allowed: Sequence[str]) -> str | Message:
         mapping = self.document.value_at(failure.path)
         if not isinstance(mapping, Mapping):
             return failure.where
         for key, words in _DISCRIMINATORS.items():
             if key in allowed and isinstance(mapping.get(key), str):
-                return f"{failure.where}, {words.format(mapping[key])}"
+                return Message(words, where=failure.where, value=mapping[key])
         present = [k for k in allowed if k in mapping]
-        return f"{failure.where} together with {_quoted(present)}" if present else failure.where
+        if not present:
+            return failure.where
+        return Message("diag.schema.together_with", where=failure.where, keys=_quoted(present))
 
     # --- one handler per schema keyword -------------------------------------------
 
@@ -309,11 +316,15 @@ class _Describer:
         hint = None
         if failure.instance is None:
             hint = self._comma_hint(failure.path) if failure.path else None
-            hint = hint or "the value is missing: write one after the colon, or remove the key"
+            hint = hint or Message("diag.schema.value_missing_write_one")
         elif "string" in types and isinstance(failure.instance, bool | int | float):
-            hint = f'put it in quotes to make it text: "{_plain_text(failure.instance)}"'
+            hint = Message(
+                "diag.schema.put_quotes_make_text", plain_text=_plain_text(failure.instance)
+            )
         found = _describe_value(failure.instance)
-        message = f"{failure.where} should be {_expected(types)}, not {found}"
+        message = Message(
+            "diag.schema.should_not", where=failure.where, expected=_expected(types), found=found
+        )
         yield self.at(failure.path, "PB201", message, hint=hint)
 
     def _required(self, failure: _Failure) -> Iterator[Diagnostic]:
@@ -321,12 +332,13 @@ class _Describer:
         for name in failure.expected:
             if isinstance(failure.instance, Mapping) and name not in failure.instance:
                 about = properties.get(name, {}).get("description")
-                message = f"{failure.where} needs the key '{name}'"
-                missing = self._missing(failure.path, message, [name], about)
+                message = Message("diag.schema.needs_key", where=failure.where, name=name)
+                hint = Message("common.text", text=about) if about else None
+                missing = self._missing(failure.path, message, [name], hint)
                 yield dataclasses.replace(missing, path=path_to_str((*failure.path, name)))
 
     def _missing(
-        self, path: YamlPath, message: str, names: Sequence[str], hint: str | None = None
+        self, path: YamlPath, message: Message, names: Sequence[str], hint: Message | None = None
     ) -> Diagnostic:
         extra = {"mapping": path_to_str(path), "missing": tuple(names)}
         return self.at(path, "PB203", message, hint=hint, key=True, extra=extra)
@@ -337,68 +349,97 @@ class _Describer:
         for name in failure.instance:
             if name in known or any(re.search(p, name) for p in patterns):
                 continue
-            message = f"unknown key '{name}' in {failure.where}"
+            message = Message("diag.schema.unknown_key", name=name, where=failure.where)
             yield self._unknown_key((*failure.path, name), message, _close(name, known), known)
 
     def _enum(self, failure: _Failure) -> Iterator[Diagnostic]:
         allowed = [str(a) for a in failure.expected]
         value = failure.instance
         shown = repr(value) if isinstance(value, str) else _describe_value(value)
-        message = f"{failure.where} is {shown}, which is not one of: {_listed(allowed)}"
+        message = Message(
+            "diag.schema.which_not_one", where=failure.where, shown=shown, listed=_listed(allowed)
+        )
         meant = _close(value, allowed) if isinstance(value, str) else None
         yield self.at(
-            failure.path, "PB204", message, hint=f"did you mean '{meant}'?" if meant else None
+            failure.path,
+            "PB204",
+            message,
+            hint=Message("diag.schema.did_you_mean", meant=meant) if meant else None,
         )
 
     def _const(self, failure: _Failure) -> Iterator[Diagnostic]:
-        yield self.at(failure.path, "PB204", f"{failure.where} must be {failure.expected!r}")
+        yield self.at(
+            failure.path,
+            "PB204",
+            Message("diag.schema.must", where=failure.where, expected=failure.expected),
+        )
 
     def _pattern(self, failure: _Failure) -> Iterator[Diagnostic]:
         words = _pattern_words(failure.expected)
-        message = f"{failure.where} should be {words}, not {failure.instance!r}"
+        message = Message(
+            "diag.schema.should_not_2", where=failure.where, words=words, instance=failure.instance
+        )
         yield self.at(failure.path, "PB204", message)
 
     def _bound(self, failure: _Failure) -> Iterator[Diagnostic]:
         relation = _BOUNDS[failure.keyword]
-        message = (
-            f"{failure.where} is {failure.instance}, but must be {relation} {failure.expected}"
+        message = Message(
+            "diag.schema.but_must",
+            where=failure.where,
+            instance=failure.instance,
+            relation=relation,
+            expected=failure.expected,
         )
         yield self.at(failure.path, "PB204", message)
 
     def _size(self, failure: _Failure) -> Iterator[Diagnostic]:
         limit = failure.expected
         if failure.keyword == "minLength" and limit == 1:
-            yield self.at(failure.path, "PB204", f"{failure.where} must not be empty")
+            yield self.at(
+                failure.path, "PB204", Message("diag.schema.must_not_empty", where=failure.where)
+            )
             return
         what = _COUNTED.get(failure.keyword, "key")
-        many = "at least" if failure.keyword.startswith("min") else "at most"
-        plural = "" if limit == 1 else "s"
-        message = f"{failure.where} needs {many} {limit} {what}{plural}"
+        many = _BOUNDS["minimum" if failure.keyword.startswith("min") else "maximum"]
+        noun = Message(f"diag.schema.noun.{what}_{'one' if limit == 1 else 'many'}")
+        message = Message(
+            "diag.schema.needs", where=failure.where, many=many, limit=limit, what=noun
+        )
         yield self.at(failure.path, "PB204", message)
 
     def _key_count(self, failure: _Failure) -> Iterator[Diagnostic]:
         known = list(failure.schema.get("properties", {}))
         if failure.keyword == "minProperties" and known:
-            message = f"{failure.where} needs one of the keys: {_listed(known)}"
+            message = Message(
+                "diag.schema.needs_one_keys", where=failure.where, listed=_listed(known)
+            )
             yield self._missing(failure.path, message, known)
         elif failure.keyword == "maxProperties" and failure.expected == 1:
-            message = f"{failure.where} takes one key, not {_quoted(failure.instance)}"
-            yield self.at(failure.path, "PB204", message, hint="keep one of them")
+            message = Message(
+                "diag.schema.takes_one_key_not",
+                where=failure.where,
+                quoted=_quoted(failure.instance),
+            )
+            yield self.at(failure.path, "PB204", message, hint=Message("diag.schema.keep_one_them"))
         else:
             yield from self._size(failure)
 
     def _unique_items(self, failure: _Failure) -> Iterator[Diagnostic]:
         items = list(failure.instance)
         repeated = next((x for i, x in enumerate(items) if x in items[:i]), None)
-        message = f"{failure.where} lists {repeated!r} more than once"
-        yield self.at(failure.path, "PB204", message, hint="remove the repetition")
+        message = Message(
+            "diag.schema.lists_more_than_once", where=failure.where, repeated=repeated
+        )
+        yield self.at(failure.path, "PB204", message, hint=Message("diag.schema.remove_repetition"))
 
     def _alternatives(self, failure: _Failure) -> Iterator[Diagnostic]:
         """``anyOf``/``oneOf``: "needs one of the keys", or the best match inside."""
         context = list(failure.error.context or ())
         if context and all(e.validator == "required" for e in context):
             names = [name for e in context for name in _Failure.of(e).expected]
-            message = f"{failure.where} needs one of the keys: {_listed(names)}"
+            message = Message(
+                "diag.schema.needs_one_keys", where=failure.where, listed=_listed(names)
+            )
             yield self._missing(failure.path, message, names)
             return
         from jsonschema.exceptions import best_match
@@ -412,13 +453,21 @@ class _Describer:
     def _not(self, failure: _Failure) -> Iterator[Diagnostic]:
         refused = failure.expected
         if isinstance(refused, Mapping) and list(refused) == ["required"]:
-            message = f"{failure.where} cannot have both {_quoted(refused['required'])}"
-            yield self.at(failure.path, "PB205", message, hint="keep one of them")
+            message = Message(
+                "diag.schema.cannot_have_both",
+                where=failure.where,
+                quoted=_quoted(refused["required"]),
+            )
+            yield self.at(failure.path, "PB205", message, hint=Message("diag.schema.keep_one_them"))
         else:
             yield from self._other(failure)
 
     def _other(self, failure: _Failure) -> Iterator[Diagnostic]:
-        yield self.at(failure.path, "PB205", f"{failure.where}: {failure.error.message}")
+        yield self.at(
+            failure.path,
+            "PB205",
+            Message("diag.schema.message", where=failure.where, message=failure.error.message),
+        )
 
 
 _HANDLERS: dict[str, Callable[[_Describer, _Failure], Iterator[Diagnostic]]] = {

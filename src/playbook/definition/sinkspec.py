@@ -16,6 +16,8 @@ import re
 import urllib.parse
 from pathlib import PurePosixPath, PureWindowsPath
 
+from playbook.i18n import Items, Message
+
 __all__ = [
     "ALWAYS_REFUSED_NETWORKS",
     "always_refused",
@@ -41,7 +43,7 @@ ALWAYS_REFUSED_NETWORKS = tuple(
 """Addresses no notification may reach, whatever the operator allows."""
 
 METADATA_NAMES = frozenset({"metadata.google.internal", "metadata", "metadata.internal"})
-_RELATIVE = "give a path relative to the JSON Lines folder"
+_RELATIVE = Message("diag.sinkspec.relative")
 _VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
@@ -72,25 +74,23 @@ def always_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bo
     )
 
 
-def jsonl_path_problem(path: str) -> str | None:
+def jsonl_path_problem(path: str) -> Message | None:
     """Why a ``jsonl:`` path of a playbook is refused, or None: it must stay in its folder."""
     if not path.strip():
-        return "the jsonl: sink names no file"
+        return Message("diag.sinkspec.jsonl_sink_names_no")
     if "\x00" in path:
-        return "the jsonl: path holds a NUL character"
+        return Message("diag.sinkspec.jsonl_path_holds_nul")
     if path.startswith("~"):
-        return (
-            f"the jsonl: path {path!r} starts with ~: give a path relative to the JSON Lines folder"
-        )
+        return Message("diag.sinkspec.jsonl_path_starts_give", path=path)
     for flavour in (PurePosixPath(path), PureWindowsPath(path)):
         if flavour.is_absolute() or flavour.drive or flavour.root:
-            return f"the jsonl: path {path!r} is absolute: {_RELATIVE}"
+            return Message("diag.sinkspec.jsonl_path_absolute", path=path, relative=_RELATIVE)
         if ".." in flavour.parts:
-            return f"the jsonl: path {path!r} climbs out of its folder with ..: remove the .."
+            return Message("diag.sinkspec.jsonl_path_climbs_out", path=path)
     return None
 
 
-def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+def url_problem(url: str, schemes: tuple[str, ...]) -> Message | None:
     """Why a sink URL is wrong whatever the operator allows, or None."""
     if _VARIABLE.match(url.strip()):
         return None  # the whole URL comes from the environment: the sweep checks it
@@ -100,32 +100,32 @@ def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
         parsed = urllib.parse.urlsplit(url)
         port = parsed.port
     except ValueError as error:
-        return f"{url!r} is not a URL: {error}"
+        return Message("diag.sinkspec.not_url", url=url, error=error)
     if parsed.scheme not in schemes:
-        return f"{url!r} must start with {' or '.join(s + '://' for s in schemes)}"
+        return Message(
+            "diag.sinkspec.must_start", url=url, names=Items([s + "://" for s in schemes], "or")
+        )
     host = parsed.hostname
     if not host:
-        return f"{url!r} names no host"
+        return Message("diag.sinkspec.names_no_host", url=url)
     if any(ch.isspace() for ch in url) or "\x00" in url:
-        return f"{url!r} holds white space or a NUL character"
+        return Message("diag.sinkspec.holds_white_space_nul", url=url)
     if port == 0:
-        return f"{url!r} names port 0"
+        return Message("diag.sinkspec.names_port_0", url=url)
     if parsed.username or parsed.password:
-        return f"{url!r} carries credentials in the URL: put them in the environment"
+        return Message("diag.sinkspec.carries_credentials_url_put", url=url)
     if host.rstrip(".").lower() in METADATA_NAMES:
-        return f"{url!r} names a cloud metadata service, which no notification may reach"
+        return Message("diag.sinkspec.names_cloud_metadata_service", url=url)
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return None
     if always_refused(address):
-        return (
-            f"{url!r} names {address}, a link-local or metadata address no notification may reach"
-        )
+        return Message("diag.sinkspec.names_link_local_metadata", url=url, address=address)
     return None
 
 
-def spec_problem(spec: str) -> str | None:
+def spec_problem(spec: str) -> Message | None:
     """Why a playbook's sink spec is refused from its text alone, or None."""
     kind, rest = split_spec(spec)
     if kind == "jsonl":

@@ -26,6 +26,7 @@ from playbook.definition.report import Reporter
 from playbook.definition.schema import validate_schema
 from playbook.diagnostics import Diagnostic, Severity
 from playbook.errors import InvalidPlaybookError, PathNotFoundError
+from playbook.i18n import Message
 from playbook.model import Playbook
 
 __all__ = [
@@ -65,6 +66,13 @@ class FileResult:
         """True when the file has no error (warnings allowed)."""
         return not any(d.severity == "error" for d in self.diagnostics)
 
+    @property
+    def language(self) -> str | None:
+        """The ``language:`` the file declares (even when invalid), or None."""
+        data = self.document.data if self.document is not None else None
+        declared = data.get("language") if isinstance(data, Mapping) else None
+        return declared if isinstance(declared, str) else None
+
 
 @dataclass(frozen=True, slots=True)
 class ValidationReport:
@@ -93,6 +101,15 @@ class ValidationReport:
         for result in self.files:
             yield from result.diagnostics
         yield from map(_skipped, self.skipped)
+
+    @property
+    def language(self) -> str | None:
+        """The language every file checked declares, or None when they differ or say none.
+
+        Diagnostics are shown in it: a Chinese playbook's problems in Chinese.
+        """
+        declared = {f.language for f in self.files}
+        return declared.pop() if len(declared) == 1 else None
 
     @property
     def sources(self) -> dict[str, Document | str]:
@@ -157,8 +174,8 @@ def _skipped(file: str) -> Diagnostic:
         column=1,
         severity="note",
         code="PB116",
-        message="skipped: not a playbook (no top-level `playbook:` or `stages:` key)",
-        hint=f"name the file to check it anyway: playbook validate {file}",
+        msg=Message("diag.validate.skipped_not_playbook_no"),
+        hint_msg=Message("diag.validate.name_file_check_anyway", file=file),
     )
 
 
@@ -198,16 +215,18 @@ def _expanded(paths: Sequence[str | Path]) -> list[tuple[str | None, list[str]]]
                 seen.add(str(given))
         else:
             raise PathNotFoundError(
-                f"no such file or directory: {given}", hint="check the path", file=str(given)
+                Message("diag.validate.no_such_file_directory", given=given),
+                hint=Message("diag.validate.check_path"),
+                file=str(given),
             )
     return groups
 
 
 def _no_playbooks(directory: str, others: int) -> PathNotFoundError:
-    passed = f" ({others} other YAML file(s) skipped: not playbooks)" if others else ""
+    passed = Message("diag.validate.others_skipped", others=others) if others else ""
     return PathNotFoundError(
-        f"no playbook files (*.yaml, *.yml) under {directory}{passed}",
-        hint="name the files, or the directory that holds them",
+        Message("diag.validate.no_playbook_files_yaml", directory=directory, passed=passed),
+        hint=Message("diag.validate.name_files_directory_holds"),
         file=directory,
     )
 
@@ -240,13 +259,20 @@ def _model_of(result: FileResult) -> Playbook:
     errors = [d for d in result.diagnostics if d.severity == "error"]
     first = errors[0]
     raise InvalidPlaybookError(
-        f"{result.path} is not a valid playbook: {first.code} {first.message} "
-        f"(line {first.line}, column {first.column})",
+        Message(
+            "diag.validate.not_valid_playbook_line",
+            path=result.path,
+            code=first.code,
+            message=first.msg,
+            line=first.line,
+            column=first.column,
+        ),
         errors,
         file=result.path,
         line=first.line,
         column=first.column,
-        hint=f"run `playbook validate {result.path}` to see every problem",
+        hint=Message("diag.validate.run_playbook_validate_see", path=result.path),
+        details={"language": result.language} if result.language else None,
     )
 
 

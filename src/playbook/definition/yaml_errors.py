@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from playbook.diagnostics import Diagnostic
-from playbook.i18n import LANGUAGES, say
+from playbook.i18n import Message
 
 __all__ = ["FULL_WIDTH", "indent_diagnostic", "odd_indent_key", "syntax_diagnostic"]
 
@@ -74,9 +74,9 @@ def syntax_diagnostic(exc: yaml.YAMLError, text: str, file: str) -> Diagnostic:
         return _diag(
             file,
             "PB111",
-            "the file holds more than one YAML document (---)",
+            Message("diag.loader.file_holds_more_than"),
             place,
-            "keep one playbook per file",
+            Message("diag.loader.keep_one_playbook_per"),
         )
     lines = text.splitlines()
     end, start = _place(problem_mark or context_mark), _place(context_mark)
@@ -84,8 +84,11 @@ def syntax_diagnostic(exc: yaml.YAMLError, text: str, file: str) -> Diagnostic:
         indented = indent_diagnostic(lines, candidate, file)
         if indented is not None:
             return indented
-    message = (
-        f"YAML syntax error: {context}, {problem}" if context else f"YAML syntax error: {problem}"
+    message = Message(
+        "diag.loader.yaml_syntax_error",
+        message=Message("diag.loader.message", context=context, problem=problem)
+        if context
+        else Message("common.text", text=problem),
     )
     culprit = _full_width_near(lines, start if context_mark else _Place(end.line, 1), end)
     if culprit is not None:
@@ -113,12 +116,16 @@ def indent_diagnostic(lines: list[str], line: int, file: str) -> Diagnostic | No
     place = _Place(line, lead.index(found) + 1)
     if found == "\t":
         return _diag(
-            file, "PB105", "tab character used for indentation", place, "indent with spaces"
+            file,
+            "PB105",
+            Message("diag.loader.tab_character_used_indentation"),
+            place,
+            Message("diag.loader.indent_spaces"),
         )
     return _diag(
         file,
         "PB105",
-        "ideographic space (U+3000) used for indentation",
+        Message("diag.loader.ideographic_space_indentation"),
         place,
         full_width_hint(found),
     )
@@ -130,26 +137,19 @@ def odd_indent_key(key: str) -> bool:
     return bool(key) and key[0] in _INDENT
 
 
-def full_width_hint(char: str) -> str:
-    """What to type instead of the full-width ``char``, in every language of the catalogue."""
+def full_width_hint(char: str) -> Message:
+    """What to type instead of the full-width ``char``, in the reader's language."""
     ascii_char, kind = FULL_WIDTH[char]
+    code = f"U+{ord(char):04X}"
     if ascii_char == " ":
-        code = f"U+{ord(char):04X}"
-        return " / ".join(
-            say("common.yaml_fullwidth_space_hint", lang, code=code) for lang in LANGUAGES
-        )
-    texts = [
-        say(
-            "common.yaml_fullwidth_hint",
-            lang,
-            found=char,
-            code=f"U+{ord(char):04X}",
-            name=say(f"common.yaml_fullwidth.{kind}", lang),
-            ascii=ascii_char,
-        )
-        for lang in LANGUAGES
-    ]
-    return " / ".join(texts)
+        return Message("common.yaml_fullwidth_space_hint", code=code)
+    return Message(
+        "common.yaml_fullwidth_hint",
+        found=char,
+        code=code,
+        name=Message(f"common.yaml_fullwidth.{kind}"),
+        ascii=ascii_char,
+    )
 
 
 def _full_width_near(lines: list[str], start: _Place, end: _Place) -> tuple[_Place, str] | None:
@@ -174,13 +174,15 @@ def _place(mark: Any) -> _Place:
     return _Place(mark.line + 1, mark.column + 1) if mark is not None else _Place(1, 1)
 
 
-def _diag(file: str, code: str, message: str, place: _Place, hint: str | None = None) -> Diagnostic:
+def _diag(
+    file: str, code: str, message: Message, place: _Place, hint: Message | None = None
+) -> Diagnostic:
     return Diagnostic(
         file=file,
         line=place.line,
         column=place.column,
         severity="error",
         code=code,
-        message=message,
-        hint=hint,
+        msg=message,
+        hint_msg=hint,
     )

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from playbook.errors import EscalationError, EscalationNotFoundError
 from playbook.escalation.rules import Recipient, deal_label, json_form
 from playbook.escalation.times import utc_iso
+from playbook.i18n import Message
 from playbook.store.db import Database
 from playbook.store.escalation_models import EscalationRecord
 from playbook.store.models import Deal
@@ -133,8 +134,12 @@ def acknowledge(
         record = _get(session, escalation_id)
         if record.status != "open":
             raise EscalationError(
-                f"escalation {escalation_id} is {record.status}, not open: nothing to acknowledge",
-                hint="`playbook escalations list --status open` shows the open ones",
+                Message(
+                    "error.admin.escalation_not_open_nothing",
+                    escalation_id=escalation_id,
+                    status=record.status,
+                ),
+                hint=Message("error.admin.playbook_escalations_list_status"),
             )
         record.status, record.acked_by, record.acked_at = "acked", actor, at
         record.ack_reason = reason
@@ -162,8 +167,8 @@ def snooze(
     _need_reason(reason, "snooze")
     if end <= at:
         raise EscalationError(
-            f"--until {utc_iso(end)} is not in the future (now is {utc_iso(at)})",
-            hint="give a later time, e.g. --until 2026-03-01T09:00+08:00 or --until 3d",
+            Message("error.admin.until_not_future_now", utc_iso=utc_iso(end), utc_iso2=utc_iso(at)),
+            hint=Message("error.admin.give_later_time_e"),
         )
     with database.transaction(write=True) as session:
         record = _get(session, escalation_id)
@@ -173,15 +178,18 @@ def snooze(
 
 def _need_reason(reason: str, verb: str) -> None:
     if not reason.strip():
-        raise EscalationError(f"a {verb} needs a reason", hint="add --reason TEXT")
+        raise EscalationError(
+            Message("error.admin.needs_reason", verb=verb),
+            hint=Message("error.admin.add_reason_text"),
+        )
 
 
 def _get(session: Session, escalation_id: int) -> EscalationRecord:
     record = session.get(EscalationRecord, escalation_id)
     if record is None:
         raise EscalationNotFoundError(
-            f"no escalation {escalation_id}",
-            hint="`playbook escalations list` shows the escalations and their ids",
+            Message("error.admin.no_escalation", escalation_id=escalation_id),
+            hint=Message("error.admin.playbook_escalations_list_shows"),
             details={"escalation": escalation_id},
         )
     return record

@@ -37,6 +37,7 @@ from typing import Any
 
 from playbook.definition.sinkspec import always_refused, jsonl_path_problem
 from playbook.errors import EscalationError, NotificationError
+from playbook.i18n import Message
 
 __all__ = ["DEFAULT_ENV_PREFIX", "Address", "SinkPolicy"]
 
@@ -90,10 +91,12 @@ class SinkPolicy:
         if prefix_ok or variable in self.allowed_env:
             return
         raise EscalationError(
-            f"the playbook's sink {sink!r} reads the environment variable {variable}, "
-            f"which playbooks may not read",
-            hint=f"name it {self.env_prefix}..., or let the operator allow it with "
-            f"PLAYBOOK_SINK_ALLOW_ENV={variable}",
+            Message("error.policy.playbook_sink_reads_environment", sink=sink, variable=variable),
+            hint=Message(
+                "error.policy.name_let_operator_allow",
+                env_prefix=self.env_prefix,
+                variable=variable,
+            ),
             details={"sink": sink, "variable": variable},
         )
 
@@ -103,11 +106,11 @@ class SinkPolicy:
         folder = (self.jsonl_dir or Path.cwd()).resolve()
         target = (folder / path).resolve() if problem is None else None
         if target is not None and not target.is_relative_to(folder):
-            problem = f"the jsonl: path {path!r} leads out of {folder} (through a link)"
+            problem = Message("error.policy.jsonl_leads_out", path=path, folder=folder)
         if problem is not None or target is None:
             raise EscalationError(
-                f"sink {sink!r}: {problem}",
-                hint="JSON Lines files live in PLAYBOOK_JSONL_DIR (default: the current folder)",
+                Message("error.policy.sink", sink=sink, problem=problem),
+                hint=Message("error.policy.json_lines_files_live"),
                 details={"sink": sink},
             )
         return target
@@ -118,8 +121,8 @@ class SinkPolicy:
         if not self.webhook_hosts or any(fnmatch.fnmatchcase(name, p) for p in self.webhook_hosts):
             return
         raise EscalationError(
-            f"sink {sink!r} posts to {name}, which is not among the allowed webhook hosts",
-            hint="the operator allows hosts with PLAYBOOK_WEBHOOK_HOSTS=host1,*.example.com",
+            Message("error.policy.sink_posts_which_not", sink=sink, name=name),
+            hint=Message("error.policy.operator_allows_hosts_playbook"),
             details={"sink": sink, "host": name},
         )
 
@@ -129,17 +132,20 @@ class SinkPolicy:
             found = self.resolver(host, port)
         except (OSError, UnicodeError, ValueError) as error:
             raise NotificationError(
-                f"sink {sink!r}: cannot resolve {host}: {error}",
-                hint="the delivery stays in the outbox and the next sweep tries again",
+                Message("error.policy.sink_cannot_resolve", sink=sink, host=host, error=error),
+                hint=Message("error.policy.delivery_stays_outbox_next"),
                 details={"sink": sink},
             ) from error
         refused = [a for a in found if not self.address_allowed(a)]
         if refused or not found:
             raise NotificationError(
-                f"sink {sink!r}: {host} resolves to {refused[0] if refused else 'nothing'}, "
-                "which notifications may not reach",
-                hint="private and loopback addresses need PLAYBOOK_ALLOW_PRIVATE_SINKS=1; "
-                "link-local and metadata addresses are always refused",
+                Message(
+                    "error.policy.sink_resolves_which_notifications",
+                    sink=sink,
+                    host=host,
+                    value=refused[0] if refused else "nothing",
+                ),
+                hint=Message("error.policy.private_loopback_addresses_need"),
                 details={"sink": sink, "host": host},
             )
         return found
@@ -164,15 +170,19 @@ class SinkPolicy:
         name = host.rstrip(".").lower()
         if self.smtp_host is None or name != self.smtp_host:
             raise EscalationError(
-                f"sink {sink!r} would send the SMTP credentials to {name}, "
-                f"but they belong to {self.smtp_host or 'no host (PLAYBOOK_SMTP_HOST is unset)'}",
-                hint="set PLAYBOOK_SMTP_HOST to the mail server the credentials are for",
+                Message(
+                    "error.policy.sink_would_send_smtp",
+                    sink=sink,
+                    name=name,
+                    value=self.smtp_host or "no host (PLAYBOOK_SMTP_HOST is unset)",
+                ),
+                hint=Message("error.policy.set_playbook_smtp_host"),
                 details={"sink": sink, "host": name},
             )
         if not tls:
             raise EscalationError(
-                f"sink {sink!r} would send the SMTP credentials to {name} without TLS",
-                hint="use smtps://HOST or add starttls=1 to the sink",
+                Message("error.policy.sink_would_send_smtp_2", sink=sink, name=name),
+                hint=Message("error.policy.use_smtps_host_add"),
                 details={"sink": sink, "host": name},
             )
         return user, environ.get("PLAYBOOK_SMTP_PASSWORD", "")

@@ -59,6 +59,7 @@ from typing import Any, Protocol, TextIO
 from playbook.definition.sinkspec import split_spec, url_problem
 from playbook.errors import EscalationError, NotificationError
 from playbook.escalation.policy import Address, SinkPolicy
+from playbook.i18n import Message
 
 __all__ = [
     "ConsoleSink",
@@ -153,8 +154,8 @@ class JsonLinesSink:
                 os.close(descriptor)
         except OSError as error:
             raise NotificationError(
-                f"cannot write to {self.path}: {error}",
-                hint="check that the folder exists and is writable",
+                Message("error.sinks.cannot_write", path=self.path, error=error),
+                hint=Message("error.sinks.check_folder_exists_writable"),
                 details={"sink": self.name},
             ) from error
 
@@ -189,8 +190,13 @@ class WebhookSink:
                 break
             self.sleep(self.backoff * 2 ** (attempt - 1))
         raise NotificationError(
-            f"webhook {_safe_url(self.url)} failed after {attempt} attempt(s): {last}",
-            hint="the delivery stays in the outbox and the next sweep tries again",
+            Message(
+                "error.sinks.webhook_failed_after_attempt",
+                safe_url=_safe_url(self.url),
+                attempt=attempt,
+                last=last,
+            ),
+            hint=Message("error.sinks.delivery_stays_outbox_next"),
             details={"sink": self.name, "attempts": attempt},
         )
 
@@ -311,8 +317,10 @@ class EmailSink:
                 server.send_message(message)
         except (smtplib.SMTPException, OSError) as error:
             raise NotificationError(
-                f"email through {self.host}:{self.port} failed: {error}",
-                hint="the delivery stays in the outbox and the next sweep tries again",
+                Message(
+                    "error.sinks.email_through_failed", host=self.host, port=self.port, error=error
+                ),
+                hint=Message("error.sinks.delivery_stays_outbox_next"),
                 details={"sink": self.name},
             ) from error
 
@@ -339,14 +347,14 @@ def parse_sink(
     label = name or kind
     if kind == "console":
         if console is None:
-            raise EscalationError("the console sink needs an output stream")
+            raise EscalationError(Message("error.sinks.console_sink_needs_output"))
         return ConsoleSink(console, name=name or "console")
     if kind == "jsonl":
         path = rules.jsonl_path(label, rest) if declared else Path(rest).expanduser()
         if path.is_dir():
             raise EscalationError(
-                f"sink {label!r}: {path} is a folder, not a file",
-                hint="name a file: jsonl:escalations.jsonl",
+                Message("error.sinks.sink_folder_not_file", label=label, path=path),
+                hint=Message("error.sinks.name_file_jsonl_escalations"),
                 details={"sink": label},
             )
         return JsonLinesSink(path, name=name or "jsonl")
@@ -359,15 +367,17 @@ def parse_sink(
         _check_url(label, rest, ("smtp", "smtps"))
         return _email_sink(rest, name or "email", rules, os.environ if environ is None else environ)
     raise EscalationError(
-        f"unknown sink {spec!r}",
-        hint="use console, jsonl:PATH, webhook:URL or smtp://HOST:PORT?from=ADDR&to=ADDR",
+        Message("error.sinks.unknown_sink", spec=spec),
+        hint=Message("error.sinks.use_console_jsonl_path"),
     )
 
 
 def _check_url(sink: str, url: str, schemes: tuple[str, ...]) -> None:
     problem = url_problem(url, schemes)
     if problem is not None:
-        raise EscalationError(f"sink {sink!r}: {problem}", details={"sink": sink})
+        raise EscalationError(
+            Message("error.sinks.sink", sink=sink, problem=problem), details={"sink": sink}
+        )
 
 
 def declared_sinks(
@@ -406,8 +416,8 @@ def combine_sinks(declared: Sequence[Sink], given: Sequence[Sink]) -> list[Sink]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise EscalationError(
-            f"two sinks are named {twice[0]!r}",
-            hint="name them: --sink NAME=SPEC (e.g. --sink ops=webhook:https://...)",
+            Message("error.sinks.two_sinks_are_named", twice=twice[0]),
+            hint=Message("error.sinks.name_them_sink_name"),
         )
     return [sink for sink in declared if sink.name not in names] + list(given)
 
@@ -421,10 +431,12 @@ def _expand(name: str, spec: str, environ: Mapping[str, str], policy: SinkPolicy
         policy.check_variable(name, variable)
         if variable not in environ:
             raise EscalationError(
-                f"the playbook's sink {name!r} needs the environment variable {variable}, "
-                "which is not set",
-                hint=f"export {variable}=... before the sweep, or replace the sink with "
-                f"--sink {name}=SPEC",
+                Message(
+                    "error.sinks.playbook_sink_needs_environment", name=name, variable=variable
+                ),
+                hint=Message(
+                    "error.sinks.export_before_sweep_replace", variable=variable, name=name
+                ),
             )
         return environ[variable]
 
@@ -450,8 +462,8 @@ def _email_sink(url: str, name: str, policy: SinkPolicy, environ: Mapping[str, s
     )
     if not parsed.hostname or not sender or not recipients:
         raise EscalationError(
-            f"the email sink {url!r} needs a host, a from address and at least one to address",
-            hint="e.g. smtp://mail.example.com:587?from=crm@example.com&to=sales@example.com",
+            Message("error.sinks.email_sink_needs_host", url=url),
+            hint=Message("error.sinks.e_g_smtp_mail"),
         )
     tls = parsed.scheme == "smtps"
     starttls = (query.get("starttls") or ["0"])[0] in ("1", "true", "yes")

@@ -56,7 +56,7 @@ from playbook.escalation.outbox import DEFAULT_LEASE, DeliveryTally, deliver_pen
 from playbook.escalation.rules import Fired, Pinned, PreparedRule
 from playbook.escalation.sinks import Sink
 from playbook.escalation.times import utc_iso
-from playbook.i18n import say, spoken
+from playbook.i18n import Message, say, spoken
 from playbook.model import Calendar, Playbook
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.store.db import Database
@@ -448,8 +448,8 @@ def _shared_calendar(calendar: Calendar, timezone: str) -> WorkingCalendar:
 
 def _calendar_error(error: InvalidPlaybookError) -> CalendarError:
     return CalendarError(
-        f"cannot compute due times: {error.message}",
-        hint=error.hint or "give the playbook's calendar at least one working weekday",
+        Message("error.sweep.cannot_compute_due_times", message=error.msg),
+        hint=error.hint_msg or Message("error.sweep.give_playbook_calendar_at"),
         path=error.path,
     )
 
@@ -458,11 +458,16 @@ def _connection_lost(
     database: Database, error: DBAPIError
 ) -> EscalationError | DatabaseUnavailableError:
     if isinstance(error, IntegrityError):
-        return EscalationError(f"the database refused a write during the sweep: {error.orig}")
+        return EscalationError(
+            Message("error.sweep.database_refused_write_during", orig=error.orig)
+        )
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
     return DatabaseUnavailableError(
-        f"the database {database.url} failed during the sweep: {reason[0] if reason else error}",
-        hint="what was committed stays committed and nothing is recorded twice: "
-        "run the sweep again when the database is back",
+        Message(
+            "error.sweep.database_failed_during_sweep",
+            url=database.url,
+            value=reason[0] if reason else error,
+        ),
+        hint=Message("error.sweep.what_was_committed_stays"),
         details={"url": database.url},
     )

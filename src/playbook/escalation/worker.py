@@ -34,6 +34,7 @@ from playbook.errors import (
     NotificationError,
     PlaybookError,
 )
+from playbook.i18n import Message
 
 __all__ = ["WorkerStats", "parse_interval", "run_worker", "stop_on_signals"]
 
@@ -66,8 +67,8 @@ def parse_interval(text: str, *, minimum: float = 1.0) -> timedelta:
     seconds = float(match.group(1)) * _UNITS[match.group(2)] if match is not None else -1.0
     if not minimum <= seconds <= MAXIMUM_INTERVAL:
         raise EscalationError(
-            f"{text[:40]!r} is not an interval from {minimum:g} s to 366 days",
-            hint="write a number and a unit: 30s, 5m, 2h or 1d",
+            Message("error.worker.not_interval_from_366", text=text[:40], minimum=minimum),
+            hint=Message("error.worker.write_number_unit_30s"),
         )
     return timedelta(seconds=seconds)
 

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, case, func, select
 
 from playbook.conditions.sql import to_sql
 from playbook.errors import GroupingError
+from playbook.i18n import Message
 from playbook.kpi.report import GroupFigure
 from playbook.kpi.targets import rounded
 from playbook.kpi.units import Query, Units
@@ -175,10 +176,14 @@ def group_column(name: str, playbook: Playbook) -> ColumnElement[Any]:
     if spec is not None and spec.kind in ("enum", "string", "boolean"):
         return column_for(name, spec.type)
     enums = [fid for fid, f in playbook.fields.items() if f.kind == "enum"]
-    why = "is not a field of the playbook" if spec is None else f"is a {spec.kind} field"
+    why = (
+        Message("error.aggregate.not_a_field")
+        if spec is None
+        else Message("error.aggregate.is_kind_field", kind=spec.kind)
+    )
     raise GroupingError(
-        f"cannot group KPIs by {name!r}: it {why}",
-        hint="group by " + ", ".join([*BUILTIN_GROUPS, *enums]),
+        Message("error.aggregate.cannot_group_kpis_by", name=name, why=why),
+        hint=Message("error.aggregate.group_by", names=[*BUILTIN_GROUPS, *enums]),
         details={"by": name},
     )
 

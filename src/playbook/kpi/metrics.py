@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, case, func, select
 
 from playbook.errors import KpiError
+from playbook.i18n import Message
 from playbook.kpi.aggregate import Plan, group_column, measure_all, members_by_group, owner_teams
 from playbook.kpi.periods import Period
 from playbook.kpi.report import GroupFigure, KpiReport, KpiResult, Measured, judged_results
@@ -109,8 +110,8 @@ def _results(
 def _chosen(playbook: Playbook, kpi_ids: Sequence[str] | None) -> tuple[Kpi, ...]:
     if not playbook.kpis:
         raise KpiError(
-            f"the playbook {playbook.key} declares no KPI",
-            hint="add a `kpis:` section to the playbook (see docs/kpis.md)",
+            Message("error.metrics.playbook_declares_no_kpi", key=playbook.key),
+            hint=Message("error.metrics.add_kpis_section_playbook"),
         )
     if not kpi_ids:
         return playbook.kpis
@@ -118,8 +119,8 @@ def _chosen(playbook: Playbook, kpi_ids: Sequence[str] | None) -> tuple[Kpi, ...
     unknown = [kpi_id for kpi_id in kpi_ids if kpi_id not in known]
     if unknown:
         raise KpiError(
-            f"the playbook {playbook.key} has no KPI {unknown[0]!r}",
-            hint=f"its KPIs: {', '.join(known)}",
+            Message("error.metrics.playbook_has_no_kpi", key=playbook.key, unknown=unknown[0]),
+            hint=Message("error.metrics.kpis", names=known),
             details={"kpi": unknown[0]},
         )
     return tuple(known[kpi_id] for kpi_id in kpi_ids)
@@ -132,8 +133,8 @@ def _field(playbook: Playbook, name: str) -> Callable[[sa.FromClause], ColumnEle
     spec = playbook.fields.get(name)
     if spec is None:
         raise KpiError(
-            f"the KPI reads the field {name!r}, which the playbook does not declare",
-            hint="declare it under `fields:` or fix the KPI",
+            Message("error.metrics.kpi_reads_field_which", name=name),
+            hint=Message("error.metrics.declare_under_fields_fix"),
             details={"field": name},
         )
     column = column_for(name, spec.type)
@@ -165,8 +166,8 @@ def _plan(units: Units, kpi: Kpi) -> Plan:
     builder = _PLANS.get(kpi.metric)
     if builder is None:
         raise KpiError(
-            f"KPI {kpi.id!r}: unknown metric {kpi.metric!r}",
-            hint="see docs/kpis.md for the metrics",
+            Message("error.metrics.kpi_unknown_metric", id=kpi.id, metric=kpi.metric),
+            hint=Message("error.metrics.see_docs_kpis_md"),
             details={"kpi": kpi.id},
         )
     return builder(units, kpi)
@@ -176,8 +177,8 @@ def _param(kpi: Kpi, name: str) -> str:
     value = kpi.params.get(name)
     if not value:
         raise KpiError(
-            f"KPI {kpi.id!r}: metric {kpi.metric!r} needs `{name}`",
-            hint="run `playbook validate` on the playbook",
+            Message("error.metrics.kpi_metric_needs", id=kpi.id, metric=kpi.metric, name=name),
+            hint=Message("error.metrics.run_playbook_validate_on"),
             details={"kpi": kpi.id},
         )
     return str(value)

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from playbook.errors import PeriodError
+from playbook.i18n import Message
 
 __all__ = [
     "Period",
@@ -106,9 +107,8 @@ def parse_period(text: str, timezone: str = "UTC") -> Period:
             first, last = _in_range(first, last, raw)
             return Period(_label(kind, first), first, last, timezone, kind)
     raise PeriodError(
-        f"{text!r} is not a period",
-        hint="write a year (2017), a quarter (2017-Q4), a month (2017-12) or an ISO week "
-        "(2017-W52), or give --from and --to dates",
+        Message("error.periods.not_period", text=text),
+        hint=Message("error.periods.write_year_2017_quarter"),
         details={"period": text},
     )
 
@@ -123,8 +123,12 @@ def period_between(first: date | str, last: date | str, timezone: str = "UTC") -
     start, stop = _in_range(start, stop, f"{start.isoformat()}..{stop.isoformat()}")
     if stop < start:
         raise PeriodError(
-            f"the period ends ({stop.isoformat()}) before it starts ({start.isoformat()})",
-            hint="give --from the earlier date and --to the later one",
+            Message(
+                "error.periods.period_ends_before_starts",
+                isoformat=stop.isoformat(),
+                isoformat2=start.isoformat(),
+            ),
+            hint=Message("error.periods.give_from_earlier_date"),
         )
     kinds: tuple[PeriodKind, ...] = ("year", "quarter", "month", "week")
     for kind in kinds:
@@ -158,8 +162,8 @@ def parse_week(text: str | None, now: datetime, timezone: str = "UTC") -> Period
     week = parse_period(text, timezone) if text else current_period("week", now, timezone)
     if week.kind != "week":
         raise PeriodError(
-            f"--week {text!r} is not an ISO week",
-            hint="write it like 2017-W52",
+            Message("error.periods.week_not_iso_week", text=text),
+            hint=Message("error.periods.write_like_2017_w52"),
             details={"week": text},
         )
     return week
@@ -177,8 +181,8 @@ def _bounds(kind: PeriodKind, year: int, part: int = 1, *, raw: str) -> tuple[da
         return monday, monday + timedelta(days=6)
     except ValueError as error:
         raise PeriodError(
-            f"{raw!r} is not a period: {error}",
-            hint="months run 01-12 and ISO weeks 01-52 (53 in some years)",
+            Message("error.periods.not_period_2", raw=raw, error=error),
+            hint=Message("error.periods.months_run_01_12"),
             details={"period": raw},
         ) from error
 
@@ -208,8 +212,13 @@ def _in_range(first: date, last: date, raw: str) -> tuple[date, date]:
     if first.year >= FIRST_YEAR and last.year <= LAST_YEAR:
         return first, last
     raise PeriodError(
-        f"{raw!r} is outside the years {FIRST_YEAR} to {LAST_YEAR} that reports cover",
-        hint="give a period between 1900 and 2999",
+        Message(
+            "error.periods.outside_years_reports_cover",
+            raw=raw,
+            FIRST_YEAR=FIRST_YEAR,
+            LAST_YEAR=LAST_YEAR,
+        ),
+        hint=Message("error.periods.give_period_between_1900"),
         details={"period": raw},
     )
 
@@ -221,8 +230,8 @@ def _day(value: date | str, option: str) -> date:
         return date.fromisoformat(value.strip())
     except ValueError as error:
         raise PeriodError(
-            f"{option} {value!r} is not a date",
-            hint="write an ISO date such as 2017-12-31",
+            Message("error.periods.not_date", option=option, value=value),
+            hint=Message("error.periods.write_iso_date_such"),
             details={"option": option, "value": value},
         ) from error
 

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from playbook.errors import KpiError, PlaybookError
+from playbook.i18n import Message
 from playbook.kpi.periods import Period
 from playbook.kpi.units import Query, within
 from playbook.model import Playbook, Stage
@@ -189,8 +190,8 @@ def weekly_review(
     """
     if (owner is None) == (team is None):
         raise KpiError(
-            "a review is for one rep or one team",
-            hint="give --owner NAME or --team NAME",
+            Message("error.review.review_one_rep_one"),
+            hint=Message("error.review.give_owner_name_team"),
         )
     as_of = min(now, week.end)
     words = lang or playbook.language

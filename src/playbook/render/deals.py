@@ -12,7 +12,7 @@ from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from playbook.i18n import join, say, spoken
-from playbook.render.table import display_width
+from playbook.render.table import activity_word, display_width
 from playbook.safetext import printable
 from playbook.services import registered_playbook
 from playbook.values import playbook_zone, shown_time
@@ -130,11 +130,13 @@ def deal_text(deal: StoredDeal, playbook: Playbook, lang: str) -> str:
     for role in _PEOPLE:
         value = getattr(deal, role)
         if value:
-            lines.append(f"  {say(f'people.{role}', lang)}: {value}")
+            label = say(f"people.{role}", lang)
+            lines.append(say("cli.deals.line", lang, label=label, value=value))
     for name, value in deal.fields.items():
         spec = playbook.fields.get(name)
         title = playbook.label(spec.title if spec else None, lang, name)
-        lines.append(f"  {title}: {playbook.value_label(name, value, lang)}")
+        shown = playbook.value_label(name, value, lang)
+        lines.append(say("cli.deals.line", lang, label=title, value=shown))
     return "\n".join(lines)
 
 
@@ -181,11 +183,8 @@ def _what(entry: HistoryEntry, lang: str) -> str:
         pairs = join([f"{key}={value}" for key, value in values.items()], lang, last=None)
         what = say("cli.history.fields", lang, values=pairs)
         return what + (f" ({entry.note})" if entry.note else "")
-    kind = say(f"cli.activity.{entry.kind}", lang) if entry.kind in _ACTIVITIES else entry.kind
+    kind = activity_word(entry.kind, lang)
     return kind + (f": {entry.note}" if entry.note else "")
-
-
-_ACTIVITIES = frozenset({"call", "meeting", "email", "note", "visit"})
 
 
 def reassign_values(changes: Mapping[str, Any], lang: str | None) -> dict[str, str]:

@@ -1,7 +1,9 @@
 """Diagnostics rendered for people (text) and for tools (JSON, GitHub annotations, SARIF).
 
 Each formatter takes diagnostics in the order to show them and returns the
-whole output as one string; none prints. Columns in diagnostics count
+whole output as one string; none prints. Messages, hints and the summary are
+written in ``lang`` (English for None), any language of :mod:`playbook.i18n`;
+codes, files and JSON keys stay as they are. Columns in diagnostics count
 characters; the text format turns them into terminal cells so that the caret
 sits under the right character in lines with Chinese (double-width) text.
 """
@@ -57,7 +59,7 @@ def format_text(
     files apart. ANSI colours only when ``color``.
     """
     paint = _Painter(color)
-    blocks = [_text_block(d, sources.get(d.file), paint) for d in diagnostics]
+    blocks = [_text_block(d, sources.get(d.file), paint, lang) for d in diagnostics]
     files = len({*sources, *(d.file for d in diagnostics)} - set(skipped))
     blocks.append(paint.bold(summary_line(diagnostics, files, len(skipped), lang)))
     return "\n".join(blocks) + "\n"
@@ -101,16 +103,26 @@ class _Painter:
         return self.paint(severity, f"1;{_COLORS.get(severity, '0')}")
 
 
-def _text_block(diagnostic: Diagnostic, source: Document | str | None, paint: _Painter) -> str:
+def _text_block(
+    diagnostic: Diagnostic, source: Document | str | None, paint: _Painter, lang: str | None
+) -> str:
     d = diagnostic
     heading = (
         f"{paint.bold(f'{d.file}:{d.line}:{d.column}:')} "
-        f"{paint.severity(d.severity)} {paint.bold(d.code)} {d.message}"
+        f"{paint.severity(d.severity)} {paint.bold(d.code)} {d.message_in(lang)}"
     )
     lines = [heading, *_snippet(d, _source_line(source, d.line), paint)]
-    if d.hint:
-        lines.append(f"  {paint.paint('hint:', '1;36')} {d.hint}")
+    hint = d.hint_in(lang)
+    if hint:
+        lines.append(f"  {paint.paint(say('diag.render.hint', lang), '1;36')} {hint}")
     return "\n".join(lines)
+
+
+def _with_hint(d: Diagnostic, lang: str | None) -> str:
+    """The message, and the hint on a line of its own, for the tools' formats."""
+    hint = d.hint_in(lang)
+    message = d.message_in(lang)
+    return f"{message}\n{say('diag.render.hint', lang)} {hint}" if hint else message
 
 
 def _source_line(source: Document | str | None, line: int) -> str | None:
@@ -155,7 +167,10 @@ def _cell_width(ch: str) -> int:
 
 
 def format_json(
-    diagnostics: Sequence[Diagnostic], files_checked: int, skipped: Sequence[str] = ()
+    diagnostics: Sequence[Diagnostic],
+    files_checked: int,
+    skipped: Sequence[str] = (),
+    lang: str | None = None,
 ) -> str:
     """``{"files_checked": N, "files_skipped": [...], "diagnostics": [...]}``.
 
@@ -166,7 +181,7 @@ def format_json(
     document = {
         "files_checked": files_checked,
         "files_skipped": list(skipped),
-        "diagnostics": [d.to_dict() for d in diagnostics],
+        "diagnostics": [d.to_dict(lang) for d in diagnostics],
     }
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
@@ -174,16 +189,16 @@ def format_json(
 # --- GitHub workflow commands -----------------------------------------------------
 
 
-def format_github(diagnostics: Sequence[Diagnostic]) -> str:
+def format_github(diagnostics: Sequence[Diagnostic], lang: str | None = None) -> str:
     """One ``::error file=…,line=…,col=…,title=CODE::message`` line per diagnostic.
 
     GitHub Actions shows them as annotations on the pull request. Warnings are
     ``::warning``, notes ``::notice``; the hint follows the message on a new line.
     """
-    return "".join(_github_line(d) + "\n" for d in diagnostics)
+    return "".join(_github_line(d, lang) + "\n" for d in diagnostics)
 
 
-def _github_line(d: Diagnostic) -> str:
+def _github_line(d: Diagnostic, lang: str | None) -> str:
     properties = {"file": d.file, "line": d.line, "col": d.column}
     if d.end_column:
         properties["endColumn"] = d.end_column
@@ -191,7 +206,7 @@ def _github_line(d: Diagnostic) -> str:
     rendered = ",".join(
         f"{key}={_escape_property(str(value))}" for key, value in properties.items()
     )
-    text = f"{d.message}\nhint: {d.hint}" if d.hint else d.message
+    text = _with_hint(d, lang)
     return f"::{_GITHUB_LEVELS.get(d.severity, 'error')} {rendered}::{_escape_data(text)}"
 
 
@@ -211,6 +226,7 @@ def format_sarif(
     files_checked: int,
     tool_version: str,
     skipped: Sequence[str] = (),
+    lang: str | None = None,
 ) -> str:
     """A SARIF 2.1.0 log with one run: every rule of the catalogue, a result per diagnostic.
 
@@ -233,7 +249,9 @@ def format_sarif(
         },
         "columnKind": "unicodeCodePoints",
         "artifacts": [{"location": {"uri": _uri(file)}} for file in artifacts],
-        "results": [_sarif_result(d, index[d.code], artifact_index[d.file]) for d in diagnostics],
+        "results": [
+            _sarif_result(d, index[d.code], artifact_index[d.file], lang) for d in diagnostics
+        ],
         "properties": {"filesChecked": files_checked, "filesSkipped": list(skipped)},
     }
     log = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
@@ -257,7 +275,9 @@ def _sarif_rule(rule: Rule) -> dict[str, Any]:
     }
 
 
-def _sarif_result(d: Diagnostic, rule_index: int, artifact_index: int) -> dict[str, Any]:
+def _sarif_result(
+    d: Diagnostic, rule_index: int, artifact_index: int, lang: str | None
+) -> dict[str, Any]:
     region: dict[str, int] = {"startLine": d.line, "startColumn": d.column}
     if d.end_column:
         region["endColumn"] = d.end_column
@@ -269,7 +289,7 @@ def _sarif_result(d: Diagnostic, rule_index: int, artifact_index: int) -> dict[s
     }
     if d.path:
         location["logicalLocations"] = [{"fullyQualifiedName": d.path, "kind": "member"}]
-    text = f"{d.message}\nhint: {d.hint}" if d.hint else d.message
+    text = _with_hint(d, lang)
     return {
         "ruleId": d.code,
         "ruleIndex": rule_index,

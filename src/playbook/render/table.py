@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from playbook.model import Playbook
 
 __all__ = [
+    "activity_word",
     "display_width",
     "group_text",
     "render_columns",
@@ -254,4 +255,13 @@ _ACTIVITIES = frozenset({"action", "call", "meeting", "email", "note", "visit"})
 
 
 def _activity(kind: str, lang: str | None) -> str:
+    return activity_word(kind, lang)
+
+
+def activity_word(kind: str, lang: str | None, playbook: Playbook | None = None) -> str:
+    """An activity kind as people read it: the playbook's title, the built-in word, or its id."""
+    if playbook is not None:
+        for declared in playbook.activity_kinds:
+            if declared.id == kind and declared.title is not None:
+                return playbook.label(declared.title, lang, fallback=kind)
     return say(f"cli.activity.{kind}", lang) if kind in _ACTIVITIES else kind

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from playbook.errors import InvalidPlaybookError, MissingClockError
+from playbook.i18n import Message
 from playbook.model import Calendar, Duration, Playbook
 
 __all__ = ["DEFAULT_HOURS", "WorkingCalendar"]
@@ -72,7 +73,10 @@ class WorkingCalendar:
         self._years_covered = (1, 0)
         if not self._calendar.weekdays and not self._calendar.extra_workdays:
             raise InvalidPlaybookError(
-                "the calendar has no working day", [], code="PB318", path="calendar.weekdays"
+                Message("error.calendar.calendar_has_no_working_2"),
+                [],
+                code="PB318",
+                path="calendar.weekdays",
             )
 
     @classmethod
@@ -148,8 +152,8 @@ class WorkingCalendar:
         """
         if start.tzinfo is None or start.utcoffset() is None:
             raise MissingClockError(
-                f"the start time {start.isoformat()} has no timezone",
-                hint="pass an aware datetime, e.g. datetime.now(UTC)",
+                Message("error.calendar.start_time_has_no", isoformat=start.isoformat()),
+                hint=Message("error.calendar.pass_aware_datetime_e"),
             )
         return _STEPS[duration.unit](self, start, duration.amount)
 
@@ -273,19 +277,19 @@ def _split_country(code: str | None) -> tuple[str | None, str | None]:
 
 def _unknown_country(code: str | None, error: Exception) -> InvalidPlaybookError:
     return InvalidPlaybookError(
-        f"unknown holiday country {code!r}: {error}",
+        Message("error.calendar.unknown_holiday_country", code=code, error=error),
         [],
         code="PB318",
         path="calendar.holidays",
-        hint="use an ISO 3166 country code of the holidays package, such as CN, US or DE",
+        hint=Message("error.calendar.use_iso_3166_country"),
     )
 
 
 def _no_working_day() -> InvalidPlaybookError:
     return InvalidPlaybookError(
-        f"the calendar has no working day within {_MAX_SCAN_DAYS} days",
+        Message("error.calendar.calendar_has_no_working", MAX_SCAN_DAYS=_MAX_SCAN_DAYS),
         [],
         code="PB318",
         path="calendar",
-        hint="check weekdays, holidays and extra_holidays",
+        hint=Message("error.calendar.check_weekdays_holidays_extra"),
     )

@@ -36,6 +36,7 @@ from playbook.errors import (
     UnknownActionError,
     UnknownStageError,
 )
+from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.values import (
     FrozenMap,
@@ -359,9 +360,14 @@ def read_deal(obj: DealLike, playbook: Playbook, *, strict: bool = True) -> Deal
 
 def _bad_stage(deal_id: str, stage: object, playbook: Playbook) -> None:
     if not isinstance(stage, str):
-        what = "has no stage" if stage is None else f"has stage {stage!r}, which is not a stage id"
+        what = (
+            Message("error.deals.has_no_stage")
+            if stage is None
+            else Message("error.deals.stage_not_id", stage=stage)
+        )
         raise DealError(
-            f"deal {deal_id!r} {what}", hint=f"new deals start in {playbook.first_stage.id!r}"
+            Message("error.deals.deal", deal_id=deal_id, what=what),
+            hint=Message("error.deals.new_deals_start", id=playbook.first_stage.id),
         )
     check_stage(playbook, stage, deal_id=deal_id)
 
@@ -371,10 +377,14 @@ def check_stage(playbook: Playbook, stage: str, *, deal_id: str | None = None) -
     if playbook.has_stage(stage):
         return
     known = [s.id for s in playbook.stages]
-    owner = f"deal {deal_id!r} is in stage" if deal_id is not None else "stage"
+    owner = (
+        Message("error.deals.is_in_stage", deal_id=deal_id)
+        if deal_id is not None
+        else Message("error.deals.stage_word")
+    )
     raise UnknownStageError(
-        f"{owner} {stage!r}, which playbook {playbook.key} does not define",
-        hint=did_you_mean(str(stage), known) or f"stages: {', '.join(known)}",
+        Message("error.deals.which_playbook_does_not", owner=owner, stage=stage, key=playbook.key),
+        hint=did_you_mean(str(stage), known) or Message("error.deals.stages", names=known),
         details={"stage": stage, "stages": known},
     )
 
@@ -385,9 +395,9 @@ def check_stage(playbook: Playbook, stage: str, *, deal_id: str | None = None) -
 def _unknown_keys(raw: Mapping[str, Any]) -> None:
     unknown = sorted(str(key) for key in raw if key not in _DEAL_KEYS)
     raise DealError(
-        f"unknown deal key {unknown[0]!r}",
+        Message("error.deals.unknown_deal_key", unknown=unknown[0]),
         hint=did_you_mean(unknown[0], _DEAL_KEYS)
-        or "field values go under `fields`; known keys: " + ", ".join(sorted(_DEAL_KEYS)),
+        or Message("error.deals.field_values_go_under", names=sorted(_DEAL_KEYS)),
         details={"unknown_keys": unknown},
     )
 
@@ -431,8 +441,8 @@ def _attributes(obj: object, playbook: Playbook, *, strict: bool) -> dict[str, A
         return raw
     if not hasattr(obj, "id"):
         raise DealError(
-            f"a {type(obj).__name__} is not a deal: it has no `id` attribute",
-            hint="pass a DealState, a mapping in the JSON form, or an object with id and stage",
+            Message("error.deals.not_deal_has_no", name=type(obj).__name__),
+            hint=Message("error.deals.pass_dealstate_mapping_json"),
         )
     raw = {key: getattr(obj, key) for key in _DEAL_KEYS if hasattr(obj, key)}
     if "fields" not in raw:
@@ -459,8 +469,8 @@ def _layout(cls: type, playbook: Playbook, strict: bool) -> _Layout | None:
         return None
     if "id" not in names:
         raise DealError(
-            f"a {cls.__name__} is not a deal: it has no `id` attribute",
-            hint="pass a DealState, a mapping in the JSON form, or an object with id and stage",
+            Message("error.deals.not_deal_has_no", name=cls.__name__),
+            hint=Message("error.deals.pass_dealstate_mapping_json"),
         )
     if strict and "fields" not in names:
         _check_attributes(cls, names, playbook)
@@ -492,9 +502,16 @@ def _check_attributes(cls: type, names: tuple[str, ...], playbook: Playbook) -> 
         return
     known = [*playbook.fields, *sorted(_DEAL_KEYS)]
     raise DealFieldError(
-        f"{cls.__name__}.{unknown[0]} is neither a deal key nor a field of playbook {playbook.key}",
-        hint=(did_you_mean(unknown[0], known) or f"declared fields: {', '.join(playbook.fields)}")
-        + " (or read deals with strict=False while you adopt the playbook)",
+        Message(
+            "error.deals.attribute_not_deal_key",
+            name=f"{cls.__name__}.{unknown[0]}",
+            key=playbook.key,
+        ),
+        hint=Message(
+            "error.deals.or_strict_false",
+            hint=did_you_mean(unknown[0], known)
+            or Message("error.deals.declared_fields", names=list(playbook.fields)),
+        ),
         path=f"fields.{unknown[0]}",
         details={"unknown_fields": unknown},
     )
@@ -503,24 +520,36 @@ def _check_attributes(cls: type, names: tuple[str, ...], playbook: Playbook) -> 
 def _check_pin(deal_id: str, pinned_id: Any, pinned_version: Any, playbook: Playbook) -> None:
     if pinned_id is not None and pinned_id != playbook.id:
         raise PlaybookVersionError(
-            f"deal {deal_id!r} follows playbook {pinned_id!r}, not {playbook.id!r}",
-            hint="load the playbook the deal belongs to",
+            Message(
+                "error.deals.deal_follows_playbook_not",
+                deal_id=deal_id,
+                pinned_id=pinned_id,
+                id=playbook.id,
+            ),
+            hint=Message("error.deals.load_playbook_deal_belongs"),
             details={"deal_playbook": pinned_id, "playbook": playbook.id},
         )
     if pinned_version is not None and pinned_version != playbook.version:
         raise PlaybookVersionError(
-            f"deal {deal_id!r} is pinned to {playbook.id} version {pinned_version!r}, "
-            f"this is version {playbook.version}",
-            hint="load that version of the playbook, or migrate the deal (playbook migrate)",
+            Message(
+                "error.deals.deal_pinned_version_version",
+                deal_id=deal_id,
+                id=playbook.id,
+                pinned_version=pinned_version,
+                version=playbook.version,
+            ),
+            hint=Message("error.deals.load_version_playbook_migrate"),
             details={"deal_version": pinned_version, "playbook_version": playbook.version},
         )
 
 
 def _deal_id(value: Any) -> str:
     if value is None or value == "":
-        raise DealError("a deal needs an `id`", hint='add "id": "D-1" to the deal')
+        raise DealError(
+            Message("error.deals.deal_needs_id"), hint=Message("error.deals.add_id_d_1")
+        )
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise DealError(f"a deal id must be text or an integer, not {value!r}")
+        raise DealError(Message("error.deals.deal_id_must_text", value=value))
     return str(value)
 
 
@@ -529,8 +558,13 @@ def _mapping(value: Any, key: str, deal_id: str) -> Mapping[str, Any]:
         return _EMPTY
     if not isinstance(value, Mapping):
         raise DealError(
-            f"deal {deal_id!r}: `{key}` must be an object, not {type(value).__name__}",
-            hint='write "fields": {"amount": "1000.00", ...}',
+            Message(
+                "error.deals.deal_must_object_not",
+                deal_id=deal_id,
+                key=key,
+                name=type(value).__name__,
+            ),
+            hint=Message("error.deals.write_fields"),
         )
     return value
 
@@ -539,7 +573,9 @@ def _optional_text(raw: Mapping[str, Any], key: str, deal_id: str) -> str | None
     value = raw.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise DealError(f"deal {deal_id!r}: `{key}` must be text, not {value!r}")
+    raise DealError(
+        Message("error.deals.deal_must_text_not", deal_id=deal_id, key=key, value=value)
+    )
 
 
 def _optional_time(raw: Mapping[str, Any], key: str, tz: tzinfo) -> datetime | None:
@@ -550,15 +586,17 @@ def _optional_time(raw: Mapping[str, Any], key: str, tz: tzinfo) -> datetime | N
         return to_utc_datetime(value, tz)
     except (TypeError, ValueError) as error:
         raise DealError(
-            f"`{key}` is not a date and time: {value!r}",
-            hint="write ISO 8601, e.g. 2026-03-02T09:30:00+08:00",
+            Message("error.deals.not_date_time", key=key, value=value),
+            hint=Message("error.deals.write_iso_8601_e"),
             path=key,
         ) from error
 
 
 def _version(value: Any, deal_id: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise DealError(f"deal {deal_id!r}: `version` must be an integer >= 0, not {value!r}")
+        raise DealError(
+            Message("error.deals.deal_version_must_integer", deal_id=deal_id, value=value)
+        )
     return value
 
 
@@ -573,9 +611,7 @@ def _records(
     elif isinstance(raw, list | tuple | set | frozenset):
         entries = ((action_id, None) for action_id in raw)
     else:
-        raise DealError(
-            f"deal {deal_id!r}: `completed_actions` must be an object or a list of action ids"
-        )
+        raise DealError(Message("error.deals.deal_completed_actions_must", deal_id=deal_id))
     known = {action.id for action in _stage_actions(playbook, stage)}
     out: dict[str, ActionRecord] = {}
     for action_id, record in entries:
@@ -591,7 +627,7 @@ def _record(action_id: str, raw: Any, tz: tzinfo) -> ActionRecord:
     if raw is None or raw is True:
         return ActionRecord(action_id)
     if not isinstance(raw, Mapping):
-        raise DealError(f"completed action {action_id!r} must be an object with by, at, evidence")
+        raise DealError(Message("error.deals.completed_action_must_object", action_id=action_id))
     at = _optional_time(raw, "at", tz)
     by = raw.get("by")
     return ActionRecord(action_id, None if by is None else str(by), at, raw.get("evidence"))
@@ -608,8 +644,9 @@ def check_action(playbook: Playbook, action_id: str) -> None:
         return
     every = [action.id for stage in playbook.stages for action in stage.actions]
     raise UnknownActionError(
-        f"playbook {playbook.key} has no action {action_id!r}",
-        hint=did_you_mean(action_id, every) or f"its actions: {', '.join(every) or 'none'}",
+        Message("error.deals.no_such_action", key=playbook.key, id=action_id),
+        hint=did_you_mean(action_id, every)
+        or Message("error.deals.its_actions", names=every or Message("error.tokens.no_roles")),
         details={"action": action_id, "actions": every},
     )
 
@@ -619,13 +656,15 @@ def unknown_action(playbook: Playbook, stage: str, action_id: str) -> UnknownAct
     here = [action.id for action in _stage_actions(playbook, stage)]
     elsewhere = playbook.action(action_id)
     if elsewhere is not None:
-        hint = f"{action_id!r} belongs to stage {elsewhere.stage!r}"
+        hint = Message("error.deals.belongs_stage", action_id=action_id, stage=elsewhere.stage)
     else:
         hint = did_you_mean(action_id, here) or (
-            f"actions of {stage!r}: {', '.join(here)}" if here else f"{stage!r} has no actions"
+            Message("error.deals.actions", stage=stage, names=here)
+            if here
+            else Message("error.deals.has_no_actions", stage=stage)
         )
     return UnknownActionError(
-        f"stage {stage!r} has no action {action_id!r}",
+        Message("error.deals.stage_has_no_action", stage=stage, action_id=action_id),
         hint=hint,
         details={"stage": stage, "action": action_id, "actions": here},
     )

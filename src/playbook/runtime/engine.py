@@ -37,6 +37,7 @@ from playbook.errors import (
     OverrideError,
     PermissionDeniedError,
 )
+from playbook.i18n import Items, Message, Translated
 from playbook.model import Playbook, RequiredAction, Stage
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import (
@@ -356,8 +357,8 @@ class Engine:
     def _actor(self, actor: Any, *, required: bool = False) -> Actor:
         if actor is None and required:
             raise ActorError(
-                "this needs an actor: who makes the change",
-                hint="pass actor=Actor('id', frozenset({'sales_rep'}))",
+                Message("error.engine.needs_actor_who_makes"),
+                hint=Message("error.engine.pass_actor_actor_id"),
             )
         if isinstance(actor, Actor) and actor.roles <= self._role_ids:
             return actor
@@ -373,13 +374,13 @@ class Engine:
             return None
         if not isinstance(override, str) or not override.strip():
             raise OverrideError(
-                "an override needs a written reason",
-                hint='pass override="why this gate may be passed"',
+                Message("error.engine.override_needs_written_reason"),
+                hint=Message("error.engine.pass_override_why_gate"),
             )
         if actor.roles.isdisjoint(self._override_roles):
             allowed = ", ".join(self.playbook.override_roles) or "nobody (no `overrides` section)"
             raise OverrideError(
-                f"actor {actor.id!r} may not override: only {allowed} may",
+                Message("error.engine.actor_may_not_override", id=actor.id, allowed=allowed),
                 details={"actor_roles": sorted(actor.roles), "override_roles": allowed},
             )
         return override.strip()
@@ -388,8 +389,13 @@ class Engine:
         if not action.roles or not actor.roles.isdisjoint(action.roles):
             return
         raise PermissionDeniedError(
-            f"actor {actor.id!r} ({', '.join(sorted(actor.roles))}) may not complete "
-            f"{action.id!r}: it is for {', '.join(action.roles)}",
+            Message(
+                "error.engine.actor_may_not_complete",
+                id=actor.id,
+                names=sorted(actor.roles),
+                id2=action.id,
+                join2=action.roles,
+            ),
             details={"action": action.id, "roles": list(action.roles)},
         )
 
@@ -405,8 +411,8 @@ class Engine:
         current = state.fields.get(name)
         if is_empty(current):
             raise EvidenceMissingError(
-                f"action {action.id!r} needs evidence: fill in field {name!r}",
-                hint=f"pass evidence=... or set {name!r} on the deal first",
+                Message("error.engine.action_needs_evidence_fill", id=action.id, name=name),
+                hint=Message("error.engine.pass_evidence_set_on", name=name),
                 details={"action": action.id, "field": name},
             )
         return state.fields, current
@@ -418,17 +424,25 @@ class Engine:
     ) -> None:
         for call in self.hooks.blocked_calls(decision, state) if run_hooks else ():
             call()
-        summary = "; ".join(reason.message for reason in decision.reasons)
+        summary = Items([Translated(r.messages) for r in decision.reasons], "clause")
         hint = None
         if overriding:
-            hint = "an override passes failing criteria, guards and open actions, not " + ", ".join(
-                sorted({r.code for r in decision.reasons if not r.overridable})
+            hint = Message(
+                "error.engine.override_passes_failing_criteria",
+                names=sorted({r.code for r in decision.reasons if not r.overridable}),
             )
         elif decision.overridable:
-            hint = f"{' or '.join(self.playbook.override_roles)} may override with a reason"
+            hint = Message(
+                "error.engine.may_override_reason", names=Items(self.playbook.override_roles, "or")
+            )
         raise MoveBlockedError(
-            f"deal {decision.deal_id!r} cannot move from {decision.from_stage!r} to "
-            f"{decision.to_stage!r}: {summary}",
+            Message(
+                "error.engine.deal_cannot_move_from",
+                deal_id=decision.deal_id,
+                from_stage=decision.from_stage,
+                to_stage=decision.to_stage,
+                summary=summary,
+            ),
             decision,
             hint=hint,
             details={"codes": list(decision.codes)},

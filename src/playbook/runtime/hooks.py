@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from playbook.errors import HookError
+from playbook.i18n import Message
 from playbook.runtime.deals import DealState
 from playbook.runtime.decisions import ActionCompleted, Decision, StageChanged
 
@@ -151,8 +152,8 @@ class Hooks:
     def _add(self, kind: Kind, key: str, callback: Callable[..., Any]) -> Hook:
         if not callable(callback):
             raise HookError(
-                f"a {kind} hook must be a function, not {type(callback).__name__}",
-                hint="pass a function that takes (event, deal)",
+                Message("error.hooks.not_callable", kind=kind, name=type(callback).__name__),
+                hint=Message("error.hooks.pass_function"),
             )
         if _is_async(callback):
             raise _async_refused(callback)
@@ -174,9 +175,7 @@ def _is_async(callback: Callable[..., Any]) -> bool:
 def _async_refused(callback: Callable[..., Any]) -> HookError:
     name = getattr(callback, "__qualname__", None) or type(callback).__name__
     return HookError(
-        f"hook {name} is asynchronous (async def): hooks are called, never awaited, "
-        "so it would never run",
-        hint="register a plain function; from it, hand the work to your event loop "
-        "(asyncio.run_coroutine_threadsafe) or a task queue",
+        Message("error.hooks.asynchronous", name=name),
+        hint=Message("error.hooks.register_plain_function"),
         details={"hook": name},
     )

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
+from playbook.i18n import Message
+
 __all__ = ["DEFAULT_DATE_FORMATS", "DateReader", "check_date_format"]
 
 DEFAULT_DATE_FORMATS: tuple[str, ...] = ("iso",)
@@ -24,16 +26,16 @@ _EXCEL_LAST = 2_958_465
 _KEYWORDS = ("iso", "excel")
 
 
-def check_date_format(text: str) -> str | None:
+def check_date_format(text: str) -> Message | None:
     """Why ``text`` is not a usable date format, or None when it is."""
     if text in _KEYWORDS:
         return None
     if "%" not in text:
-        return "a date format is iso, excel or a strptime pattern such as %Y/%m/%d"
+        return Message("error.dates.not_a_format")
     try:
         datetime(2026, 9, 15, 9, 30).strftime(text)
     except ValueError as error:
-        return f"not a strptime pattern: {error}"
+        return Message("error.dates.not_strptime", error=str(error))
     return None
 
 

@@ -40,6 +40,7 @@ from playbook.errors import (
     SchemaVersionError,
     StoreError,
 )
+from playbook.i18n import Message
 from playbook.store import layout
 
 __all__ = [
@@ -204,21 +205,29 @@ class Database:
         if current is None:
             self._refuse_foreign_history()
             raise SchemaVersionError(
-                f"the database {self.url} has no playbook schema yet",
-                hint="run `playbook db init` (add --db URL if it is not the default)",
+                Message("error.db.database_has_no_playbook", url=self.url),
+                hint=Message("error.db.run_playbook_db_init"),
                 details={"revision": None, "expected": HEAD_REVISION},
             )
         if current in REVISIONS:
             raise SchemaVersionError(
-                f"the database {self.url} is at schema revision {current}, "
-                f"this release needs {HEAD_REVISION}",
-                hint="run `playbook db upgrade`",
+                Message(
+                    "error.db.database_at_schema_revision",
+                    url=self.url,
+                    current=current,
+                    HEAD_REVISION=HEAD_REVISION,
+                ),
+                hint=Message("error.db.run_playbook_db_upgrade"),
                 details={"revision": current, "expected": HEAD_REVISION},
             )
         raise SchemaVersionError(
-            f"the database {self.url} was written by a newer playbook "
-            f"(schema revision {current}; this release knows up to {HEAD_REVISION})",
-            hint="upgrade playbook (pip install -U playbook) before using this database",
+            Message(
+                "error.db.database_was_written_by",
+                url=self.url,
+                current=current,
+                HEAD_REVISION=HEAD_REVISION,
+            ),
+            hint=Message("error.db.upgrade_playbook_pip_install"),
             details={"revision": current, "expected": HEAD_REVISION},
         )
 
@@ -275,8 +284,8 @@ def _engine(url: str, schema: str | None = None) -> tuple[Engine, str | None]:
         parsed, schema = _schema_of(make_url(url), schema)
     except ArgumentError as error:
         raise DatabaseUnavailableError(
-            f"{url!r} is not a database URL",
-            hint="use sqlite:///path/to/playbook.db or postgresql://user@host/dbname",
+            Message("error.db.not_database_url", url=url),
+            hint=Message("error.db.use_sqlite_path_playbook"),
         ) from error
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -292,8 +301,12 @@ def _engine(url: str, schema: str | None = None) -> tuple[Engine, str | None]:
         engine = create_engine(parsed, **options)
     except (ArgumentError, NoSuchModuleError, ImportError) as error:
         raise DatabaseUnavailableError(
-            f"cannot use the database URL {parsed.render_as_string(hide_password=True)}: {error}",
-            hint="supported: sqlite:///FILE and postgresql://USER@HOST/DB (needs psycopg)",
+            Message(
+                "error.db.cannot_use_database_url",
+                render_as_string=parsed.render_as_string(hide_password=True),
+                error=error,
+            ),
+            hint=Message("error.db.supported_sqlite_file_postgresql"),
         ) from error
     layout.check_schema_name(schema, engine.dialect.name)
     if engine.dialect.name == "sqlite":
@@ -322,18 +335,15 @@ _SQLITE_MESSAGES: tuple[tuple[str, type[StoreError]], ...] = (
     ("readonly database", DatabaseReadOnlyError),
     ("database or disk is full", DiskFullError),
 )
-_HINTS: dict[type[StoreError], str] = {
-    DatabaseLockedError: "another command or worker is writing; try again in a moment, "
-    "or raise PLAYBOOK_BUSY_TIMEOUT_MS",
-    DatabaseReadOnlyError: "check that the file (and its folder) or the database user may be "
-    "written, and that the server is not a read-only replica",
-    DiskFullError: "free space on the database's disk (or raise its quota); nothing of this "
-    "command's last write was kept",
+_HINTS: dict[type[StoreError], Message] = {
+    DatabaseLockedError: Message("error.db.locked_hint"),
+    DatabaseReadOnlyError: Message("error.db.read_only_hint"),
+    DiskFullError: Message("error.db.disk_full_hint"),
 }
-_WHAT: dict[type[StoreError], str] = {
-    DatabaseLockedError: "the database is locked by another writer",
-    DatabaseReadOnlyError: "the database cannot be written",
-    DiskFullError: "the database's disk is full",
+_WHAT: dict[type[StoreError], Message] = {
+    DatabaseLockedError: Message("error.db.locked"),
+    DatabaseReadOnlyError: Message("error.db.read_only"),
+    DiskFullError: Message("error.db.disk_full"),
 }
 
 
@@ -369,7 +379,12 @@ def _translate_errors(engine: Engine) -> None:
             return _unavailable(url, context.original_exception)
         reason = str(context.original_exception).strip().splitlines()
         return kind(
-            f"{_WHAT[kind]} ({url}): {reason[0] if reason else kind.__name__}",
+            Message(
+                "error.db.driver_refused",
+                what=_WHAT[kind],
+                url=url,
+                reason=reason[0] if reason else kind.__name__,
+            ),
             hint=_HINTS[kind],
             details={"url": url},
         )
@@ -381,8 +396,8 @@ def _check_sqlite_folder(database: str | None) -> None:
     folder = Path(database).expanduser().resolve().parent
     if not folder.is_dir():
         raise DatabaseUnavailableError(
-            f"cannot open the SQLite database {database}: the folder {folder} does not exist",
-            hint="create the folder, or point --db / PLAYBOOK_DB at another file",
+            Message("error.db.cannot_open_sqlite_database", database=database, folder=folder),
+            hint=Message("error.db.create_folder_point_db"),
         )
 
 
@@ -408,7 +423,7 @@ def _configure_sqlite(engine: Engine) -> None:
 def _unavailable(url: str, error: Exception) -> DatabaseUnavailableError:
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
     return DatabaseUnavailableError(
-        f"cannot reach the database {url}: {reason[0] if reason else error}",
-        hint="check the URL (--db or PLAYBOOK_DB), that the server runs and accepts you",
+        Message("error.db.cannot_reach_database", url=url, value=reason[0] if reason else error),
+        hint=Message("error.db.check_url_db_playbook"),
         details={"url": url},
     )

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from playbook.errors import ImportRowError
+from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.store.bulk import CHANGE_COLUMNS, DEAL_COLUMNS, BulkRows
 from playbook.store.mapping import ImportMapping
@@ -189,8 +190,12 @@ class BatchWriter:
             if earlier is not None:
                 self.counts.errors.append(
                     ImportRowError(
-                        f"row {earlier.number}: external id {deal.external_id!r} appears again "
-                        f"on row {deal.number}; the later row is used",
+                        Message(
+                            "error.importer.row_external_id_appears",
+                            number=earlier.number,
+                            external_id=deal.external_id,
+                            number2=deal.number,
+                        ),
                         line=earlier.number,
                     )
                 )
@@ -395,8 +400,11 @@ class BatchWriter:
         if getattr(done, "rowcount", 0) != 1:
             self.counts.errors.append(
                 ImportRowError(
-                    f"row {deal.number}: deal {deal.external_id!r} changed during the import; "
-                    "run the import again",
+                    Message(
+                        "error.importer.row_deal_changed_during",
+                        number=deal.number,
+                        external_id=deal.external_id,
+                    ),
                     line=deal.number,
                 )
             )
@@ -438,11 +446,15 @@ class BatchWriter:
             return []  # the deal moved on in the tool: the store keeps its stage
         self.counts.errors.append(
             ImportRowError(
-                f"row {deal.number}: deal {deal.external_id!r} went "
-                f"{' → '.join(path)} in the store, the file says {' → '.join(stages)}; "
-                "the row was not applied",
+                Message(
+                    "error.importer.row_deal_went_store",
+                    number=deal.number,
+                    external_id=deal.external_id,
+                    join=" → ".join(path),
+                    join2=" → ".join(stages),
+                ),
                 line=deal.number,
-                hint="the store keeps its history; move the deal with `playbook deals advance`",
+                hint=Message("error.importer.store_keeps_history_move"),
             )
         )
         return None

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from playbook.errors import ImportRowError
+from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.store.bulk import bulk_connection
 from playbook.store.import_writer import BatchWriter, DealPlan, ImportCounts
@@ -220,9 +221,9 @@ def _prescan(source: RowSource, converter: RowConverter | None, path: str | Path
     if bad:
         first = bad[0]
         raise ImportRowError(
-            f"{len(bad)} bad row(s); nothing was imported (--strict). First: {first.message}",
+            Message("error.importer.bad_row_nothing_was", count=len(bad), message=first.msg),
             line=first.line,
             file=str(path),
-            hint="fix the rows, or import without --strict to skip them",
+            hint=Message("error.importer.fix_rows_import_without"),
             details={"errors": [error.to_dict() for error in bad[:100]], "count": len(bad)},
         )

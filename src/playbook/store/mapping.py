@@ -38,6 +38,7 @@ from typing import Any, NoReturn
 from playbook.definition.loader import Document, YamlPath, read_document
 from playbook.diagnostics import did_you_mean
 from playbook.errors import MappingError
+from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.store.dates import DEFAULT_DATE_FORMATS, check_date_format
 
@@ -173,7 +174,11 @@ class ImportMapping:
             spec = playbook.fields.get(field_id)
             if spec is None:
                 self._fail(
-                    f"the playbook {playbook.key} declares no field {field_id!r}",
+                    Message(
+                        "error.mapping.playbook_declares_no_field",
+                        key=playbook.key,
+                        field_id=field_id,
+                    ),
                     ("fields", field_id),
                     field_id,
                     list(playbook.fields),
@@ -183,7 +188,9 @@ class ImportMapping:
                 for raw, value in column_map.values.items():
                     if value not in spec.type.values:
                         self._fail(
-                            f"{value!r} is not a value of the enum field {field_id!r}",
+                            Message(
+                                "error.mapping.not_value_enum_field", value=value, field_id=field_id
+                            ),
                             ("fields", field_id, "values", raw),
                             value,
                             spec.type.values,
@@ -193,7 +200,9 @@ class ImportMapping:
             for raw, stage in self.stage.values.items():
                 if stage not in stages:
                     self._fail(
-                        f"the playbook {playbook.key} has no stage {stage!r}",
+                        Message(
+                            "error.mapping.playbook_has_no_stage", key=playbook.key, stage=stage
+                        ),
                         ("stage", "values", raw),
                         stage,
                         stages,
@@ -201,7 +210,11 @@ class ImportMapping:
         self._check_newer()
         if self.last_activity is not None and self.last_activity_kind not in playbook.activity_ids:
             self._fail(
-                f"the playbook {playbook.key} has no activity kind {self.last_activity_kind!r}",
+                Message(
+                    "error.mapping.no_activity_kind",
+                    key=playbook.key,
+                    kind=self.last_activity_kind,
+                ),
                 ("last_activity", "kind"),
                 self.last_activity_kind,
                 playbook.activity_ids,
@@ -209,7 +222,7 @@ class ImportMapping:
         for stage in self.stage_dates:
             if stage not in stages:
                 self._fail(
-                    f"the playbook {playbook.key} has no stage {stage!r}",
+                    Message("error.mapping.playbook_has_no_stage", key=playbook.key, stage=stage),
                     ("stage_dates", stage),
                     stage,
                     stages,
@@ -222,8 +235,7 @@ class ImportMapping:
         for field_id, column_map in self.fields.items():
             if column_map.keep_newer:
                 self._fail(
-                    f"field {field_id!r} keeps the newer value, but the mapping has no "
-                    "`updated:` column saying when the file's row last changed",
+                    Message("error.mapping.keep_newer_needs_updated", id=field_id),
                     ("fields", field_id, "keep_newer"),
                     "",
                     (),
@@ -232,11 +244,13 @@ class ImportMapping:
 
     def _need_column(self, column: str, available: list[str], path: YamlPath) -> None:
         if column not in available:
-            self._fail(f"the file has no column {column!r}", path, column, available)
+            self._fail(
+                Message("error.mapping.file_has_no_column", column=column), path, column, available
+            )
 
     def _fail(
         self,
-        message: str,
+        message: Message,
         path: YamlPath,
         name: str,
         choices: Iterable[str],
@@ -245,7 +259,9 @@ class ImportMapping:
     ) -> NoReturn:
         choices = list(choices)
         hint = did_you_mean(name, choices) or (
-            "known: " + ", ".join(choices[:20]) if choices else "add `updated: <column>`"
+            Message("error.mapping.known", names=choices[:20])
+            if choices
+            else Message("error.mapping.add_updated_column")
         )
         line, column = _position(self.document, path, key=key)
         raise MappingError(
@@ -260,7 +276,7 @@ def read_mapping(path: str | Path) -> ImportMapping:
     if errors or loaded.document is None:
         first = errors[0]
         raise MappingError(
-            first.message, hint=first.hint, file=first.file, line=first.line, column=first.column
+            first.msg, hint=first.hint_msg, file=first.file, line=first.line, column=first.column
         )
     return _Reader(loaded.document, Path(path)).mapping()
 
@@ -275,8 +291,8 @@ def default_mapping(header: Iterable[str], playbook: Playbook) -> ImportMapping:
     id_column = next((c for c in ("external_id", "id") if c in columns), None)
     if id_column is None:
         raise MappingError(
-            "the file has no external_id or id column, so a re-import could not find its deals",
-            hint="name the id column external_id, or write a mapping file (--mapping)",
+            Message("error.mapping.file_has_no_external"),
+            hint=Message("error.mapping.name_id_column_external"),
             details={"columns": columns},
         )
     return ImportMapping(
@@ -302,12 +318,20 @@ class _Reader:
         data = self._object(self.document.data, ())
         for key in data:
             if key not in _TOP_KEYS:
-                self._error(f"unknown mapping key {key!r}", (key,), key, _TOP_KEYS, key_=True)
+                self._error(
+                    Message("error.mapping.unknown_mapping_key", key=key),
+                    (key,),
+                    key,
+                    _TOP_KEYS,
+                    key_=True,
+                )
         if "external_id" not in data:
-            self._error("the mapping needs `external_id: <column>`", (), "", ())
+            self._error(Message("error.mapping.mapping_needs_external_id"), (), "", ())
         fmt = data.get("format")
         if fmt is not None and fmt not in _FORMATS:
-            self._error(f"unknown format {fmt!r}", ("format",), str(fmt), _FORMATS)
+            self._error(
+                Message("error.mapping.unknown_format", fmt=fmt), ("format",), str(fmt), _FORMATS
+            )
         follow_up, follow_kind = self._follow_up(data.get("last_activity"))
         return ImportMapping(
             external_id=self._text(data["external_id"], ("external_id",)),
@@ -339,15 +363,21 @@ class _Reader:
         data = self._object(value, path)
         for key in data:
             if key not in _COLUMN_KEYS:
-                self._error(f"unknown key {key!r}", (*path, key), key, _COLUMN_KEYS, key_=True)
+                self._error(
+                    Message("error.mapping.unknown_key", key=key),
+                    (*path, key),
+                    key,
+                    _COLUMN_KEYS,
+                    key_=True,
+                )
         if "column" not in data:
-            self._error("`column: <name>` is missing", path, "", ())
+            self._error(Message("error.mapping.column_name_missing"), path, "", ())
         values = self._text_map(data.get("values", {}), (*path, "values"))
         separator = self._text(data.get("separator", ";"), (*path, "separator"))
         on_empty = data.get("on_empty")
         keep_newer = data.get("keep_newer", False)
         if not isinstance(keep_newer, bool):
-            self._error("`keep_newer` is true or false", (*path, "keep_newer"), "", ())
+            self._error(Message("error.mapping.keep_newer_boolean"), (*path, "keep_newer"), "", ())
         return ColumnMap(
             self._text(data["column"], (*path, "column")),
             values,
@@ -359,7 +389,9 @@ class _Reader:
     def _policy(self, value: Any, path: YamlPath) -> str:
         text = self._text(value, path)
         if text not in EMPTY_POLICIES:
-            self._error(f"`on_empty` is keep or clear, not {text!r}", path, text, EMPTY_POLICIES)
+            self._error(
+                Message("error.mapping.on_empty_policy", text=text), path, text, EMPTY_POLICIES
+            )
         return text
 
     def _follow_up(self, value: Any) -> tuple[str | None, str]:
@@ -372,10 +404,14 @@ class _Reader:
         for key in value:
             if key not in ("column", "kind"):
                 self._error(
-                    f"unknown key {key!r}", (*path, key), key, ("column", "kind"), key_=True
+                    Message("error.mapping.unknown_key", key=key),
+                    (*path, key),
+                    key,
+                    ("column", "kind"),
+                    key_=True,
                 )
         if "column" not in value:
-            self._error("`column: <name>` is missing", path, "", ())
+            self._error(Message("error.mapping.column_name_missing"), path, "", ())
         kind = self._text(value.get("kind", DEFAULT_FOLLOW_UP_KIND), (*path, "kind"))
         return self._text(value["column"], (*path, "column")), kind
 
@@ -391,10 +427,15 @@ class _Reader:
             text = self._text(item, path)
             problem = check_date_format(text)
             if problem is not None:
-                self._error(f"date format {text!r}: {problem}", path, "", ())
+                self._error(
+                    Message("error.mapping.bad_date_format", text=text, problem=problem),
+                    path,
+                    "",
+                    (),
+                )
             formats.append(text)
         if not formats:
-            self._error("`date_formats` lists at least one format", ("date_formats",), "", ())
+            self._error(Message("error.mapping.no_date_formats"), ("date_formats",), "", ())
         return tuple(formats)
 
     def _joins(self, value: Any) -> list[Join]:
@@ -405,7 +446,7 @@ class _Reader:
             data = self._object(item, path)
             for key in ("file", "on", "columns"):
                 if key not in data:
-                    self._error(f"a join needs `{key}`", path, "", ())
+                    self._error(Message("error.mapping.join_needs", key=key), path, "", ())
             on = self._text(data["on"], (*path, "on"))
             columns = data["columns"]
             if isinstance(columns, list):
@@ -426,7 +467,9 @@ class _Reader:
     def _delimiter(self, data: Mapping[str, Any]) -> str | None:
         value = self._optional(data, "delimiter")
         if value is not None and len(value.replace("\\t", "\t")) != 1:
-            self._error("`delimiter` must be one character", ("delimiter",), value, ())
+            self._error(
+                Message("error.mapping.delimiter_must_one_character"), ("delimiter",), value, ()
+            )
         return None if value is None else value.replace("\\t", "\t")
 
     def _optional(self, data: Mapping[str, Any], key: str) -> str | None:
@@ -435,12 +478,14 @@ class _Reader:
 
     def _object(self, value: Any, path: YamlPath) -> dict[str, Any]:
         if not isinstance(value, dict):
-            self._error("expected a mapping of keys to values here", path, "", ())
+            self._error(Message("error.mapping.expected_mapping_keys_values"), path, "", ())
         return value
 
     def _text(self, value: Any, path: YamlPath) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self._error(f"expected text here, found {value!r}", path, "", ())
+            self._error(
+                Message("error.mapping.expected_text_here_found", value=value), path, "", ()
+            )
         return str(value)
 
     def _text_map(self, value: Any, path: YamlPath) -> dict[str, str]:
@@ -449,7 +494,7 @@ class _Reader:
 
     def _error(
         self,
-        message: str,
+        message: Message,
         path: YamlPath,
         name: str,
         choices: Iterable[str],

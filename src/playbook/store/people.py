@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from playbook.diagnostics import did_you_mean
 from playbook.errors import PersonError, PersonNotFoundError
-from playbook.i18n import LANGUAGES
+from playbook.i18n import LANGUAGES, Message
 from playbook.store.db import Database
 from playbook.store.models import Person
 from playbook.values import require_now
@@ -81,14 +81,17 @@ def person_record(values: Mapping[str, Any], *, where: str = "") -> PersonRecord
     unknown = sorted(set(values) - set(PERSON_FIELDS))
     if unknown:
         raise PersonError(
-            f"{where}unknown person field {unknown[0]!r}",
+            Message("error.people.unknown_field", where=where, field=unknown[0]),
             hint=did_you_mean(unknown[0], PERSON_FIELDS)
-            or f"a person has: {', '.join(PERSON_FIELDS)}",
+            or Message("error.people.fields", names=list(PERSON_FIELDS)),
         )
     text = {key: _text(values.get(key), key, where) for key in PERSON_FIELDS if key != "roles"}
     name = text["name"]
     if name is None:
-        raise PersonError(f"{where}a person needs a name", hint="name is the id deals use as owner")
+        raise PersonError(
+            Message("error.people.needs_name", where=where),
+            hint=Message("error.people.name_is_owner_id"),
+        )
     return _checked(
         PersonRecord(
             name=name,
@@ -109,8 +112,8 @@ def add_person(database: Database, person: PersonRecord, *, now: datetime) -> Pe
     with database.transaction(write=True) as session:
         if session.get(Person, person.name) is not None:
             raise PersonError(
-                f"{person.name!r} is already on record",
-                hint="change them with `playbook people set`",
+                Message("error.people.already_on_record", name=person.name),
+                hint=Message("error.people.change_with_set"),
             )
         _email_free(session, person)
         session.add(_row(person, at))
@@ -122,7 +125,9 @@ def set_person(
 ) -> PersonRecord:
     """Change some fields of a person (None clears one); returns the person as now stored."""
     if "name" in changes:
-        raise PersonError("a person's name cannot be changed", hint="it is the deals' owner key")
+        raise PersonError(
+            Message("error.people.name_fixed"), hint=Message("error.people.name_is_owner_key")
+        )
     at = require_now(now)
     with database.transaction(write=True) as session:
         row = _find(session, name)
@@ -188,10 +193,12 @@ def _text(value: Any, key: str, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str | int):
-        raise PersonError(f"{where}{key} must be text, not {type(value).__name__}")
+        raise PersonError(
+            Message("error.people.not_text", where=where, key=key, kind=type(value).__name__)
+        )
     text = str(value).strip()
     if len(text) > _TEXT_LIMIT:
-        raise PersonError(f"{where}{key} is longer than {_TEXT_LIMIT} characters")
+        raise PersonError(Message("error.people.too_long", where=where, key=key, limit=_TEXT_LIMIT))
     return text or None
 
 
@@ -200,27 +207,27 @@ def _roles(value: Any, where: str) -> tuple[str, ...]:
         return ()
     items: Iterable[Any] = _ROLE_SEPARATORS.split(value) if isinstance(value, str) else value
     if not isinstance(items, list | tuple):
-        raise PersonError(f"{where}roles must be a list of role ids")
+        raise PersonError(Message("error.people.roles_not_list", where=where))
     roles = {str(item).strip() for item in items if str(item).strip()}
     for role in sorted(roles):
         if not _ROLE.match(role):
             raise PersonError(
-                f"{where}{role!r} is not a role id",
-                hint="role ids are lower-case letters, digits and _, as in the playbook",
+                Message("error.people.not_role_id", where=where, role=role),
+                hint=Message("error.people.role_id_form"),
             )
     return tuple(sorted(roles))
 
 
 def _checked(person: PersonRecord, where: str) -> PersonRecord:
     if person.email is not None and not _EMAIL.match(person.email):
-        raise PersonError(f"{where}{person.email!r} is not an email address")
+        raise PersonError(Message("error.people.not_email", where=where, email=person.email))
     if person.language is not None and person.language not in LANGUAGES:
         raise PersonError(
-            f"{where}unknown language {person.language!r}",
-            hint=f"use one of {', '.join(LANGUAGES)}",
+            Message("error.people.unknown_language", where=where, language=person.language),
+            hint=Message("error.repository.use_one", names=LANGUAGES),
         )
     if person.manager == person.name:
-        raise PersonError(f"{where}{person.name!r} cannot be their own manager")
+        raise PersonError(Message("error.people.own_manager", where=where, name=person.name))
     return replace(person, email=person.email.lower() if person.email else None)
 
 
@@ -228,7 +235,10 @@ def _no_duplicates(people: Sequence[PersonRecord]) -> None:
     seen: set[str] = set()
     for person in people:
         if person.name in seen:
-            raise PersonError(f"{person.name!r} appears twice", hint="keep one row per person")
+            raise PersonError(
+                Message("error.people.appears_twice", name=person.name),
+                hint=Message("error.people.one_row_each"),
+            )
         seen.add(person.name)
 
 
@@ -241,7 +251,12 @@ def _emails_free(session: Session, people: Sequence[PersonRecord]) -> None:
             continue
         if person.email in wanted:
             raise PersonError(
-                f"{person.email} is given to {wanted[person.email]!r} and {person.name!r}"
+                Message(
+                    "error.people.email_given_twice",
+                    email=person.email,
+                    first=wanted[person.email],
+                    second=person.name,
+                )
             )
         wanted[person.email] = person.name
     if not wanted:
@@ -249,7 +264,7 @@ def _emails_free(session: Session, people: Sequence[PersonRecord]) -> None:
     held = session.execute(select(Person.name, Person.email).where(Person.email.in_(wanted)))
     for holder, email in held:
         if holder not in names and wanted.get(email or "") != holder:
-            raise PersonError(f"{email} is already the email of {holder!r}")
+            raise PersonError(Message("error.people.email_taken", email=email, holder=holder))
 
 
 def _email_free(session: Session, person: PersonRecord) -> None:
@@ -259,15 +274,15 @@ def _email_free(session: Session, person: PersonRecord) -> None:
         select(Person.name).where(Person.email == person.email, Person.name != person.name)
     )
     if holder is not None:
-        raise PersonError(f"{person.email} is already the email of {holder!r}")
+        raise PersonError(Message("error.people.email_taken", email=person.email, holder=holder))
 
 
 def _find(session: Session, name: str) -> Person:
     row = session.get(Person, name.strip())
     if row is None:
         raise PersonNotFoundError(
-            f"no person {name!r} on record",
-            hint="`playbook people list` shows everyone",
+            Message("error.people.not_found", name=name),
+            hint=Message("error.people.list_shows_everyone"),
             details={"person": name},
         )
     return row

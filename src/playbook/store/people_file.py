@@ -14,6 +14,7 @@ from typing import Any
 
 from playbook.definition.loader import read_document
 from playbook.errors import ImportFileError, PersonError
+from playbook.i18n import Message
 from playbook.store.people import PersonRecord, person_record
 from playbook.store.sources import open_source
 
@@ -44,7 +45,9 @@ def _yaml_people(file: Path) -> list[PersonRecord]:
     if loaded.document is None or not loaded.ok:
         first = loaded.diagnostics[0] if loaded.diagnostics else None
         raise ImportFileError(
-            f"{file} is not readable YAML" + (f": {first.message}" if first else ""),
+            Message("error.people.not_yaml", file=str(file))
+            if first is None
+            else Message("error.people.not_yaml_because", file=str(file), problem=first.msg),
             file=str(file),
             line=first.line if first else None,
         )
@@ -54,14 +57,14 @@ def _yaml_people(file: Path) -> list[PersonRecord]:
         data, prefix = data["people"], ("people",)
     if not isinstance(data, list):
         raise ImportFileError(
-            f"{file}: a people file is a list of people (or `people:` with a list)",
+            Message("error.people.file_not_list", file=str(file)),
             file=str(file),
         )
     people = []
     for index, item in enumerate(data):
         line = loaded.document.mark((*prefix, index)).line
         if not isinstance(item, dict):
-            raise PersonError(f"{file}:{line}: a person is a mapping of fields", line=line)
+            raise PersonError(Message("error.people.not_mapping"), file=str(file), line=line)
         people.append(_checked(item, file, line))
     return people
 

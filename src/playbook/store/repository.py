@@ -32,6 +32,7 @@ from playbook.errors import (
     StoreError,
     UnknownActivityKindError,
 )
+from playbook.i18n import Message
 from playbook.store.db import Database
 from playbook.store.lifecycle import DealLifecycle
 from playbook.store.lifecycle import find_deal as _find
@@ -106,9 +107,8 @@ class DealStore(DealLifecycle):
                 )
             elif known.sha256 != digest:
                 raise StoreError(
-                    f"playbook {playbook.key} is already in the store with different content",
-                    hint="deals are pinned to a version: bump `version` in the playbook when "
-                    "you change it",
+                    Message("error.repository.playbook_already_store_different", key=playbook.key),
+                    hint=Message("error.repository.deals_are_pinned_version"),
                     details={"playbook": playbook.key},
                 )
 
@@ -366,8 +366,8 @@ class DealStore(DealLifecycle):
         """
         if kind not in kinds or kind in (FIELDS_KIND, "action"):
             raise UnknownActivityKindError(
-                f"unknown activity kind {kind!r}",
-                hint=did_you_mean(kind, kinds) or f"use one of {', '.join(kinds)}",
+                Message("error.repository.unknown_activity_kind", kind=kind),
+                hint=did_you_mean(kind, kinds) or Message("error.repository.use_one", names=kinds),
                 details={"kind": kind, "kinds": list(kinds)},
             )
         at = require_now(now)
@@ -459,12 +459,19 @@ def _compare_and_set(
         return
     current = session.get(Deal, deal.id)
     if current is None:
-        raise DealNotFoundError(f"deal {deal.ref!r} was deleted", details={"deal": deal.ref})
+        raise DealNotFoundError(
+            Message("error.repository.deal_was_deleted", ref=deal.ref), details={"deal": deal.ref}
+        )
     raise ConflictError(
-        f"deal {deal.ref!r} was changed by {current.updated_by} at "
-        f"{current.updated_at.isoformat(timespec='seconds')} while you worked on it "
-        f"(you read version {deal.version}, it is now at version {current.version})",
-        hint="read the deal again and decide again (the CLI does it with --retry)",
+        Message(
+            "error.repository.deal_was_changed_by",
+            ref=deal.ref,
+            updated_by=current.updated_by,
+            isoformat=current.updated_at.isoformat(timespec="seconds"),
+            version=deal.version,
+            version2=current.version,
+        ),
+        hint=Message("error.repository.read_deal_again_decide"),
         details={
             "deal": deal.ref,
             "read_version": deal.version,

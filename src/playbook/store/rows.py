@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from playbook.errors import DealFieldError, ImportRowError, MappingError
+from playbook.i18n import Message
 from playbook.model import Playbook, Stage
 from playbook.store.dates import DateReader
 from playbook.store.mapping import ColumnMap, ImportMapping, Join
@@ -79,10 +80,10 @@ def join_tables(
         for column in (join.key, *join.columns.values()):
             if column not in source.columns:
                 raise MappingError(
-                    f"{join.file.name} has no column {column!r}",
+                    Message("error.rows.has_no_column", name=join.file.name, column=column),
                     file=mapping.file,
                     line=join.line or None,
-                    hint="columns: " + ", ".join(source.columns),
+                    hint=Message("error.rows.columns", names=source.columns),
                 )
         table: dict[str, dict[str, Any]] = {}
         for item in source:
@@ -134,7 +135,10 @@ class RowConverter:
         values = self._joined(row.values)
         external_id = _text(values.get(self.mapping.external_id))
         if external_id is None:
-            raise self._error(row, f"no external id in column {self.mapping.external_id!r}")
+            raise self._error(
+                row,
+                Message("error.rows.no_external_id_column", external_id=self.mapping.external_id),
+            )
         self._fits(row, self.mapping.external_id, external_id)
         stage = self._stage(row, values)
         people = {role: _text(values.get(column)) for role, column in self.mapping.people.items()}
@@ -143,7 +147,7 @@ class RowConverter:
         fields = self._fields(row, values)
         for name, value in fields.items():
             if _holds_nul(value):
-                raise self._error(row, f"{name}: the value holds a NUL character")
+                raise self._error(row, Message("error.rows.value_holds_nul_character_2", name=name))
         mapping = self.mapping
         return ImportedDeal(
             number=row.number,
@@ -165,11 +169,16 @@ class RowConverter:
         if len(value) > NAME_LIMIT:
             raise self._error(
                 row,
-                f"{column}: {len(value)} characters, the store keeps at most {NAME_LIMIT}",
-                hint="shorten the value, or map another column",
+                Message(
+                    "error.rows.characters_store_keeps_at",
+                    column=column,
+                    count=len(value),
+                    NAME_LIMIT=NAME_LIMIT,
+                ),
+                hint=Message("error.rows.shorten_value_map_another"),
             )
         if "\x00" in value:
-            raise self._error(row, f"{column}: the value holds a NUL character")
+            raise self._error(row, Message("error.rows.value_holds_nul_character", column=column))
 
     def _joined(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
         if not self.joins:
@@ -187,15 +196,17 @@ class RowConverter:
             return self.playbook.first_stage
         raw = _text(values.get(column_map.column))
         if raw is None:
-            raise self._error(row, f"no stage in column {column_map.column!r}")
+            raise self._error(row, Message("error.rows.no_stage_column", column=column_map.column))
         stage_id = column_map.values.get(raw) or column_map.values.get(raw.lower()) or raw
         stage = self.stages.get(stage_id)
         if stage is None:
             known = ", ".join([*column_map.values, *self.stages][:12])
             raise self._error(
                 row,
-                f"{column_map.column}: {raw!r} is not a stage of {self.playbook.key}",
-                hint=f"map it under stage.values in the mapping; known: {known}",
+                Message(
+                    "error.rows.not_stage", column=column_map.column, raw=raw, key=self.playbook.key
+                ),
+                hint=Message("error.rows.map_under_stage_values", known=known),
             )
         return stage
 
@@ -205,7 +216,9 @@ class RowConverter:
             try:
                 out[column.field_id] = column.json_value(values.get(column.name))
             except DealFieldError as error:
-                raise self._error(row, f"{column.name}: {error.message}") from error
+                raise self._error(
+                    row, Message("error.rows.message", name=column.name, message=error.msg)
+                ) from error
         return out
 
     def _history(
@@ -247,9 +260,13 @@ class RowConverter:
             if at is not None and previous is not None and at < previous:
                 raise self._error(
                     row,
-                    f"{stage} was entered on {at.date().isoformat()}, "
-                    f"before the stage before it ({previous.date().isoformat()})",
-                    hint="check the date columns of this row",
+                    Message(
+                        "error.rows.was_entered_on_before",
+                        stage=stage,
+                        isoformat=at.date().isoformat(),
+                        isoformat2=previous.date().isoformat(),
+                    ),
+                    hint=Message("error.rows.check_date_columns_row"),
                 )
             previous = at or previous
             out.append((stage, previous))
@@ -285,10 +302,13 @@ class RowConverter:
             except ValueError:
                 raise self._error(
                     row,
-                    f"{column}: {text!r} is not a date in the mapping's formats "
-                    f"({self.dates.describe()})",
-                    hint="declare its format under date_formats in the mapping "
-                    '(iso, excel, or a pattern such as "%Y/%m/%d" or "%Y年%m月%d日")',
+                    Message(
+                        "error.rows.not_date_in_formats",
+                        column=column,
+                        text=text,
+                        formats=self.dates.describe(),
+                    ),
+                    hint=Message("error.rows.declare_date_formats"),
                     column=column,
                 ) from None
         if isinstance(raw, str):
@@ -296,13 +316,17 @@ class RowConverter:
         return moment
 
     def _error(
-        self, row: Row, message: str, hint: str | None = None, column: str | None = None
+        self,
+        row: Row,
+        message: Message,
+        hint: Message | None = None,
+        column: str | None = None,
     ) -> ImportRowError:
         details: dict[str, Any] = {"row": row.number}
         if column is not None:
             details["column"] = column
         return ImportRowError(
-            f"row {row.number}: {message}",
+            Message("error.rows.row", number=row.number, message=message),
             line=row.number,
             hint=hint,
             details=details,

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.schema import CreateSchema
 
 from playbook.errors import SchemaVersionError
+from playbook.i18n import Message
 from playbook.store import layout
 from playbook.store.db import HEAD_REVISION, REVISIONS, Database
 
@@ -47,8 +48,8 @@ def upgrade(database: Database, revision: str = "head") -> tuple[str | None, str
     target = HEAD_REVISION if revision == "head" else revision
     if target not in REVISIONS:
         raise SchemaVersionError(
-            f"unknown schema revision {revision!r}",
-            hint=f"known revisions: {', '.join(REVISIONS)} (or head)",
+            Message("error.schema.unknown_schema_revision", revision=revision),
+            hint=Message("error.schema.known_revisions_head", names=REVISIONS),
         )
     with database.engine.connect() as connection:
         try:

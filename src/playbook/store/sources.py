@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from playbook.errors import ImportFileError, ImportRowError
+from playbook.i18n import Message
 from playbook.safetext import restore_cell
 
 __all__ = ["SNIFF_BYTES", "Row", "RowSource", "detect_format", "open_source"]
@@ -81,17 +82,27 @@ class RowSource:
                         continue
                     if len(cells) != width:
                         yield ImportRowError(
-                            f"line {reader.line_num}: {len(cells)} cells, the header has {width}",
+                            Message(
+                                "error.sources.line_cells_header_has",
+                                line_num=reader.line_num,
+                                count=len(cells),
+                                width=width,
+                            ),
                             line=reader.line_num,
-                            hint="check quoting and delimiters on that line",
+                            hint=Message("error.sources.check_quoting_delimiters_on"),
                         )
                         continue
                     cells = [restore_cell(cell) for cell in cells]
                     yield Row(reader.line_num, dict(zip(self.columns, cells, strict=True)))
             except csv.Error as error:
-                raise self._broken(reader.line_num, str(error)) from error
+                raise self._broken(
+                    reader.line_num, Message("common.text", text=str(error))
+                ) from error
             except UnicodeDecodeError as error:
-                raise self._broken(reader.line_num, f"not {self.encoding} text") from error
+                raise self._broken(
+                    reader.line_num,
+                    Message("error.sources.not_encoding_text", encoding=self.encoding),
+                ) from error
 
     def _jsonl_rows(self) -> Iterator[Row | ImportRowError]:
         with self.path.open(encoding=self.encoding) as handle:
@@ -101,7 +112,9 @@ class RowSource:
                         continue
                     yield _json_row(number, line)
             except UnicodeDecodeError as error:
-                raise self._broken(0, f"not {self.encoding} text") from error
+                raise self._broken(
+                    0, Message("error.sources.not_encoding_text", encoding=self.encoding)
+                ) from error
 
     def _json_rows(self) -> Iterator[Row | ImportRowError]:
         for number, record in enumerate(self.json_records(), 1):
@@ -109,7 +122,9 @@ class RowSource:
                 yield Row(number, _flatten(record))
             else:
                 yield ImportRowError(
-                    f"record {number} is not an object", line=number, hint="write {...} records"
+                    Message("error.sources.record_not_object", number=number),
+                    line=number,
+                    hint=Message("error.sources.write_records"),
                 )
 
     def json_records(self) -> list[Any]:
@@ -118,22 +133,28 @@ class RowSource:
             try:
                 data = json.loads(self.path.read_text(encoding=self.encoding))
             except (ValueError, UnicodeDecodeError) as error:
-                raise self._broken(getattr(error, "lineno", 0), str(error)) from error
+                raise self._broken(
+                    getattr(error, "lineno", 0), Message("common.text", text=str(error))
+                ) from error
             if isinstance(data, dict) and isinstance(data.get("deals"), list):
                 data = data["deals"]
             if not isinstance(data, list):
-                raise self._broken(1, "a JSON import is an array of deal objects")
+                raise self._broken(1, Message("error.sources.json_array"))
             self._records = data
         return self._records
 
-    def _broken(self, line: int, reason: str) -> ImportFileError:
+    def _broken(self, line: int, reason: Message) -> ImportFileError:
         return ImportFileError(
-            f"{self.path} cannot be read as {self.format.upper()}"
-            + (f" at line {line}" if line else "")
-            + f": {reason}",
+            Message(
+                "error.sources.cannot_read_as",
+                path=self.path,
+                upper=self.format.upper(),
+                value=Message("error.sources.at_line", line=line) if line else "",
+                reason=reason,
+            ),
             file=str(self.path),
             line=line or None,
-            hint="nothing was imported; fix the file (or export it again) and re-run",
+            hint=Message("error.sources.nothing_was_imported_fix"),
         )
 
 
@@ -185,15 +206,20 @@ def _head(path: Path) -> bytes:
             head = handle.read(SNIFF_BYTES)
     except OSError as error:
         raise ImportFileError(
-            f"cannot read {path}: {error.strerror or error}", file=str(path)
+            Message("error.sources.cannot_read", path=path, value=error.strerror or error),
+            file=str(path),
         ) from error
     if not head.strip():
-        raise ImportFileError(f"{path} is empty", file=str(path), hint="is this the right file?")
+        raise ImportFileError(
+            Message("error.sources.empty", path=path),
+            file=str(path),
+            hint=Message("error.sources.right_file"),
+        )
     if b"\x00" in head:
         raise ImportFileError(
-            f"{path} contains NUL bytes: it is a binary file, not CSV or JSON",
+            Message("error.sources.contains_nul_bytes_binary", path=path),
             file=str(path),
-            hint="export the data as CSV (UTF-8) or JSON",
+            hint=Message("error.sources.export_data_as_csv"),
         )
     return head
 
@@ -202,15 +228,21 @@ def _decoded(path: Path, head: bytes, encoding: str) -> str:
     try:
         decoder = codecs.getincrementaldecoder(encoding)()
     except LookupError as error:
-        raise ImportFileError(f"unknown encoding {encoding!r}", file=str(path)) from error
+        raise ImportFileError(
+            Message("error.sources.unknown_encoding", encoding=encoding), file=str(path)
+        ) from error
     try:
         return str(decoder.decode(head, final=len(head) < SNIFF_BYTES))
     except UnicodeDecodeError as error:
         raise ImportFileError(
-            f"{path} is not {encoding} text (byte {error.start + 1} cannot be decoded)",
+            Message(
+                "error.sources.not_text_byte_cannot",
+                path=path,
+                encoding=encoding,
+                value=error.start + 1,
+            ),
             file=str(path),
-            hint="save it as UTF-8 (Excel: 'CSV UTF-8'), or set `encoding: gb18030` "
-            "(or the file's encoding) in the mapping",
+            hint=Message("error.sources.save_as_utf_8"),
         ) from error
 
 
@@ -218,10 +250,9 @@ def _csv_header(path: Path, head: bytes, text: str, delimiter: str) -> tuple[str
     first, newline, _rest = text.partition("\n")
     if not newline and len(head) >= SNIFF_BYTES:
         raise ImportFileError(
-            f"{path} has no line break in its first {SNIFF_BYTES // 1024} KiB: "
-            "it is not a CSV file with a header",
+            Message("error.sources.has_no_line_break", path=path, value=SNIFF_BYTES // 1024),
             file=str(path),
-            hint="is this the right file? a CSV starts with a line of column names",
+            hint=Message("error.sources.right_file_csv_starts"),
         )
     csv.field_size_limit(MAX_FIELD_CHARS)
     cells = next(csv.reader([first.rstrip("\r")], delimiter=delimiter), [])
@@ -231,10 +262,10 @@ def _csv_header(path: Path, head: bytes, text: str, delimiter: str) -> tuple[str
         if other is not None:
             shown = "\\t" if other == "\t" else other
             raise ImportFileError(
-                f"{path}: the header has one column, but the line is separated by {shown!r}",
+                Message("error.sources.header_has_one_column", path=path, shown=shown),
                 file=str(path),
                 line=1,
-                hint=f"add `delimiter: '{shown}'` to the mapping (--mapping)",
+                hint=Message("error.sources.add_delimiter_mapping_mapping", shown=shown),
             )
     _check_header(path, columns)
     return columns
@@ -243,21 +274,26 @@ def _csv_header(path: Path, head: bytes, text: str, delimiter: str) -> tuple[str
 def _check_header(path: Path, columns: tuple[str, ...]) -> None:
     if not any(columns):
         raise ImportFileError(
-            f"{path} has no header line", file=str(path), line=1, hint="add the column names"
+            Message("error.sources.has_no_header_line", path=path),
+            file=str(path),
+            line=1,
+            hint=Message("error.sources.add_column_names"),
         )
     empty = [index + 1 for index, name in enumerate(columns) if not name]
     if empty:
         raise ImportFileError(
-            f"{path}: column {empty[0]} of the header has no name",
+            Message("error.sources.column_header_has_no", path=path, empty=empty[0]),
             file=str(path),
             line=1,
-            hint="every column needs a name in the first line",
+            hint=Message("error.sources.every_column_needs_name"),
         )
     seen: set[str] = set()
     for name in columns:
         if name in seen:
             raise ImportFileError(
-                f"{path}: the header names the column {name!r} twice", file=str(path), line=1
+                Message("error.sources.header_names_column_twice", path=path, name=name),
+                file=str(path),
+                line=1,
             )
         seen.add(name)
 
@@ -268,10 +304,10 @@ def _json_columns(source: RowSource, text: str, kind: str) -> tuple[str, ...]:
         row = _json_row(1, first)
         if isinstance(row, ImportRowError):
             raise ImportFileError(
-                f"{source.path}: the first line is not a JSON object",
+                Message("error.sources.first_line_not_json", path=source.path),
                 file=str(source.path),
                 line=1,
-                hint="JSON Lines holds one {...} object per line",
+                hint=Message("error.sources.json_lines_holds_one"),
             )
         return tuple(row.values)
     records = source.json_records()
@@ -286,9 +322,13 @@ def _json_row(number: int, line: str) -> Row | ImportRowError:
     try:
         record = json.loads(line)
     except ValueError as error:
-        return ImportRowError(f"line {number}: not JSON ({error})", line=number)
+        return ImportRowError(
+            Message("error.sources.line_not_json", number=number, error=error), line=number
+        )
     if not isinstance(record, dict):
-        return ImportRowError(f"line {number}: not a JSON object", line=number)
+        return ImportRowError(
+            Message("error.sources.line_not_json_object", number=number), line=number
+        )
     return Row(number, _flatten(record))
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from playbook.errors import AuthenticationError, TokenError
+from playbook.i18n import Message
 from playbook.store.db import Database
 from playbook.store.models import ApiToken, Person
 from playbook.store.people import PersonRecord, get_person, person_from_row
@@ -105,8 +106,11 @@ def create_token(
     missing = sorted(set(scopes) - set(holder.roles))
     if missing:
         raise TokenError(
-            f"{holder.name} does not hold the role(s) {', '.join(missing)}",
-            hint=f"roles held: {', '.join(holder.roles) or 'none'} (`playbook people set`)",
+            Message("error.tokens.roles_not_held", name=holder.name, names=missing),
+            hint=Message(
+                "error.tokens.roles_held",
+                names=list(holder.roles) or Message("error.tokens.no_roles"),
+            ),
         )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
     row = ApiToken(
@@ -145,7 +149,8 @@ def revoke_token(database: Database, token_id: int, *, now: datetime) -> TokenIn
         row = session.get(ApiToken, token_id)
         if row is None:
             raise TokenError(
-                f"no token with id {token_id}", hint="`playbook tokens list` shows them"
+                Message("error.tokens.not_found", id=token_id),
+                hint=Message("error.tokens.list_shows_them"),
             )
         return _info(row)
 
@@ -159,8 +164,8 @@ def authenticate(database: Database, secret: str | None, *, now: datetime) -> Cr
     """
     if not secret:
         raise AuthenticationError(
-            "this request needs an API token",
-            hint="send `Authorization: Bearer <token>`; `playbook tokens create` makes one",
+            Message("error.tokens.needed"),
+            hint=Message("error.tokens.send_bearer"),
             details={"reason": "missing"},
         )
     at = require_now(now)
@@ -171,7 +176,9 @@ def authenticate(database: Database, secret: str | None, *, now: datetime) -> Cr
             .where(ApiToken.sha256 == _digest(secret))
         ).one_or_none()
         if found is None:
-            raise AuthenticationError("the API token is not known", details={"reason": "unknown"})
+            raise AuthenticationError(
+                Message("error.tokens.unknown"), details={"reason": "unknown"}
+            )
         token, row = found
         _usable(_info(token), at)
         person = person_from_row(row)
@@ -183,8 +190,14 @@ def _usable(token: TokenInfo, at: datetime) -> None:
     status = token.status(at)
     if status != "active":
         raise AuthenticationError(
-            f"the API token {token.prefix}… is {status}",
-            hint="ask for a new token (`playbook tokens create`)",
+            Message(
+                "error.tokens.not_active",
+                prefix=token.prefix,
+                status=Message(
+                    "error.tokens.revoked" if status == "revoked" else "error.tokens.expired"
+                ),
+            ),
+            hint=Message("error.tokens.ask_new"),
             details={"reason": status, "person": token.person, "token": token.id},
         )
 

@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from playbook import refusals, services
 from playbook.errors import AuthenticationError, InvalidBodyError
-from playbook.i18n import LANGUAGES
+from playbook.i18n import LANGUAGES, Message
 from playbook.model import Playbook
 from playbook.store.repository import DealStore
 from playbook.store.tokens import Credentials, authenticate
@@ -92,8 +92,8 @@ def version_of(if_match: str | None) -> int | None:
     text = if_match.strip().removeprefix("W/").strip('"')
     if not text.isdigit() or len(text) > 18:
         raise InvalidBodyError(
-            f"If-Match {if_match[:40]!r} is not a deal version",
-            hint='send the ETag the deal was read with, e.g. If-Match: "7"',
+            Message("error.web.if_match_not_version", text=if_match[:40]),
+            hint=Message("error.web.send_etag"),
         )
     return int(text)
 

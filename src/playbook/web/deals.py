@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from playbook import services
 from playbook.errors import DealError
+from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.runtime.decisions import Advance
 from playbook.runtime.engine import Engine
@@ -296,10 +297,16 @@ def _registered(caller: Caller, playbook_id: str, version: int | None) -> Playbo
         else None
     )
     if model is None:
-        known = ", ".join(f"{playbook_id}@{v}" for v in versions) or "none"
+        known = [f"{playbook_id}@{v}" for v in versions]
         raise DealError(
-            f"playbook {playbook_id}@{version or 'latest'} is not registered",
-            hint=f"registered versions of it: {known} (GET /api/v1/playbooks)",
+            Message(
+                "error.web.playbook_not_registered",
+                name=f"{playbook_id}@{version or 'latest'}",
+            ),
+            hint=Message(
+                "error.web.registered_versions",
+                names=known or Message("error.tokens.no_roles"),
+            ),
             details={"playbook": playbook_id},
         )
     return model

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from playbook import services
 from playbook.definition.validate import validate_text
 from playbook.errors import InvalidPlaybookError
+from playbook.i18n import Message
 from playbook.web.access import Caller, reader
 from playbook.web.schemas import ErrorBody, PlaybookVersions, ValidateRequest, Validation
 
@@ -46,7 +47,7 @@ def validate(body: ValidateRequest, caller: Annotated[Caller, Depends(reader)]) 
     if not result.ok or result.playbook is None:
         errors = sum(1 for item in result.diagnostics if item.severity == "error")
         raise InvalidPlaybookError(
-            f"{body.file} is not a valid playbook ({errors} error(s))",
+            Message("error.web.invalid_playbook", file=body.file, count=errors),
             file=body.file,
             diagnostics=list(result.diagnostics),
         )

@@ -22,78 +22,43 @@ from starlette.exceptions import HTTPException
 
 from playbook.diagnostics import did_you_mean
 from playbook.errors import (
-    ActorError,
     AuthenticationError,
     BodyTooLargeError,
-    ConflictError,
-    DatabaseLockedError,
-    DatabaseUnavailableError,
-    DealNotFoundError,
-    DiskFullError,
-    EscalationNotFoundError,
     InternalError,
     InvalidBodyError,
     InvalidPlaybookError,
     MalformedBodyError,
     MoveBlockedError,
-    OverrideError,
-    PermissionDeniedError,
-    PersonNotFoundError,
     PlaybookError,
-    PlaybookMismatchError,
     RouteNotFoundError,
-    SchemaVersionError,
-    StaleVersionError,
 )
+from playbook.i18n import Message
 
-__all__ = ["STATUS", "error_body", "install", "respond", "status_of", "too_large"]
+__all__ = ["error_body", "install", "respond", "status_of", "too_large"]
 
 _LOG = logging.getLogger(__name__)
 _LOG.addHandler(logging.NullHandler())
 
-STATUS: tuple[tuple[type[PlaybookError], int], ...] = (
-    (AuthenticationError, 401),
-    (PermissionDeniedError, 403),
-    (OverrideError, 403),
-    (ActorError, 403),
-    (StaleVersionError, 412),
-    (ConflictError, 409),
-    (MoveBlockedError, 409),
-    (PlaybookMismatchError, 409),
-    (DealNotFoundError, 404),
-    (PersonNotFoundError, 404),
-    (EscalationNotFoundError, 404),
-    (RouteNotFoundError, 404),
-    (MalformedBodyError, 400),
-    (BodyTooLargeError, 413),
-    (InvalidBodyError, 422),
-    (InvalidPlaybookError, 422),
-    (DatabaseLockedError, 503),
-    (DatabaseUnavailableError, 503),
-    (DiskFullError, 503),
-    (SchemaVersionError, 503),
-    (InternalError, 500),
-)
-"""The HTTP status of each error class, the first match winning (subclasses first)."""
-
 
 def status_of(error: PlaybookError) -> int:
-    """The HTTP status for ``error``: see :data:`STATUS`; other bad input is 422."""
-    for kind, status in STATUS:
-        if isinstance(error, kind):
-            return status
-    return 422 if error.exit_code == 2 else 409
+    """The HTTP status for ``error``: its class's ``http_status`` (see :mod:`playbook.errors`)."""
+    return error.http_status
 
 
 def error_body(error: PlaybookError, lang: str | None = None) -> dict[str, Any]:
-    """The JSON body of ``error``; a blocked move carries its decision in ``lang``."""
-    data: dict[str, Any] = {"code": error.code, "message": error.message, "hint": error.hint}
+    """The JSON body of ``error``, its message and hint in ``lang`` (English for None);
+    a blocked move carries its decision, an invalid playbook its diagnostics, in it too."""
+    data: dict[str, Any] = {
+        "code": error.code,
+        "message": error.message_in(lang),
+        "hint": error.hint_in(lang),
+    }
     details = {key: value for key, value in error.details.items() if key != "recorded"}
     data["details"] = _json_safe(details)
     if isinstance(error, MoveBlockedError):
         data["decision"] = error.decision.to_dict(lang)
     if isinstance(error, InvalidPlaybookError):
-        data["diagnostics"] = [item.to_dict() for item in error.diagnostics]
+        data["diagnostics"] = [item.to_dict(lang) for item in error.diagnostics]
     return {"error": data}
 
 
@@ -122,10 +87,12 @@ async def _invalid(request: Request, error: RequestValidationError) -> JSONRespo
 
 async def _http(request: Request, error: HTTPException) -> JSONResponse:
     if error.status_code in (404, 405):
-        what = "no such path" if error.status_code == 404 else "the path does not take this method"
+        key = (
+            "error.web.no_such_path" if error.status_code == 404 else "error.web.method_not_allowed"
+        )
         found = RouteNotFoundError(
-            f"{what}: {request.method} {request.url.path}",
-            hint="the API is under /api/v1; its OpenAPI document is /api/v1/openapi.json",
+            Message(key, method=request.method, path=request.url.path),
+            hint=Message("error.web.api_root"),
         )
         response = respond(found, request)
         response.status_code = error.status_code
@@ -134,7 +101,7 @@ async def _http(request: Request, error: HTTPException) -> JSONResponse:
         return respond(too_large(1024 * 1024), request)
     return respond(
         MalformedBodyError(
-            "the request body cannot be read", hint="send UTF-8 JSON with Content-Type: json"
+            Message("error.web.body_unreadable"), hint=Message("error.web.send_utf8_json")
         ),
         request,
     )
@@ -143,8 +110,8 @@ async def _http(request: Request, error: HTTPException) -> JSONResponse:
 async def _bug(request: Request, error: Exception) -> JSONResponse:
     _LOG.exception("internal error on %s %s", request.method, request.url.path)
     found = InternalError(
-        "the server failed on this request; it was logged",
-        hint="this is a bug in playbook: report it with the time of the request",
+        Message("error.web.internal"),
+        hint=Message("error.web.report_bug"),
     )
     return respond(found, request)
 
@@ -152,8 +119,8 @@ async def _bug(request: Request, error: Exception) -> JSONResponse:
 def too_large(limit: int) -> BodyTooLargeError:
     """The error of a body over ``limit`` bytes."""
     return BodyTooLargeError(
-        f"the request body is larger than {limit:,} bytes",
-        hint="send less: a deal's fields, a note or a playbook text fit in far less",
+        Message("error.web.too_large", limit=limit),
+        hint=Message("error.web.send_less"),
         details={"limit": limit},
     )
 
@@ -165,18 +132,20 @@ def _request_error(problems: Sequence[Any], known: Mapping[str, Sequence[str]]) 
     where = [str(part) for part in first.get("loc", ()) if part != "body"]
     if kind == "json_invalid":
         error = first.get("ctx", {}).get("error", "not JSON")
-        return MalformedBodyError(f"the request body is not JSON: {error}", hint="send JSON")
+        return MalformedBodyError(
+            Message("error.web.not_json", error=error), hint=Message("error.web.send_json")
+        )
     field = ".".join(where) or "the body"
     if kind == "extra_forbidden":
         name = where[-1] if where else ""
         choices = known.get(".".join(where[:-1]), ())
         return InvalidBodyError(
-            f"unknown field {field!r}",
-            hint=did_you_mean(name, choices) or f"known fields: {', '.join(choices)}",
+            Message("error.web.unknown_field", field=field),
+            hint=did_you_mean(name, choices) or Message("error.web.known_fields", names=choices),
             details={"field": field, "problems": _problems(problems)},
         )
     return InvalidBodyError(
-        f"{field}: {first.get('msg', 'invalid')}",
+        Message("error.web.invalid_value", field=field, problem=first.get("msg", "invalid")),
         details={"field": field, "problems": _problems(problems)},
     )
 
