@@ -141,7 +141,7 @@ _HTTP_STATUS: dict[str, int] = {
         ),
         500: "PB059 PB560 PB561 PB600",
         502: "PB702",
-        503: "PB603 PB604 PB606 PB607 PB930",
+        503: "PB603 PB604 PB606 PB607 PB613 PB930",
         507: "PB608",
     }.items()
     for code in codes.split()

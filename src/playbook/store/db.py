@@ -236,10 +236,8 @@ class Database:
             foreign = layout.foreign_revisions(connection, REVISIONS)
         if foreign:
             raise ForeignHistoryError(
-                f"the database {self.url} has no playbook store; its alembic_version table "
-                f"holds another application's schema history ({', '.join(foreign)})",
-                hint="run `playbook db init` (add --db URL): the store keeps its own version "
-                "table, playbook_alembic_version, and leaves alembic_version alone",
+                Message("error.db.foreign_history", url=self.url, foreign=", ".join(foreign)),
+                hint=Message("error.db.foreign_history_hint"),
                 details={"revision": None, "foreign": list(foreign), "expected": HEAD_REVISION},
             )
 
@@ -254,9 +252,8 @@ def _savepoint(connection: Connection) -> Iterator[Session]:
     """A session in a SAVEPOINT of the caller's open transaction on ``connection``."""
     if not connection.in_transaction():
         raise StoreError(
-            "the connection given to Database.from_connection has no transaction open",
-            hint="call connection.begin() (or run the store inside `with engine.begin()`) first; "
-            "the store joins your transaction and leaves its commit to you",
+            Message("error.db.connection_without_transaction"),
+            hint=Message("error.db.connection_without_transaction_hint"),
         )
     session = Session(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False

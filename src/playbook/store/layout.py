@@ -19,6 +19,7 @@ import re
 from sqlalchemy import Connection, inspect, text
 
 from playbook.errors import DatabaseUnavailableError
+from playbook.i18n import Message
 from playbook.store.models import SCHEMA_PLACEHOLDER
 
 __all__ = [
@@ -64,14 +65,13 @@ def check_schema_name(schema: str | None, dialect: str) -> None:
         return
     if dialect != "postgresql":
         raise DatabaseUnavailableError(
-            f"a schema ({schema!r}) can only be chosen on PostgreSQL, not on {dialect}",
-            hint="drop the schema (?schema= / PLAYBOOK_DB_SCHEMA); on SQLite the store's "
-            "tables are named playbook_… and share the file with other tables as they are",
+            Message("error.layout.schema_not_on_dialect", schema=schema, dialect=dialect),
+            hint=Message("error.layout.schema_not_on_dialect_hint"),
         )
     if not _SCHEMA_NAME.fullmatch(schema):
         raise DatabaseUnavailableError(
-            f"{schema!r} is not a schema name the store can use",
-            hint="use lower-case letters, digits and _ (at most 63, not starting with a digit)",
+            Message("error.layout.bad_schema_name", schema=schema),
+            hint=Message("error.layout.bad_schema_name_hint"),
         )
 
 

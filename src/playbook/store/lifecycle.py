@@ -25,6 +25,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from playbook.errors import DealNotFoundError, StoreError
+from playbook.i18n import Message
 from playbook.store.db import Database
 from playbook.store.escalation_models import ConditionHold, Delivery, EscalationRecord
 from playbook.store.models import (
@@ -133,7 +134,10 @@ class DealLifecycle:
         """
         at = require_now(now)
         if not owner.strip():
-            raise StoreError("a deal needs an owner to be reassigned to", hint="give --owner NAME")
+            raise StoreError(
+                Message("error.lifecycle.reassign_needs_owner"),
+                hint=Message("error.lifecycle.reassign_needs_owner_hint"),
+            )
         with self.database.transaction(write=True) as session:
             deal = find_deal(session, ref, playbook_id)
             values = _assignment(session, deal, owner.strip(), team)
@@ -189,7 +193,10 @@ class DealLifecycle:
         """
         at = require_now(now)
         if not reason.strip():
-            raise StoreError("deleting a deal needs a reason", hint='give --reason "why"')
+            raise StoreError(
+                Message("error.lifecycle.delete_needs_reason"),
+                hint=Message("error.lifecycle.delete_needs_reason_hint"),
+            )
         with self.database.transaction(write=True) as session:
             deal = find_deal(session, ref, playbook_id)
             record = _deletion(deal, actor, at, reason.strip())
@@ -219,8 +226,8 @@ def find_deal(session: Session, ref: str | int, playbook_id: str | None) -> Deal
     found = session.scalars(query.limit(2)).all()
     if len(found) > 1:
         raise StoreError(
-            f"more than one playbook has a deal with external id {text!r}",
-            hint="name the playbook (--playbook) or use the store id",
+            Message("error.repository.more_than_one_playbook", text=text),
+            hint=Message("error.repository.name_playbook_playbook_use"),
         )
     if found:
         return found[0]
@@ -241,14 +248,19 @@ def _not_found(session: Session, text: str, playbook_id: str | None) -> DealNotF
     gone = session.scalars(query).first()
     if gone is None:
         return DealNotFoundError(
-            f"no deal {text!r} in the store",
-            hint="`playbook deals list` shows the deals; ids are external ids or store ids",
+            Message("error.repository.no_deal_store", text=text),
+            hint=Message("error.repository.playbook_deals_list_shows"),
             details={"deal": text},
         )
     return DealNotFoundError(
-        f"deal {text!r} was deleted by {gone.actor} at "
-        f"{gone.at.isoformat(timespec='seconds')}: {gone.reason}",
-        hint="a deleted deal cannot be read or changed; import or add it again if needed",
+        Message(
+            "error.lifecycle.deal_deleted",
+            deal=text,
+            actor=gone.actor,
+            at=gone.at.isoformat(timespec="seconds"),
+            reason=gone.reason,
+        ),
+        hint=Message("error.lifecycle.deal_deleted_hint"),
         details={"deal": text, "deleted_by": gone.actor, "reason": gone.reason},
     )
 
