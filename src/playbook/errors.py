@@ -43,8 +43,8 @@ playbook and answers with the error (the library itself speaks no HTTP):
 500     the deal store cannot do what was asked (:class:`StoreError` itself), a hook
         that cannot run or failed, a bug (:class:`InternalError`)
 502     a notification sink failed to deliver
-503     the database (or Graphviz) is unavailable, locked, read-only or on another
-        schema version
+503     the database (or Graphviz) is unavailable, locked, read-only, on another
+        schema version or holding another application's schema history
 507     the database's disk is full
 ======  =====================================================================
 
