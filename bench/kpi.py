@@ -227,8 +227,8 @@ _ACTIVITY_COLUMNS = "deal_id, kind, actor, at, stage, deal_version"
 
 
 def _write(raw: Any, dialect: str, *tables: list[Any]) -> None:
-    names = (("deals", _DEAL_COLUMNS), ("stage_changes", _CHANGE_COLUMNS))
-    names += (("activities", _ACTIVITY_COLUMNS),)
+    names = (("playbook_deals", _DEAL_COLUMNS), ("playbook_stage_changes", _CHANGE_COLUMNS))
+    names += (("playbook_activities", _ACTIVITY_COLUMNS),)
     cursor = raw.cursor()
     for (table, columns), rows in zip(names, tables, strict=True):
         if dialect == "sqlite":

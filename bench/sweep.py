@@ -226,7 +226,7 @@ def _write(raw: Any, dialect: str, rows: list[tuple[Any, ...]]) -> None:
     if dialect == "sqlite":
         marks = ", ".join("?" * len(_DEAL_COLUMNS))
         cursor.executemany(
-            f"INSERT INTO deals ({columns}) VALUES ({marks})",
+            f"INSERT INTO playbook_deals ({columns}) VALUES ({marks})",
             [tuple(_sqlite(value) for value in row) for row in rows],
         )
     else:
@@ -257,7 +257,7 @@ def _age(url: str, count: int) -> int:
         else:
             aged_rows = aged
         cursor.executemany(
-            f"UPDATE deals SET created_at = {mark}, updated_at = {mark}, "
+            f"UPDATE playbook_deals SET created_at = {mark}, updated_at = {mark}, "
             f"stage_entered_at = {mark}, last_activity_at = {mark} "
             f"WHERE playbook_id = 'bench-sweep' AND external_id = {mark}",
             aged_rows,

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from playbook.runtime.forms import NextStepsDict as NextStepsDict
     from playbook.runtime.forms import ReasonDict as ReasonDict
     from playbook.runtime.forms import ReasonKind as ReasonKind
+    from playbook.store.db import Database as Database
     from playbook.store.db import open_database as open_database
     from playbook.store.repository import DealStore as DealStore
     from playbook.store.repository import StoredDeal as StoredDeal
@@ -98,6 +99,7 @@ _LAZY: dict[str, str] = {
     "compute_kpis": "playbook.kpi.metrics",
     "parse_period": "playbook.kpi.periods",
     "open_database": "playbook.store.db",
+    "Database": "playbook.store.db",
     "DealStore": "playbook.store.repository",
     "Pipeline": "playbook.pipeline",
     "Diagnostic": "playbook.diagnostics",

@@ -43,8 +43,8 @@ playbook and answers with the error (the library itself speaks no HTTP):
 500     the deal store cannot do what was asked (:class:`StoreError` itself), a hook
         that cannot run or failed, a bug (:class:`InternalError`)
 502     a notification sink failed to deliver
-503     the database (or Graphviz) is unavailable, locked, read-only or on another
-        schema version
+503     the database (or Graphviz) is unavailable, locked, read-only, on another
+        schema version or holding another application's schema history
 507     the database's disk is full
 ======  =====================================================================
 
@@ -82,6 +82,7 @@ __all__ = [
     "EscalationError",
     "EscalationNotFoundError",
     "EvidenceMissingError",
+    "ForeignHistoryError",
     "GraphvizError",
     "GroupingError",
     "HookError",
@@ -140,7 +141,7 @@ _HTTP_STATUS: dict[str, int] = {
         ),
         500: "PB059 PB560 PB561 PB600",
         502: "PB702",
-        503: "PB603 PB604 PB606 PB607 PB930",
+        503: "PB603 PB604 PB606 PB607 PB613 PB930",
         507: "PB608",
     }.items()
     for code in codes.split()
@@ -529,6 +530,16 @@ class DiskFullError(StoreError):
 
     code = "PB608"
     exit_code = 3
+
+
+class ForeignHistoryError(SchemaVersionError):
+    """The database has no store, and its ``alembic_version`` holds another application's history.
+
+    The store keeps its own version table (``playbook_alembic_version``) and
+    never touches the host application's; ``playbook db init`` adds the store.
+    """
+
+    code = "PB613"
 
 
 class PathNotFoundError(PlaybookError, FileNotFoundError):

@@ -193,7 +193,7 @@ def test_db_current_and_newer_schema(workspace: Path, capsys: pytest.CaptureFixt
     import sqlite3
 
     with sqlite3.connect(workspace / "playbook.db") as connection:
-        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+        connection.execute("UPDATE playbook_alembic_version SET version_num = '9999'")
     code, _, err = _run(capsys, "deals", "list")
     assert code == 3
     assert "PB604" in err

@@ -58,6 +58,33 @@ def test_example_runs(tmp_path: Path) -> None:
     assert lines[5] == "solution 1 ['PB544', 'PB545', 'PB546']"
 
 
+_TRANSACTION = re.compile(
+    r"<!-- embedding-transaction-example -->\n```python\n(?P<code>.*?)```", re.DOTALL
+)
+
+
+def test_transaction_example_runs(tmp_path: Path) -> None:
+    """The store-inside-your-transaction example runs and prints the reassigned owner."""
+    if not SAMPLE.exists():
+        pytest.skip("the example uses playbooks/b2b-project-sales.yaml, not in this checkout")
+    found = _TRANSACTION.search(DOC.read_text(encoding="utf-8"))
+    assert found, "docs/embedding.md has no block marked <!-- embedding-transaction-example -->"
+    script = tmp_path / "transaction.py"
+    script.write_text(found["code"], encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["['wang']"]
+
+
 EXAMPLE_FILE = REPO / "examples" / "embedding" / "first_example.py"
 
 # Every public answer an embedder handles; reveal_type must show none of them as Any.

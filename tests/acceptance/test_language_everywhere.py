@@ -127,6 +127,9 @@ def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
             ["deals", "advance", "D-1", "--to", "needs_analysis", *sales, NOW],
             ["deals", "advance", "D-1", "--to", "lost", *sales, NOW],
         ],
+        "deals reassign": [
+            ["deals", "reassign", "D-1", "--owner", "li", "--team", "east", *manager, NOW]
+        ],
         "deals history": [["deals", "history", "D-1"]],
         "deals set": [
             ["deals", "set", "D-1", "amount=1200", "--as", "wang:sales_rep", "--now", NOW]
@@ -139,6 +142,7 @@ def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
         "tokens list": [["tokens", "list"]],
         "tokens revoke": [["tokens", "revoke", "1"]],
         "people remove": [["people", "remove", "zhao"]],
+        "deals delete": [["deals", "delete", "D-2", *manager, NOW]],
         "kpi": [
             ["kpi", "--period", "2026-Q4", "--now", NOW],
             ["kpi", "--period", "2026-Q4", "--now", NOW, "--format", "csv"],

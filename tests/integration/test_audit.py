@@ -241,7 +241,7 @@ def test_a_full_sqlite_database_is_pb608_and_keeps_nothing_of_the_write(tmp_path
     finally:
         database.dispose()
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT count(*) FROM people").fetchone() == (0,)
+        assert raw.execute("SELECT count(*) FROM playbook_people").fetchone() == (0,)
 
 
 def _fill(database: Database, max_pages: int) -> None:
@@ -250,7 +250,7 @@ def _fill(database: Database, max_pages: int) -> None:
         session.execute(text(f"PRAGMA max_page_count = {max_pages:d}"))
         for n in range(2000):
             session.execute(
-                text("INSERT INTO people (name, updated_at) VALUES (:name, :at)"),
+                text("INSERT INTO playbook_people (name, updated_at) VALUES (:name, :at)"),
                 {"name": f"person-{n}-" + "x" * 150, "at": "2026-03-02 09:30:00.000000"},
             )
 

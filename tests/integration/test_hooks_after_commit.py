@@ -50,8 +50,8 @@ Key = tuple[str, int, str]  # deal ref, deal version after the step, stage or ac
 def _stored_moves(store: DealStore) -> Counter[Key]:
     """Every live stage change after a deal's creation row, as the database holds it."""
     sql = text(
-        "SELECT d.external_id, s.deal_version, s.to_stage FROM stage_changes s "
-        "JOIN deals d ON d.id = s.deal_id WHERE s.from_stage IS NOT NULL"
+        "SELECT d.external_id, s.deal_version, s.to_stage FROM playbook_stage_changes s "
+        "JOIN playbook_deals d ON d.id = s.deal_id WHERE s.from_stage IS NOT NULL"
     )
     with store.database.transaction() as session:
         return Counter((str(r[0]), int(r[1]), str(r[2])) for r in session.execute(sql))
@@ -60,8 +60,8 @@ def _stored_moves(store: DealStore) -> Counter[Key]:
 def _stored_completions(store: DealStore) -> Counter[Key]:
     """Every completed required action, as the database holds it."""
     sql = text(
-        "SELECT d.external_id, a.deal_version, a.action_id FROM activities a "
-        "JOIN deals d ON d.id = a.deal_id WHERE a.kind = 'action'"
+        "SELECT d.external_id, a.deal_version, a.action_id FROM playbook_activities a "
+        "JOIN playbook_deals d ON d.id = a.deal_id WHERE a.kind = 'action'"
     )
     with store.database.transaction() as session:
         return Counter((str(r[0]), int(r[1]), str(r[2])) for r in session.execute(sql))
@@ -266,14 +266,14 @@ def _refuse_lost_moves(store: DealStore) -> None:
     """A trigger that makes the database roll back any move into `lost`."""
     statements = {
         "sqlite": [
-            "CREATE TRIGGER refuse_lost BEFORE INSERT ON stage_changes "
+            "CREATE TRIGGER refuse_lost BEFORE INSERT ON playbook_stage_changes "
             "WHEN NEW.to_stage = 'lost' BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
         ],
         "postgresql": [
             "CREATE FUNCTION refuse_lost() RETURNS trigger AS $$ BEGIN "
             "IF NEW.to_stage = 'lost' THEN RAISE EXCEPTION 'refused by test'; END IF; "
             "RETURN NEW; END $$ LANGUAGE plpgsql",
-            "CREATE TRIGGER refuse_lost BEFORE INSERT ON stage_changes "
+            "CREATE TRIGGER refuse_lost BEFORE INSERT ON playbook_stage_changes "
             "FOR EACH ROW EXECUTE FUNCTION refuse_lost()",
         ],
     }[store.database.dialect]
@@ -314,7 +314,7 @@ def test_blocked_hooks_run_after_the_refusal_is_recorded(
 
     def count_refusals(decision: Decision, deal: DealState) -> None:
         with store.database.transaction() as session:
-            seen.append(int(session.scalar(text("SELECT count(*) FROM refusals")) or 0))
+            seen.append(int(session.scalar(text("SELECT count(*) FROM playbook_refusals")) or 0))
 
     pipeline.on_blocked(count_refusals)
     with pytest.raises(MoveBlockedError):
@@ -467,8 +467,8 @@ def test_a_live_migrate_lets_no_pb503_escape(
 
 def _migrated_keys(store: DealStore) -> list[Key]:
     sql = text(
-        "SELECT d.external_id, s.deal_version, s.to_stage FROM stage_changes s "
-        "JOIN deals d ON d.id = s.deal_id WHERE s.source = 'migrate'"
+        "SELECT d.external_id, s.deal_version, s.to_stage FROM playbook_stage_changes s "
+        "JOIN playbook_deals d ON d.id = s.deal_id WHERE s.source = 'migrate'"
     )
     with store.database.transaction() as session:
         return [(str(r[0]), int(r[1]), str(r[2])) for r in session.execute(sql)]

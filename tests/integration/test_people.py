@@ -106,8 +106,8 @@ def test_tokens_are_stored_hashed_and_checked_at_every_request(database: Databas
     secret, info = create_token(database, "mara", now=NOW, scopes=("rep",))
     stored = database.engine.connect()
     try:
-        digests = [row[0] for row in stored.execute(text("SELECT sha256 FROM api_tokens"))]
-        everything = str(list(stored.execute(text("SELECT * FROM api_tokens"))))
+        digests = [row[0] for row in stored.execute(text("SELECT sha256 FROM playbook_api_tokens"))]
+        everything = str(list(stored.execute(text("SELECT * FROM playbook_api_tokens"))))
     finally:
         stored.close()
     assert digests == [hashlib.sha256(secret.encode()).hexdigest()]

@@ -273,7 +273,7 @@ def test_rep_creates_checks_completes_and_advances_a_deal(server: Server) -> Non
         ("call", "rita", "offer"),
     ]
     stored = server.rows(
-        "SELECT stage, updated_by, version FROM deals WHERE external_id = :r", r=ref
+        "SELECT stage, updated_by, version FROM playbook_deals WHERE external_id = :r", r=ref
     )
     assert [tuple(row) for row in stored] == [("offer", "rita", 5)]
 
@@ -397,24 +397,25 @@ def test_gated_endpoints_refuse_and_record(
 def _snapshot(server: Server) -> dict[str, list[Any]]:
     return {
         "deals": [
-            tuple(r) for r in server.rows("SELECT id, version, stage FROM deals ORDER BY id")
+            tuple(r)
+            for r in server.rows("SELECT id, version, stage FROM playbook_deals ORDER BY id")
         ],
         "escalations": [
-            tuple(r) for r in server.rows("SELECT id, status FROM escalations ORDER BY id")
+            tuple(r) for r in server.rows("SELECT id, status FROM playbook_escalations ORDER BY id")
         ],
-        "refusals": server.rows("SELECT actor, action, code FROM refusals ORDER BY id"),
+        "refusals": server.rows("SELECT actor, action, code FROM playbook_refusals ORDER BY id"),
     }
 
 
 def test_reads_need_a_valid_token_but_are_not_recorded(server: Server) -> None:
     """GET without a token is 401 (PB532); anonymous reads are not written to the database."""
-    before = len(server.rows("SELECT id FROM refusals"))
+    before = len(server.rows("SELECT id FROM playbook_refusals"))
     with server.client(None) as anonymous:
         for path in ("/deals", "/escalations", "/playbooks", "/me"):
             answer = anonymous.get(path)
             assert answer.status_code == 401, path
             assert answer.json()["error"]["code"] == "PB532"
-    assert len(server.rows("SELECT id FROM refusals")) == before
+    assert len(server.rows("SELECT id FROM playbook_refusals")) == before
 
 
 def test_the_notified_owner_and_a_manager_handle_an_escalation(
@@ -431,7 +432,9 @@ def test_the_notified_owner_and_a_manager_handle_an_escalation(
         acked = rita.post(f"/escalations/{esc}/ack", json={"reason": "called them"})
     assert acked.status_code == 200, acked.text
     assert (acked.json()["acked_by"], acked.json()["status"]) == ("rita", "acked")
-    stored = server.rows("SELECT acked_by, snoozed_by FROM escalations WHERE id = :i", i=esc)
+    stored = server.rows(
+        "SELECT acked_by, snoozed_by FROM playbook_escalations WHERE id = :i", i=esc
+    )
     assert tuple(stored[0]) == ("rita", "mara")
 
 
@@ -500,7 +503,7 @@ def test_a_stale_if_match_is_412_with_who_changed_it(server: Server) -> None:
         )
         assert garbled.status_code == 422
         assert garbled.json()["error"]["code"] == "PB052"
-    stored = server.rows("SELECT fields, version FROM deals WHERE external_id = :r", r=ref)
+    stored = server.rows("SELECT fields, version FROM playbook_deals WHERE external_id = :r", r=ref)
     assert stored[0][1] == 2
     assert "amount" not in str(stored[0][0])
 

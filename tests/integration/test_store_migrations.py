@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from playbook.errors import DatabaseUnavailableError, SchemaVersionError
-from playbook.store.db import HEAD_REVISION, REVISIONS, open_database
+from playbook.store.db import HEAD_REVISION, REVISIONS, Database, open_database
 from playbook.store.schema import MIGRATIONS, upgrade
 
 
@@ -30,9 +30,11 @@ def test_empty_database_upgrades_to_head(db_url: str) -> None:
         assert upgrade(database) == (HEAD_REVISION, HEAD_REVISION)
         database.check_schema()
         names = set(inspect(database.engine).get_table_names())
-        assert {"deals", "stage_changes", "activities", "playbooks", "people"} <= names
-        indexes = {i["name"] for i in inspect(database.engine).get_indexes("deals")}
-        assert {"ix_deals_playbook_stage", "ix_deals_owner", "ix_deals_last_activity_at"} <= indexes
+        tables = {"deals", "stage_changes", "activities", "playbooks", "people"}
+        assert {f"playbook_{name}" for name in tables} <= names
+        indexes = {i["name"] for i in inspect(database.engine).get_indexes("playbook_deals")}
+        expected = {"ix_deals_playbook_stage", "ix_deals_owner", "ix_deals_last_activity_at"}
+        assert {name.replace("ix_", "ix_playbook_") for name in expected} <= indexes
     finally:
         database.dispose()
 
@@ -53,7 +55,8 @@ def test_previous_revision_upgrades_cleanly(db_url: str) -> None:
             )
         assert upgrade(database) == (REVISIONS[-2], HEAD_REVISION)
         with database.engine.connect() as connection:
-            assert connection.execute(text("SELECT count(*) FROM playbooks")).scalar() == 1
+            found = connection.execute(text("SELECT count(*) FROM playbook_playbooks"))
+            assert found.scalar() == 1
     finally:
         database.dispose()
 
@@ -83,7 +86,7 @@ def test_newer_schema_is_refused(db_url: str) -> None:
     try:
         upgrade(database)
         with database.engine.begin() as connection:
-            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+            connection.execute(text("UPDATE playbook_alembic_version SET version_num = '9999'"))
         with pytest.raises(SchemaVersionError, match="newer playbook") as newer:
             open_database(db_url)
         assert newer.value.exit_code == 3
@@ -125,3 +128,44 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
     finally:
         database.dispose()
+
+
+def _layout(database: Database) -> dict[str, object]:
+    """Every table's columns, keys, indexes and constraints, as the database reports them."""
+    found = inspect(database.engine)
+    layout: dict[str, object] = {}
+    for table in sorted(found.get_table_names()):
+        layout[table] = {
+            "columns": [
+                (c["name"], type(c["type"]).__name__, c["nullable"])
+                for c in found.get_columns(table)
+            ],
+            "primary": found.get_pk_constraint(table)["constrained_columns"],
+            "foreign": sorted(
+                (tuple(k["constrained_columns"]), k["referred_table"], k["options"].get("ondelete"))
+                for k in found.get_foreign_keys(table)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in found.get_indexes(table)
+            ),
+            "unique": sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(table)),
+        }
+    return layout
+
+
+def test_a_new_database_matches_one_upgraded_through_every_revision(db_url: str) -> None:
+    """A database created at head from the models has the layout the revisions build."""
+    migrated = open_database(db_url, check_schema=False)
+    try:
+        upgrade(migrated, REVISIONS[0])
+        upgrade(migrated)
+        stepwise = _layout(migrated)
+        cascade = " CASCADE" if migrated.dialect == "postgresql" else ""
+        with migrated.engine.begin() as connection:
+            for table in reversed(list(stepwise)):
+                connection.execute(text(f"DROP TABLE {table}{cascade}"))
+        assert upgrade(migrated) == (None, HEAD_REVISION)
+        assert _layout(migrated) == stepwise
+    finally:
+        migrated.dispose()

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from playbook.definition.files import playbook_from_text
 from playbook.errors import CalendarError, DatabaseUnavailableError, NotificationError
@@ -280,13 +281,16 @@ def test_now_before_the_deal_was_created_fires_nothing_and_says_why(
     assert any("created after" in warning for warning in report.warnings)
 
 
+_INSERT_ESCALATION = re.compile(r"\s*INSERT INTO (\w+\.)?playbook_escalations\b", re.IGNORECASE)
+
+
 @pytest.fixture
 def dropping(database: Database) -> Iterator[list[int]]:
     """Break the connection at the Nth INSERT into escalations (N set by the test)."""
     countdown: list[int] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if countdown and statement.lstrip().upper().startswith("INSERT INTO ESCALATIONS"):
+        if countdown and _INSERT_ESCALATION.match(statement):
             countdown[0] -= 1
             if countdown[0] == 0:
                 dbapi = conn.dialect.loaded_dbapi
@@ -397,7 +401,6 @@ def test_sinks_declared_in_the_playbook_deliver_and_the_command_line_replaces_th
 def _add_deal_at_0002(database: Database, sla: Playbook) -> None:
     """The deal ``OLD`` (owner ann, in the first stage since START), written with the columns
     revision 0002 has: the head models know later columns (``fields_set_at``, 0006)."""
-    from sqlalchemy import text
 
     sqlite = database.engine.dialect.name == "sqlite"  # UTC wall time, as UtcDateTime stores it
     row = {

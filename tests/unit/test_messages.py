@@ -178,6 +178,8 @@ _KEPT_WORDS = """
     run_coroutine_threadsafe updated keep_newer date_formats keep clear on_empty set people
     register pipeline failures etag create tokens token authorization bearer openapi match
     content
+    alembic_version playbook_alembic_version playbook_ playbook_db_schema schema database
+    from_connection connection engine begin
 """
 KEPT = frozenset(_KEPT_WORDS.split())
 # Codes, ISO weeks and times are typed as they are too: PB530, W52, T09.

@@ -71,7 +71,8 @@ def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
         "--db",
         "url",
         metavar="URL",
-        help="Database URL (default: $PLAYBOOK_DB, else sqlite:///playbook.db).",
+        help="Database URL (default: $PLAYBOOK_DB, else sqlite:///playbook.db); on "
+        "PostgreSQL, ?schema=NAME (or $PLAYBOOK_DB_SCHEMA) puts the store in that schema.",
     )(command)
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from playbook import services
+from playbook.cli import deal_lifecycle
 from playbook.cli.common import (
     command_lang,
     db_option,
@@ -449,6 +450,10 @@ def log(
             say("cli.deals.logged", language, deal=deal_id, kind=what, version=entry.deal_version)
         )
     return 0
+
+
+deals.add_command(deal_lifecycle.reassign)
+deals.add_command(deal_lifecycle.delete)
 
 
 @deals.command("set")

@@ -7,9 +7,9 @@ values show enum values by their titles; ids stay what the store holds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from playbook.i18n import join, say, spoken
 from playbook.render.table import activity_word, display_width
@@ -30,6 +30,7 @@ __all__ = [
     "deal_text",
     "list_row",
     "pad",
+    "reassign_values",
     "refusal_reason",
     "render_history",
     "render_table",
@@ -174,6 +175,9 @@ def _what(entry: HistoryEntry, lang: str) -> str:
         return f"{move}{imported}{extra}"
     if entry.kind == "action":
         return say("cli.history.action", lang, action=entry.action_id)
+    if entry.kind == "reassign":
+        what = say("cli.history_reassigned", lang, **reassign_values(entry.changes or {}, lang))
+        return what + (f": {entry.note}" if entry.note else "")
     if entry.kind == "fields" and isinstance(entry.evidence, dict):
         values = entry.evidence.get("set", {})
         pairs = join([f"{key}={value}" for key, value in values.items()], lang, last=None)
@@ -181,6 +185,18 @@ def _what(entry: HistoryEntry, lang: str) -> str:
         return what + (f" ({entry.note})" if entry.note else "")
     kind = activity_word(entry.kind, lang)
     return kind + (f": {entry.note}" if entry.note else "")
+
+
+def reassign_values(changes: Mapping[str, Any], lang: str | None) -> dict[str, str]:
+    """A reassignment's owner and team before and after, for its sentences (nobody when unset)."""
+    nobody = say("cli.nobody", lang)
+    owner, team = changes.get("owner") or [None, None], changes.get("team") or [None, None]
+    return {
+        "from_owner": owner[0] or nobody,
+        "to_owner": owner[1] or nobody,
+        "from_team": team[0] or nobody,
+        "to_team": team[1] or nobody,
+    }
 
 
 def attempt_word(action: str, lang: str) -> str:

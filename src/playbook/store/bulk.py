@@ -79,7 +79,8 @@ class BulkRows:
         SQLite hands out ``max(id) + 1`` for a new row; the import's write
         transaction holds the database's write lock, so nobody else can take them.
         """
-        top = self.connection.exec_driver_sql("SELECT max(id) FROM deals").scalar()
+        table = self.qualified(Deal.__tablename__)
+        top = self.connection.exec_driver_sql(f"SELECT max(id) FROM {table}").scalar()  # noqa: S608
         start = int(top or 0) + 1
         return range(start, start + count)
 
@@ -92,9 +93,31 @@ class BulkRows:
             remember(self._times, moment, stored)
         return stored
 
+    def qualified(self, table: str) -> str:
+        """The table's name in SQL, in the store's schema when it has one (quoted as needed)."""
+        preparer = self.connection.dialect.identifier_preparer
+        schema = self.schema()
+        return (
+            preparer.quote(table)
+            if schema is None
+            else (f"{preparer.quote_schema(schema)}.{preparer.quote(table)}")
+        )
+
+    def schema(self) -> str | None:
+        """The schema the connection puts the store's tables in (None: the default one)."""
+        translate = self.connection.get_execution_options().get("schema_translate_map") or {}
+        return cast("str | None", translate.get(Deal.__table__.schema))
+
     def append(self, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         """Insert ``rows`` (values in the order of ``columns``) into ``table``."""
-        statement = insert(table).compile(dialect=self.connection.dialect, column_keys=columns)
+        statement = insert(table).compile(
+            dialect=self.connection.dialect,
+            column_keys=columns,
+            schema_translate_map=self.connection.get_execution_options().get(
+                "schema_translate_map"
+            ),
+            render_schema_translate=True,
+        )
         self.connection.exec_driver_sql(str(statement), rows)
 
 
@@ -109,9 +132,10 @@ class PostgresRows(BulkRows):
     def reserve_ids(self, count: int) -> Sequence[int]:
         """``count`` ids taken from the deals' id sequence (safe with concurrent writers)."""
         query = text(
-            "SELECT nextval(pg_get_serial_sequence('deals', 'id')) FROM generate_series(1, :count)"
+            "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"
         )
-        return list(self.connection.execute(query, {"count": count}).scalars())
+        table = self.qualified(Deal.__tablename__)
+        return list(self.connection.execute(query, {"table": table, "count": count}).scalars())
 
     def time(self, moment: datetime) -> Any:
         """``moment`` as it is: psycopg sends aware datetimes as ``timestamptz``."""
@@ -123,7 +147,8 @@ class PostgresRows(BulkRows):
 
         driver = cast("psycopg.Connection[Any]", self.connection.connection.driver_connection)
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+            sql.Identifier(*[name for name in (self.schema(), table.name) if name]),
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
         )
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:

@@ -9,6 +9,12 @@ write transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers
 wait for each other instead of failing halfway. The schema is managed by the
 Alembic migrations shipped in this package; :meth:`Database.check_schema`
 refuses a database written by a newer release.
+
+The store can share a database with a host application (see :mod:`.layout`):
+its tables are named ``playbook_…``, its schema version lives in
+``playbook_alembic_version``, and on PostgreSQL a schema of its own may be
+chosen (``schema=``, ``?schema=`` in the URL, or ``$PLAYBOOK_DB_SCHEMA``).
+:meth:`Database.from_connection` runs the store inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -30,10 +36,12 @@ from playbook.errors import (
     DatabaseReadOnlyError,
     DatabaseUnavailableError,
     DiskFullError,
+    ForeignHistoryError,
     SchemaVersionError,
     StoreError,
 )
 from playbook.i18n import Message
+from playbook.store import layout
 
 __all__ = [
     "DEFAULT_URL",
@@ -48,7 +56,7 @@ __all__ = [
 DEFAULT_URL = "sqlite:///playbook.db"
 """Where the store lives when neither ``--db`` nor ``PLAYBOOK_DB`` says otherwise."""
 
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0008")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0008", "0009")
 """The schema revisions this release knows, oldest first (the Alembic revision ids)."""
 
 HEAD_REVISION = REVISIONS[-1]
@@ -64,16 +72,24 @@ def database_url(explicit: str | None = None) -> str:
     return explicit or os.environ.get("PLAYBOOK_DB") or DEFAULT_URL
 
 
-def open_database(url: str | None = None, *, check_schema: bool = True) -> Database:
+def open_database(
+    url: str | None = None, *, check_schema: bool = True, schema: str | None = None
+) -> Database:
     """Open the store at ``url`` (see :func:`database_url`) and check that it answers.
 
+    ``schema`` (PostgreSQL only) puts the store's tables in that schema; without
+    it, the URL's ``?schema=`` parameter or ``$PLAYBOOK_DB_SCHEMA`` may name one,
+    else the tables live in the connection's default schema.
     With ``check_schema`` (the default) the schema must be at the revision this
     release expects. Raises :class:`~playbook.errors.DatabaseUnavailableError`
     when the URL is malformed or the server cannot be reached, and
     :class:`~playbook.errors.SchemaVersionError` when the schema is missing,
-    older (run ``playbook db upgrade``) or newer (upgrade playbook).
+    older (run ``playbook db upgrade``) or newer (upgrade playbook), or
+    :class:`~playbook.errors.ForeignHistoryError` when the database holds only
+    another application's Alembic history (run ``playbook db init``).
     """
-    database = Database(_engine(database_url(url)))
+    engine, chosen = _engine(database_url(url), schema)
+    database = Database(engine, schema=chosen)
     try:
         database.ping()
         if check_schema:
@@ -86,9 +102,38 @@ def open_database(url: str | None = None, *, check_schema: bool = True) -> Datab
 
 @dataclass(frozen=True, slots=True)
 class Database:
-    """An open deal store: an SQLAlchemy engine and the transactions to use on it."""
+    """An open deal store: an SQLAlchemy engine and the transactions to use on it.
+
+    ``schema`` is the PostgreSQL schema of the store's tables (None: the
+    default one). ``connection``, set by :meth:`from_connection`, is a caller's
+    connection whose transaction every store operation joins.
+    """
 
     engine: Engine
+    schema: str | None = None
+    connection: Connection | None = None
+
+    @classmethod
+    def from_connection(cls, connection: Connection, *, schema: str | None = None) -> Database:
+        """A store whose operations run inside ``connection``'s current transaction.
+
+        Each operation runs in a SAVEPOINT of the caller's transaction: it
+        never commits nor rolls back the caller's transaction (a failed
+        operation rolls back only its own savepoint); the caller's commit
+        keeps it, the caller's rollback undoes it. Every operation raises
+        :class:`~playbook.errors.StoreError` when ``connection`` has no
+        transaction open. The schema translation added to ``connection`` (to
+        any it already has) only touches the store's own tables.
+        """
+        layout.check_schema_name(schema, connection.dialect.name)
+        theirs = connection.get_execution_options().get("schema_translate_map") or {}
+        connection.execution_options(
+            schema_translate_map={**theirs, **layout.translate_map(schema)}
+        )
+        engine = connection.engine.execution_options(
+            schema_translate_map=layout.translate_map(schema)
+        )
+        return cls(engine, schema=schema, connection=connection)
 
     @property
     def url(self) -> str:
@@ -102,6 +147,8 @@ class Database:
 
     def ping(self) -> None:
         """Raise :class:`~playbook.errors.DatabaseUnavailableError` unless the database answers."""
+        if self.connection is not None:
+            return
         try:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
@@ -114,7 +161,13 @@ class Database:
 
         ``write=True`` takes SQLite's write lock at the start, so that a
         transaction that reads before it writes never fails to upgrade its lock.
+        On a store made by :meth:`from_connection`, the session is a savepoint
+        inside the caller's transaction instead.
         """
+        if self.connection is not None:
+            with _savepoint(self.connection) as session:
+                yield session
+            return
         with self.engine.connect() as connection:
             if write:
                 connection.execution_options(playbook_write=True)
@@ -126,10 +179,23 @@ class Database:
                 finally:
                     session.close()
 
-    def revision(self) -> str | None:
-        """The schema revision of the database, or None when it has no schema yet."""
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection to read with: the caller's (bound store) or a new one, closed after."""
+        if self.connection is not None:
+            yield self.connection
+            return
         with self.engine.connect() as connection:
-            return _revision(connection)
+            yield connection
+
+    def revision(self) -> str | None:
+        """The store's schema revision, or None when it has no schema yet.
+
+        A store of the old layout reports the revision it keeps in ``alembic_version``.
+        """
+        with self.connect() as connection:
+            found = layout.stored_revision(connection, self.schema)
+            return found or layout.legacy_revision(connection, REVISIONS)
 
     def check_schema(self) -> None:
         """Raise :class:`~playbook.errors.SchemaVersionError` unless the schema is at head."""
@@ -137,6 +203,7 @@ class Database:
         if current == HEAD_REVISION:
             return
         if current is None:
+            self._refuse_foreign_history()
             raise SchemaVersionError(
                 Message("error.db.database_has_no_playbook", url=self.url),
                 hint=Message("error.db.run_playbook_db_init"),
@@ -164,21 +231,54 @@ class Database:
             details={"revision": current, "expected": HEAD_REVISION},
         )
 
+    def _refuse_foreign_history(self) -> None:
+        with self.connect() as connection:
+            foreign = layout.foreign_revisions(connection, REVISIONS)
+        if foreign:
+            raise ForeignHistoryError(
+                Message("error.db.foreign_history", url=self.url, foreign=", ".join(foreign)),
+                hint=Message("error.db.foreign_history_hint"),
+                details={"revision": None, "foreign": list(foreign), "expected": HEAD_REVISION},
+            )
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
-        self.engine.dispose()
+        """Close every pooled connection (never the caller's connection of a bound store)."""
+        if self.connection is None:
+            self.engine.dispose()
 
 
-def _revision(connection: Connection) -> str | None:
-    if not connection.dialect.has_table(connection, "alembic_version"):
-        return None
-    row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
-    return None if row is None else str(row[0])
-
-
-def _engine(url: str) -> Engine:
+@contextmanager
+def _savepoint(connection: Connection) -> Iterator[Session]:
+    """A session in a SAVEPOINT of the caller's open transaction on ``connection``."""
+    if not connection.in_transaction():
+        raise StoreError(
+            Message("error.db.connection_without_transaction"),
+            hint=Message("error.db.connection_without_transaction_hint"),
+        )
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     try:
-        parsed = make_url(url)
+        yield session
+        session.commit()  # releases the savepoint only
+    except BaseException:
+        session.rollback()  # back to the savepoint only
+        raise
+    finally:
+        session.close()
+
+
+def _schema_of(parsed: URL, schema: str | None) -> tuple[URL, str | None]:
+    """The URL without its ``schema`` parameter, and the schema chosen (argument, URL, env)."""
+    given = parsed.query.get("schema")
+    chosen = schema or (given if isinstance(given, str) else None)
+    chosen = chosen or os.environ.get("PLAYBOOK_DB_SCHEMA") or None
+    return parsed.difference_update_query(["schema"]), chosen
+
+
+def _engine(url: str, schema: str | None = None) -> tuple[Engine, str | None]:
+    try:
+        parsed, schema = _schema_of(make_url(url), schema)
     except ArgumentError as error:
         raise DatabaseUnavailableError(
             Message("error.db.not_database_url", url=url),
@@ -205,10 +305,11 @@ def _engine(url: str) -> Engine:
             ),
             hint=Message("error.db.supported_sqlite_file_postgresql"),
         ) from error
+    layout.check_schema_name(schema, engine.dialect.name)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     _translate_errors(engine)
-    return engine
+    return engine.execution_options(schema_translate_map=layout.translate_map(schema)), schema
 
 
 def _busy_timeout_ms() -> int:

@@ -48,15 +48,17 @@ class EscalationRecord(Base):
     earlier than ``swept_at`` when a sweep catches up after downtime.
     """
 
-    __tablename__ = "escalations"
+    __tablename__ = "playbook_escalations"
     __table_args__ = (
-        UniqueConstraint("deal_id", "rule", "level", "episode", name="uq_escalations_once"),
-        Index("ix_escalations_rule_status", "rule", "status"),
-        Index("ix_escalations_snoozed_until", "snoozed_until"),
+        UniqueConstraint(
+            "deal_id", "rule", "level", "episode", name="uq_playbook_escalations_once"
+        ),
+        Index("ix_playbook_escalations_rule_status", "rule", "status"),
+        Index("ix_playbook_escalations_snoozed_until", "snoozed_until"),
     )
 
     id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
-    deal_id: Mapped[int] = mapped_column(_Key, ForeignKey("deals.id", ondelete="CASCADE"))
+    deal_id: Mapped[int] = mapped_column(_Key, ForeignKey("playbook_deals.id", ondelete="CASCADE"))
     playbook_id: Mapped[str] = mapped_column(String(100))
     rule: Mapped[str] = mapped_column(String(100))
     level: Mapped[int] = mapped_column(Integer)
@@ -87,15 +89,15 @@ class Delivery(Base):
     next sweep after its expiry takes over. ``sent`` rows are never sent again.
     """
 
-    __tablename__ = "escalation_deliveries"
+    __tablename__ = "playbook_escalation_deliveries"
     __table_args__ = (
-        UniqueConstraint("escalation_id", "sink", name="uq_escalation_deliveries_sink"),
-        Index("ix_escalation_deliveries_status", "status", "sink"),
+        UniqueConstraint("escalation_id", "sink", name="uq_playbook_escalation_deliveries_sink"),
+        Index("ix_playbook_escalation_deliveries_status", "status", "sink"),
     )
 
     id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
     escalation_id: Mapped[int] = mapped_column(
-        _Key, ForeignKey("escalations.id", ondelete="CASCADE")
+        _Key, ForeignKey("playbook_escalations.id", ondelete="CASCADE")
     )
     sink: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(10))
@@ -114,10 +116,10 @@ class ConditionHold(Base):
     new episode.
     """
 
-    __tablename__ = "escalation_conditions"
+    __tablename__ = "playbook_escalation_conditions"
 
     deal_id: Mapped[int] = mapped_column(
-        _Key, ForeignKey("deals.id", ondelete="CASCADE"), primary_key=True
+        _Key, ForeignKey("playbook_deals.id", ondelete="CASCADE"), primary_key=True
     )
     rule: Mapped[str] = mapped_column(String(100), primary_key=True)
     since: Mapped[datetime]

@@ -3,8 +3,15 @@
 Times are stored in UTC and always come back timezone-aware
 (:class:`UtcDateTime`); money and other decimals are kept exact: inside the
 ``fields`` JSON a decimal is a string, and numeric columns use ``Numeric``.
-The schema itself is created and changed only by the Alembic migrations in
-``playbook/store/migrations``; these models describe the head revision.
+The schema itself is changed only by the Alembic migrations in
+``playbook/store/migrations``; these models describe the head revision (a new
+database is created from them at once, see :mod:`playbook.store.schema`).
+
+Every table, index and key constraint is named ``playbook_…`` so that the store
+can share a database with a host application's own ``deals`` or ``people``.
+The tables carry the placeholder schema :data:`SCHEMA_PLACEHOLDER`, which every
+connection of the store translates (``schema_translate_map``) to the schema
+chosen when the store is opened, or to the connection's default schema.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
     Text,
     UniqueConstraint,
@@ -32,10 +40,14 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "ACTIVITY_KINDS",
+    "SCHEMA_PLACEHOLDER",
+    "TABLE_PREFIX",
     "Activity",
     "ApiToken",
+    "Assignment",
     "Base",
     "Deal",
+    "Deletion",
     "JsonDocument",
     "Person",
     "PlaybookRecord",
@@ -46,6 +58,16 @@ __all__ = [
 
 ACTIVITY_KINDS: tuple[str, ...] = ("call", "meeting", "email", "note", "visit", "action")
 """What an activity row records; ``action`` is a completed required action."""
+
+TABLE_PREFIX = "playbook_"
+"""What every table and index name of the store starts with."""
+
+SCHEMA_PLACEHOLDER = "playbook_store"
+"""The placeholder schema of the store's tables, translated on every connection.
+
+Only the store's tables carry it, so translating it on a host application's
+connection (:meth:`playbook.store.db.Database.from_connection`) leaves the
+host's own statements exactly as they were."""
 
 # BIGINT keys on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
 _Key = BigInteger().with_variant(Integer(), "sqlite")
@@ -85,6 +107,8 @@ JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 class Base(DeclarativeBase):
     """The declarative base of the store's tables."""
 
+    metadata = MetaData(schema=SCHEMA_PLACEHOLDER)
+
     type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads this class attribute)
         datetime: UtcDateTime(),
         dict[str, Any]: JsonDocument,
@@ -99,7 +123,7 @@ class PlaybookRecord(Base):
     the deal follows without being given the file again.
     """
 
-    __tablename__ = "playbooks"
+    __tablename__ = "playbook_playbooks"
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -117,14 +141,15 @@ class Person(Base):
     its token's person, never from the request.
     """
 
-    __tablename__ = "people"
+    __tablename__ = "playbook_people"
+    __table_args__ = (Index("ix_playbook_people_email", "email", unique=True),)
 
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     manager: Mapped[str | None] = mapped_column(String(200))
     team: Mapped[str | None] = mapped_column(String(200))
     region: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime]
-    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
     roles: Mapped[list[str]] = mapped_column(JsonDocument, default=list, server_default="[]")
     language: Mapped[str | None] = mapped_column(String(10))
 
@@ -132,12 +157,12 @@ class Person(Base):
 class ApiToken(Base):
     """An API token of a person: only the SHA-256 of its secret is kept, never the secret."""
 
-    __tablename__ = "api_tokens"
-    __table_args__ = (Index("ix_api_tokens_person", "person"),)
+    __tablename__ = "playbook_api_tokens"
+    __table_args__ = (Index("ix_playbook_api_tokens_person", "person"),)
 
     id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
     person: Mapped[str] = mapped_column(
-        String(200), ForeignKey("people.name", ondelete="CASCADE", onupdate="CASCADE")
+        String(200), ForeignKey("playbook_people.name", ondelete="CASCADE", onupdate="CASCADE")
     )
     prefix: Mapped[str] = mapped_column(String(16))
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
@@ -154,14 +179,16 @@ class Deal(Base):
     ``WHERE version = <the version they read>`` (optimistic locking).
     """
 
-    __tablename__ = "deals"
+    __tablename__ = "playbook_deals"
     __table_args__ = (
-        UniqueConstraint("playbook_id", "external_id", name="uq_deals_playbook_external_id"),
+        UniqueConstraint(
+            "playbook_id", "external_id", name="uq_playbook_deals_playbook_external_id"
+        ),
         CheckConstraint("version >= 1", name="ck_deals_version_positive"),
-        Index("ix_deals_playbook_stage", "playbook_id", "stage"),
-        Index("ix_deals_owner", "owner"),
-        Index("ix_deals_stage_entered_at", "stage_entered_at"),
-        Index("ix_deals_last_activity_at", "last_activity_at"),
+        Index("ix_playbook_deals_playbook_stage", "playbook_id", "stage"),
+        Index("ix_playbook_deals_owner", "owner"),
+        Index("ix_playbook_deals_stage_entered_at", "stage_entered_at"),
+        Index("ix_playbook_deals_last_activity_at", "last_activity_at"),
     )
 
     id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
@@ -194,14 +221,23 @@ class StageChange(Base):
     ``import`` for history read from an imported file.
     """
 
-    __tablename__ = "stage_changes"
+    __tablename__ = "playbook_stage_changes"
     __table_args__ = (
-        UniqueConstraint("deal_id", "deal_version", name="uq_stage_changes_deal_version"),
-        Index("ix_stage_changes_to_stage_at", "to_stage", "at"),
+        UniqueConstraint("deal_id", "deal_version", name="uq_playbook_stage_changes_deal_version"),
+        Index(
+            "ix_playbook_stage_changes_entries",
+            "to_stage",
+            "at",
+            "deal_id",
+            "deal_version",
+            "from_stage",
+        ),
+        Index("ix_playbook_stage_changes_exits", "from_stage", "at", "deal_id", "deal_version"),
+        Index("ix_playbook_stage_changes_history", "deal_id", "deal_version", "to_stage", "at"),
     )
 
     id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
-    deal_id: Mapped[int] = mapped_column(_Key, ForeignKey("deals.id", ondelete="CASCADE"))
+    deal_id: Mapped[int] = mapped_column(_Key, ForeignKey("playbook_deals.id", ondelete="CASCADE"))
     from_stage: Mapped[str | None] = mapped_column(String(100))
     to_stage: Mapped[str] = mapped_column(String(100))
     actor: Mapped[str] = mapped_column(String(200))
@@ -219,14 +255,14 @@ class Activity(Base):
     Each activity is one version step of its deal, like a stage change.
     """
 
-    __tablename__ = "activities"
+    __tablename__ = "playbook_activities"
     __table_args__ = (
-        UniqueConstraint("deal_id", "deal_version", name="uq_activities_deal_version"),
-        Index("ix_activities_kind_at", "kind", "at"),
+        UniqueConstraint("deal_id", "deal_version", name="uq_playbook_activities_deal_version"),
+        Index("ix_playbook_activities_kind_at_deal", "kind", "at", "deal_id"),
     )
 
     id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
-    deal_id: Mapped[int] = mapped_column(_Key, ForeignKey("deals.id", ondelete="CASCADE"))
+    deal_id: Mapped[int] = mapped_column(_Key, ForeignKey("playbook_deals.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime]
@@ -240,10 +276,10 @@ class Activity(Base):
 class Refusal(Base):
     """A refused gated attempt: who tried what on which deal, when, and the rule's answer."""
 
-    __tablename__ = "refusals"
+    __tablename__ = "playbook_refusals"
     __table_args__ = (
-        Index("ix_refusals_deal_at", "deal_id", "at"),
-        Index("ix_refusals_at", "at"),
+        Index("ix_playbook_refusals_deal_at", "deal_id", "at"),
+        Index("ix_playbook_refusals_at", "at"),
     )
 
     id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
@@ -251,9 +287,66 @@ class Refusal(Base):
     actor: Mapped[str] = mapped_column(String(200))
     actor_roles: Mapped[list[str]] = mapped_column(JsonDocument)
     action: Mapped[str] = mapped_column(String(40))
-    deal_id: Mapped[int | None] = mapped_column(_Key, ForeignKey("deals.id", ondelete="SET NULL"))
+    deal_id: Mapped[int | None] = mapped_column(
+        _Key, ForeignKey("playbook_deals.id", ondelete="SET NULL")
+    )
     deal_ref: Mapped[str | None] = mapped_column(String(200))
     subject: Mapped[str | None] = mapped_column(String(200))
     code: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+
+
+class Assignment(Base):
+    """A change of a deal's owner or team: who made it, when, why, from what to what.
+
+    Each is one version step of its deal, like a stage change or an activity.
+    """
+
+    __tablename__ = "playbook_assignments"
+    __table_args__ = (
+        UniqueConstraint("deal_id", "deal_version", name="uq_playbook_assignments_deal_version"),
+    )
+
+    id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
+    deal_id: Mapped[int] = mapped_column(_Key, ForeignKey("playbook_deals.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_roles: Mapped[list[Any]]
+    at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(Text)
+    stage: Mapped[str] = mapped_column(String(100))
+    from_owner: Mapped[str | None] = mapped_column(String(200))
+    to_owner: Mapped[str | None] = mapped_column(String(200))
+    from_team: Mapped[str | None] = mapped_column(String(200))
+    to_team: Mapped[str | None] = mapped_column(String(200))
+    deal_version: Mapped[int] = mapped_column(Integer)
+
+
+class Deletion(Base):
+    """The record that a deal was deleted: which deal, by whom, when and why.
+
+    The deal row and its history are gone (hard delete); this row has no
+    foreign key, so it stays. It keeps the deal's identity and where it stood,
+    not its field values (a deletion is often an erasure).
+    """
+
+    __tablename__ = "playbook_deletions"
+    __table_args__ = (
+        Index("ix_playbook_deletions_playbook_external_id", "playbook_id", "external_id"),
+        Index("ix_playbook_deletions_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
+    deal_id: Mapped[int] = mapped_column(_Key)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    playbook_id: Mapped[str] = mapped_column(String(100))
+    playbook_version: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(100))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(200))
+    deal_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_roles: Mapped[list[Any]]
+    at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)

@@ -129,7 +129,7 @@ class StoredDeal:
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
-    """One version step of a deal: a stage change or an activity."""
+    """One version step of a deal: a stage change, an activity or a reassignment."""
 
     deal_version: int
     kind: str
@@ -143,9 +143,10 @@ class HistoryEntry:
     action_id: str | None = None
     evidence: Mapping[str, Any] | None = None
     actor_roles: Sequence[str] = field(default_factory=tuple)
+    changes: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form; ``kind`` is ``stage_change`` or the activity kind."""
+        """The JSON form; ``kind`` is ``stage_change``, ``reassign`` or the activity kind."""
         data: dict[str, Any] = {
             "deal_version": self.deal_version,
             "kind": self.kind,
@@ -160,6 +161,7 @@ class HistoryEntry:
             "note": self.note,
             "action_id": self.action_id,
             "evidence": self.evidence,
+            "changes": self.changes,
         }
         data.update({key: value for key, value in optional.items() if value is not None})
         if self.actor_roles:

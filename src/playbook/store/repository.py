@@ -34,7 +34,9 @@ from playbook.errors import (
 )
 from playbook.i18n import Message
 from playbook.store.db import Database
-from playbook.store.models import Activity, Deal, PlaybookRecord, StageChange
+from playbook.store.lifecycle import DealLifecycle
+from playbook.store.lifecycle import find_deal as _find
+from playbook.store.models import Activity, Assignment, Deal, PlaybookRecord, StageChange
 from playbook.store.records import (
     ActionDone,
     DealChange,
@@ -68,8 +70,11 @@ IMPORT_ACTOR = "import"
 """The actor recorded on stage changes read from an imported file."""
 
 
-class DealStore:
-    """Deals, their history and the playbook versions they follow, in one database."""
+class DealStore(DealLifecycle):
+    """Deals, their history and the playbook versions they follow, in one database.
+
+    Reassigning and deleting deals come from :class:`~playbook.store.lifecycle.DealLifecycle`.
+    """
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -188,15 +193,17 @@ class DealStore:
             return int(session.scalar(query) or 0)
 
     def history(self, ref: str | int, *, playbook_id: str | None = None) -> list[HistoryEntry]:
-        """Every stage change and activity of the deal, in version order (oldest first)."""
+        """Every stage change, activity and reassignment of the deal, in version order."""
         with self.database.transaction() as session:
             deal = _find(session, ref, playbook_id)
             changes = session.scalars(
                 select(StageChange).where(StageChange.deal_id == deal.id)
             ).all()
             activities = session.scalars(select(Activity).where(Activity.deal_id == deal.id)).all()
+            moves = session.scalars(select(Assignment).where(Assignment.deal_id == deal.id)).all()
         entries = [_change_entry(row) for row in changes]
         entries += [_activity_entry(row) for row in activities]
+        entries += [_assignment_entry(row) for row in moves]
         return sorted(entries, key=lambda entry: entry.deal_version)
 
     # --- writing deals --------------------------------------------------------------------
@@ -438,30 +445,6 @@ def _filtered(
     return query
 
 
-def _find(session: Session, ref: str | int, playbook_id: str | None) -> Deal:
-    text = str(ref).strip()
-    query = select(Deal).where(Deal.external_id == text)
-    if playbook_id is not None:
-        query = query.where(Deal.playbook_id == playbook_id)
-    found = session.scalars(query.limit(2)).all()
-    if len(found) > 1:
-        raise StoreError(
-            Message("error.repository.more_than_one_playbook", text=text),
-            hint=Message("error.repository.name_playbook_playbook_use"),
-        )
-    if found:
-        return found[0]
-    if text.isdigit() and len(text) < 19:  # a store id is a 64-bit integer
-        deal = session.get(Deal, int(text))
-        if deal is not None and (playbook_id is None or deal.playbook_id == playbook_id):
-            return deal
-    raise DealNotFoundError(
-        Message("error.repository.no_deal_store", text=text),
-        hint=Message("error.repository.playbook_deals_list_shows"),
-        details={"deal": text},
-    )
-
-
 def _compare_and_set(
     session: Session, deal: StoredDeal, new_version: int, values: Mapping[str, Any]
 ) -> None:
@@ -609,4 +592,19 @@ def _activity_entry(row: Activity) -> HistoryEntry:
         note=row.note,
         action_id=row.action_id,
         evidence=row.evidence,
+    )
+
+
+def _assignment_entry(row: Assignment) -> HistoryEntry:
+    """A reassignment: ``note`` is its reason, ``changes`` the owner and team before and after."""
+    owner, team = [row.from_owner, row.to_owner], [row.from_team, row.to_team]
+    return HistoryEntry(
+        deal_version=row.deal_version,
+        kind="reassign",
+        at=row.at,
+        actor=row.actor,
+        stage=row.stage,
+        note=row.reason,
+        actor_roles=tuple(row.actor_roles or ()),
+        changes={"owner": owner, "team": team},
     )
