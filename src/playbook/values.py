@@ -9,6 +9,7 @@ runtime and the store, so that neither imports the other.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 import threading
@@ -667,8 +668,24 @@ def field_from_text(text: str, spec: FieldSpec, separator: str) -> Any:
         lowered = text.lower()
         return True if lowered in _TRUE else False if lowered in _FALSE else text
     if kind == "list":
-        return [item.strip() for item in text.split(separator) if item.strip()]
+        return _list_from_text(text, separator)
     return text
+
+
+def _list_from_text(text: str, separator: str) -> list[Any]:
+    """A list cell: items split on ``separator``, or the JSON array an export wrote.
+
+    ``deals export`` writes a list whose items hold the separator (or spaces at
+    their ends) as a JSON array, so that it reads back item for item.
+    """
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            items = None
+        if isinstance(items, list) and all(isinstance(item, str | int | float) for item in items):
+            return items
+    return [item.strip() for item in text.split(separator) if item.strip()]
 
 
 def parse_assignments(playbook: Playbook, pairs: Mapping[str, str]) -> dict[str, Any]:

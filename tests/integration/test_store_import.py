@@ -135,6 +135,36 @@ def test_export_then_import_restores_the_deals(
     assert (deal.stage, deal.owner, deal.fields) == ("offer", "王丽", {"amount": "10.50"})
 
 
+@pytest.mark.parametrize(
+    "tags",
+    [["tender", "中标", "a b"], ["with;separator", "x"], [" padded ", "[bracketed]"], []],
+)
+def test_list_fields_survive_an_export_and_import_in_every_format(
+    store: DealStore, sales_playbook: Playbook, tmp_path: Path, tags: list[str]
+) -> None:
+    """A list field reads back item for item from CSV, JSON and JSON Lines.
+
+    CSV writes plain items as ``a;b`` (what a person types and the importer splits)
+    and falls back to a JSON array when an item holds the separator or spaces at its ends.
+    """
+    source = _write(
+        tmp_path / "a.jsonl",
+        json.dumps({"external_id": "D-1", "stage": "lead", "tags": tags}, ensure_ascii=False)
+        + "\n",
+    )
+    import_deals(store, sales_playbook, source, now=NOW)
+    assert store.get("D-1").fields.get("tags", []) == tags
+    for fmt in ("csv", "json", "jsonl"):
+        out = io.StringIO()
+        export_deals(store.list_deals(), out, fmt, field_names=["tags"])
+        copy = _write(tmp_path / f"copy.{fmt}", out.getvalue())
+        other = DealStore(store.database)
+        report = import_deals(other, sales_playbook, copy, now=NOW)
+        assert (report.failed, report.unchanged) == (0, 1), (fmt, out.getvalue(), report.errors)
+        if fmt == "csv" and tags == ["tender", "中标", "a b"]:
+            assert out.getvalue().splitlines()[1].endswith(",tender;中标;a b")
+
+
 def test_strict_import_writes_nothing_when_a_row_is_bad(
     store: DealStore, sales_playbook: Playbook, tmp_path: Path
 ) -> None:

@@ -7,7 +7,8 @@ JSON times are ISO 8601 in UTC; CSV times are on the clock of each deal's
 playbook, with the offset (``2026-10-10 09:30:00 +08:00``), as a spreadsheet
 shows them to the people who work there; both read back to the same instant.
 Importing an export with no mapping file restores the deals: the default
-mapping reads exactly these columns.
+mapping reads exactly these columns. A list field is ``a;b`` in CSV (a JSON
+array when an item holds ``;`` or spaces at its ends), which reads back item for item.
 
 CSV cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``,
 ``@`` ...) get a leading ``'`` unless ``raw`` is asked for; the importer strips
@@ -113,9 +114,26 @@ def _csv(
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, list) and all(_plain_item(item) for item in value):
+        return LIST_SEPARATOR.join(value)
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+LIST_SEPARATOR = ";"
+"""How a CSV export joins a list's items: the separator an import splits on by default."""
+
+
+def _plain_item(item: object) -> bool:
+    """Whether a list item reads back unchanged from ``a;b`` (else the cell is a JSON array)."""
+    return (
+        isinstance(item, str)
+        and item == item.strip()
+        and item != ""
+        and LIST_SEPARATOR not in item
+        and not (item.startswith("[") and item.endswith("]"))
+    )
 
 
 def _jsonl(deals: Iterable[StoredDeal], out: TextIO) -> int:
