@@ -31,6 +31,7 @@ from playbook.escalation.chat import ChatSink
 from playbook.escalation.notice import ChatCard, Notification
 from playbook.escalation.sinks import declared_sinks, parse_sink
 from playbook.escalation.sweep import sweep
+from playbook.model import Playbook
 from playbook.store.db import Database
 from playbook.store.repository import DealStore
 from playbook.values import Actor
@@ -449,6 +450,36 @@ notifications:
 """
 
 
+def _store_with_a_deal(database: Database) -> tuple[Playbook, int]:
+    """The chat playbook and a store with deal D-1 (named, with an amount) since 2 March."""
+    playbook = playbook_from_text(CHAT_PLAYBOOK, "chat-test.yaml")
+    deal = DealStore(database).add_deal(
+        playbook,
+        actor=Actor("ann", frozenset({"sales_rep"})),
+        now=datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+        external_id="D-1",
+        owner="ann",
+        fields={"name": "华东电网 [二期]", "amount": "1234567.5"},
+    )
+    return playbook, deal.id
+
+
+def _declared_sink(playbook: Playbook, robot: Robot, secret: str) -> ChatSink:
+    env = {
+        "PLAYBOOK_SINK_DT_URL": robot.url,
+        "PLAYBOOK_SINK_DT_SECRET": secret,
+        "PLAYBOOK_BASE_URL": "https://crm.example.com",
+        "PLAYBOOK_ALLOW_PRIVATE_SINKS": "1",
+    }
+    [sink] = declared_sinks(playbook.notifications, env)
+    assert isinstance(sink, ChatSink)
+    sink.sleep, sink.interval = (lambda _: None), 0.0
+    return sink
+
+
+NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
+
+
 @pytest.mark.parametrize("robot", [("dingtalk", [500, 500, 500], SECRET)], indirect=True)
 def test_the_sweep_delivers_a_chinese_card_once_after_the_robot_recovers(
     robot: Robot, database: Database
@@ -458,34 +489,14 @@ def test_the_sweep_delivers_a_chinese_card_once_after_the_robot_recovers(
     The message is in the playbook's language (zh) with the deal's name, its
     amount formatted, the stage's title, the reason and the link to the deal.
     """
-    playbook = playbook_from_text(CHAT_PLAYBOOK, "chat-test.yaml")
-    store = DealStore(database)
-    start = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-    deal = store.add_deal(
-        playbook,
-        actor=Actor("ann", frozenset({"sales_rep"})),
-        now=start,
-        external_id="D-1",
-        owner="ann",
-        fields={"name": "华东电网 [二期]", "amount": "1234567.5"},
-    )
-    env = {
-        "PLAYBOOK_SINK_DT_URL": robot.url,
-        "PLAYBOOK_SINK_DT_SECRET": SECRET,
-        "PLAYBOOK_BASE_URL": "https://crm.example.com",
-        "PLAYBOOK_ALLOW_PRIVATE_SINKS": "1",
-    }
-    [sink] = declared_sinks(playbook.notifications, env)
-    assert isinstance(sink, ChatSink)
-    noted: list[float] = []
-    sink.sleep, sink.interval = noted.append, 0.0
-    now = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
-    first = sweep(database, playbook, now=now, sinks=[sink])
+    playbook, deal_id = _store_with_a_deal(database)
+    sink = _declared_sink(playbook, robot, SECRET)
+    first = sweep(database, playbook, now=NOW, sinks=[sink])
     assert (first.deliveries.sent, first.deliveries.failed) == (0, 1)
     assert "HTTP 500" in first.deliveries.errors[0]
-    second = sweep(database, playbook, now=now.replace(hour=13), sinks=[sink])
+    second = sweep(database, playbook, now=NOW.replace(hour=13), sinks=[sink])
     assert (second.deliveries.sent, second.deliveries.pending) == (1, 0)
-    third = sweep(database, playbook, now=now.replace(hour=14), sinks=[sink])
+    third = sweep(database, playbook, now=NOW.replace(hour=14), sinks=[sink])
     assert (third.fired, third.deliveries.sent) == ([], 0)
     assert len(robot.received) == 4  # three refused, one accepted
     text = robot.received[-1]["body"]["markdown"]["text"]
@@ -497,5 +508,22 @@ def test_the_sweep_delivers_a_chinese_card_once_after_the_robot_recovers(
         "> 原因：自 2026-03-02 10:00 +00:00 起停留在「线索」阶段（已 3 天；规则：3 天）",
         "> 通知：负责人 ann",
         "请推进",
-        f"[查看商机](https://crm.example.com/deals/{deal.id})",
+        f"[查看商机](https://crm.example.com/deals/{deal_id})",
     ]
+
+
+@pytest.mark.parametrize("robot", [("dingtalk", [], SECRET)], indirect=True)
+def test_a_wrong_secret_is_recorded_and_the_mended_sink_delivers_once(
+    robot: Robot, database: Database
+) -> None:
+    """PB710 is kept in the outbox with the sink's name; with the right secret it goes, once."""
+    playbook, _ = _store_with_a_deal(database)
+    first = sweep(database, playbook, now=NOW, sinks=[_declared_sink(playbook, robot, "SECold")])
+    assert (first.deliveries.sent, first.deliveries.failed) == (0, 1)
+    assert first.deliveries.errors[0].startswith("team: DingTalk refused the signature of sink")
+    mended = _declared_sink(playbook, robot, SECRET)
+    second = sweep(database, playbook, now=NOW.replace(hour=13), sinks=[mended])
+    assert (second.deliveries.sent, second.deliveries.pending) == (1, 0)
+    third = sweep(database, playbook, now=NOW.replace(hour=14), sinks=[mended])
+    assert third.deliveries.sent == 0
+    assert len(robot.received) == 2  # one refused signature, one delivery

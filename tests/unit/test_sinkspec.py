@@ -41,6 +41,7 @@ def test_accepted_specs(spec: str) -> None:
         ("smtp://user:secret@mail.example.com:25?from=a@b.c&to=d@e.f", "credentials"),
         ("dingtalk:https://oapi.dingtalk.com/robot/send?access_token=${T}&secret=SEC1", "secret="),
         ("feishu:https://open.feishu.cn/hook/x?secret=abc", "written in the playbook"),
+        ("dingtalk:${PLAYBOOK_SINK_DT_URL}&secret=SEC1", "written in the playbook"),
         ("teams:http://169.254.169.254/x", "link-local"),
         ("wecom:ftp://qyapi.weixin.qq.com/x", "must start with"),
     ],

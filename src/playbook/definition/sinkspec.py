@@ -47,6 +47,7 @@ ALWAYS_REFUSED_NETWORKS = tuple(
 METADATA_NAMES = frozenset({"metadata.google.internal", "metadata", "metadata.internal"})
 _RELATIVE = Message("diag.sinkspec.relative")
 _VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_SECRET = re.compile(r"[?&]secret=([^&#]*)")
 
 
 CHAT_KINDS = ("wecom", "dingtalk", "feishu", "teams")
@@ -137,9 +138,8 @@ def url_problem(url: str, schemes: tuple[str, ...]) -> Message | None:
 
 def secret_problem(url: str) -> Message | None:
     """Why a chat sink's ``secret=`` is refused in a playbook: it must be a ``${NAME}``."""
-    query = urllib.parse.urlsplit(url).query if "?" in url else ""
-    for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
-        if key == "secret" and not _VARIABLE.fullmatch(value.strip()):
+    for value in _SECRET.findall(url.split("#", 1)[0]):
+        if not _VARIABLE.fullmatch(urllib.parse.unquote(value).strip()):
             return Message("diag.sinkspec.secret_in_text")
     return None
 
