@@ -81,8 +81,8 @@ def test_a_url_field_refuses_what_is_no_link_with_pb590() -> None:
     error = raised.value
     assert isinstance(error, DealFieldError)
     assert error.code == "PB590"
-    assert "expected an http(s) link" in error.message
-    assert "http(s) 链接" in error.message_in("zh")
+    assert "expected a link starting with http(s)://" in error.message
+    assert "以 http(s):// 开头的链接" in error.message_in("zh")
     assert error.details["field"] == "minutes"
 
 

@@ -73,7 +73,15 @@ def _pattern_problem(spec: FieldSpec, value: Any) -> Message | None:
 
 def link_problem(spec: FieldSpec, value: Any) -> Message | None:
     """What a ``format: url`` field's text lacks to be an http(s) link, or None."""
-    return None if web_link(value) else Message("error.values.web_link")
+    return (
+        None
+        if web_link(value)
+        else Message(
+            "error.values.web_link",
+            schemes="http(s)://",
+            example="https://drive.example.com/file/abc",
+        )
+    )
 
 
 def _items_problem(spec: FieldSpec, value: Any) -> Message | None:

@@ -46,7 +46,7 @@ class ChatCard:
 
     def fact(self, label: str, value: str) -> str:
         """``label: value`` in the card's language (a full-width colon in Chinese)."""
-        return say("chat.fact", self.lang, label=label, value=value)
+        return say("escalation.chat.fact", self.lang, label=label, value=value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,23 +93,26 @@ def chat_card(
     """
     name = _field_text(playbook, facts.fields, NAME_FIELD)
     deal = f"{name} ({facts.deal})" if name and name != facts.deal else facts.deal
-    rows = [(say("chat.deal", lang), deal)]
+    rows = [(say("escalation.chat.deal", lang), deal)]
     amount = _amount(playbook, facts.fields)
     if amount:
-        rows.append((say("chat.amount", lang), amount))
+        rows.append((say("escalation.chat.amount", lang), amount))
     stage = playbook.stage(facts.stage)
     rows.append(
-        (say("chat.stage", lang), playbook.label(stage.title if stage else None, lang, facts.stage))
+        (
+            say("escalation.chat.stage", lang),
+            playbook.label(stage.title if stage else None, lang, facts.stage),
+        )
     )
-    rows.append((say("chat.reason", lang), facts.reason))
+    rows.append((say("escalation.chat.reason", lang), facts.reason))
     if facts.people:
-        rows.append((say("chat.notify", lang), facts.people))
+        rows.append((say("escalation.chat.notify", lang), facts.people))
     return ChatCard(
         title=title,
         facts=tuple((label, _one_line(value)) for label, value in rows),
         message=_one_line(message),
         deal_path=DEAL_PAGE.format(id=facts.deal_id),
-        link_label=say("chat.open_deal", lang),
+        link_label=say("escalation.chat.open_deal", lang),
         lang=lang,
     )
 
