@@ -72,6 +72,8 @@ __all__ = [
     "AuthenticationError",
     "BodyTooLargeError",
     "CalendarError",
+    "ChatSigningError",
+    "ChatSinkError",
     "ConditionError",
     "ConflictError",
     "DatabaseUnavailableError",
@@ -81,6 +83,7 @@ __all__ = [
     "DiffError",
     "EscalationError",
     "EscalationNotFoundError",
+    "EvidenceLinkError",
     "EvidenceMissingError",
     "ForeignHistoryError",
     "GraphvizError",
@@ -136,11 +139,11 @@ _HTTP_STATUS: dict[str, int] = {
         412: "PB609",
         413: "PB053",
         422: (
-            "PB052 PB100 PB200 PB400 PB500 PB501 PB502 PB504 PB505 PB520 PB521 "
-            "PB610 PB611 PB612 PB620 PB622 PB701 PB800 PB900 PB910"
+            "PB052 PB100 PB200 PB400 PB500 PB501 PB502 PB504 PB505 PB520 PB521 PB590 "
+            "PB610 PB611 PB612 PB620 PB622 PB701 PB711 PB800 PB900 PB910"
         ),
         500: "PB059 PB560 PB561 PB600",
-        502: "PB702",
+        502: "PB702 PB710",
         503: "PB603 PB604 PB606 PB607 PB613 PB930",
         507: "PB608",
     }.items()
@@ -299,6 +302,12 @@ class DealFieldError(DealError):
     """A deal field holds a value of the wrong type for its declared field type."""
 
     code = "PB501"
+
+
+class EvidenceLinkError(DealFieldError):
+    """A field declared ``format: url`` (evidence kept as a link) holds no http(s) URL."""
+
+    code = "PB590"
 
 
 class UnknownFieldError(DealError, LookupError):
@@ -565,6 +574,21 @@ class NotificationError(EscalationError):
 
     code = "PB702"
     exit_code = 1
+
+
+class ChatSigningError(NotificationError):
+    """A chat service (DingTalk, Feishu) refused a sink's signature: its secret is wrong or missing.
+
+    The delivery stays in the outbox: once the secret is right, the next sweep sends it.
+    """
+
+    code = "PB710"
+
+
+class ChatSinkError(EscalationError):
+    """A chat sink that cannot be set up: an empty or misplaced secret, a bad base URL."""
+
+    code = "PB711"
 
 
 class EscalationNotFoundError(EscalationError, LookupError):

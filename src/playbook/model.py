@@ -155,6 +155,8 @@ class FieldSpec:
     pattern: str | None = None
     min_items: int | None = None
     max_items: int | None = None
+    format: str | None = None
+    """``url`` for a string field that holds a link (evidence kept elsewhere: a drive, a server)."""
     line: int = 0
     value_titles: tuple[tuple[str, Text], ...] = ()
     """The titles of enum values (and list items) that have one: ``(id, title)`` pairs."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -19,9 +18,16 @@ from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any, NoReturn, TypeAlias, TypedDict, TypeVar, overload
 
+from playbook.definition.constraints import CONSTRAINTS, link_problem
 from playbook.definition.zones import zone_named
 from playbook.diagnostics import did_you_mean
-from playbook.errors import ActorError, DealFieldError, MissingClockError, UnknownFieldError
+from playbook.errors import (
+    ActorError,
+    DealFieldError,
+    EvidenceLinkError,
+    MissingClockError,
+    UnknownFieldError,
+)
 from playbook.i18n import Message
 from playbook.model import FieldSpec, Playbook
 
@@ -251,7 +257,7 @@ def _converter(spec: FieldSpec) -> _Converter:
     """
     checked = _checked_converter(spec)
     fast = _FAST.get(spec.kind)
-    if fast is None or spec.pattern is not None or spec.min_length or spec.max_length:
+    if fast is None or spec.pattern or spec.format or spec.min_length or spec.max_length:
         return checked
     return fast(spec, checked)
 
@@ -306,7 +312,7 @@ _FAST: dict[str, Callable[[FieldSpec, _Converter], _Converter]] = {
 
 def _checked_converter(spec: FieldSpec) -> _Converter:
     convert = _CONVERTERS[spec.kind]
-    checks = tuple(check for check, applies in _CONSTRAINTS if applies(spec))
+    checks = tuple(check for check, applies in CONSTRAINTS if applies(spec))
 
     def coerce(value: Any, tz: tzinfo) -> Any:
         try:
@@ -316,7 +322,8 @@ def _checked_converter(spec: FieldSpec) -> _Converter:
         for check in checks:
             problem = check(spec, typed)
             if problem is not None:
-                raise _field_error(spec, value, problem)
+                kind = EvidenceLinkError if check is link_problem else DealFieldError
+                raise _field_error(spec, value, problem, kind)
         return typed
 
     return coerce
@@ -439,107 +446,10 @@ def _expected(spec: FieldSpec) -> Message:
     return _EXPECTED[spec.kind]
 
 
-def _enum_problem(spec: FieldSpec, value: Any) -> Message | None:
-    allowed = spec.type.values
-    if allowed is None or spec.kind not in ("enum", "list"):
-        return None
-    items = value if spec.kind == "list" else (value,)
-    bad = [item for item in items if item not in allowed]
-    if not bad:
-        return None
-    hint = did_you_mean(bad[0], allowed)
-    if hint is None:
-        return Message("error.values.not_one_of", value=bad[0], values=list(allowed))
-    return Message("error.values.not_one_of_hint", value=bad[0], values=list(allowed), hint=hint)
-
-
-def _range_problem(spec: FieldSpec, value: Any) -> Message | None:
-    if spec.kind not in ("number", "integer", "decimal", "date", "datetime"):
-        return None
-    low, high = _bound(spec.minimum, value), _bound(spec.maximum, value)
-    if low is not None and value < low:
-        return Message("error.values.at_least", bound=spec.minimum)
-    if high is not None and value > high:
-        return Message("error.values.at_most", bound=spec.maximum)
-    return None
-
-
-def _bound(bound: Any, value: Any) -> Any:
-    """A declared bound in the value's own type (a date bound for a datetime is its day)."""
-    if bound is None:
-        return None
-    if isinstance(value, datetime):
-        day = bound if isinstance(bound, date) else date.fromisoformat(str(bound)[:10])
-        return datetime.combine(day, datetime.min.time(), UTC)
-    if isinstance(value, Decimal):
-        return Decimal(str(bound))
-    return bound
-
-
-def _length_problem(spec: FieldSpec, value: Any) -> Message | None:
-    if spec.kind != "string":
-        return None
-    return _size_problem(len(value), spec.min_length, spec.max_length, "characters", told=True)
-
-
-def _pattern_problem(spec: FieldSpec, value: Any) -> Message | None:
-    if spec.pattern is None or spec.kind != "string" or re.fullmatch(spec.pattern, value):
-        return None
-    return Message("error.values.text_matching", pattern=spec.pattern)
-
-
-def _items_problem(spec: FieldSpec, value: Any) -> Message | None:
-    if spec.kind != "list":
-        return None
-    return _size_problem(len(value), spec.min_items, spec.max_items, "items")
-
-
-def _size_problem(
-    size: int, low: int | None, high: int | None, unit: str, *, told: bool = False
-) -> Message | None:
-    """What a text or list of ``size`` characters or items lacks against its declared bounds.
-
-    ``told`` adds the size to a "too long" message (long texts are hard to count by eye).
-    """
-    if low is not None and size < low:
-        return Message(f"error.values.at_least_{unit}", bound=low)
-    if high is not None and size > high:
-        if told:
-            return Message(f"error.values.at_most_{unit}_has", bound=high, size=size)
-        return Message(f"error.values.at_most_{unit}", bound=high)
-    return None
-
-
-_Check = Callable[[FieldSpec, Any], Message | None]
-_CONSTRAINTS: tuple[tuple[_Check, Callable[[FieldSpec], bool]], ...]
-_CONSTRAINTS = (
-    (_enum_problem, lambda spec: spec.kind in ("enum", "list") and spec.type.values is not None),
-    (
-        _range_problem,
-        lambda spec: (
-            spec.kind in ("number", "integer", "decimal", "date", "datetime")
-            and (spec.minimum is not None or spec.maximum is not None)
-        ),
-    ),
-    (
-        _length_problem,
-        lambda spec: (
-            spec.kind == "string" and (spec.min_length is not None or spec.max_length is not None)
-        ),
-    ),
-    (_pattern_problem, lambda spec: spec.kind == "string" and spec.pattern is not None),
-    (
-        _items_problem,
-        lambda spec: (
-            spec.kind == "list" and (spec.min_items is not None or spec.max_items is not None)
-        ),
-    ),
-)
-"""Each constraint check, and when a field declaration needs it."""
-
-
-def _field_error(spec: FieldSpec, value: Any, expected: Message) -> DealFieldError:
-    return DealFieldError(
+def _field_error(
+    spec: FieldSpec, value: Any, expected: Message, kind: type[DealFieldError] = DealFieldError
+) -> DealFieldError:
+    return kind(
         Message(
             "error.values.field_cannot_hold_expected",
             id=spec.id,

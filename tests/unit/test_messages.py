@@ -172,7 +172,7 @@ _KEPT_WORDS = """
     ascii kib iana asia shanghai europe berlin where tag anchors name id type max_digits
     max_depth fullwidth max_scan_days first_year last_year head_revision name_limit date passed
     notify roles role key keys log cli date_passed encoding start end export host1 join kpi
-    migrations sink
+    migrations sink secret wecom dingtalk feishu teams
     per count sum won_value won_deals field_aggregate stage_entries activity_count
     pipeline_value weighted_pipeline strptime async await def event deal asyncio
     run_coroutine_threadsafe updated keep_newer date_formats keep clear on_empty set people

@@ -63,6 +63,13 @@ class _Book:
         spec = self.playbook.fields.get(name)
         return self.text(spec.title if spec is not None else None, name)
 
+    def evidence(self, name: str) -> str:
+        """An action's evidence field by its title; a ``format: url`` field says it is a link."""
+        spec = self.playbook.fields.get(name)
+        if spec is not None and spec.format == "url":
+            return self.say("handbook.evidence_link", field=self.field(name))
+        return self.field(name)
+
     def group(self, name: str) -> str:
         """What KPI figures are grouped by: a person column or an enum field, by its title."""
         if name in ("owner", "team", "manager", "region"):
@@ -211,7 +218,7 @@ def _actions_table(book: _Book, stage: Stage) -> list[list[str]]:
             name += " " + book.say("handbook.optional")
         due = book.say("handbook.after_entry", due=book.duration(action.due)) if action.due else "—"
         when = _words(action.when.expr, book) if action.when is not None else "—"
-        evidence = book.field(action.evidence) if action.evidence else "—"
+        evidence = book.evidence(action.evidence) if action.evidence else "—"
         who = book.roles(action.roles) or book.say("common.anyone")
         rows.append([name, who, due, when, evidence])
     return rows

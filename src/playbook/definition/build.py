@@ -346,6 +346,7 @@ def _fields(ctx: _Context) -> dict[str, FieldSpec]:
             min_length=raw.get("min_length"),
             max_length=raw.get("max_length"),
             pattern=raw.get("pattern"),
+            format=raw.get("format"),
             min_items=raw.get("min_items"),
             max_items=raw.get("max_items"),
             line=ctx.reporter.line(path),

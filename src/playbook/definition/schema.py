@@ -43,7 +43,10 @@ __all__ = ["SCHEMA_ID", "load_schema", "schema_text", "validate_schema"]
 
 SCHEMA_ID = "https://playbook.dev/schemas/playbook-1.schema.json"
 
-_SINK_PATTERN = "^(console|jsonl:.+|(webhook:)?(https?://|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}).*|(email:)?smtp://.+)$"
+_SINK_PATTERN = (
+    "^(console|jsonl:.+|(webhook:|wecom:|dingtalk:|feishu:|teams:)?"
+    "(https?://|\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}).*|(email:)?smtp://.+)$"
+)
 
 PATTERN_WORDS = {
     "^[a-z][a-z0-9_]*$": Message("diag.schema.pattern.id"),

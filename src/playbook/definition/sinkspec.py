@@ -20,8 +20,10 @@ from playbook.i18n import Items, Message
 
 __all__ = [
     "ALWAYS_REFUSED_NETWORKS",
+    "CHAT_KINDS",
     "always_refused",
     "jsonl_path_problem",
+    "secret_problem",
     "spec_problem",
     "split_spec",
     "url_problem",
@@ -45,13 +47,22 @@ ALWAYS_REFUSED_NETWORKS = tuple(
 METADATA_NAMES = frozenset({"metadata.google.internal", "metadata", "metadata.internal"})
 _RELATIVE = Message("diag.sinkspec.relative")
 _VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_SECRET = re.compile(r"[?&]secret=([^&#]*)")
+
+
+CHAT_KINDS = ("wecom", "dingtalk", "feishu", "teams")
+"""The chat services a sink spec may name (``dingtalk:URL``...)."""
 
 
 def split_spec(spec: str) -> tuple[str, str]:
-    """(kind, rest) of a spec: ``jsonl``, ``webhook``, ``smtp``, ``console`` or ``unknown``."""
+    """(kind, rest) of a spec: ``jsonl``, ``webhook``, a chat kind, ``smtp``, ``console``
+    or ``unknown``."""
     body = spec.strip()
     if body == "console":
         return "console", ""
+    for kind in CHAT_KINDS:
+        if body.startswith(kind + ":"):
+            return kind, body[len(kind) + 1 :]
     if body.startswith("jsonl:"):
         return "jsonl", body[len("jsonl:") :]
     if body.startswith("webhook:"):
@@ -125,6 +136,14 @@ def url_problem(url: str, schemes: tuple[str, ...]) -> Message | None:
     return None
 
 
+def secret_problem(url: str) -> Message | None:
+    """Why a chat sink's ``secret=`` is refused in a playbook: it must be a ``${NAME}``."""
+    for value in _SECRET.findall(url.split("#", 1)[0]):
+        if not _VARIABLE.fullmatch(urllib.parse.unquote(value).strip()):
+            return Message("diag.sinkspec.secret_in_text")
+    return None
+
+
 def spec_problem(spec: str) -> Message | None:
     """Why a playbook's sink spec is refused from its text alone, or None."""
     kind, rest = split_spec(spec)
@@ -132,6 +151,8 @@ def spec_problem(spec: str) -> Message | None:
         return jsonl_path_problem(rest)
     if kind == "webhook":
         return url_problem(rest, ("https", "http"))
+    if kind in CHAT_KINDS:
+        return url_problem(rest, ("https", "http")) or secret_problem(rest)
     if kind == "smtp":
         return url_problem(rest, ("smtp", "smtps"))
     return None

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy import func, select, update
 
 from playbook.errors import EscalationError
+from playbook.escalation.notice import CardFacts, Notification, chat_card
 from playbook.escalation.rules import Recipient, deal_label
-from playbook.escalation.sinks import Notification, Sink
+from playbook.escalation.sinks import Sink
 from playbook.escalation.times import utc_iso
 from playbook.i18n import join, say, spoken
 from playbook.model import Playbook
@@ -137,7 +138,7 @@ def _claim(
             .all()
         )
         rows = session.execute(
-            select(Delivery.id, Delivery.sink, _E, Deal.external_id)
+            select(Delivery.id, Delivery.sink, _E, Deal.external_id, Deal.fields)
             .join(_E, _E.id == Delivery.escalation_id)
             .join(Deal, Deal.id == _E.deal_id)
             .where(Delivery.id.in_(taken))
@@ -194,8 +195,8 @@ def _notification(row: Any, playbook: Playbook, lang: str | None) -> Notificatio
     people = Recipient.from_stored(record.notified)
     tell = join([person.shown(playbook, lang) for person in people], lang, last=None)
     heading = {"playbook": playbook.id, "deal": deal, "title": title, "level": record.level}
-    text = say("escalation.notification", lang, **heading)
-    text += f"\n{message}" if message else ""
+    first = say("escalation.notification", lang, **heading)
+    text = first + (f"\n{message}" if message else "")
     text += "\n" + say("escalation.why", lang, reason=record.reason)
     text += "\n" + say("escalation.notify", lang, people=tell)
     body = {
@@ -212,9 +213,11 @@ def _notification(row: Any, playbook: Playbook, lang: str | None) -> Notificatio
         "notified": [person.to_dict() for person in people],
         "message": message,
     }
+    facts = CardFacts(record.deal_id, deal, row.fields or {}, record.stage, record.reason, tell)
     return Notification(
         delivery_id=f"{playbook.id}-escalation-{record.id}-delivery-{row.id}",
         text=text,
         escalation=body,
         subject=say("escalation.subject", lang, playbook=playbook.id, title=title, deal=deal),
+        card=chat_card(playbook, facts, first, message, lang),
     )

@@ -1,4 +1,4 @@
-"""Where escalation notifications go: the console, a JSON Lines file, a webhook, email.
+"""Where escalation notifications go: the console, a JSON Lines file, a webhook, chat, email.
 
 A sink receives a :class:`Notification` (the escalation as a JSON-ready
 mapping plus a one-paragraph ``text``) and either delivers it or raises
@@ -15,6 +15,9 @@ spec                                        sink
 ``jsonl:PATH``                              one JSON object per line appended to ``PATH``
 ``webhook:URL`` (or just ``https://...``)   JSON POST: Slack-compatible ``text`` and the
                                             structured ``escalation``
+``wecom:URL``, ``dingtalk:URL``,            the chat service's own robot message (see
+``feishu:URL``, ``teams:URL``               :mod:`playbook.escalation.chat`); a signing
+                                            secret as ``secret=${NAME}`` in the URL
 ``smtp://HOST[:PORT]?from=A&to=B[,C]``      one email per notification (``starttls=1``
                                             for STARTTLS, ``smtps://`` for TLS; user and
                                             password from ``PLAYBOOK_SMTP_USER`` /
@@ -41,12 +44,10 @@ closes mid-answer is a failed delivery that the next sweep retries.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import smtplib
-import socket
 import ssl
 import time
 import urllib.parse
@@ -54,14 +55,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Protocol, TextIO
 
-from playbook.definition.sinkspec import split_spec, url_problem
-from playbook.errors import EscalationError, NotificationError
-from playbook.escalation.policy import Address, SinkPolicy
+from playbook.definition.sinkspec import CHAT_KINDS, secret_problem, split_spec, url_problem
+from playbook.errors import ChatSinkError, EscalationError, NotificationError
+from playbook.escalation.chat import SECRET_EXAMPLE, ChatSink, chat_sink
+from playbook.escalation.notice import Notification
+from playbook.escalation.policy import SinkPolicy
+from playbook.escalation.posting import http_outcome, post, safe_url
 from playbook.i18n import Message
 
 __all__ = [
+    "ChatSink",
     "ConsoleSink",
     "EmailSink",
     "JsonLinesSink",
@@ -72,24 +77,6 @@ __all__ = [
     "declared_sinks",
     "parse_sink",
 ]
-
-USER_AGENT = "playbook-escalations/1"
-ANSWER_LIMIT = 64 * 1024
-"""The most of a webhook's answer that is read (its body is not used)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """One escalation to tell people about: a stable delivery id, a text and the structure."""
-
-    delivery_id: str
-    text: str
-    escalation: Mapping[str, Any]
-    subject: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON body sent to webhooks and written to files."""
-        return {"id": self.delivery_id, "text": self.text, "escalation": dict(self.escalation)}
 
 
 class Sink(Protocol):
@@ -192,7 +179,7 @@ class WebhookSink:
         raise NotificationError(
             Message(
                 "error.sinks.webhook_failed_after_attempt",
-                safe_url=_safe_url(self.url),
+                safe_url=safe_url(self.url),
                 attempt=attempt,
                 last=last,
             ),
@@ -202,82 +189,12 @@ class WebhookSink:
 
     def _post(self, notification: Notification) -> tuple[bool, str]:
         """One POST: (worth retrying, error text); the error text is empty on success."""
-        parsed = urllib.parse.urlsplit(self.url)
-        host = parsed.hostname or ""
-        secure = parsed.scheme == "https"
-        port = parsed.port or (443 if secure else 80)
-        try:
-            addresses = self.policy.addresses(self.name, host, port)
-        except NotificationError as refused:
-            return False, refused.message
         body = json.dumps(notification.to_dict(), ensure_ascii=False).encode()
-        path = urllib.parse.urlunsplit(("", "", parsed.path or "/", parsed.query, ""))
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": USER_AGENT,
-            "Idempotency-Key": notification.delivery_id,
-        }
-        try:
-            status, reason, location = _pinned_post(
-                host, port, addresses, secure, path, body, headers, self.timeout
-            )
-        except TimeoutError:
-            return True, f"no answer within {self.timeout:g} s"
-        except (http.client.HTTPException, ValueError) as error:
-            return True, f"a broken answer: {type(error).__name__}: {error}"
-        except (ssl.SSLError, OSError) as error:
-            return True, f"cannot connect: {type(error).__name__}: {error}"
-        if 200 <= status < 300:
-            return False, ""
-        if 300 <= status < 400:
-            where = urllib.parse.urlsplit(location or "").hostname or "?"
-            return False, f"HTTP {status}: redirected to {where}, which is not followed"
-        return status >= 500 or status == 429, f"HTTP {status} {reason}"
-
-
-def _pinned_post(
-    host: str,
-    port: int,
-    addresses: Sequence[Address],
-    secure: bool,
-    path: str,
-    body: bytes,
-    headers: Mapping[str, str],
-    timeout: float,
-) -> tuple[int, str, str | None]:
-    """POST to the first address that answers; the Host header and TLS name stay ``host``."""
-    error: OSError | None = None
-    for address in addresses:
-        connection = _PinnedConnection(host, port, str(address), secure, timeout)
-        try:
-            connection.request("POST", path, body=body, headers=dict(headers))
-            answer = connection.getresponse()
-            data = answer.read(ANSWER_LIMIT)
-            if answer.length and len(data) < ANSWER_LIMIT:
-                raise http.client.IncompleteRead(data, answer.length)  # closed mid-answer
-            return answer.status, answer.reason, answer.getheader("Location")
-        except ConnectionRefusedError as refused:
-            error = refused
-        finally:
-            connection.close()
-    raise error or OSError(f"no address of {host} could be reached")
-
-
-class _PinnedConnection(http.client.HTTPConnection):
-    """An HTTP(S) connection to a checked address, speaking to ``host`` (Host header, SNI)."""
-
-    def __init__(self, host: str, port: int, address: str, secure: bool, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-        self._secure = secure
-
-    def connect(self) -> None:
-        """Connect to the pinned address (never a second lookup), with TLS for https."""
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        if self._secure:
-            context = ssl.create_default_context()
-            sock = context.wrap_socket(sock, server_hostname=self.host)
-        self.sock = sock
+        headers = {"Idempotency-Key": notification.delivery_id}
+        answer = post(self.name, self.url, body, headers, policy=self.policy, timeout=self.timeout)
+        if answer.error:
+            return answer.retry, answer.error
+        return http_outcome(answer)
 
 
 @dataclass(slots=True)
@@ -363,6 +280,12 @@ def parse_sink(
         if declared:
             rules.check_host(label, urllib.parse.urlsplit(rest).hostname or "")
         return WebhookSink(rest, name=name or "webhook", policy=rules)
+    if kind in CHAT_KINDS:
+        _check_url(label, rest, ("https", "http"))
+        if declared:
+            rules.check_host(label, urllib.parse.urlsplit(rest).hostname or "")
+        env = os.environ if environ is None else environ
+        return chat_sink(kind, rest, name or kind, rules, env)
     if kind == "smtp":
         _check_url(label, rest, ("smtp", "smtps"))
         return _email_sink(rest, name or "email", rules, os.environ if environ is None else environ)
@@ -395,6 +318,8 @@ def declared_sinks(
     or one the policy refuses.
     """
     rules = policy if policy is not None else SinkPolicy.from_environ(environ)
+    for name, spec in notifications.items():
+        _check_secret(name, spec)
     return [
         parse_sink(
             f"{name}={_expand(name, spec, environ, rules)}",
@@ -420,6 +345,18 @@ def combine_sinks(declared: Sequence[Sink], given: Sequence[Sink]) -> list[Sink]
             hint=Message("error.sinks.name_them_sink_name"),
         )
     return [sink for sink in declared if sink.name not in names] + list(given)
+
+
+def _check_secret(name: str, spec: str) -> None:
+    """Refuse a chat sink of a playbook whose ``secret=`` is written out, not ``${NAME}``."""
+    kind, rest = split_spec(spec)
+    problem = secret_problem(rest) if kind in CHAT_KINDS else None
+    if problem is not None:
+        raise ChatSinkError(
+            Message("error.sinks.sink", sink=name, problem=problem),
+            hint=Message("error.chat.secret_how", sink=name, example=SECRET_EXAMPLE),
+            details={"sink": name},
+        )
 
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -507,11 +444,3 @@ def _whole_lines_end(path: Path, size: int) -> int:
                 return position - step + cut + 1
             position -= step
     return 0
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its path and query, which often hold a secret token (Slack hooks)."""
-    parsed = urllib.parse.urlsplit(url)
-    return (
-        f"{parsed.scheme}://{parsed.hostname or ''}{':' + str(parsed.port) if parsed.port else ''}"
-    )

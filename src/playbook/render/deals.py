@@ -8,12 +8,13 @@ values show enum values by their titles; ids stay what the store holds.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from playbook.i18n import join, say, spoken
 from playbook.render.table import activity_word, display_width
-from playbook.safetext import printable
+from playbook.safetext import printable, web_link
 from playbook.services import registered_playbook
 from playbook.values import playbook_zone, shown_time
 from playbook.values import zone as named_zone
@@ -25,9 +26,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LIST_COLUMNS",
+    "FieldRow",
     "Registered",
     "attempt_word",
     "deal_text",
+    "field_rows",
     "list_row",
     "pad",
     "reassign_values",
@@ -132,12 +135,36 @@ def deal_text(deal: StoredDeal, playbook: Playbook, lang: str) -> str:
         if value:
             label = say(f"people.{role}", lang)
             lines.append(say("cli.deals.line", lang, label=label, value=value))
-    for name, value in deal.fields.items():
+    for row in field_rows(deal.fields, playbook, lang):
+        lines.append(say("cli.deals.line", lang, label=row.title, value=row.shown))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRow:
+    """A deal field as a page shows it: its title, its value in words, and a link if it is one.
+
+    ``link`` is set only for a ``format: url`` field holding an http(s) link
+    (:func:`playbook.safetext.web_link`): pages show it as a link (the web
+    workspace as ``<a href>``, the terminal as the address itself).
+    """
+
+    id: str
+    title: str
+    shown: str
+    link: str | None = None
+
+
+def field_rows(fields: Mapping[str, Any], playbook: Playbook, lang: str) -> list[FieldRow]:
+    """The rows of a deal's fields in ``lang``: titles, enum values by title, links."""
+    rows = []
+    for name, value in fields.items():
         spec = playbook.fields.get(name)
         title = playbook.label(spec.title if spec else None, lang, name)
         shown = playbook.value_label(name, value, lang)
-        lines.append(say("cli.deals.line", lang, label=title, value=shown))
-    return "\n".join(lines)
+        is_link = spec is not None and spec.format == "url" and isinstance(value, str)
+        rows.append(FieldRow(name, title, shown, web_link(value) if is_link else None))
+    return rows
 
 
 def render_history(

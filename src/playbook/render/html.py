@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING
 from playbook.i18n import say
 from playbook.kpi.report import kpi_unit
 from playbook.kpi.targets import CUMULATIVE_METRICS
+from playbook.render.deals import field_rows
 from playbook.render.labels import as_of_text, format_value, status_word
 from playbook.render.table import display_width, group_text, target_text, value_text
+from playbook.safetext import web_link
 from playbook.values import playbook_zone, shown_time
 
 if TYPE_CHECKING:
@@ -82,6 +84,21 @@ def render_html(dash: Dashboard, *, lang: str | None = None) -> str:
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
+
+
+def link_html(url: str, text: str) -> str:
+    """``<a href>`` to an http(s) link, opened apart and without a referrer; else ``text``.
+
+    Only :func:`playbook.safetext.web_link` links become one: a ``javascript:``
+    or ``data:`` value, say, is shown as escaped text.
+    """
+    safe = web_link(url)
+    if safe is None:
+        return _e(text)
+    return (
+        f'<a class="link" href="{_e(safe)}" target="_blank" rel="noopener noreferrer nofollow">'
+        f"{_e(text)}</a>"
+    )
 
 
 def _page(title: str, lang: str, parts: Sequence[str]) -> str:
@@ -429,7 +446,8 @@ def _stuck(stuck: Sequence[StuckDeal], dash: Dashboard, lang: str) -> str:
         value = format_value(item.value, "money", currency=playbook.currency, lang=lang)
         flag = f'<span class="flag">{item.escalations}</span>' if item.escalations else ""
         rows.append(
-            f"<tr><td>{_e(item.deal.ref)}</td><td>{_e(item.deal.owner or '–')}</td>"
+            f"<tr><td>{_e(item.deal.ref)}{_links(item, playbook, lang)}</td>"
+            f"<td>{_e(item.deal.owner or '–')}</td>"
             f"<td>{_e(playbook.label(item.stage.title, lang, item.stage.id))}</td>"
             f'<td class="num"><div class="days"><div class="daybar" style="width:{share:.0f}%">'
             f"</div><span>{item.days_in_stage:,.0f}</span></div></td>"
@@ -438,6 +456,12 @@ def _stuck(stuck: Sequence[StuckDeal], dash: Dashboard, lang: str) -> str:
     return (
         f'<table class="stuck"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     )
+
+
+def _links(item: StuckDeal, playbook: Playbook, lang: str) -> str:
+    """The deal's links (``format: url`` fields: evidence on a drive, say), by field title."""
+    rows = [row for row in field_rows(item.deal.fields, playbook, lang) if row.link]
+    return "".join(f" · {link_html(row.link or '', row.title)}" for row in rows)
 
 
 _CSS = (
@@ -490,6 +514,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .days{position:relative;min-width:110px;height:20px}
 .daybar{position:absolute;left:0;top:3px;bottom:3px;background:#fde2e1;border-radius:3px}
 .days span{position:relative;padding-right:4px}
+a.link{color:#2f6fde;text-decoration:none;font-size:12px}a.link:hover{text-decoration:underline}
 .flag{display:inline-block;background:#d64545;color:#fff;border-radius:999px;padding:0 8px;
  font-size:12px}
 .notes ul{margin:6px 0 0;padding-left:20px;color:#475467}
