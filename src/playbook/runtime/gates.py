@@ -11,7 +11,7 @@ language. A decision then only runs predicates and points at these reasons.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,13 +28,15 @@ from playbook.conditions.ir import (
     Not,
     Or,
     operand_fields,
+    referenced_fields,
 )
 from playbook.conditions.ir import atoms as _atoms_of
 from playbook.i18n import LANGUAGES, join, say
 from playbook.model import Condition, Criterion, Playbook, RequiredAction, Stage
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import DealState, DealView
-from playbook.runtime.decisions import REASON_CODES, Deadline, Decision, Reason, RuleRef
+from playbook.runtime.deals import DealState
+from playbook.runtime.decisions import REASON_CODES, Deadline, Decision, Reason, RuleRef, made
+from playbook.runtime.reading import DealView, FieldReader, field_reader
 from playbook.runtime.words import Words, sentences
 from playbook.values import FrozenMap, is_empty
 
@@ -107,9 +109,12 @@ class _ConditionCheck:
         """The reason for this check failing on ``values``."""
         tree = self.tree
         if tree.kind == "atom":  # the common case: one comparison, nothing to search
-            name = tree.fields[0] if len(tree.fields) == 1 else None
-            read = {name: values.get(name)} if name else {n: values.get(n) for n in tree.fields}
-            return Reason(self.ref, read, tree.texts)
+            fields = tree.fields
+            if len(fields) == 1:
+                name = fields[0]
+                return _reason(Reason, (self.ref, {name: values.get(name)}, tree.texts, None))
+            read = {n: values.get(n) for n in fields}
+            return _reason(Reason, (self.ref, read, tree.texts, None))
         blamed: list[_Node] = []
         tree.blame(values, blamed)
         read = {name: values.get(name) for atom in blamed for name in atom.fields}
@@ -148,6 +153,11 @@ class ActionCheck:
 
 
 _NO_VALUES: Mapping[str, Any] = FrozenMap()
+_reason = tuple.__new__  # builds a Reason without the Python frame of its __new__
+
+_Plan = tuple[tuple[_ConditionCheck, ...], tuple[_ConditionCheck, ...], tuple[_ConditionCheck, ...]]
+"""The failing checks of one mask: before the open actions, after them, and all in order."""
+_PLANS_PER_GATE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +187,13 @@ class Gate:
     """The checks ``failing`` tests, bit by bit: guard, entry, then exit criteria."""
     may_override: bool = False
     calendar: WorkingCalendar | None = None
+    # --- the fast path (filled by _GateBuilder; see decide and explain) ---
+    reads: FieldReader | None = None
+    """Converts the fields this gate reads (and only those) from a deal's raw values."""
+    plain: bool = False
+    """True when only ``conditions`` decide: no fixed reason, role rule or required action."""
+    plans: dict[int, _Plan] = field(default_factory=dict, compare=False, repr=False)
+    """The failing checks per mask, worked out on first use (bounded)."""
 
     @property
     def from_stage(self) -> str:
@@ -188,19 +205,26 @@ class Gate:
         """The id of the stage the move goes to."""
         return self.target.id
 
+    def values(self, deal: DealState | DealView) -> Mapping[str, Any]:
+        """The deal's typed values of the fields this gate reads (a view converts only those)."""
+        return deal.values(self.reads) if isinstance(deal, DealView) else deal.fields
+
     def decide(
         self, deal: DealState | DealView, roles: frozenset[str] | None, now: datetime
     ) -> Decision:
         """The decision on ``deal``; its reasons are worked out when first read."""
-        values = deal.fields
-        mask = self.failing(values) if self.failing is not None else 0
+        values = deal.values(self.reads) if isinstance(deal, DealView) else deal.fields
+        failing = self.failing
+        mask = failing(values) if failing is not None else 0
+        if self.plain:  # the common gate: one call decides
+            return made(self, deal, roles, now, mask, not mask)
         allowed = (
             not mask
             and not self.fixed
             and (roles is None or not self._role_failures(values, roles))
             and not (self.actions and self._open_actions(deal, values))
         )
-        return Decision.made(self, deal, roles, now, mask, allowed)
+        return made(self, deal, roles, now, mask, allowed)
 
     def explain(
         self,
@@ -215,31 +239,34 @@ class Gate:
         """
         if self.same_stage:
             return self.fixed
-        values = deal.fields
+        values = self.values(deal)
         if mask is None:
             mask = self.failing(values) if self.failing is not None else 0
+        plan = self.plans.get(mask) or self._plan(mask)
+        if self.plain:
+            return tuple([check.reason(values) for check in plan[2]])
         reasons = list(self.fixed)
         if roles is not None and self.roles:
             reasons += [check.reason(values) for check in self._role_failures(values, roles)]
-        # Bits below `exit_bit` are the guard and entry criteria, the rest exit criteria;
-        # open actions go in between. Only the set bits are visited.
-        exit_bit = 1 << (len(self.conditions) - len(self.exit))
-        conditions = iter(self.conditions)
-        bit = 1
-        while bit < exit_bit and bit <= mask:
-            check = next(conditions)
-            if mask & bit:
-                reasons.append(check.reason(values))
-            bit <<= 1
+        # The guard and entry criteria, open actions, then exit criteria.
+        reasons += [check.reason(values) for check in plan[0]]
         if self.actions:
             for item in self._open_actions(deal, values):
                 deadline = self._deadline(item, deal, now)
                 reasons.append(Reason(item.ref, _NO_VALUES, (), deadline))
-        if mask >= exit_bit:
-            for index, check in enumerate(self.conditions):
-                if mask >> index & 1 and 1 << index >= exit_bit:
-                    reasons.append(check.reason(values))
+        reasons += [check.reason(values) for check in plan[1]]
         return tuple(reasons)
+
+    def _plan(self, mask: int) -> _Plan:
+        # Bits below `first_exit` are the guard and entry criteria, the rest exit criteria.
+        first_exit = len(self.conditions) - len(self.exit)
+        failing = [(i, check) for i, check in enumerate(self.conditions) if mask >> i & 1]
+        before = tuple(check for i, check in failing if i < first_exit)
+        after = tuple(check for i, check in failing if i >= first_exit)
+        plan = (before, after, before + after)
+        if len(self.plans) < _PLANS_PER_GATE:  # racing threads store equal plans
+            self.plans[mask] = plan
+        return plan
 
     def _role_failures(self, values: Mapping[str, Any], roles: frozenset[str]) -> list[_RoleCheck]:
         return [
@@ -303,15 +330,17 @@ class _GateBuilder:
         conditions += [item.condition.expr for item in target.entry]
         if forward:
             conditions += [item.condition.expr for item in source.exit]
+        roles = self._role_checks(source, target)
+        actions = self.actions[source.id] if forward else ()
         return Gate(
             source,
             target,
             move is not None,
             fixed,
-            self._role_checks(source, target),
+            roles,
             guard,
             self.entry[target.id],
-            self.actions[source.id] if forward else (),
+            actions,
             self.exit[source.id] if forward else (),
             forward=forward,
             trigger=f"to_{target.id}" if move is not None else None,
@@ -323,7 +352,21 @@ class _GateBuilder:
             ),
             may_override=bool(self.playbook.override_roles),
             calendar=self.calendar,
+            reads=self._reader(conditions, roles, actions),
+            plain=not fixed and not roles and not actions,
         )
+
+    def _reader(
+        self,
+        conditions: list[Expr],
+        roles: tuple[_RoleCheck, ...],
+        actions: tuple[ActionCheck, ...],
+    ) -> FieldReader:
+        """The reader of every field a decision at this gate (and its reasons) may read."""
+        names = {name for expr in conditions for name in referenced_fields(expr)}
+        whens = [check.when for check in roles] + [item.action.when for item in actions]
+        names.update(name for when in whens if when is not None for name in when.fields)
+        return field_reader(self.playbook, names)
 
     # --- reasons that do not depend on the deal ------------------------------------------
 
