@@ -110,7 +110,7 @@ class Engine:
         self.hooks = Hooks() if hooks is None else hooks
         self._gates = build_gates(playbook, self._words, self.calendar)
         self._reader = DealReader(playbook, strict=strict)
-        self._pin = (playbook.id, playbook.version)
+        self._version = playbook.version
         self._machine = self._build_machine()
 
     # --- hooks ---------------------------------------------------------------------------
@@ -164,7 +164,11 @@ class Engine:
         # The hot path of an embedding: every test that holds in the common case is inline.
         if type(now) is not datetime or now.tzinfo is not UTC:
             now = require_now(now)
-        if type(deal) is DealState and (deal.playbook_id, deal.playbook_version) == self._pin:
+        if (
+            type(deal) is DealState
+            and deal.playbook_version == self._version
+            and deal.playbook_id == self.playbook.id
+        ):
             state: DealState | DealView = deal
         else:
             state = self._reader.read(deal)

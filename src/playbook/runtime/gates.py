@@ -155,9 +155,30 @@ class ActionCheck:
 _NO_VALUES: Mapping[str, Any] = FrozenMap()
 _reason = tuple.__new__  # builds a Reason without the Python frame of its __new__
 
-_Plan = tuple[tuple[_ConditionCheck, ...], tuple[_ConditionCheck, ...], tuple[_ConditionCheck, ...]]
+_Step = tuple[RuleRef, str | None, tuple[str, ...], _ConditionCheck]
+"""A failing check as its reason is built: an atom on one field inline, anything else by
+its ``reason`` method (``ref``, the field or None, what failed, the check)."""
+_Plan = tuple[tuple[_Step, ...], tuple[_Step, ...], tuple[_Step, ...]]
 """The failing checks of one mask: before the open actions, after them, and all in order."""
 _PLANS_PER_GATE = 256
+
+
+def _step(check: _ConditionCheck) -> _Step:
+    tree = check.tree
+    single = tree.kind == "atom" and len(tree.fields) == 1
+    return (check.ref, tree.fields[0] if single else None, tree.texts, check)
+
+
+def _reasons(steps: tuple[_Step, ...], values: Mapping[str, Any]) -> list[Reason]:
+    """The reasons of failing ``steps`` on ``values``: what ``_ConditionCheck.reason`` builds,
+    without a call per reason for an atom on one field (the common criterion)."""
+    get = values.get
+    return [
+        _reason(Reason, (ref, {name: get(name)}, texts, None))
+        if name is not None
+        else check.reason(values)
+        for ref, name, texts, check in steps
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,23 +265,27 @@ class Gate:
             mask = self.failing(values) if self.failing is not None else 0
         plan = self.plans.get(mask) or self._plan(mask)
         if self.plain:
-            return tuple([check.reason(values) for check in plan[2]])
+            if len(plan[2]) == 1:  # one failing criterion, the most frequent answer: no loop
+                ref, name, texts, _ = plan[2][0]
+                if name is not None:
+                    return (_reason(Reason, (ref, {name: values.get(name)}, texts, None)),)
+            return tuple(_reasons(plan[2], values))
         reasons = list(self.fixed)
         if roles is not None and self.roles:
             reasons += [check.reason(values) for check in self._role_failures(values, roles)]
         # The guard and entry criteria, open actions, then exit criteria.
-        reasons += [check.reason(values) for check in plan[0]]
+        reasons += _reasons(plan[0], values)
         if self.actions:
             for item in self._open_actions(deal, values):
                 deadline = self._deadline(item, deal, now)
                 reasons.append(Reason(item.ref, _NO_VALUES, (), deadline))
-        reasons += [check.reason(values) for check in plan[1]]
+        reasons += _reasons(plan[1], values)
         return tuple(reasons)
 
     def _plan(self, mask: int) -> _Plan:
         # Bits below `first_exit` are the guard and entry criteria, the rest exit criteria.
         first_exit = len(self.conditions) - len(self.exit)
-        failing = [(i, check) for i, check in enumerate(self.conditions) if mask >> i & 1]
+        failing = [(i, _step(check)) for i, check in enumerate(self.conditions) if mask >> i & 1]
         before = tuple(check for i, check in failing if i < first_exit)
         after = tuple(check for i, check in failing if i >= first_exit)
         plan = (before, after, before + after)

@@ -115,35 +115,21 @@ class DealReader:
         bad names, a bad id, pin or stage; values are checked when read."""
         kind = type(obj)
         if kind is dict:
-            return self.view(obj)  # type: ignore[arg-type]
+            return DealView(obj, self)  # type: ignore[arg-type]
         if kind is DealState:
             return as_deal(obj, self.playbook)
         layout = self._layouts.get(kind, _UNKNOWN)
         if layout is _UNKNOWN:
             layout = self._learn(kind)
         if layout is None:
-            return DealView(deal_mapping(obj, self.playbook, strict=self.strict), self)
+            return DealView(deal_mapping(obj, self.playbook, strict=self.strict), self, True)
         keys, get_keys, names, get_fields = layout
         raw = dict(zip(keys, get_keys(obj), strict=True))
         if names is None or get_fields is None:  # values in the object's `fields`
-            return self.view(raw)
+            return DealView(raw, self)
         # Attribute names were checked when the class was laid out.
         raw["fields"] = dict(zip(names, get_fields(obj), strict=True))
-        return DealView(raw, self)
-
-    def view(self, raw: Mapping[str, Any]) -> DealView:
-        """A deal in the JSON form as a :class:`DealView`, its names checked."""
-        if not raw.keys() <= _DEAL_KEYS:
-            _unknown_keys(raw)
-        fields = raw.get("fields")
-        if (
-            self.strict
-            and fields is not None
-            and (type(fields) is dict or isinstance(fields, Mapping))
-            and not fields.keys() <= self.declared
-        ):
-            check_unknown_fields(self.playbook, fields)
-        return DealView(raw, self)
+        return DealView(raw, self, True)
 
     def _learn(self, kind: type) -> _Layout | None:
         layout: _Layout | None = None
@@ -185,7 +171,19 @@ class DealView:
         "stage",
     )
 
-    def __init__(self, raw: Mapping[str, Any], reader: DealReader) -> None:
+    def __init__(self, raw: Mapping[str, Any], reader: DealReader, checked: bool = False) -> None:
+        # One function for every check of the names: this runs once per decision.
+        if not checked:  # the keys and field names (a reader that checked them says so)
+            if not raw.keys() <= _DEAL_KEYS:
+                _unknown_keys(raw)
+            fields = raw.get("fields")
+            if (
+                reader.strict
+                and fields is not None
+                and (type(fields) is dict or isinstance(fields, Mapping))
+                and not fields.keys() <= reader.declared
+            ):
+                check_unknown_fields(reader.playbook, fields)
         deal_id = raw.get("id")
         if type(deal_id) is not str or not deal_id:
             deal_id = _deal_id(deal_id)
