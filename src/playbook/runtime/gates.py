@@ -104,6 +104,8 @@ class _ConditionCheck:
     test: Predicate
     tree: _Node
     ref: RuleRef
+    shared: dict[object, Reason] = field(default_factory=dict, compare=False, repr=False)
+    """For an atom on one field: its reason per value, for values of a small domain."""
 
     def reason(self, values: Mapping[str, Any]) -> Reason:
         """The reason for this check failing on ``values``."""
@@ -155,30 +157,48 @@ class ActionCheck:
 _NO_VALUES: Mapping[str, Any] = FrozenMap()
 _reason = tuple.__new__  # builds a Reason without the Python frame of its __new__
 
-_Step = tuple[RuleRef, str | None, tuple[str, ...], _ConditionCheck]
+_Step = tuple[RuleRef, str | None, tuple[str, ...], _ConditionCheck, dict[object, Reason]]
 """A failing check as its reason is built: an atom on one field inline, anything else by
-its ``reason`` method (``ref``, the field or None, what failed, the check)."""
+its ``reason`` method (``ref``, the field or None, what failed, the check, its shared reasons)."""
 _Plan = tuple[tuple[_Step, ...], tuple[_Step, ...], tuple[_Step, ...]]
 """The failing checks of one mask: before the open actions, after them, and all in order."""
 _PLANS_PER_GATE = 256
+_SHARED_PER_CHECK = 64
+# Values whose reasons are shared: None, booleans and text (an enum's values, an empty
+# string); most criteria fail on one of these ("not filled in", "not confirmed").
+_SHAREABLE = frozenset({bool, str, type(None)})
 
 
 def _step(check: _ConditionCheck) -> _Step:
     tree = check.tree
     single = tree.kind == "atom" and len(tree.fields) == 1
-    return (check.ref, tree.fields[0] if single else None, tree.texts, check)
+    return (check.ref, tree.fields[0] if single else None, tree.texts, check, check.shared)
 
 
 def _reasons(steps: tuple[_Step, ...], values: Mapping[str, Any]) -> list[Reason]:
-    """The reasons of failing ``steps`` on ``values``: what ``_ConditionCheck.reason`` builds,
-    without a call per reason for an atom on one field (the common criterion)."""
+    """The reasons of failing ``steps`` on ``values``: what ``_ConditionCheck.reason`` builds.
+
+    An atom on one field (the common criterion) is built here without a call, and a
+    value of a small domain (None, a boolean, text) gets the one reason built for it
+    before: a reason is immutable (its values a read-only map), so decisions share it.
+    """
     get = values.get
-    return [
-        _reason(Reason, (ref, {name: get(name)}, texts, None))
-        if name is not None
-        else check.reason(values)
-        for ref, name, texts, check in steps
-    ]
+    out: list[Reason] = []
+    for ref, name, texts, check, shared in steps:
+        if name is None:
+            out.append(check.reason(values))
+            continue
+        value = get(name)
+        if type(value) not in _SHAREABLE:
+            out.append(_reason(Reason, (ref, {name: value}, texts, None)))
+            continue
+        reason = shared.get(value)
+        if reason is None:
+            reason = _reason(Reason, (ref, FrozenMap({name: value}), texts, None))
+            if len(shared) < _SHARED_PER_CHECK:  # racing threads store equal reasons
+                shared[value] = reason
+        out.append(reason)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,10 +285,6 @@ class Gate:
             mask = self.failing(values) if self.failing is not None else 0
         plan = self.plans.get(mask) or self._plan(mask)
         if self.plain:
-            if len(plan[2]) == 1:  # one failing criterion, the most frequent answer: no loop
-                ref, name, texts, _ = plan[2][0]
-                if name is not None:
-                    return (_reason(Reason, (ref, {name: values.get(name)}, texts, None)),)
             return tuple(_reasons(plan[2], values))
         reasons = list(self.fixed)
         if roles is not None and self.roles:
