@@ -170,6 +170,8 @@ class Engine:
             and deal.playbook_id == self.playbook.id
         ):
             state: DealState | DealView = deal
+        elif type(deal) is dict:
+            state = DealView(deal, self._reader)
         else:
             state = self._reader.read(deal)
         gate = self._gates.get((state.stage, to_stage))

@@ -246,14 +246,11 @@ class Gate:
         """The id of the stage the move goes to."""
         return self.target.id
 
-    def values(self, deal: DealState | DealView) -> Mapping[str, Any]:
-        """The deal's typed values of the fields this gate reads (a view converts only those)."""
-        return deal.values(self.reads) if isinstance(deal, DealView) else deal.fields
-
     def decide(
         self, deal: DealState | DealView, roles: frozenset[str] | None, now: datetime
     ) -> Decision:
         """The decision on ``deal``; its reasons are worked out when first read."""
+        # A view converts only the fields this gate reads (`reads`), once.
         values = deal.values(self.reads) if isinstance(deal, DealView) else deal.fields
         failing = self.failing
         mask = failing(values) if failing is not None else 0
@@ -280,7 +277,7 @@ class Gate:
         """
         if self.same_stage:
             return self.fixed
-        values = self.values(deal)
+        values = deal.values(self.reads) if isinstance(deal, DealView) else deal.fields
         if mask is None:
             mask = self.failing(values) if self.failing is not None else 0
         plan = self.plans.get(mask) or self._plan(mask)

@@ -124,11 +124,11 @@ class DealReader:
         if layout is None:
             return DealView(deal_mapping(obj, self.playbook, strict=self.strict), self, True)
         keys, get_keys, names, get_fields = layout
-        raw = dict(zip(keys, get_keys(obj), strict=True))
+        raw = dict(zip(keys, get_keys(obj), strict=False))
         if names is None or get_fields is None:  # values in the object's `fields`
             return DealView(raw, self)
         # Attribute names were checked when the class was laid out.
-        raw["fields"] = dict(zip(names, get_fields(obj), strict=True))
+        raw["fields"] = dict(zip(names, get_fields(obj), strict=False))
         return DealView(raw, self, True)
 
     def _learn(self, kind: type) -> _Layout | None:
