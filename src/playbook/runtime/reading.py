@@ -21,6 +21,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
+from playbook.conditions.codegen import build_function
 from playbook.model import Playbook
 from playbook.runtime.deals import (
     _DEAL_KEYS,
@@ -56,35 +57,35 @@ def field_reader(playbook: Playbook, names: Iterable[str]) -> FieldReader:
     """A function that converts only the values of ``names`` found in a deal's raw values.
 
     It does what :func:`~playbook.values.coerce_fields` does for those names
-    (same types, same errors) without looking at any other key. Names the
+    (same converters, same errors) without looking at any other key. Names the
     playbook does not declare are skipped (conditions name declared fields
-    only); a missing key and ``None`` are both left out of the result.
+    only); a missing key and ``None`` are both left out of the result. It is one
+    generated function, a few lines per name (a loop cost as much as the reading).
     """
     converters = field_converters(playbook)
-    pairs = tuple((name, converters[name]) for name in sorted(names) if name in converters)
-    tz = playbook_zone(playbook)
+    chosen = [name for name in sorted(names) if name in converters]
+    bound: dict[str, object] = {"_tz": playbook_zone(playbook)}
+    lines = ["def read(raw):", "    get = raw.get", "    out = {}"]
+    for index, name in enumerate(chosen):
+        bound[f"_n{index}"], bound[f"_c{index}"] = name, converters[name]
+        lines += [
+            f"    value = get(_n{index})",
+            "    if value is not None:",
+            f"        out[_n{index}] = _c{index}(value, _tz)",
+        ]
+    lines.append("    return out\n")
+    return build_function("\n".join(lines), bound, "read")  # type: ignore[no-any-return]
 
-    def read(raw: Mapping[str, Any]) -> dict[str, Any]:
-        get = raw.get
-        out: dict[str, Any] = {}
-        for name, convert in pairs:
-            value = get(name)
-            if value is not None:
-                out[name] = convert(value, tz)
-        return out
 
-    return read
-
-
-_Getter = Callable[[object], tuple[Any, ...]]
-# A declared class: its deal keys and a getter for them, its field attributes and a getter
-# (None when the class keeps its values in a `fields` attribute).
-_Layout = tuple[tuple[str, ...], _Getter, tuple[str, ...] | None, _Getter | None]
+_Builder = Callable[[object], dict[str, Any]]
+# A declared class: the function that reads it into the JSON form, and whether its names
+# are all checked already (False when its values sit in a `fields` attribute).
+_Layout = tuple[_Builder, bool]
 _LAYOUTS_PER_READER = 64
 _UNKNOWN: Any = object()
 
 
-def _getter(names: tuple[str, ...]) -> _Getter:
+def _getter(names: tuple[str, ...]) -> Callable[[object], Any]:
     """A C-level getter of ``names`` that always returns a tuple (attrgetter of one does not)."""
     if len(names) == 1:
         name = names[0]
@@ -92,6 +93,26 @@ def _getter(names: tuple[str, ...]) -> _Getter:
     if not names:
         return lambda obj: ()
     return attrgetter(*names)
+
+
+def _builder(keys: tuple[str, ...], names: tuple[str, ...] | None) -> _Builder:
+    """One generated function that reads an object's ``keys`` (and its field attributes
+    ``names``, under ``"fields"``) into a dict; every name is bound, none written."""
+    bound: dict[str, object] = {"_keys": _getter(keys), "_fields": _getter(names or ())}
+    items = []
+    for index, key in enumerate(keys):
+        bound[f"_k{index}"] = key
+        items.append(f"_k{index}: k[{index}]")
+    if names is not None:
+        bound["_f"] = "fields"
+        bound.update({f"_n{index}": name for index, name in enumerate(names)})
+        inner = ", ".join(f"_n{index}: f[{index}]" for index in range(len(names)))
+        items.append(f"_f: {{{inner}}}")
+    source = (
+        "def build(obj):\n    k = _keys(obj)\n    f = _fields(obj)\n"
+        f"    return {{{', '.join(items)}}}\n"
+    )
+    return build_function(source, bound, "build")  # type: ignore[no-any-return]
 
 
 class DealReader:
@@ -123,13 +144,8 @@ class DealReader:
             layout = self._learn(kind)
         if layout is None:
             return DealView(deal_mapping(obj, self.playbook, strict=self.strict), self, True)
-        keys, get_keys, names, get_fields = layout
-        raw = dict(zip(keys, get_keys(obj), strict=False))
-        if names is None or get_fields is None:  # values in the object's `fields`
-            return DealView(raw, self)
-        # Attribute names were checked when the class was laid out.
-        raw["fields"] = dict(zip(names, get_fields(obj), strict=False))
-        return DealView(raw, self, True)
+        build, checked = layout
+        return DealView(build(obj), self, checked)
 
     def _learn(self, kind: type) -> _Layout | None:
         layout: _Layout | None = None
@@ -137,8 +153,7 @@ class DealReader:
             found = _layout(kind, self.playbook, self.strict)  # checks the names once
             if found is not None:
                 keys, names = found
-                fields = None if names is None else _getter(names)
-                layout = (keys, _getter(keys), names, fields)
+                layout = (_builder(keys, names), names is not None)
         if len(self._layouts) < _LAYOUTS_PER_READER:
             self._layouts[kind] = layout
         return layout
