@@ -200,3 +200,35 @@ def test_shared_reasons_are_read_only_and_equal_fresh_ones(model: Playbook) -> N
     assert pickle.loads(pickle.dumps(first)) == first
     assert copy.deepcopy(first) == first
     assert first.text("zh") != first.text("en")
+
+
+def test_generated_readers_hold_no_name_from_the_playbook_or_the_class(
+    model: Playbook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source of the generated readers names no field, attribute or value: all bound."""
+    from playbook.conditions import codegen
+
+    sources: list[str] = []
+    compiled = codegen._code.__wrapped__
+
+    def spy(source: str, function: str) -> Any:
+        sources.append(source)
+        return compiled(source, function)
+
+    monkeypatch.setattr(codegen, "_code", spy)
+    read = field_reader(model, ["amount", "budget_confirmed", "decision_maker"])
+    assert read({"amount": "7", "decision_maker": "Wang"}) == {
+        "amount": Decimal(7),
+        "decision_maker": "Wang",
+    }
+    view = DealReader(model).read(_Mine("D-5", "lead", Decimal(3), True, None, "Li"))
+    assert isinstance(view, DealView)
+    assert view.fields == {
+        "amount": Decimal(3),
+        "budget_confirmed": True,
+        "industry": None,
+        "decision_maker": "Li",
+    }
+    assert len(sources) == 2
+    words = [*model.fields, "fields", "stage", "Wang", "'", '"']
+    assert not [word for word in words for source in sources if word in source]

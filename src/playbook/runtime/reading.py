@@ -98,7 +98,7 @@ def _getter(names: tuple[str, ...]) -> Callable[[object], Any]:
 def _builder(keys: tuple[str, ...], names: tuple[str, ...] | None) -> _Builder:
     """One generated function that reads an object's ``keys`` (and its field attributes
     ``names``, under ``"fields"``) into a dict; every name is bound, none written."""
-    bound: dict[str, object] = {"_keys": _getter(keys), "_fields": _getter(names or ())}
+    bound: dict[str, object] = {"_g0": _getter(keys), "_g1": _getter(names or ())}
     items = []
     for index, key in enumerate(keys):
         bound[f"_k{index}"] = key
@@ -109,7 +109,7 @@ def _builder(keys: tuple[str, ...], names: tuple[str, ...] | None) -> _Builder:
         inner = ", ".join(f"_n{index}: f[{index}]" for index in range(len(names)))
         items.append(f"_f: {{{inner}}}")
     source = (
-        "def build(obj):\n    k = _keys(obj)\n    f = _fields(obj)\n"
+        "def build(obj):\n    k = _g0(obj)\n    f = _g1(obj)\n"
         f"    return {{{', '.join(items)}}}\n"
     )
     return build_function(source, bound, "build")  # type: ignore[no-any-return]
