@@ -229,6 +229,9 @@ class Gate:
     may_override: bool = False
     calendar: WorkingCalendar | None = None
     # --- the fast path (filled by _GateBuilder; see decide and explain) ---
+    # Whatever new decides a move (a decision table, an approval...) must (1) make
+    # `plain` False, so that decide() and explain() take their full path, and (2) add
+    # the fields it reads to `reads` (_GateBuilder._reader): a DealView converts only those.
     reads: FieldReader | None = None
     """Converts the fields this gate reads (and only those) from a deal's raw values."""
     plain: bool = False

@@ -109,8 +109,7 @@ def _builder(keys: tuple[str, ...], names: tuple[str, ...] | None) -> _Builder:
         inner = ", ".join(f"_n{index}: f[{index}]" for index in range(len(names)))
         items.append(f"_f: {{{inner}}}")
     source = (
-        "def build(obj):\n    k = _g0(obj)\n    f = _g1(obj)\n"
-        f"    return {{{', '.join(items)}}}\n"
+        f"def build(obj):\n    k = _g0(obj)\n    f = _g1(obj)\n    return {{{', '.join(items)}}}\n"
     )
     return build_function(source, bound, "build")  # type: ignore[no-any-return]
 
