@@ -42,6 +42,7 @@ __all__ = [
     "check_unknown_fields",
     "coerce_field",
     "coerce_fields",
+    "field_converters",
     "field_from_text",
     "is_empty",
     "parse_assignments",
@@ -190,7 +191,7 @@ def coerce_fields(
     """
     if strict:
         check_unknown_fields(playbook, raw)
-    converters = _field_converters(playbook)
+    converters = field_converters(playbook)
     tz = playbook_zone(playbook)
     out: dict[str, Any] = {}
     for key, value in raw.items():
@@ -237,7 +238,8 @@ _CONVERTER_CACHE_SIZE = 32
 _CONVERTER_LOCK = threading.Lock()
 
 
-def _field_converters(playbook: Playbook) -> dict[str, _Converter]:
+def field_converters(playbook: Playbook) -> dict[str, _Converter]:
+    """Per declared field, ``convert(value, tz)`` as :func:`coerce_fields` runs it (cached)."""
     cached = _CONVERTER_CACHE.get(id(playbook))
     if cached is not None and cached[0] is playbook:
         return cached[1]

@@ -22,7 +22,7 @@ from typing import Any
 from playbook.conditions import ir
 from playbook.conditions.predicate import Predicate, closure_predicate
 
-__all__ = ["FailingMask", "compile_failing", "compile_predicate", "to_python"]
+__all__ = ["FailingMask", "build_function", "compile_failing", "compile_predicate", "to_python"]
 
 FailingMask = Callable[[Mapping[str, Any]], int]
 """Bit ``i`` is set when condition ``i`` of a gate does not hold."""
@@ -120,7 +120,7 @@ def compile_predicate(expr: ir.Expr) -> Predicate:
     writer = _Writer()
     body = writer.expr(expr)
     source = f"def predicate(deal):\n    get = deal.get\n    return {body}\n"
-    return _build(source, writer.names, "predicate")  # type: ignore[no-any-return]
+    return build_function(source, writer.names, "predicate")  # type: ignore[no-any-return]
 
 
 def compile_failing(exprs: Sequence[ir.Expr]) -> FailingMask:
@@ -131,12 +131,17 @@ def compile_failing(exprs: Sequence[ir.Expr]) -> FailingMask:
         lines.append(f"    if not {writer.expr(expr)}:")
         lines.append(f"        mask |= {1 << index}")
     lines.append("    return mask")
-    return _build("\n".join(lines) + "\n", writer.names, "failing")  # type: ignore[no-any-return]
+    return build_function("\n".join(lines) + "\n", writer.names, "failing")  # type: ignore[no-any-return]
 
 
-def _build(source: str, names: dict[str, object], function: str) -> Any:
-    # The source holds generated identifiers, keywords and the operators of _ORDERED only:
-    # every name and value from a playbook is bound in `namespace`, never in the text.
+def build_function(source: str, names: dict[str, object], function: str) -> Any:
+    """The function ``function`` defined by generated ``source``, its globals ``names``.
+
+    The caller promises that ``source`` holds only identifiers, keywords, operators
+    and numbers it wrote itself: every name and value from a playbook or a user's
+    class is one of ``names``, bound, never written into the text. No builtins.
+    """
+    # Here the source holds generated identifiers, keywords and the operators of _ORDERED.
     namespace: dict[str, Any] = {"__builtins__": {}, **names}
     exec(_code(source, function), namespace)  # noqa: S102
     return namespace[function]

@@ -57,14 +57,12 @@ __all__ = [
     "DealRecord",
     "DealState",
     "DealStateDict",
-    "DealView",
     "HasDealForm",
     "as_deal",
     "check_action",
     "check_stage",
     "deal_mapping",
     "new_deal",
-    "read_deal",
     "unknown_action",
 ]
 
@@ -280,82 +278,6 @@ def deal_mapping(obj: object, playbook: Playbook, *, strict: bool = True) -> Map
     if strict and isinstance(fields, Mapping) and not fields.keys() <= playbook.fields.keys():
         check_unknown_fields(playbook, fields)
     return raw
-
-
-_UNREAD: Any = object()
-
-
-class DealView:
-    """A deal read lazily for a decision: what :meth:`Engine.check` works on.
-
-    Names are checked when the view is made (unknown keys, undeclared fields, the
-    id, the pin and the stage); field values are converted when a decision first
-    reads them, completed actions and the stage entry time likewise, each once
-    per view. It reads the same mapping as :func:`as_deal` and raises the same
-    errors, only later; :meth:`state` gives the full, checked :class:`DealState`.
-    """
-
-    __slots__ = ("_done", "_entered", "_fields", "_playbook", "_raw", "_strict", "id", "stage")
-
-    def __init__(self, raw: Mapping[str, Any], playbook: Playbook, *, strict: bool) -> None:
-        deal_id = _deal_id(raw.get("id"))
-        pinned_id, pinned_version = raw.get("playbook"), raw.get("playbook_version")
-        if pinned_id is not None or pinned_version is not None:
-            _check_pin(deal_id, pinned_id, pinned_version, playbook)
-        stage = raw.get("stage")
-        if type(stage) is not str or not playbook.has_stage(stage):
-            _bad_stage(deal_id, stage, playbook)
-        self.id: str = deal_id
-        self.stage: str = str(stage)
-        self._raw, self._playbook, self._strict = raw, playbook, strict
-        self._fields = self._done = self._entered = _UNREAD
-
-    @property
-    def playbook_id(self) -> str:
-        """The id of the playbook the deal was read for."""
-        return self._playbook.id
-
-    @property
-    def playbook_version(self) -> int:
-        """The version of the playbook the deal was read for."""
-        return self._playbook.version
-
-    @property
-    def fields(self) -> Mapping[str, Any]:
-        """The field values, converted to their declared types on first read."""
-        if self._fields is _UNREAD:
-            raw = _mapping(self._raw.get("fields"), "fields", self.id)
-            # Names were checked when the view was made.
-            self._fields = coerce_fields(self._playbook, raw, strict=False)
-        return self._fields  # type: ignore[no-any-return]
-
-    @property
-    def completed_actions(self) -> Mapping[str, ActionRecord]:
-        """The actions done in the current visit of the stage, read on first use."""
-        if self._done is _UNREAD:
-            tz = playbook_zone(self._playbook)
-            raw = self._raw.get("completed_actions")
-            self._done = _records(raw, self._playbook, self.stage, self.id, tz)
-        return self._done  # type: ignore[no-any-return]
-
-    @property
-    def stage_entered_at(self) -> datetime | None:
-        """When the deal entered its stage (aware UTC), read on first use."""
-        if self._entered is _UNREAD:
-            tz = playbook_zone(self._playbook)
-            self._entered = _optional_time(self._raw, "stage_entered_at", tz)
-        return self._entered  # type: ignore[no-any-return]
-
-    def state(self) -> DealState:
-        """The whole deal, every value read and checked."""
-        return _from_mapping(self._raw, self._playbook, strict=self._strict)
-
-
-def read_deal(obj: DealLike, playbook: Playbook, *, strict: bool = True) -> DealState | DealView:
-    """``obj`` ready for a decision: a ``DealState`` as is, anything else as a :class:`DealView`."""
-    if type(obj) is DealState:
-        return as_deal(obj, playbook)
-    return DealView(deal_mapping(obj, playbook, strict=strict), playbook, strict=strict)
 
 
 def _bad_stage(deal_id: str, stage: object, playbook: Playbook) -> None:

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 
 from playbook.model import Duration, RequiredAction
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import DealState, DealView
+from playbook.runtime.deals import DealState
 from playbook.runtime.forms import (
     ActionCompletedDict,
     AvailableMoveDict,
@@ -43,6 +43,7 @@ from playbook.runtime.forms import (
     ReasonKind,
     StageChangedDict,
 )
+from playbook.runtime.reading import DealView
 from playbook.values import FrozenMap, shown_time, to_json_value
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "RuleRef",
     "StageChanged",
     "format_local_time",
+    "made",
 ]
 
 
@@ -371,14 +373,7 @@ class Decision:
         allowed: bool,
     ) -> Decision:
         """The engine's decision on ``deal`` at ``gate``; reasons are worked out when read."""
-        decision = _new(cls)
-        decision._gate = gate
-        decision._deal = deal
-        decision._roles = roles
-        decision._now = now
-        decision._mask = mask
-        decision._reasons = _ALLOWED if allowed else None
-        return decision
+        return made(gate, deal, roles, now, mask, allowed)
 
     @property
     def allowed(self) -> bool:
@@ -479,6 +474,25 @@ class Decision:
 
 
 _new = object.__new__
+
+
+def made(
+    gate: Explainer,
+    deal: DealState | DealView,
+    roles: frozenset[str] | None,
+    now: datetime,
+    mask: int,
+    allowed: bool,
+) -> Decision:
+    """:meth:`Decision.made` as a plain function: what a gate calls on every decision."""
+    decision = _new(Decision)
+    decision._gate = gate
+    decision._deal = deal
+    decision._roles = roles
+    decision._now = now
+    decision._mask = mask
+    decision._reasons = _ALLOWED if allowed else None
+    return decision
 
 
 @dataclass(frozen=True, slots=True)

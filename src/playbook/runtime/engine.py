@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from transitions import Machine
@@ -44,11 +44,9 @@ from playbook.runtime.deals import (
     ActionRecord,
     DealLike,
     DealState,
-    DealView,
     as_deal,
     check_action,
     check_stage,
-    read_deal,
     unknown_action,
 )
 from playbook.runtime.decisions import (
@@ -63,6 +61,7 @@ from playbook.runtime.decisions import (
 )
 from playbook.runtime.gates import Gate, build_gates
 from playbook.runtime.hooks import ActionHook, BlockedHook, Hook, Hooks, StageHook
+from playbook.runtime.reading import DealReader, DealView
 from playbook.runtime.words import Words
 from playbook.values import Actor, FrozenMap, check_actor, coerce_fields, is_empty, require_now
 
@@ -110,6 +109,8 @@ class Engine:
         self._actions = {s.id: {a.id: a for a in s.actions} for s in playbook.stages}
         self.hooks = Hooks() if hooks is None else hooks
         self._gates = build_gates(playbook, self._words, self.calendar)
+        self._reader = DealReader(playbook, strict=strict)
+        self._version = playbook.version
         self._machine = self._build_machine()
 
     # --- hooks ---------------------------------------------------------------------------
@@ -160,13 +161,25 @@ class Engine:
         (field values only when the decision reads them: the deal is read lazily).
         The reasons are worked out when first read.
         """
-        at = require_now(now)
-        state = self._read(deal)
-        roles = None if actor is None else self._actor(actor).roles
+        # The hot path of an embedding: every test that holds in the common case is inline.
+        if type(now) is not datetime or now.tzinfo is not UTC:
+            now = require_now(now)
+        if (
+            type(deal) is DealState
+            and deal.playbook_version == self._version
+            and deal.playbook_id == self.playbook.id
+        ):
+            state: DealState | DealView = deal
+        elif type(deal) is dict:
+            state = DealView(deal, self._reader)
+        else:
+            state = self._reader.read(deal)
         gate = self._gates.get((state.stage, to_stage))
         if gate is None:
             gate = self._gate(state, to_stage)
-        return gate.decide(state, roles, at)
+        if actor is None:
+            return gate.decide(state, None, now)
+        return gate.decide(state, self._actor(actor).roles, now)
 
     def advance(
         self,
@@ -288,6 +301,7 @@ class Engine:
     def _gate(self, state: DealState | DealView, to_stage: str) -> Gate:
         gate = self._gates.get((state.stage, to_stage))
         if gate is None:
+            check_stage(self.playbook, state.stage, deal_id=state.id)
             check_stage(self.playbook, to_stage)
             raise AssertionError("every pair of stages has a gate")  # pragma: no cover
         return gate
@@ -344,7 +358,7 @@ class Engine:
         """The deal for a decision: read lazily, values converted when the gate reads them."""
         if self._ready(deal):
             return deal  # type: ignore[return-value]
-        return read_deal(deal, self.playbook, strict=self.strict)
+        return self._reader.read(deal)
 
     def _ready(self, deal: DealLike) -> bool:
         return (

@@ -11,7 +11,7 @@ language. A decision then only runs predicates and points at these reasons.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,13 +28,15 @@ from playbook.conditions.ir import (
     Not,
     Or,
     operand_fields,
+    referenced_fields,
 )
 from playbook.conditions.ir import atoms as _atoms_of
 from playbook.i18n import LANGUAGES, join, say
 from playbook.model import Condition, Criterion, Playbook, RequiredAction, Stage
 from playbook.runtime.calendar import WorkingCalendar
-from playbook.runtime.deals import DealState, DealView
-from playbook.runtime.decisions import REASON_CODES, Deadline, Decision, Reason, RuleRef
+from playbook.runtime.deals import DealState
+from playbook.runtime.decisions import REASON_CODES, Deadline, Decision, Reason, RuleRef, made
+from playbook.runtime.reading import DealView, FieldReader, field_reader
 from playbook.runtime.words import Words, sentences
 from playbook.values import FrozenMap, is_empty
 
@@ -102,14 +104,19 @@ class _ConditionCheck:
     test: Predicate
     tree: _Node
     ref: RuleRef
+    shared: dict[object, Reason] = field(default_factory=dict, compare=False, repr=False)
+    """For an atom on one field: its reason per value, for values of a small domain."""
 
     def reason(self, values: Mapping[str, Any]) -> Reason:
         """The reason for this check failing on ``values``."""
         tree = self.tree
         if tree.kind == "atom":  # the common case: one comparison, nothing to search
-            name = tree.fields[0] if len(tree.fields) == 1 else None
-            read = {name: values.get(name)} if name else {n: values.get(n) for n in tree.fields}
-            return Reason(self.ref, read, tree.texts)
+            fields = tree.fields
+            if len(fields) == 1:
+                name = fields[0]
+                return _reason(Reason, (self.ref, {name: values.get(name)}, tree.texts, None))
+            read = {n: values.get(n) for n in fields}
+            return _reason(Reason, (self.ref, read, tree.texts, None))
         blamed: list[_Node] = []
         tree.blame(values, blamed)
         read = {name: values.get(name) for atom in blamed for name in atom.fields}
@@ -148,6 +155,50 @@ class ActionCheck:
 
 
 _NO_VALUES: Mapping[str, Any] = FrozenMap()
+_reason = tuple.__new__  # builds a Reason without the Python frame of its __new__
+
+_Step = tuple[RuleRef, str | None, tuple[str, ...], _ConditionCheck, dict[object, Reason]]
+"""A failing check as its reason is built: an atom on one field inline, anything else by
+its ``reason`` method (``ref``, the field or None, what failed, the check, its shared reasons)."""
+_Plan = tuple[tuple[_Step, ...], tuple[_Step, ...], tuple[_Step, ...]]
+"""The failing checks of one mask: before the open actions, after them, and all in order."""
+_PLANS_PER_GATE = 256
+_SHARED_PER_CHECK = 64
+# Values whose reasons are shared: None, booleans and text (an enum's values, an empty
+# string); most criteria fail on one of these ("not filled in", "not confirmed").
+_SHAREABLE = frozenset({bool, str, type(None)})
+
+
+def _step(check: _ConditionCheck) -> _Step:
+    tree = check.tree
+    single = tree.kind == "atom" and len(tree.fields) == 1
+    return (check.ref, tree.fields[0] if single else None, tree.texts, check, check.shared)
+
+
+def _reasons(steps: tuple[_Step, ...], values: Mapping[str, Any]) -> list[Reason]:
+    """The reasons of failing ``steps`` on ``values``: what ``_ConditionCheck.reason`` builds.
+
+    An atom on one field (the common criterion) is built here without a call, and a
+    value of a small domain (None, a boolean, text) gets the one reason built for it
+    before: a reason is immutable (its values a read-only map), so decisions share it.
+    """
+    get = values.get
+    out: list[Reason] = []
+    for ref, name, texts, check, shared in steps:
+        if name is None:
+            out.append(check.reason(values))
+            continue
+        value = get(name)
+        if type(value) not in _SHAREABLE:
+            out.append(_reason(Reason, (ref, {name: value}, texts, None)))
+            continue
+        reason = shared.get(value)
+        if reason is None:
+            reason = _reason(Reason, (ref, FrozenMap({name: value}), texts, None))
+            if len(shared) < _SHARED_PER_CHECK:  # racing threads store equal reasons
+                shared[value] = reason
+        out.append(reason)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +228,16 @@ class Gate:
     """The checks ``failing`` tests, bit by bit: guard, entry, then exit criteria."""
     may_override: bool = False
     calendar: WorkingCalendar | None = None
+    # --- the fast path (filled by _GateBuilder; see decide and explain) ---
+    # Whatever new decides a move (a decision table, an approval...) must (1) make
+    # `plain` False, so that decide() and explain() take their full path, and (2) add
+    # the fields it reads to `reads` (_GateBuilder._reader): a DealView converts only those.
+    reads: FieldReader | None = None
+    """Converts the fields this gate reads (and only those) from a deal's raw values."""
+    plain: bool = False
+    """True when only ``conditions`` decide: no fixed reason, role rule or required action."""
+    plans: dict[int, _Plan] = field(default_factory=dict, compare=False, repr=False)
+    """The failing checks per mask, worked out on first use (bounded)."""
 
     @property
     def from_stage(self) -> str:
@@ -192,15 +253,19 @@ class Gate:
         self, deal: DealState | DealView, roles: frozenset[str] | None, now: datetime
     ) -> Decision:
         """The decision on ``deal``; its reasons are worked out when first read."""
-        values = deal.fields
-        mask = self.failing(values) if self.failing is not None else 0
+        # A view converts only the fields this gate reads (`reads`), once.
+        values = deal.values(self.reads) if isinstance(deal, DealView) else deal.fields
+        failing = self.failing
+        mask = failing(values) if failing is not None else 0
+        if self.plain:  # the common gate: one call decides
+            return made(self, deal, roles, now, mask, not mask)
         allowed = (
             not mask
             and not self.fixed
             and (roles is None or not self._role_failures(values, roles))
             and not (self.actions and self._open_actions(deal, values))
         )
-        return Decision.made(self, deal, roles, now, mask, allowed)
+        return made(self, deal, roles, now, mask, allowed)
 
     def explain(
         self,
@@ -215,31 +280,34 @@ class Gate:
         """
         if self.same_stage:
             return self.fixed
-        values = deal.fields
+        values = deal.values(self.reads) if isinstance(deal, DealView) else deal.fields
         if mask is None:
             mask = self.failing(values) if self.failing is not None else 0
+        plan = self.plans.get(mask) or self._plan(mask)
+        if self.plain:
+            return tuple(_reasons(plan[2], values))
         reasons = list(self.fixed)
         if roles is not None and self.roles:
             reasons += [check.reason(values) for check in self._role_failures(values, roles)]
-        # Bits below `exit_bit` are the guard and entry criteria, the rest exit criteria;
-        # open actions go in between. Only the set bits are visited.
-        exit_bit = 1 << (len(self.conditions) - len(self.exit))
-        conditions = iter(self.conditions)
-        bit = 1
-        while bit < exit_bit and bit <= mask:
-            check = next(conditions)
-            if mask & bit:
-                reasons.append(check.reason(values))
-            bit <<= 1
+        # The guard and entry criteria, open actions, then exit criteria.
+        reasons += _reasons(plan[0], values)
         if self.actions:
             for item in self._open_actions(deal, values):
                 deadline = self._deadline(item, deal, now)
                 reasons.append(Reason(item.ref, _NO_VALUES, (), deadline))
-        if mask >= exit_bit:
-            for index, check in enumerate(self.conditions):
-                if mask >> index & 1 and 1 << index >= exit_bit:
-                    reasons.append(check.reason(values))
+        reasons += _reasons(plan[1], values)
         return tuple(reasons)
+
+    def _plan(self, mask: int) -> _Plan:
+        # Bits below `first_exit` are the guard and entry criteria, the rest exit criteria.
+        first_exit = len(self.conditions) - len(self.exit)
+        failing = [(i, _step(check)) for i, check in enumerate(self.conditions) if mask >> i & 1]
+        before = tuple(check for i, check in failing if i < first_exit)
+        after = tuple(check for i, check in failing if i >= first_exit)
+        plan = (before, after, before + after)
+        if len(self.plans) < _PLANS_PER_GATE:  # racing threads store equal plans
+            self.plans[mask] = plan
+        return plan
 
     def _role_failures(self, values: Mapping[str, Any], roles: frozenset[str]) -> list[_RoleCheck]:
         return [
@@ -303,15 +371,17 @@ class _GateBuilder:
         conditions += [item.condition.expr for item in target.entry]
         if forward:
             conditions += [item.condition.expr for item in source.exit]
+        roles = self._role_checks(source, target)
+        actions = self.actions[source.id] if forward else ()
         return Gate(
             source,
             target,
             move is not None,
             fixed,
-            self._role_checks(source, target),
+            roles,
             guard,
             self.entry[target.id],
-            self.actions[source.id] if forward else (),
+            actions,
             self.exit[source.id] if forward else (),
             forward=forward,
             trigger=f"to_{target.id}" if move is not None else None,
@@ -323,7 +393,21 @@ class _GateBuilder:
             ),
             may_override=bool(self.playbook.override_roles),
             calendar=self.calendar,
+            reads=self._reader(conditions, roles, actions),
+            plain=not fixed and not roles and not actions,
         )
+
+    def _reader(
+        self,
+        conditions: list[Expr],
+        roles: tuple[_RoleCheck, ...],
+        actions: tuple[ActionCheck, ...],
+    ) -> FieldReader:
+        """The reader of every field a decision at this gate (and its reasons) may read."""
+        names = {name for expr in conditions for name in referenced_fields(expr)}
+        whens = [check.when for check in roles] + [item.action.when for item in actions]
+        names.update(name for when in whens if when is not None for name in when.fields)
+        return field_reader(self.playbook, names)
 
     # --- reasons that do not depend on the deal ------------------------------------------
 
