@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from functools import partial
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, time
@@ -19,6 +20,7 @@ from typing import Any, NamedTuple
 
 from playbook.conditions import FieldType, parse_condition, referenced_fields, render, to_python
 from playbook.conditions.limits import FIRST_DATE, LAST_DATE
+from playbook.definition.approvals import read_approvals
 from playbook.definition.loader import Document, YamlPath
 from playbook.definition.report import Reporter
 from playbook.definition.zones import timezone_of
@@ -138,6 +140,9 @@ def build(document: Document, reporter: Reporter) -> Built:
         calendar=calendar,
         review=_review(data),
         migrations=tuple(_migrations(ctx)),
+        approvals=read_approvals(
+            ctx, partial(_condition, ctx), partial(_levels, ctx), duration
+        ),
         notifications={
             str(name): str(spec) for name, spec in data.get("notifications", {}).items()
         },
