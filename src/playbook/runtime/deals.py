@@ -38,6 +38,7 @@ from playbook.errors import (
 )
 from playbook.i18n import Message
 from playbook.model import Playbook
+from playbook.runtime.approval_state import ApprovalEvent, read_events
 from playbook.values import (
     FrozenMap,
     JsonValue,
@@ -84,6 +85,7 @@ _DEAL_KEYS = frozenset(
         "fields",
         "completed_actions",
         "version",
+        "approvals",
     }
 )
 
@@ -175,6 +177,8 @@ class DealState:
     team: str | None = None
     completed_actions: Mapping[str, ActionRecord] = field(default_factory=lambda: _EMPTY)
     version: int = 0
+    approvals: tuple[ApprovalEvent, ...] = ()
+    """The deal's recorded approval requests, grants, rejections and delegations, in order."""
 
     def __post_init__(self) -> None:
         # Read-only copies: a DealState handed to an application cannot be changed behind
@@ -346,6 +350,11 @@ class DealView:
             self._entered = _optional_time(self._raw, "stage_entered_at", tz)
         return self._entered  # type: ignore[no-any-return]
 
+    @property
+    def approvals(self) -> tuple[ApprovalEvent, ...]:
+        """The deal's approval events (read on each use: only gates with approvals ask)."""
+        return read_events(self._raw.get("approvals"), self.id)
+
     def state(self) -> DealState:
         """The whole deal, every value read and checked."""
         return _from_mapping(self._raw, self._playbook, strict=self._strict)
@@ -427,6 +436,7 @@ def _from_mapping(raw: Mapping[str, Any], playbook: Playbook, *, strict: bool) -
         team=_optional_text(raw, "team", deal_id),
         completed_actions=_records(raw.get("completed_actions"), playbook, stage, deal_id, tz),
         version=_version(raw.get("version", 0), deal_id),
+        approvals=read_events(raw.get("approvals"), deal_id),
     )
 
 

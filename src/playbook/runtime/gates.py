@@ -32,6 +32,7 @@ from playbook.conditions.ir import (
 from playbook.conditions.ir import atoms as _atoms_of
 from playbook.i18n import LANGUAGES, join, say
 from playbook.model import Condition, Criterion, Playbook, RequiredAction, Stage
+from playbook.runtime.approvals import ApprovalCheck, approval_checks
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import DealState, DealView
 from playbook.runtime.decisions import REASON_CODES, Deadline, Decision, Reason, RuleRef
@@ -177,6 +178,8 @@ class Gate:
     """The checks ``failing`` tests, bit by bit: guard, entry, then exit criteria."""
     may_override: bool = False
     calendar: WorkingCalendar | None = None
+    approvals: tuple[ApprovalCheck, ...] = ()
+    """The approvals the move needs when their conditions hold (PB580, after everything else)."""
 
     @property
     def from_stage(self) -> str:
@@ -199,6 +202,9 @@ class Gate:
             and not self.fixed
             and (roles is None or not self._role_failures(values, roles))
             and not (self.actions and self._open_actions(deal, values))
+            and not (
+                self.approvals and any(a.blocks(values, deal.approvals) for a in self.approvals)
+            )
         )
         return Decision.made(self, deal, roles, now, mask, allowed)
 
@@ -239,6 +245,10 @@ class Gate:
             for index, check in enumerate(self.conditions):
                 if mask >> index & 1 and 1 << index >= exit_bit:
                     reasons.append(check.reason(values))
+        for approval in self.approvals:
+            status = approval.status(values, deal.approvals)
+            if status.step is not None:
+                reasons.append(approval.reason(status, now))
         return tuple(reasons)
 
     def _role_failures(self, values: Mapping[str, Any], roles: frozenset[str]) -> list[_RoleCheck]:
@@ -323,6 +333,9 @@ class _GateBuilder:
             ),
             may_override=bool(self.playbook.override_roles),
             calendar=self.calendar,
+            approvals=approval_checks(
+                self.playbook, self.words, self.calendar, source, target, forward=forward
+            ),
         )
 
     # --- reasons that do not depend on the deal ------------------------------------------
