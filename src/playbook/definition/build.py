@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from functools import partial
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, time
+from functools import partial
 from typing import Any, NamedTuple
 
 from playbook.conditions import FieldType, parse_condition, referenced_fields, render, to_python

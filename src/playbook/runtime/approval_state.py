@@ -36,6 +36,7 @@ __all__ = [
     "approval_status",
     "approvals_for_move",
     "approved_values",
+    "current_round",
     "read_events",
 ]
 
@@ -111,10 +112,8 @@ def approval_status(
     """Where ``approval`` stands given the deal's ``events`` (any approval's) and ``values``."""
     if approval.when is not None and not approval.when.test(values):
         return ApprovalStatus(approval, "not_needed")
-    mine = [event for event in events if event.approval == approval.id]
-    starts = [i for i, event in enumerate(mine) if event.kind == "request"]
-    round_ = mine[starts[-1] :] if starts else mine
-    since = round_[0].at if starts else None
+    round_ = current_round(approval, events)
+    since = round_[0].at if round_ and round_[0].kind == "request" else None
     rejection = next((e for e in reversed(round_) if e.kind == "reject"), None)
     current = approved_values(approval, values)
     grants, invalidated = [], set()
@@ -137,6 +136,13 @@ def approval_status(
             )
         since = max((event.at for event in filled.values()), default=since)
     return ApprovalStatus(approval, "granted", granted=tuple(grants))
+
+
+def current_round(approval: Approval, events: Iterable[ApprovalEvent]) -> list[ApprovalEvent]:
+    """The events of ``approval`` since its last request (all of them without one)."""
+    mine = [event for event in events if event.approval == approval.id]
+    starts = [i for i, event in enumerate(mine) if event.kind == "request"]
+    return mine[starts[-1] :] if starts else mine
 
 
 def _complete(
