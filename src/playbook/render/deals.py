@@ -178,6 +178,10 @@ def _what(entry: HistoryEntry, lang: str) -> str:
     if entry.kind == "reassign":
         what = say("cli.history_reassigned", lang, **reassign_values(entry.changes or {}, lang))
         return what + (f": {entry.note}" if entry.note else "")
+    if entry.kind == "approval" and entry.changes is not None:
+        event = say(f"cli.approvals.event.{entry.changes['event']}", lang)
+        what = say("cli.history.approval", lang, approval=entry.changes["approval"], event=event)
+        return what + (f" ({entry.note})" if entry.note else "")
     if entry.kind == "fields" and isinstance(entry.evidence, dict):
         values = entry.evidence.get("set", {})
         pairs = join([f"{key}={value}" for key, value in values.items()], lang, last=None)
