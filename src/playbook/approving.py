@@ -23,7 +23,7 @@ from playbook.errors import (
     ConflictError,
     UnknownApprovalError,
 )
-from playbook.i18n import Message
+from playbook.i18n import LANGUAGES, Message
 from playbook.model import Approval, Approver, Playbook
 from playbook.refusals import recording_refusals
 from playbook.runtime.approval_state import (
@@ -282,7 +282,7 @@ def _approver_step(
     for approver in status.missing:
         if _is(actor, approver, deal, state) or approver.key in delegated:
             return step.id, approver
-    raise ApprovalRefusedError(
+    error = ApprovalRefusedError(
         Message(
             "error.approving.not_approver",
             id=actor.id,
@@ -291,9 +291,14 @@ def _approver_step(
             step=step.id,
             approval=approval.id,
         ),
-        hint=Message("error.approving.approvers", listing=[a.key for a in status.missing]),
+        hint=Message("error.approving.approvers", listing=[a.name for a in status.missing]),
         details={"approval": approval.id, "step": step.id, "action": action},
     )
+    # The refusal's record keeps every language: the audit shows the reader's.
+    error.details["messages"] = {
+        lang: f"{error.message_in(lang)} ({error.hint_in(lang)})" for lang in LANGUAGES
+    }
+    raise error
 
 
 def _is(actor: Actor, approver: Approver, deal: StoredDeal, state: DealState) -> bool:

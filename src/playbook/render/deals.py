@@ -206,7 +206,9 @@ def reassign_values(changes: Mapping[str, Any], lang: str | None) -> dict[str, s
 def attempt_word(action: str, lang: str) -> str:
     """A refused attempt's kind (``advance``, ``ack``...) in ``lang``."""
     known = ("advance", "override", "complete", "playbook", "ack", "snooze", "migrate")
-    return say(f"cli.attempt.{action}", lang) if action in known else action
+    if action in known or action.startswith("approval_"):
+        return say(f"cli.attempt.{action}", lang)
+    return action
 
 
 def refusal_reason(item: RefusalEntry, lang: str) -> str:
