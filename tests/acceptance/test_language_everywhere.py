@@ -147,7 +147,9 @@ def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
             ["deals", "set", "D-1", "amount=1200", "--as", "wang:sales_rep", "--now", NOW]
         ],
         "approvals list": [["approvals", "list", "D-2", "--now", NOW]],
-        "approvals request": [["approvals", "request", "D-2", "big_deal", "--as", "wang:sales_rep"]],
+        "approvals request": [
+            ["approvals", "request", "D-2", "big_deal", "--as", "wang:sales_rep"]
+        ],
         "approvals delegate": [
             ["approvals", "delegate", "D-2", "big_deal", "--as", "li:sales_manager", "--to", "zhou"]
         ],
