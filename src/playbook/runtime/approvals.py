@@ -113,7 +113,7 @@ def approver_words(words: Words, approver: Approver, lang: str) -> str:
         return words.roles((approver.name,), lang)
     if approver.kind == "person":
         return approver.name
-    return say("approvals.person_field", lang, field=words.fields((approver.name,), lang))
+    return say("reason.PB580.person_field", lang, field=words.fields((approver.name,), lang))
 
 
 def approval_checks(

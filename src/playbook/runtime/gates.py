@@ -245,11 +245,20 @@ class Gate:
             for index, check in enumerate(self.conditions):
                 if mask >> index & 1 and 1 << index >= exit_bit:
                     reasons.append(check.reason(values))
-        for approval in self.approvals:
-            status = approval.status(values, deal.approvals)
-            if status.step is not None:
-                reasons.append(approval.reason(status, now))
+        reasons += self.approval_reasons(deal, now)
         return tuple(reasons)
+
+    def approval_reasons(self, deal: DealState | DealView, now: datetime) -> tuple[Reason, ...]:
+        """A PB580 reason for each approval the move needs that is pending or rejected."""
+        if not self.approvals:
+            return ()
+        values, events = deal.fields, deal.approvals
+        statuses = (check.status(values, events) for check in self.approvals)
+        return tuple(
+            check.reason(status, now)
+            for check, status in zip(self.approvals, statuses, strict=True)
+            if status.step is not None
+        )
 
     def _role_failures(self, values: Mapping[str, Any], roles: frozenset[str]) -> list[_RoleCheck]:
         return [
