@@ -207,3 +207,35 @@ def test_two_directors_granting_at_once_complete_the_step_once(
                 )
             ).all()
         assert grants == ["director"]
+
+
+def test_an_unanswered_step_escalates_once_per_level_and_resolves_when_granted(
+    store: DealStore, playbook: Playbook
+) -> None:
+    """Director step due 2 working days after the request; levels at +0 h and +1 working day."""
+    from playbook.escalation.sweep import sweep
+    from playbook.store.escalation_models import EscalationRecord
+
+    _deal(store, playbook, "E-1")
+    _act("request", store, playbook, "E-1", REP)  # Monday 10:00 in Shanghai
+    shanghai = timedelta(hours=8)
+    due = datetime(2026, 11, 18, 10, 0, tzinfo=UTC) - shanghai  # Wednesday 10:00
+    second = datetime(2026, 11, 19, 10, 0, tzinfo=UTC) - shanghai  # Thursday 10:00
+
+    assert sweep(store.database, playbook, now=due - timedelta(minutes=1)).fired == []
+    first = sweep(store.database, playbook, now=due + timedelta(hours=2)).fired
+    assert [(f.rule, f.level, f.fired_at) for f in first] == [
+        (f"approval.{APPROVAL}.director", 1, due)
+    ]
+    assert [(r.role, r.name) for r in first[0].notified] == [("manager", "li")]
+    later = sweep(store.database, playbook, now=second + timedelta(hours=1)).fired
+    assert [(f.level, f.fired_at) for f in later] == [(2, second)]
+    again = sweep(store.database, playbook, now=second + timedelta(hours=2))
+    assert again.fired == []  # exactly once per level and episode
+
+    _act("grant", store, playbook, "E-1", DIRECTOR, now=second + timedelta(hours=3))
+    resolved = sweep(store.database, playbook, now=second + timedelta(hours=4))
+    assert resolved.resolved == 2
+    with store.database.transaction() as session:
+        states = session.scalars(select(EscalationRecord.status)).all()
+    assert sorted(states) == ["resolved", "resolved"]
