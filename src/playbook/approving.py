@@ -87,7 +87,7 @@ def request(
     ) -> NewApprovalEvent:
         _needed(approval, status)
         if status.state == "granted":
-            raise _state_error("granted", approval)
+            raise _state_error(approval, "granted")
         return NewApprovalEvent(approval.id, "request", reason=options.get("reason"))
 
     return _record(store, ref, approval_id, "request", decide, actor, now, **options)
@@ -253,10 +253,10 @@ def _approval(playbook: Playbook, approval_id: str) -> Approval:
 
 def _needed(approval: Approval, status: ApprovalStatus) -> None:
     if status.state == "not_needed":
-        raise _state_error("not_needed", approval)
+        raise _state_error(approval, "not_needed")
 
 
-def _state_error(state: str, approval: Approval) -> ApprovalStateError:
+def _state_error(approval: Approval, state: str) -> ApprovalStateError:
     return ApprovalStateError(
         Message(f"error.approving.state.{state}", approval=approval.id),
         details={"approval": approval.id, "state": state},
@@ -276,7 +276,7 @@ def _approver_step(
     """The current step and the approver ``actor`` acts for (refused, PB582, when none)."""
     _needed(approval, status)
     if status.state != "pending" or status.step is None:
-        raise _state_error(status.state, approval)
+        raise _state_error(approval, status.state)
     step = status.step
     delegated = () if own else _delegations(approval, state.approvals, step.id, actor.id)
     for approver in status.missing:
