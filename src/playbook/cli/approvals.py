@@ -54,7 +54,7 @@ def list_command(deal_id: str, **opts: Any) -> int:
         deal, book, statuses = approval_statuses(store, deal_id, playbook=_file(opts))
     lang = command_lang(opts["lang"], book)
     if opts["output_format"] == "json":
-        data = [_status_dict(status) for status in statuses]
+        data = [status.to_dict() for status in statuses]
         click.echo(json.dumps({"deal": deal.ref, "approvals": data}, ensure_ascii=False, indent=2))
         return 0
     if not statuses:
@@ -145,7 +145,7 @@ def _run(run: Callable[..., Any], deal_id: str, approval_id: str, opts: dict[str
         book = registered_playbook(store, deal.playbook_id, deal.playbook_version)
     lang = command_lang(opts["lang"], book)
     if opts["output_format"] == "json":
-        data = {"deal": deal.ref, "version": deal.version, "approval": _status_dict(outcome.status)}
+        data = {"deal": deal.ref, "version": deal.version, "approval": outcome.status.to_dict()}
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
     event = deal.approvals[-1]
@@ -159,19 +159,6 @@ def _run(run: Callable[..., Any], deal_id: str, approval_id: str, opts: dict[str
 def _file(opts: dict[str, Any]) -> Any:
     path: Path | None = opts.get("playbook_path")
     return load_playbook(path)[0] if path is not None else None
-
-
-def _status_dict(status: Any) -> dict[str, Any]:
-    return {
-        "approval": status.approval.id,
-        "state": status.state,
-        "step": status.step.id if status.step is not None else None,
-        "waiting_for": [a.key for a in status.missing],
-        "since": status.since.isoformat() if status.since is not None else None,
-        "invalidated_by": list(status.invalidated),
-        "rejected_by": status.rejection.actor if status.rejection is not None else None,
-        "rejection_reason": status.rejection.reason if status.rejection is not None else None,
-    }
 
 
 def _status_line(book: Any, status: Any, lang: str, now: Any) -> str:

@@ -140,9 +140,7 @@ def build(document: Document, reporter: Reporter) -> Built:
         calendar=calendar,
         review=_review(data),
         migrations=tuple(_migrations(ctx)),
-        approvals=read_approvals(
-            ctx, partial(_condition, ctx), partial(_levels, ctx), duration
-        ),
+        approvals=read_approvals(ctx, partial(_condition, ctx), partial(_levels, ctx), duration),
         notifications={
             str(name): str(spec) for name, spec in data.get("notifications", {}).items()
         },

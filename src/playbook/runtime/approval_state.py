@@ -100,6 +100,20 @@ class ApprovalStatus:
     invalidated: tuple[str, ...] = ()
     granted: tuple[ApprovalEvent, ...] = ()
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: state, step, who it waits for (approver keys), since, why voided."""
+        rejection = self.rejection
+        return {
+            "approval": self.approval.id,
+            "state": self.state,
+            "step": self.step.id if self.step is not None else None,
+            "waiting_for": [approver.key for approver in self.missing],
+            "since": self.since.isoformat() if self.since is not None else None,
+            "invalidated_by": list(self.invalidated),
+            "rejected_by": rejection.actor if rejection is not None else None,
+            "rejection_reason": rejection.reason if rejection is not None else None,
+        }
+
 
 def approved_values(approval: Approval, values: Mapping[str, Any]) -> dict[str, Any]:
     """The deal's values of ``approval.invalidate_on``, as a grant records them (JSON form)."""

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from playbook import approving, services
 from playbook.model import Playbook
-from playbook.runtime.approval_state import ApprovalStatus
 from playbook.store.records import StoredDeal
 from playbook.web.access import Caller, reader, writer
 from playbook.web.schemas import (
@@ -41,7 +40,7 @@ def list_approvals(
     """Each approval of the deal's playbook: its state, current step and who it waits for."""
     deal, book, statuses = approving.approval_statuses(caller.store, ref)
     request.state.lang = caller.language(book)
-    return {"deal": deal.ref, "approvals": [_state(status) for status in statuses]}
+    return {"deal": deal.ref, "approvals": [status.to_dict() for status in statuses]}
 
 
 @router.post("/{approval}/request", response_model=ApprovalWritten, summary="Request")
@@ -111,19 +110,5 @@ def _write(
     return {
         "deal": outcome.deal.ref,
         "version": outcome.deal.version,
-        "approval": _state(outcome.status),
-    }
-
-
-def _state(status: ApprovalStatus) -> dict[str, Any]:
-    rejection = status.rejection
-    return {
-        "approval": status.approval.id,
-        "state": status.state,
-        "step": status.step.id if status.step is not None else None,
-        "waiting_for": [approver.key for approver in status.missing],
-        "since": status.since.isoformat() if status.since is not None else None,
-        "invalidated_by": list(status.invalidated),
-        "rejected_by": rejection.actor if rejection is not None else None,
-        "rejection_reason": rejection.reason if rejection is not None else None,
+        "approval": outcome.status.to_dict(),
     }
