@@ -127,6 +127,7 @@ def _run(run: Callable[..., Any], deal_id: str, approval_id: str, opts: dict[str
     if actor is None or not name.strip():
         raise click.BadParameter(say("cli.approvals.as", None), param_hint="--as")
     extra = {"to": opts["to"]} if "to" in opts else {}
+    given = _file(opts)
     with open_store(opts["url"]) as store:
         outcome = run(
             store,
@@ -135,14 +136,14 @@ def _run(run: Callable[..., Any], deal_id: str, approval_id: str, opts: dict[str
             actor=actor,
             now=parse_now(opts["now"]),
             reason=opts.get("reason"),
-            playbook=_file(opts),
+            playbook=given,
             retries=RETRIES,
             **extra,
         )
         from playbook.services import registered_playbook
 
         deal = outcome.deal
-        book = registered_playbook(store, deal.playbook_id, deal.playbook_version)
+        book = registered_playbook(store, deal.playbook_id, deal.playbook_version) or given
     lang = command_lang(opts["lang"], book)
     if opts["output_format"] == "json":
         data = {"deal": deal.ref, "version": deal.version, "approval": outcome.status.to_dict()}
