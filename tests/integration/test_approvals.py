@@ -103,6 +103,14 @@ def test_the_whole_flow_with_delegation(store: DealStore, playbook: Playbook) ->
         ("chen", "grant"),
         ("sun", "grant"),
     ]
+    # Listed deals carry their events too (what the weekly review decides on).
+    listed = [deal for deal in store.list_deals(batch=1) if deal.ref == "D-1"]
+    assert [event["kind"] for event in listed[0].approvals] == [
+        "request",
+        "delegate",
+        "grant",
+        "grant",
+    ]
     versions = [entry.deal_version for entry in store.history("D-1")]
     assert versions == list(range(1, store.get("D-1").version + 1))
 

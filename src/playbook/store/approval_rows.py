@@ -27,7 +27,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from playbook.store.models import Base, JsonDocument
 from playbook.store.records import HistoryEntry, StoredDeal
 
-__all__ = ["ApprovalEventRecord", "approval_history", "load_approvals", "with_approvals"]
+__all__ = [
+    "ApprovalEventRecord",
+    "approval_history",
+    "has_approvals",
+    "load_approvals",
+    "with_approvals",
+]
 
 _KEY = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -62,6 +68,11 @@ class ApprovalEventRecord(Base):
 def load_approvals(session: Session, deal_id: int) -> tuple[dict[str, Any], ...]:
     """The deal's approval events in version order, in the engine's JSON form."""
     return _events(session, deal_id)
+
+
+def has_approvals(session: Session) -> bool:
+    """True when any deal of the store has an approval event (one indexed probe)."""
+    return session.scalar(select(ApprovalEventRecord.id).limit(1)) is not None
 
 
 def with_approvals(session: Session, deal: StoredDeal) -> StoredDeal:

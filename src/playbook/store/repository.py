@@ -33,7 +33,7 @@ from playbook.errors import (
     UnknownActivityKindError,
 )
 from playbook.i18n import Message
-from playbook.store.approval_rows import approval_history, with_approvals
+from playbook.store.approval_rows import approval_history, has_approvals, with_approvals
 from playbook.store.db import Database
 from playbook.store.lifecycle import DealLifecycle
 from playbook.store.lifecycle import find_deal as _find
@@ -171,8 +171,10 @@ class DealStore(DealLifecycle):
         if limit is not None:
             query = query.limit(limit)
         with self.database.transaction() as session:
+            # Approval events are rare: read them per deal only when the store has any.
+            events = has_approvals(session)
             for row in session.scalars(query.execution_options(yield_per=batch)):
-                yield _stored(row)
+                yield with_approvals(session, _stored(row)) if events else _stored(row)
 
     def count(
         self,
