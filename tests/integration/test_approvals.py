@@ -247,3 +247,13 @@ def test_an_unanswered_step_escalates_once_per_level_and_resolves_when_granted(
     with store.database.transaction() as session:
         states = session.scalars(select(EscalationRecord.status)).all()
     assert sorted(states) == ["resolved", "resolved"]
+
+
+def test_deleting_a_deal_erases_its_approval_events(store: DealStore, playbook: Playbook) -> None:
+    """A hard delete takes the approval events with the deal (SQLite may not cascade)."""
+    _deal(store, playbook, "X-1")
+    _act("request", store, playbook, "X-1", REP)
+    store.delete("X-1", reason="duplicate", actor=REP, now=T0)
+    with store.database.transaction() as session:
+        left = session.scalar(select(func.count()).select_from(ApprovalEventRecord))
+    assert left == 0
