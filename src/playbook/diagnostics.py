@@ -90,6 +90,10 @@ PB320 unknown-activity-kind: A reference to an activity kind that is not declare
     `activity_kinds` (call, meeting, email, note and visit without that key).
 PB321 kpi-per-member-not-additive: A KPI with a per-member target (`per: owner`) whose metric
     does not add up over members (a ratio, an average, a percentile).
+PB350 approval-not-a-person-field: An approval step's `person_field` is neither `owner`,
+    `manager` nor a declared string field.
+PB351 approval-step-id-twice: Two steps of one approval share an id.
+PB352 approval-escalate-without-due: An approval step escalates but has no `due` time.
 # PB4xx: conditions
 PB401 condition-syntax: A condition string does not parse.
 PB402 condition-unknown-field: A condition names a field that is not declared.

@@ -69,6 +69,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActorError",
+    "ApprovalRefusedError",
+    "ApprovalStateError",
     "AuthenticationError",
     "BodyTooLargeError",
     "CalendarError",
@@ -121,6 +123,7 @@ __all__ = [
     "TokenError",
     "UnknownActionError",
     "UnknownActivityKindError",
+    "UnknownApprovalError",
     "UnknownFieldError",
     "UnknownStageError",
 ]
@@ -133,9 +136,9 @@ _HTTP_STATUS: dict[str, int] = {
     for status, codes in {
         400: "PB050 PB051 PB550 PB700 PB801 PB802",
         401: "PB532",
-        403: "PB510 PB530 PB531",
-        404: "PB001 PB054 PB601 PB621 PB703",
-        409: "PB503 PB540 PB602 PB605 PB920 PB940",
+        403: "PB510 PB530 PB531 PB582",
+        404: "PB001 PB054 PB583 PB601 PB621 PB703",
+        409: "PB503 PB540 PB581 PB602 PB605 PB920 PB940",
         412: "PB609",
         413: "PB053",
         422: (
@@ -359,6 +362,27 @@ class OverrideError(PlaybookError, PermissionError):
 
     code = "PB531"
     exit_code = 1
+
+
+class ApprovalStateError(PlaybookError):
+    """An approval that cannot take this step now: not needed, already granted, or rejected."""
+
+    code = "PB581"
+    exit_code = 1
+
+
+class ApprovalRefusedError(PermissionDeniedError):
+    """A grant, rejection or delegation by someone who is not an approver of the current step."""
+
+    code = "PB582"
+    exit_code = 1
+
+
+class UnknownApprovalError(PlaybookError, LookupError):
+    """An approval id (or step) the deal's playbook does not declare."""
+
+    code = "PB583"
+    exit_code = 2
 
 
 class AuthenticationError(PlaybookError, PermissionError):

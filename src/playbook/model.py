@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_ACTIVITY_KINDS",
     "ActivityKind",
+    "Approval",
+    "ApprovalStep",
+    "Approver",
     "Calendar",
     "Condition",
     "Criterion",
@@ -333,6 +336,52 @@ class Escalation:
 
 
 @dataclass(frozen=True, slots=True)
+class Approver:
+    """Who may grant a step: a role's holders, a named person, or the person in a deal field."""
+
+    kind: Literal["role", "person", "person_field"]
+    name: str
+
+    @property
+    def key(self) -> str:
+        """``role:finance``, ``person:zhang.wei``, ``person_field:manager``: how grants name it."""
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalStep:
+    """One step of an approval: ``any`` one of its approvers, or ``all`` of them, by ``due``."""
+
+    id: str
+    approvers: tuple[Approver, ...]
+    require: Literal["any", "all"] = "any"
+    title: Text | None = None
+    due: Duration | None = None
+    escalate: tuple[EscalationLevel, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """An approval a deal needs when ``when`` holds: for a move into ``stages`` or a field change.
+
+    ``fields`` (a field-change approval) gates every forward move while the
+    condition holds; ``invalidate_on`` lists the fields whose change after a
+    grant voids it (see docs/approvals.md).
+    """
+
+    id: str
+    steps: tuple[ApprovalStep, ...]
+    when: Condition | None = None
+    stages: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    invalidate_on: tuple[str, ...] = ()
+    delegation: bool = True
+    title: Text | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Review:
     """The recurring funnel review."""
 
@@ -373,6 +422,7 @@ class Playbook:
     calendar: Calendar = field(default_factory=Calendar)
     review: Review | None = None
     migrations: tuple[Migration, ...] = ()
+    approvals: tuple[Approval, ...] = ()
     notifications: Mapping[str, str] = field(default_factory=dict)
     """Sink name → sink spec (``webhook:URL``...), ``${NAME}`` not yet expanded."""
     source: str | None = None

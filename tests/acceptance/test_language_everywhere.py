@@ -82,7 +82,7 @@ def _workspace(root: Path, lang: str) -> Workspace:
     assert main(["init", "acme", "--template", "b2b", "--dir", str(root)]) == 0
     path = root / "acme.yaml"
     text = path.read_text(encoding="utf-8").replace("language: zh", f"language: {lang}")
-    text = text.replace("values: [key, normal, potential]", TITLED_TIER)
+    text = text.replace("values: [key, normal, potential]", TITLED_TIER) + APPROVAL
     path.write_text(text, encoding="utf-8")
     newer = text.replace("\nversion: 1\n", "\nversion: 2\n")  # for diff and migrate
     (root / "acme2.yaml").write_text(newer, encoding="utf-8")
@@ -92,6 +92,18 @@ def _workspace(root: Path, lang: str) -> Workspace:
     (root / "people.yaml").write_text(PEOPLE, encoding="utf-8")
     return Workspace(root, lang)
 
+
+APPROVAL = """
+approvals:
+  - id: big_deal
+    title: {en: Large deal approval, zh: 大额审批}
+    when: "amount >= 1100000 and amount < 1500000"
+    stages: solution
+    invalidate_on: [amount]
+    steps:
+      - {id: manager, title: {en: Manager, zh: 经理}, role: sales_manager, due: {working_days: 1}}
+      - {id: finance, title: {en: Finance, zh: 财务}, role: finance}
+"""
 
 PEOPLE = """people:
   - {name: li, email: li@example.com, team: east, roles: [sales_manager]}
@@ -133,6 +145,20 @@ def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
         "deals history": [["deals", "history", "D-1"]],
         "deals set": [
             ["deals", "set", "D-1", "amount=1200", "--as", "wang:sales_rep", "--now", NOW]
+        ],
+        "approvals list": [["approvals", "list", "D-2", "--now", NOW]],
+        "approvals request": [
+            ["approvals", "request", "D-2", "big_deal", "--as", "wang:sales_rep"]
+        ],
+        "approvals delegate": [
+            ["approvals", "delegate", "D-2", "big_deal", "--as", "li:sales_manager", "--to", "zhou"]
+        ],
+        "approvals grant": [
+            ["approvals", "grant", "D-2", "big_deal", "--as", "wang:sales_rep"],
+            ["approvals", "grant", "D-2", "big_deal", "--as", "zhou:sales_rep"],
+        ],
+        "approvals reject": [
+            ["approvals", "reject", "D-2", "big_deal", "--as", "qian:finance", "--reason", "x"]
         ],
         "people import": [["people", "import", ws.path("people.yaml")]],
         "people add": [["people", "add", "zhou", "--team", "east", "--roles", "sales_rep"]],

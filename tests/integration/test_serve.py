@@ -62,6 +62,13 @@ escalations:
       - notify: [owner]
         message: {en: Move it, zh: 请推进}
     max_lateness: {days: 30}
+approvals:
+  - id: big
+    title: {en: Big deal, zh: 大单}
+    when: "amount >= 1000000"
+    stages: won
+    steps:
+      - {id: boss, title: {en: Manager, zh: 经理}, role: manager}
 """
 
 PEOPLE = """\
@@ -407,6 +414,35 @@ def _snapshot(server: Server) -> dict[str, list[Any]]:
     }
 
 
+def test_approvals_through_the_api_refuse_a_rep_and_let_a_manager_grant(server: Server) -> None:
+    """A big deal waits for the manager: the rep's grant is 403 PB582 (recorded), mara's counts."""
+    deal = _new_deal(server, amount="2000000")
+    ref = deal["external_id"]
+    with server.client("rita") as rita:
+        listed = rita.get(f"/deals/{ref}/approvals")
+        assert listed.status_code == 200, listed.text
+        (big,) = listed.json()["approvals"]
+        assert (big["state"], big["step"], big["waiting_for"]) == (
+            "pending",
+            "boss",
+            ["role:manager"],
+        )
+        refused = rita.post(f"/deals/{ref}/approvals/big/grant", json={})
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "PB582"
+        asked = rita.post(f"/deals/{ref}/approvals/big/request", json={"reason": "please"})
+        assert asked.status_code == 200, asked.text
+    with server.client("mara") as mara:
+        granted = mara.post(f"/deals/{ref}/approvals/big/grant", json={})
+        assert granted.status_code == 200, granted.text
+        assert granted.json()["approval"]["state"] == "granted"
+        assert granted.json()["version"] == 3
+    refusals = server.rows(
+        "SELECT actor, action, code FROM playbook_refusals WHERE subject = :s", s="big"
+    )
+    assert [tuple(row) for row in refusals] == [("rita", "approval_grant", "PB582")]
+
+
 def test_reads_need_a_valid_token_but_are_not_recorded(server: Server) -> None:
     """GET without a token is 401 (PB532); anonymous reads are not written to the database."""
     before = len(server.rows("SELECT id FROM playbook_refusals"))
@@ -636,7 +672,7 @@ def test_every_endpoint_answers_its_schema_and_never_500(
     )
     def call(body: Any, deal: str, escalation: int, query: dict[str, str], who: str) -> None:
         url = path.removeprefix("/api/v1").format(
-            ref=quote(deal, safe="") or "x", escalation_id=escalation
+            ref=quote(deal, safe="") or "x", escalation_id=escalation, approval="big"
         )
         with server.client(who) as client:
             answer = client.request(method, url, params=query, json=body if request_model else None)

@@ -46,10 +46,12 @@ def test_previous_revision_upgrades_cleanly(db_url: str) -> None:
         upgrade(database, REVISIONS[-2])
         with pytest.raises(SchemaVersionError, match="db upgrade"):
             database.check_schema()
+        # Revision 0009 gave the tables their playbook_ prefix.
+        table = "playbooks" if REVISIONS[-2] < "0009" else "playbook_playbooks"
         with database.engine.begin() as connection:
             connection.execute(
                 text(
-                    "INSERT INTO playbooks (id, version, source, sha256, registered_at) "
+                    f"INSERT INTO {table} (id, version, source, sha256, registered_at) "
                     "VALUES ('p', 1, 'x', 'y', CURRENT_TIMESTAMP)"
                 )
             )

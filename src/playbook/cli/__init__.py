@@ -27,6 +27,7 @@ __all__ = ["cli", "main"]
 
 # command name -> "module:attribute", imported only when the command runs
 _COMMANDS: dict[str, str] = {
+    "approvals": "playbook.cli.approvals:approvals",
     "audit": "playbook.cli.audit:audit",
     "db": "playbook.cli.db:db",
     "deals": "playbook.cli.deals:deals",

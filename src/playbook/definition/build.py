@@ -15,10 +15,12 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, time
+from functools import partial
 from typing import Any, NamedTuple
 
 from playbook.conditions import FieldType, parse_condition, referenced_fields, render, to_python
 from playbook.conditions.limits import FIRST_DATE, LAST_DATE
+from playbook.definition.approvals import read_approvals
 from playbook.definition.loader import Document, YamlPath
 from playbook.definition.report import Reporter
 from playbook.definition.zones import timezone_of
@@ -138,6 +140,7 @@ def build(document: Document, reporter: Reporter) -> Built:
         calendar=calendar,
         review=_review(data),
         migrations=tuple(_migrations(ctx)),
+        approvals=read_approvals(ctx, partial(_condition, ctx), partial(_levels, ctx), duration),
         notifications={
             str(name): str(spec) for name, spec in data.get("notifications", {}).items()
         },

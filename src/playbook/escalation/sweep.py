@@ -50,6 +50,7 @@ from playbook.errors import (
     InvalidPlaybookError,
 )
 from playbook.escalation import query
+from playbook.escalation.approvals import overdue_steps, resolve_answered
 from playbook.escalation.candidate import escalation_of
 from playbook.escalation.inserts import insert_rows, insert_statement, stored_time
 from playbook.escalation.outbox import DEFAULT_LEASE, DeliveryTally, deliver_pending
@@ -153,6 +154,7 @@ def sweep(
                 if not _sweep_rule(unit, compiled, report, names, lang, should_stop):
                     report.interrupted = True
                     return report
+            _sweep_approvals(unit, playbook, report, names, lang)
         if sinks and not dry_run:
             report.deliveries = deliver_pending(
                 database, playbook, sinks, now=now, lease=lease, clock=clock, lang=lang
@@ -243,12 +245,29 @@ def _sweep_rule(
                     escalation_of(rule, level, row, now, message, snoozes, holders) for row in chunk
                 ]
                 due = [item for item in found if item is not None]
-                recorded += _record(session, rule, level.number, due, sinks, now)
+                key = (rule.playbook.id, rule.rule.id)
+                recorded += _record(session, key, level.number, due, sinks, now)
     report.resolved += resolved
     report.warnings += warnings
     for item in recorded:
         (report.fired if item.status == "open" else report.dropped).append(item)
     return True
+
+
+def _sweep_approvals(
+    unit: UnitFactory,
+    playbook: Playbook,
+    report: SweepReport,
+    sinks: Sequence[str],
+    lang: str | None,
+) -> None:
+    """Resolve answered approval steps, then fire the levels of overdue ones, in one transaction."""
+    spoken_lang, calendar, now = spoken(lang or playbook.language), _calendar(playbook), report.now
+    with unit() as session:
+        report.resolved += resolve_answered(session, playbook, calendar, now, spoken_lang)
+        for step in overdue_steps(session, playbook, calendar, now, spoken_lang):
+            fired = _record(session, (playbook.id, step.rule), step.level, [step.item], sinks, now)
+            report.fired += fired
 
 
 def _role_holders(session: Session, rule: PreparedRule) -> dict[str, tuple[str, ...]]:
@@ -280,7 +299,7 @@ def _snoozes(session: Session, rule: PreparedRule) -> dict[tuple[int, datetime],
 
 def _record(
     session: Session,
-    rule: PreparedRule,
+    key: tuple[str, str],
     level: int,
     found: Sequence[dict[str, Any]],
     sinks: Sequence[str],
@@ -308,7 +327,7 @@ def _record(
         }
         for item in found
     ]
-    fixed = {"playbook_id": rule.playbook.id, "rule": rule.rule.id, "level": level, "swept_at": now}
+    fixed = {"playbook_id": key[0], "rule": key[1], "level": level, "swept_at": now}
     table = _ESCALATIONS.c
     inserted = insert_rows(
         session, _ESCALATIONS, rows, fixed, once=_ONCE_KEY, returning=(table.deal_id, table.id)

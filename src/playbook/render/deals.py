@@ -205,6 +205,10 @@ def _what(entry: HistoryEntry, lang: str) -> str:
     if entry.kind == "reassign":
         what = say("cli.history_reassigned", lang, **reassign_values(entry.changes or {}, lang))
         return what + (f": {entry.note}" if entry.note else "")
+    if entry.kind == "approval" and entry.changes is not None:
+        event = say(f"cli.approvals.event.{entry.changes['event']}", lang)
+        what = say("cli.history.approval", lang, approval=entry.changes["approval"], event=event)
+        return what + (f" ({entry.note})" if entry.note else "")
     if entry.kind == "fields" and isinstance(entry.evidence, dict):
         values = entry.evidence.get("set", {})
         pairs = join([f"{key}={value}" for key, value in values.items()], lang, last=None)
@@ -229,7 +233,9 @@ def reassign_values(changes: Mapping[str, Any], lang: str | None) -> dict[str, s
 def attempt_word(action: str, lang: str) -> str:
     """A refused attempt's kind (``advance``, ``ack``...) in ``lang``."""
     known = ("advance", "override", "complete", "playbook", "ack", "snooze", "migrate")
-    return say(f"cli.attempt.{action}", lang) if action in known else action
+    if action in known or action.startswith("approval_"):
+        return say(f"cli.attempt.{action}", lang)
+    return action
 
 
 def refusal_reason(item: RefusalEntry, lang: str) -> str:

@@ -38,6 +38,7 @@ from playbook.errors import (
 )
 from playbook.i18n import Message
 from playbook.model import Playbook
+from playbook.runtime.approval_state import ApprovalEvent, read_events
 from playbook.values import (
     FrozenMap,
     JsonValue,
@@ -82,6 +83,7 @@ _DEAL_KEYS = frozenset(
         "fields",
         "completed_actions",
         "version",
+        "approvals",
     }
 )
 
@@ -173,6 +175,8 @@ class DealState:
     team: str | None = None
     completed_actions: Mapping[str, ActionRecord] = field(default_factory=lambda: _EMPTY)
     version: int = 0
+    approvals: tuple[ApprovalEvent, ...] = ()
+    """The deal's recorded approval requests, grants, rejections and delegations, in order."""
 
     def __post_init__(self) -> None:
         # Read-only copies: a DealState handed to an application cannot be changed behind
@@ -349,6 +353,7 @@ def _from_mapping(raw: Mapping[str, Any], playbook: Playbook, *, strict: bool) -
         team=_optional_text(raw, "team", deal_id),
         completed_actions=_records(raw.get("completed_actions"), playbook, stage, deal_id, tz),
         version=_version(raw.get("version", 0), deal_id),
+        approvals=read_events(raw.get("approvals"), deal_id),
     )
 
 

@@ -83,6 +83,7 @@ REASON_CODES: Mapping[str, tuple[str, ReasonKind]] = MappingProxyType(
         "PB545": ("required-action-open", "action"),
         "PB546": ("exit-criterion-failed", "exit"),
         "PB547": ("already-in-stage", "stage"),
+        "PB580": ("approval-missing", "approval"),
     }
 )
 """Every reason code: its name and kind."""

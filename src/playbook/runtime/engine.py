@@ -292,7 +292,7 @@ class Engine:
             state.id,
             state.stage,
             self._open_actions(state, at),
-            tuple(self._missing(state, gate) for gate in gates if gate.forward),
+            tuple(self._missing(state, gate, at) for gate in gates if gate.forward),
             tuple(self._available(state, gate, roles, at) for gate in gates),
         )
 
@@ -329,7 +329,7 @@ class Engine:
             )
         return tuple(out)
 
-    def _missing(self, state: DealState | DealView, gate: Gate) -> MissingForStage:
+    def _missing(self, state: DealState | DealView, gate: Gate, now: datetime) -> MissingForStage:
         values = state.fields
         failing = [check for check in gate.entry if not check.test(values)]
         empty = (name for check in failing for name in check.empty_fields(values))
@@ -337,7 +337,7 @@ class Engine:
             gate.target.id,
             self._words.titles(gate.target.title, gate.target.id),
             tuple(dict.fromkeys(empty)),
-            tuple(check.reason(values) for check in failing),
+            (*(check.reason(values) for check in failing), *gate.approval_reasons(state, now)),
         )
 
     def _available(

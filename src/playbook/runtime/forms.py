@@ -22,7 +22,7 @@ __all__ = [
     "StageChangedDict",
 ]
 
-ReasonKind = Literal["graph", "role", "guard", "entry", "action", "exit", "stage"]
+ReasonKind = Literal["graph", "role", "guard", "entry", "action", "exit", "stage", "approval"]
 """The kind of a reason: which part of the playbook blocked the move."""
 
 

@@ -33,6 +33,7 @@ from playbook.conditions.ir import (
 from playbook.conditions.ir import atoms as _atoms_of
 from playbook.i18n import LANGUAGES, join, say
 from playbook.model import Condition, Criterion, Playbook, RequiredAction, Stage
+from playbook.runtime.approvals import ApprovalCheck, approval_checks
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import DealState
 from playbook.runtime.decisions import REASON_CODES, Deadline, Decision, Reason, RuleRef, made
@@ -238,6 +239,8 @@ class Gate:
     """True when only ``conditions`` decide: no fixed reason, role rule or required action."""
     plans: dict[int, _Plan] = field(default_factory=dict, compare=False, repr=False)
     """The failing checks per mask, worked out on first use (bounded)."""
+    approvals: tuple[ApprovalCheck, ...] = ()
+    """The approvals the move needs when their conditions hold (PB580, after everything else)."""
 
     @property
     def from_stage(self) -> str:
@@ -264,6 +267,9 @@ class Gate:
             and not self.fixed
             and (roles is None or not self._role_failures(values, roles))
             and not (self.actions and self._open_actions(deal, values))
+            and not (
+                self.approvals and any(a.blocks(values, deal.approvals) for a in self.approvals)
+            )
         )
         return made(self, deal, roles, now, mask, allowed)
 
@@ -296,6 +302,7 @@ class Gate:
                 deadline = self._deadline(item, deal, now)
                 reasons.append(Reason(item.ref, _NO_VALUES, (), deadline))
         reasons += _reasons(plan[1], values)
+        reasons += self.approval_reasons(deal, now)
         return tuple(reasons)
 
     def _plan(self, mask: int) -> _Plan:
@@ -308,6 +315,18 @@ class Gate:
         if len(self.plans) < _PLANS_PER_GATE:  # racing threads store equal plans
             self.plans[mask] = plan
         return plan
+
+    def approval_reasons(self, deal: DealState | DealView, now: datetime) -> tuple[Reason, ...]:
+        """A PB580 reason for each approval the move needs that is pending or rejected."""
+        if not self.approvals:
+            return ()
+        values, events = deal.fields, deal.approvals
+        statuses = (check.status(values, events) for check in self.approvals)
+        return tuple(
+            check.reason(status, now)
+            for check, status in zip(self.approvals, statuses, strict=True)
+            if status.step is not None
+        )
 
     def _role_failures(self, values: Mapping[str, Any], roles: frozenset[str]) -> list[_RoleCheck]:
         return [
@@ -373,6 +392,9 @@ class _GateBuilder:
             conditions += [item.condition.expr for item in source.exit]
         roles = self._role_checks(source, target)
         actions = self.actions[source.id] if forward else ()
+        approvals = approval_checks(
+            self.playbook, self.words, self.calendar, source, target, forward=forward
+        )
         return Gate(
             source,
             target,
@@ -393,8 +415,9 @@ class _GateBuilder:
             ),
             may_override=bool(self.playbook.override_roles),
             calendar=self.calendar,
-            reads=self._reader(conditions, roles, actions),
-            plain=not fixed and not roles and not actions,
+            approvals=approvals,
+            reads=self._reader(conditions, roles, actions, approvals),
+            plain=not fixed and not roles and not actions and not approvals,
         )
 
     def _reader(
@@ -402,9 +425,14 @@ class _GateBuilder:
         conditions: list[Expr],
         roles: tuple[_RoleCheck, ...],
         actions: tuple[ActionCheck, ...],
+        approvals: tuple[ApprovalCheck, ...],
     ) -> FieldReader:
         """The reader of every field a decision at this gate (and its reasons) may read."""
         names = {name for expr in conditions for name in referenced_fields(expr)}
+        for check in approvals:  # its condition and the values a grant is bound to
+            names.update(check.approval.invalidate_on)
+            if check.approval.when is not None:
+                names.update(check.approval.when.fields)
         whens = [check.when for check in roles] + [item.action.when for item in actions]
         names.update(name for when in whens if when is not None for name in when.fields)
         return field_reader(self.playbook, names)

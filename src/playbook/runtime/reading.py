@@ -23,6 +23,7 @@ from typing import Any
 
 from playbook.conditions.codegen import build_function
 from playbook.model import Playbook
+from playbook.runtime.approval_state import ApprovalEvent, read_events
 from playbook.runtime.deals import (
     _DEAL_KEYS,
     ActionRecord,
@@ -260,6 +261,11 @@ class DealView:
         if self._entered is _UNREAD:
             self._entered = _optional_time(self._raw, "stage_entered_at", self._reader.tz)
         return self._entered  # type: ignore[no-any-return]
+
+    @property
+    def approvals(self) -> tuple[ApprovalEvent, ...]:
+        """The deal's approval events (read on each use: only gates with approvals ask)."""
+        return read_events(self._raw.get("approvals"), self.id)
 
     def state(self) -> DealState:
         """The whole deal, every value read and checked."""

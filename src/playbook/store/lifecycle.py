@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from playbook.errors import DealNotFoundError, StoreError
 from playbook.i18n import Message
+from playbook.store.approval_rows import ApprovalEventRecord
 from playbook.store.db import Database
 from playbook.store.escalation_models import ConditionHold, Delivery, EscalationRecord
 from playbook.store.models import (
@@ -302,7 +303,8 @@ def _erase(session: Session, deal_id: int) -> None:
     """
     escalations = select(EscalationRecord.id).where(EscalationRecord.deal_id == deal_id)
     session.execute(delete(Delivery).where(Delivery.escalation_id.in_(escalations)))
-    for table in (EscalationRecord, ConditionHold, StageChange, Activity, Assignment):
+    tables = (EscalationRecord, ConditionHold, StageChange, Activity, Assignment)
+    for table in (*tables, ApprovalEventRecord):
         session.execute(delete(table).where(table.deal_id == deal_id))
     session.execute(update(Refusal).where(Refusal.deal_id == deal_id).values(deal_id=None))
     session.execute(delete(Deal).where(Deal.id == deal_id))

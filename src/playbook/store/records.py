@@ -80,6 +80,8 @@ class StoredDeal:
     version: int
     fields_set_at: Mapping[str, str] = field(default_factory=dict)
     """Field id → ISO UTC time a person last set it in the tool (not an import)."""
+    approvals: tuple[dict[str, Any], ...] = ()
+    """The deal's approval events in version order (read by ``DealStore.get``)."""
 
     @property
     def ref(self) -> str:
@@ -101,6 +103,7 @@ class StoredDeal:
             "fields": dict(self.fields),
             "completed_actions": dict(self.actions),
             "version": self.version,
+            "approvals": list(self.approvals),
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from playbook.errors import (
     UnknownActivityKindError,
 )
 from playbook.i18n import Message
+from playbook.store.approval_rows import approval_history, has_approvals, with_approvals
 from playbook.store.db import Database
 from playbook.store.lifecycle import DealLifecycle
 from playbook.store.lifecycle import find_deal as _find
@@ -148,7 +149,7 @@ class DealStore(DealLifecycle):
         Raises :class:`~playbook.errors.DealNotFoundError` when no deal matches.
         """
         with self.database.transaction() as session:
-            return _stored(_find(session, ref, playbook_id))
+            return with_approvals(session, _stored(_find(session, ref, playbook_id)))
 
     def list_deals(
         self,
@@ -170,8 +171,10 @@ class DealStore(DealLifecycle):
         if limit is not None:
             query = query.limit(limit)
         with self.database.transaction() as session:
+            # Approval events are rare: read them per deal only when the store has any.
+            events = has_approvals(session)
             for row in session.scalars(query.execution_options(yield_per=batch)):
-                yield _stored(row)
+                yield with_approvals(session, _stored(row)) if events else _stored(row)
 
     def count(
         self,
@@ -193,7 +196,7 @@ class DealStore(DealLifecycle):
             return int(session.scalar(query) or 0)
 
     def history(self, ref: str | int, *, playbook_id: str | None = None) -> list[HistoryEntry]:
-        """Every stage change, activity and reassignment of the deal, in version order."""
+        """Every stage change, activity, reassignment and approval event of the deal, in order."""
         with self.database.transaction() as session:
             deal = _find(session, ref, playbook_id)
             changes = session.scalars(
@@ -201,7 +204,8 @@ class DealStore(DealLifecycle):
             ).all()
             activities = session.scalars(select(Activity).where(Activity.deal_id == deal.id)).all()
             moves = session.scalars(select(Assignment).where(Assignment.deal_id == deal.id)).all()
-        entries = [_change_entry(row) for row in changes]
+            entries = approval_history(session, deal.id)
+        entries += [_change_entry(row) for row in changes]
         entries += [_activity_entry(row) for row in activities]
         entries += [_assignment_entry(row) for row in moves]
         return sorted(entries, key=lambda entry: entry.deal_version)
@@ -306,7 +310,7 @@ class DealStore(DealLifecycle):
             deal_version=deal.version + 1,
         )
         with self.database.transaction(write=True) as session:
-            _compare_and_set(session, deal, deal.version + 1, values)
+            compare_and_set(session, deal, deal.version + 1, values)
             session.add(record)
         return self.get(deal.id)
 
@@ -341,7 +345,7 @@ class DealStore(DealLifecycle):
             "updated_by": actor.id,
         }
         with self.database.transaction(write=True) as session:
-            _compare_and_set(session, deal, deal.version + steps, values)
+            compare_and_set(session, deal, deal.version + steps, values)
             for offset, item in enumerate(change.events, start=1):
                 _record_event(session, deal, item, deal.version + offset)
         return self.get(deal.id)
@@ -445,7 +449,7 @@ def _filtered(
     return query
 
 
-def _compare_and_set(
+def compare_and_set(
     session: Session, deal: StoredDeal, new_version: int, values: Mapping[str, Any]
 ) -> None:
     """Write ``values`` if the deal is still at the version read, else raise ConflictError."""

@@ -88,7 +88,7 @@ def _prepare(connection: Connection, schema: str | None) -> None:
 def _create_at_head(connection: Connection, schema: str | None) -> None:
     from alembic import command
 
-    from playbook.store import escalation_models  # noqa: F401 (registers its tables)
+    from playbook.store import approval_rows, escalation_models  # noqa: F401 (their tables)
     from playbook.store.models import Base
 
     Base.metadata.create_all(connection)

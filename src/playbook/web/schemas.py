@@ -18,6 +18,10 @@ from pydantic import JsonValue as _AnyJson
 __all__ = [
     "AckRequest",
     "AdvanceRequest",
+    "ApprovalList",
+    "ApprovalNote",
+    "ApprovalState",
+    "ApprovalWritten",
     "AvailableMove",
     "CheckRequest",
     "CompleteRequest",
@@ -25,6 +29,7 @@ __all__ = [
     "DealCreate",
     "DealList",
     "Decision",
+    "Delegation",
     "DiagnosticOut",
     "ErrorBody",
     "ErrorOut",
@@ -40,6 +45,7 @@ __all__ = [
     "PlaybookVersions",
     "Reason",
     "Refusal",
+    "Rejection",
     "SnoozeRequest",
     "ValidateRequest",
     "Validation",
@@ -438,3 +444,55 @@ class Validation(_Response):
     playbook: str
     version: int
     diagnostics: list[DiagnosticOut]
+
+
+# --- approvals ------------------------------------------------------------------------------
+
+
+class ApprovalState(_Response):
+    """Where one approval stands for the deal."""
+
+    approval: str
+    state: Literal["not_needed", "pending", "granted", "rejected"]
+    step: str | None
+    waiting_for: list[str] = Field(
+        description="Approvers of the step: role:, person:, person_field:"
+    )
+    since: str | None
+    invalidated_by: list[str]
+    rejected_by: str | None
+    rejection_reason: str | None
+
+
+class ApprovalList(_Response):
+    """Every approval of the deal's playbook."""
+
+    deal: str
+    approvals: list[ApprovalState]
+
+
+class ApprovalWritten(_Response):
+    """The deal's new version and where the approval stands after the event."""
+
+    deal: str
+    version: int
+    approval: ApprovalState
+
+
+class ApprovalNote(_Request):
+    """An optional note (recorded)."""
+
+    reason: Text | None = None
+
+
+class Rejection(_Request):
+    """Why the approval is rejected (required, recorded)."""
+
+    reason: Text
+
+
+class Delegation(_Request):
+    """Who grants in the caller's place, and why."""
+
+    to: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: Text | None = None
