@@ -683,7 +683,7 @@ class RouteNotFoundError(RequestError):
     code = "PB054"
 
 
-class CsrfError(RequestError, PermissionError):
+class CsrfError(RequestError):
     """A workspace form posted without its session's CSRF token (or from another site)."""
 
     code = "PB055"

@@ -51,6 +51,9 @@ SESSION_LIFETIME = timedelta(hours=12)
 """How long a session lasts from sign-in, unless signed out or its token goes first."""
 
 _MAX_LIFETIME = timedelta(days=30)
+
+# Why a session is not live (``details["reason"]``, and the end of its message's key).
+_UNKNOWN, _SIGNED_OUT, _EXPIRED, _TOKEN = "unknown", "signed_out", "expired", "token"
 _SECRET_BYTES = 32
 
 
@@ -119,7 +122,7 @@ def resolve_session(database: Database, secret: str | None, *, now: datetime) ->
     """
     at = require_now(now)
     if not secret or not secret.startswith(SESSION_PREFIX):
-        raise _ended("unknown", None)
+        raise _ended(_UNKNOWN, None)
     with database.transaction() as session:
         found = session.execute(
             select(WebSession, ApiToken, Person)
@@ -128,14 +131,14 @@ def resolve_session(database: Database, secret: str | None, *, now: datetime) ->
             .where(WebSession.sha256 == _digest(secret))
         ).one_or_none()
     if found is None:
-        raise _ended("unknown", None)
+        raise _ended(_UNKNOWN, None)
     row, token, person_row = found
     if row.revoked_at is not None:
-        raise _ended("signed_out", row.person)
+        raise _ended(_SIGNED_OUT, row.person)
     if row.expires_at <= at:
-        raise _ended("expired", row.person)
+        raise _ended(_EXPIRED, row.person)
     if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= at):
-        raise _ended("token", row.person)
+        raise _ended(_TOKEN, row.person)
     # The roles as stored now, narrowed by the token's scopes: what an API request gets.
     person = person_from_row(person_row)
     roles = tuple(r for r in person.roles if not token.scopes or r in token.scopes)

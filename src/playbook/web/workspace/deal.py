@@ -20,7 +20,7 @@ from fastapi.responses import Response
 
 from playbook import services
 from playbook.errors import FormError
-from playbook.i18n import Message
+from playbook.i18n import Message, say
 from playbook.model import Playbook
 from playbook.runtime.decisions import AvailableMove
 from playbook.runtime.engine import Engine
@@ -35,6 +35,7 @@ __all__ = ["router"]
 router = APIRouter()
 
 _KINDS = ("call", "meeting", "email", "note", "visit")
+_KIND, _VERSION = "kind", "version"  # form fields named in a refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ async def deal_page(request: Request, ref: str) -> Response:
             history=list(reversed(who.store.history(deal.id))),
             refused=list_refusals(who.store.database, deal=str(deal.id), limit=20),
             evidence_labels=dict(_labels(playbook, lang)),
+            stages={s.id: playbook.label(s.title, lang, s.id) for s in playbook.stages},
             kinds=_KINDS, done=request.query_params.get("done", ""),
             may_act=actor is not None,
         )  # fmt: skip
@@ -114,7 +116,10 @@ def _fields(playbook: Playbook, deal: StoredDeal, lang: str) -> list[tuple[str, 
     shown_fields = []
     for field_id, spec in playbook.fields.items():
         value = deal.fields.get(field_id)
-        text = "" if value is None else playbook.value_label(field_id, value, lang)
+        if isinstance(value, bool):
+            text = say("web.deal.yes" if value else "web.deal.no", lang)
+        else:
+            text = "" if value is None else playbook.value_label(field_id, value, lang)
         shown_fields.append((playbook.label(spec.title, lang, field_id), text))
     return shown_fields
 
@@ -170,7 +175,7 @@ async def log(request: Request, ref: str) -> Response:
     def act(who: Visitor, fields: dict[str, str]) -> Response:
         kind = required(fields, "kind")
         if kind not in _KINDS:
-            raise _invalid("kind", kind)
+            raise _invalid(_KIND, kind)
         subject = _subject(who, ref)
         actor = who.actor(subject.playbook, "log", subject.deal.ref)
         note = fields.get("note", "").strip() or None
@@ -186,7 +191,7 @@ def _version(fields: dict[str, str]) -> int | None:
     if not text:
         return None
     if not text.isdigit() or len(text) > 18:
-        raise _invalid("version", text)
+        raise _invalid(_VERSION, text)
     return int(text)
 
 

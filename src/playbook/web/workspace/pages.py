@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -104,6 +104,7 @@ def page(
         "csrf": who.csrf if who is not None else "",
         "path": request.url.path,
         "other_lang": "en" if lang == "zh" else "zh",
+        "switch": _switched(request, "en" if lang == "zh" else "zh"),
         "when": _clock(zone),
         **context,
     }
@@ -150,6 +151,12 @@ def error_page(
         reasons=reasons,
         back=request.headers.get("referer") if _local(request) else None,
     )
+
+
+def _switched(request: Request, lang: str) -> str:
+    """This page's address in ``lang``: its query kept, ``lang`` replaced."""
+    query = [(key, value) for key, value in request.query_params.multi_items() if key != "lang"]
+    return f"{request.url.path}?{urlencode([*query, ('lang', lang)])}"
 
 
 def _reasons(error: PlaybookError, lang: str) -> list[str]:
