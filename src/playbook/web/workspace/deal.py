@@ -139,14 +139,7 @@ async def advance(request: Request, ref: str) -> Response:
 
     def act(who: Visitor, fields: dict[str, str]) -> Response:
         override = required(fields, "reason") if fields.get("override") == "1" else None
-        action = "override" if override else "advance"
-        subject = _subject(who, ref)
-        actor = who.actor(subject.playbook, action, subject.deal.ref)
-        services.advance(
-            who.store, subject.deal.ref, required(fields, "to"), engine=subject.engine,
-            actor=actor, now=who.now, override=override, if_version=_version(fields),
-        )  # fmt: skip
-        return see_other(f"/deals/{quote(subject.deal.ref)}?done={action}")
+        return _decided(who, ref, services.advancing(required(fields, "to"), override), fields)
 
     return await posted(request, "advance", act)
 
@@ -156,14 +149,9 @@ async def complete(request: Request, ref: str) -> Response:
     """Record a required action of the deal's stage as done, with its evidence."""
 
     def act(who: Visitor, fields: dict[str, str]) -> Response:
-        subject = _subject(who, ref)
-        actor = who.actor(subject.playbook, "complete", subject.deal.ref)
         evidence = fields.get("evidence", "").strip() or None
-        services.complete_action(
-            who.store, subject.deal.ref, required(fields, "action"), engine=subject.engine,
-            actor=actor, now=who.now, evidence=evidence, if_version=_version(fields),
-        )  # fmt: skip
-        return see_other(f"/deals/{quote(subject.deal.ref)}?done=complete")
+        command = services.completing(required(fields, "action"), evidence)
+        return _decided(who, ref, command, fields)
 
     return await posted(request, "complete", act)
 
@@ -183,6 +171,22 @@ async def log(request: Request, ref: str) -> Response:
         return see_other(f"/deals/{quote(subject.deal.ref)}?done=log")
 
     return await posted(request, "log", act)
+
+
+def _decided(
+    who: Visitor, ref: str, command: services.DealCommand, fields: dict[str, str]
+) -> Response:
+    """Let the deal's pinned engine decide ``command`` as the visitor and store it, as the API
+    does (:func:`playbook.services.decide_and_store`: gates, roles, refusals recorded, hooks
+    after the commit); back to the deal's page."""
+    subject = _subject(who, ref)
+    engine = subject.engine
+    actor = who.actor(engine.playbook, command.action, subject.deal.ref)
+    services.decide_and_store(
+        who.store, subject.deal.ref, lambda _deal: engine, engine.hooks, command, actor=actor,
+        now=who.now, retries=0, playbook_id=engine.playbook.id, version=_version(fields),
+    )  # fmt: skip
+    return see_other(f"/deals/{quote(subject.deal.ref)}?done={command.action}")
 
 
 def _version(fields: dict[str, str]) -> int | None:

@@ -141,7 +141,7 @@ def error_page(
     reasons = _reasons(error, words)
     return page(
         request,
-        "error.html",
+        "failed.html",
         lang=words,
         who=who,
         status=error.http_status,

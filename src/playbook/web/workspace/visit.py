@@ -24,6 +24,7 @@ from playbook.model import Playbook
 from playbook.store.repository import DealStore
 from playbook.store.sessions import SignedIn, csrf_token, resolve_session, same_csrf
 from playbook.values import Actor
+from playbook.web.access import spoken_to
 
 __all__ = [
     "LANG_COOKIE",
@@ -67,12 +68,7 @@ class Visitor:
 
     def language(self, playbook: Playbook | None = None) -> str:
         """``?lang=`` or the language cookie, else the person's, else the playbook's, else en."""
-        for lang in (self.asked, self.signed.credentials.person.language):
-            if lang in LANGUAGES:
-                return lang
-        if playbook is not None and playbook.language in LANGUAGES:
-            return playbook.language
-        return "en"
+        return spoken_to(self.asked, self.signed.credentials, playbook)
 
     def actor(self, playbook: Playbook, action: str, deal: str | None = None) -> Actor:
         """The actor on ``playbook``'s deals; refused (and recorded) without any of its roles."""
