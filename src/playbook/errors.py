@@ -84,7 +84,6 @@ __all__ = [
     "EscalationNotFoundError",
     "EvidenceMissingError",
     "ForeignHistoryError",
-    "FormError",
     "GraphvizError",
     "GroupingError",
     "HookError",
@@ -103,7 +102,6 @@ __all__ = [
     "MoveBlockedError",
     "NotificationError",
     "OverrideError",
-    "PageNotFoundError",
     "PathNotFoundError",
     "PeriodError",
     "PermissionDeniedError",
@@ -116,9 +114,6 @@ __all__ = [
     "ScenarioError",
     "SchemaVersionError",
     "SessionEndedError",
-    "SessionError",
-    "SignInError",
-    "SignInRequiredError",
     "StaleVersionError",
     "StoreError",
     "TargetExistsError",
@@ -136,15 +131,15 @@ _HTTP_STATUS: dict[str, int] = {
     code: status
     for status, codes in {
         400: "PB050 PB051 PB550 PB700 PB801 PB802",
-        401: "PB056 PB532 PB624 PB625",
+        401: "PB532 PB624",
         403: "PB055 PB510 PB530 PB531",
-        404: "PB001 PB054 PB058 PB601 PB621 PB703",
+        404: "PB001 PB054 PB601 PB621 PB703",
         409: "PB503 PB540 PB602 PB605 PB920 PB940",
         412: "PB609",
         413: "PB053",
         422: (
-            "PB052 PB057 PB100 PB200 PB400 PB500 PB501 PB502 PB504 PB505 PB520 PB521 "
-            "PB610 PB611 PB612 PB620 PB622 PB623 PB701 PB800 PB900 PB910"
+            "PB052 PB100 PB200 PB400 PB500 PB501 PB502 PB504 PB505 PB520 PB521 "
+            "PB610 PB611 PB612 PB620 PB622 PB701 PB800 PB900 PB910"
         ),
         500: "PB059 PB560 PB561 PB600",
         502: "PB702",
@@ -689,40 +684,10 @@ class CsrfError(RequestError):
     code = "PB055"
 
 
-class SignInRequiredError(AuthenticationError):
-    """A workspace page asked for without a session cookie: sign in first."""
-
-    code = "PB056"
-
-
-class FormError(RequestError):
-    """A workspace form with a value missing or not of its kind (a date, a number)."""
-
-    code = "PB057"
-
-
-class PageNotFoundError(RouteNotFoundError):
-    """A workspace page of a playbook the store has not registered."""
-
-    code = "PB058"
-
-
-class SessionError(StoreError, ValueError):
-    """A workspace session that cannot be opened (a lifetime that is not positive)."""
-
-    code = "PB623"
-
-
 class SessionEndedError(AuthenticationError):
-    """A workspace session cookie that is unknown, expired, signed out or whose token went."""
+    """No live workspace session (PB624); finer: no cookie (PB056), a refused sign-in (PB625)."""
 
     code = "PB624"
-
-
-class SignInError(AuthenticationError):
-    """A sign-in whose email and API token do not belong together, or a token not usable."""
-
-    code = "PB625"
 
 
 class InternalError(PlaybookError):

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from playbook.errors import AuthenticationError, SessionEndedError, SessionError, SignInError
+from playbook.errors import AuthenticationError, SessionEndedError
 from playbook.i18n import Message
 from playbook.store.db import Database
 from playbook.store.models import ApiToken, Person, WebSession
@@ -36,6 +36,7 @@ from playbook.values import require_now
 __all__ = [
     "SESSION_LIFETIME",
     "SESSION_PREFIX",
+    "SIGN_IN_REFUSED",
     "SignedIn",
     "csrf_token",
     "end_session",
@@ -76,19 +77,14 @@ def open_session(
 ) -> tuple[str, SignedIn]:
     """Sign ``email``'s holder in with one of their API tokens; the cookie secret and session.
 
-    Raises :class:`~playbook.errors.SignInError` when the token is unknown,
-    revoked or expired, or is not a token of the person with that email
-    (one answer for all: a guesser learns nothing), and
-    :class:`~playbook.errors.SessionError` for a lifetime that is not
-    positive or longer than 30 days. ``details["person"]`` of a refusal names
-    the token's holder when the token is known (for the record).
+    Raises :class:`~playbook.errors.SessionEndedError` with code ``PB625``
+    when the token is unknown, revoked or expired, or is not a token of the
+    person with that email (one answer for all: a guesser learns nothing);
+    ``details["person"]`` names the token's holder when the token is known
+    (for the record). ``lifetime`` is capped at 30 days.
     """
     at = require_now(now)
-    if not timedelta(0) < lifetime <= _MAX_LIFETIME:
-        raise SessionError(
-            Message("error.sessions.lifetime", hours=lifetime.total_seconds() / 3600),
-            hint=Message("error.sessions.lifetime_range"),
-        )
+    lifetime = min(lifetime, _MAX_LIFETIME)
     try:
         credentials = authenticate(database, token.strip() or None, now=at)
     except AuthenticationError as error:
@@ -169,11 +165,16 @@ def same_csrf(secret: str, sent: str | None) -> bool:
     return sent is not None and hmac.compare_digest(csrf_token(secret).encode(), sent.encode())
 
 
-def _refused(person: object) -> SignInError:
-    return SignInError(
+SIGN_IN_REFUSED = "PB625"
+"""The code of a refused sign-in (a finer code of :class:`~playbook.errors.SessionEndedError`)."""
+
+
+def _refused(person: object) -> SessionEndedError:
+    return SessionEndedError(
         Message("error.sessions.sign_in_refused"),
         hint=Message("error.sessions.sign_in_hint"),
         details={"reason": "sign_in", "person": str(person) if person else "?"},
+        code=SIGN_IN_REFUSED,
     )
 
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from playbook import services
-from playbook.errors import PageNotFoundError, PlaybookError
+from playbook.errors import PlaybookError, RouteNotFoundError
 from playbook.i18n import Message
 from playbook.kpi.review import value_field
 from playbook.model import Playbook, Stage
@@ -33,6 +33,7 @@ router = APIRouter()
 IDLE_AFTER = timedelta(days=14)
 """A deal with no activity (nor stage change) for this long is marked idle."""
 
+_NO_PLAYBOOK = "PB058"  # a finer code of RouteNotFoundError: no such playbook registered
 _CARDS = 60  # cards drawn per column; the count and value cover every deal
 
 
@@ -87,13 +88,14 @@ async def board(request: Request, playbook_id: str) -> Response:
 
 
 def latest_playbook(store: DealStore, playbook_id: str) -> Playbook:
-    """The latest registered version of ``playbook_id``; :class:`PageNotFoundError` if none."""
+    """The latest registered version of ``playbook_id``; ``PB058`` (a 404) if none."""
     version = _latest_versions(store).get(playbook_id)
     found = None if version is None else services.registered_playbook(store, playbook_id, version)
     if found is None:
-        raise PageNotFoundError(
+        raise RouteNotFoundError(
             Message("error.workspace.no_playbook", name=playbook_id),
             hint=Message("error.workspace.pick_playbook"),
+            code=_NO_PLAYBOOK,
         )
     return found
 

@@ -19,8 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from playbook import services
-from playbook.errors import FormError
-from playbook.i18n import Message, say
+from playbook.i18n import say
 from playbook.model import Playbook
 from playbook.runtime.decisions import AvailableMove
 from playbook.runtime.engine import Engine
@@ -28,7 +27,7 @@ from playbook.store.audit import list_refusals
 from playbook.store.repository import StoredDeal
 from playbook.values import Actor, playbook_zone
 from playbook.web.workspace.pages import page, posted, see_other, shown
-from playbook.web.workspace.visit import Visitor, required
+from playbook.web.workspace.visit import Visitor, invalid, required
 
 __all__ = ["router"]
 
@@ -163,7 +162,7 @@ async def log(request: Request, ref: str) -> Response:
     def act(who: Visitor, fields: dict[str, str]) -> Response:
         kind = required(fields, "kind")
         if kind not in _KINDS:
-            raise _invalid(_KIND, kind)
+            raise invalid(_KIND, kind)
         subject = _subject(who, ref)
         actor = who.actor(subject.playbook, "log", subject.deal.ref)
         note = fields.get("note", "").strip() or None
@@ -195,13 +194,5 @@ def _version(fields: dict[str, str]) -> int | None:
     if not text:
         return None
     if not text.isdigit() or len(text) > 18:
-        raise _invalid(_VERSION, text)
+        raise invalid(_VERSION, text)
     return int(text)
-
-
-def _invalid(name: str, value: str) -> FormError:
-    return FormError(
-        Message("error.workspace.field_invalid", field=name, value=value[:40]),
-        hint=Message("error.workspace.fill_field"),
-        details={"field": name},
-    )

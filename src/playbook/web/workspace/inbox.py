@@ -15,20 +15,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from playbook import services
-from playbook.errors import FormError
 from playbook.escalation import admin
 from playbook.escalation.admin import EscalationView
-from playbook.i18n import Message
 from playbook.store.repository import StoredDeal
 from playbook.values import Actor, playbook_zone
 from playbook.web.workspace.pages import page, posted, see_other, shown
-from playbook.web.workspace.visit import Visitor, required
+from playbook.web.workspace.visit import Visitor, invalid, required
 
 __all__ = ["router"]
 
 router = APIRouter()
 
 _SHOWN = 300  # open escalations read per page
+_UNTIL = "until"  # the snooze form's day field
 
 
 @router.get("/inbox", include_in_schema=False)
@@ -119,10 +118,6 @@ def _day_start(who: Visitor, escalation_id: int, text: str) -> datetime:
     try:
         day = datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
-        raise FormError(
-            Message("error.workspace.field_invalid", field="until", value=text[:40]),
-            hint=Message("error.workspace.fill_field"),
-            details={"field": "until"},
-        ) from None
+        raise invalid(_UNTIL, text) from None
     zone = playbook_zone(playbook) if playbook is not None else who.now.tzinfo
     return datetime.combine(day, time(0), tzinfo=zone)

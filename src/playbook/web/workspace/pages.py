@@ -27,10 +27,10 @@ from playbook.errors import (
     MoveBlockedError,
     PlaybookError,
     SessionEndedError,
-    SignInRequiredError,
 )
 from playbook.i18n import Message, say
 from playbook.runtime.decisions import Decision
+from playbook.store.sessions import SIGN_IN_REFUSED
 from playbook.values import shown_time
 from playbook.web.workspace.visit import (
     LANG_COOKIE,
@@ -132,7 +132,7 @@ def error_page(
     words = lang or asked_language(request) or "en"
     if isinstance(error, PageError):
         return error.response
-    if isinstance(error, SignInRequiredError | SessionEndedError):
+    if isinstance(error, SessionEndedError) and error.code != SIGN_IN_REFUSED:
         target = request.url.path if request.method == "GET" else "/"
         return see_other(f"/sign-in?next={quote(target)}&why={error.details.get('reason', '')}")
     if not isinstance(error, PlaybookError):

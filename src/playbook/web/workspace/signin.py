@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from playbook import refusals
-from playbook.errors import SignInError
+from playbook.errors import SessionEndedError
 from playbook.store.repository import DealStore
 from playbook.store.sessions import SignedIn, end_session, open_session
 from playbook.web.workspace.pages import error_page, page, posted, see_other
@@ -91,7 +91,7 @@ def _open(store: DealStore, email: str, token: str) -> tuple[str, SignedIn]:
     now = datetime.now(UTC)
     try:
         return open_session(store.database, email, token, now=now)
-    except SignInError as error:
+    except SessionEndedError as error:
         who = str(error.details.get("person") or "?")
         if who != "?":
             refusals.record(store, error, "sign-in", actor=who, roles=(), now=now)

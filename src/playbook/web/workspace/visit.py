@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import Request
 
 from playbook import refusals, services
-from playbook.errors import CsrfError, FormError, SessionEndedError, SignInRequiredError
+from playbook.errors import CsrfError, InvalidBodyError, SessionEndedError
 from playbook.i18n import LANGUAGES, Message
 from playbook.model import Playbook
 from playbook.store.repository import DealStore
@@ -32,11 +32,16 @@ __all__ = [
     "Visitor",
     "asked_language",
     "form_of",
+    "invalid",
     "required",
     "visitor",
 ]
 
 SESSION_COOKIE = "pb_session"
+NO_SESSION = "PB056"
+"""A page or form without a session cookie (a finer code of ``SessionEndedError``)."""
+FORM_INVALID = "PB057"
+"""A form field missing or not of its kind (a finer code of ``InvalidBodyError``)."""
 LANG_COOKIE = "pb_lang"
 _MAX_FIELDS = 50
 
@@ -88,22 +93,23 @@ def asked_language(request: Request) -> str | None:
 def visitor(request: Request, action: str | None = None, deal: str | None = None) -> Visitor:
     """The signed-in person of ``request``; a refused gated ``action`` is recorded.
 
-    Raises :class:`~playbook.errors.SignInRequiredError` without a session
-    cookie and :class:`~playbook.errors.SessionEndedError` for an unknown,
-    expired, signed-out one, or one whose token went.
+    Raises :class:`~playbook.errors.SessionEndedError`: ``PB056`` without a
+    session cookie, ``PB624`` for an unknown, expired, signed-out one, or one
+    whose token went.
     """
     store: DealStore = request.app.state.store
     now = datetime.now(UTC)
     secret = request.cookies.get(SESSION_COOKIE)
     try:
         if not secret:
-            raise SignInRequiredError(
+            raise SessionEndedError(
                 Message("error.workspace.sign_in_first"),
                 hint=Message("error.sessions.sign_in_again"),
                 details={"reason": "missing"},
+                code=NO_SESSION,
             )
         signed = resolve_session(store.database, secret, now=now)
-    except (SignInRequiredError, SessionEndedError) as error:
+    except SessionEndedError as error:
         if action is not None:
             who = str(error.details.get("person") or "?")
             refusals.record(store, error, action, actor=who, roles=(), now=now, deal=deal)
@@ -135,12 +141,23 @@ def required(fields: dict[str, str], name: str) -> str:
     """The stripped value of the form field ``name``; :class:`FormError` when empty."""
     value = fields.get(name, "").strip()
     if not value:
-        raise FormError(
+        raise InvalidBodyError(
             Message("error.workspace.field_missing", field=name),
             hint=Message("error.workspace.fill_field"),
             details={"field": name},
+            code=FORM_INVALID,
         )
     return value
+
+
+def invalid(name: str, value: str) -> InvalidBodyError:
+    """The error of a form field ``name`` whose ``value`` is not of its kind (``PB057``)."""
+    return InvalidBodyError(
+        Message("error.workspace.field_invalid", field=name, value=value[:40]),
+        hint=Message("error.workspace.fill_field"),
+        details={"field": name},
+        code=FORM_INVALID,
+    )
 
 
 def _same_origin(request: Request) -> None:
