@@ -276,3 +276,26 @@ def _set_expiry(site: Site, digest: str, when: datetime) -> None:
             )
     finally:
         engine.dispose()
+
+
+def test_board_review_and_kpi_pages(running: Running) -> None:
+    """The board's counts agree with the store; the review lists the team's deals; a playbook
+    without KPIs gets its coded refusal (PB800) as a page, not a trace."""
+    by_stage = {
+        row.stage: row.n
+        for row in running.site.rows(
+            "SELECT stage, COUNT(*) AS n FROM playbook_deals WHERE team = 'east' GROUP BY stage"
+        )
+    }
+    with running.signed_in("mara") as client:
+        board = client.get("/board/ws-test?team=east&lang=en").text
+        review = client.get("/review/ws-test?team=east").text
+        report = client.get("/kpi/ws-test/report")
+        missing = client.get("/board/no-such-playbook")
+    counts = dict(re.findall(r'data-stage="(\w+)" data-count="(\d+)"', board))
+    assert {stage: int(n) for stage, n in counts.items() if int(n)} == by_stage
+    assert all(f">{ref}</a>" in review for ref in ("W-6", "W-7", "W-8"))
+    assert report.status_code == 422
+    assert 'data-code="PB800"' in report.text
+    assert missing.status_code == 404
+    assert 'data-code="PB058"' in missing.text
