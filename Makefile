@@ -19,7 +19,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: demo test lint typecheck layers pytest bench fuzz clean lock lock-check \
-        sync sync-dev sync-bench serve openapi
+        sync sync-dev sync-bench serve openapi screenshots
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "playbook needs Python 3.11 or newer")'
@@ -50,6 +50,7 @@ DEMO     := out/demo
 DEMO_DB  := sqlite:///$(DEMO)/demo.db
 DEMO_NOW := 2026-11-20T18:00:00+08:00
 DEMO_PB  := playbooks/b2b-project-sales.yaml
+SERVE_PORT ?= 8000
 
 demo: sync
 	$(BIN)/playbook validate playbooks/ --strict --summary
@@ -64,19 +65,27 @@ demo: sync
 	$(BIN)/playbook kpi --playbook $(DEMO_PB) --db $(DEMO_DB) --period 2026-Q4 --by owner \
 	    --now $(DEMO_NOW) --format html --output $(DEMO)/kpi-report.html
 	@echo "KPI report written to $(DEMO)/kpi-report.html"
-	@echo "Serve the API on this database: make serve (a token for rep 李娜 is made and printed)"
+	@echo "Open the web workspace on this database: make serve, then http://127.0.0.1:$(SERVE_PORT)/"
+	@echo "  sign in as rep 李娜 with li.na@example.com and the API token make serve prints"
 
-# The JSON API on the demo database: the demo's people (examples/demo/people.yaml)
-# with their roles, a token for one rep printed once, and the server on
-# http://127.0.0.1:8000/api/v1 until Ctrl-C.
-SERVE_PORT ?= 8000
+# The web workspace and the JSON API on the demo database: the demo's people
+# (examples/demo/people.yaml) with their roles, a token for one rep printed once
+# (it signs her in to the workspace, and signs API requests), and the server on
+# http://127.0.0.1:8000/ (workspace) and /api/v1 (API) until Ctrl-C.
 
 serve: sync
 	@test -f $(DEMO)/demo.db || { echo "run make demo first"; exit 2; }
 	$(BIN)/playbook people import examples/demo/people.yaml --db $(DEMO_DB)
 	@echo "API token of 李娜 (sales_rep), shown once:"
 	@$(BIN)/playbook tokens create 李娜 --expires 1 --db $(DEMO_DB)
+	@echo "Workspace: http://127.0.0.1:$(SERVE_PORT)/ (sign in with li.na@example.com and this token)"
 	$(BIN)/playbook serve --db $(DEMO_DB) --playbooks playbooks --port $(SERVE_PORT)
+
+# The README's screenshots of the workspace (docs/img/workspace-*.png): Playwright
+# drives the Debian chromium against `playbook serve` on the demo database.
+screenshots: sync-dev
+	@test -f $(DEMO)/demo.db || { echo "run make demo first"; exit 2; }
+	$(BIN)/python scripts/screenshots.py --db $(DEMO_DB) --out docs/img
 
 # docs/openapi.json is the document `playbook serve` serves (a test compares them).
 openapi: sync

@@ -78,6 +78,7 @@ __all__ = [
     "ChatSinkError",
     "ConditionError",
     "ConflictError",
+    "CsrfError",
     "DatabaseUnavailableError",
     "DealError",
     "DealFieldError",
@@ -117,6 +118,7 @@ __all__ = [
     "RouteNotFoundError",
     "ScenarioError",
     "SchemaVersionError",
+    "SessionEndedError",
     "StaleVersionError",
     "StoreError",
     "TargetExistsError",
@@ -135,8 +137,8 @@ _HTTP_STATUS: dict[str, int] = {
     code: status
     for status, codes in {
         400: "PB050 PB051 PB550 PB700 PB801 PB802",
-        401: "PB532",
-        403: "PB510 PB530 PB531 PB582",
+        401: "PB532 PB624",
+        403: "PB055 PB510 PB530 PB531 PB582",
         404: "PB001 PB054 PB583 PB601 PB621 PB703",
         409: "PB503 PB540 PB581 PB602 PB605 PB920 PB940",
         412: "PB609",
@@ -722,6 +724,18 @@ class RouteNotFoundError(RequestError):
     """A path the API does not have, or a method the path does not take."""
 
     code = "PB054"
+
+
+class CsrfError(RequestError):
+    """A workspace form posted without its session's CSRF token (or from another site)."""
+
+    code = "PB055"
+
+
+class SessionEndedError(AuthenticationError):
+    """No live workspace session (PB624); finer: no cookie (PB056), a refused sign-in (PB625)."""
+
+    code = "PB624"
 
 
 class InternalError(PlaybookError):

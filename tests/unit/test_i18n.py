@@ -40,6 +40,7 @@ NAMESPACES = (
     "escalation",
     "error",
     "diag",
+    "web",
 )
 SEPARATORS = frozenset({"、", "，", "或", "和", " 且 ", " 或 "})
 # The condition lexer reads a full-width comma as a comma: syntax, not a separator; the YAML

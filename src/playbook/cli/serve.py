@@ -1,4 +1,4 @@
-"""``playbook serve``: the authenticated JSON API on a deal store, until Ctrl-C.
+"""``playbook serve``: the authenticated JSON API and the web workspace on a deal store.
 
 ``--playbooks DIR`` registers the playbooks found there first (a version
 already registered with another text stops the server before it starts).
@@ -34,9 +34,21 @@ __all__ = ["serve"]
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--secure-cookies",
+    is_flag=True,
+    help="Mark the workspace's cookies Secure (behind an https proxy); https requests always do.",
+)
 @lang_option
-def serve(url: str | None, folder: Path | None, host: str, port: int, lang: str | None) -> int:
-    """Serve the JSON API (/api/v1) on the deal store; people sign requests with API tokens."""
+def serve(
+    url: str | None,
+    folder: Path | None,
+    host: str,
+    port: int,
+    secure_cookies: bool,
+    lang: str | None,
+) -> int:
+    """Serve the JSON API (/api/v1) and the web workspace (/) on the deal store."""
     import uvicorn
 
     from playbook.web.app import create_app
@@ -45,6 +57,7 @@ def serve(url: str | None, folder: Path | None, host: str, port: int, lang: str 
         if folder is not None:
             _register(store, folder)
         app = create_app(store)
+        app.state.secure_cookies = secure_cookies
         language = store_lang(lang, store)
         click.echo(say("cli.serve.listening", language, host=host, port=port), err=True)
         uvicorn.run(

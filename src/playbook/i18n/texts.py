@@ -40,6 +40,7 @@ AREAS: tuple[str, ...] = (
     "escalation",
     "errors",
     "diagnostics",
+    "web",
 )
 """The catalogue's files, ``playbook/i18n/<area>.toml``."""
 

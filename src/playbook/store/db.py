@@ -65,6 +65,7 @@ REVISIONS: tuple[str, ...] = (
     "0006",
     "0008",
     "0009",
+    "0010",
     "0011",
 )
 """The schema revisions this release knows, oldest first (the Alembic revision ids)."""

@@ -54,6 +54,7 @@ __all__ = [
     "Refusal",
     "StageChange",
     "UtcDateTime",
+    "WebSession",
 ]
 
 ACTIVITY_KINDS: tuple[str, ...] = ("call", "meeting", "email", "note", "visit", "action")
@@ -169,6 +170,29 @@ class ApiToken(Base):
     scopes: Mapped[list[str]] = mapped_column(JsonDocument)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser of the web workspace: only the SHA-256 of its cookie is kept.
+
+    A session stands on the API token it was opened with: revoking the token
+    (or removing the person) ends it, as does signing out or its expiry.
+    """
+
+    __tablename__ = "playbook_sessions"
+    __table_args__ = (Index("ix_playbook_sessions_token", "token_id"),)
+
+    id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    person: Mapped[str] = mapped_column(
+        String(200), ForeignKey("playbook_people.name", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    token_id: Mapped[int] = mapped_column(
+        _Key, ForeignKey("playbook_api_tokens.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
 

@@ -25,7 +25,7 @@ from playbook.store.repository import DealStore
 from playbook.store.tokens import Credentials, authenticate
 from playbook.values import Actor
 
-__all__ = ["Caller", "preferred_language", "reader", "version_of", "writer"]
+__all__ = ["Caller", "preferred_language", "reader", "spoken_to", "version_of", "writer"]
 
 _BEARER = HTTPBearer(auto_error=False, description="`playbook tokens create PERSON` makes one.")
 
@@ -46,12 +46,7 @@ class Caller:
 
     def language(self, playbook: Playbook | None = None) -> str:
         """``Accept-Language``, else the person's language, else the playbook's, else English."""
-        for lang in (self.asked_language, self.credentials.person.language):
-            if lang in LANGUAGES:
-                return lang
-        if playbook is not None and playbook.language in LANGUAGES:
-            return playbook.language
-        return "en"
+        return spoken_to(self.asked_language, self.credentials, playbook)
 
     def actor(self, playbook: Playbook, action: str, deal: str | None = None) -> Actor:
         """The actor on ``playbook``'s deals; refused (and recorded) without any of its roles."""
@@ -64,6 +59,16 @@ class Caller:
             now=self.now,
             deal=deal,
         )
+
+
+def spoken_to(asked: str | None, credentials: Credentials, playbook: Playbook | None) -> str:
+    """The language ``asked`` for, else the person's, else the playbook's, else English."""
+    for lang in (asked, credentials.person.language):
+        if lang in LANGUAGES:
+            return lang
+    if playbook is not None and playbook.language in LANGUAGES:
+        return playbook.language
+    return "en"
 
 
 def preferred_language(header: str | None) -> str | None:

@@ -3,7 +3,8 @@
 :func:`create_app` builds the routes, the error handlers and the request-size
 limit; :func:`bind` gives it a deal store. The OpenAPI 3.1 document is served
 at ``/api/v1/openapi.json`` (no Swagger UI: it would load scripts from a CDN).
-The web workspace will be served by this same application, under ``/``.
+The web workspace (:mod:`playbook.web.workspace`) is served by this same application,
+under ``/``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from playbook.store.repository import DealStore
-from playbook.web import approvals, deals, escalations, playbooks, problems
+from playbook.web import approvals, deals, escalations, playbooks, problems, workspace
 from playbook.web.access import Caller, reader
 from playbook.web.schemas import ErrorBody, Me
 
@@ -61,6 +62,7 @@ def create_app(store: DealStore | None = None, *, max_body: int = MAX_BODY_BYTES
     api.include_router(playbooks.router)
     api.add_api_route("/me", _me, methods=["GET"], response_model=Me, tags=["people"])
     app.include_router(api)
+    workspace.install(app)
     problems.install(app)
     app.add_middleware(_Limits, max_body=max_body)
     app.openapi = _pruned(app.openapi)  # type: ignore[method-assign]

@@ -16,7 +16,7 @@ from playbook.store.migrations.columns import JSON, reference, surrogate_key
 from playbook.store.models import UtcDateTime
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 
 
 def upgrade() -> None:
