@@ -8,12 +8,25 @@ from pathlib import Path
 from playbook.errors import BlockedMove, MoveBlockedError
 from playbook.runtime.decisions import Decision
 
-ERRORS = Path(__file__).resolve().parents[2] / "src" / "playbook" / "errors.py"
+ERRORS = Path(__file__).resolve().parents[2] / "src" / "playbook" / "errors"
 
 
 def test_errors_imports_nothing_from_the_project_but_diagnostics() -> None:
-    """errors.py sits below everything: only the (leaf) diagnostics and i18n modules."""
-    tree = ast.parse(ERRORS.read_text(encoding="utf-8"))
+    """The errors package sits below everything: only the (leaf) diagnostics and i18n modules."""
+    imported = {
+        name
+        for module in sorted(ERRORS.glob("*.py"))
+        for name in _project_imports(ast.parse(module.read_text(encoding="utf-8")))
+    }
+    assert imported <= {
+        "playbook.diagnostics",
+        "playbook.i18n",
+        "playbook.errors.base",
+        "playbook.errors.tree",
+    }
+
+
+def _project_imports(tree: ast.Module) -> set[str]:
     imported = {
         node.module
         for node in ast.walk(tree)
@@ -26,7 +39,7 @@ def test_errors_imports_nothing_from_the_project_but_diagnostics() -> None:
         for alias in node.names
         if alias.name.startswith("playbook")
     }
-    assert imported <= {"playbook.diagnostics", "playbook.i18n"}
+    return imported
 
 
 def test_a_decision_has_the_shape_a_blocked_move_error_carries() -> None:

@@ -1,68 +1,15 @@
-"""The one exception tree of playbook.
+"""The error tree below :class:`~playbook.errors.base.PlaybookError`, one class per failure kind.
 
-Every failure a user can cause is a :class:`PlaybookError` subclass with a
-stable ``code`` (never reused, never renumbered) and an ``exit_code`` that the
-CLI uses. Errors carry data (file, line, column, path, values) and not only
-text, so that callers can render them in any format.
-
-Codes by area:
-
-===========  ==================================================================
-``PB05x``    the HTTP API: requests it cannot use (``playbook serve``)
-``PB1xx``    reading a file: size, encoding, YAML syntax, strict-YAML rules
-``PB2xx``    the JSON Schema of the playbook format
-``PB3xx``    semantic checks across the playbook (references, graph, types)
-``PB4xx``    the condition language
-``PB5xx``    the engine: deals, actors, stages, actions, decisions
-``PB6xx``    the deal store, imports and exports
-``PB7xx``    escalations, calendars and notification sinks
-``PB8xx``    KPIs and reports
-``PB9xx``    playbook tests, diffs and migrations
-===========  ==================================================================
-
-Exit codes (as in compilers and linters): 0 clean or allowed, 1 problems found
-or move blocked, 2 bad input or usage, 3 a fatal environment problem (a database
-that cannot be reached, for example).
-
-Every class also carries an ``http_status``, a hint for a server that embeds
-playbook and answers with the error (the library itself speaks no HTTP):
-
-======  =====================================================================
-400     bad input to a call: the root, clocks, periods, groupings, escalation
-        commands without what they need, a request body that is not JSON
-401     no API token, or an unknown, revoked or expired one
-403     a role may not do this (:class:`PermissionDeniedError`, :class:`OverrideError`,
-        an actor without a known role)
-404     not found: a path, a deal, a person, an escalation, an API route
-409     conflict or blocked: a move the engine blocks, a deal changed meanwhile,
-        another playbook version, an edited registered text, a migration that
-        strands deals, a file that exists
-412     a request's ``If-Match`` names an older version of the deal
-413     a request body over the size limit
-422     an invalid playbook, condition, deal, scenario, import file or calendar
-500     the deal store cannot do what was asked (:class:`StoreError` itself), a hook
-        that cannot run or failed, a bug (:class:`InternalError`)
-502     a notification sink failed to deliver
-503     the database (or Graphviz) is unavailable, locked, read-only, on another
-        schema version or holding another application's schema history
-507     the database's disk is full
-======  =====================================================================
-
-Messages are catalogue keys (:class:`playbook.i18n.Message`), not sentences:
-``error.message`` and ``str(error)`` are English, ``error.message_in("zh")``
-and ``error.to_dict("zh")`` speak any language of :data:`playbook.i18n.LANGUAGES`.
-Errors pickle and deep-copy with their code, message, hint and details.
-
-Each class below says what it stands for; docs/embedding.md lists them with
-their codes and HTTP statuses, docs/diagnostics.md every code.
+Import the classes from :mod:`playbook.errors`; each says what it stands for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from playbook.i18n import Message, as_message
+from playbook.errors.base import PlaybookError
+from playbook.i18n import Message
 
 if TYPE_CHECKING:
     from playbook.diagnostics import Diagnostic
@@ -72,6 +19,7 @@ __all__ = [
     "ApprovalRefusedError",
     "ApprovalStateError",
     "AuthenticationError",
+    "BlockedMove",
     "BodyTooLargeError",
     "CalendarError",
     "ChatSigningError",
@@ -79,11 +27,14 @@ __all__ = [
     "ConditionError",
     "ConflictError",
     "CsrfError",
+    "DatabaseLockedError",
+    "DatabaseReadOnlyError",
     "DatabaseUnavailableError",
     "DealError",
     "DealFieldError",
     "DealNotFoundError",
     "DiffError",
+    "DiskFullError",
     "EscalationError",
     "EscalationNotFoundError",
     "EvidenceLinkError",
@@ -112,7 +63,7 @@ __all__ = [
     "PermissionDeniedError",
     "PersonError",
     "PersonNotFoundError",
-    "PlaybookError",
+    "PlaybookMismatchError",
     "PlaybookVersionError",
     "RequestError",
     "RouteNotFoundError",
@@ -129,147 +80,6 @@ __all__ = [
     "UnknownFieldError",
     "UnknownStageError",
 ]
-
-
-# The HTTP status of each class, by code (see the table above); a class not
-# listed (an embedder's own, say) answers like its parent.
-_HTTP_STATUS: dict[str, int] = {
-    code: status
-    for status, codes in {
-        400: "PB050 PB051 PB550 PB700 PB801 PB802",
-        401: "PB532 PB624",
-        403: "PB055 PB510 PB530 PB531 PB582",
-        404: "PB001 PB054 PB583 PB601 PB621 PB703",
-        409: "PB503 PB540 PB581 PB602 PB605 PB920 PB940",
-        412: "PB609",
-        413: "PB053",
-        422: (
-            "PB052 PB100 PB200 PB400 PB500 PB501 PB502 PB504 PB505 PB520 PB521 PB590 "
-            "PB610 PB611 PB612 PB620 PB622 PB701 PB711 PB800 PB900 PB910"
-        ),
-        500: "PB059 PB560 PB561 PB600",
-        502: "PB702 PB710",
-        503: "PB603 PB604 PB606 PB607 PB613 PB930",
-        507: "PB608",
-    }.items()
-    for code in codes.split()
-}
-
-
-class PlaybookError(Exception):
-    """Root of every error that playbook raises on purpose.
-
-    ``msg`` (a :class:`~playbook.i18n.Message`) says what went wrong and what to
-    do, in any language of the catalogue; ``hint_msg`` may add a did-you-mean.
-    Playbook's own code always passes messages; a plain string (an embedder's
-    subclass, say) is accepted and shown as it is in every language.
-    ``message`` and ``hint`` are their English texts, as is ``str(error)``.
-    Position attributes are set when the error comes from a file.
-    """
-
-    code: ClassVar[str] = "PB000"
-    exit_code: ClassVar[int] = 2
-    http_status: ClassVar[int] = 400
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "http_status" not in cls.__dict__ and cls.code in _HTTP_STATUS:
-            cls.http_status = _HTTP_STATUS[cls.code]
-
-    def __init__(
-        self,
-        message: Message | str,
-        *,
-        hint: Message | str | None = None,
-        file: str | None = None,
-        line: int | None = None,
-        column: int | None = None,
-        path: str | None = None,
-        code: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        self.msg = as_message(message)
-        # A plain string (an embedder's own words) is kept as it is, in every language.
-        self.hint_msg = None if hint is None else as_message(hint)
-        super().__init__(str(self.msg))
-        self.file = file
-        self.line = line
-        self.column = column
-        self.path = path
-        self.details: dict[str, Any] = dict(details or {})
-        if code is not None:
-            # A finer code from the same area (e.g. PB103 for a duplicate key).
-            self.code = code  # type: ignore[misc]
-
-    @property
-    def message(self) -> str:
-        """What went wrong and what to do, in English."""
-        return self.msg.render("en")
-
-    @property
-    def hint(self) -> str | None:
-        """The hint in English, or None."""
-        return self.hint_in("en")
-
-    def message_in(self, lang: str | None) -> str:
-        """The message in ``lang`` (English for None or a language the catalogue lacks)."""
-        return self.msg.render(lang)
-
-    def hint_in(self, lang: str | None) -> str | None:
-        """The hint in ``lang``, or None when there is none."""
-        return None if self.hint_msg is None else self.hint_msg.render(lang)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt without calling __init__ (subclasses take other arguments),
-        # then the attributes, code and details included, restored as they were.
-        return (_restore, (type(self), self.args), self.__dict__)
-
-    def __str__(self) -> str:
-        return self.text_in("en")
-
-    def text_in(self, lang: str | None) -> str:
-        """The one-line form, ``file:line:col: CODE message (hint)``, in ``lang``."""
-        where = ""
-        if self.file:
-            where = self.file
-            if self.line:
-                where += f":{self.line}"
-                if self.column:
-                    where += f":{self.column}"
-            where += ": "
-        text = f"{where}{self.code} {self.message_in(lang)}"
-        hint = self.hint_in(lang)
-        if hint:
-            text += f" ({hint})"
-        return text
-
-    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
-        """A JSON-ready description of the error (message and hint in ``lang``).
-
-        Keys: ``code``, ``message``, ``http_status`` and, when set, ``hint``,
-        ``file``, ``line``, ``column``, ``path``, ``details``.
-        """
-        data: dict[str, Any] = {
-            "code": self.code,
-            "message": self.message_in(lang),
-            "http_status": self.http_status,
-        }
-        hint = self.hint_in(lang)
-        if hint is not None:
-            data["hint"] = hint
-        for key in ("file", "line", "column", "path"):
-            value = getattr(self, key)
-            if value is not None:
-                data[key] = value
-        if self.details:
-            data["details"] = self.details
-        return data
-
-
-def _restore(cls: type[PlaybookError], args: tuple[Any, ...]) -> PlaybookError:
-    error = cls.__new__(cls)
-    error.args = args
-    return error
 
 
 class InputFileError(PlaybookError, ValueError):
