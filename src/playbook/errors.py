@@ -68,7 +68,13 @@ if TYPE_CHECKING:
     from playbook.diagnostics import Diagnostic
 
 __all__ = [
+    "ActivityImportError",
+    "ActivityKindRowError",
+    "ActivityMappingError",
+    "ActivityMatchError",
+    "ActivityRowError",
     "ActorError",
+    "AmbiguousActivityError",
     "AuthenticationError",
     "BodyTooLargeError",
     "CalendarError",
@@ -108,6 +114,7 @@ __all__ = [
     "PersonNotFoundError",
     "PlaybookError",
     "PlaybookVersionError",
+    "PresetNotFoundError",
     "RequestError",
     "RouteNotFoundError",
     "ScenarioError",
@@ -131,13 +138,14 @@ _HTTP_STATUS: dict[str, int] = {
         400: "PB050 PB051 PB550 PB700 PB801 PB802",
         401: "PB532",
         403: "PB510 PB530 PB531",
-        404: "PB001 PB054 PB601 PB621 PB703",
+        404: "PB001 PB054 PB601 PB621 PB656 PB703",
         409: "PB503 PB540 PB602 PB605 PB920 PB940",
         412: "PB609",
         413: "PB053",
         422: (
             "PB052 PB100 PB200 PB400 PB500 PB501 PB502 PB504 PB505 PB520 PB521 "
-            "PB610 PB611 PB612 PB620 PB622 PB701 PB800 PB900 PB910"
+            "PB610 PB611 PB612 PB620 PB622 PB650 PB651 PB652 PB653 PB654 PB655 "
+            "PB701 PB800 PB900 PB910"
         ),
         500: "PB059 PB560 PB561 PB600",
         502: "PB702",
@@ -644,6 +652,53 @@ class TokenError(StoreError, ValueError):
     """An API token that cannot be made (a scope the person does not hold) or found."""
 
     code = "PB622"
+
+
+class ActivityImportError(StoreError, ValueError):
+    """An activity file that cannot be imported; nothing of it was written.
+
+    Raised by a library call that imports activities when a row is refused:
+    ``details["errors"]`` lists every refused row (line, code, message).
+    """
+
+    code = "PB650"
+    exit_code = 1
+
+
+class ActivityMatchError(ImportRowError):
+    """A row of an activity file that matches no deal (by external id, contact or phone)."""
+
+    code = "PB651"
+
+
+class AmbiguousActivityError(ImportRowError):
+    """A row of an activity file whose contact or phone belongs to several deals."""
+
+    code = "PB652"
+
+
+class ActivityKindRowError(ImportRowError):
+    """A row of an activity file whose kind the deal's playbook does not declare."""
+
+    code = "PB653"
+
+
+class ActivityRowError(ImportRowError):
+    """A row of an activity file with an unreadable cell: a date, a duration, an empty key."""
+
+    code = "PB654"
+
+
+class ActivityMappingError(MappingError):
+    """An activity mapping that cannot be used: an unknown key, a missing column."""
+
+    code = "PB655"
+
+
+class PresetNotFoundError(MappingError, LookupError):
+    """``preset:NAME`` names no preset mapping shipped with playbook."""
+
+    code = "PB656"
 
 
 class RequestError(PlaybookError, ValueError):

@@ -56,7 +56,17 @@ __all__ = [
 DEFAULT_URL = "sqlite:///playbook.db"
 """Where the store lives when neither ``--db`` nor ``PLAYBOOK_DB`` says otherwise."""
 
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0008", "0009")
+REVISIONS: tuple[str, ...] = (
+    "0001",
+    "0002",
+    "0003",
+    "0004",
+    "0005",
+    "0006",
+    "0008",
+    "0009",
+    "0013",
+)
 """The schema revisions this release knows, oldest first (the Alembic revision ids)."""
 
 HEAD_REVISION = REVISIONS[-1]

@@ -41,6 +41,7 @@ from playbook.errors import MappingError
 from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.store.dates import DEFAULT_DATE_FORMATS, check_date_format
+from playbook.store.presets import PRESET_PREFIX, preset_path
 
 __all__ = [
     "EMPTY_POLICIES",
@@ -48,6 +49,7 @@ __all__ = [
     "ImportMapping",
     "Join",
     "default_mapping",
+    "load_mapping_document",
     "read_mapping",
 ]
 
@@ -270,15 +272,29 @@ class ImportMapping:
 
 
 def read_mapping(path: str | Path) -> ImportMapping:
-    """The mapping in the YAML file at ``path``; raises MappingError at the exact place."""
-    loaded = read_document(path)
+    """The mapping in the YAML file at ``path`` (or ``preset:NAME``, a shipped preset).
+
+    Raises MappingError at the exact place; PresetNotFoundError for an unknown preset.
+    """
+    document, where = load_mapping_document(path)
+    return _Reader(document, where).mapping()
+
+
+def load_mapping_document(path: str | Path) -> tuple[Document, Path]:
+    """The YAML document of a mapping file or ``preset:NAME``, and the file it came from.
+
+    Raises :class:`~playbook.errors.MappingError` for a file that is not
+    usable YAML (its diagnostic's message and place).
+    """
+    where = preset_path(str(path)) if str(path).startswith(PRESET_PREFIX) else Path(path)
+    loaded = read_document(where, display_name=str(path))
     errors = [d for d in loaded.diagnostics if d.severity == "error"]
     if errors or loaded.document is None:
         first = errors[0]
         raise MappingError(
             first.msg, hint=first.hint_msg, file=first.file, line=first.line, column=first.column
         )
-    return _Reader(loaded.document, Path(path)).mapping()
+    return loaded.document, where
 
 
 def default_mapping(header: Iterable[str], playbook: Playbook) -> ImportMapping:
@@ -309,6 +325,9 @@ def default_mapping(header: Iterable[str], playbook: Playbook) -> ImportMapping:
 
 
 class _Reader:
+    error: type[MappingError] = MappingError
+    """What a mistake in the document raises (the activity mapping's reader has its own)."""
+
     def __init__(self, document: Document, path: Path) -> None:
         self.document = document
         self.file = document.file
@@ -502,7 +521,7 @@ class _Reader:
         key_: bool = False,
     ) -> NoReturn:
         line, column = _position(self.document, path, key=key_)
-        raise MappingError(
+        raise self.error(
             message,
             hint=did_you_mean(name, choices) if name else None,
             file=self.file,
