@@ -49,7 +49,8 @@ def test_previous_revision_upgrades_cleanly(db_url: str) -> None:
         with database.engine.begin() as connection:
             connection.execute(
                 text(
-                    "INSERT INTO playbooks (id, version, source, sha256, registered_at) "
+                    # The previous revision is 0009 or later: the tables are prefixed.
+                    "INSERT INTO playbook_playbooks (id, version, source, sha256, registered_at) "
                     "VALUES ('p', 1, 'x', 'y', CURRENT_TIMESTAMP)"
                 )
             )
