@@ -42,9 +42,11 @@ _MAX_SHOWN = 20
 @playbook_option("The playbook the deals follow.", required=True)
 @click.option(
     "--mapping",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Mapping file (YAML) from columns to deal fields; default: columns by name.",
+    metavar="FILE|preset:NAME",
+    help="Mapping file (YAML) from columns to deal fields, or a shipped preset "
+    "(preset:zoho, preset:fxiaoke, preset:salesforce, preset:hubspot); default: columns by name.",
 )
+@click.option("--preset", metavar="NAME", help="The same as --mapping preset:NAME.")
 @click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
 @click.option(
     "--dry-run",
@@ -59,7 +61,8 @@ _MAX_SHOWN = 20
 def import_command(
     file: Path,
     playbook_path: Path,
-    mapping: Path | None,
+    mapping: str | None,
+    preset: str | None,
     strict: bool,
     dry_run: bool,
     batch_size: int,
@@ -75,6 +78,8 @@ def import_command(
     playbook, source = load_playbook(playbook_path)
     language = command_lang(lang, playbook)
     at = parse_now(now)
+    if preset is not None:
+        mapping = f"preset:{preset}"
     chosen = read_mapping(mapping) if mapping is not None else None
     with open_store(url) as store:
         if not dry_run:
