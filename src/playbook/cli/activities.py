@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["activities"]
 
-_MAX_SHOWN = 20
-"""How many refused rows the text output shows."""
+_COUNTED = ("rows", "imported", "deals", "already", "repeated")
+"""The report's counts the summary line shows."""
 
 
 @click.group()
@@ -84,15 +84,9 @@ def import_activities_command(
 
 
 def _print_report(report: ActivityReport, lang: str) -> None:
-    if report.unused_columns:
-        columns = join(report.unused_columns, lang, last=None)
-        click.secho(say("cli.import_unused_columns", lang, columns=columns), err=True)
-    for error in report.errors[:_MAX_SHOWN]:
-        line = f"{report.file}:{error.line}: {error.text_in(lang)}"
-        click.secho(line, err=True)
-    if len(report.errors) > _MAX_SHOWN:
-        more = len(report.errors) - _MAX_SHOWN
-        click.secho(say("cli.import_more_errors", lang, count=f"{more:,}"), err=True)
+    from playbook.cli.deals_import import print_row_problems
+
+    print_row_problems(report.file, report.errors, report.unused_columns, lang)
     if report.errors:
         return
     from playbook.render.table import activity_word
@@ -100,17 +94,8 @@ def _print_report(report: ActivityReport, lang: str) -> None:
     counted = sorted(report.by_kind.items())
     kinds = join([f"{activity_word(kind, lang)} {count:,}" for kind, count in counted], lang)
     key = "cli.activities.summary_dry" if report.dry_run else "cli.activities.summary"
+    counts = {name: f"{getattr(report, name):,}" for name in _COUNTED}
+    kinds = kinds or say("cli.none", lang)
     click.echo(
-        say(
-            key,
-            lang,
-            file=report.file,
-            rows=f"{report.rows:,}",
-            imported=f"{report.imported:,}",
-            deals=f"{report.deals:,}",
-            already=f"{report.already:,}",
-            repeated=f"{report.repeated:,}",
-            kinds=kinds or say("cli.none", lang),
-            seconds=f"{report.seconds:.1f}",
-        )
+        say(key, lang, file=report.file, kinds=kinds, seconds=f"{report.seconds:.1f}", **counts)
     )

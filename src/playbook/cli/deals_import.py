@@ -29,9 +29,10 @@ from playbook.cli.common import (
 from playbook.i18n import join, say
 
 if TYPE_CHECKING:
+    from playbook.errors import ImportRowError
     from playbook.store.importer import DealPlan, ImportReport
 
-__all__ = ["import_command"]
+__all__ = ["import_command", "print_row_problems"]
 
 _MAX_SHOWN = 20
 """How many bad rows (and, in a dry run, deal plans) the text output shows."""
@@ -125,14 +126,7 @@ def _print_import(report: ImportReport, output_format: str, lang: str) -> None:
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return
-    if report.unused_columns:
-        columns = join(report.unused_columns, lang, last=None)
-        click.secho(say("cli.import_unused_columns", lang, columns=columns), err=True)
-    for error in report.errors[:_MAX_SHOWN]:
-        click.secho(f"{report.file}:{error.line}: {error.code} {error.message}", err=True)
-    if len(report.errors) > _MAX_SHOWN:
-        more = len(report.errors) - _MAX_SHOWN
-        click.secho(say("cli.import_more_errors", lang, count=f"{more:,}"), err=True)
+    print_row_problems(report.file, report.errors, report.unused_columns, lang)
     if report.dry_run:
         click.echo(say("cli.import_dry_run", lang))
         _print_plans(report.plans or [], lang)
@@ -154,6 +148,20 @@ def _print_import(report: ImportReport, output_format: str, lang: str) -> None:
             seconds=f"{report.seconds:.1f}",
         )
     )
+
+
+def print_row_problems(
+    file: str, errors: Sequence[ImportRowError], unused: Sequence[str], lang: str
+) -> None:
+    """On stderr: the file's columns no mapping reads, then its bad rows (the first 20)."""
+    if unused:
+        columns = join(unused, lang, last=None)
+        click.secho(say("cli.import_unused_columns", lang, columns=columns), err=True)
+    for error in errors[:_MAX_SHOWN]:
+        click.secho(f"{file}:{error.line}: {error.code} {error.message_in(lang)}", err=True)
+    if len(errors) > _MAX_SHOWN:
+        more = len(errors) - _MAX_SHOWN
+        click.secho(say("cli.import_more_errors", lang, count=f"{more:,}"), err=True)
 
 
 def _print_plans(plans: Sequence[DealPlan], lang: str) -> None:

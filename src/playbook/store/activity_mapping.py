@@ -161,15 +161,7 @@ class _ActivityReader(_Reader):
 
     def activity_mapping(self, default_source: str) -> ActivityMapping:
         data = self._object(self.document.data, ())
-        for key in data:
-            if key not in _TOP_KEYS:
-                self._error(
-                    Message("error.mapping.unknown_mapping_key", key=key),
-                    (key,),
-                    key,
-                    _TOP_KEYS,
-                    key_=True,
-                )
+        self._only(data, _TOP_KEYS, (), "error.mapping.unknown_mapping_key")
         for key in ("deal", "at", "kind"):
             if key not in data:
                 self._error(Message("error.activity_mapping.needs", key=key), (), "", ())
@@ -216,15 +208,7 @@ class _ActivityReader(_Reader):
 
     def _matcher(self, value: Any, path: YamlPath) -> DealMatcher:
         data = self._object(value, path)
-        for key in data:
-            if key not in _MATCHER_KEYS:
-                self._error(
-                    Message("error.mapping.unknown_key", key=key),
-                    (*path, key),
-                    key,
-                    _MATCHER_KEYS,
-                    key_=True,
-                )
+        self._only(data, _MATCHER_KEYS, path)
         match = self._text(data.get("match", "text"), (*path, "match"))
         if match not in MATCH_KINDS:
             self._error(

@@ -335,15 +335,7 @@ class _Reader:
 
     def mapping(self) -> ImportMapping:
         data = self._object(self.document.data, ())
-        for key in data:
-            if key not in _TOP_KEYS:
-                self._error(
-                    Message("error.mapping.unknown_mapping_key", key=key),
-                    (key,),
-                    key,
-                    _TOP_KEYS,
-                    key_=True,
-                )
+        self._only(data, _TOP_KEYS, (), "error.mapping.unknown_mapping_key")
         if "external_id" not in data:
             self._error(Message("error.mapping.mapping_needs_external_id"), (), "", ())
         fmt = data.get("format")
@@ -380,15 +372,7 @@ class _Reader:
         if isinstance(value, str):
             return ColumnMap(value)
         data = self._object(value, path)
-        for key in data:
-            if key not in _COLUMN_KEYS:
-                self._error(
-                    Message("error.mapping.unknown_key", key=key),
-                    (*path, key),
-                    key,
-                    _COLUMN_KEYS,
-                    key_=True,
-                )
+        self._only(data, _COLUMN_KEYS, path)
         if "column" not in data:
             self._error(Message("error.mapping.column_name_missing"), path, "", ())
         values = self._text_map(data.get("values", {}), (*path, "values"))
@@ -405,6 +389,19 @@ class _Reader:
             keep_newer=keep_newer,
         )
 
+    def _only(
+        self,
+        data: Mapping[str, Any],
+        keys: Iterable[str],
+        path: YamlPath,
+        message: str = "error.mapping.unknown_key",
+    ) -> None:
+        """Refuse the first key of ``data`` not in ``keys``, at its place, with a did-you-mean."""
+        known = tuple(keys)
+        for key in data:
+            if key not in known:
+                self._error(Message(message, key=key), (*path, key), key, known, key_=True)
+
     def _policy(self, value: Any, path: YamlPath) -> str:
         text = self._text(value, path)
         if text not in EMPTY_POLICIES:
@@ -420,15 +417,7 @@ class _Reader:
         path: YamlPath = ("last_activity",)
         if not isinstance(value, dict):
             return self._text(value, path), DEFAULT_FOLLOW_UP_KIND
-        for key in value:
-            if key not in ("column", "kind"):
-                self._error(
-                    Message("error.mapping.unknown_key", key=key),
-                    (*path, key),
-                    key,
-                    ("column", "kind"),
-                    key_=True,
-                )
+        self._only(value, ("column", "kind"), path)
         if "column" not in value:
             self._error(Message("error.mapping.column_name_missing"), path, "", ())
         kind = self._text(value.get("kind", DEFAULT_FOLLOW_UP_KIND), (*path, "kind"))
