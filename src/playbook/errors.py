@@ -655,11 +655,7 @@ class TokenError(StoreError, ValueError):
 
 
 class ActivityImportError(StoreError, ValueError):
-    """An activity file that cannot be imported; nothing of it was written.
-
-    Raised by a library call that imports activities when a row is refused:
-    ``details["errors"]`` lists every refused row (line, code, message).
-    """
+    """An activity file with refused rows (``details["errors"]``); nothing of it was written."""
 
     code = "PB650"
     exit_code = 1
