@@ -35,6 +35,12 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (here / "deals.csv").write_text("external_id,stage\nD-1,lead_identification\n", "utf-8")
     (here / "more.csv").write_text("external_id,stage\nD-2,lead_identification\n", "utf-8")
+    (here / "acts.csv").write_text("id,deal,at\nA-1,D-1,2026-11-19 10:00\n", "utf-8")
+    (here / "nodeal.csv").write_text("id,deal,at\nA-9,D-404,2026-11-19 10:00\n", "utf-8")
+    (here / "acts.yaml").write_text(
+        'id: id\ndeal: {external_id: deal}\nkind: call\nat: at\ndate_formats: ["%Y-%m-%d %H:%M"]\n',
+        "utf-8",
+    )
     done = _run(here, "db", "init")
     assert done.returncode == 0, done.stderr
     done = _run(here, "deals", "import", "deals.csv", "--playbook", "pb.yaml", "--now", NOW)
@@ -95,6 +101,37 @@ CASES: list[tuple[str, list[str]]] = [
         "deals import mapping garbage",
         ["deals", "import", "deals.csv", "--playbook", "pb.yaml", "--mapping", "garbage.yaml"],
     ),
+    (
+        "deals import unknown preset",
+        ["deals", "import", "deals.csv", "--playbook", "pb.yaml", "--preset", "nope"],
+    ),
+    *[
+        (f"activities import {f}", ["activities", "import", f, "--mapping", "acts.yaml"])
+        for f in [*BAD_FILES, "garbage.json"]
+    ],
+    *[
+        (f"activities import mapping {f}", ["activities", "import", "acts.csv", "--mapping", f])
+        for f in [*BAD_FILES, "preset:nope", "pb.yaml"]
+    ],
+    (
+        "activities import no such deal",
+        ["activities", "import", "nodeal.csv", "--mapping", "acts.yaml", "--now", NOW],
+    ),
+    (
+        "activities import before its rows",
+        [
+            "activities",
+            "import",
+            "acts.csv",
+            "--mapping",
+            "acts.yaml",
+            "--now",
+            "2001-01-01T00:00:00Z",
+        ],
+    ),
+    ("actions export to dir", ["actions", "export", "--output", "dir.yaml"]),
+    ("actions export bad board", ["actions", "export", "--board", "jira"]),
+    ("actions export huge now", ["actions", "export", "--now", "0001-01-01T00:00:00+14:00"]),
     ("deals list huge limit", ["deals", "list", "--limit", HUGE]),
     ("deals show unknown", ["deals", "show", "NOPE"]),
     ("deals show huge id", ["deals", "show", HUGE]),
@@ -213,8 +250,10 @@ WRITERS = [
         NOW,
     ],
     ["sweep", "--playbook", "pb.yaml", "--now", NOW],
+    ["activities", "import", "acts.csv", "--mapping", "acts.yaml", "--now", NOW],
 ]
 READERS = [
+    ["actions", "export", "--now", NOW],
     ["deals", "list"],
     ["kpi", "--playbook", "pb.yaml", "--now", NOW],
     ["audit"],

@@ -90,6 +90,8 @@ def _workspace(root: Path, lang: str) -> Workspace:
     (root / "deals.csv").write_text(DEALS.format(maker=maker), encoding="utf-8")
     (root / "deal.json").write_text(DEAL_JSON, encoding="utf-8")
     (root / "people.yaml").write_text(PEOPLE, encoding="utf-8")
+    (root / "calls.csv").write_text(CALLS, encoding="utf-8")
+    (root / "calls.yaml").write_text(CALLS_MAPPING, encoding="utf-8")
     return Workspace(root, lang)
 
 
@@ -108,6 +110,19 @@ approvals:
 PEOPLE = """people:
   - {name: li, email: li@example.com, team: east, roles: [sales_manager]}
   - {name: zhao, team: east, manager: li, roles: [sales_rep]}
+"""
+
+CALLS = (
+    "id,deal,at,who,summary\nC-1,D-1,2026-11-19 10:00,wang,ok\nC-2,D-2,2026-11-18 15:30,zhao,ok\n"
+)
+CALLS_MAPPING = """source: calls
+id: id
+deal: {external_id: deal}
+kind: call
+at: at
+actor: who
+note: summary
+date_formats: ["%Y-%m-%d %H:%M"]
 """
 
 NOT_WALKED = {"serve": "a server that runs until stopped; tests/integration/test_serve.py runs it"}
@@ -131,6 +146,16 @@ def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
         "escalations list": [["escalations", "list"]],
         "escalations ack": [["escalations", "ack", "5", *manager, LATER]],
         "escalations snooze": [["escalations", "snooze", "6", "--until", "3d", *manager, LATER]],
+        # After the escalations are handled: imported follow-ups change what a sweep fires.
+        "activities import": [
+            ["activities", "import", ws.path("calls.csv"), "--mapping", ws.path("calls.yaml")],
+            ["activities", "import", ws.path("calls.csv"), "--mapping", ws.path("calls.yaml")],
+        ],
+        "actions export": [
+            ["actions", "export", "--format", "csv", "--now", NOW],
+            ["actions", "export", "--format", "csv", "--board", "trello", "--now", NOW],
+            ["actions", "export", "--format", "csv", "--board", "asana", "--now", NOW],
+        ],
         "deals export": [["deals", "export", "-o", ws.path("out.csv")]],
         "deals show": [["deals", "show", "D-1", "--now", NOW]],
         "deals log": [["deals", "log", "D-1", "--kind", "call", "--actor", "wang", "--now", NOW]],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import socket
 import subprocess
 import sys
@@ -472,6 +473,42 @@ def test_the_notified_owner_and_a_manager_handle_an_escalation(
         "SELECT acked_by, snoozed_by FROM playbook_escalations WHERE id = :i", i=esc
     )
     assert tuple(stored[0]) == ("rita", "mara")
+
+
+def _open_first_calls(server: Server) -> set[str]:
+    """The deals in ``lead`` whose first call is not done, read from the database with SQL."""
+    rows = server.rows("SELECT external_id, stage, actions FROM playbook_deals")
+    done = [(ref, stage, json.loads(a) if isinstance(a, str) else a) for ref, stage, a in rows]
+    return {ref for ref, stage, actions in done if stage == "lead" and "first_call" not in actions}
+
+
+def test_open_actions_are_listed_with_person_role_and_link(server: Server) -> None:
+    """GET /actions lists every open first call, in the caller's language, linked to its deal."""
+    ref = _new_deal(server)["external_id"]
+    with server.client("rita", **{"Accept-Language": "zh"}) as rita:
+        answer = rita.get("/actions")
+    assert answer.status_code == 200, answer.text
+    listed = schemas.ActionTaskList.model_validate(answer.json()).actions
+    assert {task.deal for task in listed} == _open_first_calls(server)
+    mine = next(task for task in listed if task.deal == ref)
+    assert (mine.action, mine.title, mine.role, mine.role_title) == (
+        "first_call",
+        "首次通话",
+        "rep",
+        "销售代表",
+    )
+    assert (mine.person, mine.email) == ("rita", "rita@example.com")
+    assert mine.link == f"{server.base}/api/v1/deals/{quote(ref, safe='')}"
+    with server.client("rita") as rita:
+        done = rita.post(f"/deals/{ref}/complete", json={"action": "first_call", "evidence": "ok"})
+        assert done.status_code == 200, done.text
+        again = rita.get("/actions", params={"owner": "rita"}).json()["actions"]
+    assert ref not in {task["deal"] for task in again}
+    assert {task["deal"] for task in again} == _open_first_calls(server) & {
+        task.deal for task in listed if task.person == "rita"
+    }
+    exported = json.loads(_cli(server.db_url, "actions", "export", "--format", "json"))
+    assert {task["deal"] for task in exported["actions"]} == _open_first_calls(server)
 
 
 # --- bad input ----------------------------------------------------------------------------

@@ -27,6 +27,8 @@ __all__ = ["cli", "main"]
 
 # command name -> "module:attribute", imported only when the command runs
 _COMMANDS: dict[str, str] = {
+    "activities": "playbook.cli.activities:activities",
+    "actions": "playbook.cli.actions:actions",
     "approvals": "playbook.cli.approvals:approvals",
     "audit": "playbook.cli.audit:audit",
     "db": "playbook.cli.db:db",

@@ -29,9 +29,10 @@ from playbook.cli.common import (
 from playbook.i18n import join, say
 
 if TYPE_CHECKING:
+    from playbook.errors import ImportRowError
     from playbook.store.importer import DealPlan, ImportReport
 
-__all__ = ["import_command"]
+__all__ = ["import_command", "print_row_problems"]
 
 _MAX_SHOWN = 20
 """How many bad rows (and, in a dry run, deal plans) the text output shows."""
@@ -42,9 +43,11 @@ _MAX_SHOWN = 20
 @playbook_option("The playbook the deals follow.", required=True)
 @click.option(
     "--mapping",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Mapping file (YAML) from columns to deal fields; default: columns by name.",
+    metavar="FILE|preset:NAME",
+    help="Mapping file (YAML) from columns to deal fields, or a shipped preset "
+    "(preset:zoho, preset:fxiaoke, preset:salesforce, preset:hubspot); default: columns by name.",
 )
+@click.option("--preset", metavar="NAME", help="The same as --mapping preset:NAME.")
 @click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
 @click.option(
     "--dry-run",
@@ -59,7 +62,8 @@ _MAX_SHOWN = 20
 def import_command(
     file: Path,
     playbook_path: Path,
-    mapping: Path | None,
+    mapping: str | None,
+    preset: str | None,
     strict: bool,
     dry_run: bool,
     batch_size: int,
@@ -75,6 +79,8 @@ def import_command(
     playbook, source = load_playbook(playbook_path)
     language = command_lang(lang, playbook)
     at = parse_now(now)
+    if preset is not None:
+        mapping = f"preset:{preset}"
     chosen = read_mapping(mapping) if mapping is not None else None
     with open_store(url) as store:
         if not dry_run:
@@ -120,14 +126,7 @@ def _print_import(report: ImportReport, output_format: str, lang: str) -> None:
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return
-    if report.unused_columns:
-        columns = join(report.unused_columns, lang, last=None)
-        click.secho(say("cli.import_unused_columns", lang, columns=columns), err=True)
-    for error in report.errors[:_MAX_SHOWN]:
-        click.secho(f"{report.file}:{error.line}: {error.code} {error.message}", err=True)
-    if len(report.errors) > _MAX_SHOWN:
-        more = len(report.errors) - _MAX_SHOWN
-        click.secho(say("cli.import_more_errors", lang, count=f"{more:,}"), err=True)
+    print_row_problems(report.file, report.errors, report.unused_columns, lang)
     if report.dry_run:
         click.echo(say("cli.import_dry_run", lang))
         _print_plans(report.plans or [], lang)
@@ -149,6 +148,20 @@ def _print_import(report: ImportReport, output_format: str, lang: str) -> None:
             seconds=f"{report.seconds:.1f}",
         )
     )
+
+
+def print_row_problems(
+    file: str, errors: Sequence[ImportRowError], unused: Sequence[str], lang: str
+) -> None:
+    """On stderr: the file's columns no mapping reads, then its bad rows (the first 20)."""
+    if unused:
+        columns = join(unused, lang, last=None)
+        click.secho(say("cli.import_unused_columns", lang, columns=columns), err=True)
+    for error in errors[:_MAX_SHOWN]:
+        click.secho(f"{file}:{error.line}: {error.code} {error.message_in(lang)}", err=True)
+    if len(errors) > _MAX_SHOWN:
+        more = len(errors) - _MAX_SHOWN
+        click.secho(say("cli.import_more_errors", lang, count=f"{more:,}"), err=True)
 
 
 def _print_plans(plans: Sequence[DealPlan], lang: str) -> None:

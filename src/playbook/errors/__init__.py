@@ -62,7 +62,13 @@ from __future__ import annotations
 
 from playbook.errors.base import PlaybookError
 from playbook.errors.tree import (
+    ActivityImportError,
+    ActivityKindRowError,
+    ActivityMappingError,
+    ActivityMatchError,
+    ActivityRowError,
     ActorError,
+    AmbiguousActivityError,
     ApprovalRefusedError,
     ApprovalStateError,
     AuthenticationError,
@@ -107,6 +113,7 @@ from playbook.errors.tree import (
     PersonError,
     PersonNotFoundError,
     PlaybookVersionError,
+    PresetNotFoundError,
     RequestError,
     RouteNotFoundError,
     ScenarioError,
@@ -129,7 +136,13 @@ from playbook.errors.tree import DiskFullError as DiskFullError
 from playbook.errors.tree import PlaybookMismatchError as PlaybookMismatchError
 
 __all__ = [
+    "ActivityImportError",
+    "ActivityKindRowError",
+    "ActivityMappingError",
+    "ActivityMatchError",
+    "ActivityRowError",
     "ActorError",
+    "AmbiguousActivityError",
     "ApprovalRefusedError",
     "ApprovalStateError",
     "AuthenticationError",
@@ -175,6 +188,7 @@ __all__ = [
     "PersonNotFoundError",
     "PlaybookError",
     "PlaybookVersionError",
+    "PresetNotFoundError",
     "RequestError",
     "RouteNotFoundError",
     "ScenarioError",

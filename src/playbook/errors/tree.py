@@ -15,7 +15,13 @@ if TYPE_CHECKING:
     from playbook.diagnostics import Diagnostic
 
 __all__ = [
+    "ActivityImportError",
+    "ActivityKindRowError",
+    "ActivityMappingError",
+    "ActivityMatchError",
+    "ActivityRowError",
     "ActorError",
+    "AmbiguousActivityError",
     "ApprovalRefusedError",
     "ApprovalStateError",
     "AuthenticationError",
@@ -65,6 +71,7 @@ __all__ = [
     "PersonNotFoundError",
     "PlaybookMismatchError",
     "PlaybookVersionError",
+    "PresetNotFoundError",
     "RequestError",
     "RouteNotFoundError",
     "ScenarioError",
@@ -553,3 +560,46 @@ class InternalError(PlaybookError):
 
     code = "PB059"
     exit_code = 70
+
+
+class ActivityImportError(StoreError, ValueError):
+    """An activity file with refused rows (``details["errors"]``); nothing of it was written."""
+
+    code = "PB650"
+    exit_code = 1
+
+
+class ActivityMatchError(ImportRowError):
+    """A row of an activity file that matches no deal (by external id, contact or phone)."""
+
+    code = "PB651"
+
+
+class AmbiguousActivityError(ImportRowError):
+    """A row of an activity file whose contact or phone belongs to several deals."""
+
+    code = "PB652"
+
+
+class ActivityKindRowError(ImportRowError):
+    """A row of an activity file whose kind the deal's playbook does not declare."""
+
+    code = "PB653"
+
+
+class ActivityRowError(ImportRowError):
+    """A row of an activity file with an unreadable cell: a date, a duration, an empty key."""
+
+    code = "PB654"
+
+
+class ActivityMappingError(MappingError):
+    """An activity mapping that cannot be used: an unknown key, a missing column."""
+
+    code = "PB655"
+
+
+class PresetNotFoundError(MappingError, LookupError):
+    """``preset:NAME`` names no preset mapping shipped with playbook."""
+
+    code = "PB656"

@@ -67,6 +67,7 @@ REVISIONS: tuple[str, ...] = (
     "0009",
     "0010",
     "0011",
+    "0013",
 )
 """The schema revisions this release knows, oldest first (the Alembic revision ids)."""
 

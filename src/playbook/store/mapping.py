@@ -41,6 +41,7 @@ from playbook.errors import MappingError
 from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.store.dates import DEFAULT_DATE_FORMATS, check_date_format
+from playbook.store.presets import PRESET_PREFIX, preset_path
 
 __all__ = [
     "EMPTY_POLICIES",
@@ -48,6 +49,7 @@ __all__ = [
     "ImportMapping",
     "Join",
     "default_mapping",
+    "load_mapping_document",
     "read_mapping",
 ]
 
@@ -270,15 +272,29 @@ class ImportMapping:
 
 
 def read_mapping(path: str | Path) -> ImportMapping:
-    """The mapping in the YAML file at ``path``; raises MappingError at the exact place."""
-    loaded = read_document(path)
+    """The mapping in the YAML file at ``path`` (or ``preset:NAME``, a shipped preset).
+
+    Raises MappingError at the exact place; PresetNotFoundError for an unknown preset.
+    """
+    document, where = load_mapping_document(path)
+    return _Reader(document, where).mapping()
+
+
+def load_mapping_document(path: str | Path) -> tuple[Document, Path]:
+    """The YAML document of a mapping file or ``preset:NAME``, and the file it came from.
+
+    Raises :class:`~playbook.errors.MappingError` for a file that is not
+    usable YAML (its diagnostic's message and place).
+    """
+    where = preset_path(str(path)) if str(path).startswith(PRESET_PREFIX) else Path(path)
+    loaded = read_document(where, display_name=str(path))
     errors = [d for d in loaded.diagnostics if d.severity == "error"]
     if errors or loaded.document is None:
         first = errors[0]
         raise MappingError(
             first.msg, hint=first.hint_msg, file=first.file, line=first.line, column=first.column
         )
-    return _Reader(loaded.document, Path(path)).mapping()
+    return loaded.document, where
 
 
 def default_mapping(header: Iterable[str], playbook: Playbook) -> ImportMapping:
@@ -309,6 +325,9 @@ def default_mapping(header: Iterable[str], playbook: Playbook) -> ImportMapping:
 
 
 class _Reader:
+    error: type[MappingError] = MappingError
+    """What a mistake in the document raises (the activity mapping's reader has its own)."""
+
     def __init__(self, document: Document, path: Path) -> None:
         self.document = document
         self.file = document.file
@@ -316,15 +335,7 @@ class _Reader:
 
     def mapping(self) -> ImportMapping:
         data = self._object(self.document.data, ())
-        for key in data:
-            if key not in _TOP_KEYS:
-                self._error(
-                    Message("error.mapping.unknown_mapping_key", key=key),
-                    (key,),
-                    key,
-                    _TOP_KEYS,
-                    key_=True,
-                )
+        self._only(data, _TOP_KEYS, (), "error.mapping.unknown_mapping_key")
         if "external_id" not in data:
             self._error(Message("error.mapping.mapping_needs_external_id"), (), "", ())
         fmt = data.get("format")
@@ -361,15 +372,7 @@ class _Reader:
         if isinstance(value, str):
             return ColumnMap(value)
         data = self._object(value, path)
-        for key in data:
-            if key not in _COLUMN_KEYS:
-                self._error(
-                    Message("error.mapping.unknown_key", key=key),
-                    (*path, key),
-                    key,
-                    _COLUMN_KEYS,
-                    key_=True,
-                )
+        self._only(data, _COLUMN_KEYS, path)
         if "column" not in data:
             self._error(Message("error.mapping.column_name_missing"), path, "", ())
         values = self._text_map(data.get("values", {}), (*path, "values"))
@@ -386,6 +389,19 @@ class _Reader:
             keep_newer=keep_newer,
         )
 
+    def _only(
+        self,
+        data: Mapping[str, Any],
+        keys: Iterable[str],
+        path: YamlPath,
+        message: str = "error.mapping.unknown_key",
+    ) -> None:
+        """Refuse the first key of ``data`` not in ``keys``, at its place, with a did-you-mean."""
+        known = tuple(keys)
+        for key in data:
+            if key not in known:
+                self._error(Message(message, key=key), (*path, key), key, known, key_=True)
+
     def _policy(self, value: Any, path: YamlPath) -> str:
         text = self._text(value, path)
         if text not in EMPTY_POLICIES:
@@ -401,15 +417,7 @@ class _Reader:
         path: YamlPath = ("last_activity",)
         if not isinstance(value, dict):
             return self._text(value, path), DEFAULT_FOLLOW_UP_KIND
-        for key in value:
-            if key not in ("column", "kind"):
-                self._error(
-                    Message("error.mapping.unknown_key", key=key),
-                    (*path, key),
-                    key,
-                    ("column", "kind"),
-                    key_=True,
-                )
+        self._only(value, ("column", "kind"), path)
         if "column" not in value:
             self._error(Message("error.mapping.column_name_missing"), path, "", ())
         kind = self._text(value.get("kind", DEFAULT_FOLLOW_UP_KIND), (*path, "kind"))
@@ -502,7 +510,7 @@ class _Reader:
         key_: bool = False,
     ) -> NoReturn:
         line, column = _position(self.document, path, key=key_)
-        raise MappingError(
+        raise self.error(
             message,
             hint=did_you_mean(name, choices) if name else None,
             file=self.file,

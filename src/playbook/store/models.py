@@ -43,6 +43,7 @@ __all__ = [
     "SCHEMA_PLACEHOLDER",
     "TABLE_PREFIX",
     "Activity",
+    "ActivityKey",
     "ApiToken",
     "Assignment",
     "Base",
@@ -295,6 +296,27 @@ class Activity(Base):
     action_id: Mapped[str | None] = mapped_column(String(100))
     evidence: Mapped[dict[str, Any] | None]
     deal_version: Mapped[int] = mapped_column(Integer)
+
+
+class ActivityKey(Base):
+    """The key an imported activity had in its source: re-importing the file skips it.
+
+    ``source`` names the tool (the activity mapping's ``source``), ``key`` the
+    row there: the source's own id, or a hash of the row's cells.
+    """
+
+    __tablename__ = "playbook_activity_keys"
+    __table_args__ = (
+        UniqueConstraint("source", "key", name="uq_playbook_activity_keys_source_key"),
+    )
+
+    id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(200))
+    activity_id: Mapped[int] = mapped_column(
+        _Key, ForeignKey("playbook_activities.id", ondelete="CASCADE")
+    )
+    imported_at: Mapped[datetime]
 
 
 class Refusal(Base):

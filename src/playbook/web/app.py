@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from playbook.store.repository import DealStore
-from playbook.web import approvals, deals, escalations, playbooks, problems, workspace
+from playbook.web import actions, approvals, deals, escalations, playbooks, problems, workspace
 from playbook.web.access import Caller, reader
 from playbook.web.schemas import ErrorBody, Me
 
@@ -58,6 +58,7 @@ def create_app(store: DealStore | None = None, *, max_body: int = MAX_BODY_BYTES
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(deals.router)
     api.include_router(approvals.router)
+    api.include_router(actions.router)
     api.include_router(escalations.router)
     api.include_router(playbooks.router)
     api.add_api_route("/me", _me, methods=["GET"], response_model=Me, tags=["people"])

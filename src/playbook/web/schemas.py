@@ -17,6 +17,8 @@ from pydantic import JsonValue as _AnyJson
 
 __all__ = [
     "AckRequest",
+    "ActionTask",
+    "ActionTaskList",
     "AdvanceRequest",
     "ApprovalList",
     "ApprovalNote",
@@ -396,6 +398,35 @@ class EscalationList(_Response):
     """Escalations, oldest first."""
 
     escalations: list[Escalation]
+
+
+class ActionTask(_Response):
+    """An open required action of an open deal: who does it, by when, where the deal is."""
+
+    deal: str = Field(description="The deal's external id, else its store id.")
+    deal_id: int
+    playbook: str
+    stage: str
+    stage_title: str
+    action: str
+    title: str
+    role: str = Field(description="The first role the action names.")
+    role_title: str
+    person: str | None = Field(
+        description="Who does it (see docs/activities.md); None: unassigned."
+    )
+    email: str | None
+    due: datetime | None = Field(description="The due time with the playbook's UTC offset.")
+    due_utc: datetime | None
+    overdue: bool
+    timezone: str
+    link: str | None = Field(description="The deal on this service.")
+
+
+class ActionTaskList(_Response):
+    """Open required actions, earliest due first (those without a due time last)."""
+
+    actions: list[ActionTask]
 
 
 class AckRequest(_Request):
