@@ -49,6 +49,8 @@ CACHE = ROOT / "out" / "bench"
 NOW = datetime(2025, 1, 6, tzinfo=UTC)
 RATIO_TARGET = 0.5
 P99_TARGET_MS = 50.0
+MAX_CONNECTIONS = 256
+"""Connections the open-loop load opens at most (a server that falls behind queues the rest)."""
 ADVANCE_POOL = 4000
 """Deals the mixed load moves back and forth (lead <-> offer), apart from the checked ones."""
 
@@ -371,23 +373,31 @@ async def _closed_loop(
 async def _open_loop(
     port: int, make: Callable[[int], bytes], rate: float, seconds: float
 ) -> Figures:
-    """Requests sent at ``rate`` per second on schedule, each on an idle connection (or a new one).
+    """Requests sent at ``rate`` per second on schedule, each on an idle connection.
 
-    A request's latency runs from its scheduled time, so time spent waiting
-    for a connection or for this process counts too (no coordinated omission).
+    A new connection is opened when none is idle, up to :data:`MAX_CONNECTIONS`;
+    past that a request waits for one. Its latency runs from its scheduled time,
+    so time spent waiting for a connection or for this process counts too (no
+    coordinated omission).
     """
     warm = int(rate * min(2.0, seconds / 4))
     total = warm + int(rate * seconds)
-    idle = [await Connection.open(port) for _ in range(16)]
+    idle: asyncio.Queue[Connection] = asyncio.Queue()
+    opened = [await Connection.open(port) for _ in range(16)]
+    for connection in opened:
+        idle.put_nowait(connection)
     figures = Figures(seconds=seconds)
     clock = time.perf_counter
     start = clock() + 0.05
 
     async def one(n: int, due: float) -> None:
-        connection = idle.pop() if idle else await Connection.open(port)
+        if idle.empty() and len(opened) < MAX_CONNECTIONS:
+            opened.append(await Connection.open(port))
+            idle.put_nowait(opened[-1])
+        connection = await idle.get()
         status = await connection.call(make(n))
         done = clock()
-        idle.append(connection)
+        idle.put_nowait(connection)
         if n >= warm:
             figures.latencies.append(done - due)
             figures.statuses[status] += 1
@@ -400,7 +410,7 @@ async def _open_loop(
             await asyncio.sleep(delay)
         tasks.append(asyncio.ensure_future(one(n, due)))
     await asyncio.gather(*tasks)
-    for connection in idle:
+    for connection in opened:
         connection.close()
     return figures
 
