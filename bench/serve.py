@@ -43,6 +43,10 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "out" / "bench"
@@ -215,9 +219,22 @@ def _on_postgres(args: argparse.Namespace) -> bool:
 def _run_bare(port: int, workers: int) -> int:
     """(in a child process) The baseline: a bare endpoint, served as `playbook serve` serves."""
     import uvicorn
-    from fastapi import FastAPI
 
     from playbook.cli.serve import uvicorn_options
+
+    options = uvicorn_options(workers)
+    if workers == 1:
+        uvicorn.run(bare_app(), host="127.0.0.1", port=port, **options)
+    else:  # worker processes import the app themselves
+        here = str(Path(__file__).parent)
+        target = f"{Path(__file__).stem}:bare_app"
+        uvicorn.run(target, factory=True, app_dir=here, host="127.0.0.1", port=port, **options)
+    return 0
+
+
+def bare_app() -> FastAPI:
+    """A FastAPI application with one endpoint that returns a constant."""
+    from fastapi import FastAPI
 
     app = FastAPI()
 
@@ -225,8 +242,7 @@ def _run_bare(port: int, workers: int) -> int:
     async def constant() -> dict[str, bool]:
         return {"ok": True}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, **uvicorn_options(workers))
-    return 0
+    return app
 
 
 def _free_port() -> int:
@@ -270,12 +286,14 @@ def _bare_command(port: int, workers: int) -> list[str]:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its children so far (Linux), 0 elsewhere."""
+    """User + system CPU time so far of a process and its live descendants (Linux; else 0)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = " ".join(p.read_text() for p in Path(f"/proc/{pid}/task").glob("*/children"))
     except OSError:
         return 0.0
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    own = sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(int(child)) for child in children.split())
 
 
 # --- the load --------------------------------------------------------------------------------
