@@ -20,6 +20,7 @@ def _run(script: Path) -> int:
         print(f"cannot load {script.name}")
         return 1
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     try:
         spec.loader.exec_module(module)
         result = module.main()

@@ -2,16 +2,22 @@
 
 ``--playbooks DIR`` registers the playbooks found there first (a version
 already registered with another text stops the server before it starts).
+``--workers N`` runs N server processes on the same port (PostgreSQL only: an
+SQLite store is served by one process). Every process opens its own
+connections and reads tokens, people and playbook versions from the database
+on every request, so any number of them (on one machine or several, behind
+any load balancer) serve the same store without sticky sessions.
 Exit codes: 0 stopped, 2 bad input (a playbook that is not valid, a folder
-without playbooks), 3 the database cannot be used; 1 when the server cannot
-listen (uvicorn says why, e.g. the port is taken).
+without playbooks, ``--workers`` over 1 on SQLite), 3 the database cannot be
+used; 1 when the server cannot listen (uvicorn says why, e.g. the port is taken).
 """
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,9 +25,16 @@ from playbook.cli.common import db_option, lang_option, load_playbook, open_stor
 from playbook.i18n import say
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from playbook.store.repository import DealStore
 
-__all__ = ["serve"]
+__all__ = ["serve", "uvicorn_options", "worker_app"]
+
+_WORKER_DB = "PLAYBOOK_SERVE_DB"
+"""How ``serve --workers N`` hands the database URL to the worker processes it starts."""
+_WORKER_SECURE = "PLAYBOOK_SERVE_SECURE_COOKIES"
+"""And ``--secure-cookies``."""
 
 
 @click.command()
@@ -35,6 +48,13 @@ __all__ = ["serve"]
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes (PostgreSQL only; SQLite is served by one process).",
+)
+@click.option(
     "--secure-cookies",
     is_flag=True,
     help="Mark the workspace's cookies Secure (behind an https proxy); https requests always do.",
@@ -45,25 +65,57 @@ def serve(
     folder: Path | None,
     host: str,
     port: int,
+    workers: int,
     secure_cookies: bool,
     lang: str | None,
 ) -> int:
     """Serve the JSON API (/api/v1) and the web workspace (/) on the deal store."""
     import uvicorn
 
+    from playbook.store.db import database_url
     from playbook.web.app import create_app
 
     with open_store(url) as store:
+        if workers > 1 and store.database.dialect == "sqlite":
+            raise click.UsageError(say("cli.serve.sqlite_one_process", store_lang(lang, store)))
         if folder is not None:
             _register(store, folder)
-        app = create_app(store)
-        app.state.secure_cookies = secure_cookies
         language = store_lang(lang, store)
         click.echo(say("cli.serve.listening", language, host=host, port=port), err=True)
-        uvicorn.run(
-            app, host=host, port=port, log_level="warning", server_header=False, access_log=False
-        )
+        if workers == 1:
+            app = create_app(store)
+            app.state.secure_cookies = secure_cookies
+            uvicorn.run(app, host=host, port=port, **uvicorn_options(1))
+            return 0
+        # Each worker is a process of its own that builds the app and opens its own
+        # connections (a connection pool must not cross a fork).
+        os.environ[_WORKER_DB] = database_url(url)
+        os.environ[_WORKER_SECURE] = "1" if secure_cookies else ""
+    uvicorn.run(
+        f"{__name__}:worker_app", factory=True, host=host, port=port, **uvicorn_options(workers)
+    )
     return 0
+
+
+def uvicorn_options(workers: int) -> dict[str, Any]:
+    """The settings `playbook serve` runs uvicorn with (the benchmark's bare endpoint too)."""
+    return {
+        "workers": workers if workers > 1 else None,
+        "log_level": "warning",
+        "server_header": False,
+        "access_log": False,
+    }
+
+
+def worker_app() -> FastAPI:
+    """The application of one ``serve --workers N`` process, on the store its parent opened."""
+    from playbook.store.db import open_database
+    from playbook.store.repository import DealStore
+    from playbook.web.app import create_app
+
+    app = create_app(DealStore(open_database(os.environ[_WORKER_DB])))
+    app.state.secure_cookies = os.environ.get(_WORKER_SECURE) == "1"
+    return app
 
 
 def _register(store: DealStore, folder: Path) -> None:

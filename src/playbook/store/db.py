@@ -79,6 +79,12 @@ BUSY_TIMEOUT_MS = 30_000
 ``$PLAYBOOK_BUSY_TIMEOUT_MS`` changes it (a whole number of milliseconds)."""
 
 
+POOL_SIZE = 8
+"""Connections each open store keeps for reuse (half as many more may open in a burst).
+
+`playbook serve` runs at most this many requests on the database at once per process."""
+
+
 def database_url(explicit: str | None = None) -> str:
     """The URL to open: ``explicit`` if given, else ``$PLAYBOOK_DB``, else :data:`DEFAULT_URL`."""
     return explicit or os.environ.get("PLAYBOOK_DB") or DEFAULT_URL
@@ -298,11 +304,15 @@ def _engine(url: str, schema: str | None = None) -> tuple[Engine, str | None]:
         ) from error
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    options: dict[str, Any] = {}
+    # A pool as large as a server's worker threads: a connection opened past the pool
+    # is closed after one use, and opening one costs more than most requests (SQLite
+    # parses the schema again, PostgreSQL starts a backend process).
+    options: dict[str, Any] = {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE // 2}
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite_folder(parsed.database)
-        # Connections are cheap; a pool would hold file locks across commands.
         options["connect_args"] = {"timeout": _busy_timeout_ms() / 1000}
+        if parsed.database in (None, "", ":memory:"):
+            options = {}  # one connection per thread, no pool to size
     elif parsed.get_backend_name() == "postgresql":
         options["connect_args"] = {"connect_timeout": 10}
         options["pool_pre_ping"] = True

@@ -21,8 +21,8 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import CTE, bindparam, delete, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from playbook.errors import DealNotFoundError, StoreError
 from playbook.i18n import Message
@@ -221,10 +221,10 @@ def find_deal(session: Session, ref: str | int, playbook_id: str | None) -> Deal
     For a deleted deal the error says who deleted it, when and why.
     """
     text = str(ref).strip()
-    query = select(Deal).where(Deal.external_id == text)
-    if playbook_id is not None:
-        query = query.where(Deal.playbook_id == playbook_id)
-    found = session.scalars(query.limit(2)).all()
+    if playbook_id is None:
+        found = session.scalars(_BY_EXTERNAL_ID, {"ref": text}).all()
+    else:
+        found = session.scalars(_IN_PLAYBOOK, {"ref": text, "playbook": playbook_id}).all()
     if len(found) > 1:
         raise StoreError(
             Message("error.repository.more_than_one_playbook", text=text),
@@ -237,6 +237,30 @@ def find_deal(session: Session, ref: str | int, playbook_id: str | None) -> Deal
         if deal is not None and (playbook_id is None or deal.playbook_id == playbook_id):
             return deal
     raise _not_found(session, text, playbook_id)
+
+
+def _playbook_ids() -> CTE:
+    """The distinct playbook ids of the deals, one index seek per id (a loose index scan)."""
+    first = select(func.min(Deal.playbook_id).label("id")).cte("playbook_ids", recursive=True)
+    later = aliased(Deal)
+    following = select(func.min(later.playbook_id)).where(later.playbook_id > first.c.id)
+    return first.union_all(select(following.scalar_subquery()).where(first.c.id.is_not(None)))
+
+
+# Built once with bound parameters: a statement object keeps its cache key, which costs
+# more to compute than the lookup itself. External ids are unique per playbook and the
+# index leads with playbook_id, so naming every playbook id (a few) makes it a seek.
+_BY_EXTERNAL_ID = (
+    select(Deal)
+    .where(Deal.external_id == bindparam("ref"))
+    .where(Deal.playbook_id.in_(select(_playbook_ids().c.id)))
+    .limit(2)
+)
+_IN_PLAYBOOK = (
+    select(Deal)
+    .where(Deal.external_id == bindparam("ref"), Deal.playbook_id == bindparam("playbook"))
+    .limit(2)
+)
 
 
 def _not_found(session: Session, text: str, playbook_id: str | None) -> DealNotFoundError:

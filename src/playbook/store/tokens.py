@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from playbook.errors import AuthenticationError, TokenError
 from playbook.i18n import Message
@@ -170,11 +170,7 @@ def authenticate(database: Database, secret: str | None, *, now: datetime) -> Cr
         )
     at = require_now(now)
     with database.transaction() as session:
-        found = session.execute(
-            select(ApiToken, Person)
-            .join(Person, Person.name == ApiToken.person)
-            .where(ApiToken.sha256 == _digest(secret))
-        ).one_or_none()
+        found = session.execute(_BY_DIGEST, {"digest": _digest(secret)}).one_or_none()
         if found is None:
             raise AuthenticationError(
                 Message("error.tokens.unknown"), details={"reason": "unknown"}
@@ -184,6 +180,14 @@ def authenticate(database: Database, secret: str | None, *, now: datetime) -> Cr
         person = person_from_row(row)
     roles = tuple(r for r in person.roles if not token.scopes or r in token.scopes)
     return Credentials(person=person, roles=roles, token_id=token.id)
+
+
+# Built once: a statement object keeps its cache key (see store/lifecycle.py).
+_BY_DIGEST = (
+    select(ApiToken, Person)
+    .join(Person, Person.name == ApiToken.person)
+    .where(ApiToken.sha256 == bindparam("digest"))
+)
 
 
 def _usable(token: TokenInfo, at: datetime) -> None:

@@ -21,11 +21,12 @@ from playbook import refusals, services
 from playbook.errors import AuthenticationError, InvalidBodyError
 from playbook.i18n import LANGUAGES, Message
 from playbook.model import Playbook
+from playbook.pipeline import Pipeline
 from playbook.store.repository import DealStore
 from playbook.store.tokens import Credentials, authenticate
 from playbook.values import Actor
 
-__all__ = ["Caller", "preferred_language", "reader", "spoken_to", "version_of", "writer"]
+__all__ = ["Caller", "engines", "preferred_language", "reader", "spoken_to", "version_of", "writer"]
 
 _BEARER = HTTPBearer(auto_error=False, description="`playbook tokens create PERSON` makes one.")
 
@@ -69,6 +70,12 @@ def spoken_to(asked: str | None, credentials: Credentials, playbook: Playbook | 
     if playbook is not None and playbook.language in LANGUAGES:
         return playbook.language
     return "en"
+
+
+def engines(request: Request) -> Pipeline:
+    """The engines of the store the app serves: one per registered playbook version, cached."""
+    pipeline: Pipeline = request.app.state.pipeline
+    return pipeline
 
 
 def preferred_language(header: str | None) -> str | None:

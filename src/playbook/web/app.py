@@ -10,12 +10,16 @@ under ``/``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from playbook.pipeline import Pipeline
+from playbook.store.db import POOL_SIZE
 from playbook.store.repository import DealStore
 from playbook.web import actions, approvals, deals, escalations, playbooks, problems, workspace
 from playbook.web.access import Caller, reader
@@ -54,6 +58,7 @@ def create_app(store: DealStore | None = None, *, max_body: int = MAX_BODY_BYTES
         docs_url=None,
         redoc_url=None,
         responses=_ERRORS,
+        lifespan=_threads,
     )
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(deals.router)
@@ -73,8 +78,26 @@ def create_app(store: DealStore | None = None, *, max_body: int = MAX_BODY_BYTES
 
 
 def bind(app: FastAPI, store: DealStore) -> None:
-    """Let ``app`` serve the deals of ``store``."""
+    """Let ``app`` serve the deals of ``store``.
+
+    Its engines are cached per registered playbook version (a registered text
+    never changes); everything else (tokens, people, deals, which version is
+    active) is read from the database on each request, so several processes
+    can serve one database.
+    """
     app.state.store = store
+    app.state.pipeline = Pipeline(store)
+
+
+@asynccontextmanager
+async def _threads(_app: FastAPI) -> AsyncIterator[None]:
+    """Run as many requests at once as the store has pooled connections (not anyio's 40).
+
+    More threads than connections only wait for one, or open and close one per
+    request past the pool; fewer threads also fight less over the GIL.
+    """
+    anyio.to_thread.current_default_thread_limiter().total_tokens = POOL_SIZE
+    yield
 
 
 def openapi_document() -> dict[str, Any]:

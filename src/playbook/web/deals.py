@@ -25,7 +25,7 @@ from playbook.store.audit import list_refusals
 from playbook.store.models import Deal as DealRow
 from playbook.store.repository import StoredDeal
 from playbook.values import Actor
-from playbook.web.access import Caller, reader, version_of, writer
+from playbook.web.access import Caller, engines, reader, version_of, writer
 from playbook.web.schemas import (
     AdvanceRequest,
     CheckRequest,
@@ -70,9 +70,8 @@ class _Subject:
 
 
 def _subject(caller: Caller, request: Request, ref: str, action: str) -> _Subject:
-    store = caller.store
-    deal = store.get(ref)
-    engine = services.engine_for(store, deal, None, now=caller.now)
+    deal = caller.store.get(ref)
+    engine = engines(request).engine_for(deal)
     request.state.lang = caller.language(engine.playbook)
     return _Subject(deal, engine, caller.actor(engine.playbook, action, deal.ref))
 
