@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from playbook.store.repository import DealStore
-from playbook.web import deals, escalations, playbooks, problems
+from playbook.web import deals, escalations, kpis, playbooks, problems, webhooks
 from playbook.web.access import Caller, reader
 from playbook.web.schemas import ErrorBody, Me
 
@@ -58,6 +58,8 @@ def create_app(store: DealStore | None = None, *, max_body: int = MAX_BODY_BYTES
     api.include_router(deals.router)
     api.include_router(escalations.router)
     api.include_router(playbooks.router)
+    api.include_router(kpis.router)
+    api.include_router(webhooks.router)
     api.add_api_route("/me", _me, methods=["GET"], response_model=Me, tags=["people"])
     app.include_router(api)
     problems.install(app)

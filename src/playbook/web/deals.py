@@ -138,7 +138,13 @@ def list_deals(
     }
 
 
-@router.post("", response_model=Deal, status_code=201, summary="Create a deal")
+@router.post(
+    "",
+    response_model=Deal,
+    status_code=201,
+    summary="Create a deal",
+    openapi_extra={"x-gated": "create"},
+)
 def create_deal(
     body: DealCreate,
     response: Response,
@@ -170,7 +176,9 @@ def get_deal(
     return _tagged(response, caller.store.get(ref))
 
 
-@router.patch("/{ref}", response_model=Deal, summary="Set field values")
+@router.patch(
+    "/{ref}", response_model=Deal, summary="Set field values", openapi_extra={"x-gated": "set"}
+)
 def set_fields(
     ref: str,
     body: FieldsPatch,
@@ -205,6 +213,7 @@ def check(
     "/{ref}/advance",
     response_model=Written,
     summary="Move the deal",
+    openapi_extra={"x-gated": "advance"},
     responses={
         409: {
             "model": ErrorBody,
@@ -230,7 +239,12 @@ def advance(
     )
 
 
-@router.post("/{ref}/complete", response_model=Written, summary="Complete a required action")
+@router.post(
+    "/{ref}/complete",
+    response_model=Written,
+    summary="Complete a required action",
+    openapi_extra={"x-gated": "complete"},
+)
 def complete(
     ref: str,
     body: CompleteRequest,
@@ -249,7 +263,11 @@ def complete(
 
 
 @router.post(
-    "/{ref}/activities", response_model=HistoryStep, status_code=201, summary="Log an activity"
+    "/{ref}/activities",
+    response_model=HistoryStep,
+    status_code=201,
+    summary="Log an activity",
+    openapi_extra={"x-gated": "log"},
 )
 def log_activity(
     ref: str,

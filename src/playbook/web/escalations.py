@@ -41,7 +41,12 @@ def list_escalations(
     return {"escalations": [view.to_dict() for view in found]}
 
 
-@router.post("/{escalation_id}/ack", response_model=Escalation, summary="Acknowledge")
+@router.post(
+    "/{escalation_id}/ack",
+    response_model=Escalation,
+    summary="Acknowledge",
+    openapi_extra={"x-gated": "ack"},
+)
 def acknowledge(
     escalation_id: EscalationId, body: AckRequest, caller: Annotated[Caller, Depends(writer("ack"))]
 ) -> dict[str, Any]:
@@ -53,7 +58,12 @@ def acknowledge(
     return view.to_dict()
 
 
-@router.post("/{escalation_id}/snooze", response_model=Escalation, summary="Snooze")
+@router.post(
+    "/{escalation_id}/snooze",
+    response_model=Escalation,
+    summary="Snooze",
+    openapi_extra={"x-gated": "snooze"},
+)
 def snooze(
     escalation_id: EscalationId,
     body: SnoozeRequest,
