@@ -34,7 +34,7 @@ from playbook.errors import (
 from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.store.bulk import bulk_connection
-from playbook.store.import_writer import BatchWriter, ImportCounts
+from playbook.store.import_writer import BatchWriter, DealPlan, ImportCounts
 from playbook.store.mapping import ImportMapping
 from playbook.store.repository import DealStore
 from playbook.store.rows import ImportedDeal, RowConverter, join_tables
@@ -71,7 +71,8 @@ def upsert_records(
 ) -> ImportCounts:
     """Create or update one deal per record of ``records``, in one transaction.
 
-    Returns the counts and each deal's plan (``plans``). The history names
+    Returns the counts and each record's plan (``plans``, in record order:
+    ``create``, ``update`` or ``unchanged``). The history names
     ``actor`` and the source ``webhook``. Raises
     :class:`~playbook.errors.RecordsRefusedError` (nothing written) when any
     record is refused.
@@ -89,10 +90,20 @@ def upsert_records(
         )
         writer.write(converted)
         if counts.errors:
-            raise _refusal(
-                [_numbered(error, records, mapping) for error in counts.errors], len(records)
-            )
+            numbered = [_numbered(error, records, mapping) for error in counts.errors]
+            raise _refusal(numbered, len(records))
+    _unchanged_plans(counts, converted)
     return counts
+
+
+def _unchanged_plans(counts: ImportCounts, converted: list[ImportedDeal]) -> None:
+    """A plan (``unchanged``) for every record the writer left alone: one answer per record."""
+    planned = {plan.external_id for plan in counts.plans or ()}
+    for deal in converted:
+        if deal.external_id not in planned:
+            counts.plan(DealPlan(deal.external_id, deal.number, "unchanged"))
+    if counts.plans is not None:
+        counts.plans.sort(key=lambda plan: plan.line)
 
 
 def _converted(

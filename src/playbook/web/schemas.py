@@ -556,7 +556,7 @@ class DealPlanOut(_Response):
 
     external_id: str
     line: int = Field(description="The record's position in the batch, from 1.")
-    action: Literal["create", "update"]
+    action: Literal["create", "update", "unchanged"]
     stages: list[str] = Field(description="Stages entered (appended to the history).")
     set: list[str]
     cleared: list[str]
