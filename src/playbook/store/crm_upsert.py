@@ -86,7 +86,7 @@ def upsert_records(
         # dry_run: the writer runs inside this transaction instead of its own,
         # so a refused record rolls the whole batch back.
         writer = BatchWriter(
-            rows, playbook, mapping, at, counts, dry_run=True, actor=actor, source=WEBHOOK_SOURCE
+            rows, playbook, mapping, at, counts, dry_run=True, origin=(actor, WEBHOOK_SOURCE)
         )
         writer.write(converted)
         if counts.errors:

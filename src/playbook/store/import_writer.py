@@ -131,8 +131,8 @@ class BatchWriter:
     """Writes batches of imported deals on one connection, one transaction each.
 
     With ``dry_run`` the caller holds one transaction around every batch and
-    rolls it back: the batches then run inside it. ``actor`` and ``source``
-    are what the history records (``import`` for a file; a CRM webhook names
+    rolls it back: the batches then run inside it. ``origin`` is the actor and
+    the source the history records (``import`` for a file; a CRM webhook names
     the token's person and ``webhook``).
     """
 
@@ -145,12 +145,10 @@ class BatchWriter:
         counts: ImportCounts,
         *,
         dry_run: bool = False,
-        actor: str = IMPORT_ACTOR,
-        source: str = "import",
+        origin: tuple[str, str] = (IMPORT_ACTOR, "import"),
     ) -> None:
         self.connection = rows.connection
-        self.actor = actor
-        self.source = source
+        self.actor, self.source = origin
         self.rows = rows
         self.playbook = playbook
         self.mapping = mapping

@@ -25,7 +25,7 @@ from playbook.store.audit import list_refusals
 from playbook.store.models import Deal as DealRow
 from playbook.store.repository import StoredDeal
 from playbook.values import Actor
-from playbook.web.access import Caller, reader, version_of, writer
+from playbook.web.access import Caller, mark_gated, reader, version_of, writer
 from playbook.web.schemas import (
     AdvanceRequest,
     CheckRequest,
@@ -138,13 +138,7 @@ def list_deals(
     }
 
 
-@router.post(
-    "",
-    response_model=Deal,
-    status_code=201,
-    summary="Create a deal",
-    openapi_extra={"x-gated": "create"},
-)
+@router.post("", response_model=Deal, status_code=201, summary="Create a deal")
 def create_deal(
     body: DealCreate,
     response: Response,
@@ -176,9 +170,7 @@ def get_deal(
     return _tagged(response, caller.store.get(ref))
 
 
-@router.patch(
-    "/{ref}", response_model=Deal, summary="Set field values", openapi_extra={"x-gated": "set"}
-)
+@router.patch("/{ref}", response_model=Deal, summary="Set field values")
 def set_fields(
     ref: str,
     body: FieldsPatch,
@@ -213,7 +205,6 @@ def check(
     "/{ref}/advance",
     response_model=Written,
     summary="Move the deal",
-    openapi_extra={"x-gated": "advance"},
     responses={
         409: {
             "model": ErrorBody,
@@ -239,12 +230,7 @@ def advance(
     )
 
 
-@router.post(
-    "/{ref}/complete",
-    response_model=Written,
-    summary="Complete a required action",
-    openapi_extra={"x-gated": "complete"},
-)
+@router.post("/{ref}/complete", response_model=Written, summary="Complete a required action")
 def complete(
     ref: str,
     body: CompleteRequest,
@@ -263,11 +249,7 @@ def complete(
 
 
 @router.post(
-    "/{ref}/activities",
-    response_model=HistoryStep,
-    status_code=201,
-    summary="Log an activity",
-    openapi_extra={"x-gated": "log"},
+    "/{ref}/activities", response_model=HistoryStep, status_code=201, summary="Log an activity"
 )
 def log_activity(
     ref: str,
@@ -328,3 +310,6 @@ def _registered(caller: Caller, playbook_id: str, version: int | None) -> Playbo
             details={"playbook": playbook_id},
         )
     return model
+
+
+mark_gated(router)

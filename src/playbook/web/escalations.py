@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from playbook import services
 from playbook.escalation import admin
 from playbook.values import Actor
-from playbook.web.access import Caller, reader, writer
+from playbook.web.access import Caller, mark_gated, reader, writer
 from playbook.web.schemas import AckRequest, Escalation, EscalationList, SnoozeRequest
 
 __all__ = ["router"]
@@ -41,12 +41,7 @@ def list_escalations(
     return {"escalations": [view.to_dict() for view in found]}
 
 
-@router.post(
-    "/{escalation_id}/ack",
-    response_model=Escalation,
-    summary="Acknowledge",
-    openapi_extra={"x-gated": "ack"},
-)
+@router.post("/{escalation_id}/ack", response_model=Escalation, summary="Acknowledge")
 def acknowledge(
     escalation_id: EscalationId, body: AckRequest, caller: Annotated[Caller, Depends(writer("ack"))]
 ) -> dict[str, Any]:
@@ -58,12 +53,7 @@ def acknowledge(
     return view.to_dict()
 
 
-@router.post(
-    "/{escalation_id}/snooze",
-    response_model=Escalation,
-    summary="Snooze",
-    openapi_extra={"x-gated": "snooze"},
-)
+@router.post("/{escalation_id}/snooze", response_model=Escalation, summary="Snooze")
 def snooze(
     escalation_id: EscalationId,
     body: SnoozeRequest,
@@ -89,3 +79,6 @@ def _actor(caller: Caller, escalation_id: int, action: str) -> Actor:
     if playbook is None:
         return Actor(caller.name, frozenset(caller.credentials.roles))
     return caller.actor(playbook, action, deal.ref)
+
+
+mark_gated(router)

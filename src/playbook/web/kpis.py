@@ -7,6 +7,7 @@ named), in the request's language. Reads: any valid token.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -40,59 +41,68 @@ At = Annotated[
 ]
 
 
-@router.get("/kpis", response_model=KpiReportOut, summary="KPI figures against targets")
-def kpis(
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """The playbook version asked for, the instant to measure at, the request's language."""
+
+    playbook: Playbook
+    at: datetime
+    lang: str
+
+
+def _scope(
     request: Request,
     caller: Annotated[Caller, Depends(reader)],
     playbook: PlaybookId = None,
     version: Version = None,
+    now: At = None,
+) -> _Scope:
+    model = registered(caller, playbook, version)
+    lang = caller.language(model)
+    request.state.lang = lang
+    return _Scope(model, caller.now if now is None else require_now(now), lang)
+
+
+Scope = Annotated[_Scope, Depends(_scope)]
+
+
+@router.get("/kpis", response_model=KpiReportOut, summary="KPI figures against targets")
+def kpis(
+    caller: Annotated[Caller, Depends(reader)],
+    scope: Scope,
     period: Annotated[str | None, Query(max_length=20, examples=["2017-Q4"])] = None,
     first_day: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     last_day: Annotated[str | None, Query(alias="to", max_length=10)] = None,
     by: Annotated[list[str] | None, Query(max_length=10)] = None,
     kpi: Annotated[list[str] | None, Query(max_length=50)] = None,
-    now: At = None,
 ) -> dict[str, Any]:
     """Every KPI (or those named) over ``period`` (``2017-Q4``, ``2017-12``, ``2017-W52``,
     ``2017``; or ``from``/``to`` days; default: the current quarter), grouped by each KPI's
     own ``by`` unless ``by`` is given (``all`` for overall figures)."""
-    model = registered(caller, playbook, version)
-    at = _instant(caller, now)
-    request.state.lang = caller.language(model)
-    chosen = _period(model, period, first_day, last_day, at)
+    chosen = _period(scope.playbook, period, first_day, last_day, scope.at)
     groupings = None if not by else tuple(b for b in by if b not in ("all", "none"))
     report = compute_kpis(
-        caller.store.database, model, chosen, now=at, by=groupings, kpi_ids=kpi or ()
+        caller.store.database, scope.playbook, chosen, now=scope.at, by=groupings, kpi_ids=kpi or ()
     )
-    return kpi_data(report, lang=caller.language(model))
+    return kpi_data(report, lang=scope.lang)
 
 
 @router.get("/review", response_model=WeeklyReviewOut, summary="The weekly 1-15-30 review")
 def review(
-    request: Request,
     caller: Annotated[Caller, Depends(reader)],
-    playbook: PlaybookId = None,
-    version: Version = None,
+    scope: Scope,
     owner: _Name = None,
     team: _Name = None,
     week: Annotated[str | None, Query(max_length=10, examples=["2017-W52"])] = None,
-    now: At = None,
 ) -> dict[str, Any]:
     """One rep's (``owner``) or team's (``team``) deals for an ISO week (default: this week):
     stage, days in stage, the week's activities and moves, what is missing, escalations."""
-    model = registered(caller, playbook, version)
-    at = _instant(caller, now)
-    lang = caller.language(model)
-    request.state.lang = lang
-    chosen = parse_week(week, at, model.timezone)
+    model = scope.playbook
+    chosen = parse_week(week, scope.at, model.timezone)
     found = weekly_review(
-        caller.store.database, model, chosen, now=at, owner=owner, team=team, lang=lang
+        caller.store.database, model, chosen, now=scope.at, owner=owner, team=team, lang=scope.lang
     )
     return found.to_dict()
-
-
-def _instant(caller: Caller, now: datetime | None) -> datetime:
-    return caller.now if now is None else require_now(now)
 
 
 def _period(

@@ -21,7 +21,7 @@ from playbook.definition.validate import FileResult, validate_text
 from playbook.errors import InvalidPlaybookError, VersionTakenError
 from playbook.i18n import Message
 from playbook.model import Playbook
-from playbook.web.access import Caller, reader, writer
+from playbook.web.access import Caller, mark_gated, reader, writer
 from playbook.web.gates import PLAYBOOK_ADMIN_ROLES, registered, require_role
 from playbook.web.schemas import (
     ErrorBody,
@@ -73,7 +73,6 @@ def validate(body: ValidateRequest, caller: Annotated[Caller, Depends(reader)]) 
     response_model=Registration,
     status_code=201,
     summary="Register a playbook version",
-    openapi_extra={"x-gated": "register"},
     responses={
         200: {"model": Registration, "description": "This text was registered already."},
         409: {"model": ErrorBody, "description": "The version holds another text (PB064)."},
@@ -151,3 +150,6 @@ def _valid(body: ValidateRequest) -> FileResult:
             diagnostics=list(result.diagnostics),
         )
     return result
+
+
+mark_gated(router)

@@ -19,7 +19,7 @@ from playbook.errors import WebhookNotConfiguredError
 from playbook.i18n import Message
 from playbook.store.crm_upsert import upsert_records
 from playbook.store.mapping import ImportMapping
-from playbook.web.access import Caller, writer
+from playbook.web.access import Caller, mark_gated, writer
 from playbook.web.gates import INTEGRATION_ROLES, registered, require_role
 from playbook.web.schemas import CrmRecords, ErrorBody, Upserted
 
@@ -37,7 +37,6 @@ def configure(app: FastAPI, mappings: Mapping[str, ImportMapping]) -> None:
     "/crm",
     response_model=Upserted,
     summary="Upsert CRM records by external id",
-    openapi_extra={"x-gated": "upsert"},
     responses={
         422: {
             "model": ErrorBody,
@@ -82,3 +81,6 @@ def upsert(
         "activities": counts.activities,
         "deals": [plan.to_dict() for plan in counts.plans or ()],
     }
+
+
+mark_gated(router)
