@@ -15,6 +15,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic import JsonValue as _AnyJson
 
+# The KPI shapes live in their own module; named here too, so that every response
+# model of the API is an attribute of this one.
+from playbook.web.kpi_schemas import KpiReportOut, WeeklyReviewOut
+
 __all__ = [
     "AckRequest",
     "AdvanceRequest",
@@ -37,6 +41,7 @@ __all__ = [
     "History",
     "HistoryStep",
     "ImpactOut",
+    "KpiReportOut",
     "LogRequest",
     "Me",
     "NextSteps",
@@ -51,6 +56,7 @@ __all__ = [
     "Upserted",
     "ValidateRequest",
     "Validation",
+    "WeeklyReviewOut",
     "Written",
 ]
 
