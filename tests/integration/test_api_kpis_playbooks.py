@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from api_server import api_server  # noqa: F401  (the fixture)
+from api_server import KPI_PLAYBOOK, api_server  # noqa: F401  (the fixture)
 from test_serve import PLAYBOOK, Server
 
 from playbook.web import kpi_schemas, schemas
@@ -163,3 +163,35 @@ def test_register_a_version_then_diff_it_with_its_impact(api_server: Server) -> 
         "SELECT version FROM playbook_playbooks WHERE id = 'serve-test' ORDER BY version"
     )
     assert [tuple(row) for row in stored] == [(1,), (2,)]
+
+
+def test_a_yaml_upload_is_validated_and_registered_like_json(
+    api_server: Server,  # noqa: F811
+) -> None:
+    """A raw YAML body (Content-Type: application/yaml, ?file=): 422 with every diagnostic
+    at its line in zh for mara; olga registers a valid one (201); bytes that are not UTF-8: 400."""
+    yaml = {"Content-Type": "application/yaml"}
+    with api_server.client("mara", **yaml) as mara:
+        bad = mara.post(
+            "/playbooks/validate", params={"file": "坏.yaml"}, content="playbook: x\nversion: one\n"
+        )
+        garbled = mara.post("/playbooks/validate", content=b"playbook: \xff\n")
+    assert bad.status_code == 422, bad.text
+    error = bad.json()["error"]
+    errors = [d for d in error["diagnostics"] if d["severity"] == "error"]
+    assert (error["code"], error["message"]) == (
+        "PB200",
+        f"坏.yaml 不是有效的剧本（{len(errors)} 个错误）",
+    )
+    assert {d["file"] for d in error["diagnostics"]} == {"坏.yaml"}
+    assert ("坏.yaml", 2, "version") in {(d["file"], d["line"], d["path"]) for d in errors}
+    assert (garbled.status_code, garbled.json()["error"]["code"]) == (400, "PB051")
+    text = KPI_PLAYBOOK.replace("version: 1", "version: 3")
+    with api_server.client("olga", **yaml) as olga:
+        made = olga.post("/playbooks", params={"file": "kpi-v3.yaml"}, content=text)
+    assert made.status_code == 201, made.text
+    assert (made.json()["playbook"], made.json()["version"]) == ("serve-kpi", 3)
+    stored = api_server.rows(
+        "SELECT source, path FROM playbook_playbooks WHERE id = 'serve-kpi' AND version = 3"
+    )
+    assert [tuple(row) for row in stored] == [(text, "kpi-v3.yaml")]

@@ -11,14 +11,18 @@ deals pinned to the older one.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.routing import APIRoute
+from starlette.types import Message as AsgiMessage
 
 from playbook import services
 from playbook.authoring.diff import diff_playbooks, impact_on_deals
 from playbook.definition.validate import FileResult, validate_text
-from playbook.errors import InvalidPlaybookError, VersionTakenError
+from playbook.errors import InvalidPlaybookError, MalformedBodyError, VersionTakenError
 from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.web.access import Caller, mark_gated, reader, writer
@@ -34,7 +38,80 @@ from playbook.web.schemas import (
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/playbooks", tags=["playbooks"])
+_YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
+
+
+class _YamlUpload(APIRoute):
+    """A route that also takes the playbook as a raw YAML body (``Content-Type:
+    application/yaml``, the file name in ``?file=``): it is handed on as the JSON body
+    ``{"text": ..., "file": ...}``, so both forms are validated alike."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind in _YAML_TYPES:
+                request = await _as_json(request)
+            return await handler(request)
+
+        return handle
+
+
+async def _as_json(request: Request) -> Request:
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MalformedBodyError(
+            Message("error.web.body_unreadable"), hint=Message("error.web.send_utf8_json")
+        ) from error
+    file = request.query_params.get("file", "upload.yaml")
+    body = json.dumps({"text": text, "file": file}).encode()
+    headers = [
+        (key, value)
+        for key, value in request.scope["headers"]
+        if key not in (b"content-type", b"content-length")
+    ]
+    headers += [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    sent = False
+
+    async def receive() -> AsgiMessage:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request({**request.scope, "headers": headers}, receive)
+
+
+_UPLOAD = {
+    "requestBody": {
+        "content": {
+            "application/yaml": {
+                "schema": {
+                    "type": "string",
+                    "maxLength": 512 * 1024,
+                    "description": "The playbook's YAML text; its file name in ?file=.",
+                }
+            }
+        }
+    },
+    "parameters": [
+        {
+            "name": "file",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 200},
+            "description": "With a YAML body: the file name diagnostics show.",
+        }
+    ],
+}
+
+router = APIRouter(prefix="/playbooks", tags=["playbooks"], route_class=_YamlUpload)
 
 
 @router.get("", response_model=PlaybookVersions, summary="Registered playbook versions")
@@ -52,6 +129,7 @@ def list_playbooks(caller: Annotated[Caller, Depends(reader)]) -> dict[str, Any]
     "/validate",
     response_model=Validation,
     summary="Validate a playbook text",
+    openapi_extra=_UPLOAD,
     responses={
         422: {"model": ErrorBody, "description": "Invalid: every diagnostic in error.diagnostics."}
     },
@@ -73,6 +151,7 @@ def validate(body: ValidateRequest, caller: Annotated[Caller, Depends(reader)]) 
     response_model=Registration,
     status_code=201,
     summary="Register a playbook version",
+    openapi_extra=_UPLOAD,
     responses={
         200: {"model": Registration, "description": "This text was registered already."},
         409: {"model": ErrorBody, "description": "The version holds another text (PB064)."},
