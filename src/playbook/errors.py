@@ -9,8 +9,7 @@ Codes by area:
 
 ===========  ==================================================================
 ``PB05x``    the HTTP API: requests it cannot use (``playbook serve``)
-``PB06x``    the HTTP API: CRM webhooks (PB060-PB062), playbook versions over HTTP
-             (PB063, PB064)
+``PB06x``    the HTTP API: CRM webhooks (PB060-PB062), playbook versions (PB063, PB064)
 ``PB1xx``    reading a file: size, encoding, YAML syntax, strict-YAML rules
 ``PB2xx``    the JSON Schema of the playbook format
 ``PB3xx``    semantic checks across the playbook (references, graph, types)
@@ -76,6 +75,7 @@ __all__ = [
     "CalendarError",
     "ConditionError",
     "ConflictError",
+    "CrmRecordsError",
     "DatabaseUnavailableError",
     "DealError",
     "DealFieldError",
@@ -110,8 +110,6 @@ __all__ = [
     "PersonNotFoundError",
     "PlaybookError",
     "PlaybookVersionError",
-    "PlaybookVersionNotFoundError",
-    "RecordsRefusedError",
     "RequestError",
     "RouteNotFoundError",
     "ScenarioError",
@@ -123,10 +121,8 @@ __all__ = [
     "UnknownActionError",
     "UnknownActivityKindError",
     "UnknownFieldError",
-    "UnknownRecordFieldError",
     "UnknownStageError",
     "VersionTakenError",
-    "WebhookNotConfiguredError",
 ]
 
 
@@ -138,12 +134,12 @@ _HTTP_STATUS: dict[str, int] = {
         400: "PB050 PB051 PB550 PB700 PB801 PB802",
         401: "PB532",
         403: "PB510 PB530 PB531",
-        404: "PB001 PB054 PB063 PB601 PB621 PB703",
+        404: "PB001 PB054 PB601 PB621 PB703",
         409: "PB064 PB503 PB540 PB602 PB605 PB920 PB940",
         412: "PB609",
         413: "PB053",
         422: (
-            "PB052 PB060 PB061 PB062 PB100 PB200 PB400 PB500 PB501 PB502 PB504 PB505 PB520 PB521 "
+            "PB052 PB060 PB100 PB200 PB400 PB500 PB501 PB502 PB504 PB505 PB520 PB521 "
             "PB610 PB611 PB612 PB620 PB622 PB701 PB800 PB900 PB910"
         ),
         500: "PB059 PB560 PB561 PB600",
@@ -683,42 +679,12 @@ class RouteNotFoundError(RequestError):
     code = "PB054"
 
 
-class WebhookNotConfiguredError(RequestError):
-    """A CRM webhook for a playbook the server has no import mapping for."""
+class CrmRecordsError(RequestError):
+    """CRM records not taken, nothing written: no mapping (PB060), a key it does not read
+    (PB061), a refused batch (PB062; ``records``: (position, external id, error) each)."""
 
     code = "PB060"
-
-
-class UnknownRecordFieldError(RequestError):
-    """A CRM record with a key its import mapping does not read."""
-
-    code = "PB061"
-
-
-class RecordsRefusedError(RequestError):
-    """A batch of CRM records of which at least one cannot be written: nothing was written.
-
-    ``records`` holds each refused record's position (from 1), its external id
-    when known, and the error (its own code: PB061, PB610, ...).
-    """
-
-    code = "PB062"
-
-    def __init__(
-        self,
-        message: Message | str,
-        *,
-        records: Sequence[tuple[int, str | None, PlaybookError]] = (),
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.records = tuple(records)
-
-
-class PlaybookVersionNotFoundError(RequestError, LookupError):
-    """A playbook id or version that is not registered in the store."""
-
-    code = "PB063"
+    records: tuple[tuple[int, str | None, PlaybookError], ...] = ()
 
 
 class VersionTakenError(RequestError):

@@ -153,14 +153,15 @@ def test_importing_playbook_or_validating_never_loads_the_web_framework() -> Non
 
 def test_refused_records_are_listed_in_the_request_language() -> None:
     """A refused CRM batch (PB062, 422) lists each record with its own code, in zh when asked."""
-    unknown = errors.UnknownRecordFieldError(
+    unknown = errors.CrmRecordsError(
         Message("error.webhook.unknown_key", key="amuont"),
         hint=Message("common.did_you_mean", choice="amount"),
+        code="PB061",
     )
-    refused = errors.RecordsRefusedError(
-        Message("error.webhook.records_refused", count=1, total=3),
-        records=[(2, "OPP-2", unknown)],
+    refused = errors.CrmRecordsError(
+        Message("error.webhook.records_refused", count=1, total=3), code="PB062"
     )
+    refused.records = ((2, "OPP-2", unknown),)
     body = error_body(refused, "zh")["error"]
     assert (status_of(refused), body["code"]) == (422, "PB062")
     assert body["records"] == [

@@ -14,7 +14,7 @@ Unlike a file import, a batch is atomic: a key the mapping does not read (with a
 did-you-mean), a record the converter refuses, or a record the writer cannot
 apply (a history that disagrees with the store's, a deal changed meanwhile, an
 external id twice in the batch) refuses the whole batch with
-:class:`~playbook.errors.RecordsRefusedError`, listing every refused record
+:class:`~playbook.errors.CrmRecordsError` (PB062), listing every refused record
 with its own code, and nothing is written.
 """
 
@@ -25,12 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from playbook.diagnostics import did_you_mean
-from playbook.errors import (
-    ImportRowError,
-    PlaybookError,
-    RecordsRefusedError,
-    UnknownRecordFieldError,
-)
+from playbook.errors import CrmRecordsError, ImportRowError, PlaybookError
 from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.store.bulk import bulk_connection
@@ -74,7 +69,7 @@ def upsert_records(
     Returns the counts and each record's plan (``plans``, in record order:
     ``create``, ``update`` or ``unchanged``). The history names
     ``actor`` and the source ``webhook``. Raises
-    :class:`~playbook.errors.RecordsRefusedError` (nothing written) when any
+    :class:`~playbook.errors.CrmRecordsError` (PB062, nothing written) when any
     record is refused.
     """
     at = require_now(now)
@@ -128,9 +123,10 @@ def _converted(
     return converted, refused
 
 
-def _unknown(key: str, known: list[str]) -> UnknownRecordFieldError:
-    return UnknownRecordFieldError(
+def _unknown(key: str, known: list[str]) -> CrmRecordsError:
+    return CrmRecordsError(
         Message("error.webhook.unknown_key", key=key[:100]),
+        code="PB061",
         hint=did_you_mean(key, known) or Message("error.webhook.known_keys", names=known[:30]),
         details={"key": key[:100]},
     )
@@ -149,13 +145,15 @@ def _numbered(
     return number, _external_id(flatten_record(dict(record)), mapping), error
 
 
-def _refusal(refused: list[Refused], total: int) -> RecordsRefusedError:
+def _refusal(refused: list[Refused], total: int) -> CrmRecordsError:
     refused.sort(key=lambda item: item[0])
-    return RecordsRefusedError(
+    error = CrmRecordsError(
         Message(
             "error.webhook.records_refused", count=len({n for n, _, _ in refused}), total=total
         ),
         hint=Message("error.webhook.nothing_written"),
-        records=refused,
+        code="PB062",
         details={"refused": len(refused)},
     )
+    error.records = tuple(refused)
+    return error

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from playbook import refusals, services
-from playbook.errors import PermissionDeniedError, PlaybookVersionNotFoundError
+from playbook.errors import PermissionDeniedError, RouteNotFoundError
 from playbook.i18n import Message
 from playbook.model import Playbook
 from playbook.web.access import Caller
@@ -62,8 +62,9 @@ def registered(caller: Caller, playbook_id: str | None, version: int | None = No
     if model is None:
         known = [f"{p}@{v}" for p, v in versions]
         name = f"{chosen_id or playbook_id or '?'}@{version or 'latest'}"
-        raise PlaybookVersionNotFoundError(
+        raise RouteNotFoundError(
             Message("error.web.playbook_not_registered", name=name),
+            code="PB063",
             hint=Message(
                 "error.web.registered_versions", names=known or Message("error.tokens.no_roles")
             ),

@@ -24,13 +24,13 @@ from playbook.diagnostics import did_you_mean
 from playbook.errors import (
     AuthenticationError,
     BodyTooLargeError,
+    CrmRecordsError,
     InternalError,
     InvalidBodyError,
     InvalidPlaybookError,
     MalformedBodyError,
     MoveBlockedError,
     PlaybookError,
-    RecordsRefusedError,
     RouteNotFoundError,
 )
 from playbook.i18n import Message
@@ -61,7 +61,7 @@ def error_body(error: PlaybookError, lang: str | None = None) -> dict[str, Any]:
         data["decision"] = error.decision.to_dict(lang)
     if isinstance(error, InvalidPlaybookError):
         data["diagnostics"] = [item.to_dict(lang) for item in error.diagnostics]
-    if isinstance(error, RecordsRefusedError):
+    if isinstance(error, CrmRecordsError) and error.records:
         data["records"] = [
             {
                 "record": number,

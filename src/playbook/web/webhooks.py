@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 
-from playbook.errors import WebhookNotConfiguredError
+from playbook.errors import CrmRecordsError
 from playbook.i18n import Message
 from playbook.store.crm_upsert import upsert_records
 from playbook.store.mapping import ImportMapping
@@ -56,7 +56,7 @@ def upsert(
     mappings: Mapping[str, ImportMapping] = getattr(request.app.state, "mappings", {})
     mapping = mappings.get(body.playbook)
     if mapping is None:
-        raise WebhookNotConfiguredError(
+        raise CrmRecordsError(
             Message("error.webhook.no_mapping", playbook=body.playbook),
             hint=Message(
                 "error.webhook.configure_mapping",
