@@ -18,7 +18,7 @@ UV         := $(TOOLS)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint typecheck layers pytest bench fuzz clean lock lock-check \
+.PHONY: demo test lint typecheck layers pytest bench fuzz fuzz-api clean lock lock-check \
         sync sync-dev sync-bench serve openapi screenshots
 
 $(UV):
@@ -119,6 +119,14 @@ FUZZ_INPUTS ?= 1000000
 
 fuzz: sync-dev
 	$(BIN)/python tests/fuzz/run.py --target all --inputs $(FUZZ_INPUTS)
+
+# The long schemathesis run over every operation of the API (a real server on
+# SQLite); `pytest` runs 10 examples per operation.
+FUZZ_API_EXAMPLES ?= 300
+
+fuzz-api: sync-dev
+	PLAYBOOK_FUZZ_EXAMPLES=$(FUZZ_API_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider \
+	    tests/integration/test_api_schemathesis.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

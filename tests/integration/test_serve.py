@@ -709,7 +709,10 @@ def test_every_endpoint_answers_its_schema_and_never_500(
     )
     def call(body: Any, deal: str, escalation: int, query: dict[str, str], who: str) -> None:
         url = path.removeprefix("/api/v1").format(
-            ref=quote(deal, safe="") or "x", escalation_id=escalation, approval="big"
+            ref=quote(deal, safe="") or "x",
+            escalation_id=escalation,
+            approval="big",
+            playbook_id="serve-test",
         )
         with server.client(who) as client:
             answer = client.request(method, url, params=query, json=body if request_model else None)

@@ -149,3 +149,49 @@ def test_importing_playbook_or_validating_never_loads_the_web_framework() -> Non
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_refused_records_are_listed_in_the_request_language() -> None:
+    """A refused CRM batch (PB062, 422) lists each record with its own code, in zh when asked."""
+    unknown = errors.CrmRecordsError(
+        Message("error.webhook.unknown_key", key="amuont"),
+        hint=Message("common.did_you_mean", choice="amount"),
+        code="PB061",
+    )
+    refused = errors.CrmRecordsError(
+        Message("error.webhook.records_refused", count=1, total=3), code="PB062"
+    )
+    refused.records = ((2, "OPP-2", unknown),)
+    body = error_body(refused, "zh")["error"]
+    assert (status_of(refused), body["code"]) == (422, "PB062")
+    assert body["records"] == [
+        {
+            "record": 2,
+            "external_id": "OPP-2",
+            "code": "PB061",
+            "message": "导入映射中没有 'amuont' 这一列",
+            "hint": "您是不是想写 'amount'？",
+        }
+    ]
+
+
+def test_every_write_of_the_document_is_marked_with_its_gated_action() -> None:
+    """x-gated comes from the writer dependency: each gated route names the action it records."""
+    document = openapi_document()
+    gated = {
+        (method, path): operation["x-gated"]
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "x-gated" in operation
+    }
+    assert gated == {
+        ("post", "/api/v1/deals"): "create",
+        ("patch", "/api/v1/deals/{ref}"): "set",
+        ("post", "/api/v1/deals/{ref}/advance"): "advance",
+        ("post", "/api/v1/deals/{ref}/complete"): "complete",
+        ("post", "/api/v1/deals/{ref}/activities"): "log",
+        ("post", "/api/v1/escalations/{escalation_id}/ack"): "ack",
+        ("post", "/api/v1/escalations/{escalation_id}/snooze"): "snooze",
+        ("post", "/api/v1/webhooks/crm"): "upsert",
+        ("post", "/api/v1/playbooks"): "register",
+    }

@@ -7,6 +7,9 @@ SQLite store is served by one process). Every process opens its own
 connections and reads tokens, people and playbook versions from the database
 on every request, so any number of them (on one machine or several, behind
 any load balancer) serve the same store without sticky sessions.
+``--mapping PLAYBOOK=MAPPING.yaml`` (repeatable) lets the CRM webhook
+(``POST /api/v1/webhooks/crm``) upsert that playbook's deals through the
+import mapping, checked against the latest registered version at start.
 Exit codes: 0 stopped, 2 bad input (a playbook that is not valid, a folder
 without playbooks, ``--workers`` over 1 on SQLite), 3 the database cannot be
 used; 1 when the server cannot listen (uvicorn says why, e.g. the port is taken).
@@ -27,6 +30,7 @@ from playbook.i18n import say
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from playbook.store.mapping import ImportMapping
     from playbook.store.repository import DealStore
 
 __all__ = ["serve", "uvicorn_options", "worker_app"]
@@ -35,6 +39,8 @@ _WORKER_DB = "PLAYBOOK_SERVE_DB"
 """How ``serve --workers N`` hands the database URL to the worker processes it starts."""
 _WORKER_SECURE = "PLAYBOOK_SERVE_SECURE_COOKIES"
 """And ``--secure-cookies``."""
+_WORKER_MAPPINGS = "PLAYBOOK_SERVE_MAPPINGS"
+"""And the ``--mapping`` options, one per line."""
 
 
 @click.command()
@@ -44,6 +50,13 @@ _WORKER_SECURE = "PLAYBOOK_SERVE_SECURE_COOKIES"
     "folder",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Register the playbooks of this folder before serving.",
+)
+@click.option(
+    "--mapping",
+    "mappings",
+    multiple=True,
+    metavar="PLAYBOOK=MAPPING.yaml",
+    help="The import mapping the CRM webhook uses for a playbook (repeatable).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -63,6 +76,7 @@ _WORKER_SECURE = "PLAYBOOK_SERVE_SECURE_COOKIES"
 def serve(
     url: str | None,
     folder: Path | None,
+    mappings: tuple[str, ...],
     host: str,
     port: int,
     workers: int,
@@ -74,6 +88,7 @@ def serve(
 
     from playbook.store.db import database_url
     from playbook.web.app import create_app
+    from playbook.web.webhooks import configure
 
     with open_store(url) as store:
         if workers > 1 and store.database.dialect == "sqlite":
@@ -81,9 +96,11 @@ def serve(
         if folder is not None:
             _register(store, folder)
         language = store_lang(lang, store)
+        found = _mappings(store, mappings, language)  # checked here, before any worker starts
         click.echo(say("cli.serve.listening", language, host=host, port=port), err=True)
         if workers == 1:
             app = create_app(store)
+            configure(app, found)
             app.state.secure_cookies = secure_cookies
             uvicorn.run(app, host=host, port=port, **uvicorn_options(1))
             return 0
@@ -91,6 +108,7 @@ def serve(
         # connections (a connection pool must not cross a fork).
         os.environ[_WORKER_DB] = database_url(url)
         os.environ[_WORKER_SECURE] = "1" if secure_cookies else ""
+        os.environ[_WORKER_MAPPINGS] = "\n".join(mappings)
     uvicorn.run(
         f"{__name__}:worker_app", factory=True, host=host, port=port, **uvicorn_options(workers)
     )
@@ -112,10 +130,39 @@ def worker_app() -> FastAPI:
     from playbook.store.db import open_database
     from playbook.store.repository import DealStore
     from playbook.web.app import create_app
+    from playbook.web.webhooks import configure
 
-    app = create_app(DealStore(open_database(os.environ[_WORKER_DB])))
+    store = DealStore(open_database(os.environ[_WORKER_DB]))
+    app = create_app(store)
     app.state.secure_cookies = os.environ.get(_WORKER_SECURE) == "1"
+    given = tuple(item for item in os.environ.get(_WORKER_MAPPINGS, "").split("\n") if item)
+    configure(app, _mappings(store, given, "en"))  # the parent checked them already
     return app
+
+
+def _mappings(store: DealStore, given: tuple[str, ...], language: str) -> dict[str, ImportMapping]:
+    """Each ``PLAYBOOK=FILE`` read and checked against the playbook's latest version."""
+    from playbook import services
+    from playbook.store.crm_upsert import check_mapping
+    from playbook.store.mapping import read_mapping
+
+    found: dict[str, ImportMapping] = {}
+    for item in given:
+        playbook_id, equals, file = item.partition("=")
+        if not equals or not playbook_id or not file:
+            raise click.BadParameter(say("cli.serve.mapping_form", language, text=item))
+        version = store.active_version(playbook_id)
+        model = (
+            None if version is None else services.registered_playbook(store, playbook_id, version)
+        )
+        if model is None:
+            raise click.BadParameter(
+                say("cli.serve.mapping_unknown_playbook", None, name=playbook_id)
+            )
+        mapping = read_mapping(file)
+        check_mapping(mapping, model)
+        found[playbook_id] = mapping
+    return found
 
 
 def _register(store: DealStore, folder: Path) -> None:

@@ -9,6 +9,7 @@ Codes by area:
 
 ===========  ==================================================================
 ``PB05x``    the HTTP API: requests it cannot use (``playbook serve``)
+``PB06x``    the HTTP API: CRM webhooks (PB060-PB062), playbook versions (PB063, PB064)
 ``PB1xx``    reading a file: size, encoding, YAML syntax, strict-YAML rules
 ``PB2xx``    the JSON Schema of the playbook format
 ``PB3xx``    semantic checks across the playbook (references, graph, types)
@@ -78,6 +79,7 @@ from playbook.errors.tree import (
     ChatSinkError,
     ConditionError,
     ConflictError,
+    CrmRecordsError,
     CsrfError,
     DatabaseUnavailableError,
     DealError,
@@ -128,6 +130,7 @@ from playbook.errors.tree import (
     UnknownApprovalError,
     UnknownFieldError,
     UnknownStageError,
+    VersionTakenError,
 )
 from playbook.errors.tree import BlockedMove as BlockedMove
 from playbook.errors.tree import DatabaseLockedError as DatabaseLockedError
@@ -152,6 +155,7 @@ __all__ = [
     "ChatSinkError",
     "ConditionError",
     "ConflictError",
+    "CrmRecordsError",
     "CsrfError",
     "DatabaseUnavailableError",
     "DealError",
@@ -203,4 +207,5 @@ __all__ = [
     "UnknownApprovalError",
     "UnknownFieldError",
     "UnknownStageError",
+    "VersionTakenError",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "ChatSinkError",
     "ConditionError",
     "ConflictError",
+    "CrmRecordsError",
     "CsrfError",
     "DatabaseLockedError",
     "DatabaseReadOnlyError",
@@ -86,6 +87,7 @@ __all__ = [
     "UnknownApprovalError",
     "UnknownFieldError",
     "UnknownStageError",
+    "VersionTakenError",
 ]
 
 
@@ -603,3 +605,17 @@ class PresetNotFoundError(MappingError, LookupError):
     """``preset:NAME`` names no preset mapping shipped with playbook."""
 
     code = "PB656"
+
+
+class CrmRecordsError(RequestError):
+    """CRM records not taken, nothing written: no mapping (PB060), a key it does not read
+    (PB061), a refused batch (PB062; ``records``: (position, external id, error) each)."""
+
+    code = "PB060"
+    records: tuple[tuple[int, str | None, PlaybookError], ...] = ()
+
+
+class VersionTakenError(RequestError):
+    """A playbook text uploaded under a version already registered with another text."""
+
+    code = "PB064"

@@ -20,16 +20,21 @@ if TYPE_CHECKING:
     from playbook.kpi.report import KpiReport
     from playbook.kpi.review import WeeklyReview
 
-__all__ = ["kpi_csv", "kpi_json", "review_json"]
+__all__ = ["kpi_csv", "kpi_data", "kpi_json", "review_json"]
 
 
-def kpi_json(report: KpiReport, *, lang: str | None = None) -> str:
-    """The report as indented JSON; each KPI carries its ``title`` in ``lang``."""
+def kpi_data(report: KpiReport, *, lang: str | None = None) -> dict[str, Any]:
+    """The report's JSON form; each KPI carries its ``title`` in ``lang``."""
     data = report.to_dict()
     words = lang or report.playbook.language
     for item, result in zip(data["kpis"], report.results, strict=True):
         item["title"] = result.title(report.playbook, words)
-    return _dumps(data)
+    return data
+
+
+def kpi_json(report: KpiReport, *, lang: str | None = None) -> str:
+    """The report as indented JSON; each KPI carries its ``title`` in ``lang``."""
+    return _dumps(kpi_data(report, lang=lang))
 
 
 def kpi_csv(report: KpiReport, *, lang: str | None = None) -> str:

@@ -131,7 +131,9 @@ class BatchWriter:
     """Writes batches of imported deals on one connection, one transaction each.
 
     With ``dry_run`` the caller holds one transaction around every batch and
-    rolls it back: the batches then run inside it.
+    rolls it back: the batches then run inside it. ``origin`` is the actor and
+    the source the history records (``import`` for a file; a CRM webhook names
+    the token's person and ``webhook``).
     """
 
     def __init__(
@@ -143,8 +145,10 @@ class BatchWriter:
         counts: ImportCounts,
         *,
         dry_run: bool = False,
+        origin: tuple[str, str] = (IMPORT_ACTOR, "import"),
     ) -> None:
         self.connection = rows.connection
+        self.actor, self.source = origin
         self.rows = rows
         self.playbook = playbook
         self.mapping = mapping
@@ -305,7 +309,7 @@ class BatchWriter:
             "{}",
             rows.time(times[0]),
             rows.time(now),
-            IMPORT_ACTOR,
+            self.actor,
             rows.time(times[-1]),
             rows.time(active),
             None if closed is None else rows.time(times[closed]),
@@ -331,13 +335,13 @@ class BatchWriter:
                     deal_id,
                     from_stage,
                     stage,
-                    IMPORT_ACTOR,
+                    self.actor,
                     "[]",
                     rows.time(at or self.now),
                     None,
                     playbook_version,
                     version,
-                    "import",
+                    self.source,
                 )
             )
             from_stage = stage
@@ -350,7 +354,7 @@ class BatchWriter:
         values = {
             "deal_id": deal_id,
             "kind": self.mapping.last_activity_kind,
-            "actor": IMPORT_ACTOR,
+            "actor": self.actor,
             "at": rows.time(at),
             "note": None,
             "stage": deal.stage,
@@ -391,7 +395,7 @@ class BatchWriter:
             values["last_activity_at"] = max([follow_up, *_present(latest)])
         version = found.version + len(appended) + (follow_up is not None)
         version = max(version, found.version + 1)
-        values.update(updated_at=self.now, updated_by=IMPORT_ACTOR, version=version)
+        values.update(updated_at=self.now, updated_by=self.actor, version=version)
         done = connection.execute(
             update(_DEALS)
             .where(_DEALS.c.id == found.id, _DEALS.c.version == found.version)

@@ -23,7 +23,7 @@ from playbook.errors import ImportFileError, ImportRowError
 from playbook.i18n import Message
 from playbook.safetext import restore_cell
 
-__all__ = ["SNIFF_BYTES", "Row", "RowSource", "detect_format", "open_source"]
+__all__ = ["SNIFF_BYTES", "Row", "RowSource", "detect_format", "flatten_record", "open_source"]
 
 SNIFF_BYTES = 64 * 1024
 """How much of a file is examined before importing it."""
@@ -119,7 +119,7 @@ class RowSource:
     def _json_rows(self) -> Iterator[Row | ImportRowError]:
         for number, record in enumerate(self.json_records(), 1):
             if isinstance(record, dict):
-                yield Row(number, _flatten(record))
+                yield Row(number, flatten_record(record))
             else:
                 yield ImportRowError(
                     Message("error.sources.record_not_object", number=number),
@@ -314,7 +314,7 @@ def _json_columns(source: RowSource, text: str, kind: str) -> tuple[str, ...]:
     columns: dict[str, None] = {}
     for record in records[:100]:
         if isinstance(record, dict):
-            columns.update(dict.fromkeys(_flatten(record)))
+            columns.update(dict.fromkeys(flatten_record(record)))
     return tuple(columns)
 
 
@@ -329,10 +329,10 @@ def _json_row(number: int, line: str) -> Row | ImportRowError:
         return ImportRowError(
             Message("error.sources.line_not_json_object", number=number), line=number
         )
-    return Row(number, _flatten(record))
+    return Row(number, flatten_record(record))
 
 
-def _flatten(record: dict[str, Any]) -> dict[str, Any]:
+def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
     """A record with its nested ``fields`` object merged in (the layout of an export)."""
     nested = record.get("fields")
     if not isinstance(nested, dict):

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from playbook import refusals, services
@@ -26,7 +27,16 @@ from playbook.store.repository import DealStore
 from playbook.store.tokens import Credentials, authenticate
 from playbook.values import Actor
 
-__all__ = ["Caller", "engines", "preferred_language", "reader", "spoken_to", "version_of", "writer"]
+__all__ = [
+    "Caller",
+    "engines",
+    "mark_gated",
+    "preferred_language",
+    "reader",
+    "spoken_to",
+    "version_of",
+    "writer",
+]
 
 _BEARER = HTTPBearer(auto_error=False, description="`playbook tokens create PERSON` makes one.")
 
@@ -137,6 +147,26 @@ reader = _signed_in(None)
 """The dependency of a read: a valid token, or 401."""
 
 
+_GATED: dict[Callable[..., Caller], str] = {}
+"""The dependency of each gated write, and the action its refusals are recorded as."""
+
+
 def writer(action: str) -> Callable[..., Caller]:
     """The dependency of a gated write named ``action``: a refusal without a valid token is kept."""
-    return _signed_in(action)
+    dependency = _signed_in(action)
+    _GATED[dependency] = action
+    return dependency
+
+
+def mark_gated(router: APIRouter) -> APIRouter:
+    """Mark each route of ``router`` that depends on :func:`writer` ``x-gated: ACTION`` in the
+    OpenAPI document (call it before the router is included): the authorization sweep
+    enumerates the gated operations from the document, so none can be forgotten."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        for dependency in route.dependant.dependencies:
+            action = _GATED.get(dependency.call) if dependency.call is not None else None
+            if action is not None:
+                route.openapi_extra = {**(route.openapi_extra or {}), "x-gated": action}
+    return router

@@ -21,7 +21,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from playbook.pipeline import Pipeline
 from playbook.store.db import POOL_SIZE
 from playbook.store.repository import DealStore
-from playbook.web import actions, approvals, deals, escalations, playbooks, problems, workspace
+from playbook.web import (
+    actions,
+    approvals,
+    deals,
+    escalations,
+    kpis,
+    playbooks,
+    problems,
+    webhooks,
+    workspace,
+)
 from playbook.web.access import Caller, reader
 from playbook.web.schemas import ErrorBody, Me
 
@@ -66,6 +76,8 @@ def create_app(store: DealStore | None = None, *, max_body: int = MAX_BODY_BYTES
     api.include_router(actions.router)
     api.include_router(escalations.router)
     api.include_router(playbooks.router)
+    api.include_router(kpis.router)
+    api.include_router(webhooks.router)
     api.add_api_route("/me", _me, methods=["GET"], response_model=Me, tags=["people"])
     app.include_router(api)
     workspace.install(app)

@@ -25,7 +25,7 @@ from playbook.store.audit import list_refusals
 from playbook.store.models import Deal as DealRow
 from playbook.store.repository import StoredDeal
 from playbook.values import Actor
-from playbook.web.access import Caller, engines, reader, version_of, writer
+from playbook.web.access import Caller, engines, mark_gated, reader, version_of, writer
 from playbook.web.schemas import (
     AdvanceRequest,
     CheckRequest,
@@ -309,3 +309,6 @@ def _registered(caller: Caller, playbook_id: str, version: int | None) -> Playbo
             details={"playbook": playbook_id},
         )
     return model
+
+
+mark_gated(router)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from playbook import services
 from playbook.escalation import admin
 from playbook.values import Actor
-from playbook.web.access import Caller, reader, writer
+from playbook.web.access import Caller, mark_gated, reader, writer
 from playbook.web.schemas import AckRequest, Escalation, EscalationList, SnoozeRequest
 
 __all__ = ["router"]
@@ -79,3 +79,6 @@ def _actor(caller: Caller, escalation_id: int, action: str) -> Actor:
     if playbook is None:
         return Actor(caller.name, frozenset(caller.credentials.roles))
     return caller.actor(playbook, action, deal.ref)
+
+
+mark_gated(router)

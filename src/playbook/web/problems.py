@@ -24,6 +24,7 @@ from playbook.diagnostics import did_you_mean
 from playbook.errors import (
     AuthenticationError,
     BodyTooLargeError,
+    CrmRecordsError,
     InternalError,
     InvalidBodyError,
     InvalidPlaybookError,
@@ -47,7 +48,8 @@ def status_of(error: PlaybookError) -> int:
 
 def error_body(error: PlaybookError, lang: str | None = None) -> dict[str, Any]:
     """The JSON body of ``error``, its message and hint in ``lang`` (English for None);
-    a blocked move carries its decision, an invalid playbook its diagnostics, in it too."""
+    a blocked move carries its decision, an invalid playbook its diagnostics, refused CRM
+    records each record's error, in it too."""
     data: dict[str, Any] = {
         "code": error.code,
         "message": error.message_in(lang),
@@ -59,6 +61,17 @@ def error_body(error: PlaybookError, lang: str | None = None) -> dict[str, Any]:
         data["decision"] = error.decision.to_dict(lang)
     if isinstance(error, InvalidPlaybookError):
         data["diagnostics"] = [item.to_dict(lang) for item in error.diagnostics]
+    if isinstance(error, CrmRecordsError) and error.records:
+        data["records"] = [
+            {
+                "record": number,
+                "external_id": external_id,
+                "code": refused.code,
+                "message": refused.message_in(lang),
+                "hint": refused.hint_in(lang),
+            }
+            for number, external_id, refused in error.records
+        ]
     return {"error": data}
 
 

@@ -15,6 +15,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic import JsonValue as _AnyJson
 
+# The KPI shapes live in their own module; named here too, so that every response
+# model of the API is an attribute of this one.
+from playbook.web.kpi_schemas import KpiReportOut, WeeklyReviewOut
+
 __all__ = [
     "AckRequest",
     "ActionTask",
@@ -25,11 +29,14 @@ __all__ = [
     "ApprovalState",
     "ApprovalWritten",
     "AvailableMove",
+    "ChangeOut",
     "CheckRequest",
     "CompleteRequest",
+    "CrmRecords",
     "Deal",
     "DealCreate",
     "DealList",
+    "DealPlanOut",
     "Decision",
     "Delegation",
     "DiagnosticOut",
@@ -40,17 +47,24 @@ __all__ = [
     "FieldsPatch",
     "History",
     "HistoryStep",
+    "ImpactOut",
+    "KpiReportOut",
     "LogRequest",
     "Me",
     "NextSteps",
+    "PlaybookDiffOut",
     "PlaybookVersion",
     "PlaybookVersions",
     "Reason",
+    "RecordProblem",
     "Refusal",
+    "Registration",
     "Rejection",
     "SnoozeRequest",
+    "Upserted",
     "ValidateRequest",
     "Validation",
+    "WeeklyReviewOut",
     "Written",
 ]
 
@@ -125,6 +139,16 @@ class Decision(_Response):
     reasons: list[Reason]
 
 
+class RecordProblem(_Response):
+    """Why one record of a batch was refused."""
+
+    record: int = Field(description="Its position in the batch, from 1.")
+    external_id: str | None
+    code: str
+    message: str
+    hint: str | None = None
+
+
 class ErrorOut(_Response):
     """What went wrong: a stable code (PBnnn), what to do, and the data behind it."""
 
@@ -135,6 +159,9 @@ class ErrorOut(_Response):
     decision: Decision | None = Field(None, description="A blocked move (409): the reasons.")
     diagnostics: list[DiagnosticOut] | None = Field(
         None, description="An invalid playbook (422): every problem with its line."
+    )
+    records: list[RecordProblem] | None = Field(
+        None, description="Refused CRM records (422, PB062): each with its own code."
     )
 
 
@@ -527,3 +554,120 @@ class Delegation(_Request):
 
     to: Annotated[str, Field(min_length=1, max_length=200)]
     reason: Text | None = None
+
+
+class Registration(_Response):
+    """A playbook version registered (or already registered with the same text)."""
+
+    playbook: str
+    version: int
+    created: bool = Field(description="False: this text was registered already (idempotent).")
+    active: bool = Field(description="Whether new deals now follow this version (the latest).")
+    diagnostics: list[DiagnosticOut]
+
+
+class ChangeOut(_Response):
+    """One part of the playbook added, removed or changed."""
+
+    kind: Literal["added", "removed", "changed"]
+    area: str
+    id: str
+    details: list[str]
+
+
+class Affected(_Response):
+    """How many open deals an item concerns, and a few of them."""
+
+    deals: int
+    examples: list[str]
+
+
+class Stranded(_Response):
+    """An open deal whose stage the new version has no place for."""
+
+    deal: str
+    stage: str
+    problem: str | None
+
+
+class Pipeline(_Response):
+    """The weighted pipeline under each version's stage probabilities (decimals as text)."""
+
+    field: str | None
+    old: str
+    new: str
+
+
+class Wins(_Response):
+    """Expected wins under each version."""
+
+    old: float
+    new: float
+
+
+class ImpactOut(_Response):
+    """What the new version does to the open deals pinned to the old one, now."""
+
+    now: datetime
+    open_deals: int
+    fail_entry_criteria: int
+    gain_required_actions: int
+    escalations_start: dict[str, Affected]
+    escalations_stop: dict[str, Affected]
+    failing_criteria: dict[str, Affected]
+    new_actions: dict[str, Affected]
+    stranded: list[Stranded]
+    weighted_pipeline: Pipeline
+    expected_wins: Wins
+    created_after_now: int
+
+
+class PlaybookDiffOut(_Response):
+    """The changes from one registered version to another, and their impact on stored deals."""
+
+    playbook: str
+    from_version: int
+    to_version: int
+    changes: list[ChangeOut]
+    impact: ImpactOut
+
+
+# --- CRM webhook --------------------------------------------------------------------------
+
+
+class CrmRecords(_Request):
+    """CRM records to upsert through the server's import mapping for ``playbook``.
+
+    Each record maps the mapping's columns to values (a nested ``fields``
+    object is merged in); a key the mapping does not read is refused.
+    """
+
+    playbook: Name
+    records: Annotated[list[dict[str, JsonValue]], Field(min_length=1, max_length=1000)]
+
+
+class DealPlanOut(_Response):
+    """What the upsert did to one deal."""
+
+    external_id: str
+    line: int = Field(description="The record's position in the batch, from 1.")
+    action: Literal["create", "update", "unchanged"]
+    stages: list[str] = Field(description="Stages entered (appended to the history).")
+    set: list[str]
+    cleared: list[str]
+    kept: list[str] = Field(description="Fields whose newer value in playbook was kept.")
+
+
+class Upserted(_Response):
+    """What a batch of CRM records did; a record that changed nothing is ``unchanged``."""
+
+    playbook: str
+    version: int
+    created: int
+    updated: int
+    unchanged: int
+    cleared: int
+    kept: int
+    stage_changes: int
+    activities: int
+    deals: list[DealPlanOut]
