@@ -44,6 +44,10 @@ TITLED_TIER = (
     "values: [{id: key, title: {en: Key account, zh: 重点客户}}, "
     "{id: normal, title: {en: Regular customer, zh: 普通客户}}, potential]"
 )
+# Invalid playbooks, so that diagnostics (severity words, hints) are walked too.
+INVALID = {
+    "no-id.yaml": "version: 1\ntitle: t\nlanguage: {lang}\nstages:\n  - {{id: a, title: a}}\n",
+}
 
 _CODE = (
     # Mermaid and its colours and entities (#f9dada, #gt;), Markdown's code fence.
@@ -90,6 +94,8 @@ def _workspace(root: Path, lang: str) -> Workspace:
     (root / "deals.csv").write_text(DEALS.format(maker=maker), encoding="utf-8")
     (root / "deal.json").write_text(DEAL_JSON, encoding="utf-8")
     (root / "people.yaml").write_text(PEOPLE, encoding="utf-8")
+    for name, invalid in INVALID.items():
+        (root / name).write_text(invalid.format(lang=lang), encoding="utf-8")
     return Workspace(root, lang)
 
 
@@ -149,7 +155,10 @@ def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
         ],
         "review": [["review", "--owner", "wang", "--week", "2026-W47", "--now", NOW]],
         "audit": [["audit"]],
-        "validate": [["validate", book, "--summary"]],
+        "validate": [
+            ["validate", book, "--summary"],
+            *(["validate", ws.path(name)] for name in INVALID),
+        ],
         "check": [["check", "--playbook", book, "--deal", deal, "--to", "initial_contact"]],
         "next": [["next", "--playbook", book, "--deal", deal, "--now", NOW]],
         "test": [["test", ws.path("acme.test.yaml"), "--coverage"]],
@@ -189,6 +198,7 @@ def _allowed(ws: Workspace) -> set[str]:
     texts += [move.guard.text for move in book.transitions if move.guard is not None]
     texts += [rule.when.text for rule in book.rules if rule.when is not None]
     typed = [DEALS, DEAL_JSON, PEOPLE, (ws.root / "acme.test.yaml").read_text(encoding="utf-8")]
+    typed += list(INVALID.values())  # the source lines under the diagnostics
     typed += [arg for runs in _invocations(ws).values() for args in runs for arg in args]
     return {word for text in texts + typed for word in WORD.findall(text)} | CODE_WORDS
 
