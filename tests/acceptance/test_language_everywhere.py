@@ -47,6 +47,8 @@ TITLED_TIER = (
 # Invalid playbooks, so that diagnostics (severity words, hints) are walked too.
 INVALID = {
     "no-id.yaml": "version: 1\ntitle: t\nlanguage: {lang}\nstages:\n  - {{id: a, title: a}}\n",
+    # A file that does not parse has no language of its own: --lang tells it.
+    "broken.yaml": "playbook: p\nstages: [a, b\n",
 }
 
 _CODE = (
@@ -54,6 +56,8 @@ _CODE = (
     "flowchart LR classDef fill stroke class br dada gt lt mermaid",
     # URLs, file suffixes, the zone name, the currency, condition syntax.
     "sqlite db csv json jsonl yaml md html Asia Shanghai CNY has len and or not in true false",
+    # The format's name, in "YAML 语法错误" (a YAML syntax error).
+    "YAML",
     # The scenario language that `paths` prints its steps in, and the command names.
     "set complete advance as evidence True playbook docs test",
     # The actor the importer records, and KPI statuses (CSV cells are ids).
@@ -157,7 +161,7 @@ def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
         "audit": [["audit"]],
         "validate": [
             ["validate", book, "--summary"],
-            *(["validate", ws.path(name)] for name in INVALID),
+            *(["validate", ws.path(name), "--lang", ws.lang] for name in INVALID),
         ],
         "check": [["check", "--playbook", book, "--deal", deal, "--to", "initial_contact"]],
         "next": [["next", "--playbook", book, "--deal", deal, "--now", NOW]],
