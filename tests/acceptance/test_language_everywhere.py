@@ -58,8 +58,8 @@ _CODE = (
     "sqlite db csv json jsonl yaml md html Asia Shanghai CNY has len and or not in true false",
     # The format's name, in "YAML 语法错误" (a YAML syntax error).
     "YAML",
-    # The scenario language that `paths` prints its steps in, and the command names.
-    "set complete advance as evidence True playbook docs test",
+    # A value `paths` shows as Python writes it, and the command names.
+    "True playbook docs test",
     # The actor the importer records, and KPI statuses (CSV cells are ids).
     "import met missed at risk no data",
 )
