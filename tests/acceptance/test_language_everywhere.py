@@ -44,14 +44,22 @@ TITLED_TIER = (
     "values: [{id: key, title: {en: Key account, zh: 重点客户}}, "
     "{id: normal, title: {en: Regular customer, zh: 普通客户}}, potential]"
 )
+# Invalid playbooks, so that diagnostics (severity words, hints) are walked too.
+INVALID = {
+    "no-id.yaml": "version: 1\ntitle: t\nlanguage: {lang}\nstages:\n  - {{id: a, title: a}}\n",
+    # A file that does not parse has no language of its own: --lang tells it.
+    "broken.yaml": "playbook: p\nstages: [a, b\n",
+}
 
 _CODE = (
     # Mermaid and its colours and entities (#f9dada, #gt;), Markdown's code fence.
     "flowchart LR classDef fill stroke class br dada gt lt mermaid",
     # URLs, file suffixes, the zone name, the currency, condition syntax.
     "sqlite db csv json jsonl yaml md html Asia Shanghai CNY has len and or not in true false",
-    # The scenario language that `paths` prints its steps in, and the command names.
-    "set complete advance as evidence True playbook docs test",
+    # The format's name, in "YAML 语法错误" (a YAML syntax error).
+    "YAML",
+    # A value `paths` shows as Python writes it, and the command names.
+    "True playbook docs test",
     # The actor the importer records, and KPI statuses (CSV cells are ids).
     "import met missed at risk no data",
 )
@@ -92,6 +100,8 @@ def _workspace(root: Path, lang: str) -> Workspace:
     (root / "people.yaml").write_text(PEOPLE, encoding="utf-8")
     (root / "calls.csv").write_text(CALLS, encoding="utf-8")
     (root / "calls.yaml").write_text(CALLS_MAPPING, encoding="utf-8")
+    for name, invalid in INVALID.items():
+        (root / name).write_text(invalid.format(lang=lang), encoding="utf-8")
     return Workspace(root, lang)
 
 
@@ -200,7 +210,10 @@ def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
         ],
         "review": [["review", "--owner", "wang", "--week", "2026-W47", "--now", NOW]],
         "audit": [["audit"]],
-        "validate": [["validate", book, "--summary"]],
+        "validate": [
+            ["validate", book, "--summary"],
+            *(["validate", ws.path(name), "--lang", ws.lang] for name in INVALID),
+        ],
         "check": [["check", "--playbook", book, "--deal", deal, "--to", "initial_contact"]],
         "next": [["next", "--playbook", book, "--deal", deal, "--now", NOW]],
         "test": [["test", ws.path("acme.test.yaml"), "--coverage"]],
@@ -240,6 +253,7 @@ def _allowed(ws: Workspace) -> set[str]:
     texts += [move.guard.text for move in book.transitions if move.guard is not None]
     texts += [rule.when.text for rule in book.rules if rule.when is not None]
     typed = [DEALS, DEAL_JSON, PEOPLE, (ws.root / "acme.test.yaml").read_text(encoding="utf-8")]
+    typed += list(INVALID.values())  # the source lines under the diagnostics
     typed += [arg for runs in _invocations(ws).values() for args in runs for arg in args]
     return {word for text in texts + typed for word in WORD.findall(text)} | CODE_WORDS
 

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from playbook.definition.files import playbook_from_text
+from playbook.kpi.charts import Dashboard, Histogram
 from playbook.kpi.periods import parse_period
 from playbook.kpi.report import KpiReport, KpiResult
+from playbook.render.html import render_html
 from playbook.render.kpi_formats import KPI_FORMATS, render_kpis
 from playbook.render.kpi_json import kpi_csv, kpi_json
 from playbook.render.labels import format_value
@@ -106,3 +108,57 @@ def test_html_needs_the_dashboard() -> None:
     """The HTML page draws charts the report alone does not hold."""
     with pytest.raises(ValueError, match="dashboard"):
         render_kpis(_report(), "html")
+
+
+TITLED = playbook_from_text(
+    """\
+playbook: titled
+version: 1
+title: {en: Titled, zh: 有标题}
+language: zh
+fields:
+  tier: {type: enum, values: [{id: key, title: {en: Key account, zh: 重点客户}}, plain]}
+stages:
+  - {id: lead, title: Lead}
+  - {id: won, title: Won, outcome: won}
+kpis:
+  - {id: wins, title: {en: Wins, zh: 赢单数}, metric: won_deals, by: [tier]}
+""",
+    "titled.yaml",
+)
+
+
+def _titled_report() -> KpiReport:
+    (wins,) = TITLED.kpis
+    results = (
+        KpiResult(wins, {"tier": "key"}, 3, 3, None, None, None, None),
+        KpiResult(wins, {"tier": "plain"}, 1, 1, None, None, None, None),
+    )
+    period = parse_period("2017-12")
+    return KpiReport(TITLED, period, datetime(2018, 1, 2, tzinfo=UTC), results)
+
+
+@pytest.mark.parametrize(
+    ("lang", "shown"), [("zh", "tier=重点客户（key）"), ("en", "tier=Key account (key)")]
+)
+def test_grouped_values_show_their_title_and_keep_the_id(lang: str, shown: str) -> None:
+    """A group by an enum shows each value's title in the report's language, the id beside it."""
+    report = _titled_report()
+    table = render_kpi_table(report, lang=lang)
+    assert shown in table
+    assert "tier=plain" in table  # a value without a title stays its id
+    data = json.loads(kpi_json(report, lang=lang))
+    title = shown.split("=")[1].split("（")[0].split(" (")[0]
+    assert [(k["group"], k.get("group_titles")) for k in data["kpis"]] == [
+        ({"tier": "key"}, {"tier": title}),
+        ({"tier": "plain"}, None),
+    ]
+    rows = list(csv.DictReader(io.StringIO(kpi_csv(report, lang=lang))))
+    assert [row["tier"] for row in rows] == ["key", "plain"]  # CSV cells are ids
+
+
+def test_html_report_shows_grouped_titles() -> None:
+    """The HTML report's bars are labelled with the value's title (and id) too."""
+    dash = Dashboard(_titled_report(), (), Histogram("won", 7, (), 0, None, None), ())
+    page = render_html(dash, lang="zh")
+    assert "重点客户（key）" in page

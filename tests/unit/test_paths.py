@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from playbook.authoring.coverage import run_tests
-from playbook.authoring.paths import generate_paths, satisfying_values, starter_scenarios
+from playbook.authoring.paths import (
+    PathStep,
+    generate_paths,
+    satisfying_values,
+    starter_scenarios,
+)
+from playbook.cli import main
 from playbook.conditions import parse_condition
 from playbook.definition.validate import load
 
@@ -86,3 +92,35 @@ def test_starter_scenarios_pass(tmp_path: Path, path: Path) -> None:
     assert report.failed == 0, [r.failure for r in report.results if not r.passed]
     stages = report.coverages[0].by_category()["stages"]
     assert stages[0] == stages[1]
+
+
+@pytest.mark.parametrize(
+    ("step", "lang", "words"),
+    [
+        (PathStep("set", {"amount": "1", "tier": "key"}), "en", "set amount = '1', tier = 'key'"),
+        (PathStep("set", {"amount": "1", "tier": "key"}), "zh", "设置 amount = '1'、tier = 'key'"),
+        (PathStep("complete", "grade", ("sales_rep",), "key"), "en",
+         "complete grade as sales_rep (evidence 'key')"),
+        (PathStep("complete", "grade", ("sales_rep",), "key"), "zh",
+         "以 sales_rep 身份完成 grade（证据：'key'）"),
+        (PathStep("advance", "won", ("rep", "boss")), "en", "advance won as rep/boss"),
+        (PathStep("advance", "won", ("rep", "boss")), "zh", "以 rep/boss 身份推进到 won"),
+    ],
+)  # fmt: skip
+def test_a_step_is_described_in_the_reader_language(step: PathStep, lang: str, words: str) -> None:
+    """`paths` prints its steps in --lang; ids and values stay as they are."""
+    assert step.describe(lang) == words
+    assert str(step) == step.describe("en")
+
+
+def test_paths_prints_steps_in_the_run_language(capsys: pytest.CaptureFixture[str]) -> None:
+    """A Chinese playbook's steps read in English with --lang en, in Chinese by default."""
+    book = str(REPO / "playbooks" / "b2b-project-sales.yaml")
+    main(["paths", book, "--now", "2026-11-20T10:00:00+08:00", "--lang", "en"])
+    english = capsys.readouterr().out
+    main(["paths", book, "--now", "2026-11-20T10:00:00+08:00"])
+    chinese = capsys.readouterr().out
+    assert "  complete grade_customer as sales_rep (evidence 'key')" in english
+    assert "  以 sales_rep 身份完成 grade_customer（证据：'key'）" in chinese
+    assert "  advance " not in chinese
+    assert "evidence" not in chinese

@@ -92,6 +92,36 @@ def test_text_block_has_heading_source_caret_and_hint() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("severity", "lang", "word"),
+    [
+        ("error", "zh", "错误"),
+        ("warning", "zh", "警告"),
+        ("note", "zh", "注意"),
+        ("error", "en", "error"),
+        ("warning", "en", "warning"),
+    ],
+)
+def test_text_severity_word_is_in_the_reader_language(severity: Any, lang: str, word: str) -> None:
+    """People read the text format: its severity word is translated (like GCC's zh_CN)."""
+    output = format_text([_diag(severity=severity)], {"p.yaml": ""}, lang=lang)
+    heading = output.splitlines()[0]
+    assert heading == f"p.yaml:1:1: {word} PB202 unknown key 'stagse' in the playbook"
+
+
+def test_machine_formats_keep_english_severity_tokens_in_chinese() -> None:
+    """json, github and sarif are read by tools: ``error``/``warning`` stay English in zh."""
+    found = [_diag(), _diag(severity="warning")]
+    data = json.loads(format_json(found, 1, lang="zh"))
+    assert [d["severity"] for d in data["diagnostics"]] == ["error", "warning"]
+    assert [line.split(" ")[0] for line in format_github(found, "zh").splitlines()] == [
+        "::error",
+        "::warning",
+    ]
+    sarif = json.loads(format_sarif(found, 1, "0", lang="zh"))
+    assert [r["level"] for r in sarif["runs"][0]["results"]] == ["error", "warning"]
+
+
 def test_no_snippet_without_the_source() -> None:
     """A file that could not be read has no line to show: heading and hint only."""
     output = format_text([_diag(hint="save the file as UTF-8")], {"p.yaml": ""})

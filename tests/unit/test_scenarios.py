@@ -196,3 +196,32 @@ def test_escalations_due(
     calendar = WorkingCalendar.from_playbook(playbook)
     due = due_escalations(playbook, calendar, deal, datetime.fromisoformat(now))
     assert {item.escalation.id: item.levels for item in due} == fired
+
+
+def _with_kinds(tmp_path: Path, step: str) -> Path:
+    """A copy of the b2b sample that declares its own activity kinds, and one scenario."""
+    text = B2B.read_text(encoding="utf-8").replace(
+        "\nstages:",
+        "\nactivity_kinds: {wechat: {title: 微信}, site_visit: {title: 现场拜访}}\nstages:",
+        1,
+    )
+    (tmp_path / "kinds.yaml").write_text(text, encoding="utf-8")
+    path = tmp_path / "kinds.test.yaml"
+    path.write_text(f"playbook: kinds.yaml\nscenarios:\n{textwrap.indent(GOOD_HEAD, '  ')}"
+                    f"    steps:\n      - log: {step}\n", encoding="utf-8")  # fmt: skip
+    return path
+
+
+def test_log_steps_take_the_playbook_activity_kinds(tmp_path: Path) -> None:
+    """``log:`` accepts a kind the playbook declares, as ``deals log`` does, and runs."""
+    scenarios = read_scenarios(_with_kinds(tmp_path, "wechat"))
+    assert scenarios.playbook.activity_ids == ("wechat", "site_visit")
+    assert run_scenario(scenarios.scenarios[0], Engine(scenarios.playbook)).passed
+
+
+def test_log_steps_refuse_a_built_in_kind_the_playbook_does_not_declare(tmp_path: Path) -> None:
+    """A playbook with its own kinds has no ``call``: the hint lists the kinds it declares."""
+    with pytest.raises(ScenarioError) as caught:
+        read_scenarios(_with_kinds(tmp_path, "call"))
+    assert "unknown activity 'call'" in caught.value.message
+    assert caught.value.hint == "log one of: wechat, site_visit"

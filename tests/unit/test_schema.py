@@ -96,6 +96,47 @@ def test_every_property_has_a_description() -> None:
     assert missing == []
 
 
+def test_every_description_quoted_as_a_hint_has_chinese_words() -> None:
+    """A missing required key quotes its description: each such one has a zh text too."""
+    untranslated = [
+        f"{where}/properties/{name}"
+        for where, node in _walk(load_schema())
+        if isinstance(node.get("required"), list)
+        for name in node["required"]
+        if "description" in node.get("properties", {}).get(name, {})
+        and not _is_chinese(node["properties"][name].get("x-description-zh", ""))
+    ]
+    assert untranslated == []
+
+
+def _is_chinese(text: str) -> bool:
+    return any("\u4e00" <= char <= "\u9fff" for char in text)
+
+
+@pytest.mark.parametrize(
+    ("key_schema", "zh"),
+    [
+        ({"description": "The id.", "x-description-zh": "编号。"}, "编号。"),
+        ({"description": "The id."}, "请加上键 'id'；它的含义见剧本格式说明文档。"),
+    ],
+)
+def test_a_missing_key_hint_is_chinese_even_without_a_translation(
+    key_schema: dict[str, str], zh: str
+) -> None:
+    """The zh hint is the schema's zh text, else a generic Chinese one; en keeps the description."""
+    hint = schema._key_about("id", key_schema)
+    assert hint is not None
+    assert (hint.render("en"), hint.render("zh")) == ("The id.", zh)
+
+
+def test_a_missing_key_is_explained_in_chinese() -> None:
+    """The hint of PB203 in a zh run is the schema's Chinese description, no English."""
+    found = _diagnostics(BASE.replace("playbook: demo\n", ""))
+    assert [d.code for d in found] == ["PB203"]
+    assert found[0].hint_in("zh") == "剧本的 id：小写字母、数字、- 和 _，以字母开头。"
+    assert (found[0].hint or "").startswith("The playbook's id:")
+
+
 def test_every_object_refuses_unknown_keys() -> None:
     """Each object schema closes its keys, so that a misspelt key is always caught."""
     open_objects = [

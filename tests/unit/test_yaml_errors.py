@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from playbook.cli import main
 from playbook.definition.loader import read_text
+from playbook.definition.yaml_errors import parser_phrase
 from playbook.i18n import say
 
 HEAD = "playbook: p\nversion: 1\n"
@@ -83,3 +86,59 @@ def test_syntax_error_shows_the_source_line_with_a_caret(
     out = capsys.readouterr().out
     assert " 5 |     probability：0.25\n" in out
     assert "\n   |                ^" in out
+
+
+# --- the parser's own words, in Chinese --------------------------------------------------
+
+_PHRASE = re.compile(r'"((?:while|found|expected|could not|did not|mapping|second)[^"%]*)"')
+
+
+def _fixed_pyyaml_phrases() -> set[str]:
+    """The problem/context phrases PyYAML's scanner, parser and composer write without a value."""
+    source = Path(yaml.__file__).parent
+    texts = [(source / name).read_text(encoding="utf-8") for name in _PYYAML_MODULES]
+    return {match for text in texts for match in _PHRASE.findall(text)}
+
+
+_PYYAML_MODULES = ("scanner.py", "parser.py", "composer.py")
+
+
+def test_every_fixed_pyyaml_phrase_has_chinese_words() -> None:
+    """Each fixed phrase of the installed PyYAML is in the table, its en text the phrase itself."""
+    phrases = _fixed_pyyaml_phrases()
+    assert len(phrases) > 20  # the scan found them (a change of PyYAML's layout fails here)
+    untranslated = {p for p in phrases if parser_phrase(p).key == "common.text"}
+    assert untranslated == set()
+    for phrase in phrases:
+        assert parser_phrase(phrase).render("en") == phrase
+        assert re.search(r"[\u4e00-\u9fff]", parser_phrase(phrase).render("zh")), phrase
+
+
+@pytest.mark.parametrize(
+    ("body", "en", "zh"),
+    [
+        (
+            "stages: [a, b\n",
+            "while parsing a flow sequence, did not find expected ',' or ']'",
+            "解析流式序列时，未找到预期的 ',' 或 ']'",
+        ),
+        (
+            "title: {en: a\n",
+            "while parsing a flow mapping, did not find expected ',' or '}'",
+            "解析流式映射时，未找到预期的 ',' 或 '}'",
+        ),
+        ("title: a: b\n", "mapping values are not allowed in this context", "此处不允许映射的值"),
+    ],
+)
+def test_parser_words_are_translated_and_english_keeps_them(body: str, en: str, zh: str) -> None:
+    """In zh the parser's phrases are Chinese; the English message is the parser's own text."""
+    (found,) = read_text(HEAD + body).diagnostics
+    assert found.code == "PB104"
+    assert found.message_in("zh") == f"YAML 语法错误：{zh}"
+    assert found.message_in("en") == f"YAML syntax error: {en}"
+
+
+def test_an_unknown_parser_phrase_stays_as_it_is() -> None:
+    """A phrase the table lacks is shown in its own words in every language."""
+    phrase = parser_phrase("expected ',' or ']', but got '<scalar>'")
+    assert phrase.render("zh") == phrase.render("en") == "expected ',' or ']', but got '<scalar>'"

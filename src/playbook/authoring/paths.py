@@ -30,6 +30,7 @@ import yaml
 from playbook.conditions import And, Compare, Contains, Expr, Has, In, Len, Not, Or, to_python
 from playbook.conditions.ir import Const, FieldRef, Literal, all_of
 from playbook.errors import PlaybookError
+from playbook.i18n import join, say
 from playbook.model import FieldSpec, Playbook, RequiredAction, Stage
 from playbook.runtime.deals import DealState, new_deal
 from playbook.runtime.engine import Engine
@@ -61,13 +62,25 @@ class PathStep:
             step["evidence"] = to_json_value(self.evidence)
         return step
 
-    def __str__(self) -> str:
+    def describe(self, lang: str | None = None) -> str:
+        """The step in words, in ``lang`` (English by default); ids and values as they are."""
         if self.kind == "set":
-            values = ", ".join(f"{k} = {to_json_value(v)!r}" for k, v in self.target.items())
-            return f"set {values}"
-        who = "/".join(self.roles)
-        extra = f" (evidence {to_json_value(self.evidence)!r})" if self.evidence is not None else ""
-        return f"{self.kind} {self.target} as {who}{extra}"
+            values = [f"{k} = {to_json_value(v)!r}" for k, v in self.target.items()]
+            return say("cli.paths.step.set", lang, values=join(values, lang, last=None))
+        value = to_json_value(self.evidence)
+        evidence = (
+            "" if self.evidence is None else say("cli.paths.step.evidence", lang, value=repr(value))
+        )
+        return say(
+            f"cli.paths.step.{self.kind}",
+            lang,
+            target=self.target,
+            who="/".join(self.roles),
+            evidence=evidence,
+        )
+
+    def __str__(self) -> str:
+        return self.describe("en")
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,6 @@ _DEAL_KEYS = frozenset(
         "completed_actions",
     }
 )
-_LOG_KINDS = frozenset({"call", "meeting", "email", "note", "visit"})
 _CODE = re.compile(r"^PB\d{3}$")
 
 _YamlPath = tuple[str | int, ...]
@@ -324,11 +323,12 @@ class _Reader:
         if kind == "set":
             return self._fields(path, raw, playbook, known)
         if kind == "log":
-            if raw not in _LOG_KINDS:
+            # The playbook's own kinds (the built-in ones when it declares none), as `deals log`.
+            if raw not in playbook.activity_ids:
                 self.fail(
                     path,
                     Message("error.scenario_files.unknown_activity", raw=raw),
-                    Message("error.scenario_files.log_one", names=sorted(_LOG_KINDS)),
+                    Message("error.scenario_files.log_one", names=playbook.activity_ids),
                 )
             return raw
         return self._time(path, raw, playbook, required=True)

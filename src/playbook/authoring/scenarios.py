@@ -11,7 +11,7 @@ actions) and runs steps in order:
 ``advance: STAGE``    move the deal (``as`` required, ``override`` optional)
 ``complete: ACTION``  record a required action (``as`` required, ``evidence`` optional)
 ``set: {field: value}``  change field values (``null`` clears one)
-``log: call``         log an activity (a call, meeting, email, note or visit)
+``log: call``         log an activity of one of the playbook's ``activity_kinds``
 ``sweep: TIME``       which escalation rules fire at TIME
 
 Every step may carry ``at`` (the time of the step; later steps keep it) and

@@ -169,7 +169,7 @@ def paths(
 ) -> int:
     """List the shortest steps that take a new deal to each stage of PLAYBOOK_PATH.
 
-    The steps are written in the scenario files' own words (set, complete, advance).
+    The steps are written in the reader's language; ``--write`` gives the scenario file.
     """
     from playbook.authoring.paths import generate_paths, starter_scenarios
 
@@ -186,7 +186,7 @@ def paths(
             )
             click.echo(f"{path.stage}: {route}")
             for step in path.steps:
-                click.echo(f"  {step}")
+                click.echo(f"  {step.describe(language)}")
     if write_to is not None:
         if write_to.exists():
             from playbook.errors import TargetExistsError

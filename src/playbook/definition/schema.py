@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from playbook.definition.loader import Document, YamlPath
 from playbook.definition.report import positioned
 from playbook.diagnostics import Diagnostic, closest, path_to_str
-from playbook.i18n import Items, Message
+from playbook.i18n import Items, Message, Translated, say
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -241,6 +241,20 @@ def _quoted(names: Iterable[Any]) -> Items:
     return Items([f"'{name}'" for name in names])
 
 
+def _key_about(name: str, key_schema: Mapping[str, Any]) -> Message | None:
+    """The schema's description of a key, as a hint in the reader's language.
+
+    The English text is ``description``; the Chinese one sits beside it as
+    ``x-description-zh`` (JSON Schema ignores unknown keywords). Without one, a
+    Chinese reader gets a generic hint rather than English.
+    """
+    about = key_schema.get("description")
+    if not about:
+        return None
+    about_zh = key_schema.get("x-description-zh") or say("diag.schema.key_about", "zh", name=name)
+    return Message("common.text", text=Translated({"en": about, "zh": about_zh}))
+
+
 def _pattern_words(pattern: Any) -> Message:
     return PATTERN_WORDS.get(str(pattern)) or Message("diag.schema.pattern.other", pattern=pattern)
 
@@ -334,9 +348,8 @@ class _Describer:
         properties = failure.schema.get("properties", {})
         for name in failure.expected:
             if isinstance(failure.instance, Mapping) and name not in failure.instance:
-                about = properties.get(name, {}).get("description")
                 message = Message("diag.schema.needs_key", where=failure.where, name=name)
-                hint = Message("common.text", text=about) if about else None
+                hint = _key_about(name, properties.get(name, {}))
                 missing = self._missing(failure.path, message, [name], hint)
                 yield dataclasses.replace(missing, path=path_to_str((*failure.path, name)))
 

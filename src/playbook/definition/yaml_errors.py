@@ -16,15 +16,22 @@ the parse has failed. A tab or an ideographic space in the indentation is
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from playbook.diagnostics import Diagnostic
-from playbook.i18n import Message
+from playbook.i18n import Message, catalogue, say
 
-__all__ = ["FULL_WIDTH", "indent_diagnostic", "odd_indent_key", "syntax_diagnostic"]
+__all__ = [
+    "FULL_WIDTH",
+    "indent_diagnostic",
+    "odd_indent_key",
+    "parser_phrase",
+    "syntax_diagnostic",
+]
 
 FULL_WIDTH: dict[str, tuple[str, str]] = {
     "：": (":", "colon"),
@@ -86,9 +93,11 @@ def syntax_diagnostic(exc: yaml.YAMLError, text: str, file: str) -> Diagnostic:
             return indented
     message = Message(
         "diag.loader.yaml_syntax_error",
-        message=Message("diag.loader.message", context=context, problem=problem)
+        message=Message(
+            "diag.loader.message", context=parser_phrase(context), problem=parser_phrase(problem)
+        )
         if context
-        else Message("common.text", text=problem),
+        else parser_phrase(problem),
     )
     culprit = _full_width_near(lines, start if context_mark else _Place(end.line, 1), end)
     if culprit is not None:
@@ -98,6 +107,25 @@ def syntax_diagnostic(exc: yaml.YAMLError, text: str, file: str) -> Diagnostic:
         # A key without its colon: libyaml notices on the next line; the key is the mistake.
         return _diag(file, "PB104", message, start)
     return _diag(file, "PB104", message, end)
+
+
+def parser_phrase(text: str) -> Message:
+    """A problem or context phrase of the YAML parser, in the reader's language when known.
+
+    The English rendering is the parser's own text; a phrase the catalogue lacks
+    (PyYAML's phrases that quote the character found, say) is shown as it is.
+    """
+    key = _phrase_keys().get(text)
+    return Message(key) if key else Message("common.text", text=text)
+
+
+@functools.cache
+def _phrase_keys() -> dict[str, str]:
+    # The catalogue's area of these phrases: diag.yaml_phrase.<phrase in words>.
+    return {say(key, "en"): key for key in catalogue() if key.split(".")[:2] == _PHRASE_AREA}
+
+
+_PHRASE_AREA = ["diag", "yaml_phrase"]
 
 
 def indent_diagnostic(lines: list[str], line: int, file: str) -> Diagnostic | None:

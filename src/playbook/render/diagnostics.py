@@ -56,7 +56,9 @@ def format_text(
 
     ``sources`` holds the text (or document) of every file that was checked;
     the closing summary line counts them (in ``lang``), and the ``skipped``
-    files apart. ANSI colours only when ``color``.
+    files apart. ANSI colours only when ``color``. The severity word is in
+    ``lang`` too (``错误``, ``警告``): this format is for people; the machine
+    formats keep the English tokens.
     """
     paint = _Painter(color)
     blocks = [_text_block(d, sources.get(d.file), paint, lang) for d in diagnostics]
@@ -99,8 +101,9 @@ class _Painter:
     def bold(self, text: str) -> str:
         return self.paint(text, "1")
 
-    def severity(self, severity: Severity) -> str:
-        return self.paint(severity, f"1;{_COLORS.get(severity, '0')}")
+    def severity(self, severity: Severity, lang: str | None) -> str:
+        word = say(f"diag.render.severity.{severity}", lang)
+        return self.paint(word, f"1;{_COLORS.get(severity, '0')}")
 
 
 def _text_block(
@@ -109,7 +112,7 @@ def _text_block(
     d = diagnostic
     heading = (
         f"{paint.bold(f'{d.file}:{d.line}:{d.column}:')} "
-        f"{paint.severity(d.severity)} {paint.bold(d.code)} {d.message_in(lang)}"
+        f"{paint.severity(d.severity, lang)} {paint.bold(d.code)} {d.message_in(lang)}"
     )
     lines = [heading, *_snippet(d, _source_line(source, d.line), paint)]
     hint = d.hint_in(lang)

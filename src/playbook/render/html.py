@@ -180,7 +180,7 @@ def _kpi_cards(dash: Dashboard, lang: str) -> str:
             f'<div class="kpi" style="border-top-color:{colour}">'
             f'<div class="kpi-title">{_e(title)}</div>'
             f'<div class="kpi-value">{_e(value)}</div>'
-            f'<div class="kpi-target">{_e(_groups_line(results, lang))}</div>'
+            f'<div class="kpi-target">{_e(_groups_line(results, dash.playbook, lang))}</div>'
             f'<div class="kpi-target">{_e(say("report.target", lang))}: {_e(detail or "–")}</div>'
             f"<div>{badge}</div></div>"
         )
@@ -198,9 +198,9 @@ def _range(results: Sequence[KpiResult], unit: str, currency: str | None, lang: 
     return low if low == high else f"{low} – {high}"
 
 
-def _groups_line(results: Sequence[KpiResult], lang: str) -> str:
+def _groups_line(results: Sequence[KpiResult], playbook: Playbook, lang: str) -> str:
     if len(results) == 1:
-        return group_text(results[0].group, lang)
+        return group_text(results[0].group, lang, playbook)
     names = " / ".join(results[0].group)
     return f"{len(results)} × {names}"
 
@@ -254,7 +254,9 @@ def _kpi_bars(
         value = float(result.judged or 0)
         w = max(1.5, bar_w * value / top) if value > 0 else 1.5
         colour = STATUS_COLOURS[result.status or "none"]
-        label = group_text(result.group, lang) if result.group else say("report.all", lang)
+        label = (
+            group_text(result.group, lang, playbook) if result.group else say("report.all", lang)
+        )
         text = value_text(result, unit, playbook.currency, lang)
         marks.append(
             f'<text x="{label_w - 8}" y="{y + 15}" class="lbl" text-anchor="end">'
@@ -283,7 +285,7 @@ def _kpi_bars(
         )
     extra = ""
     if missing:
-        names = ", ".join(_values_only(group_text(r.group, lang)) for r in missing[:12])
+        names = ", ".join(_values_only(group_text(r.group, lang, playbook)) for r in missing[:12])
         extra = f'<p class="note">{_e(say("report.no_data", lang))}: {_e(names)}</p>'
     return _svg(width, height, "".join(marks), kpi.id) + extra
 

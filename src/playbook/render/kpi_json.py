@@ -2,6 +2,7 @@
 
 JSON: ``{"playbook", "period": {...}, "computed_at", "as_of", "elapsed", "kpis":
 [{"id", "metric", "unit", "group", "value", "target", "gap", "status", "n"}],
+(``group_titles`` beside ``group`` when a grouped value has a title)
 "notes"}`` (a per-member KPI adds ``per``, ``members`` and ``per_member``),
 UTF-8 (Chinese is not escaped). ``value`` is null when there is no
 data (a win rate with no closed deal), never 0.
@@ -15,6 +16,8 @@ import csv
 import io
 import json
 from typing import TYPE_CHECKING, Any
+
+from playbook.render.table import group_titles
 
 if TYPE_CHECKING:
     from playbook.kpi.report import KpiReport
@@ -33,8 +36,18 @@ def kpi_data(report: KpiReport, *, lang: str | None = None) -> dict[str, Any]:
 
 
 def kpi_json(report: KpiReport, *, lang: str | None = None) -> str:
-    """The report as indented JSON; each KPI carries its ``title`` in ``lang``."""
-    return _dumps(kpi_data(report, lang=lang))
+    """The report as indented JSON; each KPI carries its ``title`` in ``lang``.
+
+    ``group`` keeps the ids; ``group_titles`` (only when some value of the group
+    has a title in the playbook, an enum value) gives those titles in ``lang``.
+    """
+    data = kpi_data(report, lang=lang)
+    words = lang or report.playbook.language
+    for item, result in zip(data["kpis"], report.results, strict=True):
+        titles = group_titles(result.group, report.playbook, words)
+        if titles:
+            item["group_titles"] = titles
+    return _dumps(data)
 
 
 def kpi_csv(report: KpiReport, *, lang: str | None = None) -> str:

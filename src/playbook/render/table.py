@@ -25,6 +25,7 @@ __all__ = [
     "activity_word",
     "display_width",
     "group_text",
+    "group_titles",
     "render_columns",
     "render_kpi_table",
     "render_review",
@@ -79,13 +80,30 @@ def _line(
     return "  ".join(out).rstrip()
 
 
-def group_text(group: Mapping[str, str | None], lang: str | None = "en") -> str:
-    """``region=Central, manager=Cara Losch``; ``all`` for an overall figure."""
+def group_text(
+    group: Mapping[str, str | None], lang: str | None = "en", playbook: Playbook | None = None
+) -> str:
+    """``region=Central, manager=Cara Losch``; ``all`` for an overall figure.
+
+    With the ``playbook``, a value that has a title there (an enum value) shows
+    its title in ``lang`` with the id beside it: ``customer_tier=重点客户（key）``.
+    """
     if not group:
         return say("report.all", lang)
-    return ", ".join(
-        f"{key}={say('report.none', lang) if v is None else v}" for key, v in group.items()
-    )
+    return ", ".join(f"{key}={_group_value(key, v, lang, playbook)}" for key, v in group.items())
+
+
+def group_titles(group: Mapping[str, str | None], playbook: Playbook, lang: str) -> dict[str, str]:
+    """The titles in ``lang`` of the group's values that have one, by grouping key."""
+    titles = {key: playbook.value_label(key, v, lang) for key, v in group.items() if v is not None}
+    return {key: title for key, title in titles.items() if title != group[key]}
+
+
+def _group_value(key: str, value: str | None, lang: str | None, playbook: Playbook | None) -> str:
+    if value is None:
+        return say("report.none", lang)
+    title = value if playbook is None else playbook.value_label(key, value, lang)
+    return value if title == value else say("report.titled_value", lang, title=title, id=value)
 
 
 def target_text(result: KpiResult, unit: str, currency: str | None, lang: str | None) -> str:
@@ -139,7 +157,7 @@ def render_kpi_table(report: KpiReport, *, lang: str | None = None, color: bool 
     styles: list[dict[int, str]] = []
     for result, subtotal in _with_subtotals(report):
         unit = kpi_unit(result.kpi)
-        group = group_text(result.group, words)
+        group = group_text(result.group, words, playbook)
         rows.append(
             [
                 result.title(playbook, words),
