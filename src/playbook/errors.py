@@ -114,12 +114,14 @@ __all__ = [
     "SchemaVersionError",
     "StaleVersionError",
     "StoreError",
+    "TableOverlapError",
     "TargetExistsError",
     "TokenError",
     "UnknownActionError",
     "UnknownActivityKindError",
     "UnknownFieldError",
     "UnknownStageError",
+    "UnknownTableError",
 ]
 
 
@@ -131,12 +133,12 @@ _HTTP_STATUS: dict[str, int] = {
         400: "PB050 PB051 PB550 PB700 PB801 PB802",
         401: "PB532",
         403: "PB510 PB530 PB531",
-        404: "PB001 PB054 PB601 PB621 PB703",
+        404: "PB001 PB054 PB571 PB601 PB621 PB703",
         409: "PB503 PB540 PB602 PB605 PB920 PB940",
         412: "PB609",
         413: "PB053",
         422: (
-            "PB052 PB100 PB200 PB400 PB500 PB501 PB502 PB504 PB505 PB520 PB521 "
+            "PB052 PB100 PB200 PB400 PB500 PB501 PB502 PB504 PB505 PB520 PB521 PB570 "
             "PB610 PB611 PB612 PB620 PB622 PB701 PB800 PB900 PB910"
         ),
         500: "PB059 PB560 PB561 PB600",
@@ -407,6 +409,18 @@ class MissingClockError(PlaybookError, TypeError):
     """An engine call without ``now``: the engine never reads the clock itself."""
 
     code = "PB550"
+
+
+class TableOverlapError(PlaybookError, ValueError):
+    """A ``unique`` decision table with more than one matching row for a deal."""
+
+    code = "PB570"
+
+
+class UnknownTableError(PlaybookError, LookupError):
+    """A decision table id that the playbook does not declare."""
+
+    code = "PB571"
 
 
 class HookError(PlaybookError, TypeError):

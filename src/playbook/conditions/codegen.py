@@ -22,10 +22,21 @@ from typing import Any
 from playbook.conditions import ir
 from playbook.conditions.predicate import Predicate, closure_predicate
 
-__all__ = ["FailingMask", "compile_failing", "compile_predicate", "to_python"]
+__all__ = [
+    "FailingMask",
+    "RowMatcher",
+    "compile_failing",
+    "compile_first",
+    "compile_matching",
+    "compile_predicate",
+    "to_python",
+]
 
 FailingMask = Callable[[Mapping[str, Any]], int]
 """Bit ``i`` is set when condition ``i`` of a gate does not hold."""
+
+RowMatcher = Callable[[Mapping[str, Any]], int]
+"""A decision table's rows over a deal: a row position or a mask of matching rows."""
 
 # Only these operators are ever written into generated source.
 _ORDERED = {"!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -125,13 +136,40 @@ def compile_predicate(expr: ir.Expr) -> Predicate:
 
 def compile_failing(exprs: Sequence[ir.Expr]) -> FailingMask:
     """One generated function whose result has bit ``i`` set when ``exprs[i]`` does not hold."""
+    return _mask_function(exprs, "if not", "failing")
+
+
+def compile_matching(rows: Sequence[ir.Expr]) -> RowMatcher:
+    """One generated function whose result has bit ``i`` set when ``rows[i]`` holds.
+
+    A decision table's hit policies that must see every matching row use it:
+    one call per deal, however many rows.
+    """
+    return _mask_function(rows, "if", "matching")
+
+
+def compile_first(rows: Sequence[ir.Expr]) -> RowMatcher:
+    """One generated function: the position of the first of ``rows`` that holds, else ``-1``.
+
+    It stops at that row, as a hand-written ``if`` chain does.
+    """
     writer = _Writer()
-    lines = ["def failing(deal):", "    get = deal.get", "    mask = 0"]
+    lines = ["def first(deal):", "    get = deal.get"]
+    for position, expr in enumerate(rows):
+        lines.append(f"    if {writer.expr(expr)}:")
+        lines.append(f"        return {position}")
+    lines.append("    return -1")
+    return _build("\n".join(lines) + "\n", writer.names, "first")  # type: ignore[no-any-return]
+
+
+def _mask_function(exprs: Sequence[ir.Expr], test: str, function: str) -> RowMatcher:
+    writer = _Writer()
+    lines = [f"def {function}(deal):", "    get = deal.get", "    mask = 0"]
     for index, expr in enumerate(exprs):
-        lines.append(f"    if not {writer.expr(expr)}:")
+        lines.append(f"    {test} {writer.expr(expr)}:")
         lines.append(f"        mask |= {1 << index}")
     lines.append("    return mask")
-    return _build("\n".join(lines) + "\n", writer.names, "failing")  # type: ignore[no-any-return]
+    return _build("\n".join(lines) + "\n", writer.names, function)  # type: ignore[no-any-return]
 
 
 def _build(source: str, names: dict[str, object], function: str) -> Any:

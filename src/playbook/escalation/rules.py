@@ -38,6 +38,7 @@ from playbook.i18n import say, spoken
 from playbook.model import Duration, Escalation, EscalationLevel, Playbook
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import DealState
+from playbook.runtime.tables import with_derived
 
 __all__ = [
     "Fired",
@@ -346,7 +347,8 @@ def deal_anchor(
     """
     if not _in_stages(playbook, rule, deal.stage):
         return None
-    if rule.when is not None and not rule.when.test(deal.fields):
+    values = with_derived(playbook, deal.fields)
+    if rule.when is not None and not rule.when.test(values):
         return None
     trigger = rule.trigger
     entered = deal.stage_entered_at or deal.created_at
@@ -355,9 +357,9 @@ def deal_anchor(
     if trigger.kind == "since_last_activity":
         return deal.last_activity_at or deal.created_at or entered
     if trigger.kind == "condition":
-        holds = trigger.condition is not None and trigger.condition.test(deal.fields)
+        holds = trigger.condition is not None and trigger.condition.test(values)
         return entered if holds else None
-    value = deal.fields.get(trigger.field or "")
+    value = values.get(trigger.field or "")
     return date_passed_at(value, timezone) if isinstance(value, date) else None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from playbook.conditions import Predicate, render, to_python
@@ -35,6 +36,7 @@ from playbook.model import Condition, Criterion, Playbook, RequiredAction, Stage
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import DealState, DealView
 from playbook.runtime.decisions import REASON_CODES, Deadline, Decision, Reason, RuleRef
+from playbook.runtime.tables import with_derived
 from playbook.runtime.words import Words, sentences
 from playbook.values import FrozenMap, is_empty
 
@@ -177,6 +179,8 @@ class Gate:
     """The checks ``failing`` tests, bit by bit: guard, entry, then exit criteria."""
     may_override: bool = False
     calendar: WorkingCalendar | None = None
+    derive: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    """Puts the playbook's derived fields (decision tables) on top of a deal's values."""
 
     @property
     def from_stage(self) -> str:
@@ -192,7 +196,7 @@ class Gate:
         self, deal: DealState | DealView, roles: frozenset[str] | None, now: datetime
     ) -> Decision:
         """The decision on ``deal``; its reasons are worked out when first read."""
-        values = deal.fields
+        values = deal.fields if self.derive is None else self.derive(deal.fields)
         mask = self.failing(values) if self.failing is not None else 0
         allowed = (
             not mask
@@ -215,7 +219,7 @@ class Gate:
         """
         if self.same_stage:
             return self.fixed
-        values = deal.fields
+        values = deal.fields if self.derive is None else self.derive(deal.fields)
         if mask is None:
             mask = self.failing(values) if self.failing is not None else 0
         reasons = list(self.fixed)
@@ -323,6 +327,7 @@ class _GateBuilder:
             ),
             may_override=bool(self.playbook.override_roles),
             calendar=self.calendar,
+            derive=partial(with_derived, self.playbook) if self.playbook.tables else None,
         )
 
     # --- reasons that do not depend on the deal ------------------------------------------
