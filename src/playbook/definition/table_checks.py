@@ -38,9 +38,12 @@ def check_tables(playbook: Playbook, data: Mapping[str, Any], reporter: Reporter
     positions = {raw.get("id"): index for index, raw in enumerate(data.get("tables") or [])}
     types = {fid: spec.type for fid, spec in playbook.fields.items()}
     types.update({out.id: out.type for item in playbook.tables for out in item.outputs})
+    # A complete table always sets its outputs (its own gaps are reported on it).
+    filled = frozenset(out.id for item in playbook.tables if item.complete for out in item.outputs)
     lang = playbook.language
     for table in playbook.tables:
         checker = _Checker(table, types, reporter, positions.get(table.id, 0), lang)
+        checker.filled = filled
         if table.hit == "unique":
             checker.overlaps()
         if table.hit in ("first", "priority"):
@@ -64,6 +67,7 @@ class _Checker:
         self.position = position
         self.lang = lang
         self.exprs = [row.condition.expr for row in table.rows]
+        self.filled: frozenset[str] = frozenset()
 
     def _report(self, row: int | None, code: str, message: Message, hint: str) -> None:
         path = ("tables", self.position, *(("rows", row) if row is not None else ()))
@@ -123,7 +127,7 @@ class _Checker:
 
     def _example(self, names: Sequence[str], shows: Any) -> str | None:
         """The first tried input for which ``shows(deal)`` holds, in words; None if none."""
-        choices = [_candidates(name, self.types[name], self.exprs) for name in names]
+        choices = [self._tried(name) for name in names]
         size = 1
         for values in choices:
             size *= len(values)
@@ -134,6 +138,10 @@ class _Checker:
             if shows(deal):
                 return self._words(deal)
         return None
+
+    def _tried(self, name: str) -> list[Any]:
+        values = _candidates(name, self.types[name], self.exprs)
+        return [value for value in values if value is not None] if name in self.filled else values
 
     def _words(self, deal: Mapping[str, Any]) -> str:
         empty = say("diag.tables.null", self.lang)

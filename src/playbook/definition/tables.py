@@ -54,6 +54,8 @@ _FIELD_ID = re.compile(r"[a-z][a-z0-9_]*")
 _OPERATOR = re.compile(r"(>=|<=|!=|==|>|<|not in\b|in\b)")
 _RANGE = re.compile(r"([\[(\]])\s*(\S.*?)\s*\.\.\s*(\S.*?)\s*([\])\[])")
 _ANY = "-"
+_EMPTINESS = {"empty": True, "not empty": False}
+"""Cells that test whether the field has no value (``not has(field)``) or has one."""
 
 
 @dataclass(slots=True)
@@ -305,6 +307,9 @@ def _cell_source(name: str, cell: Any) -> object:
     """
     if isinstance(cell, list):
         return {"field": name, "op": "in", "value": cell}
+    if isinstance(cell, str) and cell in _EMPTINESS:
+        has = {"required": [name]}
+        return {"not": has} if _EMPTINESS[cell] else has
     if not isinstance(cell, str):
         return {"field": name, "op": "==", "value": cell}
     text = cell.strip()

@@ -38,7 +38,7 @@ from playbook.i18n import say, spoken
 from playbook.model import Duration, Escalation, EscalationLevel, Playbook
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import DealState
-from playbook.runtime.tables import with_derived
+from playbook.runtime.tables import stored_fields, with_derived
 
 __all__ = [
     "Fired",
@@ -289,7 +289,9 @@ class PreparedRule:
             for number, level in enumerate(rule.levels, start=1)
         )
         self.field_spec = playbook.fields.get(rule.trigger.field or "")
-        self.when_fields = tuple(sorted(rule.when.fields)) if rule.when is not None else ()
+        # A derived field is computed from stored ones: those are what the sweep reads.
+        when = rule.when.fields if rule.when is not None else ()
+        self.when_fields = tuple(sorted(stored_fields(playbook, when)))
         # Texts every escalation of the rule repeats: computed once, not once per deal.
         self.title = playbook.label(rule.title, self.lang, fallback=rule.id)
         self.trigger_values = _constant_trigger_values(rule)

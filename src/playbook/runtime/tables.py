@@ -20,7 +20,7 @@ next actions and escalations read deals through it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,15 @@ from playbook.i18n import Message
 from playbook.model import DecisionTable, Playbook
 from playbook.values import to_json_value
 
-__all__ = ["DerivedValues", "TableDecision", "decide", "decide_all", "table", "with_derived"]
+__all__ = [
+    "DerivedValues",
+    "TableDecision",
+    "decide",
+    "decide_all",
+    "stored_fields",
+    "table",
+    "with_derived",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +121,25 @@ def table(playbook: Playbook, table_id: str) -> DecisionTable:
         Message("error.tables.unknown", table=table_id),
         hint=Message("error.tables.unknown_hint", known=known),
     )
+
+
+def stored_fields(playbook: Playbook, names: Iterable[str]) -> frozenset[str]:
+    """``names`` with each derived field replaced by the stored fields it is computed from."""
+    setters = _setters(playbook)
+    stored: set[str] = set()
+    seen: set[str] = set()
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        setter = setters.get(name)
+        if setter is None:
+            stored.add(name)
+        else:
+            pending.extend(setter.reads)
+    return frozenset(stored)
 
 
 def with_derived(playbook: Playbook, values: Mapping[str, Any]) -> Mapping[str, Any]:
