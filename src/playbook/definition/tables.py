@@ -153,6 +153,8 @@ class _TableReader:
             for name, spec in (raw.get("outputs") or {}).items()
             if name in declared and declared[name][0] == table_index
         )
+        if len(outputs) != len(raw.get("outputs") or {}):
+            return None  # an output clashes (PB337, reported): its cells cannot be read
         hit, aggregate = str(raw.get("hit", "unique")), raw.get("aggregate")
         self._check_policy(hit, aggregate, outputs)
         columns = [self._column(k, source) for k, source in enumerate(raw.get("inputs") or [])]
