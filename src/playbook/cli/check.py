@@ -40,6 +40,7 @@ from playbook.i18n import Message, join, say
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
+    from playbook.runtime.deals import DealState
     from playbook.runtime.decisions import Decision, NextSteps, Reason
     from playbook.runtime.engine import Engine
     from playbook.values import Actor
@@ -206,6 +207,19 @@ def _read_deal(path: Path) -> Any:
             column=error.colno,
             hint=Message("error.cli_check.see_deal_json_form"),
         ) from error
+
+
+def load_deal_file(playbook_path: Path, deal_path: Path) -> tuple[Playbook, DealState]:
+    """The playbook at ``playbook_path`` and the deal of the JSON file ``deal_path``, checked."""
+    from playbook.runtime.deals import as_deal
+
+    model = _load_playbook(playbook_path)
+    return model, as_deal(_read_deal(deal_path), model)
+
+
+def fail(error: PlaybookError, output_format: str, lang: str | None) -> int:
+    """Print ``error`` (as JSON or text in ``lang``) and return its exit code."""
+    return _fail(error, output_format, lang)
 
 
 def _fail(error: PlaybookError, output_format: str, lang: str | None) -> int:

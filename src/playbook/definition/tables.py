@@ -260,7 +260,7 @@ class _TableReader:
         )
         if any(test is None for test in tests) or not self.ok:
             return None
-        expr = all_of(test for test in tests if test is not None)
+        expr = all_of(test for test in tests if test is not None and test != TRUE)
         mark = self.reporter.doc.mark(path)
         condition = Condition(
             expr, render(expr), to_python(expr), referenced_fields(expr), mark.line, mark.column
