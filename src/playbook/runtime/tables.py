@@ -21,13 +21,12 @@ next actions and escalations read deals through it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from playbook.errors import TableOverlapError, UnknownTableError
 from playbook.i18n import Message
 from playbook.model import DecisionTable, Playbook
-from playbook.values import to_json_value
+from playbook.values import FrozenMap, to_json_value
 
 __all__ = [
     "DerivedValues",
@@ -40,9 +39,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class TableDecision:
-    """What a table decided for one deal: the rows that matched and the outputs they set."""
+class TableDecision(NamedTuple):
+    """What a table decided for one deal: the rows that matched and the outputs they set.
+
+    Immutable (its ``outputs`` is a read-only mapping); a named tuple, the
+    cheapest immutable object to build, as one is built per table per deal.
+    """
 
     table: str
     matched: tuple[int, ...]
@@ -70,9 +72,11 @@ def decide(table: DecisionTable, values: Mapping[str, Any]) -> TableDecision:
     table has more than one matching row.
     """
     found = table.match(values)
-    if table.hit in ("first", "priority"):
-        hits = () if found < 0 else (table.order[found],)
-        return _decision(table, hits, hits)
+    if table.hit == "first" or table.hit == "priority":
+        prepared = _PREPARED.get(id(table))
+        if prepared is None or prepared[0] is not table:
+            prepared = _prepare(table)
+        return prepared[1][found]  # -1: the last one, "no row matched"
     matched = tuple(index for index in range(len(table.rows)) if found >> index & 1)
     if table.hit == "unique" and len(matched) > 1:
         rows = ", ".join(str(index + 1) for index in matched)
@@ -82,16 +86,35 @@ def decide(table: DecisionTable, values: Mapping[str, Any]) -> TableDecision:
         )
     if table.hit == "unique":
         return _decision(table, matched, matched)
-    return TableDecision(table.id, matched, {table.outputs[0].id: _aggregate(table, matched)})
+    outputs = FrozenMap({table.outputs[0].id: _aggregate(table, matched)})
+    return TableDecision(table.id, matched, outputs)
+
+
+_PREPARED: dict[int, tuple[DecisionTable, tuple[TableDecision, ...]]] = {}
+"""A first or priority table's possible decisions, one per row in ``order`` then none.
+
+Such a table can only decide one of these (immutable) results, so they are
+built once: ``decide`` costs the compiled rows and a tuple index. Keyed by the
+table's identity, checked against the table itself (an id can be reused).
+"""
+_PREPARED_MOST = 256
+
+
+def _prepare(table: DecisionTable) -> tuple[DecisionTable, tuple[TableDecision, ...]]:
+    if len(_PREPARED) >= _PREPARED_MOST:
+        _PREPARED.clear()
+    results = [_decision(table, (index,), (index,)) for index in table.order]
+    results.append(_decision(table, (), ()))
+    prepared = _PREPARED[id(table)] = (table, tuple(results))
+    return prepared
 
 
 def _decision(
     table: DecisionTable, matched: tuple[int, ...], hit: tuple[int, ...]
 ) -> TableDecision:
     values = table.rows[hit[0]].outputs if hit else (None,) * len(table.outputs)
-    return TableDecision(
-        table.id, matched, {out.id: value for out, value in zip(table.outputs, values, strict=True)}
-    )
+    outputs = FrozenMap({out.id: value for out, value in zip(table.outputs, values, strict=True)})
+    return TableDecision(table.id, matched, outputs)
 
 
 def _aggregate(table: DecisionTable, matched: tuple[int, ...]) -> Any:
