@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from playbook.definition.validate import load_text
+from playbook.escalation.sweep import sweep
 from playbook.kpi.metrics import compute_kpis
 from playbook.kpi.periods import parse_period
 from playbook.store.repository import DealStore
@@ -87,3 +88,50 @@ def test_kpis_group_and_filter_by_derived_fields(store: DealStore) -> None:
     sql_total = sum(f.get("amount") or 0 for f in DEALS.values() if _grade(f) == "sql")
     (sql,) = [r.value for r in report.results if r.kpi.id == "open_sql_pipeline"]
     assert sql == float(sql_total) == 2_400_000
+
+
+ESCALATIONS = """
+escalations:
+  - id: key_account_stalled
+    trigger: {in_stage: {days: 3}}
+    when: "customer_tier == 'key'"
+    levels:
+      - notify: [owner]
+  - id: sql_lead_ready
+    trigger: {condition: "lead_grade == 'sql' and fit >= 30", for: {hours: 2}}
+    levels:
+      - notify: [owner]
+"""
+
+
+def test_the_sweep_reads_derived_fields(store: DealStore) -> None:
+    """Escalations on derived fields fire for exactly the deals the hand-written tables pick."""
+    text = EXAMPLE.read_text(encoding="utf-8") + "roles:\n  rep: {title: Rep}\n" + ESCALATIONS
+    model = load_text(text, "decision-tables.yaml")
+    rep = Actor("wang.li", frozenset({"rep"}))
+    deals = {
+        **DEALS,
+        "D-7": {"lead_score": 70, "industry": "energy"},  # sql by row 2, fit 40
+        "D-8": {"lead_score": 90, "budget_confirmed": True},  # sql, fit 30
+    }
+    for ref, fields in deals.items():
+        store.add_deal(model, actor=rep, now=NOW, external_id=ref, owner="wang.li", fields=fields)
+    # The first sweep starts the hold of the condition; the second, 3 hours on, fires it.
+    fired: dict[str, set[str]] = {}
+    for hours in (0, 3):
+        report = sweep(store.database, model, now=NOW + timedelta(days=4, hours=hours))
+        for item in report.fired:
+            fired.setdefault(item.rule, set()).add(item.deal)
+    fit = {
+        ref: (40 if f.get("industry") in ("energy", "chemicals") else 0)
+        + (30 if f.get("budget_confirmed") is True else 0)
+        + (30 if f.get("decision_maker_met") is True else 0)
+        for ref, f in deals.items()
+    }
+    assert fired == {
+        "key_account_stalled": {ref for ref, f in deals.items() if _tier(f) == "key"},
+        "sql_lead_ready": {
+            ref for ref, f in deals.items() if _grade(f) == "sql" and fit[ref] >= 30
+        },
+    }
+    assert fired["sql_lead_ready"] == {"D-3", "D-7", "D-8"}
