@@ -9,19 +9,26 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from playbook.conditions.codegen import compile_matching
+from playbook.conditions import to_python
+from playbook.conditions.codegen import compile_first, compile_matching
 from playbook.definition.validate import load, load_text
 from playbook.errors import TableOverlapError, UnknownTableError
 from playbook.model import Playbook
 from playbook.runtime.engine import Engine
 from playbook.runtime.tables import decide, decide_all, stored_fields, table, with_derived
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_conditions_strategies import conditions, deals
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "valid" / "decision-tables.yaml"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -203,3 +210,19 @@ def test_stored_fields_replace_derived_ones_by_their_inputs(graded: Playbook) ->
         "industry",
         "probability",
     }
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    rows=st.lists(conditions(max_leaves=6), min_size=1, max_size=4),
+    deal=deals(),
+)
+def test_compiled_rows_agree_with_each_condition_alone(
+    rows: list[Any], deal: dict[str, Any]
+) -> None:
+    """The table compilers (fields read once, null checks an earlier test proved skipped)
+    answer as each row's own predicate does: first match, and the mask of all matches."""
+    alone = [to_python(expr)(deal) for expr in rows]
+    first = next((position for position, holds in enumerate(alone) if holds), -1)
+    assert compile_first(rows)(deal) == first
+    assert compile_matching(rows)(deal) == sum(1 << k for k, holds in enumerate(alone) if holds)
