@@ -226,3 +226,40 @@ def test_compiled_rows_agree_with_each_condition_alone(
     first = next((position for position, holds in enumerate(alone) if holds), -1)
     assert compile_first(rows)(deal) == first
     assert compile_matching(rows)(deal) == sum(1 << k for k, holds in enumerate(alone) if holds)
+
+
+GAPPY = """
+playbook: gappy
+version: 1
+title: Gappy
+fields:
+  lead_score: {type: integer}
+  industry: {type: enum, values: [energy, retail]}
+tables:
+  - id: grading
+    hit: first
+    inputs: [lead_score, industry]
+    outputs:
+      lead_grade: {type: enum, values: [sql, mql]}
+    rows:
+      - [">= 80", "-", sql]
+      - ["-", energy, mql]
+stages:
+  - {id: lead, title: Lead}
+  - {id: qualified, title: Qualified, entry: ["has(lead_grade)"]}
+  - {id: won, title: Won, outcome: won}
+"""
+
+
+@pytest.mark.parametrize(
+    ("fields", "missing"),
+    [({}, ["lead_score", "industry"]), ({"lead_score": 10}, ["industry"])],
+)
+def test_next_steps_ask_for_the_inputs_of_an_empty_derived_field(
+    fields: dict[str, Any], missing: list[str]
+) -> None:
+    """Nobody can fill lead_grade: the next steps name the empty fields it is graded from."""
+    engine = Engine(load_text(GAPPY))
+    steps = engine.next_steps({"id": "D-1", "stage": "lead", "fields": fields}, now=NOW)
+    (qualified,) = [m for m in steps.missing_for_next if m.stage == "qualified"]
+    assert list(qualified.fields) == missing

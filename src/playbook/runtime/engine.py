@@ -63,7 +63,7 @@ from playbook.runtime.decisions import (
 )
 from playbook.runtime.gates import Gate, build_gates
 from playbook.runtime.hooks import ActionHook, BlockedHook, Hook, Hooks, StageHook
-from playbook.runtime.tables import with_derived
+from playbook.runtime.tables import fields_to_fill, with_derived
 from playbook.runtime.words import Words
 from playbook.values import Actor, FrozenMap, check_actor, coerce_fields, is_empty, require_now
 
@@ -319,7 +319,8 @@ class Engine:
     def _missing(self, state: DealState | DealView, gate: Gate) -> MissingForStage:
         values = with_derived(self.playbook, state.fields)
         failing = [check for check in gate.entry if not check.test(values)]
-        empty = (name for check in failing for name in check.empty_fields(values))
+        empty_names = (name for check in failing for name in check.empty_fields(values))
+        empty = fields_to_fill(self.playbook, empty_names, values)
         return MissingForStage(
             gate.target.id,
             self._words.titles(gate.target.title, gate.target.id),

@@ -165,6 +165,27 @@ def stored_fields(playbook: Playbook, names: Iterable[str]) -> frozenset[str]:
     return frozenset(stored)
 
 
+def fields_to_fill(
+    playbook: Playbook, names: Iterable[str], values: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """``names`` of empty fields, each derived one replaced by its empty stored inputs.
+
+    A person cannot fill ``lead_grade``; filling ``lead_score`` may grade the deal.
+    """
+    if not playbook.tables:
+        return tuple(dict.fromkeys(names))
+    order = {name: index for index, name in enumerate(playbook.fields)}
+    out: list[str] = []
+    for name in names:
+        inputs = stored_fields(playbook, (name,))
+        if inputs == {name}:
+            out.append(name)
+            continue
+        empty = [field for field in inputs if values.get(field) is None]
+        out.extend(sorted(empty, key=lambda field: (order.get(field, len(order)), field)))
+    return tuple(dict.fromkeys(out))
+
+
 def with_derived(playbook: Playbook, values: Mapping[str, Any]) -> Mapping[str, Any]:
     """``values`` with the playbook's derived fields readable on top (``values`` itself if none)."""
     if not playbook.tables:
