@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check",
+    "deal_option",
+    "fail",
+    "load_deal_file",
     "next_command",
     "parse_actor",
     "parse_now",
@@ -70,15 +73,18 @@ class _Inputs:
 # --- the commands ------------------------------------------------------------------------
 
 
+deal_option = click.option(
+    "--deal",
+    "deal_path",
+    required=True,
+    type=click.Path(allow_dash=True, dir_okay=False, path_type=Path),
+    help="The deal as JSON (see docs/embedding.md); - reads standard input.",
+)
+"""``--deal FILE``: the deal as JSON (``-``: standard input), for the commands without a store."""
+
 _common = options(
     playbook_option("The playbook file (YAML).", required=True),
-    click.option(
-        "--deal",
-        "deal_path",
-        required=True,
-        type=click.Path(allow_dash=True, dir_okay=False, path_type=Path),
-        help="The deal as JSON (see docs/embedding.md); - reads standard input.",
-    ),
+    deal_option,
     click.option(
         "--as",
         "roles",

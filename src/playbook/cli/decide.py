@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from playbook.cli.check import FORMATS, fail, load_deal_file
+from playbook.cli.check import FORMATS, deal_option, fail, load_deal_file
 from playbook.cli.common import chosen_lang, command_lang, lang_option, options, playbook_option
 from playbook.errors import PlaybookError
 
@@ -25,13 +25,7 @@ __all__ = ["decide"]
 @click.command("decide")
 @options(
     playbook_option("The playbook file (YAML).", required=True),
-    click.option(
-        "--deal",
-        "deal_path",
-        required=True,
-        type=click.Path(allow_dash=True, dir_okay=False, path_type=Path),
-        help="The deal as JSON (see docs/embedding.md); - reads standard input.",
-    ),
+    deal_option,
     click.option("--table", "table_id", metavar="ID", help="Only this decision table."),
     click.option(
         "--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True
