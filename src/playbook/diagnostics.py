@@ -90,6 +90,20 @@ PB320 unknown-activity-kind: A reference to an activity kind that is not declare
     `activity_kinds` (call, meeting, email, note and visit without that key).
 PB321 kpi-per-member-not-additive: A KPI with a per-member target (`per: owner`) whose metric
     does not add up over members (a ratio, an average, a percentile).
+PB330 table-row-shape: A decision table row whose number of cells differs from its columns,
+    or a cell of a condition column that is not true, false or `-`.
+PB331 table-output-type: A decision table output value of the wrong type for its declared output.
+PB332 table-hit-policy: A decision table hit policy that does not fit its outputs (`collect`
+    without `aggregate`, `sum` or `max` of a non-number, `priority` without an enum output).
+PB333 table-overlap: Two rows of a `unique` decision table match the same deal (an example is
+    given).
+PB334 table-gap: A decision table declared `complete` has no row for some deal (an example is
+    given).
+PB335 table-unreachable-row: A row of a `first` or `priority` decision table that earlier rows
+    always shadow.
+PB336 derived-field-cycle: Decision tables whose derived fields read each other in a cycle.
+PB337 derived-field-clash: A decision table output named like a declared field or another
+    table's output.
 PB350 approval-not-a-person-field: An approval step's `person_field` is neither `owner`,
     `manager` nor a declared string field.
 PB351 approval-step-id-twice: Two steps of one approval share an id.

@@ -26,6 +26,7 @@ __all__ = [
     "Calendar",
     "Condition",
     "Criterion",
+    "DecisionTable",
     "Duration",
     "DurationUnit",
     "Escalation",
@@ -39,6 +40,8 @@ __all__ = [
     "Review",
     "Role",
     "Stage",
+    "TableOutput",
+    "TableRow",
     "Text",
     "Transition",
     "TransitionRule",
@@ -399,6 +402,77 @@ class Migration:
     line: int = 0
 
 
+HitPolicy = Literal["unique", "first", "priority", "collect"]
+
+
+@dataclass(frozen=True, slots=True)
+class TableOutput:
+    """An output column of a decision table: the derived field it sets, with its type."""
+
+    id: str
+    type: FieldType
+    title: Text | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TableRow:
+    """One rule of a decision table: when its condition holds, its outputs apply."""
+
+    index: int
+    condition: Condition
+    outputs: tuple[Any, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionTable:
+    """Rows of input tests and output values, and a hit policy that picks the result.
+
+    ``aggregate`` (``sum``/``max``/``count``) only with ``collect``; ``complete``
+    declares that some row matches every deal. ``match`` is the compiled
+    evaluator (:mod:`playbook.conditions.rows`): for ``first`` and ``priority``
+    the index of the first matching row in ``order`` (-1 for none), otherwise
+    the bit mask of matching rows.
+    """
+
+    id: str
+    hit: HitPolicy
+    inputs: tuple[str, ...]
+    outputs: tuple[TableOutput, ...]
+    rows: tuple[TableRow, ...]
+    match: Callable[[Mapping[str, Any]], int] = field(compare=False, repr=False)
+    order: tuple[int, ...] = ()
+    """Row indexes in the order ``match`` tries them (priority: by output rank)."""
+    aggregate: Literal["sum", "max", "count"] | None = None
+    complete: bool = False
+    title: Text | None = None
+    reads: frozenset[str] = frozenset()
+    line: int = 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The evaluator is generated code: a copy compiles its own from the rows.
+        values = tuple(getattr(self, name) for name in _TABLE_FIELDS)
+        return (_table, values)
+
+
+_TABLE_FIELDS = (
+    "id", "hit", "inputs", "outputs", "rows", "order", "aggregate", "complete", "title", "reads",
+    "line",
+)  # fmt: skip
+
+
+def _table(*values: Any) -> DecisionTable:
+    """A :class:`DecisionTable` rebuilt with a freshly compiled evaluator (pickle and copy)."""
+    from playbook.conditions.codegen import compile_first, compile_matching  # only when copied
+
+    known = dict(zip(_TABLE_FIELDS, values, strict=True))
+    exprs = [known["rows"][index].condition.expr for index in known["order"]]
+    first = known["hit"] in ("first", "priority")
+    match = compile_first(exprs) if first else compile_matching(exprs)
+    return DecisionTable(match=match, **known)
+
+
 @dataclass(frozen=True, slots=True)
 class Playbook:
     """A validated playbook: stages in order, the allowed moves, KPIs and escalations."""
@@ -426,6 +500,8 @@ class Playbook:
     notifications: Mapping[str, str] = field(default_factory=dict)
     """Sink name → sink spec (``webhook:URL``...), ``${NAME}`` not yet expanded."""
     source: str | None = None
+    tables: tuple[DecisionTable, ...] = ()
+    """Decision tables in evaluation order (a table comes after those it reads)."""
     _stage_index: Mapping[str, Stage] = field(default_factory=dict, repr=False, compare=False)
     _moves: Mapping[tuple[str, str], Transition] = field(
         default_factory=dict, repr=False, compare=False

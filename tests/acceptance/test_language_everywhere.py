@@ -216,6 +216,7 @@ def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
         ],
         "check": [["check", "--playbook", book, "--deal", deal, "--to", "initial_contact"]],
         "next": [["next", "--playbook", book, "--deal", deal, "--now", NOW]],
+        "decide": [["decide", "--playbook", book, "--deal", deal]],
         "test": [["test", ws.path("acme.test.yaml"), "--coverage"]],
         "paths": [["paths", book, "--now", NOW]],
         "diff": [["diff", book, newer, "--db", f"sqlite:///{ws.path('store.db')}"]],

@@ -180,6 +180,8 @@ _KEPT_WORDS = """
     content
     alembic_version playbook_alembic_version playbook_ playbook_db_schema schema database
     from_connection connection engine begin
+    tables inputs outputs rows hit unique first priority collect aggregate complete integer
+    number decimal max
 """
 KEPT = frozenset(_KEPT_WORDS.split())
 # Codes, ISO weeks and times are typed as they are too: PB530, W52, T09.

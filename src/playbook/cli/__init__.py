@@ -36,6 +36,7 @@ _COMMANDS: dict[str, str] = {
     "validate": "playbook.cli.validate:validate",
     "check": "playbook.cli.check:check",
     "next": "playbook.cli.check:next_command",
+    "decide": "playbook.cli.decide:decide",
     "sweep": "playbook.cli.escalations:sweep",
     "escalations": "playbook.cli.escalations:escalations",
     "worker": "playbook.cli.escalations:worker",

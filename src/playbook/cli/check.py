@@ -40,12 +40,16 @@ from playbook.i18n import Message, join, say
 
 if TYPE_CHECKING:
     from playbook.model import Playbook
+    from playbook.runtime.deals import DealState
     from playbook.runtime.decisions import Decision, NextSteps, Reason
     from playbook.runtime.engine import Engine
     from playbook.values import Actor
 
 __all__ = [
     "check",
+    "deal_option",
+    "fail",
+    "load_deal_file",
     "next_command",
     "parse_actor",
     "parse_now",
@@ -69,15 +73,18 @@ class _Inputs:
 # --- the commands ------------------------------------------------------------------------
 
 
+deal_option = click.option(
+    "--deal",
+    "deal_path",
+    required=True,
+    type=click.Path(allow_dash=True, dir_okay=False, path_type=Path),
+    help="The deal as JSON (see docs/embedding.md); - reads standard input.",
+)
+"""``--deal FILE``: the deal as JSON (``-``: standard input), for the commands without a store."""
+
 _common = options(
     playbook_option("The playbook file (YAML).", required=True),
-    click.option(
-        "--deal",
-        "deal_path",
-        required=True,
-        type=click.Path(allow_dash=True, dir_okay=False, path_type=Path),
-        help="The deal as JSON (see docs/embedding.md); - reads standard input.",
-    ),
+    deal_option,
     click.option(
         "--as",
         "roles",
@@ -206,6 +213,19 @@ def _read_deal(path: Path) -> Any:
             column=error.colno,
             hint=Message("error.cli_check.see_deal_json_form"),
         ) from error
+
+
+def load_deal_file(playbook_path: Path, deal_path: Path) -> tuple[Playbook, DealState]:
+    """The playbook at ``playbook_path`` and the deal of the JSON file ``deal_path``, checked."""
+    from playbook.runtime.deals import as_deal
+
+    model = _load_playbook(playbook_path)
+    return model, as_deal(_read_deal(deal_path), model)
+
+
+def fail(error: PlaybookError, output_format: str, lang: str | None) -> int:
+    """Print ``error`` (as JSON or text in ``lang``) and return its exit code."""
+    return _fail(error, output_format, lang)
 
 
 def _fail(error: PlaybookError, output_format: str, lang: str | None) -> int:

@@ -23,6 +23,7 @@ from playbook.conditions.limits import FIRST_DATE, LAST_DATE
 from playbook.definition.approvals import read_approvals
 from playbook.definition.loader import Document, YamlPath
 from playbook.definition.report import Reporter
+from playbook.definition.tables import build_tables
 from playbook.definition.zones import timezone_of
 from playbook.diagnostics import path_to_str
 from playbook.errors import ConditionError
@@ -112,6 +113,9 @@ def build(document: Document, reporter: Reporter) -> Built:
     ctx.activity_kinds = _activity_kinds(ctx.data)
     fields = _fields(ctx)
     ctx.field_types = {fid: spec.type for fid, spec in fields.items()}
+    tables = build_tables(ctx.data, reporter, ctx.field_types, ctx.tz)
+    ctx.used.update(("field", name) for name in tables.used)
+    ctx.field_types.update(tables.types)  # derived fields read like any other
     ctx.field_ids = tuple(ctx.field_types)
     stages = _stages(ctx)
     if not stages:
@@ -145,6 +149,7 @@ def build(document: Document, reporter: Reporter) -> Built:
             str(name): str(spec) for name, spec in data.get("notifications", {}).items()
         },
         source=document.file,
+        tables=tables.tables,
     )
     return Built(playbook, fields, ctx.used, ctx.unknown)
 

@@ -23,6 +23,7 @@ from playbook.definition.build import GROUP_BUILTINS, Built, duration
 from playbook.definition.loader import YamlPath
 from playbook.definition.report import Reporter
 from playbook.definition.sinkspec import spec_problem
+from playbook.definition.table_checks import check_tables
 from playbook.diagnostics import did_you_mean
 from playbook.i18n import Items, Message
 from playbook.model import Duration, FieldSpec, Kpi, Playbook
@@ -415,6 +416,7 @@ def _unsafe_sinks(playbook: Playbook, data: Mapping[str, Any], reporter: Reporte
 
 _MODEL_PASSES: tuple[_ModelPass, ...] = (
     _impossible_entry,
+    check_tables,
     _outcomes,
     _reopened_lost,
     _reachability,

@@ -123,6 +123,7 @@ from playbook.errors.tree import (
     SessionEndedError,
     StaleVersionError,
     StoreError,
+    TableOverlapError,
     TargetExistsError,
     TokenError,
     UnknownActionError,
@@ -130,6 +131,7 @@ from playbook.errors.tree import (
     UnknownApprovalError,
     UnknownFieldError,
     UnknownStageError,
+    UnknownTableError,
     VersionTakenError,
 )
 from playbook.errors.tree import BlockedMove as BlockedMove
@@ -200,6 +202,7 @@ __all__ = [
     "SessionEndedError",
     "StaleVersionError",
     "StoreError",
+    "TableOverlapError",
     "TargetExistsError",
     "TokenError",
     "UnknownActionError",
@@ -207,5 +210,6 @@ __all__ = [
     "UnknownApprovalError",
     "UnknownFieldError",
     "UnknownStageError",
+    "UnknownTableError",
     "VersionTakenError",
 ]

@@ -80,6 +80,7 @@ __all__ = [
     "SessionEndedError",
     "StaleVersionError",
     "StoreError",
+    "TableOverlapError",
     "TargetExistsError",
     "TokenError",
     "UnknownActionError",
@@ -87,6 +88,7 @@ __all__ = [
     "UnknownApprovalError",
     "UnknownFieldError",
     "UnknownStageError",
+    "UnknownTableError",
     "VersionTakenError",
 ]
 
@@ -619,3 +621,15 @@ class VersionTakenError(RequestError):
     """A playbook text uploaded under a version already registered with another text."""
 
     code = "PB064"
+
+
+class TableOverlapError(PlaybookError, ValueError):
+    """A ``unique`` decision table with more than one matching row for a deal."""
+
+    code = "PB570"
+
+
+class UnknownTableError(PlaybookError, LookupError):
+    """A decision table id that the playbook does not declare."""
+
+    code = "PB571"

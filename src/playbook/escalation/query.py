@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Select, exists, func, select
 
 from playbook.conditions.sql import to_sql
 from playbook.escalation.rules import LevelTiming, PreparedRule
+from playbook.store.derived import columns_for
 from playbook.store.escalation_models import ConditionHold, EscalationRecord
 from playbook.store.fields import column_for
 from playbook.store.models import Deal, Person
@@ -40,7 +41,7 @@ def scope(rule: PreparedRule, *, when: bool = True) -> ColumnElement[bool]:
         playbook_id, stage = playbook_id.concat(""), stage.concat("")
     clauses = [playbook_id == rule.playbook.id, stage.in_(rule.stages), pinned(rule)]
     if when and rule.rule.when is not None:
-        clauses.append(to_sql(rule.rule.when.expr, column_for))
+        clauses.append(to_sql(rule.rule.when.expr, columns_for(rule.playbook)))
     return sa.and_(*clauses)
 
 
@@ -58,7 +59,7 @@ def held(rule: PreparedRule) -> ColumnElement[bool]:
     """For a condition trigger: the condition holds (on top of the scope)."""
     condition = rule.rule.trigger.condition
     assert condition is not None
-    return to_sql(condition.expr, column_for)
+    return to_sql(condition.expr, columns_for(rule.playbook))
 
 
 def anchor(rule: PreparedRule) -> Any:

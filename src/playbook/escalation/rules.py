@@ -38,6 +38,7 @@ from playbook.i18n import say, spoken
 from playbook.model import Duration, Escalation, EscalationLevel, Playbook
 from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import DealState
+from playbook.runtime.tables import stored_fields, with_derived
 
 __all__ = [
     "Fired",
@@ -288,7 +289,9 @@ class PreparedRule:
             for number, level in enumerate(rule.levels, start=1)
         )
         self.field_spec = playbook.fields.get(rule.trigger.field or "")
-        self.when_fields = tuple(sorted(rule.when.fields)) if rule.when is not None else ()
+        # A derived field is computed from stored ones: those are what the sweep reads.
+        when = rule.when.fields if rule.when is not None else ()
+        self.when_fields = tuple(sorted(stored_fields(playbook, when)))
         # Texts every escalation of the rule repeats: computed once, not once per deal.
         self.title = playbook.label(rule.title, self.lang, fallback=rule.id)
         self.trigger_values = _constant_trigger_values(rule)
@@ -346,7 +349,8 @@ def deal_anchor(
     """
     if not _in_stages(playbook, rule, deal.stage):
         return None
-    if rule.when is not None and not rule.when.test(deal.fields):
+    values = with_derived(playbook, deal.fields)
+    if rule.when is not None and not rule.when.test(values):
         return None
     trigger = rule.trigger
     entered = deal.stage_entered_at or deal.created_at
@@ -355,9 +359,9 @@ def deal_anchor(
     if trigger.kind == "since_last_activity":
         return deal.last_activity_at or deal.created_at or entered
     if trigger.kind == "condition":
-        holds = trigger.condition is not None and trigger.condition.test(deal.fields)
+        holds = trigger.condition is not None and trigger.condition.test(values)
         return entered if holds else None
-    value = deal.fields.get(trigger.field or "")
+    value = values.get(trigger.field or "")
     return date_passed_at(value, timezone) if isinstance(value, date) else None
 
 

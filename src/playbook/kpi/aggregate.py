@@ -26,6 +26,7 @@ from playbook.kpi.report import GroupFigure
 from playbook.kpi.targets import rounded
 from playbook.kpi.units import Query, Units
 from playbook.model import Condition, Playbook
+from playbook.store.derived import columns_for
 from playbook.store.fields import column_for
 from playbook.store.models import Deal, Person
 
@@ -175,6 +176,9 @@ def group_column(name: str, playbook: Playbook) -> ColumnElement[Any]:
     spec = playbook.fields.get(name)
     if spec is not None and spec.kind in ("enum", "string", "boolean"):
         return column_for(name, spec.type)
+    derived = {out.id: out.type for table in playbook.tables for out in table.outputs}
+    if derived.get(name) is not None and derived[name].kind in ("enum", "string", "boolean"):
+        return columns_for(playbook)(name, derived[name])
     enums = [fid for fid, f in playbook.fields.items() if f.kind == "enum"]
     why = (
         Message("error.aggregate.not_a_field")
@@ -206,7 +210,7 @@ def _aggregated(
         source = source.outerjoin(Person, Person.name == Deal.owner)
     filters: list[ColumnElement[bool]] = [Deal.playbook_id == units.playbook.id]
     if where is not None:
-        filters.append(to_sql(where.expr, column_for))
+        filters.append(to_sql(where.expr, columns_for(units.playbook)))
     labelled = [column.label(f"g{i}") for i, column in enumerate(groups)]
     if units.connection.dialect.name != "postgresql" and plans[0].aggregate in _PERCENTILES:
         return _ranked_percentile(plans[0], labelled, source, filters), [2]

@@ -62,6 +62,7 @@ from playbook.runtime.decisions import (
 from playbook.runtime.gates import Gate, build_gates
 from playbook.runtime.hooks import ActionHook, BlockedHook, Hook, Hooks, StageHook
 from playbook.runtime.reading import DealReader, DealView
+from playbook.runtime.tables import fields_to_fill, with_derived
 from playbook.runtime.words import Words
 from playbook.values import Actor, FrozenMap, check_actor, coerce_fields, is_empty, require_now
 
@@ -315,7 +316,7 @@ class Engine:
 
     def _open_actions(self, state: DealState | DealView, now: datetime) -> tuple[OpenAction, ...]:
         stage = self._stage(state.stage)
-        values, done = state.fields, state.completed_actions
+        values, done = with_derived(self.playbook, state.fields), state.completed_actions
         out: list[OpenAction] = []
         for action in stage.actions:
             if action.optional or action.id in done:
@@ -330,9 +331,10 @@ class Engine:
         return tuple(out)
 
     def _missing(self, state: DealState | DealView, gate: Gate, now: datetime) -> MissingForStage:
-        values = state.fields
+        values = with_derived(self.playbook, state.fields)
         failing = [check for check in gate.entry if not check.test(values)]
-        empty = (name for check in failing for name in check.empty_fields(values))
+        empty_names = (name for check in failing for name in check.empty_fields(values))
+        empty = fields_to_fill(self.playbook, empty_names, values)
         return MissingForStage(
             gate.target.id,
             self._words.titles(gate.target.title, gate.target.id),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from playbook.conditions import Predicate, render, to_python
@@ -38,6 +39,7 @@ from playbook.runtime.calendar import WorkingCalendar
 from playbook.runtime.deals import DealState
 from playbook.runtime.decisions import REASON_CODES, Deadline, Decision, Reason, RuleRef, made
 from playbook.runtime.reading import DealView, FieldReader, field_reader
+from playbook.runtime.tables import with_derived
 from playbook.runtime.words import Words, sentences
 from playbook.values import FrozenMap, is_empty
 
@@ -241,6 +243,8 @@ class Gate:
     """The failing checks per mask, worked out on first use (bounded)."""
     approvals: tuple[ApprovalCheck, ...] = ()
     """The approvals the move needs when their conditions hold (PB580, after everything else)."""
+    derive: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    """Puts the playbook's derived fields (decision tables) on top of a deal's values."""
 
     @property
     def from_stage(self) -> str:
@@ -258,6 +262,8 @@ class Gate:
         """The decision on ``deal``; its reasons are worked out when first read."""
         # A view converts only the fields this gate reads (`reads`), once.
         values = deal.values(self.reads) if isinstance(deal, DealView) else deal.fields
+        if self.derive is not None:  # decision tables' outputs on top (reads is None then)
+            values = self.derive(values)
         failing = self.failing
         mask = failing(values) if failing is not None else 0
         if self.plain:  # the common gate: one call decides
@@ -287,6 +293,8 @@ class Gate:
         if self.same_stage:
             return self.fixed
         values = deal.values(self.reads) if isinstance(deal, DealView) else deal.fields
+        if self.derive is not None:
+            values = self.derive(values)
         if mask is None:
             mask = self.failing(values) if self.failing is not None else 0
         plan = self.plans.get(mask) or self._plan(mask)
@@ -320,7 +328,8 @@ class Gate:
         """A PB580 reason for each approval the move needs that is pending or rejected."""
         if not self.approvals:
             return ()
-        values, events = deal.fields, deal.approvals
+        values = deal.fields if self.derive is None else self.derive(deal.fields)
+        events = deal.approvals
         statuses = (check.status(values, events) for check in self.approvals)
         return tuple(
             check.reason(status, now)
@@ -395,6 +404,7 @@ class _GateBuilder:
         approvals = approval_checks(
             self.playbook, self.words, self.calendar, source, target, forward=forward
         )
+        derive = partial(with_derived, self.playbook) if self.playbook.tables else None
         return Gate(
             source,
             target,
@@ -416,8 +426,10 @@ class _GateBuilder:
             may_override=bool(self.playbook.override_roles),
             calendar=self.calendar,
             approvals=approvals,
-            reads=self._reader(conditions, roles, actions, approvals),
+            # Derived fields read a table's inputs, any field: a view converts them all.
+            reads=None if derive else self._reader(conditions, roles, actions, approvals),
             plain=not fixed and not roles and not actions and not approvals,
+            derive=derive,
         )
 
     def _reader(
