@@ -37,6 +37,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "records": [{"id": "{new}", "stage": "Lead"}],
     },
     ("POST", "/api/v1/playbooks"): {"text": KPI_PLAYBOOK.replace("version: 1", "version: 9")},
+    ("POST", "/api/v1/deals/{ref}/approvals/{approval}/request"): {"reason": "big order"},
+    ("POST", "/api/v1/deals/{ref}/approvals/{approval}/grant"): {"reason": "fine"},
+    ("POST", "/api/v1/deals/{ref}/approvals/{approval}/reject"): {"reason": "too cheap"},
+    ("POST", "/api/v1/deals/{ref}/approvals/{approval}/delegate"): {"to": "rita", "reason": "away"},
 }
 """A body each gated operation would accept from someone allowed."""
 
@@ -88,7 +92,7 @@ def targets(api_server: Server) -> dict[str, str]:  # noqa: F811
     with api_server.client("rita") as rita:
         found = rita.get("/escalations", params={"deal": ref, "status": "open"}).json()
     assert len(found["escalations"]) == 1, found
-    return {"ref": ref, "escalation_id": str(found["escalations"][0]["id"])}
+    return {"ref": ref, "escalation_id": str(found["escalations"][0]["id"]), "approval": "big"}
 
 
 def _filled(value: Any, names: dict[str, str]) -> Any:
@@ -109,6 +113,7 @@ def _snapshot(server: Server) -> dict[str, list[Any]]:
         "deals": rows("SELECT id, version, stage FROM playbook_deals ORDER BY id"),
         "escalations": rows("SELECT id, status FROM playbook_escalations ORDER BY id"),
         "playbooks": rows("SELECT id, version FROM playbook_playbooks ORDER BY id, version"),
+        "approvals": rows("SELECT id FROM playbook_approval_events ORDER BY id"),
         "refusals": rows("SELECT actor, action, code FROM playbook_refusals ORDER BY id"),
     }
 
@@ -147,7 +152,7 @@ def test_gated_endpoints_refuse_and_record(
     assert "Traceback" not in answer.text
     if status == 401:
         assert answer.headers["WWW-Authenticate"] == "Bearer"
-    for table in ("deals", "escalations", "playbooks"):
+    for table in ("deals", "escalations", "playbooks", "approvals"):
         assert after[table] == before[table], table
     new = after["refusals"][len(before["refusals"]) :]
     assert new == [(recorded_as, action, code)]

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from playbook import approving, services
 from playbook.model import Playbook
 from playbook.store.records import StoredDeal
-from playbook.web.access import Caller, reader, writer
+from playbook.web.access import Caller, mark_gated, reader, writer
 from playbook.web.schemas import (
     ApprovalList,
     ApprovalNote,
@@ -112,3 +112,6 @@ def _write(
         "version": outcome.deal.version,
         "approval": outcome.status.to_dict(),
     }
+
+
+mark_gated(router)
