@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import build_playbook
+from playbook.definition.files import playbook_from_text
 from playbook.errors import DealError, DealFieldError
 from playbook.model import Playbook
 from playbook.runtime.deals import as_deal
@@ -59,7 +60,7 @@ RULES = ["big_enough", "budget", "industry", "decider"]
 @pytest.fixture(scope="module")
 def model() -> Playbook:
     """The test playbook: ``visits`` is declared but read by no rule of lead -> qualified."""
-    return build_playbook(PLAYBOOK)
+    return playbook_from_text(textwrap.dedent(PLAYBOOK), "reading-test.yaml")
 
 
 def expected_failing(fields: dict[str, Any]) -> list[str]:
