@@ -130,6 +130,7 @@ from playbook.errors.tree import (
     UnknownApprovalError,
     UnknownFieldError,
     UnknownStageError,
+    VersionNotRegisteredError,
     VersionTakenError,
 )
 from playbook.errors.tree import BlockedMove as BlockedMove
@@ -207,5 +208,6 @@ __all__ = [
     "UnknownApprovalError",
     "UnknownFieldError",
     "UnknownStageError",
+    "VersionNotRegisteredError",
     "VersionTakenError",
 ]
