@@ -230,7 +230,7 @@ class DealCreate(_Request):
     """A new deal, in its playbook's first stage; the owner defaults to the caller."""
 
     playbook: Name
-    playbook_version: int | None = Field(None, ge=1, description="Default: the latest.")
+    playbook_version: int | None = Field(None, ge=1, description="Default: the active version.")
     external_id: Name | None = None
     owner: Name | None = None
     team: Name | None = None
