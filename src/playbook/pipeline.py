@@ -70,7 +70,9 @@ class Pipeline:
         return self._build(*key) if known is None else known
 
     def active_version(self, playbook_id: str) -> int:
-        """The version new deals of ``playbook_id`` follow (its highest registered one)."""
+        """The version new deals of ``playbook_id`` follow: the one activated last, else the
+        highest registered; read from the store on every call, so an activation made by any
+        process counts at once (engines are cached per version, never the choice)."""
         version = self.store.active_version(playbook_id)
         if version is None:
             raise _unregistered(repr(playbook_id))
@@ -88,7 +90,8 @@ class Pipeline:
         self, playbook: Playbook, source: str, *, now: datetime, path: str | None = None
     ) -> Engine:
         """Register ``source`` as ``playbook``'s version (see :meth:`DealStore.register_playbook`)
-        and return its engine; a version higher than every other becomes the active one.
+        and return its engine; a version higher than every other becomes the active one unless
+        a version was activated by hand (:meth:`DealStore.activate`).
         """
         self.store.register_playbook(playbook, source, path=path, now=now)
         return self.engine(playbook.id, playbook.version)

@@ -9,7 +9,7 @@ own short transaction through :func:`playbook.store.audit.record_refusal`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -24,13 +24,16 @@ from playbook.errors import (
     PlaybookMismatchError,
     StoreError,
 )
-from playbook.i18n import LANGUAGES
+from playbook.i18n import LANGUAGES, Message
 from playbook.runtime.decisions import Decision
 from playbook.store.audit import record_refusal
 from playbook.store.repository import DealStore
 from playbook.values import Actor
 
-__all__ = ["REFUSALS", "record", "recording_refusals"]
+__all__ = ["PLAYBOOK_ADMIN_ROLES", "REFUSALS", "record", "recording_refusals", "require_role"]
+
+PLAYBOOK_ADMIN_ROLES = ("ops", "admin")
+"""The person roles that may register and activate playbook versions (API and CLI)."""
 
 REFUSALS: tuple[type[PlaybookError], ...] = (
     MoveBlockedError,
@@ -118,3 +121,26 @@ def _refusal_details(error: PlaybookError) -> dict[str, Any]:
     if isinstance(error, MoveBlockedError):
         return {"codes": list(error.decision.codes)}
     return {key: value for key, value in error.details.items() if key != "recorded"}
+
+
+def require_role(
+    store: DealStore,
+    allowed: Sequence[str],
+    action: str,
+    *,
+    actor: str,
+    roles: Iterable[str],
+    now: datetime,
+    subject: str | None = None,
+) -> None:
+    """Refuse ``action`` (``PB530``, recorded) unless ``roles`` hold one of ``allowed``."""
+    held = frozenset(roles)
+    if held & set(allowed):
+        return
+    error = PermissionDeniedError(
+        Message("error.web.role_required", person=actor, action=action, names=list(allowed)),
+        hint=Message("error.web.ask_for_role", names=list(allowed)),
+        details={"action": action, "allowed_roles": list(allowed)},
+    )
+    record(store, error, action, actor=actor, roles=held, now=now, subject=subject)
+    raise error

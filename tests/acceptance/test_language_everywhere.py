@@ -221,6 +221,8 @@ def _invocations(ws: Workspace) -> dict[str, list[list[str]]]:
         "paths": [["paths", book, "--now", NOW]],
         "diff": [["diff", book, newer, "--db", f"sqlite:///{ws.path('store.db')}"]],
         "migrate": [["migrate", *migrate, newer]],
+        # After migrate registered v2: v1 is made active again (an ops role is recorded).
+        "activate": [["activate", "acme", "1", "--reason", "ok", "--as", "li:ops", "--now", NOW]],
         "graph": [["graph", book]],
         "docs": [["docs", book]],
         # The sample playbooks are Chinese: `init` speaks theirs unless told otherwise.

@@ -41,6 +41,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/deals/{ref}/approvals/{approval}/grant"): {"reason": "fine"},
     ("POST", "/api/v1/deals/{ref}/approvals/{approval}/reject"): {"reason": "too cheap"},
     ("POST", "/api/v1/deals/{ref}/approvals/{approval}/delegate"): {"to": "rita", "reason": "away"},
+    ("POST", "/api/v1/playbooks/{playbook_id}/versions/{version}/activate"): {"reason": "x"},
 }
 """A body each gated operation would accept from someone allowed."""
 
@@ -92,7 +93,13 @@ def targets(api_server: Server) -> dict[str, str]:  # noqa: F811
     with api_server.client("rita") as rita:
         found = rita.get("/escalations", params={"deal": ref, "status": "open"}).json()
     assert len(found["escalations"]) == 1, found
-    return {"ref": ref, "escalation_id": str(found["escalations"][0]["id"]), "approval": "big"}
+    return {
+        "ref": ref,
+        "escalation_id": str(found["escalations"][0]["id"]),
+        "approval": "big",
+        "playbook_id": "serve-test",
+        "version": "1",
+    }
 
 
 def _filled(value: Any, names: dict[str, str]) -> Any:
@@ -115,6 +122,7 @@ def _snapshot(server: Server) -> dict[str, list[Any]]:
         "playbooks": rows("SELECT id, version FROM playbook_playbooks ORDER BY id, version"),
         "approvals": rows("SELECT id FROM playbook_approval_events ORDER BY id"),
         "refusals": rows("SELECT actor, action, code FROM playbook_refusals ORDER BY id"),
+        "activations": rows("SELECT playbook_id, version FROM playbook_activations ORDER BY id"),
     }
 
 
@@ -152,13 +160,13 @@ def test_gated_endpoints_refuse_and_record(
     assert "Traceback" not in answer.text
     if status == 401:
         assert answer.headers["WWW-Authenticate"] == "Bearer"
-    for table in ("deals", "escalations", "playbooks", "approvals"):
+    for table in ("deals", "escalations", "playbooks", "approvals", "activations"):
         assert after[table] == before[table], table
     new = after["refusals"][len(before["refusals"]) :]
     assert new == [(recorded_as, action, code)]
 
 
-ADMIN_ONLY = [(m, p, a) for m, p, a in GATED if a in ("upsert", "register")]
+ADMIN_ONLY = [(m, p, a) for m, p, a in GATED if a in ("upsert", "register", "activate")]
 
 
 @pytest.mark.parametrize(("method", "path", "action"), ADMIN_ONLY)
@@ -177,6 +185,7 @@ def test_a_rep_may_not_feed_records_or_register_playbooks(
     assert set(error["details"]["allowed_roles"]) <= {"integration", "ops", "admin"}
     assert after["deals"] == before["deals"]
     assert after["playbooks"] == before["playbooks"]
+    assert after["activations"] == before["activations"]
     assert after["refusals"][len(before["refusals"]) :] == [("rita", action, "PB530")]
 
 
@@ -185,7 +194,7 @@ def test_the_allowed_roles_pass_the_same_bodies(
     targets: dict[str, str],
 ) -> None:
     """The bodies of the sweep are accepted from someone allowed (the sweep tests the gate)."""
-    allowed = {"upsert": "crm", "register": "olga"}
+    allowed = {"upsert": "crm", "register": "olga", "activate": "olga"}
     for method, path, action in ADMIN_ONLY:
         answer, _, _ = _call(api_server, targets, method, path, allowed[action])
         assert answer.status_code in (200, 201), (path, answer.text)

@@ -195,3 +195,49 @@ def test_a_yaml_upload_is_validated_and_registered_like_json(
         "SELECT source, path FROM playbook_playbooks WHERE id = 'serve-kpi' AND version = 3"
     )
     assert [tuple(row) for row in stored] == [(text, "kpi-v3.yaml")]
+
+
+ACT_V1 = KPI_PLAYBOOK.replace("playbook: serve-kpi", "playbook: serve-act")
+ACT_V2 = ACT_V1.replace("version: 1", "version: 2")
+
+
+def test_an_activated_version_is_the_one_new_deals_follow(api_server: Server) -> None:  # noqa: F811
+    """olga registers v1 and v2 of serve-act, activates v1: new deals are pinned to v1 and the
+    list says so; an unregistered version is 404 PB614 and a rep 403 PB530, both writing
+    nothing (the rep's refusal recorded)."""
+    url = "/playbooks/serve-act/versions/{}/activate"
+    with api_server.client("olga") as olga:
+        for text in (ACT_V1, ACT_V2):
+            assert olga.post("/playbooks", json={"text": text}).status_code == 201
+        before = api_server.rows("SELECT COUNT(*) FROM playbook_activations")[0][0]
+        missing = olga.post(url.format(7), json={"reason": "typo"})
+        after_missing = api_server.rows("SELECT COUNT(*) FROM playbook_activations")[0][0]
+        done = olga.post(url.format(1), json={"reason": "v2 breaks the forecast"})
+        listed = olga.get("/playbooks").json()["playbooks"]
+    with api_server.client("rita") as rita:
+        refused = rita.post(url.format(2), json={"reason": "mine"})
+        made = rita.post("/deals", json={"playbook": "serve-act", "external_id": "ACT-1"})
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "PB614")
+    assert after_missing == before
+    assert done.status_code == 200, done.text
+    assert done.json() == {
+        "playbook": "serve-act",
+        "version": 1,
+        "active": True,
+        "activated_by": "olga",
+        "reason": "v2 breaks the forecast",
+    }
+    flags = {(p["version"], p["active"]) for p in listed if p["id"] == "serve-act"}
+    assert flags == {(1, True), (2, False)}
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "PB530")
+    rows = api_server.rows(
+        "SELECT version, activated_by, reason FROM playbook_activations"
+        " WHERE playbook_id = 'serve-act' ORDER BY id"
+    )
+    assert [tuple(row) for row in rows] == [(1, "olga", "v2 breaks the forecast")]
+    refusal = api_server.rows(
+        "SELECT actor, action, code, subject FROM playbook_refusals ORDER BY id DESC LIMIT 1"
+    )
+    assert tuple(refusal[0]) == ("rita", "activate", "PB530", "serve-act@2")
+    assert made.status_code == 201, made.text
+    assert made.json()["playbook_version"] == 1

@@ -194,4 +194,5 @@ def test_every_write_of_the_document_is_marked_with_its_gated_action() -> None:
         ("post", "/api/v1/escalations/{escalation_id}/snooze"): "snooze",
         ("post", "/api/v1/webhooks/crm"): "upsert",
         ("post", "/api/v1/playbooks"): "register",
+        ("post", "/api/v1/playbooks/{playbook_id}/versions/{version}/activate"): "activate",
     }

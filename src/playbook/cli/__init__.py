@@ -27,6 +27,7 @@ __all__ = ["cli", "main"]
 
 # command name -> "module:attribute", imported only when the command runs
 _COMMANDS: dict[str, str] = {
+    "activate": "playbook.cli.activate:activate",
     "activities": "playbook.cli.activities:activities",
     "actions": "playbook.cli.actions:actions",
     "approvals": "playbook.cli.approvals:approvals",

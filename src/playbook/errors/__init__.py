@@ -132,6 +132,7 @@ from playbook.errors.tree import (
     UnknownFieldError,
     UnknownStageError,
     UnknownTableError,
+    VersionNotRegisteredError,
     VersionTakenError,
 )
 from playbook.errors.tree import BlockedMove as BlockedMove
@@ -211,5 +212,6 @@ __all__ = [
     "UnknownFieldError",
     "UnknownStageError",
     "UnknownTableError",
+    "VersionNotRegisteredError",
     "VersionTakenError",
 ]

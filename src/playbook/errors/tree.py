@@ -318,6 +318,12 @@ class DealNotFoundError(StoreError, LookupError):
     code = "PB601"
 
 
+class VersionNotRegisteredError(StoreError, LookupError):
+    """Activating a playbook version the store has not registered: register it first."""
+
+    code = "PB614"
+
+
 class ConflictError(StoreError):
     """The deal changed since it was read; ``details`` say who changed it last and when."""
 

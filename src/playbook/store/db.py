@@ -68,6 +68,7 @@ REVISIONS: tuple[str, ...] = (
     "0010",
     "0011",
     "0013",
+    "0014",
 )
 """The schema revisions this release knows, oldest first (the Alembic revision ids)."""
 

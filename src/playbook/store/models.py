@@ -51,6 +51,7 @@ __all__ = [
     "Deletion",
     "JsonDocument",
     "Person",
+    "PlaybookActivation",
     "PlaybookRecord",
     "Refusal",
     "StageChange",
@@ -133,6 +134,24 @@ class PlaybookRecord(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     path: Mapped[str | None] = mapped_column(Text)
     registered_at: Mapped[datetime]
+
+
+class PlaybookActivation(Base):
+    """A playbook version made active by hand: who, when and why (revision 0014).
+
+    The latest row (highest ``id``) of a playbook names the version its new
+    deals follow; with no row, its highest registered version is active.
+    """
+
+    __tablename__ = "playbook_activations"
+    __table_args__ = (Index("ix_playbook_activations_playbook", "playbook_id", "id"),)
+
+    id: Mapped[int] = mapped_column(_Key, primary_key=True, autoincrement=True)
+    playbook_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    activated_at: Mapped[datetime]
+    activated_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
 
 
 class Person(Base):

@@ -33,6 +33,7 @@ from playbook.errors import (
     UnknownActivityKindError,
 )
 from playbook.i18n import Message
+from playbook.store import activations
 from playbook.store.approval_rows import approval_history, has_approvals, with_approvals
 from playbook.store.db import Database
 from playbook.store.lifecycle import DealLifecycle
@@ -90,7 +91,8 @@ class DealStore(DealLifecycle):
         Registering the same version again with the same text does nothing; a
         different text for a version already registered is refused: bump the
         playbook's ``version`` when it changes. A version higher than every
-        registered one becomes the active version (:meth:`active_version`).
+        registered one becomes the active version (:meth:`active_version`)
+        unless a version was activated by hand (:meth:`activate`).
         """
         digest = hashlib.sha256(source.encode()).hexdigest()
         with self.database.transaction(write=True) as session:
@@ -120,16 +122,26 @@ class DealStore(DealLifecycle):
             return None if record is None else record.source
 
     def active_version(self, playbook_id: str) -> int | None:
-        """The version new deals of ``playbook_id`` follow: its highest registered one, or None.
+        """The version new deals of ``playbook_id`` follow, or None when none is registered.
 
-        Registered texts never change, so going back to an older text means
-        registering it as a new, higher version: that one is then active.
+        The version activated last (:meth:`activate`), else the highest
+        registered one. Read from the database every time (never cached).
         """
         with self.database.transaction() as session:
-            found = session.scalar(
-                select(func.max(PlaybookRecord.version)).where(PlaybookRecord.id == playbook_id)
-            )
-            return None if found is None else int(found)
+            return activations.active_version(session, playbook_id)
+
+    def activate(
+        self, playbook_id: str, version: int, *, actor: str, reason: str, now: datetime
+    ) -> None:
+        """Make the registered ``playbook_id@version`` active for new deals (who, when, why kept).
+
+        Raises :class:`~playbook.errors.VersionNotRegisteredError` (PB614),
+        writing nothing, when that version is not registered. Versions
+        registered later do not move an activated version.
+        """
+        activations.activate(
+            self.database, playbook_id, version, actor=actor, reason=reason, now=now
+        )
 
     def playbook_versions(self) -> list[tuple[str, int]]:
         """Every (playbook id, version) registered, in order."""

@@ -289,7 +289,7 @@ def history(ref: str, caller: Annotated[Caller, Depends(reader)]) -> dict[str, A
 
 def _registered(caller: Caller, playbook_id: str, version: int | None) -> Playbook:
     versions = [v for p, v in caller.store.playbook_versions() if p == playbook_id]
-    chosen = version if version is not None else (max(versions) if versions else None)
+    chosen = version if version is not None else caller.store.active_version(playbook_id)
     model = (
         services.registered_playbook(caller.store, playbook_id, chosen)
         if chosen in versions and chosen is not None

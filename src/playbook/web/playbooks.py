@@ -2,9 +2,10 @@
 
 Validation is the one of ``playbook validate``: an invalid text is answered
 422 with every diagnostic at its line and column (``error.diagnostics``), in
-the request's language. Registering needs one of
+the request's language. Registering and activating need one of
 :data:`~playbook.web.gates.PLAYBOOK_ADMIN_ROLES` (refusals are recorded); the
-latest registered version is the active one. A diff is ``playbook diff --db``:
+version activated last is the active one (with none activated, the highest
+registered). A diff is ``playbook diff --db``:
 the changes between two registered versions and their impact on the open
 deals pinned to the older one.
 """
@@ -28,6 +29,8 @@ from playbook.model import Playbook
 from playbook.web.access import Caller, mark_gated, reader, writer
 from playbook.web.gates import PLAYBOOK_ADMIN_ROLES, registered, require_role
 from playbook.web.schemas import (
+    ActivateRequest,
+    Activation,
     ErrorBody,
     PlaybookDiffOut,
     PlaybookVersions,
@@ -118,10 +121,14 @@ router = APIRouter(prefix="/playbooks", tags=["playbooks"], route_class=_YamlUpl
 def list_playbooks(caller: Annotated[Caller, Depends(reader)]) -> dict[str, Any]:
     """Every playbook version deals can be pinned to, with its title in the caller's language."""
     found = []
+    active: dict[str, int | None] = {}
     for playbook_id, version in caller.store.playbook_versions():
         model = services.registered_playbook(caller.store, playbook_id, version)
         title = model.label(model.title, caller.language(model), playbook_id) if model else ""
-        found.append({"id": playbook_id, "version": version, "title": title})
+        if playbook_id not in active:
+            active[playbook_id] = caller.store.active_version(playbook_id)
+        on = active[playbook_id] == version
+        found.append({"id": playbook_id, "version": version, "title": title, "active": on})
     return {"playbooks": found}
 
 
@@ -163,8 +170,9 @@ def register(
     response: Response,
     caller: Annotated[Caller, Depends(writer("register"))],
 ) -> dict[str, Any]:
-    """Validate and register the text as its ``playbook``@``version``; the highest registered
-    version is the one new deals follow. The same text again changes nothing (200)."""
+    """Validate and register the text as its ``playbook``@``version``; it becomes the one new
+    deals follow when it is the highest and no version was activated by hand. The same text
+    again changes nothing (200)."""
     require_role(caller, PLAYBOOK_ADMIN_ROLES, "register", subject=body.file)
     result = _valid(body)
     model = result.playbook
@@ -189,6 +197,35 @@ def register(
     }
 
 
+@router.post(
+    "/{playbook_id}/versions/{version}/activate",
+    response_model=Activation,
+    summary="Make a registered version the one new deals follow",
+    responses={404: {"model": ErrorBody, "description": "Not registered (PB614)."}},
+)
+def activate(
+    playbook_id: Annotated[str, Path(max_length=200)],
+    version: Annotated[int, Path(ge=1, le=2**31)],
+    body: ActivateRequest,
+    caller: Annotated[Caller, Depends(writer("activate"))],
+) -> dict[str, Any]:
+    """New deals of ``playbook_id`` follow ``version`` from now on, in every process; who, when
+    and why are recorded. Versions registered later do not replace it; deals already pinned
+    stay on their version (``playbook migrate`` moves them)."""
+    subject = f"{playbook_id}@{version}"
+    require_role(caller, PLAYBOOK_ADMIN_ROLES, "activate", subject=subject)
+    caller.store.activate(
+        playbook_id, version, actor=caller.name, reason=body.reason, now=caller.now
+    )
+    return {
+        "playbook": playbook_id,
+        "version": version,
+        "active": caller.store.active_version(playbook_id) == version,
+        "activated_by": caller.name,
+        "reason": body.reason,
+    }
+
+
 @router.get(
     "/{playbook_id}/diff",
     response_model=PlaybookDiffOut,
@@ -202,7 +239,7 @@ def diff(
     new: Annotated[int | None, Query(alias="to", ge=1, le=2**31)] = None,
 ) -> dict[str, Any]:
     """The changes from version ``from`` (default: the one before ``to``) to ``to`` (default:
-    the latest), and what ``to`` would do now to the open deals pinned to ``from``."""
+    the active one), and what ``to`` would do now to the open deals pinned to ``from``."""
     after = registered(caller, playbook_id, new)
     before = registered(caller, playbook_id, old if old is not None else _before(caller, after))
     request.state.lang = caller.language(after)

@@ -230,7 +230,7 @@ class DealCreate(_Request):
     """A new deal, in its playbook's first stage; the owner defaults to the caller."""
 
     playbook: Name
-    playbook_version: int | None = Field(None, ge=1, description="Default: the latest.")
+    playbook_version: int | None = Field(None, ge=1, description="Default: the active version.")
     external_id: Name | None = None
     owner: Name | None = None
     team: Name | None = None
@@ -480,6 +480,7 @@ class PlaybookVersion(_Response):
     id: str
     version: int
     title: str
+    active: bool = Field(description="Whether new deals follow this version.")
 
 
 class PlaybookVersions(_Response):
@@ -562,8 +563,24 @@ class Registration(_Response):
     playbook: str
     version: int
     created: bool = Field(description="False: this text was registered already (idempotent).")
-    active: bool = Field(description="Whether new deals now follow this version (the latest).")
+    active: bool = Field(description="Whether new deals now follow this version.")
     diagnostics: list[DiagnosticOut]
+
+
+class ActivateRequest(_Request):
+    """Why this version becomes the one new deals follow (recorded)."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=_TEXT)]
+
+
+class Activation(_Response):
+    """A playbook version made active: new deals follow it from now on."""
+
+    playbook: str
+    version: int
+    active: bool
+    activated_by: str
+    reason: str
 
 
 class ChangeOut(_Response):

@@ -64,7 +64,7 @@ async def start(request: Request) -> Response:
 
 @router.get("/board/{playbook_id}", include_in_schema=False)
 async def board(request: Request, playbook_id: str) -> Response:
-    """The pipeline board of ``playbook_id`` (its latest registered version)."""
+    """The pipeline board of ``playbook_id`` (its active version)."""
     owner = request.query_params.get("owner") or None
     team = request.query_params.get("team") or None
 
@@ -88,7 +88,7 @@ async def board(request: Request, playbook_id: str) -> Response:
 
 
 def latest_playbook(store: DealStore, playbook_id: str) -> Playbook:
-    """The latest registered version of ``playbook_id``; ``PB058`` (a 404) if none."""
+    """The active version of ``playbook_id``; ``PB058`` (a 404) if none is registered."""
     version = _latest_versions(store).get(playbook_id)
     found = None if version is None else services.registered_playbook(store, playbook_id, version)
     if found is None:
@@ -101,10 +101,12 @@ def latest_playbook(store: DealStore, playbook_id: str) -> Playbook:
 
 
 def _latest_versions(store: DealStore) -> dict[str, int]:
-    latest: dict[str, int] = {}
-    for playbook_id, version in store.playbook_versions():
-        latest[playbook_id] = max(version, latest.get(playbook_id, version))
-    return dict(sorted(latest.items()))
+    """The active version of each registered playbook (the one new deals follow)."""
+    found = {
+        playbook_id: store.active_version(playbook_id)
+        for playbook_id, _ in store.playbook_versions()
+    }
+    return {playbook_id: v for playbook_id, v in sorted(found.items()) if v is not None}
 
 
 def _columns(who: Visitor, playbook: Playbook, deals: list[StoredDeal], lang: str) -> list[Column]:
