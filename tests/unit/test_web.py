@@ -195,4 +195,8 @@ def test_every_write_of_the_document_is_marked_with_its_gated_action() -> None:
         ("post", "/api/v1/webhooks/crm"): "upsert",
         ("post", "/api/v1/playbooks"): "register",
         ("post", "/api/v1/playbooks/{playbook_id}/versions/{version}/activate"): "activate",
+        ("post", "/api/v1/deals/{ref}/approvals/{approval}/request"): "approval_request",
+        ("post", "/api/v1/deals/{ref}/approvals/{approval}/grant"): "approval_grant",
+        ("post", "/api/v1/deals/{ref}/approvals/{approval}/reject"): "approval_reject",
+        ("post", "/api/v1/deals/{ref}/approvals/{approval}/delegate"): "approval_delegate",
     }
