@@ -606,7 +606,9 @@ def test_an_invalid_playbook_upload_is_422_with_positioned_diagnostics(server: S
     assert (2, "version") in lines
     assert good.status_code == 200
     assert good.json()["playbook"] == "serve-test"
-    assert listed["playbooks"] == [{"id": "serve-test", "version": 1, "title": "Serve test"}]
+    assert listed["playbooks"] == [
+        {"id": "serve-test", "version": 1, "title": "Serve test", "active": True}
+    ]
 
 
 def test_the_served_openapi_document_is_the_committed_one(server: Server) -> None:
@@ -713,6 +715,7 @@ def test_every_endpoint_answers_its_schema_and_never_500(
             escalation_id=escalation,
             approval="big",
             playbook_id="serve-test",
+            version="1",
         )
         with server.client(who) as client:
             answer = client.request(method, url, params=query, json=body if request_model else None)
